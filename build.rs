@@ -1,0 +1,48 @@
+//! Bundles `scripts/` and `stdlib/` into the binary: each file becomes an
+//! entry (relative path, contents) in `$OUT_DIR/bundled.rs`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("rhai" | "lua" | "txt")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let mut files = Vec::new();
+    for top in ["scripts", "stdlib"] {
+        println!("cargo:rerun-if-changed={top}");
+        walk(&root.join(top), &mut files);
+    }
+    let mut code = String::from("pub static BUNDLED: &[(&str, &str)] = &[\n");
+    for f in &files {
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        println!("cargo:rerun-if-changed={}", f.display());
+        code.push_str(&format!(
+            "    ({rel:?}, include_str!({:?})),\n",
+            f.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("bundled.rs");
+    fs::write(out, code).unwrap();
+}

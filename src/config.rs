@@ -1,0 +1,483 @@
+//! Effective configuration: defaults, then the TOML file, then the seed's
+//! environment variables, then command-line flags. Secrets live in `Secret`,
+//! which never prints its value, so logs, `--json` and errors cannot leak it.
+
+use crate::error::{HostError, HostResult};
+use crate::paths;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_WEAVIATE_VERSION: &str = "1.38.11";
+
+/// An API key or similar. Serializes and prints as `***` (or empty when unset).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+    pub fn redacted(&self) -> &'static str {
+        if self.is_set() {
+            "***"
+        } else {
+            ""
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.redacted())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Docker,
+    Process,
+}
+
+impl RuntimeKind {
+    pub fn parse(s: &str) -> HostResult<RuntimeKind> {
+        match s {
+            "docker" => Ok(RuntimeKind::Docker),
+            "process" => Ok(RuntimeKind::Process),
+            other => Err(HostError::validation(format!("unknown runtime '{other}'"))
+                .with_hint("use `docker` or `process`")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Process => "process",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeaviateConfig {
+    /// `docker` or `process`; unset means: docker when an engine answers and the image exists, else process.
+    pub runtime: Option<RuntimeKind>,
+    /// Names what this cluster owns in Docker: `<name>-weaviate-0` containers, the `<name>` network, volumes.
+    pub cluster_name: String,
+    pub version: String,
+    pub nodes: usize,
+    /// Address clients use to reach the nodes.
+    pub host: String,
+    /// REST port of node 0; node i listens on rest_port + i.
+    pub rest_port: u16,
+    /// gRPC port of node 0; node i listens on grpc_port + i.
+    pub grpc_port: u16,
+    /// Memberlist port of node 0 (process runtime); node i uses gossip_port + 2i and the data port one above.
+    pub gossip_port: u16,
+    /// RAFT port of node 0 (process runtime); node i uses raft_port + 2i and the RPC port one above.
+    pub raft_port: u16,
+    /// Prometheus port of node 0; node i uses metrics_port + i.
+    pub metrics_port: u16,
+    /// Weaviate API key; when set, nodes start with API-key authentication and clients send it.
+    pub api_key: Secret,
+    /// Path to the weaviate-server binary; empty means the one `elysiactl install weaviate` builds.
+    pub binary: String,
+    /// Docker image for the docker runtime; empty means `elysiactl/weaviate:<version>`.
+    pub image: String,
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    pub stop_timeout: u64,
+    /// Seconds `start` waits for the cluster to be ready.
+    pub ready_timeout: u64,
+    /// Extra environment for every node (overrides the defaults elysiactl sets).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for WeaviateConfig {
+    fn default() -> Self {
+        WeaviateConfig {
+            runtime: None,
+            cluster_name: "elysiactl".into(),
+            version: DEFAULT_WEAVIATE_VERSION.into(),
+            nodes: 3,
+            host: "127.0.0.1".into(),
+            rest_port: 8080,
+            grpc_port: 50051,
+            gossip_port: 7100,
+            raft_port: 8300,
+            metrics_port: 2112,
+            api_key: Secret::default(),
+            binary: String::new(),
+            image: String::new(),
+            stop_timeout: 30,
+            ready_timeout: 180,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ElysiaConfig {
+    /// Whether `start`/`stop`/`status` manage Elysia at all.
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    /// Python used to create the venv.
+    pub python: String,
+    /// The venv; empty means `$XDG_DATA_HOME/elysiactl/elysia-venv`.
+    pub venv: String,
+    /// A named conda environment to use instead of a venv (created by `install elysia`).
+    pub conda_env: String,
+    pub version: String,
+    /// Key for Elysia's model provider, passed to Elysia as the variable named by `api_key_env`.
+    pub api_key: Secret,
+    pub api_key_env: String,
+    pub stop_timeout: u64,
+    pub ready_timeout: u64,
+    /// Extra environment for Elysia (models, providers, timeouts).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for ElysiaConfig {
+    fn default() -> Self {
+        ElysiaConfig {
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 8000,
+            python: "python3".into(),
+            venv: String::new(),
+            conda_env: String::new(),
+            version: "0.2.8".into(),
+            api_key: Secret::default(),
+            api_key_env: "OPENAI_API_KEY".into(),
+            stop_timeout: 15,
+            ready_timeout: 120,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptConfig {
+    /// Most Rhai operations / Lua instruction batches a script may run.
+    pub max_operations: u64,
+    /// Wall-clock limit for one script, e.g. "10m".
+    pub timeout: String,
+}
+
+impl Default for ScriptConfig {
+    fn default() -> Self {
+        ScriptConfig {
+            max_operations: 50_000_000,
+            timeout: "30m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub weaviate: WeaviateConfig,
+    pub elysia: ElysiaConfig,
+    pub script: ScriptConfig,
+    /// Where the values came from, for `config show`.
+    #[serde(skip_deserializing)]
+    pub sources: Vec<String>,
+}
+
+/// Per-node addresses, derived from the port bases so they are declared once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSpec {
+    pub index: usize,
+    pub name: String,
+    pub host: String,
+    pub rest_port: u16,
+    pub grpc_port: u16,
+    pub gossip_port: u16,
+    pub data_port: u16,
+    pub raft_port: u16,
+    pub raft_rpc_port: u16,
+    pub metrics_port: u16,
+}
+
+impl NodeSpec {
+    pub fn rest_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.rest_port)
+    }
+}
+
+impl WeaviateConfig {
+    pub fn node(&self, i: usize) -> NodeSpec {
+        let i16 = i as u16;
+        NodeSpec {
+            index: i,
+            name: format!("weaviate-{i}"),
+            host: self.host.clone(),
+            rest_port: self.rest_port + i16,
+            grpc_port: self.grpc_port + i16,
+            gossip_port: self.gossip_port + 2 * i16,
+            data_port: self.gossip_port + 2 * i16 + 1,
+            raft_port: self.raft_port + 2 * i16,
+            raft_rpc_port: self.raft_port + 2 * i16 + 1,
+            metrics_port: self.metrics_port + i16,
+        }
+    }
+
+    pub fn node_specs(&self) -> Vec<NodeSpec> {
+        (0..self.nodes).map(|i| self.node(i)).collect()
+    }
+
+    pub fn binary_path(&self) -> PathBuf {
+        if self.binary.is_empty() {
+            paths::data_dir()
+                .join("bin")
+                .join(format!("weaviate-server-{}", self.version))
+        } else {
+            PathBuf::from(&self.binary)
+        }
+    }
+
+    pub fn image_name(&self) -> String {
+        if self.image.is_empty() {
+            format!("elysiactl/weaviate:{}", self.version)
+        } else {
+            self.image.clone()
+        }
+    }
+
+    /// Replication factor system collections are expected to have: the node count, capped at 3.
+    pub fn expected_replication_factor(&self) -> usize {
+        self.nodes.clamp(1, 3)
+    }
+}
+
+impl ElysiaConfig {
+    pub fn venv_path(&self) -> PathBuf {
+        if self.venv.is_empty() {
+            paths::data_dir().join("elysia-venv")
+        } else {
+            PathBuf::from(&self.venv)
+        }
+    }
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+}
+
+impl Config {
+    /// Load the effective configuration: file (if any), then environment.
+    pub fn load(explicit: Option<&Path>) -> HostResult<Config> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("ELYSIACTL_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(paths::config_file);
+        let mut cfg = if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| HostError::io(format!("cannot read {}", path.display()), e))?;
+            let mut cfg = Config::parse(&text).map_err(|e| {
+                HostError::validation(format!("{}: {}", path.display(), e.message))
+                    .with_hint(e.hint)
+            })?;
+            cfg.sources.push(format!("file {}", path.display()));
+            cfg
+        } else if explicit.is_some() {
+            return Err(
+                HostError::fs(format!("config file {} does not exist", path.display()))
+                    .with_hint("check the path given to --config"),
+            );
+        } else {
+            let mut cfg = Config::default();
+            cfg.sources.push("defaults".into());
+            cfg
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn parse(text: &str) -> HostResult<Config> {
+        toml::from_str(text).map_err(|e| {
+            HostError::validation(format!("invalid config: {}", e.message().trim())).with_hint(
+                match e.span() {
+                    Some(span) => {
+                        let line = text[..span.start].matches('\n').count() + 1;
+                        format!("fix line {line}; `elysiactl config show` prints the expected keys")
+                    }
+                    None => "`elysiactl config show` prints the expected keys".to_string(),
+                },
+            )
+        })
+    }
+
+    /// Environment overrides, named as the seed's deployment named them.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> HostResult<()> {
+        let mut applied = Vec::new();
+        let port = |name: &str, v: String| -> HostResult<u16> {
+            v.parse().map_err(|_| {
+                HostError::validation(format!("{name}={v} is not a port number"))
+                    .with_hint(format!("set {name} to a number between 1 and 65535"))
+            })
+        };
+        if let Some(v) = get("ELYSIA_HOST") {
+            self.elysia.host = v;
+            applied.push("ELYSIA_HOST");
+        }
+        if let Some(v) = get("ELYSIA_PORT") {
+            self.elysia.port = port("ELYSIA_PORT", v)?;
+            applied.push("ELYSIA_PORT");
+        }
+        if let Some(v) = get("ELYSIA_API_KEY") {
+            self.elysia.api_key = Secret::new(v);
+            applied.push("ELYSIA_API_KEY");
+        }
+        if let Some(v) = get("ELYSIA_VENV") {
+            self.elysia.venv = v;
+            applied.push("ELYSIA_VENV");
+        }
+        if let Some(v) = get("WEAVIATE_API_KEY") {
+            self.weaviate.api_key = Secret::new(v);
+            applied.push("WEAVIATE_API_KEY");
+        }
+        if let Some(v) = get("WEAVIATE_HOST") {
+            self.weaviate.host = v;
+            applied.push("WEAVIATE_HOST");
+        }
+        if let Some(v) = get("WEAVIATE_PORT") {
+            self.weaviate.rest_port = port("WEAVIATE_PORT", v)?;
+            applied.push("WEAVIATE_PORT");
+        }
+        if let Some(v) = get("WEAVIATE_GRPC_PORT") {
+            self.weaviate.grpc_port = port("WEAVIATE_GRPC_PORT", v)?;
+            applied.push("WEAVIATE_GRPC_PORT");
+        }
+        if let Some(v) = get("ELYSIACTL_RUNTIME") {
+            self.weaviate.runtime = Some(RuntimeKind::parse(&v)?);
+            applied.push("ELYSIACTL_RUNTIME");
+        }
+        if let Some(v) = get("ELYSIACTL_WEAVIATE_BINARY") {
+            self.weaviate.binary = v;
+            applied.push("ELYSIACTL_WEAVIATE_BINARY");
+        }
+        if !applied.is_empty() {
+            self.sources
+                .push(format!("environment {}", applied.join(", ")));
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> HostResult<()> {
+        let w = &self.weaviate;
+        if w.nodes == 0 || w.nodes > 9 {
+            return Err(HostError::validation(format!(
+                "weaviate.nodes = {} is out of range",
+                w.nodes
+            ))
+            .with_hint("use between 1 and 9 nodes"));
+        }
+        let top = |base: u16, span: usize| base as usize + span;
+        for (name, base, span) in [
+            ("rest_port", w.rest_port, w.nodes),
+            ("grpc_port", w.grpc_port, w.nodes),
+            ("gossip_port", w.gossip_port, 2 * w.nodes),
+            ("raft_port", w.raft_port, 2 * w.nodes),
+            ("metrics_port", w.metrics_port, w.nodes),
+        ] {
+            if base == 0 || top(base, span) > 65535 {
+                return Err(HostError::validation(format!(
+                    "weaviate.{name} = {base} leaves no room for {} nodes",
+                    w.nodes
+                ))
+                .with_hint("pick a base port between 1024 and 60000"));
+            }
+        }
+        humantime::parse_duration(&self.script.timeout).map_err(|e| {
+            HostError::validation(format!("script.timeout = {:?}: {e}", self.script.timeout))
+                .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\"")
+        })?;
+        Ok(())
+    }
+
+    /// The effective configuration as JSON, secrets redacted.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_serialize() {
+        let mut cfg = Config::default();
+        cfg.weaviate.api_key = Secret::new("super-secret-key");
+        let text = serde_json::to_string(&cfg.redacted_json()).unwrap();
+        assert!(!text.contains("super-secret-key"));
+        assert!(text.contains("***"));
+        assert!(!format!("{cfg:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut cfg = Config::parse("[elysia]\nport = 9000\n").unwrap();
+        cfg.apply_env(|k| match k {
+            "ELYSIA_PORT" => Some("8123".into()),
+            "WEAVIATE_API_KEY" => Some("k".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.elysia.port, 8123);
+        assert_eq!(cfg.weaviate.api_key.expose(), "k");
+    }
+
+    #[test]
+    fn bad_port_in_env_names_the_variable() {
+        let mut cfg = Config::default();
+        let err = cfg
+            .apply_env(|k| (k == "ELYSIA_PORT").then(|| "eighty".to_string()))
+            .unwrap_err();
+        assert!(
+            err.message.contains("ELYSIA_PORT=eighty"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_line() {
+        let err = Config::parse("[weaviate]\nnodes = 3\nrest_prot = 1\n").unwrap_err();
+        assert!(err.message.contains("rest_prot"), "{}", err.message);
+        assert!(err.hint.contains("line 3"), "{}", err.hint);
+    }
+
+    #[test]
+    fn node_ports_follow_the_documented_layout() {
+        let w = WeaviateConfig::default();
+        let n2 = w.node(2);
+        assert_eq!(
+            (
+                n2.rest_port,
+                n2.grpc_port,
+                n2.gossip_port,
+                n2.data_port,
+                n2.raft_port,
+                n2.raft_rpc_port
+            ),
+            (8082, 50053, 7104, 7105, 8304, 8305)
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! elysiactl: run, watch, script and repair a multi-node Weaviate cluster and
+//! the Elysia service. The command line is a thin layer over bundled scripts;
+//! scripts call the host API; the host API drives runtimes and clients.
+
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod host;
+pub mod install;
+pub mod paths;
+pub mod runtime;
+pub mod script;
+pub mod services;
+pub mod sys;

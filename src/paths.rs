@@ -1,0 +1,51 @@
+//! Where elysiactl keeps things on disk. Everything follows the XDG base
+//! directories so that a test (or a second environment) can isolate itself by
+//! setting `XDG_CONFIG_HOME`, `XDG_DATA_HOME` and `XDG_STATE_HOME`.
+
+use std::path::PathBuf;
+
+const APP: &str = "elysiactl";
+
+fn xdg(var: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => dirs::home_dir()
+            .unwrap_or_else(|| PathBuf::from("/tmp"))
+            .join(fallback),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/elysiactl`: config.toml and user command scripts.
+pub fn config_dir() -> PathBuf {
+    xdg("XDG_CONFIG_HOME", ".config").join(APP)
+}
+
+/// `$XDG_DATA_HOME/elysiactl`: installed binaries, the Elysia venv, node data.
+pub fn data_dir() -> PathBuf {
+    xdg("XDG_DATA_HOME", ".local/share").join(APP)
+}
+
+/// `$XDG_STATE_HOME/elysiactl`: PID files, logs, REPL history, backups.
+pub fn state_dir() -> PathBuf {
+    xdg("XDG_STATE_HOME", ".local/state").join(APP)
+}
+
+pub fn config_file() -> PathBuf {
+    config_dir().join("config.toml")
+}
+
+pub fn user_scripts_dir() -> PathBuf {
+    config_dir().join("scripts")
+}
+
+pub fn run_dir() -> PathBuf {
+    state_dir().join("run")
+}
+
+pub fn log_dir() -> PathBuf {
+    state_dir().join("logs")
+}
+
+pub fn history_file() -> PathBuf {
+    state_dir().join("repl_history")
+}
