@@ -1,0 +1,2 @@
+//! Operating-system helpers shared by the runtimes and services.
+pub mod process;

@@ -1,0 +1,455 @@
+//! Local processes that outlive the command that started them: spawned in
+//! their own session with a PID file and a log file, recognised again later
+//! by PID *and* start time (so a recycled PID is never mistaken for ours).
+
+use crate::error::{HostError, HostResult};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Variables removed from the inherited environment.
+    pub env_remove: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub pid_file: PathBuf,
+    pub log_file: PathBuf,
+}
+
+/// What a PID file records: the PID and the process start time in clock ticks
+/// since boot (field 22 of /proc/PID/stat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PidRecord {
+    pub pid: u32,
+    pub start_ticks: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PidState {
+    /// No PID file.
+    Absent,
+    /// The recorded process runs.
+    Running { pid: u32 },
+    /// The PID file names a process that is gone (or a recycled PID).
+    Stale { pid: u32 },
+}
+
+pub fn spawn(spec: &SpawnSpec) -> HostResult<PidRecord> {
+    if let PidState::Running { pid } = pid_state(&spec.pid_file)? {
+        return Err(HostError::validation(format!(
+            "{} already runs as PID {pid} (PID file {})",
+            spec.program.display(),
+            spec.pid_file.display()
+        ))
+        .with_hint("stop it first, or use restart"));
+    }
+    if !spec.program.exists() {
+        return Err(HostError::fs(format!(
+            "program {} does not exist",
+            spec.program.display()
+        )));
+    }
+    for dir in [spec.pid_file.parent(), spec.log_file.parent()]
+        .into_iter()
+        .flatten()
+    {
+        fs::create_dir_all(dir)
+            .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log_file)
+        .map_err(|e| HostError::io(format!("cannot open log {}", spec.log_file.display()), e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| HostError::io("cannot duplicate the log handle", e))?;
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        // Its own process group and session: a Ctrl-C in our terminal must not
+        // reach a service we started, and it must outlive us.
+        .process_group(0);
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    cmd.envs(&spec.env);
+    if let Some(cwd) = &spec.cwd {
+        fs::create_dir_all(cwd)
+            .map_err(|e| HostError::io(format!("cannot create {}", cwd.display()), e))?;
+        cmd.current_dir(cwd);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| HostError::io(format!("cannot start {}", spec.program.display()), e))?;
+    let pid = child.id();
+    // The child is reaped by init once we exit; while we live, a reaper thread
+    // keeps it from lingering as a zombie after it ends.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    let start_ticks = start_ticks(pid).unwrap_or(0);
+    let rec = PidRecord { pid, start_ticks };
+    write_pid_file(&spec.pid_file, rec)?;
+    Ok(rec)
+}
+
+pub fn write_pid_file(path: &Path, rec: PidRecord) -> HostResult<()> {
+    let tmp = path.with_extension("pid.tmp");
+    fs::write(&tmp, format!("{}\n{}\n", rec.pid, rec.start_ticks))
+        .and_then(|_| fs::rename(&tmp, path))
+        .map_err(|e| HostError::io(format!("cannot write PID file {}", path.display()), e))
+}
+
+pub fn read_pid_file(path: &Path) -> HostResult<Option<PidRecord>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(HostError::io(format!("cannot read {}", path.display()), e)),
+    };
+    let mut lines = text.lines();
+    let pid = lines.next().and_then(|l| l.trim().parse::<u32>().ok());
+    let ticks = lines
+        .next()
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    match pid {
+        Some(pid) => Ok(Some(PidRecord {
+            pid,
+            start_ticks: ticks,
+        })),
+        None => Err(HostError::new(
+            crate::error::Category::Encoding,
+            format!("PID file {} is not a PID", path.display()),
+        )
+        .with_hint(format!("remove {} and try again", path.display()))),
+    }
+}
+
+pub fn pid_state(path: &Path) -> HostResult<PidState> {
+    Ok(match read_pid_file(path)? {
+        None => PidState::Absent,
+        Some(rec) if is_same_process(rec) => PidState::Running { pid: rec.pid },
+        Some(rec) => PidState::Stale { pid: rec.pid },
+    })
+}
+
+/// True while the process runs and is the one recorded (not a recycled PID,
+/// not a zombie).
+pub fn is_same_process(rec: PidRecord) -> bool {
+    match read_stat(rec.pid) {
+        Some(stat) => {
+            stat.state != 'Z' && (rec.start_ticks == 0 || stat.start_ticks == rec.start_ticks)
+        }
+        None => false,
+    }
+}
+
+pub fn is_alive(pid: u32) -> bool {
+    matches!(read_stat(pid), Some(s) if s.state != 'Z')
+}
+
+pub fn signal(pid: u32, sig: i32) -> HostResult<()> {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ESRCH) {
+            Ok(())
+        } else {
+            Err(HostError::io(format!("cannot signal PID {pid}"), err))
+        }
+    }
+}
+
+pub fn signal_number(name: &str) -> HostResult<i32> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    Ok(match bare {
+        "TERM" | "15" => libc::SIGTERM,
+        "KILL" | "9" => libc::SIGKILL,
+        "INT" | "2" => libc::SIGINT,
+        "HUP" | "1" => libc::SIGHUP,
+        "STOP" | "19" => libc::SIGSTOP,
+        "CONT" | "18" => libc::SIGCONT,
+        "QUIT" | "3" => libc::SIGQUIT,
+        "USR1" | "10" => libc::SIGUSR1,
+        "USR2" | "12" => libc::SIGUSR2,
+        _ => {
+            return Err(HostError::validation(format!("unknown signal {name:?}"))
+                .with_hint("use TERM, KILL, INT, HUP, STOP, CONT, QUIT, USR1 or USR2"))
+        }
+    })
+}
+
+/// Wait until the process is gone; true if it went within the timeout.
+pub fn wait_gone(rec: PidRecord, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !is_same_process(rec) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, wait up to `timeout`, then SIGKILL. Returns how it ended.
+pub fn terminate(rec: PidRecord, timeout: Duration) -> HostResult<&'static str> {
+    if !is_same_process(rec) {
+        return Ok("not running");
+    }
+    signal(rec.pid, libc::SIGTERM)?;
+    // A stopped (SIGSTOP) process cannot act on SIGTERM until it continues.
+    signal(rec.pid, libc::SIGCONT)?;
+    if wait_gone(rec, timeout) {
+        return Ok("terminated");
+    }
+    signal(rec.pid, libc::SIGKILL)?;
+    if wait_gone(rec, Duration::from_secs(10)) {
+        Ok("killed")
+    } else {
+        Err(
+            HostError::timeout(format!("PID {} survived SIGKILL for 10 s", rec.pid))
+                .with_hint("check `ps` for a process stuck in the kernel (state D)"),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcStats {
+    pub pid: u32,
+    pub state: String,
+    pub rss_bytes: u64,
+    pub cpu_seconds: f64,
+    /// Average CPU use since the process started, in percent of one core.
+    pub cpu_percent: f64,
+    pub uptime_seconds: f64,
+    pub threads: u64,
+}
+
+struct Stat {
+    state: char,
+    utime: u64,
+    stime: u64,
+    threads: u64,
+    start_ticks: u64,
+    rss_pages: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state); field N is f[N-3].
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        utime: f.get(11)?.parse().ok()?,
+        stime: f.get(12)?.parse().ok()?,
+        threads: f.get(17)?.parse().ok()?,
+        start_ticks: f.get(19)?.parse().ok()?,
+        rss_pages: f.get(21)?.parse().ok()?,
+    })
+}
+
+fn start_ticks(pid: u32) -> Option<u64> {
+    read_stat(pid).map(|s| s.start_ticks)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+fn uptime_seconds() -> Option<f64> {
+    fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn stats(pid: u32) -> Option<ProcStats> {
+    let s = read_stat(pid)?;
+    let hz = clock_ticks();
+    let cpu_seconds = (s.utime + s.stime) as f64 / hz;
+    let uptime = (uptime_seconds()? - s.start_ticks as f64 / hz).max(0.0);
+    Some(ProcStats {
+        pid,
+        state: s.state.to_string(),
+        rss_bytes: s.rss_pages * page_size(),
+        cpu_seconds,
+        cpu_percent: if uptime > 0.0 {
+            (cpu_seconds / uptime * 100.0 * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+        uptime_seconds: uptime.round(),
+        threads: s.threads,
+    })
+}
+
+/// Whether something already listens on host:port (a connect succeeds).
+pub fn port_in_use(host: &str, port: u16) -> bool {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let Ok(mut addrs) = (host, port).to_socket_addrs() else {
+        return false;
+    };
+    addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+}
+
+/// Which process holds a listening TCP port, from /proc (best effort: only
+/// our own user's processes are visible when not root).
+pub fn port_owner(port: u16) -> Option<(u32, String)> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 10 || cols[3] != "0A" {
+                continue; // 0A = LISTEN
+            }
+            let local_port = cols[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) {
+                inodes.push(format!("socket:[{}]", cols[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = fs::read_link(fd.path()) {
+                if inodes.iter().any(|i| target.to_string_lossy() == *i) {
+                    let name = fs::read_to_string(entry.path().join("comm"))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string();
+                    return Some((pid, name));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The last `n` lines of a file (for error messages about crashed services).
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_records_pid_and_terminate_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SpawnSpec {
+            program: "/bin/sleep".into(),
+            args: vec!["30".into()],
+            pid_file: dir.path().join("s.pid"),
+            log_file: dir.path().join("s.log"),
+            ..Default::default()
+        };
+        let rec = spawn(&spec).unwrap();
+        assert_eq!(
+            pid_state(&spec.pid_file).unwrap(),
+            PidState::Running { pid: rec.pid }
+        );
+        // A second spawn with the same PID file is refused.
+        assert!(spawn(&spec).is_err());
+        // The child may still be inside exec (no memory mapped yet): read
+        // figures that are fixed by then, and memory from this process.
+        let st = stats(rec.pid).unwrap();
+        assert_eq!(st.pid, rec.pid);
+        assert!(st.threads >= 1, "{st:?}");
+        let me = stats(std::process::id()).unwrap();
+        assert!(me.rss_bytes > 0 && me.threads >= 1, "{me:?}");
+        assert_eq!(
+            terminate(rec, Duration::from_secs(5)).unwrap(),
+            "terminated"
+        );
+        assert_eq!(
+            pid_state(&spec.pid_file).unwrap(),
+            PidState::Stale { pid: rec.pid }
+        );
+    }
+
+    #[test]
+    fn recycled_pid_is_not_ours() {
+        let me = std::process::id();
+        let rec = PidRecord {
+            pid: me,
+            start_ticks: start_ticks(me).unwrap() + 1,
+        };
+        assert!(!is_same_process(rec));
+    }
+
+    #[test]
+    fn garbage_pid_file_is_an_encoding_error_with_a_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.pid");
+        fs::write(&p, "not a pid").unwrap();
+        let e = read_pid_file(&p).unwrap_err();
+        assert!(e.hint.contains("remove"));
+    }
+
+    #[test]
+    fn signal_names_parse() {
+        assert_eq!(signal_number("sigterm").unwrap(), libc::SIGTERM);
+        assert_eq!(signal_number("KILL").unwrap(), libc::SIGKILL);
+        assert!(signal_number("BOGUS").is_err());
+    }
+}
