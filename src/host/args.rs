@@ -1,0 +1,249 @@
+//! Typed access to the arguments of a host call, with errors that name the
+//! function, the parameter and what was expected.
+
+use super::HostFn;
+use crate::error::{HostError, HostResult};
+use serde_json::{Map, Value};
+
+pub struct Args {
+    function: String,
+    signature: &'static str,
+    values: Vec<Value>,
+}
+
+impl Args {
+    pub fn new(f: &HostFn, values: Vec<Value>) -> Args {
+        Args {
+            function: f.qualified_name(),
+            signature: f.signature,
+            values,
+        }
+    }
+
+    /// For calls made from Rust (tests, the CLI) without a registry entry.
+    pub fn from_values(function: &str, values: Vec<Value>) -> Args {
+        Args {
+            function: function.to_string(),
+            signature: "",
+            values,
+        }
+    }
+
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    pub fn get(&self, i: usize) -> Option<&Value> {
+        self.values.get(i).filter(|v| !v.is_null())
+    }
+
+    fn param_name(&self, i: usize) -> String {
+        self.signature
+            .split_once('(')
+            .and_then(|(_, r)| r.split_once(')'))
+            .and_then(|(p, _)| p.split(',').nth(i))
+            .map(|p| {
+                p.split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_end_matches('?')
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("#{}", i + 1))
+    }
+
+    fn wrong(&self, i: usize, expected: &str, got: &Value) -> HostError {
+        HostError::validation(format!(
+            "{}(): argument {} ({}) must be {expected}, got {}",
+            self.function,
+            i + 1,
+            self.param_name(i),
+            type_name(got)
+        ))
+        .with_hint(if self.signature.is_empty() {
+            String::new()
+        } else {
+            format!("signature: {}", self.signature)
+        })
+    }
+
+    pub fn str(&self, i: usize) -> HostResult<String> {
+        match self.values.get(i) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(v) => Err(self.wrong(i, "a string", v)),
+            None => Err(self.wrong(i, "a string", &Value::Null)),
+        }
+    }
+
+    pub fn opt_str(&self, i: usize) -> HostResult<Option<String>> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.wrong(i, "a string", v)),
+        }
+    }
+
+    pub fn int(&self, i: usize) -> HostResult<i64> {
+        match self.values.get(i) {
+            Some(v) => as_int(v).ok_or_else(|| self.wrong(i, "an integer", v)),
+            None => Err(self.wrong(i, "an integer", &Value::Null)),
+        }
+    }
+
+    pub fn opt_int(&self, i: usize) -> HostResult<Option<i64>> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(v) => as_int(v)
+                .map(Some)
+                .ok_or_else(|| self.wrong(i, "an integer", v)),
+        }
+    }
+
+    /// An options map; absent means empty.
+    pub fn opts(&self, i: usize) -> HostResult<Opts> {
+        match self.get(i) {
+            None => Ok(Opts {
+                function: self.function.clone(),
+                map: Map::new(),
+            }),
+            Some(Value::Object(m)) => Ok(Opts {
+                function: self.function.clone(),
+                map: m.clone(),
+            }),
+            Some(v) => Err(self.wrong(i, "a map of options", v)),
+        }
+    }
+
+    pub fn value(&self, i: usize) -> Value {
+        self.values.get(i).cloned().unwrap_or(Value::Null)
+    }
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        _ => None,
+    }
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// An options map (`#{timeout: 30}` in Rhai, `{timeout = 30}` in Lua).
+pub struct Opts {
+    function: String,
+    map: Map<String, Value>,
+}
+
+impl Opts {
+    pub fn from_map(function: &str, map: Map<String, Value>) -> Opts {
+        Opts {
+            function: function.into(),
+            map,
+        }
+    }
+
+    fn wrong(&self, key: &str, expected: &str, v: &Value) -> HostError {
+        HostError::validation(format!(
+            "{}(): option `{key}` must be {expected}, got {}",
+            self.function,
+            type_name(v)
+        ))
+    }
+
+    /// Refuse options the function does not know, so a typo is not silently ignored.
+    pub fn only(&self, known: &[&str]) -> HostResult<()> {
+        for k in self.map.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(HostError::validation(format!(
+                    "{}(): unknown option `{k}`",
+                    self.function
+                ))
+                .with_hint(format!("known options: {}", known.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> HostResult<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(self.wrong(key, "true or false", v)),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> HostResult<Option<i64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => as_int(v)
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "an integer", v)),
+        }
+    }
+
+    pub fn str(&self, key: &str) -> HostResult<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.wrong(key, "a string", v)),
+        }
+    }
+
+    /// A duration given as seconds (number) or as text such as "30s" or "2m".
+    pub fn duration(&self, key: &str) -> HostResult<Option<std::time::Duration>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => crate::host::time::to_duration(v)
+                .map(Some)
+                .map_err(|e| self.wrong(key, &format!("a duration ({})", e.message), v)),
+        }
+    }
+
+    pub fn str_list(&self, key: &str) -> HostResult<Option<Vec<String>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.wrong(key, "a list of strings", x))
+                })
+                .collect::<HostResult<Vec<_>>>()
+                .map(Some),
+            Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+            Some(v) => Err(self.wrong(key, "a list of strings", v)),
+        }
+    }
+
+    pub fn int_list(&self, key: &str) -> HostResult<Option<Vec<i64>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| as_int(x).ok_or_else(|| self.wrong(key, "a list of integers", x)))
+                .collect::<HostResult<Vec<_>>>()
+                .map(Some),
+            Some(v) => as_int(v)
+                .map(|i| Some(vec![i]))
+                .ok_or_else(|| self.wrong(key, "a list of integers", v)),
+        }
+    }
+}

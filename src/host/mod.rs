@@ -1,0 +1,281 @@
+//! The host API: every primitive a script can call, declared once in a
+//! registry. The Rhai and Lua engines, the REPL's completion and `:help`, and
+//! the README's API listing all read this one table, so the two languages
+//! cannot drift apart.
+//!
+//! Values cross the boundary as JSON (`serde_json::Value`): maps, arrays,
+//! strings, numbers, booleans and null mean the same in both languages.
+
+pub mod args;
+pub mod cluster;
+pub mod config_fns;
+pub mod docker;
+pub mod dryrun;
+pub mod install;
+pub mod out;
+pub mod process;
+pub mod service;
+pub mod time;
+
+use crate::config::Config;
+use crate::error::{HostError, HostResult};
+pub use args::Args;
+use dryrun::Plan;
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+
+/// Whether a function changes anything. Writes are intercepted in dry-run mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Read,
+    Write,
+}
+
+pub type HostCall = fn(&Host, &Args) -> HostResult<Value>;
+
+/// One function of the host API.
+pub struct HostFn {
+    pub module: &'static str,
+    pub name: &'static str,
+    /// `name(param: type, opt?: type) -> type`, as shown by `:help`.
+    pub signature: &'static str,
+    pub doc: &'static str,
+    pub effect: Effect,
+    pub call: HostCall,
+    /// For writes under `--dry-run`: what the call would have returned, and any
+    /// change to the simulated state later reads should see. `None` returns null.
+    pub simulate: Option<HostCall>,
+}
+
+impl HostFn {
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.module, self.name)
+    }
+
+    /// (required, total) parameter counts, read from the signature so they are
+    /// declared once.
+    pub fn arity(&self) -> (usize, usize) {
+        let inner = self
+            .signature
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(params, _)| params.trim())
+            .unwrap_or("");
+        if inner.is_empty() {
+            return (0, 0);
+        }
+        let params: Vec<&str> = inner.split(',').map(str::trim).collect();
+        let required = params
+            .iter()
+            .filter(|p| !p.split(':').next().unwrap_or("").trim().ends_with('?'))
+            .count();
+        (required, params.len())
+    }
+}
+
+/// Declares a read function.
+pub const fn read(
+    module: &'static str,
+    name: &'static str,
+    signature: &'static str,
+    doc: &'static str,
+    call: HostCall,
+) -> HostFn {
+    HostFn {
+        module,
+        name,
+        signature,
+        doc,
+        effect: Effect::Read,
+        call,
+        simulate: None,
+    }
+}
+
+/// Declares a write function and how it is simulated under `--dry-run`.
+pub const fn write(
+    module: &'static str,
+    name: &'static str,
+    signature: &'static str,
+    doc: &'static str,
+    call: HostCall,
+    simulate: Option<HostCall>,
+) -> HostFn {
+    HostFn {
+        module,
+        name,
+        signature,
+        doc,
+        effect: Effect::Write,
+        call,
+        simulate,
+    }
+}
+
+/// Module docs, shown by `:help MODULE`.
+pub const MODULES: &[(&str, &str)] = &[
+    (
+        "cluster",
+        "The Weaviate cluster over its REST API: nodes, readiness, RAFT, schema, meta.",
+    ),
+    (
+        "docker",
+        "The Docker engine through its API: containers, networks, images, stats, logs.",
+    ),
+    (
+        "process",
+        "Local processes: spawn with PID and log file, signal, wait, stats.",
+    ),
+    (
+        "service",
+        "Lifecycle of the managed services (weaviate, elysia): start, stop, restart, status.",
+    ),
+    (
+        "install",
+        "Build and install Weaviate and Elysia into the tool's data directory.",
+    ),
+    (
+        "out",
+        "Output: print, tables, JSON, progress bars, warnings.",
+    ),
+    (
+        "time",
+        "Time: sleep, durations such as \"30s\", timestamps.",
+    ),
+    ("config", "The effective configuration (secrets redacted)."),
+];
+
+/// Every host function, in a stable order.
+pub fn registry() -> &'static [HostFn] {
+    static REGISTRY: OnceLock<Vec<HostFn>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut all = Vec::new();
+        all.extend(cluster::functions());
+        all.extend(docker::functions());
+        all.extend(process::functions());
+        all.extend(service::functions());
+        all.extend(install::functions());
+        all.extend(out::functions());
+        all.extend(time::functions());
+        all.extend(config_fns::functions());
+        all
+    })
+}
+
+pub fn find(qualified: &str) -> Option<&'static HostFn> {
+    let (module, name) = qualified
+        .split_once(['.', ':'])
+        .map(|(m, n)| (m, n.trim_start_matches(':')))?;
+    registry()
+        .iter()
+        .find(|f| f.module == module && f.name == name)
+}
+
+/// Shared state behind every host call of one script run.
+pub struct Host {
+    pub config: Config,
+    pub rt: tokio::runtime::Handle,
+    pub dry_run: bool,
+    pub plan: Plan,
+    pub out: out::Output,
+    pub http: reqwest::Client,
+}
+
+impl Host {
+    pub fn new(config: Config, rt: tokio::runtime::Handle, dry_run: bool) -> Arc<Host> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("the HTTP client has a static, valid configuration");
+        Arc::new(Host {
+            config,
+            rt,
+            dry_run,
+            plan: Plan::default(),
+            out: out::Output::default(),
+            http,
+        })
+    }
+
+    /// Run a future to completion from the (synchronous) script thread.
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
+    /// The single entry point both engines use to call a host function.
+    pub fn call(&self, f: &HostFn, args: Vec<Value>) -> HostResult<Value> {
+        let (required, total) = f.arity();
+        if args.len() < required || args.len() > total {
+            return Err(HostError::validation(format!(
+                "{}() takes {} argument{}, got {}",
+                f.qualified_name(),
+                if required == total {
+                    format!("{total}")
+                } else {
+                    format!("{required} to {total}")
+                },
+                if total == 1 { "" } else { "s" },
+                args.len()
+            ))
+            .with_hint(format!("signature: {}.{}", f.module, f.signature)));
+        }
+        let args = Args::new(f, args);
+        if f.effect == Effect::Write && self.dry_run {
+            self.plan.record(self, f, &args);
+            return match f.simulate {
+                Some(sim) => sim(self, &args),
+                None => Ok(Value::Null),
+            };
+        }
+        (f.call)(self, &args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_has_doc_and_parsable_signature() {
+        let mut seen = std::collections::HashSet::new();
+        for f in registry() {
+            assert!(!f.doc.is_empty(), "{} has no doc", f.qualified_name());
+            assert!(
+                f.signature.starts_with(&format!("{}(", f.name)),
+                "{}: signature must start with its name",
+                f.qualified_name()
+            );
+            assert!(
+                seen.insert(f.qualified_name()),
+                "{} declared twice",
+                f.qualified_name()
+            );
+            assert!(
+                MODULES.iter().any(|(m, _)| *m == f.module),
+                "{} has no module doc",
+                f.module
+            );
+            let (req, total) = f.arity();
+            assert!(
+                req <= total && total <= 4,
+                "{}: arity {req}/{total}",
+                f.qualified_name()
+            );
+        }
+    }
+
+    #[test]
+    fn arity_counts_optional_parameters() {
+        let f = read(
+            "m",
+            "f",
+            "f(a: string, opts?: map) -> map",
+            "doc",
+            |_, _| Ok(Value::Null),
+        );
+        assert_eq!(f.arity(), (1, 2));
+        let g = read("m", "g", "g() -> null", "doc", |_, _| Ok(Value::Null));
+        assert_eq!(g.arity(), (0, 0));
+    }
+}

@@ -1,0 +1,297 @@
+//! Output for scripts: lines, tables, JSON and progress bars. Formatting lives
+//! here, in Rust, so a report prints the same from Rhai and from Lua.
+
+use super::{read, Args, Host, HostFn};
+use crate::error::{HostError, HostResult};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Output {
+    bars: Mutex<HashMap<i64, ProgressBar>>,
+    next_bar: Mutex<i64>,
+}
+
+impl Output {
+    /// A line of a dry-run plan, on stderr so `--json` stdout stays parsable.
+    pub fn plan_line(&self, line: &str) {
+        self.suspend(|| eprintln!("[dry-run] {line}"));
+    }
+
+    pub fn status(&self, line: &str) {
+        self.suspend(|| eprintln!("{line}"));
+    }
+
+    pub fn warn(&self, line: &str) {
+        self.status(&format!("warning: {line}"));
+    }
+
+    fn suspend<F: FnOnce()>(&self, f: F) {
+        let bars = self.bars.lock().unwrap();
+        match bars.values().next() {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    pub fn progress_start(&self, label: &str, total: Option<u64>) -> i64 {
+        let bar = match total {
+            Some(n) => ProgressBar::new(n).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {prefix} {msg} ({elapsed})")
+                    .expect("static template"),
+            ),
+        };
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let mut next = self.next_bar.lock().unwrap();
+        *next += 1;
+        self.bars.lock().unwrap().insert(*next, bar);
+        *next
+    }
+
+    pub fn progress_set(&self, id: i64, pos: Option<u64>, msg: Option<&str>) {
+        if let Some(bar) = self.bars.lock().unwrap().get(&id) {
+            if let Some(p) = pos {
+                bar.set_position(p);
+            }
+            if let Some(m) = msg {
+                bar.set_message(m.to_string());
+            }
+        }
+    }
+
+    pub fn progress_done(&self, id: i64, msg: Option<&str>) {
+        if let Some(bar) = self.bars.lock().unwrap().remove(&id) {
+            bar.finish_and_clear();
+            if let Some(m) = msg {
+                eprintln!("{m}");
+            }
+        }
+    }
+}
+
+/// Text for one table cell.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => {
+                if f.fract() == 0.0 {
+                    format!("{f:.0}")
+                } else {
+                    format!("{f:.2}")
+                }
+            }
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Render rows (maps) under the given columns. A column is a key, or
+/// "key:Header" to name it differently.
+pub fn render_table(rows: &[Value], columns: &[String]) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    let cols: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|c| c.split_once(':').unwrap_or((c.as_str(), c.as_str())))
+        .collect();
+    table.set_header(cols.iter().map(|(_, h)| h.to_uppercase()));
+    for row in rows {
+        table.add_row(
+            cols.iter()
+                .map(|(k, _)| cell(row.get(*k).unwrap_or(&Value::Null))),
+        );
+    }
+    table.to_string()
+}
+
+fn print(host: &Host, a: &Args) -> HostResult<Value> {
+    let text = a
+        .values()
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => cell(other),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    host.out.suspend(|| {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+    });
+    Ok(Value::Null)
+}
+
+fn warn(host: &Host, a: &Args) -> HostResult<Value> {
+    let msg = a.str(0)?;
+    host.out.warn(&msg);
+    Ok(Value::Null)
+}
+
+fn table(host: &Host, a: &Args) -> HostResult<Value> {
+    let rows = match a.value(0) {
+        Value::Array(r) => r,
+        // An empty Lua table arrives as an empty map.
+        Value::Null => Vec::new(),
+        Value::Object(m) if m.is_empty() => Vec::new(),
+        other => {
+            return Err(HostError::validation(format!(
+                "out.table(): rows must be an array of maps, got {}",
+                super::args::type_name(&other)
+            )))
+        }
+    };
+    let columns: Vec<String> = match a.value(1) {
+        Value::Array(c) => c
+            .iter()
+            .map(|x| x.as_str().unwrap_or_default().to_string())
+            .collect(),
+        Value::Null => match rows.first() {
+            Some(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        },
+        other => {
+            return Err(HostError::validation(format!(
+                "out.table(): columns must be an array of strings, got {}",
+                super::args::type_name(&other)
+            )))
+        }
+    };
+    let text = render_table(&rows, &columns);
+    host.out.suspend(|| println!("{text}"));
+    Ok(json!(text))
+}
+
+fn to_json(_: &Host, a: &Args) -> HostResult<Value> {
+    let v = a.value(0);
+    let pretty = a.opts(1)?.bool("pretty", true)?;
+    let text = if pretty {
+        serde_json::to_string_pretty(&v)
+    } else {
+        serde_json::to_string(&v)
+    }
+    .map_err(|e| HostError::new(crate::error::Category::Encoding, e.to_string()))?;
+    Ok(json!(text))
+}
+
+fn json_print(host: &Host, a: &Args) -> HostResult<Value> {
+    let text = to_json(host, a)?;
+    host.out
+        .suspend(|| println!("{}", text.as_str().unwrap_or_default()));
+    Ok(Value::Null)
+}
+
+fn parse_json(_: &Host, a: &Args) -> HostResult<Value> {
+    let s = a.str(0)?;
+    serde_json::from_str(&s).map_err(|e| {
+        HostError::new(
+            crate::error::Category::Encoding,
+            format!("invalid JSON: {e}"),
+        )
+    })
+}
+
+fn progress(host: &Host, a: &Args) -> HostResult<Value> {
+    let label = a.str(0)?;
+    let total = a.opt_int(1)?.map(|n| n.max(0) as u64);
+    Ok(json!(host.out.progress_start(&label, total)))
+}
+
+fn progress_set(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.int(0)?;
+    let pos = a.opt_int(1)?.map(|n| n.max(0) as u64);
+    let msg = a.opt_str(2)?;
+    host.out.progress_set(id, pos, msg.as_deref());
+    Ok(Value::Null)
+}
+
+fn progress_done(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.int(0)?;
+    let msg = a.opt_str(1)?;
+    host.out.progress_done(id, msg.as_deref());
+    Ok(Value::Null)
+}
+
+fn bytes(_: &Host, a: &Args) -> HostResult<Value> {
+    Ok(json!(format_bytes(a.int(0)?.max(0) as u64)))
+}
+
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn functions() -> Vec<HostFn> {
+    vec![
+        read("out", "line", "line(a: any, b?: any, c?: any, d?: any) -> null",
+            "Print values on one line, separated by spaces, to standard output.", print),
+        read("out", "warn", "warn(message: string) -> null",
+            "Print a warning to standard error.", warn),
+        read("out", "table", "table(rows: array, columns?: array) -> string",
+            "Print rows (maps) as a table. Columns are keys, or \"key:Header\"; default: the first row's keys. Returns the text.", table),
+        read("out", "json", "json(value: any, opts?: map) -> null",
+            "Print a value as JSON (opts: pretty = true).", json_print),
+        read("out", "to_json", "to_json(value: any, opts?: map) -> string",
+            "A value as JSON text (opts: pretty = true).", to_json),
+        read("out", "parse_json", "parse_json(text: string) -> any",
+            "Parse JSON text.", parse_json),
+        read("out", "progress", "progress(label: string, total?: int) -> int",
+            "Start a progress bar (a spinner without total) on standard error; returns its id.", progress),
+        read("out", "progress_set", "progress_set(id: int, position?: int, message?: string) -> null",
+            "Move a progress bar and/or change its message.", progress_set),
+        read("out", "progress_done", "progress_done(id: int, message?: string) -> null",
+            "Remove a progress bar, optionally printing a final line.", progress_done),
+        read("out", "bytes", "bytes(n: int) -> string",
+            "A byte count as text: out.bytes(1536) is \"1.5 KiB\".", bytes),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_renders_headers_and_missing_cells() {
+        let rows = vec![
+            json!({"node": "weaviate-0", "ready": true}),
+            json!({"node": "weaviate-1"}),
+        ];
+        let t = render_table(&rows, &["node".into(), "ready:Ready?".into()]);
+        assert!(t.contains("NODE") && t.contains("READY?"), "{t}");
+        assert!(t.contains("weaviate-1") && t.contains('-'), "{t}");
+        assert!(t.contains("yes"), "{t}");
+    }
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(12), "12 B");
+    }
+}
