@@ -1,0 +1,325 @@
+//! The Lua 5.4 engine (vendored through mlua, so nothing needs installing):
+//! host modules as global tables (`cluster.nodes()`), options as tables,
+//! errors as tables `{category, message, hint}` that `pcall` returns.
+
+use super::{check_interrupt, safe_import_path, Limits, Script};
+use crate::error::{HostError, HostResult};
+use crate::host::{registry, Host, MODULES};
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, LuaSerdeExt, MultiValue, SerializeOptions, StdLib,
+    Table, Value as LuaValue, VmState,
+};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+const INSTRUCTIONS_PER_HOOK: u32 = 1000;
+
+/// Lua-side glue: wraps each raw host function so a host error is raised as
+/// a table with a metatable, and runs chunks under xpcall so the Rust side
+/// gets that table back intact.
+const PRELUDE: &str = r#"
+local HostError = {}
+HostError.__index = HostError
+HostError.__tostring = function(e)
+  local s = tostring(e.category) .. " error: " .. tostring(e.message)
+  if e.hint and e.hint ~= "" then s = s .. " (hint: " .. e.hint .. ")" end
+  return s
+end
+local function wrap(raw)
+  return function(...)
+    local ok, v = raw(...)
+    if ok then return v end
+    error(setmetatable(v, HostError), 2)
+  end
+end
+for mname, fns in pairs(__raw) do
+  local m = {}
+  for fname, raw in pairs(fns) do m[fname] = wrap(raw) end
+  _G[mname] = m
+end
+__raw = nil
+local _load = load
+load = function(chunk, name, mode, env) return _load(chunk, name, "t", env) end
+dofile = nil
+loadfile = nil
+-- An empty Lua table is ambiguous; array() makes one that stays a JSON array.
+local array_mt = __array_mt
+__array_mt = nil
+function array(...) return setmetatable({...}, array_mt) end
+__elysiactl_main = function(fn)
+  return xpcall(fn, function(e)
+    if getmetatable(e) == HostError then return e end
+    return { category = "validation", message = tostring(e), hint = "fix the script at the line named in the message", exit_code = 1 }
+  end)
+end
+"#;
+
+fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
+    lua.to_value_with(
+        v,
+        SerializeOptions::new()
+            .serialize_none_to_null(false)
+            .serialize_unit_to_null(false),
+    )
+}
+
+fn from_lua(lua: &Lua, v: LuaValue) -> HostResult<Value> {
+    match v {
+        LuaValue::Nil => Ok(Value::Null),
+        LuaValue::Function(_) | LuaValue::Thread(_) | LuaValue::UserData(_) => {
+            Err(HostError::validation(format!(
+                "a Lua {} cannot be passed to the host",
+                v.type_name()
+            )))
+        }
+        // An empty table is ambiguous in Lua; the host reads it as an empty map.
+        other => lua
+            .from_value::<Value>(other)
+            .map(super::canonical)
+            .map_err(|e| HostError::validation(format!("cannot pass this value to the host: {e}"))),
+    }
+}
+
+pub struct LuaState {
+    lua: Lua,
+    /// A limit error raised by the hook, kept so it is reported as itself and
+    /// not as the generic Lua error it turns into.
+    limit_error: Rc<RefCell<Option<HostError>>>,
+    /// Instructions counted by the hook since the last reset.
+    operations: Rc<RefCell<u64>>,
+}
+
+pub fn new_state(
+    host: &Arc<Host>,
+    limits: Limits,
+    import_dir: Option<PathBuf>,
+) -> HostResult<LuaState> {
+    let lua = Lua::new_with(
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::UTF8 | StdLib::COROUTINE,
+        LuaOptions::new(),
+    )
+    .map_err(|e| HostError::unknown(format!("cannot start Lua: {e}")))?;
+    let _ = lua.set_memory_limit(512 << 20);
+    let le = |e: mlua::Error| HostError::unknown(format!("Lua set-up failed: {e}"));
+
+    let raw = lua.create_table().map_err(le)?;
+    for (module, _) in MODULES {
+        let t = lua.create_table().map_err(le)?;
+        for f in registry().iter().filter(|f| f.module == *module) {
+            let h = host.clone();
+            let func = lua
+                .create_function(move |lua, args: MultiValue| {
+                    let mut values = Vec::with_capacity(args.len());
+                    let mut failure = check_interrupt().err();
+                    if failure.is_none() {
+                        for a in args {
+                            match from_lua(lua, a) {
+                                Ok(v) => values.push(v),
+                                Err(e) => {
+                                    failure = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    // Trailing nils are absent optional arguments.
+                    while values.last() == Some(&Value::Null) {
+                        values.pop();
+                    }
+                    let result = match failure {
+                        Some(e) => Err(e),
+                        None => h.call(f, values),
+                    };
+                    match result {
+                        Ok(v) => Ok((true, to_lua(lua, &v)?)),
+                        Err(e) => {
+                            let mut j = e.to_json();
+                            j["exit_code"] = e.exit_code.into();
+                            Ok((false, to_lua(lua, &j)?))
+                        }
+                    }
+                })
+                .map_err(le)?;
+            t.set(f.name, func).map_err(le)?;
+        }
+        raw.set(*module, t).map_err(le)?;
+    }
+    lua.globals().set("__raw", raw).map_err(le)?;
+    lua.globals()
+        .set("__array_mt", lua.array_metatable())
+        .map_err(le)?;
+
+    // require: bundled stdlib ("stdlib/NAME") or files beside the playbook.
+    let loaded: Table = lua.create_table().map_err(le)?;
+    let require = lua
+        .create_function(move |lua, name: String| {
+            if let Ok(v) = loaded.get::<LuaValue>(name.as_str()) {
+                if !v.is_nil() {
+                    return Ok(v);
+                }
+            }
+            let bundled_name = format!("{}.lua", name.trim_end_matches(".lua"));
+            let (text, chunk_name) = if let Some(t) = super::bundled_file(&bundled_name) {
+                (t.to_string(), bundled_name)
+            } else {
+                let Some(dir) = &import_dir else {
+                    return Err(mlua::Error::runtime(format!(
+                        "module {name:?} not found (bundled helpers are required as \"stdlib/NAME\")"
+                    )));
+                };
+                let path = safe_import_path(dir, &name, "lua")
+                    .map_err(|e| mlua::Error::runtime(e.message))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    mlua::Error::runtime(format!("cannot read module {}: {e}", path.display()))
+                })?;
+                (text, path.display().to_string())
+            };
+            let v: LuaValue = lua.load(text).set_name(format!("@{chunk_name}")).eval()?;
+            let v = if v.is_nil() { LuaValue::Boolean(true) } else { v };
+            loaded.set(name, v.clone())?;
+            Ok(v)
+        })
+        .map_err(le)?;
+    lua.globals().set("require", require).map_err(le)?;
+    lua.load(PRELUDE).set_name("@prelude").exec().map_err(le)?;
+
+    let limit_error: Rc<RefCell<Option<HostError>>> = Rc::new(RefCell::new(None));
+    let slot = limit_error.clone();
+    // Shared with the state so each REPL evaluation starts from zero.
+    let counter = Rc::new(RefCell::new(0u64));
+    let hook_counter = counter.clone();
+    let max = limits.max_operations;
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(INSTRUCTIONS_PER_HOOK),
+        move |_, _| {
+            let mut n = hook_counter.borrow_mut();
+            *n += INSTRUCTIONS_PER_HOOK as u64;
+            let err = if *n > max {
+                Some(
+                    HostError::validation("the script exceeded its operation limit").with_hint(
+                        "look for an endless loop, or raise script.max_operations in the config",
+                    ),
+                )
+            } else {
+                check_interrupt().err()
+            };
+            match err {
+                Some(e) => {
+                    let msg = e.message.clone();
+                    *slot.borrow_mut() = Some(e);
+                    Err(mlua::Error::runtime(msg))
+                }
+                None => Ok(VmState::Continue),
+            }
+        },
+    );
+    Ok(LuaState {
+        lua,
+        limit_error,
+        operations: counter,
+    })
+}
+
+impl LuaState {
+    fn syntax_error(name: &str, e: mlua::Error) -> HostError {
+        let text = match &e {
+            mlua::Error::SyntaxError { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        HostError::validation(format!("{name}: syntax error: {text}"))
+            .with_hint("fix the script; `elysiactl repl --lang lua` tries statements one by one")
+    }
+
+    /// Run a compiled chunk under the error-preserving wrapper.
+    fn call_main(&self, f: Function) -> HostResult<Value> {
+        let main: Function = self
+            .lua
+            .globals()
+            .get("__elysiactl_main")
+            .map_err(|e| HostError::unknown(e.to_string()))?;
+        let result = main.call::<MultiValue>(f);
+        if let Some(e) = self.limit_error.borrow_mut().take() {
+            return Err(e);
+        }
+        let mut values = result
+            .map_err(|e| HostError::validation(e.to_string()))?
+            .into_iter();
+        let ok = matches!(values.next(), Some(LuaValue::Boolean(true)));
+        let first = values.next().unwrap_or(LuaValue::Nil);
+        if ok {
+            from_lua(&self.lua, first)
+        } else {
+            let j = from_lua(&self.lua, first)?;
+            Err(HostError::from_json(&j).unwrap_or_else(|| HostError::validation(j.to_string())))
+        }
+    }
+
+    pub fn set_args(&self, args: &Value) -> HostResult<()> {
+        let v = to_lua(&self.lua, args).map_err(|e| HostError::unknown(e.to_string()))?;
+        self.lua
+            .globals()
+            .set("args", v)
+            .map_err(|e| HostError::unknown(e.to_string()))
+    }
+}
+
+pub fn run(host: Arc<Host>, script: &Script, limits: Limits) -> HostResult<Value> {
+    let state = new_state(&host, limits, script.import_dir.clone())?;
+    state.set_args(&script.args)?;
+    let f = state
+        .lua
+        .load(script.source.as_str())
+        .set_name(format!("@{}", script.name))
+        .into_function()
+        .map_err(|e| LuaState::syntax_error(&script.name, e))?;
+    state.call_main(f)
+}
+
+pub struct LuaSession {
+    state: LuaState,
+}
+
+impl LuaSession {
+    pub fn new(host: Arc<Host>, limits: Limits) -> HostResult<LuaSession> {
+        let state = new_state(&host, limits, std::env::current_dir().ok())?;
+        state.set_args(&Value::Object(Default::default()))?;
+        Ok(LuaSession { state })
+    }
+
+    fn compile(&self, input: &str) -> Result<Function, mlua::Error> {
+        // Like the stand-alone Lua REPL: try it as an expression first.
+        self.state
+            .lua
+            .load(format!("return {input}"))
+            .set_name("=repl")
+            .into_function()
+            .or_else(|_| self.state.lua.load(input).set_name("=repl").into_function())
+    }
+}
+
+impl super::Session for LuaSession {
+    fn language(&self) -> super::Language {
+        super::Language::Lua
+    }
+
+    fn eval(&mut self, input: &str) -> HostResult<Value> {
+        let f = self
+            .compile(input)
+            .map_err(|e| LuaState::syntax_error("repl", e))?;
+        *self.state.operations.borrow_mut() = 0;
+        self.state.call_main(f)
+    }
+
+    fn is_incomplete(&self, input: &str) -> bool {
+        matches!(
+            self.compile(input),
+            Err(mlua::Error::SyntaxError {
+                incomplete_input: true,
+                ..
+            })
+        )
+    }
+}

@@ -1,0 +1,243 @@
+//! The script engines. Rhai and Lua both bind the one host registry
+//! (`crate::host::registry()`); this module holds what they share: the
+//! sandbox limits, interruption (Ctrl-C, wall clock), bundled scripts, and
+//! the conversion of script errors into `HostError`s.
+
+pub mod header;
+pub mod lua;
+pub mod repl;
+pub mod rhai;
+
+use crate::error::{Category, HostError, HostResult};
+use crate::host::Host;
+use serde_json::Value;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+}
+
+/// Every bundled file as (relative path, text), e.g. ("scripts/start.rhai", ...).
+pub fn bundled() -> &'static [(&'static str, &'static str)] {
+    bundled::BUNDLED
+}
+
+pub fn bundled_file(path: &str) -> Option<&'static str> {
+    bundled().iter().find(|(p, _)| *p == path).map(|(_, t)| *t)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Rhai,
+    Lua,
+}
+
+impl Language {
+    pub fn from_path(path: &Path) -> HostResult<Language> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("rhai") => Ok(Language::Rhai),
+            Some("lua") => Ok(Language::Lua),
+            _ => Err(HostError::validation(format!(
+                "{} is neither a .rhai nor a .lua file",
+                path.display()
+            ))
+            .with_hint("name playbooks NAME.rhai or NAME.lua")),
+        }
+    }
+    pub fn parse(s: &str) -> HostResult<Language> {
+        match s {
+            "rhai" => Ok(Language::Rhai),
+            "lua" => Ok(Language::Lua),
+            _ => Err(HostError::validation(format!("unknown language {s:?}"))
+                .with_hint("use rhai or lua")),
+        }
+    }
+    pub fn extension(self) -> &'static str {
+        match self {
+            Language::Rhai => "rhai",
+            Language::Lua => "lua",
+        }
+    }
+}
+
+/// Sandbox limits for one script run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_config(cfg: &crate::config::Config) -> Limits {
+        Limits {
+            max_operations: cfg.script.max_operations,
+            timeout: humantime::parse_duration(&cfg.script.timeout)
+                .unwrap_or(Duration::from_secs(1800)),
+        }
+    }
+}
+
+/// A script to run: its text, a name for messages, the folder its imports
+/// may come from, and its arguments.
+pub struct Script {
+    pub name: String,
+    pub source: String,
+    pub language: Language,
+    /// Imports / `require` may load files from here (and from the bundled stdlib), nowhere else.
+    pub import_dir: Option<PathBuf>,
+    pub args: Value,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static DEADLINE: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+}
+
+/// Mark the running script as interrupted (Ctrl-C). It stops at its next
+/// operation or host call.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+pub fn clear_interrupt() {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Called by long host functions between steps, and by the engines'
+/// progress hooks: fails once the script is interrupted or out of time.
+pub fn check_interrupt() -> HostResult<()> {
+    if interrupted() {
+        return Err(HostError::new(Category::Timeout, "interrupted (Ctrl-C)")
+            .with_hint("nothing further was changed after the interruption; re-run to continue")
+            .with_exit_code(130));
+    }
+    let over = DEADLINE
+        .with(|d| d.get())
+        .and_then(|(deadline, limit)| (Instant::now() > deadline).then_some(limit));
+    if let Some(limit) = over {
+        return Err(HostError::timeout(format!(
+            "the script ran longer than its limit of {}",
+            humantime::format_duration(limit)
+        ))
+        .with_hint("raise script.timeout in the config, or pass --script-timeout")
+        .with_exit_code(124));
+    }
+    Ok(())
+}
+
+/// Sets the wall-clock deadline for scripts run on this thread until dropped.
+pub struct DeadlineGuard;
+
+impl DeadlineGuard {
+    pub fn set(limit: Duration) -> DeadlineGuard {
+        DEADLINE.with(|d| d.set(Some((Instant::now() + limit, limit))));
+        DeadlineGuard
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(None));
+    }
+}
+
+/// Import names are plain relative names: no absolute paths, no `..`.
+pub fn safe_import_path(dir: &Path, name: &str, ext: &str) -> HostResult<PathBuf> {
+    let rel = Path::new(name);
+    let escapes = rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)));
+    if escapes || name.is_empty() {
+        return Err(HostError::validation(format!(
+            "import {name:?} is outside the playbook's folder"
+        ))
+        .with_hint(
+            "scripts may import only files beside them (or in a subfolder) and the bundled stdlib",
+        ));
+    }
+    let mut path = dir.join(rel);
+    if path.extension().is_none() {
+        path.set_extension(ext);
+    }
+    Ok(path)
+}
+
+/// Run a whole script. An integer result is the command's exit code.
+pub fn run(host: Arc<Host>, script: Script, limits: Limits) -> HostResult<Value> {
+    let _deadline = DeadlineGuard::set(limits.timeout);
+    match script.language {
+        Language::Rhai => rhai::run(host, &script, limits),
+        Language::Lua => lua::run(host, &script, limits),
+    }
+}
+
+/// An interactive session (the REPL): state persists between inputs.
+pub trait Session {
+    fn language(&self) -> Language;
+    /// Evaluate one complete input; the value of its last expression.
+    fn eval(&mut self, input: &str) -> HostResult<Value>;
+    /// Whether the input is unfinished (an open block or string), so the REPL
+    /// should read another line instead of reporting a syntax error.
+    fn is_incomplete(&self, input: &str) -> bool;
+}
+
+pub fn session(
+    host: Arc<Host>,
+    language: Language,
+    limits: Limits,
+) -> HostResult<Box<dyn Session>> {
+    Ok(match language {
+        Language::Rhai => Box::new(rhai::RhaiSession::new(host, limits)?),
+        Language::Lua => Box::new(lua::LuaSession::new(host, limits)?),
+    })
+}
+
+/// Sort map keys recursively, so a value prints the same whatever language built it.
+pub fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_cannot_escape_the_folder() {
+        let dir = Path::new("/plays");
+        assert_eq!(
+            safe_import_path(dir, "lib/helpers", "rhai").unwrap(),
+            PathBuf::from("/plays/lib/helpers.rhai")
+        );
+        assert!(safe_import_path(dir, "../etc/passwd", "rhai").is_err());
+        assert!(safe_import_path(dir, "/etc/passwd", "lua").is_err());
+    }
+
+    #[test]
+    fn stdlib_and_scripts_are_bundled() {
+        assert!(bundled().iter().any(|(p, _)| p.starts_with("scripts/")));
+        assert!(bundled().iter().any(|(p, _)| p.starts_with("stdlib/")));
+    }
+}

@@ -1,0 +1,267 @@
+//! The Rhai engine: host modules as `cluster::nodes()`, options as maps,
+//! errors as maps `#{category, message, hint}` that `try`/`catch` can read.
+
+use super::{check_interrupt, safe_import_path, Limits, Script};
+use crate::error::{Category, HostError, HostResult};
+use crate::host::{registry, Host, HostFn, MODULES};
+use ::rhai::module_resolvers::FileModuleResolver;
+use ::rhai::{
+    Dynamic, Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared, AST,
+};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type RhaiResult = Result<Dynamic, Box<EvalAltResult>>;
+
+pub fn to_dynamic(v: &Value) -> Dynamic {
+    ::rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
+}
+
+pub fn from_dynamic(d: &Dynamic) -> HostResult<Value> {
+    if d.is_unit() {
+        return Ok(Value::Null);
+    }
+    ::rhai::serde::from_dynamic::<Value>(d).map_err(|e| {
+        HostError::validation(format!(
+            "a {} cannot be passed to the host: {e}",
+            d.type_name()
+        ))
+    })
+}
+
+fn host_error_to_rhai(e: HostError) -> Box<EvalAltResult> {
+    let mut v = e.to_json();
+    v["exit_code"] = e.exit_code.into();
+    Box::new(EvalAltResult::ErrorRuntime(to_dynamic(&v), Position::NONE))
+}
+
+fn call(host: &Host, f: &HostFn, args: Vec<Dynamic>) -> RhaiResult {
+    check_interrupt().map_err(host_error_to_rhai)?;
+    let values = args
+        .iter()
+        .map(from_dynamic)
+        .collect::<HostResult<Vec<_>>>()
+        .map_err(host_error_to_rhai)?;
+    host.call(f, values)
+        .map(|v| to_dynamic(&v))
+        .map_err(host_error_to_rhai)
+}
+
+/// Registers one host function under every arity its signature allows.
+fn register(module: &mut Module, host: &Arc<Host>, f: &'static HostFn) {
+    let (required, total) = f.arity();
+    for n in required..=total {
+        let h = host.clone();
+        match n {
+            0 => module.set_native_fn(f.name, move || call(&h, f, vec![])),
+            1 => module.set_native_fn(f.name, move |a: Dynamic| call(&h, f, vec![a])),
+            2 => module.set_native_fn(f.name, move |a: Dynamic, b: Dynamic| {
+                call(&h, f, vec![a, b])
+            }),
+            3 => module.set_native_fn(f.name, move |a: Dynamic, b: Dynamic, c: Dynamic| {
+                call(&h, f, vec![a, b, c])
+            }),
+            _ => module.set_native_fn(
+                f.name,
+                move |a: Dynamic, b: Dynamic, c: Dynamic, d: Dynamic| call(&h, f, vec![a, b, c, d]),
+            ),
+        };
+    }
+}
+
+/// Imports come from the bundled stdlib (`import "stdlib/cluster" as c;`)
+/// or from the playbook's own folder, never from anywhere else.
+struct SandboxResolver {
+    dir: Option<PathBuf>,
+}
+
+impl ModuleResolver for SandboxResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let bundled_name = format!("{}.rhai", path.trim_end_matches(".rhai"));
+        if let Some(text) = super::bundled_file(&bundled_name) {
+            let mut ast = engine.compile(text)?;
+            ast.set_source(bundled_name);
+            let m = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
+            return Ok(m.into());
+        }
+        let Some(dir) = &self.dir else {
+            return Err(host_error_to_rhai(
+                HostError::validation(format!("module {path:?} not found"))
+                    .with_hint("bundled helpers are imported as \"stdlib/NAME\""),
+            ));
+        };
+        let file = safe_import_path(dir, path, "rhai").map_err(host_error_to_rhai)?;
+        FileModuleResolver::new().resolve(engine, source, &file.to_string_lossy(), pos)
+    }
+}
+
+pub fn engine(host: &Arc<Host>, limits: Limits, import_dir: Option<PathBuf>) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(64 << 20);
+    engine.set_max_array_size(4_000_000);
+    engine.set_max_map_size(4_000_000);
+    engine.set_max_modules(64);
+    engine.on_progress(|ops| {
+        // Checking the clock every operation would cost more than the script.
+        if ops % 1024 == 0 && check_interrupt().is_err() {
+            Some(Dynamic::from("interrupted"))
+        } else {
+            None
+        }
+    });
+    engine.set_module_resolver(SandboxResolver { dir: import_dir });
+    for (name, _) in MODULES {
+        let mut module = Module::new();
+        for f in registry().iter().filter(|f| f.module == *name) {
+            register(&mut module, host, f);
+        }
+        engine.register_static_module(*name, module.into());
+    }
+    engine
+}
+
+/// Turn an engine error into a HostError, keeping host errors as they were
+/// raised and giving script mistakes a position.
+pub fn to_host_error(err: &EvalAltResult, script: &str) -> HostError {
+    let pos = err.position();
+    let at = if pos.is_none() {
+        script.to_string()
+    } else {
+        format!(
+            "{script}:{}:{}",
+            pos.line().unwrap_or(0),
+            pos.position().unwrap_or(0)
+        )
+    };
+    match err.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(v, _) => {
+            if let Ok(json) = from_dynamic(v) {
+                if let Some(e) = HostError::from_json(&json) {
+                    return e;
+                }
+            }
+            HostError::new(Category::Unknown, format!("{at}: {v}"))
+                .with_hint("the script raised this error with `throw`")
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => HostError::validation(format!(
+            "{at}: the script exceeded its operation limit"
+        ))
+        .with_hint("look for an endless loop, or raise script.max_operations in the config"),
+        EvalAltResult::ErrorTerminated(..) => match check_interrupt() {
+            Err(e) => e,
+            Ok(()) => HostError::timeout(format!("{at}: the script was stopped")),
+        },
+        EvalAltResult::ErrorParsing(p, _) => HostError::validation(format!("{at}: syntax error: {p}"))
+            .with_hint("fix the script; `elysiactl repl` tries expressions one by one"),
+        EvalAltResult::ErrorModuleNotFound(name, _) => HostError::validation(format!(
+            "{at}: module {name:?} not found"
+        ))
+        .with_hint("import files beside the playbook by relative name, or bundled helpers as \"stdlib/NAME\""),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => HostError::validation(format!(
+            "{at}: no function {sig}"
+        ))
+        .with_hint("`elysiactl api` lists the host functions; check the name and the number of arguments"),
+        other => HostError::validation(format!("{at}: {other}")),
+    }
+}
+
+pub fn run(host: Arc<Host>, script: &Script, limits: Limits) -> HostResult<Value> {
+    let engine = engine(&host, limits, script.import_dir.clone());
+    let mut ast: AST = engine
+        .compile(&script.source)
+        .map_err(|e| to_host_error(&EvalAltResult::from(e), &script.name))?;
+    ast.set_source(script.name.clone());
+    let mut scope = Scope::new();
+    scope.push_constant("args", to_dynamic(&script.args));
+    let result = engine
+        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        .map_err(|e| to_host_error(&e, &script.name))?;
+    from_dynamic(&result)
+}
+
+/// The REPL's Rhai session: variables and functions persist between inputs.
+pub struct RhaiSession {
+    engine: Engine,
+    scope: Scope<'static>,
+    functions: AST,
+}
+
+impl RhaiSession {
+    pub fn new(host: Arc<Host>, limits: Limits) -> HostResult<RhaiSession> {
+        let dir = std::env::current_dir().ok();
+        let engine = engine(&host, limits, dir);
+        let mut scope = Scope::new();
+        scope.push_constant("args", Dynamic::from_map(Default::default()));
+        Ok(RhaiSession {
+            engine,
+            scope,
+            functions: AST::empty(),
+        })
+    }
+}
+
+impl super::Session for RhaiSession {
+    fn language(&self) -> super::Language {
+        super::Language::Rhai
+    }
+
+    fn eval(&mut self, input: &str) -> HostResult<Value> {
+        let ast = self
+            .engine
+            .compile_with_scope(&self.scope, input)
+            .map_err(|e| to_host_error(&EvalAltResult::from(e), "repl"))?;
+        // Keep functions defined earlier callable from later inputs.
+        let combined = self.functions.merge(&ast);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &combined)
+            .map_err(|e| to_host_error(&e, "repl"));
+        let mut fns = ast.clone_functions_only();
+        self.functions = self.functions.merge(&fns);
+        fns.clear_statements();
+        from_dynamic(&result?)
+    }
+
+    /// Only an error at the very end of the input means "keep typing": a
+    /// missing `)` in the middle of a line is a mistake to report now.
+    fn is_incomplete(&self, input: &str) -> bool {
+        match self.engine.compile_with_scope(&self.scope, input) {
+            Ok(_) => false,
+            Err(e) => {
+                matches!(
+                    e.err_type(),
+                    ::rhai::ParseErrorType::UnexpectedEOF
+                        | ::rhai::ParseErrorType::MissingToken(..)
+                        | ::rhai::ParseErrorType::BadInput(::rhai::LexError::UnterminatedString)
+                ) && at_end_of_input(e.position(), input)
+            }
+        }
+    }
+}
+
+/// Whether a parse error's position lies past the last character of `input`.
+fn at_end_of_input(pos: ::rhai::Position, input: &str) -> bool {
+    let trimmed = input.trim_end();
+    let lines = trimmed.lines().count().max(1);
+    let last_len = trimmed
+        .lines()
+        .last()
+        .map(|l| l.chars().count())
+        .unwrap_or(0);
+    match (pos.line(), pos.position()) {
+        (None, _) => true,
+        (Some(l), _) if l > lines => true,
+        (Some(l), Some(col)) => l == lines && col > last_len,
+        (Some(l), None) => l == lines,
+    }
+}
