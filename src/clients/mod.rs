@@ -1,0 +1,4 @@
+//! Clients of the things elysiactl manages, each over its real API.
+pub mod docker;
+pub mod elysia;
+pub mod weaviate;

@@ -1,0 +1,1803 @@
+//! Client of one Weaviate node's REST API (v1.38.11), plus a cluster-wide
+//! readiness view built from every configured node.
+//!
+//! Facts this relies on (see `/work/shared/weaviate/OPS-API.md`):
+//! * `/v1/.well-known/live|ready` answer 200 or 503 with an empty body, need no
+//!   auth, and match the exact URL: they are called without a query string
+//!   (with one, the server answers 501).
+//! * Most model fields are `omitempty`: `false`, `0` and `""` are simply absent,
+//!   so every typed field here decodes as optional with a default.
+//! * Errors come as `{"error": [{"message": ...}]}`; go-openapi's own errors as
+//!   `{"code": 400, "message": ...}`; GraphQL errors as `errors[]` with HTTP 200.
+//! * A node that died drops out of `/v1/nodes` and `/v1/cluster/statistics`
+//!   instead of being listed as UNAVAILABLE, so membership is always compared
+//!   with the configured node list.
+//!
+//! The API key travels only in the `Authorization` header (marked sensitive);
+//! every error text is scrubbed of it as well, in case a server echoes it.
+
+use crate::config::{NodeSpec, Secret};
+use crate::error::{Category, HostError, HostResult};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Time limit of the live/ready probes.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time limit of the other calls made while evaluating cluster readiness.
+pub const READINESS_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many characters of an unexpected body an error message quotes.
+const SNIPPET: usize = 200;
+
+/// One Weaviate node's REST API.
+#[derive(Clone)]
+pub struct WeaviateClient {
+    http: reqwest::Client,
+    /// `http://host:port`, without `/v1` and without a trailing slash.
+    base_url: String,
+    /// How messages name the node: its name when known, else the base URL.
+    node: String,
+    auth: Result<Option<HeaderValue>, HostError>,
+    /// Kept only to scrub it from error texts.
+    key: Secret,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for WeaviateClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeaviateClient")
+            .field("node", &self.node)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.key)
+            .finish()
+    }
+}
+
+/// A raw reply: status, body and how long the round trip took.
+struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+    elapsed: Duration,
+}
+
+impl WeaviateClient {
+    /// A client for the node at `base_url` (`http://127.0.0.1:8080`; a trailing
+    /// `/` or `/v1` is accepted). Sends `Authorization: Bearer <key>` when the
+    /// key is set.
+    pub fn new(http: reqwest::Client, base_url: String, api_key: &Secret) -> WeaviateClient {
+        let base_url = normalize_base(&base_url);
+        let auth = if api_key.is_set() {
+            match HeaderValue::from_str(&format!("Bearer {}", api_key.expose().trim())) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    Ok(Some(v))
+                }
+                Err(_) => Err(HostError::validation(
+                    "the Weaviate API key contains characters that cannot be sent in an HTTP header",
+                )
+                .with_hint(
+                    "check WEAVIATE_API_KEY or weaviate.api_key for stray quotes, newlines or non-ASCII characters",
+                )),
+            }
+        } else {
+            Ok(None)
+        };
+        WeaviateClient {
+            http,
+            node: base_url.clone(),
+            base_url,
+            auth,
+            key: api_key.clone(),
+            timeout: None,
+        }
+    }
+
+    /// A client for a configured node; messages name the node.
+    pub fn for_node(http: reqwest::Client, spec: &NodeSpec, api_key: &Secret) -> WeaviateClient {
+        WeaviateClient::new(http, spec.rest_url(), api_key).with_node_name(&spec.name)
+    }
+
+    /// Name the node in messages ("node weaviate-1 …") instead of by its URL.
+    pub fn with_node_name(mut self, name: &str) -> WeaviateClient {
+        self.node = name.to_string();
+        self
+    }
+
+    /// Per-request time limit (overrides the `reqwest::Client`'s own).
+    pub fn with_timeout(mut self, timeout: Duration) -> WeaviateClient {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    // ---- transport -------------------------------------------------------
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> HostResult<Reply> {
+        let auth = self.auth.clone()?;
+        let url = format!("{}{}", self.base_url, path);
+        let mut req = self.http.request(method.clone(), &url);
+        // Never call `.query()` with nothing: the probes must keep an exact URL.
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(h) = auth {
+            req = req.header(AUTHORIZATION, h);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let limit = timeout.or(self.timeout);
+        if let Some(t) = limit {
+            req = req.timeout(t);
+        }
+        let started = Instant::now();
+        let transport = |e: reqwest::Error| self.transport_error(&method, path, &e, limit);
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(transport)?.to_vec();
+        Ok(Reply {
+            status,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn transport_error(
+        &self,
+        method: &Method,
+        path: &str,
+        err: &reqwest::Error,
+        limit: Option<Duration>,
+    ) -> HostError {
+        let cause = self.scrub(&root_cause(err));
+        let hint = format!("is node {} running? try `elysiactl status`", self.node);
+        let e = if err.is_timeout() {
+            let within = match limit {
+                Some(t) => format!(" within {}", crate::host::time::format_duration(t)),
+                None => String::new(),
+            };
+            HostError::timeout(format!(
+                "node {} ({}) did not answer {method} {path}{within}",
+                self.node, self.base_url
+            ))
+        } else if err.is_connect() {
+            HostError::network(format!(
+                "cannot connect to node {} at {}: {cause}",
+                self.node, self.base_url
+            ))
+        } else {
+            HostError::network(format!(
+                "{method} {path} to node {} ({}) failed: {cause}",
+                self.node, self.base_url
+            ))
+        };
+        e.with_hint(hint)
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        scrub_secret(text, &self.key)
+    }
+
+    /// A successful reply as JSON (an empty body is `null`), or the error the
+    /// status code means.
+    fn json_of(&self, method: &Method, path: &str, reply: Reply) -> HostResult<Value> {
+        if !reply.status.is_success() {
+            return Err(self.status_error(method, path, &reply));
+        }
+        self.parse_json(method, path, &reply.body)
+    }
+
+    fn parse_json(&self, method: &Method, path: &str, body: &[u8]) -> HostResult<Value> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            HostError::new(
+                Category::Encoding,
+                format!(
+                    "node {} answered {method} {path} with something that is not JSON ({e}): {}",
+                    self.node,
+                    self.scrub(&snippet(body))
+                ),
+            )
+            .with_hint(format!(
+                "is something other than Weaviate listening at {}? check weaviate.rest_port and `elysiactl status`",
+                self.base_url
+            ))
+        })
+    }
+
+    fn status_error(&self, method: &Method, path: &str, reply: &Reply) -> HostError {
+        status_error(
+            &self.node,
+            method.as_str(),
+            path,
+            reply.status.as_u16(),
+            &reply.body,
+            &self.key,
+        )
+    }
+
+    async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> HostResult<Value> {
+        let reply = self.send(Method::GET, path, query, None, None).await?;
+        self.json_of(&Method::GET, path, reply)
+    }
+
+    // ---- probes ----------------------------------------------------------
+
+    async fn probe(&self, path: &str) -> HostResult<(bool, Duration)> {
+        let timeout = Some(self.timeout.unwrap_or(PROBE_TIMEOUT));
+        let reply = self.send(Method::GET, path, &[], None, timeout).await?;
+        Ok((reply.status == StatusCode::OK, reply.elapsed))
+    }
+
+    /// `GET /v1/.well-known/live`: true once the HTTP listener is up.
+    /// Err only when the node cannot be reached.
+    pub async fn live(&self) -> HostResult<bool> {
+        Ok(self.probe("/v1/.well-known/live").await?.0)
+    }
+
+    /// `GET /v1/.well-known/ready`: true when the node serves requests (RAFT
+    /// open with a leader, DB loaded, not in maintenance); false on 503.
+    /// Err only when the node cannot be reached.
+    pub async fn ready(&self) -> HostResult<bool> {
+        Ok(self.ready_with_latency().await?.0)
+    }
+
+    /// Like `ready`, with the round-trip time of the probe.
+    pub async fn ready_with_latency(&self) -> HostResult<(bool, Duration)> {
+        self.probe("/v1/.well-known/ready").await
+    }
+
+    /// Like `live`, with the round-trip time of the probe.
+    pub async fn live_with_latency(&self) -> HostResult<(bool, Duration)> {
+        self.probe("/v1/.well-known/live").await
+    }
+
+    // ---- node and cluster state -------------------------------------------
+
+    /// `GET /v1/meta`: hostname, version, modules.
+    pub async fn meta(&self) -> HostResult<Value> {
+        self.get_json("/v1/meta", &[]).await
+    }
+
+    /// The server version from `/v1/meta` (correct even without build ldflags).
+    pub async fn version(&self) -> HostResult<Option<String>> {
+        let meta = self.meta().await?;
+        Ok(meta
+            .get("version")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string))
+    }
+
+    /// `GET /v1/nodes?output=minimal|verbose`: the current memberlist members
+    /// (a dead node is absent, not UNAVAILABLE). `shards`/`stats` only when verbose.
+    pub async fn nodes(&self, verbose: bool) -> HostResult<Value> {
+        self.get_json("/v1/nodes", &[("output", output(verbose))])
+            .await
+    }
+
+    /// `nodes` decoded into typed fields.
+    pub async fn nodes_status(&self, verbose: bool) -> HostResult<NodesStatus> {
+        let v = self.nodes(verbose).await?;
+        self.decode(&v, "/v1/nodes")
+    }
+
+    /// `GET /v1/nodes/{class}`: like `nodes`, limited to one collection's shards.
+    pub async fn nodes_for(&self, class: &str, verbose: bool) -> HostResult<Value> {
+        let class = class_name(class)?;
+        let path = format!("/v1/nodes/{class}");
+        let reply = self
+            .send(
+                Method::GET,
+                &path,
+                &[("output", output(verbose))],
+                None,
+                None,
+            )
+            .await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::GET, &path, reply)
+    }
+
+    /// `GET /v1/cluster/statistics`: RAFT state of every member, as returned.
+    pub async fn cluster_statistics(&self) -> HostResult<Value> {
+        self.get_json("/v1/cluster/statistics", &[]).await
+    }
+
+    /// `cluster_statistics` decoded into typed fields.
+    pub async fn raft_statistics(&self) -> HostResult<ClusterStatistics> {
+        let v = self.cluster_statistics().await?;
+        self.decode(&v, "/v1/cluster/statistics")
+    }
+
+    fn decode<T: for<'de> Deserialize<'de>>(&self, v: &Value, path: &str) -> HostResult<T> {
+        T::deserialize(v).map_err(|e| {
+            HostError::new(
+                Category::Encoding,
+                format!(
+                    "node {} answered GET {path} with an unexpected shape ({e}): {}",
+                    self.node,
+                    self.scrub(&snippet(v.to_string().as_bytes()))
+                ),
+            )
+            .with_hint(
+                "check that the node runs the Weaviate version elysiactl expects (cluster.meta())",
+            )
+        })
+    }
+
+    // ---- schema ------------------------------------------------------------
+
+    /// `GET /v1/schema`: `{"classes": [...]}`.
+    pub async fn schema(&self) -> HostResult<Value> {
+        self.get_json("/v1/schema", &[]).await
+    }
+
+    /// The collection names in the schema, in the server's order.
+    pub async fn class_names(&self) -> HostResult<Vec<String>> {
+        Ok(class_names_of(&self.schema().await?))
+    }
+
+    /// `GET /v1/schema/{name}` (read through the leader). A missing collection
+    /// is a validation error naming it.
+    pub async fn get_class(&self, name: &str) -> HostResult<Value> {
+        let class = class_name(name)?;
+        let path = format!("/v1/schema/{class}");
+        let reply = self.send(Method::GET, &path, &[], None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::GET, &path, reply)
+    }
+
+    /// Whether a collection exists.
+    pub async fn class_exists(&self, name: &str) -> HostResult<bool> {
+        match self.get_class(name).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_no_such_collection(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/schema`: create a collection; returns the stored definition
+    /// with the server's defaults filled in.
+    pub async fn create_class(&self, def: &Value) -> HostResult<Value> {
+        let reply = self
+            .send(Method::POST, "/v1/schema", &[], Some(def), None)
+            .await?;
+        self.json_of(&Method::POST, "/v1/schema", reply)
+    }
+
+    /// `PUT /v1/schema/{name}`: **replaces** the definition. Send the full
+    /// definition: GET it (`get_class`), edit, PUT. Fields left out get their
+    /// defaults again, so a body without `replicationConfig` silently resets
+    /// the replication factor to REPLICATION_MINIMUM_FACTOR. Properties must be
+    /// the same list, unchanged; the name, shard count and multi-tenancy on/off
+    /// cannot change; raising the factor needs every shard to already have that
+    /// many replicas (422 otherwise).
+    pub async fn update_class(&self, name: &str, def: &Value) -> HostResult<Value> {
+        let class = class_name(name)?;
+        let path = format!("/v1/schema/{class}");
+        let reply = self.send(Method::PUT, &path, &[], Some(def), None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::PUT, &path, reply)
+    }
+
+    /// `DELETE /v1/schema/{name}`: drops the collection **and its data**. The
+    /// server answers 200 even when it did not exist.
+    pub async fn delete_class(&self, name: &str) -> HostResult<()> {
+        let class = class_name(name)?;
+        let path = format!("/v1/schema/{class}");
+        let reply = self.send(Method::DELETE, &path, &[], None, None).await?;
+        self.json_of(&Method::DELETE, &path, reply).map(|_| ())
+    }
+
+    /// `GET /v1/schema/{name}/shards`: `[{"name", "status", "vectorQueueSize"}]`.
+    pub async fn shards(&self, class: &str) -> HostResult<Value> {
+        let class = class_name(class)?;
+        let path = format!("/v1/schema/{class}/shards");
+        let reply = self.send(Method::GET, &path, &[], None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::GET, &path, reply)
+    }
+
+    /// `GET /v1/replication/sharding-state?collection=C`: which nodes hold each
+    /// shard. Needs REPLICA_MOVEMENT_ENABLED=true on the server (501 otherwise).
+    pub async fn sharding_state(&self, class: &str) -> HostResult<Value> {
+        let class = class_name(class)?;
+        let path = "/v1/replication/sharding-state";
+        let reply = self
+            .send(Method::GET, path, &[("collection", &class)], None, None)
+            .await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::GET, path, reply)
+    }
+
+    /// Exact object count via GraphQL `Aggregate { C { meta { count } } }`.
+    pub async fn count(&self, class: &str) -> HostResult<u64> {
+        self.count_tenant(class, None).await
+    }
+
+    /// `count` for one tenant of a multi-tenant collection.
+    pub async fn count_tenant(&self, class: &str, tenant: Option<&str>) -> HostResult<u64> {
+        let class = class_name(class)?;
+        let args = match tenant {
+            None => String::new(),
+            Some(t) => {
+                if t.is_empty()
+                    || t.len() > 64
+                    || !t
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(
+                        HostError::validation(format!("tenant name {t:?} is not valid"))
+                            .with_hint("tenant names are 1-64 letters, digits, - or _"),
+                    );
+                }
+                format!("(tenant: \"{t}\")")
+            }
+        };
+        let query = format!("{{ Aggregate {{ {class}{args} {{ meta {{ count }} }} }} }}");
+        let path = "/v1/graphql";
+        let reply = self
+            .send(
+                Method::POST,
+                path,
+                &[],
+                Some(&json!({ "query": query })),
+                None,
+            )
+            .await?;
+        // Without any collection the GraphQL schema is empty and the server says so with 422.
+        if reply.status == StatusCode::UNPROCESSABLE_ENTITY
+            && String::from_utf8_lossy(&reply.body).contains("no graphql provider")
+        {
+            return Err(no_such_collection(&class));
+        }
+        let v = self.json_of(&Method::POST, path, reply)?;
+        parse_count(&self.node, &class, &v, &self.key)
+    }
+}
+
+fn output(verbose: bool) -> &'static str {
+    if verbose {
+        "verbose"
+    } else {
+        "minimal"
+    }
+}
+
+fn normalize_base(url: &str) -> String {
+    let mut s = url.trim().trim_end_matches('/').to_string();
+    if let Some(stripped) = s.strip_suffix("/v1") {
+        s = stripped.trim_end_matches('/').to_string();
+    }
+    s
+}
+
+/// The deepest cause of an error chain ("Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last: &(dyn std::error::Error + 'static) = err;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// The first 200 characters of a body, as text.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let t = text.trim();
+    let mut out: String = t.chars().take(SNIPPET).collect();
+    if t.chars().count() > SNIPPET {
+        out.push('…');
+    }
+    out
+}
+
+/// Replace the key in a text, in case something echoes it.
+pub fn scrub_secret(text: &str, key: &Secret) -> String {
+    let k = key.expose().trim();
+    if k.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(k, "***")
+    }
+}
+
+/// The message(s) of an error body: `error[].message`, `errors[].message`
+/// (GraphQL), `message` (go-openapi), else the body's first 200 characters.
+pub fn error_text(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let msgs = messages(&v);
+        if !msgs.is_empty() {
+            return msgs.join("; ");
+        }
+        if let Some(m) = v.get("message").and_then(Value::as_str) {
+            return m.to_string();
+        }
+    }
+    snippet(body)
+}
+
+fn messages(v: &Value) -> Vec<String> {
+    ["error", "errors"]
+        .iter()
+        .filter_map(|k| v.get(*k).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|e| {
+            e.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| e.as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+/// A hint for Weaviate's known 422 refusals.
+fn hint_for_refusal(msg: &str) -> String {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("already exists") {
+        "the collection exists already: use it, pick another name, or delete it first (cluster.delete_collection)".into()
+    } else if m.contains("not enough replicas") {
+        "raise the factor only after every shard has that many replicas: scale the collection first (GET then POST /v1/replication/scale), then update replicationConfig.factor".into()
+    } else if m.contains("enough weaviate nodes for replication") {
+        "lower replicationConfig.factor to at most the number of running nodes, or start the missing nodes (`elysiactl status`)".into()
+    } else if m.contains("re-sharding") || m.contains("shard count is immutable") {
+        "the shard count is fixed when a collection is created: create a new collection and copy the data".into()
+    } else if m.contains("immutable") {
+        "that field cannot change on an existing collection: create a new collection with the new value and copy the data".into()
+    } else if m.contains("propert") {
+        "an update must carry the same properties, unchanged: start from cluster.collection(name) and change only the mutable fields".into()
+    } else {
+        "Weaviate refused the request as invalid: change what the message names and try again"
+            .into()
+    }
+}
+
+/// The error an HTTP status means. `node` names the node in the message;
+/// `key` is scrubbed from everything taken from the body.
+pub fn status_error(
+    node: &str,
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &[u8],
+    key: &Secret,
+) -> HostError {
+    let text = scrub_secret(&error_text(body), key);
+    let detail = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    };
+    let logs =
+        "check the node's log with `elysiactl weaviate logs` and its state with `elysiactl status`";
+    match status {
+        401 => {
+            let msg = if key.is_set() {
+                format!("node {node} rejected the API key (401){detail}")
+            } else {
+                format!("node {node} requires an API key (401) and none is configured{detail}")
+            };
+            let hint = if text.contains("no authentication scheme is configured") {
+                "the node runs without API-key authentication: unset WEAVIATE_API_KEY and weaviate.api_key, or restart the nodes with the key configured"
+            } else {
+                "set the right key in WEAVIATE_API_KEY or weaviate.api_key"
+            };
+            HostError::weaviate(msg).with_hint(hint)
+        }
+        403 => HostError::weaviate(format!(
+            "node {node} does not allow this API key's user to {method} {path} (403){detail}"
+        ))
+        .with_hint(
+            "use a key whose user has this permission (AUTHORIZATION_ADMINLIST_USERS or an RBAC role), set in WEAVIATE_API_KEY or weaviate.api_key",
+        ),
+        404 => HostError::validation(format!(
+            "node {node}: {method} {path} found nothing (404){detail}"
+        ))
+        .with_hint("check the name; cluster.collections() lists the collections"),
+        410 => HostError::weaviate(format!(
+            "node {node} has {path} switched off (410){detail}"
+        ))
+        .with_hint("GraphQL is disabled (DISABLE_GRAPHQL=true): remove it from weaviate.env and restart the nodes"),
+        429 => HostError::new(
+            Category::RateLimit,
+            format!("node {node} is limiting requests (429){detail}"),
+        )
+        .with_hint("wait a moment and retry with fewer concurrent requests or smaller batches"),
+        400 | 413 | 415 | 422 => HostError::validation(format!(
+            "node {node} refused {method} {path} ({status}){detail}"
+        ))
+        .with_hint(if status == 415 {
+            "elysiactl sent a body Weaviate cannot read: this is a bug, please report it".to_string()
+        } else {
+            hint_for_refusal(&text)
+        }),
+        501 => HostError::weaviate(format!(
+            "node {node} does not offer {method} {path} (501){detail}"
+        ))
+        .with_hint(if path.starts_with("/v1/replication") {
+            "the replication API is off: set REPLICA_MOVEMENT_ENABLED=true in weaviate.env and restart the nodes"
+        } else {
+            "this Weaviate version or configuration lacks the endpoint; compare the version in cluster.meta()"
+        }),
+        503 => HostError::weaviate(format!(
+            "node {node} is not ready to serve {method} {path} (503){detail}"
+        ))
+        .with_hint("it may still be starting or may have lost RAFT quorum; try `elysiactl status`"),
+        500..=599 => HostError::weaviate(format!(
+            "node {node} failed {method} {path} ({status}){detail}"
+        ))
+        .with_hint(logs),
+        _ => HostError::weaviate(format!(
+            "node {node} answered {method} {path} with HTTP {status}{detail}"
+        ))
+        .with_hint(logs),
+    }
+}
+
+/// Whether an error says "this node could not answer" (so another node may),
+/// rather than an answer about the cluster (bad key, missing collection,
+/// refused request), which another node would repeat.
+pub fn is_node_failure(e: &HostError) -> bool {
+    match e.category {
+        Category::Network | Category::Timeout | Category::Encoding => true,
+        Category::Weaviate => !(e.message.contains("(401)") || e.message.contains("(403)")),
+        _ => false,
+    }
+}
+
+/// Whether the node could not be reached at all (connection refused, or not
+/// ready): a write was certainly not applied, so another node may be asked.
+/// A timeout is not included: the write may have happened.
+pub fn is_unreachable(e: &HostError) -> bool {
+    (e.category == Category::Network && e.message.starts_with("cannot connect to node"))
+        || (e.category == Category::Weaviate && e.message.contains("(503)"))
+}
+
+/// A collection name as Weaviate stores it (first letter upper-case), after
+/// checking it is a valid name (which also keeps it safe in URLs and GraphQL).
+pub fn class_name(name: &str) -> HostResult<String> {
+    let valid = name.len() <= 255
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(
+            HostError::validation(format!("{name:?} is not a valid collection name")).with_hint(
+                "collection names start with a letter and contain only letters, digits and _",
+            ),
+        );
+    }
+    let mut c = name.chars();
+    let first = c.next().map(|f| f.to_ascii_uppercase()).unwrap_or_default();
+    Ok(std::iter::once(first).chain(c).collect())
+}
+
+/// The error for a collection that does not exist.
+pub fn no_such_collection(class: &str) -> HostError {
+    HostError::validation(format!("collection {class} does not exist")).with_hint(
+        "list the collections with cluster.collections() (names are case-sensitive after the first letter)",
+    )
+}
+
+pub fn is_no_such_collection(e: &HostError) -> bool {
+    e.category == Category::Validation
+        && e.message.starts_with("collection ")
+        && e.message.ends_with(" does not exist")
+}
+
+/// Collection names of a `/v1/schema` answer.
+pub fn class_names_of(schema: &Value) -> Vec<String> {
+    schema
+        .get("classes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("class").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The count out of a GraphQL Aggregate answer (errors arrive with HTTP 200).
+pub fn parse_count(node: &str, class: &str, v: &Value, key: &Secret) -> HostResult<u64> {
+    let errs = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|a| messages(&json!({ "errors": a })))
+        .unwrap_or_default();
+    if !errs.is_empty() {
+        let text = scrub_secret(&errs.join("; "), key);
+        if text.contains("Cannot query field") {
+            return Err(no_such_collection(class));
+        }
+        return Err(
+            HostError::weaviate(format!("node {node} could not count {class}: {text}"))
+                .with_hint("check the collection with cluster.collection(name) and the node's log"),
+        );
+    }
+    let entries = v
+        .pointer(&format!("/data/Aggregate/{class}"))
+        .ok_or_else(|| {
+            HostError::new(
+                Category::Encoding,
+                format!(
+                    "node {node} answered the count of {class} without data.Aggregate.{class}: {}",
+                    scrub_secret(&snippet(v.to_string().as_bytes()), key)
+                ),
+            )
+            .with_hint("check the node's version with cluster.meta()")
+        })?;
+    Ok(entries
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|e| e.pointer("/meta/count"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0))
+}
+
+// ---- typed answers ------------------------------------------------------------
+
+/// `null` or absent → default.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A string, however it arrives (the spec types `leaderId` as an object; raft
+/// values are strings but tolerate numbers).
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ClusterStatistics {
+    #[serde(deserialize_with = "nullable")]
+    pub synchronized: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub statistics: Vec<NodeStatistics>,
+}
+
+/// One member's RAFT view. Unreachable peers carry only `name` and `status`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NodeStatistics {
+    #[serde(deserialize_with = "lenient_string")]
+    pub name: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub status: String,
+    #[serde(deserialize_with = "nullable")]
+    pub ready: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub open: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub bootstrapped: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub db_loaded: bool,
+    /// Omitted means false.
+    #[serde(deserialize_with = "nullable")]
+    pub is_voter: bool,
+    #[serde(deserialize_with = "lenient_string")]
+    pub leader_id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub leader_address: String,
+    #[serde(deserialize_with = "nullable")]
+    pub raft: RaftInfo,
+}
+
+/// hashicorp/raft `Stats()`: all values are strings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RaftInfo {
+    #[serde(deserialize_with = "lenient_string")]
+    pub state: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub term: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub applied_index: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub commit_index: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub last_contact: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub num_peers: String,
+    #[serde(deserialize_with = "nullable")]
+    pub latest_configuration: Vec<RaftServer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RaftServer {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub address: String,
+    /// 0 Voter, 1 Nonvoter, 2 Staging.
+    #[serde(deserialize_with = "nullable")]
+    pub suffrage: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NodesStatus {
+    #[serde(deserialize_with = "nullable")]
+    pub nodes: Vec<NodeStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NodeStatus {
+    #[serde(deserialize_with = "lenient_string")]
+    pub name: String,
+    /// HEALTHY, UNHEALTHY, UNAVAILABLE or TIMEOUT.
+    #[serde(deserialize_with = "lenient_string")]
+    pub status: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub version: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub git_hash: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub operational_mode: String,
+    #[serde(deserialize_with = "nullable")]
+    pub stats: NodeStats,
+    /// Only with `output=verbose`.
+    #[serde(deserialize_with = "nullable")]
+    pub shards: Vec<ShardInfo>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NodeStats {
+    #[serde(deserialize_with = "nullable")]
+    pub object_count: i64,
+    #[serde(deserialize_with = "nullable")]
+    pub shard_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ShardInfo {
+    #[serde(deserialize_with = "lenient_string")]
+    pub name: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub class: String,
+    /// Cheap, eventually-consistent count of this replica.
+    #[serde(deserialize_with = "nullable")]
+    pub object_count: i64,
+    #[serde(deserialize_with = "lenient_string")]
+    pub vector_indexing_status: String,
+    #[serde(deserialize_with = "nullable")]
+    pub vector_queue_length: i64,
+    #[serde(deserialize_with = "nullable")]
+    pub compressed: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub loaded: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub replication_factor: i64,
+    #[serde(deserialize_with = "nullable")]
+    pub number_of_replicas: i64,
+}
+
+// ---- cluster readiness ----------------------------------------------------------
+
+/// What one configured node looks like from outside.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeReadiness {
+    pub name: String,
+    pub url: String,
+    pub live: bool,
+    pub ready: bool,
+    /// Round trip of the ready probe, when the node answered it.
+    pub latency_ms: Option<f64>,
+    pub version: Option<String>,
+    /// Listed in the cluster membership (`/v1/nodes`); None when unknown.
+    pub member: Option<bool>,
+    /// Status in the RAFT statistics (HEALTHY, UNAVAILABLE, …); None when not listed.
+    pub status: Option<String>,
+    /// Leader, Follower, Candidate or Shutdown; None when unknown.
+    pub raft_state: Option<String>,
+    pub is_voter: bool,
+    /// Whom this node believes to be the leader.
+    pub leader_id: Option<String>,
+    /// Why a probe failed, when one did.
+    pub error: Option<String>,
+}
+
+/// The outcome of probing one node, before the cluster-wide evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct NodeProbe {
+    pub live: bool,
+    pub ready: bool,
+    pub latency: Option<Duration>,
+    pub version: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The cluster as `start`, `status` and health checks see it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterReadiness {
+    /// `is_ready(configured node count)`.
+    pub ready: bool,
+    /// One line, e.g. "2/3 ready, leader weaviate-0, 3 voters".
+    pub summary: String,
+    pub expected_nodes: usize,
+    pub live_count: usize,
+    pub ready_count: usize,
+    /// The one leader every member agrees on; None if none or several.
+    pub leader: Option<String>,
+    /// Every distinct non-empty `leaderId` reported.
+    pub leaders: Vec<String>,
+    /// Members reporting `isVoter: true`.
+    pub voters: usize,
+    /// RAFT `synchronized` (all HEALTHY, one applied index); None when unknown.
+    pub synchronized: Option<bool>,
+    /// Cluster members by name (memberlist view); empty when unknown.
+    pub members: Vec<String>,
+    /// Configured nodes that are not members.
+    pub missing: Vec<String>,
+    /// Members that are not configured.
+    pub unexpected: Vec<String>,
+    /// The node that answered the cluster-wide questions.
+    pub asked: Option<String>,
+    /// Why the RAFT statistics could not be read, when they could not.
+    pub stats_error: Option<String>,
+    /// What stands between the cluster and ready; empty when ready.
+    pub problems: Vec<String>,
+    pub nodes: Vec<NodeReadiness>,
+}
+
+impl ClusterReadiness {
+    /// Combine per-node probes with the RAFT statistics and the membership a
+    /// node reported. `configured` and `probes` are in the same order.
+    pub fn evaluate(
+        configured: &[NodeSpec],
+        probes: Vec<NodeProbe>,
+        asked: Option<String>,
+        stats: Result<&ClusterStatistics, String>,
+        members: Option<Vec<String>>,
+    ) -> ClusterReadiness {
+        let stat_of = |name: &str| -> Option<&NodeStatistics> {
+            stats
+                .as_ref()
+                .ok()
+                .and_then(|s| s.statistics.iter().find(|n| n.name == name))
+        };
+        // Membership: /v1/nodes; else the names the statistics list (same memberlist source).
+        let members: Option<Vec<String>> = members.or_else(|| {
+            stats
+                .as_ref()
+                .ok()
+                .map(|s| s.statistics.iter().map(|n| n.name.clone()).collect())
+        });
+        let nodes: Vec<NodeReadiness> = configured
+            .iter()
+            .zip(
+                probes
+                    .into_iter()
+                    .chain(std::iter::repeat(NodeProbe::default())),
+            )
+            .map(|(spec, p)| {
+                let st = stat_of(&spec.name);
+                NodeReadiness {
+                    name: spec.name.clone(),
+                    url: spec.rest_url(),
+                    live: p.live,
+                    ready: p.ready,
+                    latency_ms: p
+                        .latency
+                        .map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
+                    version: p.version,
+                    member: members.as_ref().map(|m| m.contains(&spec.name)),
+                    status: st.map(|s| s.status.clone()).filter(|s| !s.is_empty()),
+                    raft_state: st.map(|s| s.raft.state.clone()).filter(|s| !s.is_empty()),
+                    is_voter: st.is_some_and(|s| s.is_voter),
+                    leader_id: st.map(|s| s.leader_id.clone()).filter(|s| !s.is_empty()),
+                    error: p.error,
+                }
+            })
+            .collect();
+        let mut leaders: Vec<String> = Vec::new();
+        let mut voters = 0;
+        if let Ok(s) = &stats {
+            for n in &s.statistics {
+                if !n.leader_id.is_empty() && !leaders.contains(&n.leader_id) {
+                    leaders.push(n.leader_id.clone());
+                }
+                if n.is_voter {
+                    voters += 1;
+                }
+            }
+        }
+        let member_list = members.clone().unwrap_or_default();
+        let missing = match &members {
+            Some(m) => configured
+                .iter()
+                .filter(|s| !m.contains(&s.name))
+                .map(|s| s.name.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let unexpected = member_list
+            .iter()
+            .filter(|m| !configured.iter().any(|s| &s.name == *m))
+            .cloned()
+            .collect();
+        let mut r = ClusterReadiness {
+            ready: false,
+            summary: String::new(),
+            expected_nodes: configured.len(),
+            live_count: nodes.iter().filter(|n| n.live).count(),
+            ready_count: nodes.iter().filter(|n| n.ready).count(),
+            leader: (leaders.len() == 1).then(|| leaders[0].clone()),
+            leaders,
+            voters,
+            synchronized: stats.as_ref().ok().map(|s| s.synchronized),
+            members: member_list,
+            missing,
+            unexpected,
+            asked,
+            stats_error: stats.as_ref().err().cloned(),
+            problems: Vec::new(),
+            nodes,
+        };
+        r.problems = r.problems_for(configured.len());
+        r.ready = r.is_ready(configured.len());
+        r.summary = r.summary();
+        r
+    }
+
+    /// What is missing for `expected_nodes` ready voters under one leader.
+    pub fn problems_for(&self, expected_nodes: usize) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.nodes.len() < expected_nodes {
+            p.push(format!(
+                "{} node(s) configured, {expected_nodes} expected",
+                self.nodes.len()
+            ));
+        }
+        for n in &self.nodes {
+            if n.ready {
+                continue;
+            }
+            let why = n
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            if n.live {
+                p.push(format!("{} is up but not ready{why}", n.name));
+            } else {
+                p.push(format!("{} does not answer{why}", n.name));
+            }
+        }
+        for m in &self.missing {
+            p.push(format!("{m} is not a cluster member"));
+        }
+        if self.asked.is_none() {
+            p.push(match &self.stats_error {
+                Some(e) => format!("RAFT statistics unavailable: {e}"),
+                None => "no node answered the RAFT statistics".to_string(),
+            });
+        } else {
+            match self.leaders.len() {
+                0 => p.push("no RAFT leader".to_string()),
+                1 => {}
+                _ => p.push(format!(
+                    "nodes disagree on the RAFT leader ({})",
+                    self.leaders.join(", ")
+                )),
+            }
+            let non_voters: Vec<&str> = self
+                .nodes
+                .iter()
+                .filter(|n| !n.is_voter)
+                .map(|n| n.name.as_str())
+                .collect();
+            if self.voters < expected_nodes || !non_voters.is_empty() {
+                p.push(format!(
+                    "{} of {expected_nodes} voters{}",
+                    self.voters,
+                    if non_voters.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (not voting: {})", non_voters.join(", "))
+                    }
+                ));
+            }
+        }
+        p
+    }
+
+    /// Every node ready, exactly one leader, `expected_nodes` voters, nobody
+    /// missing from the membership.
+    pub fn is_ready(&self, expected_nodes: usize) -> bool {
+        self.problems_for(expected_nodes).is_empty() && self.leader.is_some()
+    }
+
+    /// "2/3 ready, leader weaviate-0, 3 voters" (+ what is odd).
+    pub fn summary(&self) -> String {
+        let leader = match self.leaders.len() {
+            _ if self.asked.is_none() => "leader unknown".to_string(),
+            0 => "no leader".to_string(),
+            1 => format!("leader {}", self.leaders[0]),
+            n => format!("{n} leaders ({})", self.leaders.join(", ")),
+        };
+        let mut s = format!(
+            "{}/{} ready, {leader}, {} voter{}",
+            self.ready_count,
+            self.nodes.len(),
+            self.voters,
+            if self.voters == 1 { "" } else { "s" }
+        );
+        if !self.missing.is_empty() {
+            s.push_str(&format!(", missing {}", self.missing.join(", ")));
+        }
+        if self.synchronized == Some(false) {
+            s.push_str(", not synchronized");
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+async fn probe_node(client: WeaviateClient) -> NodeProbe {
+    let (live, ready) = tokio::join!(client.live(), client.ready_with_latency());
+    let mut p = NodeProbe::default();
+    match ready {
+        Ok((ok, latency)) => {
+            p.ready = ok;
+            p.latency = Some(latency);
+            // A 200 on ready implies the listener is up even if the live probe lost a race.
+            p.live = ok;
+            if !ok {
+                p.error = Some(
+                    "the ready probe did not return 200 (starting, in maintenance, or without RAFT quorum)"
+                        .into(),
+                );
+            }
+        }
+        Err(e) => p.error = Some(e.message),
+    }
+    match live {
+        Ok(l) => p.live |= l,
+        Err(e) => {
+            if p.error.is_none() {
+                p.error = Some(e.message);
+            }
+        }
+    }
+    if p.live {
+        match client
+            .clone()
+            .with_timeout(READINESS_CALL_TIMEOUT)
+            .version()
+            .await
+        {
+            Ok(v) => p.version = v,
+            Err(e) => {
+                if p.error.is_none() {
+                    p.error = Some(e.message);
+                }
+            }
+        }
+    }
+    p
+}
+
+/// Probe every configured node concurrently (live, ready, latency, version),
+/// then ask the RAFT statistics and the membership of the first node that
+/// answers (ready nodes first, then merely live ones).
+pub async fn cluster_readiness(
+    http: &reqwest::Client,
+    nodes: &[NodeSpec],
+    api_key: &Secret,
+) -> ClusterReadiness {
+    let clients: Vec<WeaviateClient> = nodes
+        .iter()
+        .map(|s| WeaviateClient::for_node(http.clone(), s, api_key))
+        .collect();
+    let probes = futures_util::future::join_all(clients.iter().cloned().map(probe_node)).await;
+
+    let mut order: Vec<usize> = (0..nodes.len()).filter(|&i| probes[i].ready).collect();
+    order.extend((0..nodes.len()).filter(|&i| !probes[i].ready && probes[i].live));
+
+    let mut asked = None;
+    let mut stats: Result<ClusterStatistics, String> =
+        Err("no node is up to answer it".to_string());
+    let mut members = None;
+    let mut failures = Vec::new();
+    for i in order {
+        let c = clients[i].clone().with_timeout(READINESS_CALL_TIMEOUT);
+        match c.raft_statistics().await {
+            Ok(s) => {
+                members = c.nodes_status(false).await.ok().map(|n| {
+                    n.nodes
+                        .into_iter()
+                        .map(|n| n.name)
+                        .filter(|n| !n.is_empty())
+                        .collect()
+                });
+                asked = Some(nodes[i].name.clone());
+                stats = Ok(s);
+                break;
+            }
+            Err(e) => failures.push(e.message),
+        }
+    }
+    if stats.is_err() && !failures.is_empty() {
+        stats = Err(failures.join("; "));
+    }
+    ClusterReadiness::evaluate(
+        nodes,
+        probes,
+        asked,
+        stats.as_ref().map_err(String::clone),
+        members,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WeaviateConfig;
+    use std::io::{Read, Write};
+
+    fn specs(n: usize) -> Vec<NodeSpec> {
+        let w = WeaviateConfig {
+            nodes: n,
+            ..WeaviateConfig::default()
+        };
+        w.node_specs()
+    }
+
+    fn up() -> NodeProbe {
+        NodeProbe {
+            live: true,
+            ready: true,
+            latency: Some(Duration::from_millis(3)),
+            version: Some("1.38.11".into()),
+            error: None,
+        }
+    }
+
+    fn stats(v: Value) -> ClusterStatistics {
+        ClusterStatistics::deserialize(&v).unwrap()
+    }
+
+    fn healthy_stats() -> Value {
+        json!({"synchronized": true, "statistics": [
+            {"name": "weaviate-0", "status": "HEALTHY", "ready": true, "isVoter": true, "leaderId": "weaviate-1",
+             "raft": {"state": "Follower", "appliedIndex": "57"}},
+            {"name": "weaviate-1", "status": "HEALTHY", "ready": true, "isVoter": true, "leaderId": "weaviate-1",
+             "raft": {"state": "Leader", "appliedIndex": "57"}},
+            {"name": "weaviate-2", "status": "HEALTHY", "ready": true, "isVoter": true, "leaderId": "weaviate-1",
+             "raft": {"state": "Follower", "appliedIndex": "57"}}]})
+    }
+
+    fn names(v: &[&str]) -> Option<Vec<String>> {
+        Some(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn healthy_cluster_is_ready() {
+        let s = stats(healthy_stats());
+        let r = ClusterReadiness::evaluate(
+            &specs(3),
+            vec![up(), up(), up()],
+            Some("weaviate-0".into()),
+            Ok(&s),
+            names(&["weaviate-0", "weaviate-1", "weaviate-2"]),
+        );
+        assert!(r.ready, "{:?}", r.problems);
+        assert!(r.is_ready(3));
+        assert_eq!(r.summary, "3/3 ready, leader weaviate-1, 3 voters");
+        assert_eq!(r.leader.as_deref(), Some("weaviate-1"));
+        assert_eq!(r.nodes[1].raft_state.as_deref(), Some("Leader"));
+        assert!(!r.is_ready(4), "a fourth expected node is missing");
+    }
+
+    #[test]
+    fn a_killed_node_drops_out_of_membership() {
+        // weaviate-2 was killed: it is gone from /v1/nodes and the statistics.
+        let mut v = healthy_stats();
+        v["statistics"].as_array_mut().unwrap().pop();
+        let s = stats(v);
+        let down = NodeProbe {
+            error: Some("cannot connect to node weaviate-2".into()),
+            ..NodeProbe::default()
+        };
+        let r = ClusterReadiness::evaluate(
+            &specs(3),
+            vec![up(), up(), down],
+            Some("weaviate-0".into()),
+            Ok(&s),
+            names(&["weaviate-0", "weaviate-1"]),
+        );
+        assert!(!r.ready);
+        assert_eq!(r.missing, vec!["weaviate-2"]);
+        assert_eq!(r.voters, 2);
+        assert_eq!(
+            r.summary,
+            "2/3 ready, leader weaviate-1, 2 voters, missing weaviate-2"
+        );
+        assert!(r
+            .problems
+            .iter()
+            .any(|p| p.contains("weaviate-2 does not answer")));
+        assert!(r
+            .problems
+            .iter()
+            .any(|p| p.contains("not voting: weaviate-2")));
+    }
+
+    #[test]
+    fn two_leaders_is_not_ready() {
+        let mut v = healthy_stats();
+        v["statistics"][2]["leaderId"] = json!("weaviate-2");
+        let s = stats(v);
+        let r = ClusterReadiness::evaluate(
+            &specs(3),
+            vec![up(), up(), up()],
+            Some("weaviate-0".into()),
+            Ok(&s),
+            names(&["weaviate-0", "weaviate-1", "weaviate-2"]),
+        );
+        assert!(!r.ready);
+        assert_eq!(r.leader, None);
+        assert!(
+            r.summary.contains("2 leaders (weaviate-1, weaviate-2)"),
+            "{}",
+            r.summary
+        );
+        assert!(r.problems.iter().any(|p| p.contains("disagree")));
+    }
+
+    #[test]
+    fn omitted_is_voter_means_false_and_unavailable_peers_parse() {
+        let v = json!({"synchronized": false, "statistics": [
+            {"name": "weaviate-0", "status": "HEALTHY", "ready": true, "isVoter": true, "leaderId": "weaviate-0",
+             "raft": {"state": "Leader", "appliedIndex": "5", "latestConfiguration": [{"id": "weaviate-0", "address": "a", "suffrage": 0}]}},
+            {"name": "weaviate-1", "status": "HEALTHY", "ready": true, "leaderId": "weaviate-0",
+             "raft": {"state": "Follower", "appliedIndex": "5"}},
+            {"name": "weaviate-2", "status": "UNAVAILABLE"}]});
+        let s = stats(v);
+        assert!(!s.statistics[1].is_voter);
+        assert_eq!(s.statistics[2].leader_id, "");
+        let r = ClusterReadiness::evaluate(
+            &specs(3),
+            vec![up(), up(), up()],
+            Some("weaviate-0".into()),
+            Ok(&s),
+            None,
+        );
+        assert_eq!(r.voters, 1);
+        assert!(!r.ready);
+        assert!(
+            r.summary.ends_with("1 voter, not synchronized"),
+            "{}",
+            r.summary
+        );
+        // Membership falls back to the names the statistics list.
+        assert!(r.missing.is_empty());
+        assert_eq!(r.nodes[2].status.as_deref(), Some("UNAVAILABLE"));
+    }
+
+    #[test]
+    fn nothing_up_says_so() {
+        let r = ClusterReadiness::evaluate(
+            &specs(3),
+            vec![NodeProbe::default(); 3],
+            None,
+            Err("no node is up to answer it".into()),
+            None,
+        );
+        assert!(!r.ready);
+        assert_eq!(r.summary, "0/3 ready, leader unknown, 0 voters");
+        assert!(r
+            .problems
+            .iter()
+            .any(|p| p.contains("RAFT statistics unavailable")));
+        let j = r.to_json();
+        assert_eq!(j["nodes"][0]["name"], "weaviate-0");
+        assert_eq!(j["ready"], false);
+    }
+
+    #[test]
+    fn odd_types_and_nulls_decode_with_defaults() {
+        let s = stats(
+            json!({"statistics": [{"name": "weaviate-0", "leaderId": {"x": 1}, "raft": null,
+            "isVoter": null}], "synchronized": null}),
+        );
+        assert!(!s.synchronized);
+        assert_eq!(s.statistics[0].raft.state, "");
+        assert!(!s.statistics[0].is_voter);
+        let n =
+            NodesStatus::deserialize(&json!({"nodes": [{"name": "weaviate-0", "shards": null}]}))
+                .unwrap();
+        assert!(n.nodes[0].shards.is_empty());
+        assert_eq!(n.nodes[0].stats.object_count, 0);
+    }
+
+    const KEY: &str = "sekret-key-123";
+
+    #[test]
+    fn status_codes_map_to_categories_without_the_key() {
+        let key = Secret::new(KEY);
+        let body_with_key = format!(r#"{{"error":[{{"message":"bad token {KEY}"}}]}}"#);
+        let cases: &[(u16, &str, Category)] = &[
+            (
+                400,
+                r#"{"code":400,"message":"parsing body failed"}"#,
+                Category::Validation,
+            ),
+            (401, &body_with_key, Category::Weaviate),
+            (403, &body_with_key, Category::Weaviate),
+            (404, "", Category::Validation),
+            (
+                422,
+                r#"{"error":[{"message":"class name Article already exists"}]}"#,
+                Category::Validation,
+            ),
+            (
+                429,
+                r#"{"errorCode":"USAGE_LIMIT_EXCEEDED","message":"slow down"}"#,
+                Category::RateLimit,
+            ),
+            (500, &body_with_key, Category::Weaviate),
+            (501, "", Category::Weaviate),
+            (503, "", Category::Weaviate),
+            (418, "<html>teapot</html>", Category::Weaviate),
+        ];
+        for (status, body, cat) in cases {
+            let e = status_error(
+                "weaviate-1",
+                "GET",
+                "/v1/schema",
+                *status,
+                body.as_bytes(),
+                &key,
+            );
+            assert_eq!(e.category, *cat, "{status}: {e}");
+            assert!(!e.hint.is_empty(), "{status} has no hint");
+            let text = format!("{e} {:?} {}", e, e.to_json());
+            assert!(!text.contains(KEY), "{status} leaks the key: {text}");
+        }
+        let e = status_error("weaviate-1", "GET", "/v1/meta", 401, b"", &key);
+        assert_eq!(e.message, "node weaviate-1 rejected the API key (401)");
+        assert!(e.hint.contains("WEAVIATE_API_KEY") && e.hint.contains("weaviate.api_key"));
+        assert!(!is_node_failure(&e));
+        let e = status_error("weaviate-1", "POST", "/v1/schema", 422,
+            br#"{"allowed":null,"error":[{"message":"init sharding state: could not find enough weaviate nodes for replication: 1 available, 3 requested"}]}"#, &key);
+        assert!(
+            e.message.contains("1 available, 3 requested"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.hint.contains("lower replicationConfig.factor"),
+            "{}",
+            e.hint
+        );
+        let e = status_error(
+            "weaviate-1",
+            "GET",
+            "/v1/replication/sharding-state",
+            501,
+            b"",
+            &key,
+        );
+        assert!(e.hint.contains("REPLICA_MOVEMENT_ENABLED"));
+        assert!(is_node_failure(&status_error(
+            "w", "GET", "/v1/x", 503, b"", &key
+        )));
+        assert!(!is_node_failure(&status_error(
+            "w", "GET", "/v1/x", 422, b"", &key
+        )));
+    }
+
+    #[test]
+    fn graphql_errors_with_200_are_errors() {
+        let key = Secret::default();
+        let v = json!({"errors": [{"locations": [{"column": 15, "line": 1}],
+            "message": "Cannot query field \"Nope\" on type \"AggregateObjectsObj\".", "path": null}]});
+        let e = parse_count("weaviate-0", "Nope", &v, &key).unwrap_err();
+        assert!(is_no_such_collection(&e), "{e}");
+        let v = json!({"errors": [{"message": "something broke"}]});
+        let e = parse_count("weaviate-0", "Article", &v, &key).unwrap_err();
+        assert_eq!(e.category, Category::Weaviate);
+        let v = json!({"data": {"Aggregate": {"Article": [{"meta": {"count": 42}}]}}});
+        assert_eq!(parse_count("weaviate-0", "Article", &v, &key).unwrap(), 42);
+    }
+
+    #[test]
+    fn names_are_checked_and_canonical() {
+        assert_eq!(class_name("article").unwrap(), "Article");
+        assert_eq!(class_name("My_Class2").unwrap(), "My_Class2");
+        for bad in ["", "1abc", "a/b", "a b", "x}{"] {
+            assert!(class_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(normalize_base("http://h:1/v1/"), "http://h:1");
+        assert_eq!(normalize_base("http://h:1/"), "http://h:1");
+        let long = "é".repeat(300);
+        assert_eq!(snippet(long.as_bytes()).chars().count(), SNIPPET + 1);
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A one-shot local TCP server that answers every connection with `reply`
+    /// (or never answers when `reply` is None).
+    fn serve(reply: Option<&'static str>) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                match reply {
+                    Some(r) => {
+                        let _ = s.write_all(r.as_bytes());
+                    }
+                    None => {
+                        std::thread::sleep(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn refused_connection_is_a_network_error_naming_the_node() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = WeaviateClient::new(
+            reqwest::Client::new(),
+            format!("http://127.0.0.1:{port}"),
+            &Secret::new(KEY),
+        )
+        .with_node_name("weaviate-2");
+        let e = rt().block_on(c.schema()).unwrap_err();
+        assert_eq!(e.category, Category::Network, "{e}");
+        assert!(e.message.contains("weaviate-2"), "{e}");
+        assert!(e
+            .hint
+            .contains("is node weaviate-2 running? try `elysiactl status`"));
+        assert!(!format!("{e}").contains(KEY));
+        assert!(is_node_failure(&e));
+    }
+
+    #[test]
+    fn a_hang_past_the_timeout_is_a_timeout_error() {
+        let url = serve(None);
+        let c = WeaviateClient::new(reqwest::Client::new(), url, &Secret::new(KEY))
+            .with_node_name("weaviate-0")
+            .with_timeout(Duration::from_millis(300));
+        let e = rt().block_on(c.meta()).unwrap_err();
+        assert_eq!(e.category, Category::Timeout, "{e}");
+        assert!(e.hint.contains("elysiactl status"));
+        assert!(!format!("{e}").contains(KEY));
+    }
+
+    #[test]
+    fn a_non_json_reply_is_an_encoding_error_quoting_it() {
+        let url = serve(Some(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 21\r\nConnection: close\r\n\r\n<html>not json</html>",
+        ));
+        let c = WeaviateClient::new(reqwest::Client::new(), url, &Secret::default());
+        let e = rt().block_on(c.nodes(false)).unwrap_err();
+        assert_eq!(e.category, Category::Encoding, "{e}");
+        assert!(e.message.contains("<html>not json</html>"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_key_is_refused_without_being_printed() {
+        let c = WeaviateClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:1".into(),
+            &Secret::new("bad\nkey-xyz"),
+        );
+        let e = rt().block_on(c.meta()).unwrap_err();
+        assert_eq!(e.category, Category::Validation);
+        assert!(!format!("{e}").contains("key-xyz"));
+        assert!(!format!("{c:?}").contains("key-xyz"));
+    }
+
+    /// Against a real single-node cluster (node name weaviate-0, RAFT_BOOTSTRAP_EXPECT=1,
+    /// anonymous access): `ELYSIACTL_TEST_WEAVIATE_PORT=28080 cargo test --lib real_server -- --ignored`.
+    #[test]
+    #[ignore]
+    fn real_server_single_node() {
+        let Ok(port) = std::env::var("ELYSIACTL_TEST_WEAVIATE_PORT") else {
+            eprintln!("ELYSIACTL_TEST_WEAVIATE_PORT is not set; skipping");
+            return;
+        };
+        let w = WeaviateConfig {
+            nodes: 1,
+            rest_port: port.parse().unwrap(),
+            ..WeaviateConfig::default()
+        };
+        let specs = w.node_specs();
+        let http = reqwest::Client::new();
+        let c = WeaviateClient::for_node(http.clone(), &specs[0], &Secret::default());
+        let rt = rt();
+        rt.block_on(async {
+            assert!(c.live().await.unwrap());
+            let (ready, latency) = c.ready_with_latency().await.unwrap();
+            assert!(ready && latency < Duration::from_secs(1));
+            assert_eq!(c.version().await.unwrap().as_deref(), Some("1.38.11"));
+            let n = c.nodes_status(true).await.unwrap();
+            assert_eq!(n.nodes[0].name, "weaviate-0");
+            assert_eq!(n.nodes[0].status, "HEALTHY");
+            let s = c.raft_statistics().await.unwrap();
+            assert!(s.synchronized);
+            assert_eq!(s.statistics[0].leader_id, "weaviate-0");
+            assert!(s.statistics[0].is_voter);
+            assert_eq!(s.statistics[0].raft.state, "Leader");
+
+            let r = cluster_readiness(&http, &specs, &Secret::default()).await;
+            assert!(r.ready, "{:?}", r.problems);
+            assert_eq!(r.summary, "1/1 ready, leader weaviate-0, 1 voter");
+            assert_eq!(r.nodes[0].version.as_deref(), Some("1.38.11"));
+
+            // Schema round trip on a collection of our own.
+            let class = format!("ElysiactlClientTest{}", std::process::id());
+            let _ = c.delete_class(&class).await;
+            let e = c.get_class(&class).await.unwrap_err();
+            assert!(is_no_such_collection(&e), "{e}");
+            let e = c.count(&class).await.unwrap_err();
+            assert!(is_no_such_collection(&e), "{e}");
+            let def = json!({"class": class, "vectorizer": "none",
+                "properties": [{"name": "title", "dataType": ["text"]}]});
+            let created = c.create_class(&def).await.unwrap();
+            assert_eq!(created["replicationConfig"]["factor"], 1);
+            assert!(c.class_names().await.unwrap().contains(&class));
+            let e = c.create_class(&def).await.unwrap_err();
+            assert_eq!(e.category, Category::Validation);
+            assert!(e.message.contains("already exists"), "{e}");
+            assert!(e.hint.contains("delete it first"), "{e}");
+            let mut too_many = def.clone();
+            too_many["class"] = json!(format!("{class}X"));
+            too_many["replicationConfig"] = json!({"factor": 3});
+            let e = c.create_class(&too_many).await.unwrap_err();
+            assert!(e.message.contains("1 available, 3 requested"), "{e}");
+            assert_eq!(c.count(&class).await.unwrap(), 0);
+            let shards = c.shards(&class).await.unwrap();
+            assert_eq!(shards[0]["status"], "READY");
+            let e = c.shards("NoSuchCollectionHere").await.unwrap_err();
+            assert!(is_no_such_collection(&e), "{e}");
+            let placed = c.nodes_for(&class, true).await.unwrap();
+            assert_eq!(placed["nodes"][0]["shards"][0]["class"], json!(class));
+            // GET, edit, PUT.
+            let mut full = c.get_class(&class).await.unwrap();
+            full["description"] = json!("edited by the client test");
+            let updated = c.update_class(&class, &full).await.unwrap();
+            assert_eq!(updated["description"], "edited by the client test");
+            let mut resharded = full.clone();
+            resharded["shardingConfig"]["desiredCount"] = json!(4);
+            let e = c.update_class(&class, &resharded).await.unwrap_err();
+            assert!(e.hint.contains("shard count is fixed"), "{e}");
+            match c.sharding_state(&class).await {
+                Ok(v) => assert_eq!(v["shardingState"]["collection"], json!(class)),
+                Err(e) => assert!(e.hint.contains("REPLICA_MOVEMENT_ENABLED"), "{e}"),
+            }
+            c.delete_class(&class).await.unwrap();
+            assert!(!c.class_exists(&class).await.unwrap());
+
+            // A key the node does not expect is a 401 that never shows the key.
+            let keyed = WeaviateClient::for_node(http.clone(), &specs[0], &Secret::new(KEY));
+            match keyed.meta().await {
+                Ok(_) => {}
+                Err(e) => {
+                    assert!(e.message.contains("(401)"), "{e}");
+                    assert!(!format!("{e}").contains(KEY));
+                }
+            }
+            // Probes need no auth and take no query string.
+            assert!(keyed.ready().await.unwrap());
+        });
+    }
+
+    /// Against a real node started with AUTHENTICATION_APIKEY_ENABLED=true and the key in
+    /// ELYSIACTL_TEST_WEAVIATE_KEY: `cargo test --lib real_server_api_key -- --ignored`.
+    #[test]
+    #[ignore]
+    fn real_server_api_key() {
+        let (Ok(port), Ok(key)) = (
+            std::env::var("ELYSIACTL_TEST_WEAVIATE_PORT"),
+            std::env::var("ELYSIACTL_TEST_WEAVIATE_KEY"),
+        ) else {
+            eprintln!("ELYSIACTL_TEST_WEAVIATE_PORT/KEY are not set; skipping");
+            return;
+        };
+        let w = WeaviateConfig {
+            nodes: 1,
+            rest_port: port.parse().unwrap(),
+            ..WeaviateConfig::default()
+        };
+        let spec = &w.node_specs()[0];
+        let http = reqwest::Client::new();
+        let client = |k: &str| WeaviateClient::for_node(http.clone(), spec, &Secret::new(k));
+        let rt = rt();
+        rt.block_on(async {
+            assert_eq!(
+                client(&key).version().await.unwrap().as_deref(),
+                Some("1.38.11")
+            );
+            let wrong = format!("{key}-wrong");
+            let e = client(&wrong).schema().await.unwrap_err();
+            assert_eq!(e.category, Category::Weaviate);
+            assert!(
+                e.message
+                    .starts_with("node weaviate-0 rejected the API key (401)"),
+                "{e}"
+            );
+            assert!(e.hint.contains("WEAVIATE_API_KEY"), "{e}");
+            assert!(!format!("{e} {:?}", e).contains(&wrong));
+            let e = client("").meta().await.unwrap_err();
+            assert!(e.message.contains("requires an API key (401)"), "{e}");
+            // Probes need no key; readiness reports the rejected key per node.
+            assert!(client("").ready().await.unwrap());
+            let r =
+                cluster_readiness(&http, std::slice::from_ref(spec), &Secret::new(&wrong)).await;
+            assert!(!r.ready);
+            assert!(
+                r.problems.iter().any(|p| p.contains("(401)")),
+                "{:?}",
+                r.problems
+            );
+            assert!(!serde_json::to_string(&r).unwrap().contains(&wrong));
+            eprintln!("{e}\n{:?}", r.problems);
+        });
+    }
+}
