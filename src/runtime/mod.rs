@@ -1,0 +1,141 @@
+//! Where Weaviate nodes run. One trait, a `process` and a `docker`
+//! implementation; everything above this module (services, scripts) is the
+//! same for both, and a runtime difference ends here.
+
+pub mod docker;
+pub mod process;
+
+use crate::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::error::HostResult;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the runtime knows of one node (the cluster's own view comes from its API).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct NodeState {
+    pub node: String,
+    pub index: usize,
+    pub runtime: String,
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub container: Option<String>,
+    pub rest_port: u16,
+    pub grpc_port: u16,
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: Option<u64>,
+    pub uptime_seconds: Option<f64>,
+    pub restarts: Option<u64>,
+    /// Anything unusual: "stale PID file", "exited with 137", "paused".
+    pub detail: String,
+}
+
+pub trait WeaviateRuntime: Send + Sync {
+    fn kind(&self) -> RuntimeKind;
+    /// Refuse to start when something is missing or in the way (binary or
+    /// image, a port held by another program), naming the fix.
+    fn preflight(&self, nodes: &[usize]) -> HostResult<()>;
+    /// Launch one node and return without waiting for readiness.
+    fn start_node(&self, index: usize) -> HostResult<()>;
+    /// Stop one node gracefully (SIGTERM, then SIGKILL after `timeout`).
+    /// Returns how it ended ("terminated", "killed", "not running").
+    fn stop_node(&self, index: usize, timeout: Duration) -> HostResult<String>;
+    fn node_state(&self, index: usize) -> HostResult<NodeState>;
+    /// The last lines of the node's log.
+    fn log_tail(&self, index: usize, lines: usize) -> Vec<String>;
+    /// Remove what `stop` leaves on purpose (containers, network; never data
+    /// volumes or folders unless `purge_data`).
+    fn cleanup(&self, purge_data: bool) -> HostResult<()>;
+}
+
+/// Environment every node gets, whatever the runtime. The runtime adds the
+/// addresses that differ (ports, data path, localhost mode).
+pub fn common_node_env(w: &WeaviateConfig, node: &NodeSpec) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    set("CLUSTER_HOSTNAME", node.name.clone());
+    set("RAFT_BOOTSTRAP_EXPECT", w.nodes.to_string());
+    set("DEFAULT_VECTORIZER_MODULE", "none".into());
+    // text2vec-openai: Elysia's feedback collection cannot be created without it;
+    // it needs no key until used.
+    set("ENABLE_MODULES", "text2vec-openai".into());
+    // The replication API (/v1/replication/*) answers 501 without it; repair needs it.
+    set("REPLICA_MOVEMENT_ENABLED", "true".into());
+    set("PROMETHEUS_MONITORING_ENABLED", "true".into());
+    set("DISABLE_TELEMETRY", "true".into());
+    set("GO_PROFILING_DISABLE", "true".into());
+    set("LOG_LEVEL", "info".into());
+    set("QUERY_DEFAULTS_LIMIT", "25".into());
+    set("MEMBERLIST_FAST_FAILURE_DETECTION", "true".into());
+    if w.api_key.is_set() {
+        set("AUTHENTICATION_APIKEY_ENABLED", "true".into());
+        set(
+            "AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+            w.api_key.expose().to_string(),
+        );
+        set("AUTHENTICATION_APIKEY_USERS", "elysiactl".into());
+        set("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "false".into());
+    } else {
+        set("AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED", "true".into());
+    }
+    for (k, v) in &w.env {
+        env.insert(k.clone(), v.clone());
+    }
+    env
+}
+
+/// The runtime to use: configured, else the one the running cluster was
+/// started with, else docker when an engine answers and the image exists,
+/// else process.
+pub fn select(
+    config: &Config,
+    rt: &tokio::runtime::Handle,
+) -> HostResult<Box<dyn WeaviateRuntime>> {
+    let kind = match config.weaviate.runtime {
+        Some(k) => k,
+        None => detect(config, rt),
+    };
+    Ok(match kind {
+        RuntimeKind::Process => Box::new(process::ProcessRuntime::new(config.weaviate.clone())),
+        RuntimeKind::Docker => Box::new(docker::DockerRuntime::new(
+            config.weaviate.clone(),
+            rt.clone(),
+        )?),
+    })
+}
+
+fn detect(config: &Config, rt: &tokio::runtime::Handle) -> RuntimeKind {
+    if let Some(k) = last_used() {
+        return k;
+    }
+    if docker::image_available(rt, &config.weaviate.image_name()) {
+        RuntimeKind::Docker
+    } else {
+        RuntimeKind::Process
+    }
+}
+
+fn marker() -> std::path::PathBuf {
+    crate::paths::run_dir().join("weaviate.runtime")
+}
+
+/// The runtime the cluster was last started with, while it may still run.
+pub fn last_used() -> Option<RuntimeKind> {
+    let text = std::fs::read_to_string(marker()).ok()?;
+    RuntimeKind::parse(text.trim()).ok()
+}
+
+pub fn remember(kind: Option<RuntimeKind>) {
+    let path = marker();
+    match kind {
+        Some(k) => {
+            let _ = std::fs::create_dir_all(crate::paths::run_dir());
+            let _ = std::fs::write(path, k.as_str());
+        }
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

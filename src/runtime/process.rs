@@ -1,0 +1,261 @@
+//! The process runtime: each node a local `weaviate-server` process on
+//! loopback, with its own data folder, PID file and log file.
+
+use super::{common_node_env, NodeState, WeaviateRuntime};
+use crate::config::{NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::error::{HostError, HostResult};
+use crate::paths;
+use crate::sys::process::{self as proc, PidState, SpawnSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct ProcessRuntime {
+    cfg: WeaviateConfig,
+}
+
+impl ProcessRuntime {
+    pub fn new(cfg: WeaviateConfig) -> ProcessRuntime {
+        ProcessRuntime { cfg }
+    }
+
+    fn node(&self, index: usize) -> HostResult<NodeSpec> {
+        if index >= self.cfg.nodes {
+            return Err(HostError::validation(format!(
+                "there is no node {index}: the cluster has {} nodes (0..{})",
+                self.cfg.nodes,
+                self.cfg.nodes - 1
+            )));
+        }
+        Ok(self.cfg.node(index))
+    }
+
+    pub fn pid_file(&self, node: &NodeSpec) -> PathBuf {
+        paths::run_dir().join(format!("{}.pid", node.name))
+    }
+
+    pub fn log_file(&self, node: &NodeSpec) -> PathBuf {
+        paths::log_dir().join(format!("{}.log", node.name))
+    }
+
+    pub fn data_dir(&self, node: &NodeSpec) -> PathBuf {
+        paths::data_dir().join("weaviate").join(&node.name)
+    }
+
+    /// Environment for one node: the common settings plus loopback addresses
+    /// (see OPS-API §10: localhost mode, RAFT join by node name and port).
+    pub fn node_env(&self, node: &NodeSpec) -> BTreeMap<String, String> {
+        let mut env = common_node_env(&self.cfg, node);
+        let specs = self.cfg.node_specs();
+        let mut set = |k: &str, v: String| {
+            env.entry(k.to_string()).or_insert(v);
+        };
+        set("CLUSTER_IN_LOCALHOST", "true".into());
+        set("CLUSTER_ADVERTISE_ADDR", "127.0.0.1".into());
+        set("CLUSTER_BIND_ADDR", "127.0.0.1".into());
+        set("CLUSTER_GOSSIP_BIND_PORT", node.gossip_port.to_string());
+        set("CLUSTER_DATA_BIND_PORT", node.data_port.to_string());
+        set("RAFT_PORT", node.raft_port.to_string());
+        set("RAFT_INTERNAL_RPC_PORT", node.raft_rpc_port.to_string());
+        set(
+            "RAFT_JOIN",
+            specs
+                .iter()
+                .map(|n| format!("{}:{}", n.name, n.raft_port))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        if node.index > 0 {
+            set(
+                "CLUSTER_JOIN",
+                format!("127.0.0.1:{}", specs[0].gossip_port),
+            );
+        }
+        set("GRPC_PORT", node.grpc_port.to_string());
+        set("PROMETHEUS_MONITORING_PORT", node.metrics_port.to_string());
+        set(
+            "PERSISTENCE_DATA_PATH",
+            self.data_dir(node).display().to_string(),
+        );
+        env
+    }
+
+    fn ports(node: &NodeSpec) -> [(&'static str, u16); 7] {
+        [
+            ("REST", node.rest_port),
+            ("gRPC", node.grpc_port),
+            ("gossip", node.gossip_port),
+            ("cluster data", node.data_port),
+            ("RAFT", node.raft_port),
+            ("RAFT RPC", node.raft_rpc_port),
+            ("metrics", node.metrics_port),
+        ]
+    }
+}
+
+impl WeaviateRuntime for ProcessRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Process
+    }
+
+    fn preflight(&self, nodes: &[usize]) -> HostResult<()> {
+        let binary = self.cfg.binary_path();
+        if !binary.exists() {
+            return Err(HostError::fs(format!(
+                "the Weaviate server binary {} is missing",
+                binary.display()
+            ))
+            .with_hint("run `elysiactl install weaviate`, or set weaviate.binary in the config"));
+        }
+        for &i in nodes {
+            let node = self.node(i)?;
+            if let PidState::Running { .. } = proc::pid_state(&self.pid_file(&node))? {
+                continue; // ours, already up: start leaves it be
+            }
+            for (what, port) in Self::ports(&node) {
+                if proc::port_in_use("127.0.0.1", port) {
+                    let owner = proc::port_owner(port)
+                        .map(|(pid, name)| format!(" by {name} (PID {pid})"))
+                        .unwrap_or_default();
+                    return Err(HostError::validation(format!(
+                        "port {port} ({what} port of {}) is already taken{owner}",
+                        node.name
+                    ))
+                    .with_hint(
+                        "stop whatever holds it, or move the cluster: set weaviate.rest_port / grpc_port / gossip_port / raft_port / metrics_port in the config",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let pid_file = self.pid_file(&node);
+        match proc::pid_state(&pid_file)? {
+            PidState::Running { .. } => return Ok(()),
+            PidState::Stale { pid } => {
+                tracing::info!("{}: removing stale PID file (PID {pid} is gone)", node.name);
+                let _ = std::fs::remove_file(&pid_file);
+            }
+            PidState::Absent => {}
+        }
+        let data = self.data_dir(&node);
+        std::fs::create_dir_all(&data)
+            .map_err(|e| HostError::io(format!("cannot create {}", data.display()), e))?;
+        proc::spawn(&SpawnSpec {
+            program: self.cfg.binary_path(),
+            args: vec![
+                "--host".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                node.rest_port.to_string(),
+                "--scheme".into(),
+                "http".into(),
+            ],
+            env: self.node_env(&node),
+            // The server reads ./weaviate.conf.json if present: run it where none is.
+            cwd: Some(data),
+            pid_file,
+            log_file: self.log_file(&node),
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
+    fn stop_node(&self, index: usize, timeout: Duration) -> HostResult<String> {
+        let node = self.node(index)?;
+        let pid_file = self.pid_file(&node);
+        let outcome = match proc::read_pid_file(&pid_file)? {
+            None => "not running".to_string(),
+            Some(rec) => proc::terminate(rec, timeout)?.to_string(),
+        };
+        let _ = std::fs::remove_file(&pid_file);
+        Ok(outcome)
+    }
+
+    fn node_state(&self, index: usize) -> HostResult<NodeState> {
+        let node = self.node(index)?;
+        let mut st = NodeState {
+            node: node.name.clone(),
+            index,
+            runtime: "process".into(),
+            rest_port: node.rest_port,
+            grpc_port: node.grpc_port,
+            ..Default::default()
+        };
+        match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Absent => st.detail = "not started".into(),
+            PidState::Stale { pid } => {
+                st.pid = Some(pid);
+                st.detail = format!("crashed or killed: PID file names PID {pid}, which is gone");
+            }
+            PidState::Running { pid } => {
+                st.pid = Some(pid);
+                st.running = true;
+                if let Some(s) = proc::stats(pid) {
+                    st.cpu_percent = Some(s.cpu_percent);
+                    st.memory_bytes = Some(s.rss_bytes);
+                    st.uptime_seconds = Some(s.uptime_seconds);
+                    if s.state == "T" {
+                        st.detail = "paused (SIGSTOP)".into();
+                    }
+                }
+            }
+        }
+        Ok(st)
+    }
+
+    fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {
+        self.node(index)
+            .map(|n| proc::tail_lines(&self.log_file(&n), lines))
+            .unwrap_or_default()
+    }
+
+    fn cleanup(&self, purge_data: bool) -> HostResult<()> {
+        for node in self.cfg.node_specs() {
+            let _ = std::fs::remove_file(self.pid_file(&node));
+            if purge_data {
+                let d = self.data_dir(&node);
+                if d.exists() {
+                    std::fs::remove_dir_all(&d)
+                        .map_err(|e| HostError::io(format!("cannot remove {}", d.display()), e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_env_follows_the_localhost_layout() {
+        let rt = ProcessRuntime::new(WeaviateConfig::default());
+        let env = rt.node_env(&rt.cfg.node(1));
+        assert_eq!(
+            env["RAFT_JOIN"],
+            "weaviate-0:8300,weaviate-1:8302,weaviate-2:8304"
+        );
+        assert_eq!(env["CLUSTER_JOIN"], "127.0.0.1:7100");
+        assert_eq!(env["RAFT_INTERNAL_RPC_PORT"], "8303");
+        assert_eq!(env["REPLICA_MOVEMENT_ENABLED"], "true");
+        assert_eq!(env["ENABLE_MODULES"], "text2vec-openai");
+        assert!(!rt.node_env(&rt.cfg.node(0)).contains_key("CLUSTER_JOIN"));
+    }
+
+    #[test]
+    fn api_key_enables_key_auth_without_anonymous_access() {
+        let cfg = WeaviateConfig {
+            api_key: crate::config::Secret::new("k1"),
+            ..Default::default()
+        };
+        let rt = ProcessRuntime::new(cfg);
+        let env = rt.node_env(&rt.cfg.node(0));
+        assert_eq!(env["AUTHENTICATION_APIKEY_ENABLED"], "true");
+        assert_eq!(env["AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED"], "false");
+    }
+}
