@@ -1,0 +1,400 @@
+//! Elysia as a managed process: started from its Python environment with its
+//! settings as environment variables, tracked by PID file, and called ready
+//! only when it really reaches Weaviate (its `/api/health` is a constant).
+
+use crate::config::{Config, ElysiaConfig};
+use crate::error::{Category, HostError, HostResult};
+use crate::host::Host;
+use crate::clients::elysia::{probe, Probe};
+use crate::paths;
+use crate::sys::process::{self as proc, PidState, SpawnSpec};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub fn pid_file() -> PathBuf {
+    paths::run_dir().join("elysia.pid")
+}
+
+pub fn log_file() -> PathBuf {
+    paths::log_dir().join("elysia.log")
+}
+
+/// Elysia's working directory: it writes `.env` and other files into it.
+pub fn work_dir() -> PathBuf {
+    paths::state_dir().join("elysia")
+}
+
+/// The Python environment's prefix: the venv, or the named conda environment.
+pub fn prefix(cfg: &ElysiaConfig) -> HostResult<PathBuf> {
+    if cfg.conda_env.is_empty() {
+        return Ok(cfg.venv_path());
+    }
+    conda_prefix(&cfg.conda_env)?.ok_or_else(|| {
+        HostError::fs(format!(
+            "the conda environment {:?} does not exist",
+            cfg.conda_env
+        ))
+        .with_hint(
+            "run `elysiactl install elysia` to create it, or fix elysia.conda_env in the config",
+        )
+    })
+}
+
+/// Where a named conda environment lives, from `conda env list --json`.
+pub fn conda_prefix(name: &str) -> HostResult<Option<PathBuf>> {
+    let out = std::process::Command::new(conda_program())
+        .args(["env", "list", "--json"])
+        .output()
+        .map_err(|e| {
+            HostError::io("cannot run conda", e)
+                .with_hint("install conda, or leave elysia.conda_env empty to use a venv")
+        })?;
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    Ok(list["envs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(PathBuf::from)
+        .find(|p| p.file_name().is_some_and(|n| n == name)))
+}
+
+pub fn conda_program() -> String {
+    std::env::var("CONDA_EXE").unwrap_or_else(|_| "conda".into())
+}
+
+/// The installed elysia-ai version, read from the package metadata folder.
+pub fn installed_version(prefix: &Path) -> Option<String> {
+    let lib = std::fs::read_dir(prefix.join("lib")).ok()?;
+    for py in lib.flatten() {
+        let site = py.path().join("site-packages");
+        let Ok(entries) = std::fs::read_dir(&site) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(rest) = name.strip_prefix("elysia_ai-") {
+                if let Some(v) = rest.strip_suffix(".dist-info") {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A `.env` file in any parent folder of the environment overrides what we
+/// pass (Elysia calls `load_dotenv(override=True)` from its package folder).
+pub fn shadowing_dotenv(prefix: &Path) -> Option<PathBuf> {
+    prefix
+        .ancestors()
+        .map(|d| d.join(".env"))
+        .find(|f| f.is_file())
+}
+
+/// One Fernet key for the life of the installation, so API keys Elysia
+/// encrypts stay readable across restarts.
+fn fernet_key(dir: &Path) -> HostResult<String> {
+    let path = dir.join("elysia-fernet.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        let k = k.trim();
+        if k.len() == 44 {
+            return Ok(k.to_string());
+        }
+    }
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| HostError::unknown(format!("no randomness: {e}")))?;
+    use base64::Engine;
+    let key = base64::engine::general_purpose::URL_SAFE.encode(raw);
+    std::fs::create_dir_all(dir)
+        .and_then(|_| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)?;
+            f.write_all(key.as_bytes())
+        })
+        .map_err(|e| HostError::io(format!("cannot write {}", path.display()), e))?;
+    Ok(key)
+}
+
+/// The environment Elysia starts with: where Weaviate is, and its own settings.
+pub fn environment(cfg: &Config) -> HostResult<BTreeMap<String, String>> {
+    environment_with_key(cfg, fernet_key(&paths::state_dir())?)
+}
+
+fn environment_with_key(cfg: &Config, fernet: String) -> HostResult<BTreeMap<String, String>> {
+    let w = &cfg.weaviate;
+    let node0 = w.node(0);
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    set("WEAVIATE_IS_LOCAL", "True".into());
+    set("WCD_URL", format!("http://{}:{}", w.host, node0.rest_port));
+    set("LOCAL_WEAVIATE_PORT", node0.rest_port.to_string());
+    set("LOCAL_WEAVIATE_GRPC_PORT", node0.grpc_port.to_string());
+    // Set, so Elysia does not write a `.env` to remember its first start.
+    set("FIRST_START_ELYSIA", "False".into());
+    set("FERNET_KEY", fernet);
+    if w.api_key.is_set() {
+        set("WEAVIATE_API_KEY", w.api_key.expose().to_string());
+        set("WCD_API_KEY", w.api_key.expose().to_string());
+    }
+    if cfg.elysia.api_key.is_set() && !cfg.elysia.api_key_env.is_empty() {
+        set(
+            &cfg.elysia.api_key_env,
+            cfg.elysia.api_key.expose().to_string(),
+        );
+    }
+    for (k, v) in &cfg.elysia.env {
+        set(k, v.clone());
+    }
+    Ok(env)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn elysia_program(cfg: &ElysiaConfig) -> HostResult<PathBuf> {
+    let prefix = prefix(cfg)?;
+    let program = prefix.join("bin").join("elysia");
+    if !program.exists() {
+        return Err(HostError::fs(format!(
+            "Elysia is not installed: {} is missing",
+            program.display()
+        ))
+        .with_hint("run `elysiactl install elysia`"));
+    }
+    Ok(program)
+}
+
+fn preflight(host: &Host) -> HostResult<PathBuf> {
+    let cfg = &host.config.elysia;
+    let program = elysia_program(cfg)?;
+    if let Some(env_file) = shadowing_dotenv(&prefix(cfg)?) {
+        host.out.warn(&format!(
+            "{} overrides the settings elysiactl passes to Elysia (it calls load_dotenv(override=True)); move or remove it",
+            env_file.display()
+        ));
+    }
+    if proc::port_in_use(&cfg.host, cfg.port) {
+        let owner = proc::port_owner(cfg.port)
+            .map(|(pid, name)| format!(" by {name} (PID {pid})"))
+            .unwrap_or_default();
+        return Err(HostError::validation(format!(
+            "port {} (Elysia) is already taken{owner}",
+            cfg.port
+        ))
+        .with_hint("stop whatever holds it, or set elysia.port in the config (or ELYSIA_PORT)"));
+    }
+    Ok(program)
+}
+
+pub fn start(host: &Host, timeout: Duration, wait: bool) -> HostResult<Value> {
+    let cfg = &host.config.elysia;
+    let t0 = Instant::now();
+    let pid = match proc::pid_state(&pid_file())? {
+        PidState::Running { pid } => {
+            host.out.status(&format!("elysia already runs (PID {pid})"));
+            pid
+        }
+        state => {
+            if let PidState::Stale { pid } = state {
+                tracing::info!("elysia: removing stale PID file (PID {pid} is gone)");
+                let _ = std::fs::remove_file(pid_file());
+            }
+            let program = preflight(host)?;
+            proc::spawn(&SpawnSpec {
+                program,
+                args: vec![
+                    "start".into(),
+                    "--host".into(),
+                    cfg.host.clone(),
+                    "--port".into(),
+                    cfg.port.to_string(),
+                    "--reload".into(),
+                    "False".into(),
+                ],
+                env: environment(&host.config)?,
+                // Variables of the caller's shell that would point Elysia elsewhere.
+                env_remove: [
+                    "WEAVIATE_IS_CUSTOM",
+                    "WEAVIATE_URL",
+                    "CUSTOM_HTTP_HOST",
+                    "CUSTOM_GRPC_HOST",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+                cwd: Some(work_dir()),
+                pid_file: pid_file(),
+                log_file: log_file(),
+            })?
+            .pid
+        }
+    };
+    let probe = if wait {
+        Some(wait_ready(host, timeout)?)
+    } else {
+        None
+    };
+    Ok(json!({
+        "service": "elysia",
+        "pid": pid,
+        "url": cfg.url(),
+        "ready": probe.as_ref().map(Probe::ready),
+        "seconds": round1(t0.elapsed().as_secs_f64()),
+    }))
+}
+
+/// Poll until Elysia answers and reaches Weaviate; fail early with its last
+/// log lines when the process dies.
+pub fn wait_ready(host: &Host, timeout: Duration) -> HostResult<Probe> {
+    let started = Instant::now();
+    let bar = host.out.progress_start("elysia", None);
+    let result = loop {
+        if let Err(e) = crate::script::check_interrupt() {
+            break Err(e);
+        }
+        let p = host.block_on(probe(&host.http, &host.config.elysia));
+        let msg = if p.up {
+            if p.weaviate_connected {
+                "ready".to_string()
+            } else {
+                p.detail.clone()
+            }
+        } else {
+            "starting (Python imports take 10-30 s)".to_string()
+        };
+        host.out.progress_set(bar, None, Some(&msg));
+        if p.ready() {
+            break Ok(p);
+        }
+        if let PidState::Stale { pid } = proc::pid_state(&pid_file())? {
+            let tail = proc::tail_lines(&log_file(), 10).join("\n    ");
+            break Err(HostError::new(
+                Category::Unknown,
+                format!("Elysia (PID {pid}) exited while starting\n  last log lines:\n    {tail}"),
+            )
+            .with_hint(format!(
+                "read {}; `elysiactl install elysia` repairs a broken environment",
+                log_file().display()
+            )));
+        }
+        if started.elapsed() > timeout {
+            break Err(HostError::timeout(format!(
+                "Elysia was not ready after {}s: {}",
+                timeout.as_secs(),
+                if p.detail.is_empty() { "no answer" } else { &p.detail }
+            ))
+            .with_hint(if p.up {
+                "Elysia runs but cannot reach Weaviate: check `elysiactl status`, then `elysiactl elysia restart`"
+            } else {
+                "check the log (`elysiactl elysia logs`) or raise --timeout"
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    host.out.progress_done(bar, None);
+    result
+}
+
+pub fn stop(host: &Host, timeout: Duration) -> HostResult<Value> {
+    let _ = host;
+    let outcome = match proc::read_pid_file(&pid_file())? {
+        None => "not running".to_string(),
+        Some(rec) => proc::terminate(rec, timeout)?.to_string(),
+    };
+    let _ = std::fs::remove_file(pid_file());
+    Ok(json!({"service": "elysia", "stopped": outcome}))
+}
+
+/// The documented status schema of Elysia (see the README).
+pub fn status(host: &Host) -> HostResult<Value> {
+    let cfg = &host.config.elysia;
+    let state = proc::pid_state(&pid_file())?;
+    let (running, pid, detail) = match state {
+        PidState::Absent => (false, None, "not started".to_string()),
+        PidState::Stale { pid } => (
+            false,
+            Some(pid),
+            format!("crashed or killed: PID file names PID {pid}, which is gone"),
+        ),
+        PidState::Running { pid } => (true, Some(pid), String::new()),
+    };
+    let stats = pid.filter(|_| running).and_then(proc::stats);
+    let p = if running {
+        host.block_on(probe(&host.http, cfg))
+    } else {
+        Probe::default()
+    };
+    let mut detail = if detail.is_empty() {
+        p.detail.clone()
+    } else {
+        detail
+    };
+    let mut up = running && p.ready();
+    let mut running = running;
+    if host.plan.fact("service.elysia") == Some(json!("stopped")) {
+        up = false;
+        running = false;
+        detail = "stopped (dry-run)".into();
+    }
+    Ok(json!({
+        "service": "elysia",
+        "up": up,
+        "running": running,
+        "ready": running && p.up,
+        "weaviate_connected": running && p.weaviate_connected,
+        "pid": pid,
+        "port": cfg.port,
+        "url": cfg.url(),
+        "version": prefix(cfg).ok().and_then(|p| installed_version(&p)),
+        "latency_ms": p.latency_ms,
+        "uptime_seconds": stats.as_ref().map(|s| s.uptime_seconds),
+        "cpu_percent": stats.as_ref().map(|s| s.cpu_percent),
+        "memory_bytes": stats.as_ref().map(|s| s.rss_bytes),
+        "detail": detail,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_points_elysia_at_node_zero_and_hides_nothing_it_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.weaviate.rest_port = 9080;
+        cfg.weaviate.grpc_port = 9051;
+        cfg.weaviate.api_key = crate::config::Secret::new("wk");
+        let key = fernet_key(dir.path()).unwrap();
+        let env = environment_with_key(&cfg, key).unwrap();
+        assert_eq!(env["WEAVIATE_IS_LOCAL"], "True");
+        assert_eq!(env["WCD_URL"], "http://127.0.0.1:9080");
+        assert_eq!(env["LOCAL_WEAVIATE_GRPC_PORT"], "9051");
+        assert_eq!(env["WEAVIATE_API_KEY"], "wk");
+        assert_eq!(env["FERNET_KEY"].len(), 44);
+        // The key is kept: a second start passes the same one.
+        assert_eq!(fernet_key(dir.path()).unwrap(), env["FERNET_KEY"]);
+    }
+
+    #[test]
+    fn a_dotenv_above_the_environment_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join("a/b/venv");
+        std::fs::create_dir_all(&venv).unwrap();
+        assert_eq!(shadowing_dotenv(&venv), None);
+        std::fs::write(dir.path().join("a/.env"), "X=1").unwrap();
+        assert_eq!(shadowing_dotenv(&venv), Some(dir.path().join("a/.env")));
+    }
+}

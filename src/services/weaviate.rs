@@ -1,0 +1,256 @@
+//! The Weaviate cluster's lifecycle over whichever runtime runs it: start
+//! and wait for readiness (every node ready, a RAFT leader, all voters),
+//! graceful stop, rolling restart, status.
+
+use crate::clients::weaviate::{cluster_readiness, ClusterReadiness, WeaviateClient};
+use crate::error::{HostError, HostResult};
+use crate::host::Host;
+use crate::runtime::{self, WeaviateRuntime};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+pub fn runtime_for(host: &Host) -> HostResult<Box<dyn WeaviateRuntime>> {
+    runtime::select(&host.config, &host.rt)
+}
+
+fn all_nodes(host: &Host) -> Vec<usize> {
+    (0..host.config.weaviate.nodes).collect()
+}
+
+pub fn readiness(host: &Host) -> ClusterReadiness {
+    let nodes = host.config.weaviate.node_specs();
+    host.block_on(cluster_readiness(
+        &host.http,
+        &nodes,
+        &host.config.weaviate.api_key,
+    ))
+}
+
+/// Poll until the cluster is ready, failing early when a node's process or
+/// container has died (with its last log lines), or at the timeout.
+pub fn wait_ready(
+    host: &Host,
+    rt: &dyn WeaviateRuntime,
+    timeout: Duration,
+) -> HostResult<ClusterReadiness> {
+    let started = Instant::now();
+    let bar = host.out.progress_start("weaviate", None);
+    let expected = host.config.weaviate.nodes;
+    let result = loop {
+        if let Err(e) = crate::script::check_interrupt() {
+            break Err(e);
+        }
+        let r = readiness(host);
+        host.out.progress_set(bar, None, Some(&r.summary()));
+        if r.is_ready(expected) {
+            break Ok(r);
+        }
+        if let Some(dead) = (0..expected).find(|&i| {
+            rt.node_state(i)
+                .map(|s| !s.running && !s.detail.is_empty() && s.detail != "not started")
+                .unwrap_or(false)
+        }) {
+            let st = rt.node_state(dead).unwrap_or_default();
+            let tail = rt.log_tail(dead, 8).join("\n    ");
+            break Err(HostError::weaviate(format!(
+                "{} stopped while the cluster was starting ({})\n  last log lines:\n    {tail}",
+                st.node, st.detail
+            ))
+            .with_hint("read the log lines above; `elysiactl status` shows every node"));
+        }
+        if started.elapsed() > timeout {
+            break Err(HostError::timeout(format!(
+                "the cluster was not ready after {}s: {}",
+                timeout.as_secs(),
+                r.summary()
+            ))
+            .with_hint("check the node logs (`elysiactl weaviate logs`) or raise --timeout"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    host.out.progress_done(bar, None);
+    result
+}
+
+pub fn start(
+    host: &Host,
+    nodes: Option<Vec<usize>>,
+    wait: bool,
+    timeout: Duration,
+) -> HostResult<Value> {
+    let rt = runtime_for(host)?;
+    let nodes = nodes.unwrap_or_else(|| all_nodes(host));
+    rt.preflight(&nodes)?;
+    let t0 = Instant::now();
+    // Start every node before waiting: readiness needs RAFT quorum, so no
+    // node is ready until enough voters are up.
+    for &i in &nodes {
+        rt.start_node(i)?;
+    }
+    runtime::remember(Some(rt.kind()));
+    let readiness = if wait {
+        Some(wait_ready(host, rt.as_ref(), timeout)?)
+    } else {
+        None
+    };
+    Ok(json!({
+        "service": "weaviate",
+        "runtime": rt.kind().as_str(),
+        "started": nodes.iter().map(|&i| host.config.weaviate.node(i).name).collect::<Vec<_>>(),
+        "ready": readiness.as_ref().map(|r| r.is_ready(host.config.weaviate.nodes)),
+        "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "readiness": readiness,
+    }))
+}
+
+pub fn stop(host: &Host, nodes: Option<Vec<usize>>, timeout: Duration) -> HostResult<Value> {
+    let rt = runtime_for(host)?;
+    let whole = nodes.is_none();
+    let nodes = nodes.unwrap_or_else(|| all_nodes(host));
+    let outcomes: Vec<HostResult<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|&i| {
+                let rt = rt.as_ref();
+                s.spawn(move || rt.stop_node(i, timeout))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(HostError::unknown("stop panicked")))
+            })
+            .collect()
+    });
+    let mut result = serde_json::Map::new();
+    for (i, o) in nodes.iter().zip(outcomes) {
+        result.insert(host.config.weaviate.node(*i).name, json!(o?));
+    }
+    if whole {
+        rt.cleanup(false)?;
+        runtime::remember(None);
+    }
+    Ok(json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": result}))
+}
+
+/// Restart every node; `rolling` does one node at a time and waits for the
+/// whole cluster to be ready in between, so clients keep being served.
+pub fn restart(
+    host: &Host,
+    rolling: bool,
+    timeout: Duration,
+    stop_timeout: Duration,
+) -> HostResult<Value> {
+    if !rolling {
+        stop(host, None, stop_timeout)?;
+        return start(host, None, true, timeout);
+    }
+    let rt = runtime_for(host)?;
+    let expected = host.config.weaviate.nodes;
+    let before = readiness(host);
+    if !before.is_ready(expected) {
+        return Err(HostError::weaviate(format!(
+            "a rolling restart needs a ready cluster first: {}",
+            before.summary()
+        ))
+        .with_hint("fix the cluster (`elysiactl status`), or restart without --rolling"));
+    }
+    let mut steps = Vec::new();
+    for i in 0..expected {
+        let name = host.config.weaviate.node(i).name;
+        host.out
+            .status(&format!("restarting {name} ({}/{expected})", i + 1));
+        let t0 = Instant::now();
+        let how = rt.stop_node(i, stop_timeout)?;
+        rt.start_node(i)?;
+        wait_ready(host, rt.as_ref(), timeout)?;
+        wait_settled(host, timeout)?;
+        steps.push(json!({"node": name, "stop": how, "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0}));
+    }
+    Ok(json!({"service": "weaviate", "rolling": true, "nodes": steps}))
+}
+
+/// After a node returns, ready is not enough to take the next one down:
+/// wait until every node sees every configured node HEALTHY and reports all
+/// its shards loaded, so the replicas that will serve while the next node is
+/// away are all reachable.
+pub fn wait_settled(host: &Host, timeout: Duration) -> HostResult<()> {
+    let started = Instant::now();
+    let specs = host.config.weaviate.node_specs();
+    loop {
+        crate::script::check_interrupt()?;
+        let views = host.block_on(futures_util::future::join_all(specs.iter().map(|s| {
+            let c = WeaviateClient::for_node(host.http.clone(), s, &host.config.weaviate.api_key)
+                .with_timeout(Duration::from_secs(5));
+            async move { c.nodes_status(true).await }
+        })));
+        let mut waiting = Vec::new();
+        for (spec, view) in specs.iter().zip(views) {
+            match view {
+                Err(e) => waiting.push(format!("{}: {}", spec.name, e.message)),
+                Ok(v) => {
+                    for other in &specs {
+                        match v.nodes.iter().find(|n| n.name == other.name) {
+                            None => waiting.push(format!("{} does not see {}", spec.name, other.name)),
+                            Some(n) if n.status != "HEALTHY" => {
+                                waiting.push(format!("{} sees {} {}", spec.name, other.name, n.status))
+                            }
+                            Some(n) if n.shards.iter().any(|sh| !sh.loaded) => {
+                                waiting.push(format!("{} has shards loading", other.name))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(HostError::timeout(format!(
+                "the cluster did not settle after {}s: {}",
+                timeout.as_secs(),
+                waiting.join("; ")
+            ))
+            .with_hint("check `elysiactl status` and the node logs; the restart stopped here"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Per node: what the runtime knows joined with what the node's API says.
+pub fn status(host: &Host) -> HostResult<Value> {
+    let rt = runtime_for(host)?;
+    let r = readiness(host);
+    let simulated_stop = host.plan.fact("service.weaviate") == Some(json!("stopped"));
+    let mut nodes = Vec::new();
+    let mut all_up = r.is_ready(host.config.weaviate.nodes);
+    for i in 0..host.config.weaviate.nodes {
+        let st = rt.node_state(i)?;
+        let api = r.nodes.get(i);
+        let mut row = serde_json::to_value(&st).unwrap_or_default();
+        row["ready"] = json!(api.map(|a| a.ready).unwrap_or(false));
+        row["live"] = json!(api.map(|a| a.live).unwrap_or(false));
+        row["version"] = json!(api.and_then(|a| a.version.clone()));
+        row["latency_ms"] = json!(api.and_then(|a| a.latency_ms));
+        if simulated_stop {
+            row["running"] = json!(false);
+            row["ready"] = json!(false);
+            row["detail"] = json!("stopped (dry-run)");
+            all_up = false;
+        }
+        nodes.push(row);
+    }
+    Ok(json!({
+        "service": "weaviate",
+        "runtime": rt.kind().as_str(),
+        "up": all_up,
+        "summary": r.summary(),
+        "leader": r.leader,
+        "voters": r.voters,
+        "synchronized": r.synchronized,
+        "nodes": nodes,
+    }))
+}
