@@ -1,0 +1,338 @@
+//! Meta commands: they work on scripts and on the tool itself, so they are
+//! Rust rather than bundled scripts.
+
+use super::catalog::{Catalog, Origin, RESERVED};
+use super::{report_error, run_script, Context};
+use crate::error::HostError;
+use crate::host::{registry, Effect, MODULES};
+use crate::script::{header, Language, Script};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn json_flag() -> Arg {
+    Arg::new("json")
+        .long("json")
+        .short('j')
+        .action(ArgAction::SetTrue)
+        .help("Print JSON for programs instead of text for people")
+}
+
+pub fn add_to(root: Command) -> Command {
+    debug_assert!(RESERVED.contains(&"run"));
+    root.subcommand(
+        Command::new("run")
+            .about("Run a playbook (FILE.rhai or FILE.lua) with the host API")
+            .long_about(
+                "Run a playbook (FILE.rhai or FILE.lua) with the host API.\n\n\
+                 Arguments after FILE go to the playbook: when its header declares flags \
+                 (`//! @flag --name <VALUE> help`), they are parsed and checked like a built-in \
+                 command's; otherwise the script gets them as the list `args._`.\n\
+                 With --dry-run every host function that changes something prints what it \
+                 would do and does nothing; reads still run.",
+            )
+            .arg(Arg::new("file").value_name("FILE").required(true).help("The playbook"))
+            .arg(
+                Arg::new("args")
+                    .value_name("ARGS")
+                    .num_args(0..)
+                    .trailing_var_arg(true)
+                    .allow_hyphen_values(true)
+                    .help("Arguments for the playbook"),
+            )
+            .after_help("Examples:\n  elysiactl run playbooks/cluster-report.rhai\n  elysiactl run --dry-run playbooks/rolling-restart.lua"),
+    )
+    .subcommand(
+        Command::new("repl")
+            .about("Interactive shell over the host API (:help lists modules and functions)")
+            .arg(
+                Arg::new("lang")
+                    .long("lang")
+                    .value_parser(["rhai", "lua"])
+                    .default_value("rhai")
+                    .help("Script language"),
+            ),
+    )
+    .subcommand(
+        Command::new("commands")
+            .about("List every command and where it comes from (built-in script, user script, Rust)")
+            .arg(json_flag()),
+    )
+    .subcommand(
+        Command::new("config")
+            .about("Show the effective configuration")
+            .subcommand_required(true)
+            .arg_required_else_help(true)
+            .subcommand(
+                Command::new("show")
+                    .about("Print the effective configuration (file, environment, flags), API keys redacted")
+                    .arg(json_flag()),
+            )
+            .subcommand(Command::new("path").about("Print where the config file is read from")),
+    )
+    .subcommand(
+        Command::new("api")
+            .about("List the host API that scripts can call (modules, functions, signatures, docs)")
+            .arg(Arg::new("module").value_name("MODULE").help("Only this module"))
+            .arg(
+                Arg::new("markdown")
+                    .long("markdown")
+                    .action(ArgAction::SetTrue)
+                    .help("Print as Markdown (the README's API section)"),
+            )
+            .arg(json_flag()),
+    )
+    .subcommand(
+        Command::new("completions")
+            .about("Print a shell completion script")
+            .arg(
+                Arg::new("shell")
+                    .value_name("SHELL")
+                    .required(true)
+                    .value_parser(clap::value_parser!(clap_complete::Shell)),
+            )
+            .after_help("Example:\n  elysiactl completions bash > ~/.local/share/bash-completion/completions/elysiactl"),
+    )
+}
+
+/// Handles a meta command; `None` when `name` is a script command.
+pub fn dispatch(
+    ctx: &Context,
+    catalog: &Catalog,
+    root: &Command,
+    name: &str,
+    m: &ArgMatches,
+) -> Option<i32> {
+    Some(match name {
+        "run" => run(ctx, m),
+        "repl" => {
+            let lang = Language::parse(m.get_one::<String>("lang").expect("has default"))
+                .expect("clap checked");
+            match crate::script::repl::run(ctx.host(), lang, ctx.limits()) {
+                Ok(()) => 0,
+                Err(e) => report_error(&e, false),
+            }
+        }
+        "commands" => commands(catalog, m.get_flag("json")),
+        "config" => match m.subcommand() {
+            Some(("show", s)) => config_show(ctx, s.get_flag("json")),
+            Some(("path", _)) => {
+                println!(
+                    "{}",
+                    std::env::var("ELYSIACTL_CONFIG")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|_| crate::paths::config_file())
+                        .display()
+                );
+                0
+            }
+            _ => 2,
+        },
+        "api" => api(m),
+        "completions" => {
+            let shell = *m
+                .get_one::<clap_complete::Shell>("shell")
+                .expect("required");
+            let mut cmd = root.clone();
+            clap_complete::generate(shell, &mut cmd, "elysiactl", &mut std::io::stdout());
+            0
+        }
+        _ => return None,
+    })
+}
+
+fn run(ctx: &Context, m: &ArgMatches) -> i32 {
+    let file = PathBuf::from(m.get_one::<String>("file").expect("required"));
+    let raw: Vec<String> = m
+        .get_many::<String>("args")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let language = match Language::from_path(&file) {
+        Ok(l) => l,
+        Err(e) => return report_error(&e, false),
+    };
+    let source = match std::fs::read_to_string(&file) {
+        Ok(s) => s,
+        Err(e) => {
+            return report_error(
+                &HostError::io(format!("cannot read playbook {}", file.display()), e)
+                    .with_hint("check the path; playbooks/ in the repository has examples"),
+                false,
+            )
+        }
+    };
+    let name = file.display().to_string();
+    let h = match header::parse(&source, &name) {
+        Ok(h) => h,
+        Err(e) => return report_error(&e, false),
+    };
+    let args = if h.flags.is_empty() && h.positionals.is_empty() {
+        json!({ "_": raw })
+    } else {
+        let cmd = h.command(&format!("elysiactl run {name}"));
+        match cmd.try_get_matches_from(std::iter::once(name.clone()).chain(raw)) {
+            Ok(pm) => h.args_from(&pm),
+            Err(e) => {
+                let _ = e.print();
+                return match e.kind() {
+                    clap::error::ErrorKind::DisplayHelp => 0,
+                    _ => 2,
+                };
+            }
+        }
+    };
+    let import_dir = file
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from));
+    run_script(
+        ctx,
+        Script {
+            name,
+            source,
+            language,
+            import_dir,
+            args,
+        },
+    )
+}
+
+fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
+    let mut rows: Vec<Value> = catalog
+        .entries
+        .iter()
+        .map(|e| {
+            let (kind, from) = match &e.origin {
+                Origin::Builtin(p) => ("builtin", p.to_string()),
+                Origin::User(p) => ("user", p.display().to_string()),
+            };
+            json!({"command": e.path.join(" "), "about": e.header.about, "kind": kind, "source": from})
+        })
+        .collect();
+    for (name, about) in [
+        ("run", "Run a playbook"),
+        ("repl", "Interactive shell over the host API"),
+        ("commands", "List commands"),
+        ("config show", "Show the effective configuration"),
+        ("config path", "Where the config file is read from"),
+        ("api", "List the host API"),
+        ("completions", "Print a shell completion script"),
+    ] {
+        rows.push(json!({"command": name, "about": about, "kind": "rust", "source": "built into the binary"}));
+    }
+    rows.sort_by(|a, b| a["command"].as_str().cmp(&b["command"].as_str()));
+    if json_mode {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{}",
+            crate::host::out::render_table(
+                &rows,
+                &[
+                    "command".into(),
+                    "kind".into(),
+                    "source".into(),
+                    "about".into()
+                ]
+            )
+        );
+        for s in &catalog.shadowed {
+            eprintln!(
+                "warning: {} is ignored: a built-in command has that name",
+                s.display()
+            );
+        }
+    }
+    0
+}
+
+fn config_show(ctx: &Context, json_mode: bool) -> i32 {
+    let v = ctx.config.redacted_json();
+    if json_mode {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return 0;
+    }
+    for s in &ctx.config.sources {
+        println!("# from {s}");
+    }
+    let mut cfg = v;
+    if let Some(o) = cfg.as_object_mut() {
+        o.remove("sources");
+    }
+    match toml::to_string_pretty(&cfg) {
+        Ok(t) => {
+            print!("{t}");
+            0
+        }
+        Err(e) => report_error(
+            &HostError::unknown(format!("cannot print the config: {e}")),
+            false,
+        ),
+    }
+}
+
+fn api(m: &ArgMatches) -> i32 {
+    let only = m.get_one::<String>("module");
+    if let Some(module) = only {
+        if !MODULES.iter().any(|(n, _)| n == module) {
+            return report_error(
+                &HostError::validation(format!("no module {module:?}")).with_hint(format!(
+                    "modules: {}",
+                    MODULES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                false,
+            );
+        }
+    }
+    let selected: Vec<_> = MODULES
+        .iter()
+        .filter(|(n, _)| only.is_none_or(|o| o == n))
+        .collect();
+    if m.get_flag("json") {
+        let v: Vec<Value> = selected
+            .iter()
+            .map(|(name, doc)| {
+                json!({"module": name, "doc": doc, "functions": registry().iter().filter(|f| f.module == *name).map(|f| json!({
+                    "name": f.name, "signature": f.signature, "doc": f.doc, "writes": f.effect == Effect::Write,
+                })).collect::<Vec<_>>()})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return 0;
+    }
+    let md = m.get_flag("markdown");
+    for (name, doc) in selected {
+        if md {
+            println!("### `{name}`\n\n{doc}\n\n| function | does |\n|---|---|");
+        } else {
+            println!("{name}: {doc}");
+        }
+        for f in registry().iter().filter(|f| f.module == *name) {
+            let w = if f.effect == Effect::Write {
+                " [writes; dry-run aware]"
+            } else {
+                ""
+            };
+            if md {
+                println!(
+                    "| `{}.{}` | {}{} |",
+                    name,
+                    f.signature,
+                    f.doc.replace('|', "\\|"),
+                    w
+                );
+            } else {
+                println!("  {}.{}{}\n      {}", name, f.signature, w, f.doc);
+            }
+        }
+        println!();
+    }
+    0
+}

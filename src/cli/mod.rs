@@ -1,0 +1,251 @@
+//! The command line. Built-in commands are bundled scripts; their headers
+//! make the clap tree, so `--help` and completion come from the scripts
+//! themselves. A few meta commands (run, repl, commands, config, api,
+//! completions) are Rust because they operate on scripts and the tool.
+
+mod catalog;
+mod meta;
+
+use crate::config::{Config, RuntimeKind};
+use crate::error::{HostError, HostResult};
+use crate::host::Host;
+use crate::script::{self, Limits, Script};
+use catalog::{Catalog, Origin};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const AFTER_HELP: &str = "\
+Every command above except the meta commands is a bundled script (see `elysiactl commands`);
+drop NAME.rhai or NAME.lua into $XDG_CONFIG_HOME/elysiactl/scripts/ to add your own.
+
+Exit codes: 0 success; 1 failure or not everything is up; 2 bad usage;
+124 script time limit; 130 interrupted.";
+
+fn global_args(cmd: Command) -> Command {
+    cmd.arg(
+        Arg::new("config")
+            .long("config")
+            .global(true)
+            .value_name("FILE")
+            .help("Config file [default: $XDG_CONFIG_HOME/elysiactl/config.toml]"),
+    )
+    .arg(
+        Arg::new("dry_run")
+            .long("dry-run")
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .help("Run reads for real, print every change instead of making it"),
+    )
+    .arg(
+        Arg::new("runtime")
+            .long("runtime")
+            .global(true)
+            .value_name("RUNTIME")
+            .value_parser(["docker", "process"])
+            .help("Where Weaviate runs [default: configured, else detected]"),
+    )
+    .arg(
+        Arg::new("script_timeout")
+            .long("script-timeout")
+            .global(true)
+            .value_name("DURATION")
+            .help("Wall-clock limit for the script behind the command, e.g. 10m"),
+    )
+    .arg(
+        Arg::new("verbose")
+            .short('v')
+            .long("verbose")
+            .global(true)
+            .action(ArgAction::Count)
+            .help("Log more (-v info, -vv debug) to standard error"),
+    )
+}
+
+pub fn build_command(catalog: &Catalog) -> Command {
+    let mut root = Command::new("elysiactl")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Run, watch, script and repair a multi-node Weaviate cluster and the Elysia service")
+        .after_help(AFTER_HELP)
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    root = global_args(root);
+    root = catalog.add_to(root);
+    meta::add_to(root)
+}
+
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ELYSIACTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("elysiactl={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// Configuration with the global flags applied.
+fn load_config(m: &ArgMatches) -> HostResult<Config> {
+    let path = m.get_one::<String>("config").map(PathBuf::from);
+    let mut cfg = Config::load(path.as_deref())?;
+    if let Some(r) = m.get_one::<String>("runtime") {
+        cfg.weaviate.runtime = Some(RuntimeKind::parse(r)?);
+        cfg.sources.push("flag --runtime".into());
+    }
+    if let Some(t) = m.get_one::<String>("script_timeout") {
+        crate::host::time::parse_duration(t)?;
+        cfg.script.timeout = t.clone();
+    }
+    Ok(cfg)
+}
+
+pub struct Context {
+    pub rt: tokio::runtime::Runtime,
+    pub config: Config,
+    pub dry_run: bool,
+}
+
+impl Context {
+    pub fn host(&self) -> Arc<Host> {
+        Host::new(self.config.clone(), self.rt.handle().clone(), self.dry_run)
+    }
+    pub fn limits(&self) -> Limits {
+        Limits::from_config(&self.config)
+    }
+}
+
+/// Print an error for a person (stderr) and, under `--json`, for a program (stdout).
+pub fn report_error(e: &HostError, json_mode: bool) -> i32 {
+    if json_mode {
+        println!("{}", json!({ "error": e.to_json() }));
+    }
+    eprintln!("error: {}", e.message);
+    if !e.hint.is_empty() {
+        eprintln!("  hint: {}", e.hint);
+    }
+    e.exit_code
+}
+
+/// Exit code from a script's result: an integer is the code, anything else is 0.
+pub fn exit_code_of(v: &Value) -> i32 {
+    match v {
+        Value::Number(n) => n.as_i64().map(|c| c.clamp(0, 255) as i32).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub fn run_script(ctx: &Context, script: Script) -> i32 {
+    let json_mode = script
+        .args
+        .get("json")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let host = ctx.host();
+    let result = script::run(host.clone(), script, ctx.limits());
+    if ctx.dry_run {
+        let n = host.plan.steps().len();
+        eprintln!(
+            "[dry-run] {n} change{} planned, none made",
+            if n == 1 { "" } else { "s" }
+        );
+    }
+    match result {
+        Ok(v) => exit_code_of(&v),
+        Err(e) => report_error(&e, json_mode),
+    }
+}
+
+pub fn main() -> i32 {
+    let catalog = match Catalog::load() {
+        Ok(c) => c,
+        Err(e) => return report_error(&e, false),
+    };
+    let cmd = build_command(&catalog);
+    let matches = match cmd.clone().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 2,
+            };
+        }
+    };
+    init_logging(matches.get_count("verbose"));
+    let config = match load_config(&matches) {
+        Ok(c) => c,
+        Err(e) => return report_error(&e, false),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report_error(
+                &HostError::unknown(format!("cannot start the async runtime: {e}")),
+                false,
+            )
+        }
+    };
+    // First Ctrl-C: stop the script at its next step. Second: leave at once.
+    rt.spawn(async {
+        loop {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            if script::interrupted() {
+                eprintln!("\ninterrupted twice; exiting");
+                std::process::exit(130);
+            }
+            script::interrupt();
+        }
+    });
+    let ctx = Context {
+        rt,
+        config,
+        dry_run: matches.get_flag("dry_run"),
+    };
+    let (name, sub) = matches.subcommand().expect("subcommand_required");
+    if let Some(code) = meta::dispatch(&ctx, &catalog, &cmd, name, sub) {
+        return code;
+    }
+    // Walk nested subcommands down to the script.
+    let mut path = vec![name.to_string()];
+    let mut m = sub;
+    while let Some((n, s)) = m.subcommand() {
+        path.push(n.to_string());
+        m = s;
+    }
+    let Some(entry) = catalog.find(&path) else {
+        return report_error(
+            &HostError::validation(format!("unknown command `{}`", path.join(" ")))
+                .with_hint("`elysiactl commands` lists every command"),
+            false,
+        );
+    };
+    let args = entry.header.args_from(m);
+    let import_dir = match &entry.origin {
+        Origin::User(p) => p.parent().map(PathBuf::from),
+        Origin::Builtin(_) => None,
+    };
+    run_script(
+        &ctx,
+        Script {
+            name: entry.origin.display(),
+            source: entry.source.clone(),
+            language: entry.language,
+            import_dir,
+            args,
+        },
+    )
+}
