@@ -1,0 +1,345 @@
+//! The command line without a cluster: help from script headers, bad input,
+//! the sandbox, dry-run, configuration. Fast; no Weaviate needed.
+
+mod common;
+
+use common::Stack;
+
+fn stack() -> Stack {
+    Stack::new("process", 3, false, "")
+}
+
+#[test]
+fn unknown_command_is_usage_error() {
+    let r = stack().run(&["strat"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unrecognized subcommand 'strat'"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("start"),
+        "clap should suggest `start`: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn help_comes_from_the_script_header() {
+    let r = stack().run(&["start", "--help"]).ok();
+    assert!(r.stdout.contains("Start the stack"), "{}", r.stdout);
+    assert!(r.stdout.contains("--no-elysia"), "{}", r.stdout);
+    assert!(r.stdout.contains("[default: 180]"), "{}", r.stdout);
+    let r = stack().run(&["weaviate", "restart", "--help"]).ok();
+    assert!(r.stdout.contains("--rolling"), "{}", r.stdout);
+}
+
+#[test]
+fn commands_lists_builtin_and_user_scripts() {
+    let s = stack();
+    let user = s.dir.path().join("config/elysiactl/scripts");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("hello.lua"),
+        "--! Say hello.\n--! @arg NAME Who\nout.line('hello ' .. args.name)\n",
+    )
+    .unwrap();
+    let r = s.run(&["commands", "--json"]).ok();
+    let rows = r.json();
+    let find = |c: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["command"] == c)
+            .cloned()
+    };
+    assert_eq!(find("start").unwrap()["kind"], "builtin");
+    assert_eq!(
+        find("weaviate restart").unwrap()["source"],
+        "scripts/weaviate/restart.rhai"
+    );
+    assert_eq!(find("hello").unwrap()["kind"], "user");
+    assert_eq!(find("run").unwrap()["kind"], "rust");
+    let r = s.run(&["hello", "operator"]).ok();
+    assert_eq!(r.stdout.trim(), "hello operator");
+}
+
+#[test]
+fn broken_playbook_names_file_and_line() {
+    let s = stack();
+    let p = s.dir.path().join("broken.rhai");
+    std::fs::write(&p, "let x = 1;\nlet y = ;\n").unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("broken.rhai:2"), "{}", r.stderr);
+    assert!(r.stderr.contains("syntax error"), "{}", r.stderr);
+    let p = s.dir.path().join("broken.lua");
+    std::fs::write(&p, "local x = 1\nif x then\n").unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("broken.lua"), "{}", r.stderr);
+    assert!(r.stderr.contains("syntax error"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_playbook_is_a_file_error() {
+    let r = stack().run(&["run", "/nonexistent/play.rhai"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("cannot read playbook /nonexistent/play.rhai"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn endless_loops_hit_the_operation_limit_in_both_languages() {
+    let s = stack();
+    let rhai = s.dir.path().join("loop.rhai");
+    std::fs::write(&rhai, "loop { }\n").unwrap();
+    let r = s.run(&["run", rhai.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("operation limit"), "{}", r.stderr);
+    let lua = s.dir.path().join("loop.lua");
+    std::fs::write(&lua, "while true do end\n").unwrap();
+    let r = s.run(&["run", lua.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("operation limit"), "{}", r.stderr);
+}
+
+#[test]
+fn wall_clock_limit_stops_a_sleeping_script() {
+    let s = stack();
+    let p = s.dir.path().join("slow.rhai");
+    std::fs::write(&p, "time::sleep(\"30s\");\n").unwrap();
+    let r = s.run(&["--script-timeout", "1s", "run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 124, "{}", r.stderr);
+    assert!(r.stderr.contains("longer than its limit"), "{}", r.stderr);
+}
+
+#[test]
+fn sandbox_has_no_file_or_process_access() {
+    let s = stack();
+    let p = s.dir.path().join("escape.lua");
+    std::fs::write(
+        &p,
+        "return io == nil and os == nil and dofile == nil and loadfile == nil and package == nil\n",
+    )
+    .unwrap();
+    // A true result is exit code 0 only if it is the integer 0, so print it instead.
+    std::fs::write(
+        &p,
+        "out.line(tostring(io == nil and os == nil and dofile == nil and loadfile == nil))\n",
+    )
+    .unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]).ok();
+    assert_eq!(r.stdout.trim(), "true");
+    let p = s.dir.path().join("escape.rhai");
+    std::fs::write(&p, "import \"../../../etc/passwd\" as x;\n").unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("outside the playbook's folder"),
+        "{}",
+        r.stderr
+    );
+    let p = s.dir.path().join("spawn.rhai");
+    std::fs::write(
+        &p,
+        "process::start(#{name: \"../x\", program: \"/bin/true\"});\n",
+    )
+    .unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("must be letters"), "{}", r.stderr);
+}
+
+#[test]
+fn host_errors_carry_category_and_hint_into_scripts() {
+    let s = stack();
+    let p = s.dir.path().join("catch.rhai");
+    std::fs::write(
+        &p,
+        "try { time::sleep(\"soon\"); } catch (e) { out::line(e.category); out::line(e.hint); }\n",
+    )
+    .unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]).ok();
+    assert!(r.stdout.starts_with("validation\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("30s"), "{}", r.stdout);
+    let p = s.dir.path().join("catch.lua");
+    std::fs::write(
+        &p,
+        "local ok, e = pcall(time.sleep, 'soon')\nout.line(tostring(ok), e.category)\n",
+    )
+    .unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]).ok();
+    assert_eq!(r.stdout.trim(), "false validation");
+}
+
+#[test]
+fn playbook_flags_are_parsed_and_exit_code_is_the_result() {
+    let s = stack();
+    let p = s.dir.path().join("flags.rhai");
+    std::fs::write(&p, "//! Check flags.\n//! @flag --count <N:int> How many [default: 2]\nout::line(`count=${args.count}`);\nargs.count + 1\n").unwrap();
+    let r = s.run(&["run", p.to_str().unwrap(), "--count", "4"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "count=4");
+    let r = s.run(&["run", p.to_str().unwrap(), "--count", "many"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("invalid value 'many'"), "{}", r.stderr);
+}
+
+#[test]
+fn dry_run_records_writes_and_later_reads_see_them() {
+    let s = stack();
+    let p = s.dir.path().join("plan.rhai");
+    std::fs::write(&p, "service::stop(\"elysia\");\nlet st = process::start(#{name: \"x\", program: \"/bin/sleep\", args: [\"100\"]});\nout::line(`pid=${st.pid}`);\nout::line(`planned=${config::plan().len()}`);\n").unwrap();
+    let r = s.run(&["--dry-run", "run", p.to_str().unwrap()]).ok();
+    assert!(
+        r.stderr
+            .contains("[dry-run] would service.stop(\"elysia\")"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("[dry-run] 2 changes planned, none made"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("pid=\n") || r.stdout.contains("pid=()"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("planned=2"), "{}", r.stdout);
+    assert!(s.live_pids().is_empty(), "dry-run started a process");
+}
+
+#[test]
+fn config_show_redacts_keys_and_env_overrides() {
+    let s = stack();
+    let r = s
+        .run_with(
+            &["config", "show", "--json"],
+            &[("WEAVIATE_API_KEY", "sekrit-123"), ("ELYSIA_PORT", "8123")],
+        )
+        .ok();
+    assert!(!r.stdout.contains("sekrit-123"), "{}", r.stdout);
+    let v = r.json();
+    assert_eq!(v["weaviate"]["api_key"], "***");
+    assert_eq!(v["elysia"]["port"], 8123);
+    let r = s
+        .run_with(&["config", "show"], &[("WEAVIATE_API_KEY", "sekrit-123")])
+        .ok();
+    assert!(!r.stdout.contains("sekrit-123"));
+    assert!(
+        r.stdout.contains("environment WEAVIATE_API_KEY"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn bad_config_names_the_line_and_changes_nothing() {
+    let s = stack();
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[script]\nmax_operations = \"lots\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let r = s.run(&["status"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("config.toml"), "{}", r.stderr);
+    assert!(r.stderr.contains("line"), "{}", r.stderr);
+}
+
+#[test]
+fn api_lists_every_module_with_signatures() {
+    let r = stack().run(&["api", "--json"]).ok();
+    let v = r.json();
+    let modules: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    for m in [
+        "cluster", "docker", "process", "service", "install", "out", "time", "config",
+    ] {
+        assert!(modules.contains(&m), "{m} missing from {modules:?}");
+    }
+    let service = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "service")
+        .unwrap();
+    let start = service["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "start")
+        .unwrap();
+    assert_eq!(start["writes"], true);
+}
+
+#[test]
+fn completions_are_generated() {
+    let r = stack().run(&["completions", "bash"]).ok();
+    assert!(
+        r.stdout.contains("elysiactl"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+    assert!(r.stdout.contains("rolling"));
+}
+
+#[test]
+fn status_of_a_stack_that_is_not_running_says_so() {
+    let s = Stack::new("process", 3, true, "");
+    let r = s.run(&["status"]);
+    assert_eq!(r.code, 1, "nothing runs: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("weaviate-2"), "{}", r.stdout);
+    assert!(r.stdout.contains("not started"), "{}", r.stdout);
+    assert!(r.stdout.contains("Elysia: down"), "{}", r.stdout);
+    let v = s.run(&["status", "--json"]).json();
+    assert_eq!(v["up"], false);
+    assert_eq!(v["weaviate"]["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(v["weaviate"]["nodes"][0]["running"], false);
+    assert_eq!(v["elysia"]["running"], false);
+    assert_eq!(v["elysia"]["detail"], "not started");
+}
+
+#[test]
+fn stopping_what_is_not_running_is_not_an_error() {
+    let s = stack();
+    let r = s.run(&["stop", "--json"]).ok();
+    let v = r.json();
+    assert_eq!(
+        v["weaviate"]["stopped"]["weaviate-0"], "not running",
+        "{v:#}"
+    );
+}
+
+#[test]
+fn missing_weaviate_binary_names_the_install_command() {
+    let s = stack();
+    std::fs::write(
+        s.dir.path().join("config/elysiactl/config.toml"),
+        "[weaviate]\nruntime = \"process\"\nbinary = \"/nonexistent/weaviate-server\"\n[elysia]\nenabled = false\n",
+    )
+    .unwrap();
+    let r = s.run(&["start"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/nonexistent/weaviate-server"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("elysiactl install weaviate"),
+        "{}",
+        r.stderr
+    );
+}

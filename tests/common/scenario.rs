@@ -1,0 +1,178 @@
+//! The lifecycle scenario both runtimes must pass, on one real stack:
+//! start, status, playbooks in both languages, a crashed node, a rolling
+//! restart under load from the official Python client, dry-run, stop.
+
+use super::{python, Stack};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn wait_for_file(path: &std::path::Path, timeout: Duration) {
+    let t0 = Instant::now();
+    while !path.exists() {
+        assert!(t0.elapsed() < timeout, "{} did not appear", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn full(s: &Stack, with_elysia: bool) {
+    // start waits for readiness itself.
+    let r = s.run(&["start", "--timeout", "240"]).ok();
+    eprintln!("TIMING {} start-to-ready: {:.1}s", s.runtime, r.seconds);
+
+    // status: exit code and the documented JSON schema.
+    let r = s.run(&["status"]).ok();
+    eprintln!("TIMING {} status: {:.2}s", s.runtime, r.seconds);
+    for i in 0..s.nodes {
+        assert!(r.stdout.contains(&format!("weaviate-{i}")), "{}", r.stdout);
+    }
+    let v = s.run(&["status", "--json"]).ok().json();
+    assert_eq!(v["up"], true, "{v:#}");
+    let w = &v["weaviate"];
+    assert_eq!(w["runtime"], s.runtime);
+    assert_eq!(w["voters"], s.nodes as u64, "{w:#}");
+    assert!(
+        w["leader"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("weaviate-")),
+        "{w:#}"
+    );
+    let nodes = w["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), s.nodes);
+    for n in nodes {
+        assert_eq!(n["ready"], true, "{n:#}");
+        assert_eq!(n["running"], true, "{n:#}");
+        assert_eq!(n["version"], "1.38.11", "{n:#}");
+        assert!(n["pid"].is_u64() || n["container"].is_string(), "{n:#}");
+        assert!(n["memory_bytes"].as_u64().unwrap_or(0) > 10 << 20, "{n:#}");
+    }
+    if with_elysia {
+        let e = &v["elysia"];
+        assert_eq!(e["ready"], true, "{e:#}");
+        assert_eq!(e["weaviate_connected"], true, "{e:#}");
+        assert!(e["pid"].is_u64(), "{e:#}");
+    }
+
+    // The same report from Rhai and Lua.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let rhai = s
+        .run(&["run", &format!("{root}/playbooks/cluster-report.rhai")])
+        .ok();
+    let lua = s
+        .run(&["run", &format!("{root}/playbooks/cluster-report.lua")])
+        .ok();
+    assert_eq!(rhai.stdout, lua.stdout, "text reports differ");
+    assert!(
+        rhai.stdout
+            .contains(&format!("members: {n}/{n}", n = s.nodes)),
+        "{}",
+        rhai.stdout
+    );
+    let rj = s
+        .run(&[
+            "run",
+            &format!("{root}/playbooks/cluster-report.rhai"),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let lj = s
+        .run(&[
+            "run",
+            &format!("{root}/playbooks/cluster-report.lua"),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(rj, lj, "JSON reports differ");
+    assert_eq!(rj["voters"], s.nodes as u64);
+
+    // A rolling restart while the official client reads and writes.
+    let work = s.dir.path();
+    let (ready, stop) = (work.join("load.ready"), work.join("load.stop"));
+    let child = std::process::Command::new(python())
+        .arg(format!("{root}/tests/py/client_load.py"))
+        .args([
+            "127.0.0.1",
+            &s.rest_port.to_string(),
+            &s.grpc_port.to_string(),
+            &s.nodes.to_string(),
+            "RollingProbe",
+            stop.to_str().unwrap(),
+            ready.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python with weaviate-client");
+    wait_for_file(&ready, Duration::from_secs(60));
+    let r = s.run(&["weaviate", "restart", "--rolling", "--json"]).ok();
+    eprintln!("TIMING {} rolling restart: {:.1}s", s.runtime, r.seconds);
+    let steps = r.json()["nodes"].as_array().unwrap().len();
+    assert_eq!(steps, s.nodes);
+    std::fs::write(&stop, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "client output ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("client during rolling restart: {summary}");
+    assert!(summary["written"].as_u64().unwrap() >= 20, "{summary}");
+    assert_eq!(summary["failure_count"], 0, "{summary}");
+    assert_eq!(summary["missing_count"], 0, "{summary}");
+
+    // After the rolling restart the whole stack is up again, Elysia included
+    // (a fresh probe user must reach Weaviate), and Elysia restarts on its own.
+    let v = s.run(&["status", "--json"]).ok().json();
+    assert_eq!(v["up"], true, "{v:#}");
+    if with_elysia {
+        let before = v["elysia"]["pid"].as_u64().unwrap();
+        let r = s
+            .run(&[
+                "elysia",
+                "restart",
+                "--graceful",
+                "--timeout",
+                "120",
+                "--json",
+            ])
+            .ok();
+        eprintln!("TIMING {} elysia restart: {:.1}s", s.runtime, r.seconds);
+        let e = r.json();
+        assert_eq!(e["ready"], true, "{e:#}");
+        assert_ne!(e["pid"].as_u64().unwrap(), before, "a new process: {e:#}");
+    }
+
+    // Dry-run: the plan is printed, nothing stops.
+    let r = s.run(&["--dry-run", "stop"]).ok();
+    assert!(
+        r.stderr.contains("would service.stop(\"weaviate\""),
+        "{}",
+        r.stderr
+    );
+    s.run(&["weaviate", "status"]).ok();
+
+    // stop leaves nothing behind.
+    s.run(&["stop"]).ok();
+    assert!(
+        s.live_pids().is_empty(),
+        "processes left: {:?}",
+        s.live_pids()
+    );
+    assert!(
+        s.containers().is_empty(),
+        "containers left: {:?}",
+        s.containers()
+    );
+    for i in 0..s.nodes as u16 {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", s.rest_port + i)).is_ok(),
+            "port {} still taken",
+            s.rest_port + i
+        );
+    }
+    let r = s.run(&["status"]);
+    assert_eq!(r.code, 1, "status must say the stack is down: {}", r.stdout);
+}
