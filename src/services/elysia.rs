@@ -2,10 +2,10 @@
 //! settings as environment variables, tracked by PID file, and called ready
 //! only when it really reaches Weaviate (its `/api/health` is a constant).
 
+use crate::clients::elysia::{probe, Probe};
 use crate::config::{Config, ElysiaConfig};
 use crate::error::{Category, HostError, HostResult};
 use crate::host::Host;
-use crate::clients::elysia::{probe, Probe};
 use crate::paths;
 use crate::sys::process::{self as proc, PidState, SpawnSpec};
 use serde_json::{json, Value};

@@ -192,10 +192,11 @@ pub fn wait_settled(host: &Host, timeout: Duration) -> HostResult<()> {
                 Ok(v) => {
                     for other in &specs {
                         match v.nodes.iter().find(|n| n.name == other.name) {
-                            None => waiting.push(format!("{} does not see {}", spec.name, other.name)),
-                            Some(n) if n.status != "HEALTHY" => {
-                                waiting.push(format!("{} sees {} {}", spec.name, other.name, n.status))
+                            None => {
+                                waiting.push(format!("{} does not see {}", spec.name, other.name))
                             }
+                            Some(n) if n.status != "HEALTHY" => waiting
+                                .push(format!("{} sees {} {}", spec.name, other.name, n.status)),
                             Some(n) if n.shards.iter().any(|sh| !sh.loaded) => {
                                 waiting.push(format!("{} has shards loading", other.name))
                             }
@@ -248,6 +249,7 @@ pub fn status(host: &Host) -> HostResult<Value> {
         "runtime": rt.kind().as_str(),
         "up": all_up,
         "summary": r.summary(),
+        "problems": r.problems,
         "leader": r.leader,
         "voters": r.voters,
         "synchronized": r.synchronized,
