@@ -24,6 +24,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+mod ops;
+
 /// Time limit of the live/ready probes.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time limit of the other calls made while evaluating cluster readiness.
@@ -1237,7 +1239,20 @@ pub async fn cluster_readiness(
         .iter()
         .map(|s| WeaviateClient::for_node(http.clone(), s, api_key))
         .collect();
-    let probes = futures_util::future::join_all(clients.iter().cloned().map(probe_node)).await;
+    // The probes and every node's view of RAFT and membership run at once: a
+    // hung node (or a node whose /v1/nodes waits on a hung peer) then costs
+    // one timeout in total, not one per step.
+    let views = futures_util::future::join_all(clients.iter().map(|c| {
+        let c = c.clone().with_timeout(READINESS_CALL_TIMEOUT);
+        async move {
+            let (stats, members) = tokio::join!(c.raft_statistics(), c.nodes_status(false));
+            (stats, members)
+        }
+    }));
+    let (probes, views) = tokio::join!(
+        futures_util::future::join_all(clients.iter().cloned().map(probe_node)),
+        views
+    );
 
     let mut order: Vec<usize> = (0..nodes.len()).filter(|&i| probes[i].ready).collect();
     order.extend((0..nodes.len()).filter(|&i| !probes[i].ready && probes[i].live));
@@ -1247,11 +1262,14 @@ pub async fn cluster_readiness(
         Err("no node is up to answer it".to_string());
     let mut members = None;
     let mut failures = Vec::new();
+    let mut views: Vec<Option<_>> = views.into_iter().map(Some).collect();
     for i in order {
-        let c = clients[i].clone().with_timeout(READINESS_CALL_TIMEOUT);
-        match c.raft_statistics().await {
+        let Some((s, m)) = views[i].take() else {
+            continue;
+        };
+        match s {
             Ok(s) => {
-                members = c.nodes_status(false).await.ok().map(|n| {
+                members = m.ok().map(|n| {
                     n.nodes
                         .into_iter()
                         .map(|n| n.name)
