@@ -54,12 +54,13 @@ fn global_args(cmd: Command) -> Command {
             .help("Wall-clock limit for the script behind the command, e.g. 10m"),
     )
     .arg(
-        Arg::new("verbose")
-            .short('v')
-            .long("verbose")
+        // Not -v: commands such as `health -v` use it for their own detail.
+        Arg::new("log_level")
+            .long("log-level")
             .global(true)
-            .action(ArgAction::Count)
-            .help("Log more (-v info, -vv debug) to standard error"),
+            .value_name("LEVEL")
+            .value_parser(["error", "warn", "info", "debug", "trace"])
+            .help("What the tool logs to standard error [default: warn; or ELYSIACTL_LOG]"),
     )
 }
 
@@ -75,12 +76,7 @@ pub fn build_command(catalog: &Catalog) -> Command {
     meta::add_to(root)
 }
 
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
+fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ELYSIACTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("elysiactl={level}")));
     let _ = tracing_subscriber::fmt()
@@ -179,7 +175,12 @@ pub fn main() -> i32 {
             };
         }
     };
-    init_logging(matches.get_count("verbose"));
+    init_logging(
+        matches
+            .get_one::<String>("log_level")
+            .map(String::as_str)
+            .unwrap_or("warn"),
+    );
     let config = match load_config(&matches) {
         Ok(c) => c,
         Err(e) => return report_error(&e, false),
