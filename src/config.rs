@@ -101,6 +101,8 @@ pub struct WeaviateConfig {
     pub stop_timeout: u64,
     /// Seconds `start` waits for the cluster to be ready.
     pub ready_timeout: u64,
+    /// Replication factor every collection should have (health, repair); 0 means the node count, capped at 3.
+    pub replication_factor: usize,
     /// Extra environment for every node (overrides the defaults elysiactl sets).
     pub env: BTreeMap<String, String>,
 }
@@ -123,6 +125,7 @@ impl Default for WeaviateConfig {
             image: String::new(),
             stop_timeout: 30,
             ready_timeout: 180,
+            replication_factor: 0,
             env: BTreeMap::new(),
         }
     }
@@ -259,9 +262,13 @@ impl WeaviateConfig {
         }
     }
 
-    /// Replication factor system collections are expected to have: the node count, capped at 3.
+    /// Replication factor collections are expected to have: the configured
+    /// one, else the node count capped at 3; never more than the nodes.
     pub fn expected_replication_factor(&self) -> usize {
-        self.nodes.clamp(1, 3)
+        match self.replication_factor {
+            0 => self.nodes.clamp(1, 3),
+            n => n.clamp(1, self.nodes.max(1)),
+        }
     }
 }
 
