@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 /// Plan fact listing the collections a dry run changed (the plan cannot be iterated).
 const SIMULATED: &str = "collections.simulated";
 
-fn specs(host: &Host) -> Vec<NodeSpec> {
+pub(crate) fn specs(host: &Host) -> Vec<NodeSpec> {
     host.config.weaviate.node_specs()
 }
 
-fn client(host: &Host, spec: &NodeSpec) -> WeaviateClient {
+pub(crate) fn client(host: &Host, spec: &NodeSpec) -> WeaviateClient {
     WeaviateClient::for_node(host.http.clone(), spec, &host.config.weaviate.api_key)
 }
 
@@ -129,7 +129,7 @@ where
 }
 
 /// A read: any node that answers.
-fn any_node<T, F, Fut>(host: &Host, f: F) -> HostResult<T>
+pub(crate) fn any_node<T, F, Fut>(host: &Host, f: F) -> HostResult<T>
 where
     F: Fn(WeaviateClient) -> Fut,
     Fut: Future<Output = HostResult<T>>,
@@ -139,7 +139,7 @@ where
 
 /// A write: moves on only when a node was certainly not reached, so a write
 /// that timed out (and may have happened) is not sent twice.
-fn any_node_write<T, F, Fut>(host: &Host, f: F) -> HostResult<T>
+pub(crate) fn any_node_write<T, F, Fut>(host: &Host, f: F) -> HostResult<T>
 where
     F: Fn(WeaviateClient) -> Fut,
     Fut: Future<Output = HostResult<T>>,
@@ -170,14 +170,14 @@ fn fact_key(class: &str) -> String {
 
 /// The simulated state of a collection in this dry run: Some(def), Some(null)
 /// when deleted, None when the run did not touch it (or is not a dry run).
-fn simulated(host: &Host, class: &str) -> Option<Value> {
+pub(crate) fn simulated(host: &Host, class: &str) -> Option<Value> {
     if !host.dry_run {
         return None;
     }
     host.plan.fact(&fact_key(class))
 }
 
-fn set_simulated(host: &Host, class: &str, def: Value) {
+pub(crate) fn set_simulated(host: &Host, class: &str, def: Value) {
     let mut names: Vec<Value> = host
         .plan
         .fact(SIMULATED)

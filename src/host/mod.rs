@@ -11,9 +11,11 @@ pub mod cluster;
 pub mod config_fns;
 pub mod docker;
 pub mod dryrun;
+pub mod health;
 pub mod install;
 pub mod out;
 pub mod process;
+pub mod replication;
 pub mod service;
 pub mod time;
 
@@ -131,6 +133,14 @@ pub const MODULES: &[(&str, &str)] = &[
         "Lifecycle of the managed services (weaviate, elysia): start, stop, restart, status.",
     ),
     (
+        "health",
+        "Health of the services and the cluster: readiness, membership, RAFT, replication, data.",
+    ),
+    (
+        "replication",
+        "Replication factors changed without losing data: scale plans, copies, guarded recreation.",
+    ),
+    (
         "install",
         "Build and install Weaviate and Elysia into the tool's data directory.",
     ),
@@ -154,6 +164,8 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(docker::functions());
         all.extend(process::functions());
         all.extend(service::functions());
+        all.extend(health::functions());
+        all.extend(replication::functions());
         all.extend(install::functions());
         all.extend(out::functions());
         all.extend(time::functions());

@@ -30,7 +30,7 @@ impl Output {
         self.status(&format!("warning: {line}"));
     }
 
-    fn suspend<F: FnOnce()>(&self, f: F) {
+    pub fn suspend<F: FnOnce()>(&self, f: F) {
         let bars = self.bars.lock().unwrap();
         match bars.values().next() {
             Some(bar) => bar.suspend(f),
@@ -208,6 +208,30 @@ fn parse_json(_: &Host, a: &Args) -> HostResult<Value> {
     })
 }
 
+/// Ask a yes/no question on the terminal. Without a terminal nobody can
+/// answer, so the answer is no (commands offer --force for automation).
+fn confirm(host: &Host, a: &Args) -> HostResult<Value> {
+    use std::io::IsTerminal;
+    let question = a.str(0)?;
+    if !std::io::stdin().is_terminal() {
+        host.out.status(&format!(
+            "{question} [y/N] no (no terminal to answer; pass --force to go ahead)"
+        ));
+        return Ok(json!(false));
+    }
+    let mut answer = String::new();
+    host.out.suspend(|| {
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let _ = std::io::stdin().read_line(&mut answer);
+    });
+    crate::script::check_interrupt()?;
+    Ok(json!(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    )))
+}
+
 fn progress(host: &Host, a: &Args) -> HostResult<Value> {
     let label = a.str(0)?;
     let total = a.opt_int(1)?.map(|n| n.max(0) as u64);
@@ -262,6 +286,8 @@ pub fn functions() -> Vec<HostFn> {
             "A value as JSON text (opts: pretty = true).", to_json),
         read("out", "parse_json", "parse_json(text: string) -> any",
             "Parse JSON text.", parse_json),
+        read("out", "confirm", "confirm(question: string) -> bool",
+            "Ask a yes/no question on the terminal (default no). Without a terminal it answers no and says to pass --force.", confirm),
         read("out", "progress", "progress(label: string, total?: int) -> int",
             "Start a progress bar (a spinner without total) on standard error; returns its id.", progress),
         read("out", "progress_set", "progress_set(id: int, position?: int, message?: string) -> null",

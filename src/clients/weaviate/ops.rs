@@ -1,0 +1,130 @@
+//! The calls repair and data checks need: replication scale plans and
+//! operations, and single objects read from one chosen node.
+
+use super::{class_name, no_such_collection, WeaviateClient};
+use crate::error::{HostError, HostResult};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+impl WeaviateClient {
+    /// `GET /v1/replication/scale?collection=C&replicationFactor=N`: the
+    /// leader's plan to give every shard N replicas. Changes nothing.
+    pub async fn scale_plan(&self, class: &str, factor: u64) -> HostResult<Value> {
+        let class = class_name(class)?;
+        let path = "/v1/replication/scale";
+        let n = factor.to_string();
+        let reply = self
+            .send(
+                Method::GET,
+                path,
+                &[("collection", &class), ("replicationFactor", &n)],
+                None,
+                None,
+            )
+            .await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::GET, path, reply)
+    }
+
+    /// `POST /v1/replication/scale` with a plan from `scale_plan`: registers
+    /// the copy operations; returns `{planId, collection, operationIds}`.
+    pub async fn apply_scale_plan(&self, plan: &Value) -> HostResult<Value> {
+        let path = "/v1/replication/scale";
+        let reply = self.send(Method::POST, path, &[], Some(plan), None).await?;
+        self.json_of(&Method::POST, path, reply)
+    }
+
+    /// `GET /v1/replication/replicate/{id}`: one operation with its state.
+    pub async fn replication_op(&self, id: &str) -> HostResult<Value> {
+        let path = format!("/v1/replication/replicate/{}", path_segment(id)?);
+        let reply = self.send(Method::GET, &path, &[], None, None).await?;
+        self.json_of(&Method::GET, &path, reply)
+    }
+
+    /// `POST /v1/replication/replicate/{id}/cancel`.
+    pub async fn cancel_replication_op(&self, id: &str) -> HostResult<()> {
+        let path = format!("/v1/replication/replicate/{}/cancel", path_segment(id)?);
+        let reply = self.send(Method::POST, &path, &[], None, None).await?;
+        if reply.status.is_success() || reply.status == StatusCode::CONFLICT {
+            return Ok(());
+        }
+        Err(self.status_error(&Method::POST, &path, &reply))
+    }
+
+    /// `GET /v1/objects/{C}/{id}` from exactly this node's replica
+    /// (`node_name`), or through the cluster at a consistency level.
+    /// `None` when the object is not there.
+    pub async fn object(
+        &self,
+        class: &str,
+        id: &str,
+        node: Option<&str>,
+        consistency: Option<&str>,
+    ) -> HostResult<Option<Value>> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let mut query = Vec::new();
+        if let Some(n) = node {
+            query.push(("node_name", n));
+        }
+        if let Some(c) = consistency {
+            query.push(("consistency_level", c));
+        }
+        let reply = self.send(Method::GET, &path, &query, None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.json_of(&Method::GET, &path, reply).map(Some)
+    }
+
+    /// `GET /v1/objects?class=C&limit=N[&after=ID]`: a page of objects in
+    /// ID order, without vectors.
+    pub async fn list_objects(
+        &self,
+        class: &str,
+        limit: u64,
+        after: Option<&str>,
+    ) -> HostResult<Vec<Value>> {
+        let class = class_name(class)?;
+        let path = "/v1/objects";
+        let n = limit.to_string();
+        let mut query = vec![("class", class.as_str()), ("limit", n.as_str())];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
+        let reply = self.send(Method::GET, path, &query, None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::UNPROCESSABLE_ENTITY
+        {
+            return Err(no_such_collection(&class));
+        }
+        let v = self.json_of(&Method::GET, path, reply)?;
+        Ok(v["objects"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `POST /v1/objects?consistency_level=L`: create one object.
+    pub async fn insert_object(&self, object: &Value, consistency: &str) -> HostResult<Value> {
+        let path = "/v1/objects";
+        let reply = self
+            .send(
+                Method::POST,
+                path,
+                &[("consistency_level", consistency)],
+                Some(object),
+                None,
+            )
+            .await?;
+        self.json_of(&Method::POST, path, reply)
+    }
+}
+
+/// An ID or operation ID as one URL path segment: no separators or escapes.
+fn path_segment(id: &str) -> HostResult<&str> {
+    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        Ok(id)
+    } else {
+        Err(HostError::validation(format!("{id:?} is not a valid ID"))
+            .with_hint("IDs are UUIDs such as 6f1c2d0e-6b1a-4c55-9d2e-2b7e0c1f9a10"))
+    }
+}

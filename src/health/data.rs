@@ -1,0 +1,220 @@
+//! `health --data`: read a sample of objects from every replica (a
+//! node-targeted read, which is consistency ONE on that node) and compare
+//! them; then measure replication lag with a write into a scratch collection
+//! that is removed afterwards.
+
+use super::cluster::{expected_factor, factor_of};
+use super::{client, Options, Problems, Severity};
+use crate::error::HostResult;
+use crate::host::Host;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub fn check(host: &Host, o: &Options, problems: &mut Problems) -> HostResult<Value> {
+    let specs = host.config.weaviate.node_specs();
+    let c0 = client(host, &specs[0]);
+    let schema = host.block_on(c0.schema())?;
+    let mut collections = Vec::new();
+    for class in schema["classes"].as_array().into_iter().flatten() {
+        let name = class["class"].as_str().unwrap_or("").to_string();
+        if o.collection.as_ref().is_some_and(|w| *w != name)
+            || class["multiTenancyConfig"]["enabled"] == true
+        {
+            continue;
+        }
+        collections.push(compare_collection(
+            host,
+            &name,
+            factor_of(class),
+            o.sample_size,
+            problems,
+        )?);
+    }
+    let lag = replication_lag(host, problems);
+    Ok(json!({"sample_size": o.sample_size, "collections": collections, "replication_lag": lag}))
+}
+
+/// A comparable fingerprint of one copy of an object.
+fn fingerprint(obj: &Value) -> Value {
+    json!({"properties": obj["properties"], "lastUpdateTimeUnix": obj["lastUpdateTimeUnix"]})
+}
+
+fn compare_collection(
+    host: &Host,
+    name: &str,
+    factor: u64,
+    sample: usize,
+    problems: &mut Problems,
+) -> HostResult<Value> {
+    let specs = host.config.weaviate.node_specs();
+    let c0 = client(host, &specs[0]);
+    let objects = host.block_on(c0.list_objects(name, sample as u64, None))?;
+    let ids: Vec<String> = objects
+        .iter()
+        .filter_map(|o| o["id"].as_str().map(str::to_string))
+        .collect();
+    // Every (object, node) pair at once: the sample is small and reads are cheap.
+    let reads = host.block_on(futures_util::future::join_all(ids.iter().flat_map(|id| {
+        specs.iter().map(move |s| {
+            let c = client(host, s);
+            let (id, node) = (id.clone(), s.name.clone());
+            async move {
+                (
+                    id.clone(),
+                    node.clone(),
+                    c.object(name, &id, Some(&node), None).await,
+                )
+            }
+        })
+    })));
+    let mut copies: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (id, node, r) in reads {
+        match r {
+            Ok(Some(obj)) => {
+                copies
+                    .entry(id)
+                    .or_default()
+                    .insert(node, fingerprint(&obj));
+            }
+            Ok(None) => {
+                copies.entry(id).or_default();
+            }
+            Err(e) => errors.push(format!("{node}: {}", e.message)),
+        }
+    }
+    let mut missing = Vec::new();
+    let mut differing = Vec::new();
+    for (id, by_node) in &copies {
+        if (by_node.len() as u64) < factor {
+            let absent: Vec<&str> = specs
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|n| !by_node.contains_key(*n))
+                .collect();
+            missing.push(json!({"id": id, "copies": by_node.len(), "absent_on": absent}));
+        }
+        let mut versions: Vec<&Value> = by_node.values().collect();
+        versions.dedup();
+        if versions.len() > 1 {
+            differing.push(json!({"id": id, "copies": by_node}));
+        }
+    }
+    if !missing.is_empty() {
+        problems.add(
+            Severity::Degraded,
+            "data",
+            format!(
+                "{name}: {} of {} sampled objects have fewer than {factor} copies",
+                missing.len(),
+                ids.len()
+            ),
+            "async replication repairs this over time; a QUORUM read of each object repairs it now",
+        );
+    }
+    if !differing.is_empty() {
+        problems.add(
+            Severity::Degraded,
+            "data",
+            format!("{name}: {} of {} sampled objects differ between replicas", differing.len(), ids.len()),
+            "a QUORUM or ALL read repairs divergent replicas; check the node logs for failed writes",
+        );
+    }
+    if !errors.is_empty() {
+        problems.add(
+            Severity::Degraded,
+            "data",
+            format!(
+                "{name}: {} replica reads failed, e.g. {}",
+                errors.len(),
+                errors[0]
+            ),
+            "check that every node is up (`elysiactl health -v`)",
+        );
+    }
+    Ok(json!({
+        "name": name, "factor": factor, "sampled": ids.len(),
+        "missing": missing, "differing": differing, "read_errors": errors.len(),
+    }))
+}
+
+/// Write one object at consistency ONE through the first node and time how
+/// long until each other node holds it. The scratch collection is always removed.
+fn replication_lag(host: &Host, problems: &mut Problems) -> Value {
+    if host.dry_run {
+        host.out.plan_line(
+            "would create, write to and remove a scratch collection to time replication",
+        );
+        return json!({"skipped": "dry-run"});
+    }
+    let specs = host.config.weaviate.node_specs();
+    let factor = expected_factor(host).min(specs.len() as u64);
+    let name = format!("ElysiactlProbe{}", std::process::id());
+    let c0 = client(host, &specs[0]);
+    let def = json!({
+        "class": name, "vectorizer": "none",
+        "replicationConfig": {"factor": factor},
+        "properties": [{"name": "probe", "dataType": ["text"]}],
+    });
+    let result = (|| -> HostResult<Value> {
+        host.block_on(c0.create_class(&def))?;
+        let id = "00000000-0000-4000-8000-00000000e1c7";
+        let t0 = Instant::now();
+        host.block_on(c0.insert_object(
+            &json!({"class": name, "id": id, "properties": {"probe": "lag"}}),
+            "ONE",
+        ))?;
+        let acked_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let mut per_node = serde_json::Map::new();
+        for s in &specs {
+            let c = client(host, s);
+            let start = Instant::now();
+            let lag = loop {
+                match host.block_on(c.object(&name, id, Some(&s.name), None)) {
+                    Ok(Some(_)) => break Some(t0.elapsed().as_secs_f64() * 1000.0),
+                    _ if start.elapsed() > Duration::from_secs(10) => break None,
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            };
+            per_node.insert(
+                s.name.clone(),
+                json!(lag.map(|l| (l * 10.0).round() / 10.0)),
+            );
+        }
+        Ok(
+            json!({"collection_factor": factor, "write_ack_ms": (acked_ms * 10.0).round() / 10.0, "visible_after_ms": per_node}),
+        )
+    })();
+    let _ = host.block_on(c0.delete_class(&name));
+    match result {
+        Ok(v) => {
+            let late: Vec<String> = v["visible_after_ms"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, ms)| ms.is_null())
+                .map(|(n, _)| n.clone())
+                .collect();
+            // With factor < nodes a node may rightly never hold the probe.
+            if !late.is_empty() && factor as usize == specs.len() {
+                problems.add(
+                    Severity::Degraded,
+                    "data",
+                    format!("a write was not visible on {} within 10 s", late.join(", ")),
+                    "check those nodes' logs and `elysiactl health --cluster`",
+                );
+            }
+            v
+        }
+        Err(e) => {
+            problems.add(
+                Severity::Degraded,
+                "data",
+                format!("the replication-lag probe failed: {}", e.message),
+                &e.hint,
+            );
+            json!({"error": e.message})
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! `health.check(opts)`: the health report the `health` command prints.
+
+use super::{read, Args, Host, HostFn};
+use crate::error::HostResult;
+use crate::health::{self, Options};
+use serde_json::Value;
+
+fn check(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    o.only(&[
+        "cluster",
+        "verbose",
+        "quick",
+        "collection",
+        "data",
+        "sample_size",
+        "last_errors",
+    ])?;
+    let opts = Options {
+        cluster: o.bool("cluster", false)?,
+        verbose: o.bool("verbose", false)?,
+        quick: o.bool("quick", false)?,
+        collection: o.str("collection")?,
+        data: o.bool("data", false)?,
+        sample_size: o.int("sample_size")?.unwrap_or(20).clamp(1, 10_000) as usize,
+        last_errors: o.int("last_errors")?.unwrap_or(0).clamp(0, 1000) as usize,
+    };
+    health::check(host, &opts)
+}
+
+pub fn functions() -> Vec<HostFn> {
+    vec![read("health", "check", "check(opts?: map) -> map",
+        "The health report: {status: healthy|degraded|down, exit_code: 0|1|2, weaviate, elysia, cluster?, data?, problems: [{severity, check, message, hint}], seconds}. opts: cluster (membership, RAFT, replication of every collection), verbose (gRPC, counts, CPU, memory, PID), quick (no object counts), collection, data (compare sampled objects across replicas and time replication with a scratch collection it removes), sample_size = 20, last_errors = 0. The README documents the schema.",
+        check)]
+}
