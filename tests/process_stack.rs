@@ -100,6 +100,11 @@ fn api_key_authentication_end_to_end() {
         !all.contains("wrong-key-4242") && !all.contains("right-key-5151"),
         "a key leaked: {all}"
     );
+    // health says the cluster is down for this client, names the cause, hides the key.
+    let r = s.run_with(&["health"], &[("WEAVIATE_API_KEY", "wrong-key-4242")]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("rejected the API key"), "{}", r.stdout);
+    assert!(!r.stdout.contains("wrong-key-4242") && !r.stderr.contains("wrong-key-4242"));
     // Without a key the node refuses too.
     let p = s.dir.path().join("schema.rhai");
     std::fs::write(&p, "cluster::schema();\n").unwrap();

@@ -281,3 +281,89 @@ fn unsafe_kill(pid: u32) {
 pub fn python() -> PathBuf {
     elysia_venv().join("bin/python")
 }
+
+/// A plain HTTP/1.0 request to a Weaviate node, so tests check the cluster
+/// without going through the tool. Returns the status code and the body.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the node");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+impl Stack {
+    /// A collection's replication factor, read from the node's REST API.
+    pub fn factor_of(&self, class: &str) -> u64 {
+        let (code, body) = http(self.rest_port, "GET", &format!("/v1/schema/{class}"), None);
+        assert_eq!(code, 200, "{class}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["replicationConfig"]["factor"].as_u64().unwrap_or(1)
+    }
+
+    /// The exact object count (GraphQL Aggregate), from the node's REST API.
+    pub fn count_of(&self, class: &str) -> u64 {
+        let q = serde_json::json!({"query": format!("{{ Aggregate {{ {class} {{ meta {{ count }} }} }} }}")});
+        let (code, body) = http(self.rest_port, "POST", "/v1/graphql", Some(&q));
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["data"]["Aggregate"][class][0]["meta"]["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count for {class}: {body}"))
+    }
+
+    /// Create collections through the official Python client: "NAME:FACTOR:OBJECTS".
+    pub fn make_collections(&self, specs: &[&str]) {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let out = Command::new(python())
+            .arg(format!("{root}/tests/py/make_collections.py"))
+            .args([
+                "127.0.0.1",
+                &self.rest_port.to_string(),
+                &self.grpc_port.to_string(),
+            ])
+            .args(specs)
+            .output()
+            .expect("python with weaviate-client");
+        assert!(
+            out.status.success(),
+            "make_collections failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The PID recorded for a process-runtime node.
+    pub fn node_pid(&self, node: usize) -> u32 {
+        std::fs::read_to_string(self.state_dir().join(format!("run/weaviate-{node}.pid")))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{sig} {pid}");
+}
