@@ -158,6 +158,12 @@ pub fn run_script(ctx: &Context, script: Script) -> i32 {
 }
 
 pub fn main() -> i32 {
+    // Like other Unix tools: `elysiactl … | head` ends quietly when the
+    // reader goes away, instead of panicking on a broken pipe.
+    // SAFETY: restoring the default disposition of a signal has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let catalog = match Catalog::load() {
         Ok(c) => c,
         Err(e) => return report_error(&e, false),
