@@ -310,6 +310,66 @@ fn health_and_repair_on_a_broken_cluster() {
     let nodes = v["weaviate"]["nodes"].as_array().unwrap();
     assert_eq!(nodes[0]["grpc"]["serving"], true, "{:#}", nodes[0]);
     assert!(nodes[0]["process"]["pid"].is_u64(), "{:#}", nodes[0]);
+    assert_eq!(s.run(&["health"]).code, 0, "resumed");
+
+    // --watch notices a killed node within two intervals, alerts, and exports.
+    watch_sees_a_killed_node(&s);
+}
+
+fn watch_sees_a_killed_node(s: &Stack) {
+    let export = s.dir.path().join("watch.ndjson");
+    let mut child = s
+        .command(&[
+            "health",
+            "--watch",
+            "--interval",
+            "1",
+            "--json",
+            "--count",
+            "12",
+            "--export",
+            export.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut after_kill = None;
+    let mut seen = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if i == 1 {
+            signal(s.node_pid(2), "KILL");
+            after_kill = Some(0);
+        } else if let Some(n) = after_kill.as_mut() {
+            *n += 1;
+            let down = v["nodes"][2]["ready"] == false;
+            seen.push(v.clone());
+            if down {
+                assert!(*n <= 2, "noticed only after {n} samples");
+                let alerts = v["alerts"].to_string();
+                assert!(
+                    alerts.contains("weaviate-2 stopped being ready"),
+                    "{alerts}"
+                );
+                assert_eq!(v["status"], "degraded");
+                break;
+            }
+            assert!(
+                *n <= 2,
+                "the killed node was not noticed within two intervals: {seen:?}"
+            );
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(after_kill.is_some_and(|n| n >= 1), "watch stopped early");
+    let exported = std::fs::read_to_string(&export).unwrap();
+    assert!(exported.lines().count() >= 3, "{exported}");
+    assert!(exported
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
 }
 
 #[test]

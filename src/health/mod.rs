@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod data;
+pub mod watch;
 
 use crate::clients::elysia as elysia_client;
 use crate::clients::weaviate::{cluster_readiness, ClusterReadiness, WeaviateClient};

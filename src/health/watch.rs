@@ -1,0 +1,533 @@
+//! `health --watch`: sample the health report every interval and show it
+//! live: a terminal dashboard (ratatui) when standard output is a terminal,
+//! otherwise one line (or one JSON object) per sample. Alerts say what got
+//! worse since the previous sample; `--export` appends every sample as NDJSON.
+
+use super::{check, Options};
+use crate::error::{HostError, HostResult};
+use crate::host::Host;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct WatchOptions {
+    pub interval: Duration,
+    pub export: Option<PathBuf>,
+    /// Stop after this many samples (scripts and tests); None runs until quit.
+    pub count: Option<u64>,
+    /// Line mode prints JSON objects instead of text.
+    pub json: bool,
+}
+
+/// How many samples the sparklines remember.
+const HISTORY: usize = 120;
+
+/// One sample: the parts of the health report a dashboard shows.
+pub fn sample(host: &Host, previous: Option<&Value>, started: Instant) -> HostResult<Value> {
+    let report = check(
+        host,
+        &Options {
+            verbose: true,
+            ..Default::default()
+        },
+    )?;
+    let nodes: Vec<Value> = report["weaviate"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            json!({
+                "node": n["node"], "ready": n["rest"]["ready"], "latency_ms": n["rest"]["latency_ms"],
+                "raft_state": n["raft_state"], "objects": n["objects"],
+                "cpu_percent": n["process"]["cpu_percent"], "memory_bytes": n["process"]["memory_bytes"],
+                "detail": n["process"]["detail"],
+            })
+        })
+        .collect();
+    let objects: i64 = nodes.iter().filter_map(|n| n["objects"].as_i64()).sum();
+    let t = started.elapsed().as_secs_f64();
+    let objects_per_s = previous.and_then(|p| {
+        let dt = t - p["t"].as_f64()?;
+        let before = p["objects"].as_i64()?;
+        (dt > 0.0).then(|| ((objects - before) as f64 / dt * 10.0).round() / 10.0)
+    });
+    let mut s = json!({
+        "time": report["checked_at"], "t": (t * 1000.0).round() / 1000.0,
+        "status": report["status"], "exit_code": report["exit_code"],
+        "summary": report["weaviate"]["summary"], "leader": report["weaviate"]["leader"],
+        "voters": report["weaviate"]["voters"], "objects": objects, "objects_per_s": objects_per_s,
+        "nodes": nodes, "elysia": report.get("elysia").cloned().unwrap_or(Value::Null),
+        "problems": report["problems"],
+    });
+    s["alerts"] = json!(alerts(previous, &s));
+    Ok(s)
+}
+
+fn rank(status: &Value) -> u8 {
+    match status.as_str() {
+        Some("healthy") => 0,
+        Some("degraded") => 1,
+        _ => 2,
+    }
+}
+
+/// What changed for the worse since the previous sample (and what recovered).
+pub fn alerts(previous: Option<&Value>, current: &Value) -> Vec<String> {
+    let Some(prev) = previous else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if rank(&current["status"]) > rank(&prev["status"]) {
+        out.push(format!(
+            "status went from {} to {}",
+            prev["status"].as_str().unwrap_or("?"),
+            current["status"].as_str().unwrap_or("?")
+        ));
+    } else if rank(&current["status"]) < rank(&prev["status"]) {
+        out.push(format!(
+            "recovered: status is {} again",
+            current["status"].as_str().unwrap_or("?")
+        ));
+    }
+    let empty = Vec::new();
+    let prev_nodes = prev["nodes"].as_array().unwrap_or(&empty);
+    for n in current["nodes"].as_array().unwrap_or(&empty) {
+        let before = prev_nodes.iter().find(|p| p["node"] == n["node"]);
+        let name = n["node"].as_str().unwrap_or("?");
+        match (before.map(|b| b["ready"] == true), n["ready"] == true) {
+            (Some(true), false) => out.push(format!("{name} stopped being ready")),
+            (Some(false), true) => out.push(format!("recovered: {name} is ready again")),
+            _ => {}
+        }
+    }
+    if prev["leader"] != current["leader"] {
+        out.push(format!(
+            "RAFT leader changed from {} to {}",
+            prev["leader"].as_str().unwrap_or("none"),
+            current["leader"].as_str().unwrap_or("none")
+        ));
+    }
+    let old: Vec<&Value> = prev["problems"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|p| &p["message"])
+        .collect();
+    for p in current["problems"].as_array().unwrap_or(&empty) {
+        if !old.contains(&&p["message"]) {
+            out.push(format!(
+                "new problem: {}",
+                p["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
+fn export_line(file: &mut Option<std::fs::File>, s: &Value) -> HostResult<()> {
+    if let Some(f) = file {
+        writeln!(f, "{s}").map_err(|e| HostError::io("cannot append to the export file", e))?;
+        f.flush()
+            .map_err(|e| HostError::io("cannot append to the export file", e))?;
+    }
+    Ok(())
+}
+
+pub fn watch(host: &Host, o: &WatchOptions) -> HostResult<Value> {
+    let mut file = match &o.export {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| {
+                    HostError::io(format!("cannot open {} for --export", p.display()), e)
+                })?,
+        ),
+        None => None,
+    };
+    if std::io::stdout().is_terminal() && !o.json {
+        return dashboard(host, o, &mut file);
+    }
+    // Line mode: one sample per interval until the count or Ctrl-C.
+    let started = Instant::now();
+    let mut prev: Option<Value> = None;
+    let mut n = 0u64;
+    loop {
+        let t0 = Instant::now();
+        let s = sample(host, prev.as_ref(), started)?;
+        export_line(&mut file, &s)?;
+        if o.json {
+            println!("{s}");
+        } else {
+            let nodes: Vec<String> = s["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    format!(
+                        "{}:{}",
+                        n["node"].as_str().unwrap_or("?"),
+                        if n["ready"] == true { "up" } else { "DOWN" }
+                    )
+                })
+                .collect();
+            println!(
+                "{} {} {} | {} | objects {}",
+                s["time"].as_str().unwrap_or(""),
+                s["status"].as_str().unwrap_or("").to_uppercase(),
+                s["summary"].as_str().unwrap_or(""),
+                nodes.join(" "),
+                s["objects"]
+            );
+            for a in s["alerts"].as_array().into_iter().flatten() {
+                println!("  ALERT {}", a.as_str().unwrap_or(""));
+            }
+        }
+        let _ = std::io::stdout().flush();
+        n += 1;
+        prev = Some(s);
+        if o.count.is_some_and(|c| n >= c) {
+            break;
+        }
+        // Sleep out the interval in small steps so Ctrl-C stops promptly.
+        while t0.elapsed() < o.interval {
+            if crate::script::interrupted() {
+                return Ok(json!({"samples": n, "interrupted": true}));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(json!({"samples": n}))
+}
+
+/// The live terminal dashboard. Sampling runs on its own thread so keys
+/// stay responsive while a hung node holds a sample up.
+fn dashboard(host: &Host, o: &WatchOptions, file: &mut Option<std::fs::File>) -> HostResult<Value> {
+    use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
+    let (tx, rx) = crossbeam_channel::bounded::<HostResult<Value>>(1);
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let interval = o.interval;
+    let count = o.count;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let started = Instant::now();
+            let mut prev: Option<Value> = None;
+            let mut n = 0u64;
+            loop {
+                let t0 = Instant::now();
+                let s = sample(host, prev.as_ref(), started);
+                if let Ok(v) = &s {
+                    prev = Some(v.clone());
+                }
+                if tx.send(s).is_err() {
+                    return;
+                }
+                n += 1;
+                if count.is_some_and(|c| n >= c) {
+                    return;
+                }
+                let wait = interval.saturating_sub(t0.elapsed());
+                if stop_rx.recv_timeout(wait).is_ok() {
+                    return;
+                }
+            }
+        });
+        let mut terminal = ratatui::init();
+        let mut state = Dashboard::default();
+        let result = loop {
+            match rx.try_recv() {
+                Ok(Ok(s)) => {
+                    if let Err(e) = export_line(file, &s) {
+                        break Err(e);
+                    }
+                    state.push(s);
+                }
+                Ok(Err(e)) => state.error = Some(e.message),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break Ok(()),
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            if let Err(e) = terminal.draw(|f| state.render(f, interval)) {
+                break Err(HostError::io("cannot draw the dashboard", e));
+            }
+            if event::poll(Duration::from_millis(100)).unwrap_or(false) {
+                if let Ok(Event::Key(k)) = event::read() {
+                    let ctrl_c =
+                        k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+                    if ctrl_c || matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
+                        break Ok(());
+                    }
+                }
+            }
+            if crate::script::interrupted() {
+                break Ok(());
+            }
+        };
+        let _ = stop_tx.send(());
+        ratatui::restore();
+        drop(rx);
+        result.map(|_| json!({"samples": state.samples}))
+    })
+}
+
+#[derive(Default)]
+struct Dashboard {
+    last: Option<Value>,
+    samples: u64,
+    cpu: Vec<VecDeque<u64>>,
+    memory: VecDeque<u64>,
+    throughput: VecDeque<u64>,
+    alerts: VecDeque<String>,
+    error: Option<String>,
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T) {
+    if q.len() == HISTORY {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+impl Dashboard {
+    fn push(&mut self, s: Value) {
+        self.samples += 1;
+        self.error = None;
+        let nodes = s["nodes"].as_array().cloned().unwrap_or_default();
+        self.cpu.resize_with(nodes.len(), VecDeque::new);
+        let mut mem = 0;
+        for (i, n) in nodes.iter().enumerate() {
+            push_bounded(
+                &mut self.cpu[i],
+                (n["cpu_percent"].as_f64().unwrap_or(0.0) * 10.0) as u64,
+            );
+            mem += n["memory_bytes"].as_u64().unwrap_or(0);
+        }
+        push_bounded(&mut self.memory, mem >> 20);
+        push_bounded(
+            &mut self.throughput,
+            s["objects_per_s"].as_f64().unwrap_or(0.0).max(0.0) as u64,
+        );
+        let time = s["time"]
+            .as_str()
+            .unwrap_or("")
+            .get(11..19)
+            .unwrap_or("")
+            .to_string();
+        for a in s["alerts"].as_array().into_iter().flatten() {
+            if self.alerts.len() == 50 {
+                self.alerts.pop_back();
+            }
+            self.alerts
+                .push_front(format!("{time} {}", a.as_str().unwrap_or("")));
+        }
+        self.last = Some(s);
+    }
+
+    fn render(&self, f: &mut ratatui::Frame, interval: Duration) {
+        use ratatui::layout::{Constraint, Layout};
+        use ratatui::style::{Color, Modifier, Style};
+        use ratatui::text::{Line, Span};
+        use ratatui::widgets::{Block, Borders, List, Paragraph, Row, Sparkline, Table};
+        let area = f.area();
+        let nodes = self
+            .last
+            .as_ref()
+            .and_then(|s| s["nodes"].as_array().cloned())
+            .unwrap_or_default();
+        let [top, table, sparks, alerts] = Layout::vertical([
+            Constraint::Length(3),
+            Constraint::Length(nodes.len() as u16 + 3),
+            Constraint::Length(5),
+            Constraint::Min(3),
+        ])
+        .areas(area);
+        let (status, color) = match self.last.as_ref().and_then(|s| s["status"].as_str()) {
+            Some("healthy") => ("HEALTHY", Color::Green),
+            Some("degraded") => ("DEGRADED", Color::Yellow),
+            Some(_) => ("DOWN", Color::Red),
+            None => ("waiting for the first sample", Color::Gray),
+        };
+        let summary = self
+            .last
+            .as_ref()
+            .and_then(|s| s["summary"].as_str())
+            .unwrap_or("");
+        let mut line = vec![
+            Span::styled(
+                status,
+                Style::default().fg(color).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!("  {summary}  ")),
+        ];
+        if let Some(e) = &self.error {
+            line.push(Span::styled(
+                format!("sample failed: {e}"),
+                Style::default().fg(Color::Red),
+            ));
+        }
+        f.render_widget(
+            Paragraph::new(Line::from(line)).block(Block::default().borders(Borders::ALL).title(
+                format!(
+                    " elysiactl health --watch · every {} · {} samples · q quits ",
+                    humantime::format_duration(interval),
+                    self.samples
+                ),
+            )),
+            top,
+        );
+        let rows = nodes.iter().map(|n| {
+            let ready = n["ready"] == true;
+            let cell = |v: &Value| match v {
+                Value::Null => "-".to_string(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Row::new(vec![
+                cell(&n["node"]),
+                if ready {
+                    "ready".into()
+                } else {
+                    "NOT READY".into()
+                },
+                n["latency_ms"]
+                    .as_f64()
+                    .map(|l| format!("{l} ms"))
+                    .unwrap_or("-".into()),
+                cell(&n["raft_state"]),
+                n["cpu_percent"]
+                    .as_f64()
+                    .map(|c| format!("{c}%"))
+                    .unwrap_or("-".into()),
+                n["memory_bytes"]
+                    .as_u64()
+                    .map(crate::host::out::format_bytes)
+                    .unwrap_or("-".into()),
+                cell(&n["objects"]),
+                cell(&n["detail"]),
+            ])
+            .style(Style::default().fg(if ready { Color::Reset } else { Color::Red }))
+        });
+        f.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(12),
+                    Constraint::Length(10),
+                    Constraint::Length(10),
+                    Constraint::Length(10),
+                    Constraint::Length(8),
+                    Constraint::Length(11),
+                    Constraint::Length(9),
+                    Constraint::Min(10),
+                ],
+            )
+            .header(
+                Row::new(vec![
+                    "node", "state", "REST", "RAFT", "CPU", "memory", "objects", "detail",
+                ])
+                .style(Style::default().add_modifier(Modifier::BOLD)),
+            )
+            .block(Block::default().borders(Borders::ALL).title(" nodes ")),
+            table,
+        );
+        let n_cpu = self.cpu.len().max(1) as u32;
+        let mut cons: Vec<Constraint> = (0..n_cpu)
+            .map(|_| Constraint::Ratio(1, n_cpu + 2))
+            .collect();
+        cons.push(Constraint::Ratio(1, n_cpu + 2));
+        cons.push(Constraint::Ratio(1, n_cpu + 2));
+        let cells = Layout::horizontal(cons).split(sparks);
+        for (i, hist) in self.cpu.iter().enumerate() {
+            let data: Vec<u64> = hist.iter().copied().collect();
+            let name = nodes.get(i).and_then(|n| n["node"].as_str()).unwrap_or("?");
+            f.render_widget(
+                Sparkline::default()
+                    .block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .title(format!(" CPU {name} ")),
+                    )
+                    .data(&data),
+                cells[i],
+            );
+        }
+        let mem: Vec<u64> = self.memory.iter().copied().collect();
+        f.render_widget(
+            Sparkline::default()
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(format!(" memory {} MiB ", mem.last().copied().unwrap_or(0))),
+                )
+                .data(&mem),
+            cells[self.cpu.len()],
+        );
+        let thr: Vec<u64> = self.throughput.iter().copied().collect();
+        f.render_widget(
+            Sparkline::default()
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(format!(" objects/s {} ", thr.last().copied().unwrap_or(0))),
+                )
+                .data(&thr),
+            cells[self.cpu.len() + 1],
+        );
+        let items: Vec<Line> = self
+            .alerts
+            .iter()
+            .map(|a| {
+                let style = if a.contains("recovered") {
+                    Style::default().fg(Color::Green)
+                } else {
+                    Style::default().fg(Color::Yellow)
+                };
+                Line::styled(a.clone(), style)
+            })
+            .collect();
+        f.render_widget(
+            List::new(items).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" alerts (newest first) "),
+            ),
+            alerts,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(status: &str, ready: &[bool], leader: &str) -> Value {
+        json!({
+            "status": status, "leader": leader, "problems": [],
+            "nodes": ready.iter().enumerate().map(|(i, r)| json!({"node": format!("weaviate-{i}"), "ready": r})).collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn alerts_name_what_got_worse_and_what_recovered() {
+        let a = s("healthy", &[true, true, true], "weaviate-0");
+        let b = s("degraded", &[true, true, false], "weaviate-0");
+        assert!(alerts(None, &a).is_empty());
+        let worse = alerts(Some(&a), &b);
+        assert!(
+            worse.contains(&"status went from healthy to degraded".to_string()),
+            "{worse:?}"
+        );
+        assert!(
+            worse.contains(&"weaviate-2 stopped being ready".to_string()),
+            "{worse:?}"
+        );
+        let better = alerts(Some(&b), &a);
+        assert!(
+            better.iter().any(|x| x.contains("recovered: weaviate-2")),
+            "{better:?}"
+        );
+        assert!(alerts(Some(&a), &a).is_empty());
+    }
+}
