@@ -385,3 +385,32 @@ fn health_of_a_stack_that_is_down_exits_2() {
         problems(&v)
     );
 }
+
+#[test]
+fn repair_refuses_where_the_server_cannot_copy_replicas() {
+    if !require(
+        "the Weaviate binary (elysiactl install weaviate)",
+        weaviate_binary().exists(),
+    ) {
+        return;
+    }
+    // The replication API answers 501 without replica movement.
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        "[weaviate.env]\nREPLICA_MOVEMENT_ENABLED = \"false\"",
+    );
+    s.run(&["start"]).ok();
+    s.make_collections(&["Articles:1:50"]);
+    let r = s.run(&["repair", "config-replication", "--force"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("cannot copy replicas"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("REPLICA_MOVEMENT_ENABLED=true"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.factor_of("Articles"), 1);
+    assert_eq!(s.count_of("Articles"), 50);
+}
