@@ -12,6 +12,7 @@ pub mod config_fns;
 pub mod docker;
 pub mod dryrun;
 pub mod health;
+pub mod index;
 pub mod install;
 pub mod out;
 pub mod process;
@@ -141,6 +142,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Replication factors changed without losing data: scale plans, copies, guarded recreation.",
     ),
     (
+        "index",
+        "Source repositories into Weaviate: incremental, resumable index sync and its error log.",
+    ),
+    (
         "install",
         "Build and install Weaviate and Elysia into the tool's data directory.",
     ),
@@ -166,6 +171,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(service::functions());
         all.extend(health::functions());
         all.extend(replication::functions());
+        all.extend(index::functions());
         all.extend(install::functions());
         all.extend(out::functions());
         all.extend(time::functions());
@@ -273,6 +279,20 @@ mod tests {
                 req <= total && total <= 4,
                 "{}: arity {req}/{total}",
                 f.qualified_name()
+            );
+        }
+    }
+
+    #[test]
+    fn every_function_can_be_called_from_rhai() {
+        // Rhai reserves words such as `sync`, `print` and `export`: a host
+        // function named so could not be called at all.
+        let engine = rhai::Engine::new();
+        for f in registry() {
+            let call = format!("{}::{}()", f.module, f.name);
+            assert!(
+                engine.compile(&call).is_ok(),
+                "{call} does not parse in Rhai"
             );
         }
     }
