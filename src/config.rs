@@ -197,9 +197,46 @@ pub struct Config {
     pub weaviate: WeaviateConfig,
     pub elysia: ElysiaConfig,
     pub script: ScriptConfig,
+    pub index: IndexConfig,
     /// Where the values came from, for `config show`.
     #[serde(skip_deserializing)]
     pub sources: Vec<String>,
+}
+
+/// `index sync`: where chunks go and how the pipeline is sized.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// The collection chunks are written to unless --collection says otherwise.
+    pub collection: String,
+    /// Objects per batch upsert.
+    pub batch_size: usize,
+    /// Batch requests in flight at once.
+    pub upload_concurrency: usize,
+    /// Threads reading, hashing and chunking files.
+    pub chunk_workers: usize,
+    /// Files larger than this are skipped (and recorded).
+    pub max_file_bytes: u64,
+    /// Most lines in one chunk; windows overlap by `overlap_lines`.
+    pub chunk_lines: usize,
+    pub overlap_lines: usize,
+    /// "none" (keyword search only). Other embedders are not built yet.
+    pub embedder: String,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            collection: "CodeChunks".into(),
+            batch_size: 200,
+            upload_concurrency: 4,
+            chunk_workers: 2,
+            max_file_bytes: 1 << 20,
+            chunk_lines: 60,
+            overlap_lines: 8,
+            embedder: "none".into(),
+        }
+    }
 }
 
 /// Per-node addresses, derived from the port bases so they are declared once.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod host;
+pub mod index;
 pub mod install;
 pub mod paths;
 pub mod repair;

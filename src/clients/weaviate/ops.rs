@@ -119,6 +119,62 @@ impl WeaviateClient {
     }
 }
 
+impl WeaviateClient {
+    /// `POST /v1/batch/objects?consistency_level=L`: create or replace many
+    /// objects (same ID = replaced). Returns, per object in order, its error
+    /// message if it failed.
+    pub async fn batch_objects(
+        &self,
+        objects: &[Value],
+        consistency: &str,
+    ) -> HostResult<Vec<Option<String>>> {
+        let path = "/v1/batch/objects";
+        let body = serde_json::json!({ "objects": objects });
+        let reply = self
+            .send(
+                Method::POST,
+                path,
+                &[("consistency_level", consistency)],
+                Some(&body),
+                None,
+            )
+            .await?;
+        let v = self.json_of(&Method::POST, path, reply)?;
+        let results = v.as_array().cloned().unwrap_or_default();
+        Ok((0..objects.len())
+            .map(|i| {
+                let errs = results.get(i).map(|r| &r["result"]["errors"]["error"]);
+                match errs.and_then(Value::as_array) {
+                    Some(list) if !list.is_empty() => Some(
+                        list.iter()
+                            .filter_map(|e| e["message"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                    _ if results.get(i).is_none() => {
+                        Some("missing from the batch reply".to_string())
+                    }
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// `DELETE /v1/objects/{C}/{id}`; true if it existed.
+    pub async fn delete_object(&self, class: &str, id: &str) -> HostResult<bool> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let reply = self.send(Method::DELETE, &path, &[], None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if reply.status.is_success() {
+            return Ok(true);
+        }
+        Err(self.status_error(&Method::DELETE, &path, &reply))
+    }
+}
+
 /// An ID or operation ID as one URL path segment: no separators or escapes.
 fn path_segment(id: &str) -> HostResult<&str> {
     if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {

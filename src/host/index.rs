@@ -1,0 +1,80 @@
+//! Indexing from scripts: `index.ingest(["/src/repo"], #{collection: "Code"})`,
+//! `index.errors(#{recent: 20})`.
+
+use super::{read, write, Args, Host, HostFn};
+use crate::error::{HostError, HostResult};
+use crate::index::{self, SyncOptions};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn paths_arg(a: &Args) -> HostResult<Vec<PathBuf>> {
+    let list: Vec<PathBuf> = match a.value(0) {
+        Value::String(s) => vec![PathBuf::from(s)],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(PathBuf::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if list.is_empty() {
+        return Err(
+            HostError::validation("index.ingest() needs one or more repository folders")
+                .with_hint("e.g. index.ingest([\"/src/my-repo\"])"),
+        );
+    }
+    Ok(list)
+}
+
+fn sync(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(1)?;
+    o.only(&["collection"])?;
+    index::sync(
+        host,
+        &SyncOptions {
+            paths: paths_arg(a)?,
+            collection: o
+                .str("collection")?
+                .unwrap_or_else(|| host.config.index.collection.clone()),
+        },
+    )
+}
+
+fn simulate_sync(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(1)?;
+    Ok(json!({
+        "dry_run": true,
+        "collection": o.str("collection")?.unwrap_or_else(|| host.config.index.collection.clone()),
+        "repositories": paths_arg(a)?,
+    }))
+}
+
+fn errors(_: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    o.only(&["recent", "summary", "reset"])?;
+    if o.bool("reset", false)? {
+        return Ok(json!({"removed": index::reset_errors()?}));
+    }
+    let recent = o.int("recent")?.unwrap_or(20).clamp(1, 100_000) as usize;
+    if o.bool("summary", false)? {
+        let all = index::errors(1_000_000)?;
+        let mut by: BTreeMap<String, u64> = BTreeMap::new();
+        for e in &all {
+            *by.entry(e["category"].as_str().unwrap_or("unknown").to_string())
+                .or_default() += 1;
+        }
+        return Ok(json!({"total": all.len(), "by_category": by}));
+    }
+    Ok(json!(index::errors(recent)?))
+}
+
+pub fn functions() -> Vec<HostFn> {
+    vec![
+        write("index", "ingest", "ingest(repositories: array|string, opts?: map) -> map",
+            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run reads only files whose size or mtime changed and whose content hash differs, and deletes the chunks of deleted or shrunk files. Returns the run's figures. Embeddings: only \"none\" (keyword search) is built yet.",
+            sync, Some(simulate_sync)),
+        read("index", "errors", "errors(opts?: map) -> array|map",
+            "Errors recorded by index runs, newest first (opts.recent = 20); opts.summary = true counts them by category; opts.reset = true removes them (returns {removed}).",
+            errors),
+    ]
+}

@@ -1,0 +1,236 @@
+//! What the index remembers between runs, in one redb file
+//! (`$XDG_DATA_HOME/elysiactl/index.redb`): per file its size, mtime,
+//! content hash and chunk count; per repository the last synced commit;
+//! the errors met; the summaries of past runs. redb commits are atomic, so a
+//! kill -9 loses at most the last uncommitted batch, which the next run
+//! simply uploads again (object IDs are deterministic).
+
+use crate::error::{Category, HostError, HostResult};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+const FILES: TableDefinition<&str, &str> = TableDefinition::new("files");
+const REPOS: TableDefinition<&str, &str> = TableDefinition::new("repos");
+const ERRORS: TableDefinition<u128, &str> = TableDefinition::new("errors");
+const RUNS: TableDefinition<u128, &str> = TableDefinition::new("runs");
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    pub size: u64,
+    pub mtime_ns: u128,
+    pub hash: String,
+    pub chunks: usize,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+fn store_error(e: impl std::fmt::Display) -> HostError {
+    HostError::new(Category::FileSystem, format!("the index store failed: {e}")).with_hint(
+        "if it persists, move $XDG_DATA_HOME/elysiactl/index.redb away; the next sync rebuilds it",
+    )
+}
+
+/// `collection␁repo␁path`: one key space, scanned by prefix.
+pub fn file_key(collection: &str, repo: &str, path: &str) -> String {
+    format!("{collection}\u{1}{repo}\u{1}{path}")
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> HostResult<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        let db = Database::create(path).map_err(store_error)?;
+        let tx = db.begin_write().map_err(store_error)?;
+        {
+            tx.open_table(FILES).map_err(store_error)?;
+            tx.open_table(REPOS).map_err(store_error)?;
+            tx.open_table(ERRORS).map_err(store_error)?;
+            tx.open_table(RUNS).map_err(store_error)?;
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(Store { db })
+    }
+
+    /// Every file recorded for one repository of one collection: path → record.
+    pub fn files(
+        &self,
+        collection: &str,
+        repo: &str,
+    ) -> HostResult<std::collections::HashMap<String, FileRecord>> {
+        let prefix = format!("{collection}\u{1}{repo}\u{1}");
+        let end = format!("{collection}\u{1}{repo}\u{2}");
+        let tx = self.db.begin_read().map_err(store_error)?;
+        let t = tx.open_table(FILES).map_err(store_error)?;
+        let mut out = std::collections::HashMap::new();
+        for item in t
+            .range(prefix.as_str()..end.as_str())
+            .map_err(store_error)?
+        {
+            let (k, v) = item.map_err(store_error)?;
+            if let Ok(rec) = serde_json::from_str::<FileRecord>(v.value()) {
+                out.insert(k.value()[prefix.len()..].to_string(), rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record (Some) or forget (None) files in one transaction. Eventual
+    /// durability is enough: a lost commit only makes the next run redo work.
+    pub fn put_files(
+        &self,
+        collection: &str,
+        repo: &str,
+        items: &[(String, Option<FileRecord>)],
+    ) -> HostResult<()> {
+        let mut tx = self.db.begin_write().map_err(store_error)?;
+        tx.set_durability(Durability::Eventual);
+        {
+            let mut t = tx.open_table(FILES).map_err(store_error)?;
+            for (path, rec) in items {
+                let k = file_key(collection, repo, path);
+                match rec {
+                    Some(r) => {
+                        let v = serde_json::to_string(r).unwrap_or_default();
+                        t.insert(k.as_str(), v.as_str()).map_err(store_error)?;
+                    }
+                    None => {
+                        t.remove(k.as_str()).map_err(store_error)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(store_error)
+    }
+
+    pub fn repo(&self, collection: &str, repo: &str) -> HostResult<Option<Value>> {
+        let tx = self.db.begin_read().map_err(store_error)?;
+        let t = tx.open_table(REPOS).map_err(store_error)?;
+        let k = format!("{collection}\u{1}{repo}");
+        Ok(t.get(k.as_str())
+            .map_err(store_error)?
+            .and_then(|v| serde_json::from_str(v.value()).ok()))
+    }
+
+    pub fn put_repo(&self, collection: &str, repo: &str, v: &Value) -> HostResult<()> {
+        let tx = self.db.begin_write().map_err(store_error)?;
+        {
+            let mut t = tx.open_table(REPOS).map_err(store_error)?;
+            let k = format!("{collection}\u{1}{repo}");
+            t.insert(k.as_str(), v.to_string().as_str())
+                .map_err(store_error)?;
+        }
+        tx.commit().map_err(store_error)
+    }
+
+    pub fn add_errors(&self, errors: &[Value]) -> HostResult<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(store_error)?;
+        {
+            let mut t = tx.open_table(ERRORS).map_err(store_error)?;
+            let base = now_ns();
+            for (i, e) in errors.iter().enumerate() {
+                t.insert(base + i as u128, e.to_string().as_str())
+                    .map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)
+    }
+
+    /// Errors, newest first.
+    pub fn errors(&self, limit: usize) -> HostResult<Vec<Value>> {
+        let tx = self.db.begin_read().map_err(store_error)?;
+        let t = tx.open_table(ERRORS).map_err(store_error)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(store_error)?.rev() {
+            let (_, v) = item.map_err(store_error)?;
+            if let Ok(e) = serde_json::from_str(v.value()) {
+                out.push(e);
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn reset_errors(&self) -> HostResult<u64> {
+        let tx = self.db.begin_write().map_err(store_error)?;
+        let n;
+        {
+            let mut t = tx.open_table(ERRORS).map_err(store_error)?;
+            n = t.len().map_err(store_error)?;
+            t.retain(|_, _| false).map_err(store_error)?;
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(n)
+    }
+
+    pub fn add_run(&self, summary: &Value) -> HostResult<()> {
+        let tx = self.db.begin_write().map_err(store_error)?;
+        {
+            let mut t = tx.open_table(RUNS).map_err(store_error)?;
+            t.insert(now_ns(), summary.to_string().as_str())
+                .map_err(store_error)?;
+        }
+        tx.commit().map_err(store_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_kept_per_collection_and_repository() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("i.redb")).unwrap();
+        let rec = FileRecord {
+            size: 3,
+            mtime_ns: 9,
+            hash: "h".into(),
+            chunks: 2,
+        };
+        s.put_files(
+            "C",
+            "/r1",
+            &[
+                ("a.rs".into(), Some(rec.clone())),
+                ("b.rs".into(), Some(rec.clone())),
+            ],
+        )
+        .unwrap();
+        s.put_files("C", "/r2", &[("a.rs".into(), Some(rec.clone()))])
+            .unwrap();
+        s.put_files("D", "/r1", &[("z.rs".into(), Some(rec.clone()))])
+            .unwrap();
+        let r1 = s.files("C", "/r1").unwrap();
+        assert_eq!(r1.len(), 2);
+        assert_eq!(r1["a.rs"], rec);
+        s.put_files("C", "/r1", &[("a.rs".into(), None)]).unwrap();
+        assert_eq!(s.files("C", "/r1").unwrap().len(), 1);
+        drop(s);
+        // Reopened, everything is still there.
+        let s = Store::open(&d.path().join("i.redb")).unwrap();
+        assert_eq!(s.files("C", "/r2").unwrap().len(), 1);
+        s.add_errors(&[serde_json::json!({"category": "encoding", "file": "x"})])
+            .unwrap();
+        assert_eq!(s.errors(10).unwrap().len(), 1);
+        assert_eq!(s.reset_errors().unwrap(), 1);
+        assert!(s.errors(10).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,211 @@
+//! Writing chunks to Weaviate: batch upserts spread over the nodes, retries
+//! with exponential backoff and jitter for errors that may pass (network,
+//! timeout, rate limit, a node's 5xx), and a circuit breaker per node that
+//! opens after repeated failures and lets one probe through after a pause.
+
+use crate::clients::weaviate::WeaviateClient;
+use crate::error::{HostError, HostResult};
+use crate::host::Host;
+use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const ATTEMPTS: u32 = 6;
+const BREAKER_THRESHOLD: u32 = 5;
+const BREAKER_PAUSE: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+impl Breaker {
+    /// Closed, or open long enough to let one probe through (half-open).
+    fn allows(&self) -> bool {
+        self.open_until.is_none_or(|t| Instant::now() >= t)
+    }
+    fn state(&self) -> &'static str {
+        match self.open_until {
+            None => "closed",
+            Some(t) if Instant::now() >= t => "half-open",
+            Some(_) => "open",
+        }
+    }
+    fn success(&mut self) {
+        self.failures = 0;
+        self.open_until = None;
+    }
+    fn failure(&mut self) {
+        self.failures += 1;
+        if self.failures >= BREAKER_THRESHOLD {
+            self.open_until = Some(Instant::now() + BREAKER_PAUSE);
+        }
+    }
+}
+
+pub struct Uploader {
+    clients: Vec<WeaviateClient>,
+    breakers: Vec<Mutex<Breaker>>,
+    next: AtomicUsize,
+    pub retries: AtomicUsize,
+}
+
+/// Up to ±50% around the base, from the clock's nanoseconds (no RNG needed
+/// for spreading retries apart).
+fn jittered(base: Duration) -> Duration {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id();
+    let f = 0.5 + (n % 1000) as f64 / 1000.0;
+    base.mul_f64(f)
+}
+
+impl Uploader {
+    pub fn new(host: &Host) -> Uploader {
+        let clients: Vec<WeaviateClient> = host
+            .config
+            .weaviate
+            .node_specs()
+            .iter()
+            .map(|s| {
+                WeaviateClient::for_node(host.http.clone(), s, &host.config.weaviate.api_key)
+                    .with_timeout(Duration::from_secs(60))
+            })
+            .collect();
+        let breakers = clients
+            .iter()
+            .map(|_| Mutex::new(Breaker::default()))
+            .collect();
+        Uploader {
+            clients,
+            breakers,
+            next: AtomicUsize::new(0),
+            retries: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next node whose breaker lets a request through, round robin.
+    fn pick(&self) -> Option<usize> {
+        let n = self.clients.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.breakers[i].lock().unwrap().allows())
+    }
+
+    pub fn breaker_states(&self) -> Vec<(String, &'static str)> {
+        self.clients
+            .iter()
+            .zip(&self.breakers)
+            .map(|(c, b)| (c.node_name().to_string(), b.lock().unwrap().state()))
+            .collect()
+    }
+
+    /// Run `op` against a node, retrying what may pass on another node.
+    fn with_retry<T, F, Fut>(&self, host: &Host, what: &str, op: F) -> HostResult<T>
+    where
+        F: Fn(WeaviateClient) -> Fut,
+        Fut: std::future::Future<Output = HostResult<T>>,
+    {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            crate::script::check_interrupt()?;
+            let Some(i) = self.pick() else {
+                std::thread::sleep(jittered(Duration::from_millis(500)));
+                continue;
+            };
+            match host.block_on(op(self.clients[i].clone())) {
+                Ok(v) => {
+                    self.breakers[i].lock().unwrap().success();
+                    return Ok(v);
+                }
+                Err(e) if e.category.is_retryable() => {
+                    self.breakers[i].lock().unwrap().failure();
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    last = Some(e);
+                    let base = Duration::from_millis(100 * (1 << attempt.min(6)));
+                    std::thread::sleep(jittered(base.min(Duration::from_secs(5))));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            HostError::network(format!("{what}: every node's circuit breaker is open"))
+                .with_hint("the nodes failed repeatedly; check `elysiactl health`")
+        }))
+    }
+
+    /// Upsert objects; per-object failures are retried once, and what still
+    /// fails is returned with its message (index, message).
+    pub fn upsert(&self, host: &Host, objects: &[Value]) -> HostResult<Vec<(usize, String)>> {
+        let first = self.with_retry(host, "batch upsert", |c| {
+            let objects = objects.to_vec();
+            async move { c.batch_objects(&objects, "QUORUM").await }
+        })?;
+        let failed: Vec<usize> = first
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        if failed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let again: Vec<Value> = failed.iter().map(|&i| objects[i].clone()).collect();
+        let second = self.with_retry(host, "batch upsert", |c| {
+            let again = again.clone();
+            async move { c.batch_objects(&again, "QUORUM").await }
+        })?;
+        Ok(failed
+            .iter()
+            .zip(second)
+            .filter_map(|(&i, e)| e.map(|m| (i, m)))
+            .collect())
+    }
+
+    pub fn delete(&self, host: &Host, class: &str, ids: &[String]) -> HostResult<usize> {
+        let mut deleted = 0;
+        for group in ids.chunks(32) {
+            let results = self.with_retry(host, "delete", |c| {
+                let group = group.to_vec();
+                let class = class.to_string();
+                async move {
+                    let all = futures_util::future::join_all(
+                        group.iter().map(|id| c.delete_object(&class, id)),
+                    )
+                    .await;
+                    all.into_iter().collect::<HostResult<Vec<bool>>>()
+                }
+            })?;
+            deleted += results.into_iter().filter(|d| *d).count();
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_after_repeated_failures_and_half_opens_later() {
+        let mut b = Breaker::default();
+        for _ in 0..BREAKER_THRESHOLD - 1 {
+            b.failure();
+        }
+        assert!(b.allows());
+        b.failure();
+        assert!(!b.allows());
+        assert_eq!(b.state(), "open");
+        b.open_until = Some(Instant::now() - Duration::from_millis(1));
+        assert_eq!(b.state(), "half-open");
+        assert!(b.allows());
+        b.success();
+        assert_eq!(b.state(), "closed");
+    }
+}

@@ -1,0 +1,243 @@
+//! `index sync` against a real three-node cluster at replication factor 3:
+//! a first sync, a sync after edits, renames and deletions, a no-op re-sync,
+//! and a sync killed with SIGKILL mid-way and resumed. Every check reads the
+//! objects back from Weaviate and compares them with the files on disk.
+
+mod common;
+
+use common::{http, require, signal, weaviate_binary, Stack};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const CLASS: &str = "CodeTest";
+
+/// Every object of the collection, through the cursor API.
+fn fetch_all(s: &Stack) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = if after.is_empty() {
+            format!("/v1/objects?class={CLASS}&limit=500")
+        } else {
+            format!("/v1/objects?class={CLASS}&limit=500&after={after}")
+        };
+        let (code, body) = http(s.rest_port, "GET", &path, None);
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let page = v["objects"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            return all;
+        }
+        after = page.last().unwrap()["id"].as_str().unwrap().to_string();
+        all.extend(page);
+    }
+}
+
+/// The text files of a repository as the index should see them (skipping
+/// .git, ignored and binary files), path → content.
+fn expected_files(root: &Path, ignored: &[&str]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            if rel.starts_with('.') || ignored.iter().any(|i| rel.starts_with(i)) {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(text) = std::fs::read_to_string(&p) {
+                if !text.contains('\0') && !text.trim().is_empty() {
+                    out.insert(rel, text);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every file's chunks are in Weaviate, once each, and together they hold
+/// exactly the file's lines; nothing else is there.
+fn assert_index_matches(s: &Stack, files: &BTreeMap<String, String>) {
+    let objects = fetch_all(s);
+    let mut by_path: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut keys = HashSet::new();
+    for o in &objects {
+        let p = &o["properties"];
+        let path = p["path"].as_str().unwrap().to_string();
+        let key = (path.clone(), p["chunk_index"].as_i64().unwrap());
+        assert!(keys.insert(key.clone()), "duplicate chunk {key:?}");
+        by_path.entry(path).or_default().push(p.clone());
+    }
+    let indexed: Vec<&String> = by_path.keys().collect();
+    let want: Vec<&String> = files.keys().collect();
+    assert_eq!(
+        indexed, want,
+        "the indexed files differ from the files on disk"
+    );
+    for (path, chunks) in &mut by_path {
+        chunks.sort_by_key(|c| c["chunk_index"].as_i64().unwrap());
+        let lines: Vec<&str> = files[path].lines().collect();
+        let mut covered = vec![false; lines.len()];
+        for (i, c) in chunks.iter().enumerate() {
+            assert_eq!(
+                c["chunk_index"], i as i64,
+                "{path}: chunk indexes have a gap"
+            );
+            let (a, b) = (
+                c["start_line"].as_u64().unwrap() as usize,
+                c["end_line"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(
+                c["content"].as_str().unwrap(),
+                lines[a - 1..b].join("\n"),
+                "{path}: chunk {i} is not lines {a}-{b} of the file"
+            );
+            covered[a - 1..b].iter_mut().for_each(|x| *x = true);
+        }
+        for (n, line) in lines.iter().enumerate() {
+            assert!(
+                covered[n] || line.trim().is_empty(),
+                "{path}: line {} is in no chunk",
+                n + 1
+            );
+        }
+    }
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "git {args:?}");
+}
+
+fn rust_file(functions: usize) -> String {
+    (0..functions)
+        .map(|i| format!("/// Function {i}.\nfn f{i}(x: u32) -> u32 {{\n    let y = x + {i};\n    y * 2\n}}\n\n"))
+        .collect()
+}
+
+#[test]
+fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
+    if !require(
+        "the Weaviate binary (elysiactl install weaviate)",
+        weaviate_binary().exists(),
+    ) {
+        return;
+    }
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        "\n[index]\ncollection = \"CodeTest\"\nmax_file_bytes = 200000\nbatch_size = 100\nchunk_lines = 20\noverlap_lines = 3",
+    );
+    s.run(&["start"]).ok();
+    let repo = s.dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::create_dir_all(repo.join("target")).unwrap();
+    std::fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+    std::fs::write(repo.join("src/lib.rs"), rust_file(30)).unwrap();
+    std::fs::write(repo.join("src/small.rs"), rust_file(2)).unwrap();
+    std::fs::write(
+        repo.join("tool.py"),
+        "def main():\n    print('hi')\n\n\nclass A:\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("README.md"), "# Repo\n\nSome text.\n").unwrap();
+    std::fs::write(repo.join("target/build.rs"), rust_file(5)).unwrap();
+    std::fs::write(repo.join("logo.bin"), [0u8, 1, 2, 3, 0, 9]).unwrap();
+    std::fs::write(repo.join("latin1.txt"), [b'c', b'a', b'f', 0xE9, b'\n']).unwrap();
+    std::fs::write(repo.join("huge.txt"), "x".repeat(300_000)).unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "first"]);
+    let repo_s = repo.to_str().unwrap();
+    let ignored = ["target", "logo.bin", "latin1.txt", "huge.txt"];
+
+    // First sync. The undecodable file is recorded and skipped; the run goes on.
+    let r = s.run(&["index", "sync", repo_s, "--json"]).ok();
+    let v = r.json();
+    assert_eq!(v["errors"], 1, "{v:#}");
+    assert_index_matches(&s, &expected_files(&repo, &ignored));
+    let errors = s.run(&["index", "errors", "--json"]).ok().json();
+    assert_eq!(errors[0]["category"], "encoding", "{errors:#}");
+    assert_eq!(errors[0]["file"], "latin1.txt");
+    assert!(
+        s.factor_of(CLASS) == 3,
+        "the collection gets the expected factor"
+    );
+
+    // Edits, a rename, a deletion, a file that shrinks.
+    std::fs::write(repo.join("src/lib.rs"), rust_file(12)).unwrap();
+    std::fs::write(repo.join("src/small.rs"), rust_file(4)).unwrap();
+    std::fs::rename(repo.join("README.md"), repo.join("GUIDE.md")).unwrap();
+    std::fs::remove_file(repo.join("tool.py")).unwrap();
+    std::fs::remove_file(repo.join("latin1.txt")).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "second"]);
+    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    assert_eq!(
+        v["files_deleted"], 2,
+        "README.md and tool.py are gone (latin1.txt was never indexed): {v:#}"
+    );
+    assert!(v["chunks_deleted"].as_u64().unwrap() > 0, "{v:#}");
+    assert_index_matches(
+        &s,
+        &expected_files(&repo, &["target", "logo.bin", "huge.txt"]),
+    );
+    let head = fetch_all(&s)[0]["properties"]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(head.len(), 40, "chunks carry the commit");
+
+    // Nothing changed: nothing is read or written.
+    let before = fetch_all(&s).len();
+    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    assert_eq!(v["files_indexed"], 0, "{v:#}");
+    assert_eq!(v["chunks_uploaded"], 0, "{v:#}");
+    assert_eq!(fetch_all(&s).len(), before);
+
+    // Killed with SIGKILL mid-way, then run again: nothing missing, nothing twice.
+    for i in 0..1500 {
+        let dir = repo.join(format!("gen/d{}", i % 30));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("m{i}.rs")), rust_file(1 + i % 9)).unwrap();
+    }
+    let mut child = s.command(&["index", "sync", repo_s]).spawn().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let n = fetch_all(&s).len();
+        if n > before + 50 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the sync never started writing"
+        );
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("the sync ended ({st}) before it could be killed; make the corpus bigger");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(child.id(), "KILL");
+    let _ = child.wait();
+    let partial = fetch_all(&s).len();
+    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    assert!(v["files_indexed"].as_u64().unwrap() > 0, "{v:#}");
+    let files = expected_files(&repo, &["target", "logo.bin", "huge.txt"]);
+    assert_index_matches(&s, &files);
+    eprintln!(
+        "killed after {partial} objects, resumed to {} objects for {} files",
+        fetch_all(&s).len(),
+        files.len()
+    );
+}
