@@ -103,11 +103,11 @@ mod tests {
     fn definitions_start_chunks() {
         let src = "use x;\n\nfn a() {\n  1\n}\n\nfn b() {\n  2\n}\n";
         let c = chunk(src, 6, 1);
-        assert_eq!(c.len(), 2, "{c:?}");
-        assert_eq!(c[0].start_line, 1);
-        assert!(c[1].text.starts_with("fn b()"), "{c:?}");
-        assert_eq!(c[1].start_line, 7);
-        assert_eq!(c[1].end_line, 9);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!((c[0].start_line, c[0].end_line), (1, 2));
+        assert!(c[1].text.starts_with("fn a()"), "{c:?}");
+        assert!(c[2].text.starts_with("fn b()"), "{c:?}");
+        assert_eq!((c[2].start_line, c[2].end_line), (7, 9));
     }
 
     #[test]
