@@ -139,6 +139,15 @@ impl Catalog {
         self.entries.iter().find(|e| e.path == path)
     }
 
+    /// Whether a command line (words, then its arguments) starts with a
+    /// command: a script, or one of the meta commands.
+    pub fn find_command(&self, words: &[String]) -> bool {
+        words
+            .first()
+            .is_some_and(|w| RESERVED.contains(&w.as_str()))
+            || (1..=words.len()).any(|n| self.find(&words[..n]).is_some())
+    }
+
     /// Add every script command to the clap tree, nesting groups.
     pub fn add_to(&self, root: Command) -> Command {
         fn insert(
@@ -177,7 +186,11 @@ impl Catalog {
             }
         }
         let mut root = root;
-        for e in &self.entries {
+        // Shorter paths first: `daemon` (a script) becomes the group that
+        // `daemon status` joins, and runs itself when no subcommand is given.
+        let mut entries: Vec<&Entry> = self.entries.iter().collect();
+        entries.sort_by_key(|e| e.path.len());
+        for e in entries {
             let leaf = e.header.command(e.path.last().expect("non-empty path"));
             root = insert(root, &e.path, leaf, &self.groups, "");
         }

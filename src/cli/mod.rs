@@ -3,7 +3,7 @@
 //! themselves. A few meta commands (run, repl, commands, config, api,
 //! completions) are Rust because they operate on scripts and the tool.
 
-mod catalog;
+pub mod catalog;
 mod meta;
 
 use crate::config::{Config, RuntimeKind};
