@@ -272,6 +272,27 @@ fn start_ticks(pid: u32) -> Option<u64> {
     read_stat(pid).map(|s| s.start_ticks)
 }
 
+/// The start time of a process in clock ticks since boot (for PID files a
+/// process writes about itself).
+pub fn start_ticks_of(pid: u32) -> Option<u64> {
+    start_ticks(pid)
+}
+
+/// Signal a whole process group (a child started with `process_group(0)`
+/// and everything it started).
+pub fn signal_group(pgid: u32, sig: i32) -> HostResult<()> {
+    // SAFETY: kill has no memory-safety preconditions; a negative PID names the group.
+    let rc = unsafe { libc::kill(-(pgid as i32), sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(HostError::io(
+            format!("cannot signal process group {pgid}"),
+            std::io::Error::last_os_error(),
+        ))
+    }
+}
+
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
