@@ -198,9 +198,15 @@ pub struct Config {
     pub elysia: ElysiaConfig,
     pub script: ScriptConfig,
     pub index: IndexConfig,
+    pub repos: ReposConfig,
+    /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).
+    pub jobs: Vec<JobConfig>,
     /// Where the values came from, for `config show`.
     #[serde(skip_deserializing)]
     pub sources: Vec<String>,
+    /// The config file this was loaded from (or would be).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// `index sync`: where chunks go and how the pipeline is sized.
@@ -237,6 +243,76 @@ impl Default for IndexConfig {
             embedder: "none".into(),
         }
     }
+}
+
+/// `index repos`: the repository list the scheduled sync keeps indexed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReposConfig {
+    /// One repository per line (path or URL), `#` comments; env MGIT_REPOS_FILE.
+    pub file: String,
+    /// Where URLs are cloned; empty means `$XDG_DATA_HOME/elysiactl/repos`.
+    pub workdir: String,
+    /// Shallow clone depth, 0 for full history; env MGIT_CLONE_DEPTH.
+    pub clone_depth: u32,
+    /// Repositories fetched at once; env MGIT_MAX_CONCURRENT.
+    pub max_concurrent: usize,
+    /// Changed files a repository needs before it is re-indexed; env ELYSIA_DIFF_THRESHOLD.
+    pub diff_threshold: usize,
+}
+
+impl Default for ReposConfig {
+    fn default() -> Self {
+        ReposConfig {
+            file: String::new(),
+            workdir: String::new(),
+            clone_depth: 1,
+            max_concurrent: 4,
+            diff_threshold: 1,
+        }
+    }
+}
+
+/// One scheduled job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub name: String,
+    /// Five fields (minute first) or six (second first).
+    pub cron: String,
+    /// A command with its arguments, e.g. ["index", "repos"].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Or a playbook file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub playbook: String,
+    /// How long a run may take, e.g. "10m".
+    #[serde(default = "default_job_timeout")]
+    pub timeout: String,
+    /// "skip" (default): no second run while one runs; "allow".
+    #[serde(default = "default_skip")]
+    pub overlap: String,
+    /// A run missed while the daemon was down: "skip" (default) or "once" (run at start).
+    #[serde(default = "default_skip")]
+    pub missed: String,
+    /// Random delay up to this much, e.g. "30s".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jitter: String,
+    /// "local" (default) or "UTC".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub timezone: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_job_timeout() -> String {
+    "1h".into()
+}
+fn default_skip() -> String {
+    "skip".into()
+}
+fn default_true() -> bool {
+    true
 }
 
 /// Per-node addresses, derived from the port bases so they are declared once.
@@ -350,6 +426,7 @@ impl Config {
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
         cfg.validate()?;
+        cfg.file = Some(path);
         Ok(cfg)
     }
 
@@ -415,6 +492,32 @@ impl Config {
         if let Some(v) = get("ELYSIACTL_WEAVIATE_BINARY") {
             self.weaviate.binary = v;
             applied.push("ELYSIACTL_WEAVIATE_BINARY");
+        }
+        let number = |name: &str, v: String| -> HostResult<u64> {
+            v.trim().parse().map_err(|_| {
+                HostError::validation(format!("{name}={v} is not a whole number"))
+                    .with_hint(format!("set {name} to a number such as 10"))
+            })
+        };
+        if let Some(v) = get("MGIT_REPOS_FILE") {
+            self.repos.file = v;
+            applied.push("MGIT_REPOS_FILE");
+        }
+        if let Some(v) = get("MGIT_CLONE_DEPTH") {
+            self.repos.clone_depth = number("MGIT_CLONE_DEPTH", v)? as u32;
+            applied.push("MGIT_CLONE_DEPTH");
+        }
+        if let Some(v) = get("MGIT_MAX_CONCURRENT") {
+            self.repos.max_concurrent = number("MGIT_MAX_CONCURRENT", v)?.max(1) as usize;
+            applied.push("MGIT_MAX_CONCURRENT");
+        }
+        if let Some(v) = get("ELYSIA_DIFF_THRESHOLD") {
+            self.repos.diff_threshold = number("ELYSIA_DIFF_THRESHOLD", v)? as usize;
+            applied.push("ELYSIA_DIFF_THRESHOLD");
+        }
+        if let Some(v) = get("ELYSIA_BATCH_SIZE") {
+            self.index.batch_size = number("ELYSIA_BATCH_SIZE", v)?.max(1) as usize;
+            applied.push("ELYSIA_BATCH_SIZE");
         }
         if !applied.is_empty() {
             self.sources

@@ -13,6 +13,7 @@ pub mod install;
 pub mod paths;
 pub mod repair;
 pub mod runtime;
+pub mod schedule;
 pub mod script;
 pub mod services;
 pub mod sys;

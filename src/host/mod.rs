@@ -17,6 +17,8 @@ pub mod install;
 pub mod out;
 pub mod process;
 pub mod replication;
+pub mod repos;
+pub mod schedule;
 pub mod service;
 pub mod time;
 
@@ -146,6 +148,18 @@ pub const MODULES: &[(&str, &str)] = &[
         "Source repositories into Weaviate: incremental, resumable index sync and its error log.",
     ),
     (
+        "schedule",
+        "Jobs run at cron times by the daemon, and the record of every run.",
+    ),
+    (
+        "daemon",
+        "The scheduler daemon: run, start (detached), status, stop.",
+    ),
+    (
+        "repos",
+        "The repository list the scheduled sync indexes: clone, fast-forward, count changes.",
+    ),
+    (
         "install",
         "Build and install Weaviate and Elysia into the tool's data directory.",
     ),
@@ -172,6 +186,8 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(health::functions());
         all.extend(replication::functions());
         all.extend(index::functions());
+        all.extend(schedule::functions());
+        all.extend(repos::functions());
         all.extend(install::functions());
         all.extend(out::functions());
         all.extend(time::functions());

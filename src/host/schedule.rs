@@ -1,0 +1,214 @@
+//! The scheduler from scripts: `schedule.add(#{name, cron, command})`,
+//! `schedule.list()`, `schedule.history(#{job: "repo-sync"})`, and the
+//! daemon: `daemon.run()`, `daemon.start()`, `daemon.status()`, `daemon.stop()`.
+
+use super::{read, write, Args, Host, HostFn};
+use crate::config::{Config, JobConfig};
+use crate::error::{HostError, HostResult};
+use crate::paths;
+use crate::schedule::{self, daemon, history::History};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn config_path(host: &Host) -> PathBuf {
+    host.config.file.clone().unwrap_or_else(paths::config_file)
+}
+
+/// The jobs as the file says now (not as this process loaded them).
+fn current_jobs(host: &Host) -> HostResult<Vec<JobConfig>> {
+    let path = config_path(host);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(Config::load(Some(&path))?.jobs)
+}
+
+fn command_exists() -> HostResult<impl Fn(&[String]) -> bool> {
+    let catalog = crate::cli::catalog::Catalog::load()?;
+    Ok(move |w: &[String]| catalog.find_command(w))
+}
+
+/// Tell a running daemon to reload (it also notices the file change).
+fn nudge_daemon() {
+    if let Ok(crate::sys::process::PidState::Running { pid }) =
+        crate::sys::process::pid_state(&daemon::pid_file())
+    {
+        let _ = crate::sys::process::signal(pid, libc::SIGHUP);
+    }
+}
+
+fn list(host: &Host, _: &Args) -> HostResult<Value> {
+    let jobs = current_jobs(host)?;
+    let hist = History::open().ok();
+    let now = chrono::Utc::now();
+    Ok(json!(jobs
+        .iter()
+        .map(|j| {
+            let last = hist.as_ref().and_then(|h| h.runs(Some(&j.name), 1).ok()).and_then(|r| r.into_iter().next());
+            json!({
+                "name": j.name, "cron": j.cron, "enabled": j.enabled,
+                "runs": if j.playbook.is_empty() { j.command.join(" ") } else { format!("playbook {}", j.playbook) },
+                "timeout": j.timeout, "overlap": j.overlap, "missed": j.missed,
+                "next": if j.enabled { schedule::next_times(j, now, 3).iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>() } else { Vec::new() },
+                "last_outcome": last.as_ref().map(|r| r["outcome"].clone()),
+                "last_started": last.as_ref().map(|r| r["started"].clone()),
+            })
+        })
+        .collect::<Vec<_>>()))
+}
+
+fn job_from(a: &Args) -> HostResult<JobConfig> {
+    let o = a.opts(0)?;
+    o.only(&[
+        "name", "cron", "command", "playbook", "timeout", "overlap", "missed", "jitter",
+        "timezone", "enabled",
+    ])?;
+    let playbook = match o.str("playbook")? {
+        Some(p) if !p.is_empty() => std::fs::canonicalize(&p)
+            .map_err(|e| {
+                HostError::io(format!("playbook {p}"), e)
+                    .with_hint("give the path of an existing .rhai or .lua file")
+            })?
+            .display()
+            .to_string(),
+        _ => String::new(),
+    };
+    Ok(JobConfig {
+        name: o.str("name")?.unwrap_or_default(),
+        cron: o.str("cron")?.unwrap_or_default(),
+        command: o.str_list("command")?.unwrap_or_default(),
+        playbook,
+        timeout: o.str("timeout")?.unwrap_or_else(|| "1h".into()),
+        overlap: o.str("overlap")?.unwrap_or_else(|| "skip".into()),
+        missed: o.str("missed")?.unwrap_or_else(|| "skip".into()),
+        jitter: o.str("jitter")?.unwrap_or_default(),
+        timezone: o.str("timezone")?.unwrap_or_default(),
+        enabled: o.bool("enabled", true)?,
+    })
+}
+
+fn add(host: &Host, a: &Args) -> HostResult<Value> {
+    let job = job_from(a)?;
+    let exists = command_exists()?;
+    schedule::validate(&job, &exists).map_err(|e| {
+        HostError::validation(format!("job {:?} refused: {e}", job.name))
+            .with_hint("`elysiactl schedule add --help` shows the form")
+    })?;
+    let mut jobs = current_jobs(host)?;
+    if jobs.iter().any(|j| j.name == job.name) {
+        return Err(
+            HostError::validation(format!("a job named {:?} already exists", job.name)).with_hint(
+                "remove it first (`elysiactl schedule remove NAME`) or pick another name",
+            ),
+        );
+    }
+    jobs.push(job.clone());
+    schedule::write_jobs(&config_path(host), &jobs)?;
+    nudge_daemon();
+    Ok(
+        json!({"added": job.name, "next": schedule::next_times(&job, chrono::Utc::now(), 3).iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()}),
+    )
+}
+
+fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
+    let job = job_from(a)?;
+    let exists = command_exists()?;
+    schedule::validate(&job, &exists)
+        .map_err(|e| HostError::validation(format!("job {:?} refused: {e}", job.name)))?;
+    Ok(json!({"added": job.name, "dry_run": true}))
+}
+
+fn change(host: &Host, name: &str, f: impl Fn(&mut Vec<JobConfig>, usize)) -> HostResult<Value> {
+    let mut jobs = current_jobs(host)?;
+    let i = jobs.iter().position(|j| j.name == name).ok_or_else(|| {
+        HostError::validation(format!("there is no job named {name:?}"))
+            .with_hint("`elysiactl schedule list` shows the jobs")
+    })?;
+    f(&mut jobs, i);
+    schedule::write_jobs(&config_path(host), &jobs)?;
+    nudge_daemon();
+    Ok(json!({"job": name}))
+}
+
+fn remove(host: &Host, a: &Args) -> HostResult<Value> {
+    change(host, &a.str(0)?, |jobs, i| {
+        jobs.remove(i);
+    })
+}
+fn enable(host: &Host, a: &Args) -> HostResult<Value> {
+    change(host, &a.str(0)?, |jobs, i| jobs[i].enabled = true)
+}
+fn disable(host: &Host, a: &Args) -> HostResult<Value> {
+    change(host, &a.str(0)?, |jobs, i| jobs[i].enabled = false)
+}
+
+fn run_now(host: &Host, a: &Args) -> HostResult<Value> {
+    let name = a.str(0)?;
+    let job = current_jobs(host)?
+        .into_iter()
+        .find(|j| j.name == name)
+        .ok_or_else(|| {
+            HostError::validation(format!("there is no job named {name:?}"))
+                .with_hint("`elysiactl schedule list` shows the jobs")
+        })?;
+    let launcher = daemon::Launcher {
+        config_file: host.config.file.clone().filter(|f| f.exists()),
+    };
+    Ok(daemon::execute(
+        &launcher,
+        &job,
+        chrono::Utc::now(),
+        "manual",
+    ))
+}
+
+fn history(_: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    o.only(&["job", "limit"])?;
+    let limit = o.int("limit")?.unwrap_or(50).clamp(1, 100_000) as usize;
+    Ok(json!(
+        History::open()?.runs(o.str("job")?.as_deref(), limit)?
+    ))
+}
+
+fn daemon_run(host: &Host, _: &Args) -> HostResult<Value> {
+    daemon::run(host.config.file.clone().filter(|f| f.exists()))
+}
+fn daemon_start(host: &Host, _: &Args) -> HostResult<Value> {
+    daemon::detach(host.config.file.clone().filter(|f| f.exists()))
+}
+fn daemon_status(_: &Host, _: &Args) -> HostResult<Value> {
+    daemon::status()
+}
+fn daemon_stop(_: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    o.only(&["timeout"])?;
+    daemon::stop(
+        o.duration("timeout")?
+            .unwrap_or(std::time::Duration::from_secs(120)),
+    )
+}
+
+pub fn functions() -> Vec<HostFn> {
+    vec![
+        read("schedule", "list", "list() -> array",
+            "The jobs of the config file: name, cron, what it runs, enabled, timeout, overlap, missed, the next three run times, the last outcome.", list),
+        write("schedule", "add", "add(job: map) -> map",
+            "Add a job to the config file after checking it: #{name, cron (5 fields, or 6 with seconds first), command: [\"index\", \"repos\"] or playbook: \"file.rhai\", timeout = \"1h\", overlap = \"skip\"|\"allow\", missed = \"skip\"|\"once\", jitter, timezone = \"local\"|\"UTC\"}. A running daemon reloads.",
+            add, Some(simulate_add)),
+        write("schedule", "remove", "remove(name: string) -> map", "Remove a job from the config file.", remove, None),
+        write("schedule", "enable", "enable(name: string) -> map", "Enable a job.", enable, None),
+        write("schedule", "disable", "disable(name: string) -> map", "Disable a job (kept in the file, not run).", disable, None),
+        write("schedule", "run", "run(name: string) -> map",
+            "Run a job now, in the foreground, with its timeout; recorded in the history like a scheduled run.", run_now, None),
+        read("schedule", "history", "history(opts?: map) -> array",
+            "Recorded runs, newest first: {job, reason, scheduled_for, started, ended, lateness_ms, outcome (ok|failed|timeout|skipped|running), exit_code, output (first lines), figures}. opts: job, limit = 50.", history),
+        write("daemon", "run", "run() -> map",
+            "Run the schedule in the foreground until SIGTERM or Ctrl-C (SIGHUP or a changed config file reloads the jobs).", daemon_run, None),
+        write("daemon", "start", "start() -> map",
+            "Start the daemon in the background with a PID file and a log file; returns {pid, log}.", daemon_start, None),
+        read("daemon", "status", "status() -> map", "Whether the daemon runs: {running, pid, uptime_seconds, cpu_percent, memory_bytes, log}.", daemon_status),
+        write("daemon", "stop", "stop(opts?: map) -> map",
+            "Stop the daemon gracefully (SIGTERM: running jobs finish within their timeouts; SIGKILL after opts.timeout = 120 s).", daemon_stop, None),
+    ]
+}

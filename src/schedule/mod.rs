@@ -1,0 +1,252 @@
+//! The scheduler: jobs declared as `[[jobs]]` in the config file, checked
+//! when added or loaded, run by the daemon at their cron times, every run
+//! recorded in an embedded store.
+
+pub mod daemon;
+pub mod history;
+
+use crate::config::JobConfig;
+use crate::error::{HostError, HostResult};
+use chrono::{DateTime, Local, Utc};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A five-field line gets a `0` seconds field; six fields are taken as they
+/// are (seconds first). The cron crate wants seconds first.
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {}", expr.trim()),
+        6 => expr.trim().to_string(),
+        n => {
+            return Err(format!(
+                "it has {n} fields; give 5 (minute hour day month weekday) or 6 (second first)"
+            ))
+        }
+    };
+    cron::Schedule::from_str(&full).map_err(|e| e.to_string())
+}
+
+pub fn parse_duration(s: &str, what: &str) -> HostResult<Duration> {
+    crate::host::time::parse_duration(s).map_err(|_| {
+        HostError::validation(format!("{what} {s:?} is not a duration"))
+            .with_hint("write it like 30s, 10m or 1h")
+    })
+}
+
+/// The next `n` times a job fires after `after`, in its time zone.
+pub fn next_times(job: &JobConfig, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    let Ok(s) = parse_cron(&job.cron) else {
+        return Vec::new();
+    };
+    if job.timezone.eq_ignore_ascii_case("utc") {
+        s.after(&after).take(n).collect()
+    } else {
+        s.after(&after.with_timezone(&Local))
+            .take(n)
+            .map(|t| t.with_timezone(&Utc))
+            .collect()
+    }
+}
+
+/// Whether a command (its leading words) names a command of the tool.
+pub type CommandExists<'a> = &'a dyn Fn(&[String]) -> bool;
+
+/// Everything that can be wrong with one job, said with the fix.
+pub fn validate(job: &JobConfig, command_exists: CommandExists) -> Result<(), String> {
+    if job.name.is_empty()
+        || !job
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "job name {:?} must be letters, digits, - or _",
+            job.name
+        ));
+    }
+    parse_cron(&job.cron)
+        .map_err(|e| format!("cron expression {:?} does not parse: {e}", job.cron))?;
+    match (job.command.is_empty(), job.playbook.is_empty()) {
+        (true, true) => return Err("a job needs a command (after --) or a playbook".into()),
+        (false, false) => return Err("a job runs a command or a playbook, not both".into()),
+        (false, true) => {
+            if !command_exists(&job.command) {
+                return Err(format!(
+                    "unknown command `{}`; `elysiactl commands` lists them",
+                    job.command.join(" ")
+                ));
+            }
+        }
+        (true, false) => {
+            if !Path::new(&job.playbook).is_file() {
+                return Err(format!("playbook {} does not exist", job.playbook));
+            }
+            if !job.playbook.ends_with(".rhai") && !job.playbook.ends_with(".lua") {
+                return Err(format!(
+                    "playbook {} is neither .rhai nor .lua",
+                    job.playbook
+                ));
+            }
+        }
+    }
+    parse_duration(&job.timeout, "timeout").map_err(|e| e.message)?;
+    if !job.jitter.is_empty() {
+        parse_duration(&job.jitter, "jitter").map_err(|e| e.message)?;
+    }
+    if !["skip", "allow"].contains(&job.overlap.as_str()) {
+        return Err(format!("overlap {:?} must be skip or allow", job.overlap));
+    }
+    if !["skip", "once"].contains(&job.missed.as_str()) {
+        return Err(format!("missed {:?} must be skip or once", job.missed));
+    }
+    if !job.timezone.is_empty()
+        && !["utc", "local"].contains(&job.timezone.to_ascii_lowercase().as_str())
+    {
+        return Err(format!(
+            "timezone {:?} is not supported; use \"local\" or \"UTC\"",
+            job.timezone
+        ));
+    }
+    Ok(())
+}
+
+/// Check every job of a config file, naming the line of the bad one.
+pub fn validate_all(
+    jobs: &[JobConfig],
+    config_text: &str,
+    command_exists: CommandExists,
+) -> HostResult<()> {
+    let mut names = std::collections::HashSet::new();
+    for job in jobs {
+        let line = config_text
+            .lines()
+            .position(|l| {
+                l.contains(&format!("\"{}\"", job.name)) && l.trim_start().starts_with("name")
+            })
+            .map(|i| i + 1);
+        let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        if !names.insert(job.name.clone()) {
+            return Err(
+                HostError::validation(format!("job {:?}{at} is declared twice", job.name))
+                    .with_hint("give every [[jobs]] entry its own name"),
+            );
+        }
+        validate(job, command_exists).map_err(|e| {
+            HostError::validation(format!("job {:?}{at}: {e}", job.name)).with_hint(
+                "fix the [[jobs]] entry in the config file, or `elysiactl schedule remove` it",
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Rewrite the `[[jobs]]` of the config file, keeping everything else
+/// (comments included) as the user wrote it.
+pub fn write_jobs(config_file: &Path, jobs: &[JobConfig]) -> HostResult<()> {
+    let text = std::fs::read_to_string(config_file).unwrap_or_default();
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
+        HostError::validation(format!("{} does not parse: {e}", config_file.display()))
+            .with_hint("fix the config file first (`elysiactl config show` names the line)")
+    })?;
+    let mut tables = toml_edit::ArrayOfTables::new();
+    for job in jobs {
+        let value = toml::to_string(job)
+            .map_err(|e| HostError::unknown(format!("cannot write job {}: {e}", job.name)))?;
+        let parsed: toml_edit::DocumentMut = value
+            .parse()
+            .map_err(|e| HostError::unknown(format!("{e}")))?;
+        tables.push(parsed.as_table().clone());
+    }
+    doc.remove("jobs");
+    if !tables.is_empty() {
+        doc.insert("jobs", toml_edit::Item::ArrayOfTables(tables));
+    }
+    if let Some(dir) = config_file.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    // Write aside and rename: a crash never leaves half a config.
+    let tmp = config_file.with_extension("toml.tmp");
+    std::fs::write(&tmp, doc.to_string())
+        .and_then(|_| std::fs::rename(&tmp, config_file))
+        .map_err(|e| HostError::io(format!("cannot write {}", config_file.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(cron: &str) -> JobConfig {
+        JobConfig {
+            name: "j".into(),
+            cron: cron.into(),
+            command: vec!["status".into()],
+            playbook: String::new(),
+            timeout: "1m".into(),
+            overlap: "skip".into(),
+            missed: "skip".into(),
+            jitter: String::new(),
+            timezone: "UTC".into(),
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn five_and_six_field_lines_parse_and_others_are_refused_with_the_reason() {
+        assert!(parse_cron("*/30 * * * *").is_ok());
+        assert!(parse_cron("*/5 * * * * *").is_ok());
+        assert!(parse_cron("* * *").unwrap_err().contains("3 fields"));
+        assert!(parse_cron("61 * * * *").is_err());
+        let any = |_: &[String]| true;
+        assert!(validate(&job("nope nope * * *"), &any)
+            .unwrap_err()
+            .contains("does not parse"));
+    }
+
+    #[test]
+    fn next_times_follow_the_expression() {
+        let t0: DateTime<Utc> = "2026-11-24T10:00:05Z".parse().unwrap();
+        let next = next_times(&job("*/30 * * * *"), t0, 2);
+        assert_eq!(next[0].to_rfc3339(), "2026-11-24T10:30:00+00:00");
+        assert_eq!(next[1].to_rfc3339(), "2026-11-24T11:00:00+00:00");
+        let secs = next_times(&job("*/10 * * * * *"), t0, 1);
+        assert_eq!(secs[0].to_rfc3339(), "2026-11-24T10:00:10+00:00");
+    }
+
+    #[test]
+    fn unknown_commands_and_missing_playbooks_are_refused() {
+        let none = |_: &[String]| false;
+        assert!(validate(&job("* * * * *"), &none)
+            .unwrap_err()
+            .contains("unknown command `status`"));
+        let mut p = job("* * * * *");
+        p.command.clear();
+        p.playbook = "/nonexistent/x.rhai".into();
+        assert!(validate(&p, &none).unwrap_err().contains("does not exist"));
+    }
+
+    #[test]
+    fn writing_jobs_keeps_the_rest_of_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("config.toml");
+        std::fs::write(&f, "# my cluster\n[weaviate]\nnodes = 3 # three\n").unwrap();
+        write_jobs(&f, &[job("*/5 * * * *")]).unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            text.contains("# my cluster") && text.contains("nodes = 3 # three"),
+            "{text}"
+        );
+        let cfg = crate::config::Config::parse(&text).unwrap();
+        assert_eq!(cfg.jobs.len(), 1);
+        assert_eq!(cfg.jobs[0].cron, "*/5 * * * *");
+        write_jobs(&f, &[]).unwrap();
+        assert!(
+            crate::config::Config::parse(&std::fs::read_to_string(&f).unwrap())
+                .unwrap()
+                .jobs
+                .is_empty()
+        );
+    }
+}
