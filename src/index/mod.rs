@@ -7,6 +7,7 @@
 //! point, the next run finishes the job.
 
 pub mod chunk;
+pub mod repos;
 pub mod store;
 pub mod upload;
 pub mod walk;

@@ -1,0 +1,150 @@
+//! The repository list the scheduled sync keeps indexed: reading the list,
+//! cloning or fast-forwarding each repository (git, shallow when asked), and
+//! counting what changed since the commit last synced.
+
+use crate::config::ReposConfig;
+use crate::error::{HostError, HostResult};
+use crate::paths;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
+    let mut c = Command::new("git");
+    if let Some(d) = dir {
+        c.arg("-C").arg(d);
+    }
+    // Never ask for credentials: a scheduled job has nobody to answer.
+    c.env("GIT_TERMINAL_PROMPT", "0").args(args);
+    let out = c.output().map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("git failed")
+            .to_string())
+    }
+}
+
+/// Entries of the list file: one per line, `#` starts a comment.
+pub fn read_list(file: &Path) -> HostResult<Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        HostError::io(format!("cannot read the repository list {}", file.display()), e)
+            .with_hint("set repos.file in the config or MGIT_REPOS_FILE to a file with one repository per line")
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// A folder name for a repository URL or path.
+fn folder_name(entry: &str) -> String {
+    let base = entry
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or(entry);
+    let base = base.strip_suffix(".git").unwrap_or(base);
+    base.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn workdir(cfg: &ReposConfig) -> PathBuf {
+    if cfg.workdir.is_empty() {
+        paths::data_dir().join("repos")
+    } else {
+        PathBuf::from(&cfg.workdir)
+    }
+}
+
+/// Bring one repository up to date. A local working tree is indexed where
+/// it is (never pulled: it is someone's checkout); anything else is cloned
+/// into the work folder once and fast-forwarded after.
+pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
+    let local = Path::new(entry);
+    let result = (|| -> Result<(PathBuf, &'static str), String> {
+        if local.join(".git").exists() {
+            return Ok((local.to_path_buf(), "in place"));
+        }
+        let dir = workdir(cfg).join(folder_name(entry));
+        let depth = cfg.clone_depth.to_string();
+        if dir.join(".git").exists() {
+            let mut fetch = vec!["fetch", "--quiet", "origin"];
+            if cfg.clone_depth > 0 {
+                fetch.extend(["--depth", &depth]);
+            }
+            git(Some(&dir), &fetch)?;
+            // Our own clone, never edited: move it to what was fetched. (A
+            // merge would refuse: a shallow fetch shares no history.) The old
+            // commit's objects stay, so `changed` can still diff against it.
+            git(Some(&dir), &["reset", "--hard", "--quiet", "FETCH_HEAD"])?;
+            Ok((dir, "fast-forwarded"))
+        } else {
+            std::fs::create_dir_all(workdir(cfg)).map_err(|e| e.to_string())?;
+            let target = dir.display().to_string();
+            let mut clone = vec!["clone", "--quiet"];
+            if cfg.clone_depth > 0 {
+                clone.extend(["--depth", &depth]);
+            }
+            // A local path as a URL: file:// makes --depth apply to it too.
+            let url = if Path::new(entry).is_absolute() {
+                format!("file://{entry}")
+            } else {
+                entry.to_string()
+            };
+            clone.extend([url.as_str(), target.as_str()]);
+            git(None, &clone)?;
+            Ok((dir, "cloned"))
+        }
+    })();
+    match result {
+        Ok((path, action)) => {
+            let canon = std::fs::canonicalize(&path).unwrap_or(path);
+            let head = git(Some(&canon), &["rev-parse", "HEAD"]).ok();
+            json!({"entry": entry, "name": folder_name(entry), "path": canon, "action": action, "head": head})
+        }
+        Err(e) => json!({"entry": entry, "name": folder_name(entry), "error": e}),
+    }
+}
+
+/// Files changed between `since` and HEAD; None when `since` is unknown or
+/// not in the (possibly shallow) history, which means "everything".
+pub fn changed_files(path: &Path, since: Option<&str>) -> Option<usize> {
+    let since = since.filter(|s| !s.is_empty())?;
+    let out = git(Some(path), &["diff", "--name-only", since, "HEAD"]).ok()?;
+    Some(out.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_files_skip_comments_and_blank_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("repos.txt");
+        std::fs::write(
+            &f,
+            "# mine\n/src/a\n\nhttps://example.com/x/b.git  # upstream\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_list(&f).unwrap(),
+            vec!["/src/a", "https://example.com/x/b.git"]
+        );
+        assert_eq!(folder_name("https://example.com/x/b.git"), "b");
+        assert_eq!(folder_name("git@host:team/c.git"), "c");
+    }
+}
