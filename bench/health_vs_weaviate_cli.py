@@ -38,7 +38,7 @@ def ensure_venv():
 
 
 def free_base(span):
-    for base in range(23000, 60000, 100):
+    for base in range(23000, 32700, 100):  # below the ephemeral ports
         ok = True
         for p in range(base, base + span):
             with socket.socket() as s:

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{require, signal, weaviate_binary, Stack};
+use common::{require_weaviate, signal, Stack};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -86,10 +86,7 @@ fn interrupted_repair(s: &Stack) {
 
 #[test]
 fn health_and_repair_on_a_broken_cluster() {
-    if !require(
-        "the Weaviate binary (elysiactl install weaviate)",
-        weaviate_binary().exists(),
-    ) {
+    if !require_weaviate() {
         return;
     }
     let s = Stack::new("process", 3, false, "");
@@ -310,7 +307,20 @@ fn health_and_repair_on_a_broken_cluster() {
     let nodes = v["weaviate"]["nodes"].as_array().unwrap();
     assert_eq!(nodes[0]["grpc"]["serving"], true, "{:#}", nodes[0]);
     assert!(nodes[0]["process"]["pid"].is_u64(), "{:#}", nodes[0]);
-    assert_eq!(s.run(&["health"]).code, 0, "resumed");
+    // A resumed node answers again once its queued requests drain.
+    let t0 = std::time::Instant::now();
+    loop {
+        let r = s.run(&["health"]);
+        if r.code == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 30,
+            "still unhealthy 30 s after SIGCONT:\n{}",
+            r.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     // --watch notices a killed node within two intervals, alerts, and exports.
     watch_sees_a_killed_node(&s);
@@ -388,10 +398,7 @@ fn health_of_a_stack_that_is_down_exits_2() {
 
 #[test]
 fn repair_refuses_where_the_server_cannot_copy_replicas() {
-    if !require(
-        "the Weaviate binary (elysiactl install weaviate)",
-        weaviate_binary().exists(),
-    ) {
+    if !require_weaviate() {
         return;
     }
     // The replication API answers 501 without replica movement.

@@ -143,19 +143,7 @@ fn settle_synchronized(host: &Host, r: &ClusterReadiness) -> Option<bool> {
 /// The schema and the verbose node status, from the first node that answers.
 fn cluster_view(host: &Host, r: &ClusterReadiness) -> HostResult<(Value, NodesStatus)> {
     let mut last = None;
-    let ready: Vec<&str> = r
-        .nodes
-        .iter()
-        .filter(|n| n.ready)
-        .map(|n| n.name.as_str())
-        .collect();
-    for spec in host
-        .config
-        .weaviate
-        .node_specs()
-        .into_iter()
-        .filter(|s| ready.contains(&s.name.as_str()))
-    {
+    for spec in super::ready_specs(host, r) {
         let c = client(host, &spec);
         match host.block_on(async { tokio::try_join!(c.schema(), c.nodes_status(true)) }) {
             Ok(v) => return Ok(v),

@@ -74,6 +74,17 @@ impl Problems {
     }
 }
 
+/// The configured nodes that answered the readiness probe as ready: the
+/// ones worth asking cluster-wide questions.
+pub fn ready_specs(host: &Host, r: &ClusterReadiness) -> Vec<NodeSpec> {
+    host.config
+        .weaviate
+        .node_specs()
+        .into_iter()
+        .filter(|s| r.nodes.iter().any(|n| n.ready && n.name == s.name))
+        .collect()
+}
+
 pub fn client(host: &Host, spec: &NodeSpec) -> WeaviateClient {
     WeaviateClient::for_node(host.http.clone(), spec, &host.config.weaviate.api_key)
         .with_timeout(Duration::from_secs(5))
@@ -288,19 +299,7 @@ fn per_node_counts(
     r: &ClusterReadiness,
 ) -> std::collections::BTreeMap<String, (i64, usize)> {
     let mut out = std::collections::BTreeMap::new();
-    let ready: Vec<&str> = r
-        .nodes
-        .iter()
-        .filter(|n| n.ready)
-        .map(|n| n.name.as_str())
-        .collect();
-    for spec in host
-        .config
-        .weaviate
-        .node_specs()
-        .into_iter()
-        .filter(|s| ready.contains(&s.name.as_str()))
-    {
+    for spec in ready_specs(host, r) {
         if let Ok(st) = host.block_on(client(host, &spec).nodes_status(true)) {
             for n in st.nodes {
                 let objects = n.shards.iter().map(|s| s.object_count).sum();

@@ -59,15 +59,20 @@ fn port_free(p: u16) -> bool {
 
 static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
 
-/// A block of `span` consecutive free ports.
+/// A block of `span` consecutive free ports, below Linux's ephemeral range
+/// (32768 and up): a port found free there can be taken by any outgoing
+/// connection before the node binds it.
 pub fn free_block(span: u16) -> u16 {
     if NEXT_BASE.load(Ordering::SeqCst) == 0 {
-        let seed = (std::process::id() as u16 % 200) * 100;
-        let _ = NEXT_BASE.compare_exchange(0, 21000 + seed, Ordering::SeqCst, Ordering::SeqCst);
+        let seed = (std::process::id() as u16 % 100) * 100;
+        let _ = NEXT_BASE.compare_exchange(0, 20000 + seed, Ordering::SeqCst, Ordering::SeqCst);
     }
     loop {
         let base = NEXT_BASE.fetch_add(span + 1, Ordering::SeqCst);
-        assert!(base < 64000, "ran out of ports");
+        assert!(
+            base + span < 32768,
+            "ran out of ports below the ephemeral range"
+        );
         if (base..base + span).all(port_free) {
             return base;
         }
@@ -366,4 +371,24 @@ pub fn signal(pid: u32, sig: &str) {
         .status()
         .unwrap();
     assert!(ok.success(), "kill -{sig} {pid}");
+}
+
+/// The Weaviate binary is there (or, outside CI, the test is skipped).
+pub fn require_weaviate() -> bool {
+    require(
+        "the Weaviate binary (elysiactl install weaviate)",
+        weaviate_binary().exists(),
+    )
+}
+
+/// Run git in a repository, as a fixed author; panics on failure.
+pub fn git(repo: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "git {args:?}");
 }
