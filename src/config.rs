@@ -298,7 +298,7 @@ pub struct JobConfig {
     /// Random delay up to this much, e.g. "30s".
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub jitter: String,
-    /// "local" (default) or "UTC".
+    /// "local" (default), "UTC" or an IANA name such as "Europe/Berlin".
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub timezone: String,
     #[serde(default = "default_true")]

@@ -343,3 +343,31 @@ fn missing_weaviate_binary_names_the_install_command() {
         r.stderr
     );
 }
+
+#[test]
+fn a_bad_job_in_the_config_file_is_refused_with_its_line() {
+    let s = stack();
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[jobs]]\nname = \"nightly\"\ncron = \"0 25 * * *\"\ncommand = [\"status\"]\n",
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"nightly\""))
+        .unwrap()
+        + 1;
+    let r = s.run(&["daemon"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("job \"nightly\" (line {line})")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("does not parse"), "{}", r.stderr);
+    assert!(
+        !s.state_dir().join("run/daemon.pid").exists(),
+        "a refused daemon leaves no PID file"
+    );
+}

@@ -6,22 +6,11 @@
 
 mod common;
 
-use common::{http, require, signal, weaviate_binary, Stack};
+use common::{git, http, require_weaviate, signal, Stack};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn git(repo: &Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "git {args:?}");
-}
 
 fn make_repo(dir: &Path, files: &[(&str, &str)]) {
     std::fs::create_dir_all(dir).unwrap();
@@ -93,10 +82,7 @@ fn ended_ok(h: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn the_daemon_runs_the_schedule_and_the_repository_sync() {
-    if !require(
-        "the Weaviate binary (elysiactl install weaviate)",
-        weaviate_binary().exists(),
-    ) {
+    if !require_weaviate() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -126,6 +112,7 @@ fn the_daemon_runs_the_schedule_and_the_repository_sync() {
     let work = s.dir.path();
     std::fs::write(work.join("hang.rhai"), "time::sleep(60);\n").unwrap();
     std::fs::write(work.join("slow.rhai"), "time::sleep(2.5);\n").unwrap();
+    std::fs::write(work.join("fail.rhai"), "throw \"boom\";\n").unwrap();
     let add = |args: &[&str]| s.run(&[&["schedule", "add"], args].concat()).ok();
     add(&[
         "sync",
@@ -264,11 +251,45 @@ fn the_daemon_runs_the_schedule_and_the_repository_sync() {
         );
     }
 
-    // SIGHUP (sent by schedule add) reloads: the new job runs.
-    add(&["echo", "--cron", "* * * * * *", "--", "config", "path"]);
+    // SIGHUP alone reloads: the new jobs are swapped in with the old mtime,
+    // so only the signal can make the daemon notice them.
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let old_mtime = std::fs::metadata(&cfg).unwrap().modified().unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[jobs]]\nname = \"echo\"\ncron = \"* * * * * *\"\ncommand = [\"config\", \"path\"]\n",
+    );
+    text.push_str(&format!(
+        "\n[[jobs]]\nname = \"fail\"\ncron = \"*/2 * * * * *\"\nplaybook = \"{}\"\n",
+        work.join("fail.rhai").display()
+    ));
+    let staged = cfg.with_extension("staged");
+    std::fs::write(&staged, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&staged)
+        .unwrap()
+        .set_modified(old_mtime)
+        .unwrap();
+    std::fs::rename(&staged, &cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(history(&s, "echo").is_empty(), "reloaded without SIGHUP");
+    signal(pid, "HUP");
     wait_for(&s, "echo", 15, "the added job's first run", |h| {
         !ended_ok(h).is_empty()
     });
+    // A failing job is recorded as failed, and the daemon goes on.
+    let h = wait_for(&s, "fail", 15, "a failed run", |h| {
+        h.iter().any(|r| r["outcome"] == "failed")
+    });
+    let f = h.iter().find(|r| r["outcome"] == "failed").unwrap();
+    assert_eq!(f["exit_code"], 1, "{f:#}");
+    assert!(f["output"].to_string().contains("boom"), "{f:#}");
+    assert_eq!(
+        s.run(&["daemon", "status"]).code,
+        0,
+        "the daemon survives a failing job"
+    );
 
     // Killed with SIGKILL: a new daemon marks the orphaned run, and runs the
     // missed sync once at start (missed = once).
@@ -297,4 +318,9 @@ fn the_daemon_runs_the_schedule_and_the_repository_sync() {
     let r = s.run(&["daemon", "stop", "--json"]).ok().json();
     assert_eq!(r["stopped"], "terminated", "{r:#}");
     assert_eq!(s.run(&["daemon", "status"]).code, 1);
+    // SIGTERM came while `slow` (every second, 2.5 s long) ran: it was let
+    // finish, so no run is left open.
+    let h = history(&s, "slow");
+    assert!(h.iter().all(|r| r["outcome"] != "running"), "{h:#?}");
+    assert!(h.iter().any(|r| r["outcome"] == "ok"), "{h:#?}");
 }

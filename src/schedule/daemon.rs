@@ -252,14 +252,6 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
     std::fs::create_dir_all(paths::run_dir())
         .map_err(|e| HostError::io("cannot create the run folder", e))?;
     let me = std::process::id();
-    proc::write_pid_file(
-        &pf,
-        proc::PidRecord {
-            pid: me,
-            start_ticks: proc::start_ticks_of(me).unwrap_or(0),
-        },
-    )?;
-    install_signal_flags();
     if let Ok(n) = History::open().and_then(|h| h.close_orphans(me)) {
         if n > 0 {
             log(&format!(
@@ -292,7 +284,16 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
         *slots = fresh;
         Ok(slots.len())
     };
+    // A config that does not load is refused before the daemon claims its PID file.
     let n = reload(&mut slots)?;
+    proc::write_pid_file(
+        &pf,
+        proc::PidRecord {
+            pid: me,
+            start_ticks: proc::start_ticks_of(me).unwrap_or(0),
+        },
+    )?;
+    install_signal_flags();
     log(&format!("daemon {me} started with {n} job(s)"));
     let mut threads: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let spawn = |slot: &Slot, scheduled: DateTime<Utc>, reason: &'static str| {
@@ -373,7 +374,17 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
             threads.push(spawn(slot, due, "schedule"));
         }
         threads.retain(|t| !t.is_finished());
-        std::thread::sleep(Duration::from_millis(20));
+        // Sleep until the next run is due, but wake twice a second to notice
+        // signals and config changes: idle costs almost nothing, and a run
+        // starts within milliseconds of its second.
+        let now = Utc::now();
+        let until_next = slots
+            .values()
+            .filter_map(|s| s.next)
+            .min()
+            .map(|t| (t - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_millis(500));
+        std::thread::sleep(until_next.clamp(Duration::from_millis(1), Duration::from_millis(500)));
     }
     log(&format!(
         "stopping: waiting for {} running job(s)",

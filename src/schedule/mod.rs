@@ -35,18 +35,39 @@ pub fn parse_duration(s: &str, what: &str) -> HostResult<Duration> {
     })
 }
 
+pub enum Zone {
+    Local,
+    Utc,
+    Named(chrono_tz::Tz),
+}
+
+/// "local" (or empty), "UTC", or an IANA name such as "Europe/Berlin".
+pub fn zone(name: &str) -> Option<Zone> {
+    match name.trim() {
+        "" => Some(Zone::Local),
+        n if n.eq_ignore_ascii_case("local") => Some(Zone::Local),
+        n if n.eq_ignore_ascii_case("utc") => Some(Zone::Utc),
+        n => n.parse::<chrono_tz::Tz>().ok().map(Zone::Named),
+    }
+}
+
 /// The next `n` times a job fires after `after`, in its time zone.
 pub fn next_times(job: &JobConfig, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
     let Ok(s) = parse_cron(&job.cron) else {
         return Vec::new();
     };
-    if job.timezone.eq_ignore_ascii_case("utc") {
-        s.after(&after).take(n).collect()
-    } else {
-        s.after(&after.with_timezone(&Local))
+    match zone(&job.timezone) {
+        Some(Zone::Utc) => s.after(&after).take(n).collect(),
+        Some(Zone::Named(tz)) => s
+            .after(&after.with_timezone(&tz))
             .take(n)
             .map(|t| t.with_timezone(&Utc))
-            .collect()
+            .collect(),
+        _ => s
+            .after(&after.with_timezone(&Local))
+            .take(n)
+            .map(|t| t.with_timezone(&Utc))
+            .collect(),
     }
 }
 
@@ -101,11 +122,9 @@ pub fn validate(job: &JobConfig, command_exists: CommandExists) -> Result<(), St
     if !["skip", "once"].contains(&job.missed.as_str()) {
         return Err(format!("missed {:?} must be skip or once", job.missed));
     }
-    if !job.timezone.is_empty()
-        && !["utc", "local"].contains(&job.timezone.to_ascii_lowercase().as_str())
-    {
+    if zone(&job.timezone).is_none() {
         return Err(format!(
-            "timezone {:?} is not supported; use \"local\" or \"UTC\"",
+            "timezone {:?} is not known; use \"local\", \"UTC\" or an IANA name such as \"Europe/Berlin\"",
             job.timezone
         ));
     }
@@ -213,6 +232,16 @@ mod tests {
         assert_eq!(next[1].to_rfc3339(), "2026-11-24T11:00:00+00:00");
         let secs = next_times(&job("*/10 * * * * *"), t0, 1);
         assert_eq!(secs[0].to_rfc3339(), "2026-11-24T10:00:10+00:00");
+        // 08:00 in Berlin is 07:00 UTC in November.
+        let mut berlin = job("0 8 * * *");
+        berlin.timezone = "Europe/Berlin".into();
+        assert_eq!(
+            next_times(&berlin, t0, 1)[0].to_rfc3339(),
+            "2026-11-25T07:00:00+00:00"
+        );
+        berlin.timezone = "Mars/Olympus".into();
+        let any = |_: &[String]| true;
+        assert!(validate(&berlin, &any).unwrap_err().contains("not known"));
     }
 
     #[test]
