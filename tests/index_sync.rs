@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{http, require, signal, weaviate_binary, Stack};
+use common::{git, http, require_weaviate, signal, Stack};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -108,17 +108,6 @@ fn assert_index_matches(s: &Stack, files: &BTreeMap<String, String>) {
     }
 }
 
-fn git(repo: &Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "git {args:?}");
-}
-
 fn rust_file(functions: usize) -> String {
     (0..functions)
         .map(|i| format!("/// Function {i}.\nfn f{i}(x: u32) -> u32 {{\n    let y = x + {i};\n    y * 2\n}}\n\n"))
@@ -127,10 +116,7 @@ fn rust_file(functions: usize) -> String {
 
 #[test]
 fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
-    if !require(
-        "the Weaviate binary (elysiactl install weaviate)",
-        weaviate_binary().exists(),
-    ) {
+    if !require_weaviate() {
         return;
     }
     let s = Stack::new(
@@ -228,6 +214,21 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // While it runs, `index perf` shows its live figures (rewritten every half second).
+    let t0 = Instant::now();
+    loop {
+        let perf = s.run(&["index", "perf", "--json"]).ok().json();
+        assert_eq!(perf["live"]["pid"], child.id(), "{perf:#}");
+        if perf["live"]["chunks_uploaded"].as_u64().unwrap() > 0 {
+            assert!(perf["live"]["files_seen"].as_u64().unwrap() > 0, "{perf:#}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "live figures never moved: {perf:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     signal(child.id(), "KILL");
     let _ = child.wait();
     let partial = fetch_all(&s).len();
@@ -235,6 +236,22 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     assert!(v["files_indexed"].as_u64().unwrap() > 0, "{v:#}");
     let files = expected_files(&repo, &["target", "logo.bin", "huge.txt"]);
     assert_index_matches(&s, &files);
+    // The figures of the finished runs: latency percentiles, batch sizes, memory.
+    let perf = s.run(&["index", "perf", "--json"]).ok().json();
+    assert!(perf["live"].is_null(), "{perf:#}");
+    let last = &perf["runs"][0];
+    assert!(
+        last["upload_latency_ms"]["p50"].as_f64().unwrap() > 0.0,
+        "{last:#}"
+    );
+    assert!(
+        last["batch_size"]["max"].as_f64().unwrap() <= 100.0,
+        "batch_size = 100: {last:#}"
+    );
+    assert!(
+        last["peak_rss_bytes"].as_u64().unwrap() > 1 << 20,
+        "{last:#}"
+    );
     eprintln!(
         "killed after {partial} objects, resumed to {} objects for {} files",
         fetch_all(&s).len(),

@@ -68,8 +68,17 @@ fn errors(_: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!(index::errors(recent)?))
 }
 
+fn perf(_: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    o.only(&["runs"])?;
+    index::perf(o.int("runs")?.unwrap_or(10).clamp(1, 1000) as usize)
+}
+
 pub fn functions() -> Vec<HostFn> {
     vec![
+        read("index", "perf", "perf(opts?: map) -> map",
+            "{live, runs}: the figures of a sync running now (files/s, chunks/s, upload latency and batch size percentiles, memory, retries, breaker states, open connections), or null; and the summaries of the last opts.runs = 10 runs, newest first.",
+            perf),
         write("index", "ingest", "ingest(repositories: array|string, opts?: map) -> map",
             "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run reads only files whose size or mtime changed and whose content hash differs, and deletes the chunks of deleted or shrunk files. Returns the run's figures. Embeddings: only \"none\" (keyword search) is built yet.",
             sync, Some(simulate_sync)),

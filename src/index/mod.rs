@@ -27,6 +27,25 @@ pub fn store_path() -> PathBuf {
     paths::data_dir().join("index.redb")
 }
 
+/// Figures of the run in progress, rewritten every half second for `index perf`.
+pub fn live_path() -> PathBuf {
+    paths::state_dir().join("index-live.json")
+}
+
+/// (resident, peak resident) bytes of this process.
+fn memory() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
 /// The object ID of chunk `i` of a file: the same input, the same ID.
 pub fn chunk_id(repo: &str, path: &str, i: usize) -> String {
     uuid::Uuid::new_v5(
@@ -244,173 +263,211 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
             (&totals, &seen, &errors, &failed, &known);
         let (repo_r, repo_name_r, commit_r, store_r, uploader_r) =
             (&repo, &repo_name, &commit, &store, &uploader);
-        std::thread::scope(|s| {
-            // Walker: unchanged size and mtime means unchanged; no read.
-            s.spawn(move || {
-                let (seen, errors, known, repo) = (seen_r, errors_r, known_r, repo_r);
-                for item in walk::walk(repo_path) {
-                    match item {
-                        Ok(f) => {
-                            totals.files_seen.fetch_add(1, Ordering::Relaxed);
-                            seen.lock().unwrap().insert(f.rel.clone());
-                            // Too big to be source: left out by design, not an error.
-                            if f.size > cfg.max_file_bytes {
-                                totals.skipped.fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            }
-                            if let Some(k) = known.get(&f.rel) {
-                                if k.size == f.size && k.mtime_ns == f.mtime_ns {
-                                    continue;
-                                }
-                            }
-                            if task_tx.send(f).is_err() {
-                                return;
-                            }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let done_r = &done;
+        // The reporter lives in an outer scope: it stops when the pipeline's scope has joined.
+        std::thread::scope(|outer| {
+            // Reporter: the live figures `index perf` shows while this runs.
+            outer.spawn(move || {
+                let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+                while !done_r.load(Ordering::Relaxed) {
+                    let secs = t0.elapsed().as_secs_f64().max(0.001);
+                    let (files, chunks) =
+                        (totals.files_changed.load(Ordering::Relaxed), totals.chunks.load(Ordering::Relaxed));
+                    let (rss, peak) = memory();
+                    let mut live = json!({
+                        "pid": std::process::id(), "started": started, "repository": repo_r,
+                        "files_seen": totals.files_seen.load(Ordering::Relaxed), "files_indexed": files,
+                        "chunks_uploaded": chunks, "files_per_s": (files as f64 / secs * 10.0).round() / 10.0,
+                        "chunks_per_s": (chunks as f64 / secs * 10.0).round() / 10.0,
+                        "rss_bytes": rss, "peak_rss_bytes": peak, "retries": uploader_r.retries.load(Ordering::Relaxed),
+                        "breakers": uploader_r.breaker_states().into_iter().collect::<HashMap<_, _>>(),
+                        "open_connections": host.config.index.upload_concurrency,
+                    });
+                    if let (Some(m), Value::Object(f)) = (live.as_object_mut(), uploader_r.figures()) {
+                        m.extend(f);
+                    }
+                    let tmp = live_path().with_extension("json.tmp");
+                    if std::fs::write(&tmp, live.to_string()).is_ok() {
+                        let _ = std::fs::rename(&tmp, live_path());
+                    }
+                    for _ in 0..10 {
+                        if done_r.load(Ordering::Relaxed) {
+                            break;
                         }
-                        Err((p, e)) => errors.lock().unwrap().push(error_record(
-                            Category::FileSystem,
-                            repo,
-                            &p.display().to_string(),
-                            &e,
-                        )),
+                        std::thread::sleep(std::time::Duration::from_millis(50));
                     }
                 }
-                drop(task_tx);
             });
-            // Chunkers.
-            for _ in 0..cfg.chunk_workers.max(1) {
-                let task_rx = task_rx.clone();
-                let work_tx = work_tx.clone();
-                let (known, errors, repo, repo_name, commit) =
-                    (known_r, errors_r, repo_r, repo_name_r, commit_r);
+            std::thread::scope(|s| {
+                // Walker: unchanged size and mtime means unchanged; no read.
                 s.spawn(move || {
-                    for f in task_rx {
-                        match prepare(
-                            host,
-                            repo,
-                            repo_name,
-                            commit,
-                            &o.collection,
-                            &f,
-                            known.get(&f.rel),
-                        ) {
-                            Ok(w) => {
-                                if work_tx.send(w).is_err() {
+                    let (seen, errors, known, repo) = (seen_r, errors_r, known_r, repo_r);
+                    for item in walk::walk(repo_path) {
+                        match item {
+                            Ok(f) => {
+                                totals.files_seen.fetch_add(1, Ordering::Relaxed);
+                                seen.lock().unwrap().insert(f.rel.clone());
+                                // Too big to be source: left out by design, not an error.
+                                if f.size > cfg.max_file_bytes {
+                                    totals.skipped.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                                if let Some(k) = known.get(&f.rel) {
+                                    if k.size == f.size && k.mtime_ns == f.mtime_ns {
+                                        continue;
+                                    }
+                                }
+                                if task_tx.send(f).is_err() {
                                     return;
                                 }
                             }
-                            Err(e) => {
-                                totals.skipped.fetch_add(1, Ordering::Relaxed);
-                                errors.lock().unwrap().push(e);
-                            }
-                        }
-                    }
-                });
-            }
-            drop(task_rx);
-            drop(work_tx);
-            // Uploaders: whole files per batch, recorded only once written.
-            for _ in 0..cfg.upload_concurrency.max(1) {
-                let work_rx = work_rx.clone();
-                let (store, uploader, errors, failed, repo) =
-                    (store_r, uploader_r, errors_r, failed_r, repo_r);
-                s.spawn(move || {
-                    let mut batch: Vec<Prepared> = Vec::new();
-                    let mut same: Vec<(String, Option<FileRecord>)> = Vec::new();
-                    let flush = |batch: &mut Vec<Prepared>,
-                                 same: &mut Vec<(String, Option<FileRecord>)>|
-                     -> HostResult<()> {
-                        if !same.is_empty() {
-                            store.put_files(&o.collection, repo, same)?;
-                            same.clear();
-                        }
-                        if batch.is_empty() {
-                            return Ok(());
-                        }
-                        let objects: Vec<Value> = batch
-                            .iter()
-                            .flat_map(|p| p.objects.iter().cloned())
-                            .collect();
-                        // Which file each object belongs to, to blame the right one.
-                        let owner: Vec<usize> = batch
-                            .iter()
-                            .enumerate()
-                            .flat_map(|(i, p)| std::iter::repeat_n(i, p.objects.len()))
-                            .collect();
-                        let mut refused: HashMap<usize, String> = HashMap::new();
-                        let size = cfg.batch_size.max(1);
-                        for (k, part) in objects.chunks(size).enumerate() {
-                            for (i, msg) in uploader.upsert(host, part)? {
-                                refused.entry(owner[k * size + i]).or_insert(msg);
-                            }
-                        }
-                        let mut done = Vec::new();
-                        for (i, p) in batch.drain(..).enumerate() {
-                            if let Some(msg) = refused.get(&i) {
-                                // Not recorded as done: the next run tries it again.
-                                errors.lock().unwrap().push(error_record(
-                                    Category::Weaviate,
-                                    repo,
-                                    &p.rel,
-                                    &format!("objects were refused: {msg}"),
-                                ));
-                                continue;
-                            }
-                            // Chunks past the new end belonged to the old version.
-                            if p.old_chunks > p.record.chunks {
-                                let stale: Vec<String> = (p.record.chunks..p.old_chunks)
-                                    .map(|i| chunk_id(repo, &p.rel, i))
-                                    .collect();
-                                uploader.delete(host, &o.collection, &stale)?;
-                            }
-                            totals.chunks.fetch_add(p.objects.len(), Ordering::Relaxed);
-                            totals.files_changed.fetch_add(1, Ordering::Relaxed);
-                            done.push((p.rel, Some(p.record)));
-                        }
-                        store.put_files(&o.collection, repo, &done)?;
-                        let n = totals.files_changed.load(Ordering::Relaxed);
-                        let c = totals.chunks.load(Ordering::Relaxed);
-                        let secs = t0.elapsed().as_secs_f64().max(0.001);
-                        host.out.progress_set(
-                            bar,
-                            None,
-                            Some(&format!(
-                                "{n} files, {c} chunks, {:.0} files/s",
-                                n as f64 / secs
+                            Err((p, e)) => errors.lock().unwrap().push(error_record(
+                                Category::FileSystem,
+                                repo,
+                                &p.display().to_string(),
+                                &e,
                             )),
-                        );
-                        Ok(())
-                    };
-                    let mut pending = 0;
-                    for w in work_rx {
-                        match w {
-                            Work::Same(rel, rec) => {
-                                totals.files_same.fetch_add(1, Ordering::Relaxed);
-                                same.push((rel, Some(rec)));
-                            }
-                            Work::Skip(rel, rec) => {
-                                totals.skipped.fetch_add(1, Ordering::Relaxed);
-                                same.push((rel, Some(rec)));
-                            }
-                            Work::Upload(p) => {
-                                pending += p.objects.len();
-                                batch.push(p);
-                            }
-                        }
-                        if pending >= cfg.batch_size || same.len() >= 1000 {
-                            if let Err(e) = flush(&mut batch, &mut same) {
-                                *failed.lock().unwrap() = Some(e);
-                                return;
-                            }
-                            pending = 0;
                         }
                     }
-                    if let Err(e) = flush(&mut batch, &mut same) {
-                        *failed.lock().unwrap() = Some(e);
-                    }
+                    drop(task_tx);
                 });
-            }
-            drop(work_rx);
+                // Chunkers.
+                for _ in 0..cfg.chunk_workers.max(1) {
+                    let task_rx = task_rx.clone();
+                    let work_tx = work_tx.clone();
+                    let (known, errors, repo, repo_name, commit) =
+                        (known_r, errors_r, repo_r, repo_name_r, commit_r);
+                    s.spawn(move || {
+                        for f in task_rx {
+                            match prepare(
+                                host,
+                                repo,
+                                repo_name,
+                                commit,
+                                &o.collection,
+                                &f,
+                                known.get(&f.rel),
+                            ) {
+                                Ok(w) => {
+                                    if work_tx.send(w).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => {
+                                    totals.skipped.fetch_add(1, Ordering::Relaxed);
+                                    errors.lock().unwrap().push(e);
+                                }
+                            }
+                        }
+                    });
+                }
+                drop(task_rx);
+                drop(work_tx);
+                // Uploaders: whole files per batch, recorded only once written.
+                for _ in 0..cfg.upload_concurrency.max(1) {
+                    let work_rx = work_rx.clone();
+                    let (store, uploader, errors, failed, repo) =
+                        (store_r, uploader_r, errors_r, failed_r, repo_r);
+                    s.spawn(move || {
+                        let mut batch: Vec<Prepared> = Vec::new();
+                        let mut same: Vec<(String, Option<FileRecord>)> = Vec::new();
+                        let flush = |batch: &mut Vec<Prepared>,
+                                     same: &mut Vec<(String, Option<FileRecord>)>|
+                         -> HostResult<()> {
+                            if !same.is_empty() {
+                                store.put_files(&o.collection, repo, same)?;
+                                same.clear();
+                            }
+                            if batch.is_empty() {
+                                return Ok(());
+                            }
+                            let objects: Vec<Value> = batch
+                                .iter()
+                                .flat_map(|p| p.objects.iter().cloned())
+                                .collect();
+                            // Which file each object belongs to, to blame the right one.
+                            let owner: Vec<usize> = batch
+                                .iter()
+                                .enumerate()
+                                .flat_map(|(i, p)| std::iter::repeat_n(i, p.objects.len()))
+                                .collect();
+                            let mut refused: HashMap<usize, String> = HashMap::new();
+                            let size = cfg.batch_size.max(1);
+                            for (k, part) in objects.chunks(size).enumerate() {
+                                for (i, msg) in uploader.upsert(host, part)? {
+                                    refused.entry(owner[k * size + i]).or_insert(msg);
+                                }
+                            }
+                            let mut done = Vec::new();
+                            for (i, p) in batch.drain(..).enumerate() {
+                                if let Some(msg) = refused.get(&i) {
+                                    // Not recorded as done: the next run tries it again.
+                                    errors.lock().unwrap().push(error_record(
+                                        Category::Weaviate,
+                                        repo,
+                                        &p.rel,
+                                        &format!("objects were refused: {msg}"),
+                                    ));
+                                    continue;
+                                }
+                                // Chunks past the new end belonged to the old version.
+                                if p.old_chunks > p.record.chunks {
+                                    let stale: Vec<String> = (p.record.chunks..p.old_chunks)
+                                        .map(|i| chunk_id(repo, &p.rel, i))
+                                        .collect();
+                                    uploader.delete(host, &o.collection, &stale)?;
+                                }
+                                totals.chunks.fetch_add(p.objects.len(), Ordering::Relaxed);
+                                totals.files_changed.fetch_add(1, Ordering::Relaxed);
+                                done.push((p.rel, Some(p.record)));
+                            }
+                            store.put_files(&o.collection, repo, &done)?;
+                            let n = totals.files_changed.load(Ordering::Relaxed);
+                            let c = totals.chunks.load(Ordering::Relaxed);
+                            let secs = t0.elapsed().as_secs_f64().max(0.001);
+                            host.out.progress_set(
+                                bar,
+                                None,
+                                Some(&format!(
+                                    "{n} files, {c} chunks, {:.0} files/s",
+                                    n as f64 / secs
+                                )),
+                            );
+                            Ok(())
+                        };
+                        let mut pending = 0;
+                        for w in work_rx {
+                            match w {
+                                Work::Same(rel, rec) => {
+                                    totals.files_same.fetch_add(1, Ordering::Relaxed);
+                                    same.push((rel, Some(rec)));
+                                }
+                                Work::Skip(rel, rec) => {
+                                    totals.skipped.fetch_add(1, Ordering::Relaxed);
+                                    same.push((rel, Some(rec)));
+                                }
+                                Work::Upload(p) => {
+                                    pending += p.objects.len();
+                                    batch.push(p);
+                                }
+                            }
+                            if pending >= cfg.batch_size || same.len() >= 1000 {
+                                if let Err(e) = flush(&mut batch, &mut same) {
+                                    *failed.lock().unwrap() = Some(e);
+                                    return;
+                                }
+                                pending = 0;
+                            }
+                        }
+                        if let Err(e) = flush(&mut batch, &mut same) {
+                            *failed.lock().unwrap() = Some(e);
+                        }
+                    });
+                }
+                drop(work_rx);
+            });
+            done.store(true, Ordering::Relaxed);
         });
         if let Some(e) = failed.into_inner().unwrap() {
             host.out.progress_done(bar, None);
@@ -459,9 +516,41 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         "seconds": (secs * 1000.0).round() / 1000.0,
         "files_per_s": ((changed as f64 / secs.max(0.001)) * 10.0).round() / 10.0,
         "chunks_per_s": ((chunks as f64 / secs.max(0.001)) * 10.0).round() / 10.0,
+        "peak_rss_bytes": memory().1,
+        "finished": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     });
+    let mut summary = summary;
+    if let (Some(m), Value::Object(f)) = (summary.as_object_mut(), uploader.figures()) {
+        m.extend(f);
+    }
+    let _ = std::fs::remove_file(live_path());
     store.add_run(&summary)?;
     Ok(summary)
+}
+
+/// The run in progress (if its process still runs) and the last runs.
+pub fn perf(runs: usize) -> HostResult<Value> {
+    let live = std::fs::read_to_string(live_path())
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .filter(|v| {
+            v["pid"]
+                .as_u64()
+                .is_some_and(|p| crate::sys::process::is_alive(p as u32))
+        });
+    // A running sync holds the store: the past runs can wait, the live figures cannot.
+    let (past, note) = match Store::open(&store_path()).and_then(|s| s.runs(runs)) {
+        Ok(r) => (r, Value::Null),
+        Err(e) if live.is_some() => (
+            Vec::new(),
+            json!(format!(
+                "past runs unavailable while a sync runs: {}",
+                e.message
+            )),
+        ),
+        Err(e) => return Err(e),
+    };
+    Ok(json!({"live": live, "runs": past, "note": note}))
 }
 
 /// The recorded errors: newest first, or counted by category.

@@ -180,6 +180,20 @@ impl Store {
         Ok(n)
     }
 
+    /// Summaries of past runs, newest first.
+    pub fn runs(&self, limit: usize) -> HostResult<Vec<Value>> {
+        let tx = self.db.begin_read().map_err(store_error)?;
+        let t = tx.open_table(RUNS).map_err(store_error)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(store_error)?.rev().take(limit) {
+            let (_, v) = item.map_err(store_error)?;
+            if let Ok(r) = serde_json::from_str(v.value()) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn add_run(&self, summary: &Value) -> HostResult<()> {
         let tx = self.db.begin_write().map_err(store_error)?;
         {

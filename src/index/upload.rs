@@ -50,6 +50,23 @@ pub struct Uploader {
     breakers: Vec<Mutex<Breaker>>,
     next: AtomicUsize,
     pub retries: AtomicUsize,
+    /// Round trips of batch requests, in microseconds.
+    latency: Mutex<hdrhistogram::Histogram<u64>>,
+    /// Objects per batch request.
+    sizes: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+fn histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new(3).expect("3 significant figures is a valid precision")
+}
+
+/// Percentiles of a histogram, scaled by `div` (µs → ms: 1000).
+fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_json::Value {
+    if h.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let q = |p: f64| (h.value_at_quantile(p) as f64 / div * 10.0).round() / 10.0;
+    serde_json::json!({"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": (h.max() as f64 / div * 10.0).round() / 10.0, "count": h.len()})
 }
 
 /// Up to ±50% around the base, from the clock's nanoseconds (no RNG needed
@@ -85,6 +102,8 @@ impl Uploader {
             breakers,
             next: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
+            latency: Mutex::new(histogram()),
+            sizes: Mutex::new(histogram()),
         }
     }
 
@@ -95,6 +114,29 @@ impl Uploader {
         (0..n)
             .map(|k| (start + k) % n)
             .find(|&i| self.breakers[i].lock().unwrap().allows())
+    }
+
+    /// Batch latency (ms) and batch size percentiles so far.
+    pub fn figures(&self) -> serde_json::Value {
+        serde_json::json!({
+            "upload_latency_ms": percentiles(&self.latency.lock().unwrap(), 1000.0),
+            "batch_size": percentiles(&self.sizes.lock().unwrap(), 1.0),
+        })
+    }
+
+    fn timed_batch(&self, host: &Host, objects: &[Value]) -> HostResult<Vec<Option<String>>> {
+        let t0 = Instant::now();
+        let r = self.with_retry(host, "batch upsert", |c| {
+            let objects = objects.to_vec();
+            async move { c.batch_objects(&objects, "QUORUM").await }
+        });
+        let _ = self
+            .latency
+            .lock()
+            .unwrap()
+            .record(t0.elapsed().as_micros() as u64);
+        let _ = self.sizes.lock().unwrap().record(objects.len() as u64);
+        r
     }
 
     pub fn breaker_states(&self) -> Vec<(String, &'static str)> {
@@ -142,10 +184,7 @@ impl Uploader {
     /// Upsert objects; per-object failures are retried once, and what still
     /// fails is returned with its message (index, message).
     pub fn upsert(&self, host: &Host, objects: &[Value]) -> HostResult<Vec<(usize, String)>> {
-        let first = self.with_retry(host, "batch upsert", |c| {
-            let objects = objects.to_vec();
-            async move { c.batch_objects(&objects, "QUORUM").await }
-        })?;
+        let first = self.timed_batch(host, objects)?;
         let failed: Vec<usize> = first
             .iter()
             .enumerate()
@@ -157,10 +196,7 @@ impl Uploader {
         }
         self.retries.fetch_add(1, Ordering::Relaxed);
         let again: Vec<Value> = failed.iter().map(|&i| objects[i].clone()).collect();
-        let second = self.with_retry(host, "batch upsert", |c| {
-            let again = again.clone();
-            async move { c.batch_objects(&again, "QUORUM").await }
-        })?;
+        let second = self.timed_batch(host, &again)?;
         Ok(failed
             .iter()
             .zip(second)
