@@ -18,7 +18,7 @@ use crate::paths;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use store::{FileRecord, Store};
@@ -62,6 +62,7 @@ pub struct SyncOptions {
 
 /// One file that needs (re)uploading.
 struct Prepared {
+    repo: usize,
     rel: String,
     record: FileRecord,
     objects: Vec<Value>,
@@ -71,11 +72,34 @@ struct Prepared {
 enum Work {
     /// Changed: chunks to upload.
     Upload(Prepared),
-    /// Touched but the same content: only the record changes.
-    Same(String, FileRecord),
-    /// Binary: remembered (so it is not read again) but not indexed.
-    Skip(String, FileRecord),
+    /// Touched but the same content, or binary (remembered so it is not read
+    /// again, but not indexed): only the record changes.
+    Record {
+        repo: usize,
+        rel: String,
+        record: FileRecord,
+        same: bool,
+    },
 }
+
+/// A file found by the walker, with the repository it belongs to.
+struct Task {
+    repo: usize,
+    found: walk::Found,
+}
+
+/// One repository of a run: what it is and what the store knew of it.
+struct RepoRun {
+    path: PathBuf,
+    /// The store's key: the canonical path.
+    key: String,
+    name: String,
+    commit: String,
+    known: HashMap<String, FileRecord>,
+}
+
+/// A record to write: (repository index, path, Some(record) or None to forget).
+type RecordUpdate = (usize, String, Option<FileRecord>);
 
 #[derive(Default)]
 struct Counters {
@@ -84,16 +108,48 @@ struct Counters {
     files_same: AtomicUsize,
     chunks: AtomicUsize,
     skipped: AtomicUsize,
+    /// The repository the walker is in, for the live figures.
+    walking: AtomicUsize,
 }
 
+/// The commit a checkout is at, read from `.git` itself: a `git` process per
+/// repository would cost more than a whole no-op sync of a small one.
 fn git_head(repo: &Path) -> Option<String> {
-    if !repo.join(".git").exists() {
+    let dot_git = repo.join(".git");
+    let git_dir = if dot_git.is_file() {
+        // A worktree or submodule: `.git` names the real folder.
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        repo.join(text.strip_prefix("gitdir:")?.trim())
+    } else if dot_git.is_dir() {
+        dot_git
+    } else {
         return None;
+    };
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let is_sha = |s: &str| s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(reference) = head.strip_prefix("ref:").map(str::trim) else {
+        return is_sha(head).then(|| head.to_string());
+    };
+    if let Ok(sha) = std::fs::read_to_string(git_dir.join(reference)) {
+        if is_sha(sha.trim()) {
+            return Some(sha.trim().to_string());
+        }
     }
+    if let Ok(packed) = std::fs::read_to_string(git_dir.join("packed-refs")) {
+        for line in packed.lines() {
+            if let Some((sha, name)) = line.split_once(' ') {
+                if name == reference && is_sha(sha) {
+                    return Some(sha.to_string());
+                }
+            }
+        }
+    }
+    // Layouts read above do not cover (shared worktree refs, reftable): ask git.
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["rev-parse", "HEAD"])
+        .args(["rev-parse", "--verify", "-q", "HEAD"])
         .output()
         .ok()?;
     out.status
@@ -113,17 +169,25 @@ fn ensure_collection(host: &Host, collection: &str) -> HostResult<()> {
     if host.block_on(c.class_exists(collection))? {
         return Ok(());
     }
+    host.block_on(c.create_class(&collection_schema(
+        collection,
+        host.config.weaviate.expected_replication_factor(),
+    )))
+    .map(|_| ())
+}
+
+/// The class definition `index sync` creates.
+fn collection_schema(collection: &str, factor: usize) -> Value {
     let text = |n: &str| json!({"name": n, "dataType": ["text"]});
     let int = |n: &str| json!({"name": n, "dataType": ["int"]});
-    let def = json!({
+    json!({
         "class": collection,
         "description": "Source code chunks written by elysiactl index sync",
         "vectorizer": "none",
-        "replicationConfig": {"factor": host.config.weaviate.expected_replication_factor()},
+        "replicationConfig": {"factor": factor},
         "properties": [text("content"), text("repository"), text("path"), text("language"),
                        int("chunk_index"), int("start_line"), int("end_line"), text("commit"), text("content_hash")],
-    });
-    host.block_on(c.create_class(&def)).map(|_| ())
+    })
 }
 
 fn error_record(category: Category, repo: &str, file: &str, message: &str) -> Value {
@@ -136,16 +200,16 @@ fn error_record(category: Category, repo: &str, file: &str, message: &str) -> Va
 /// Read, hash and chunk one file. Err is a recorded, skipped file.
 fn prepare(
     host: &Host,
-    repo: &str,
-    repo_name: &str,
-    commit: &str,
+    r: &RepoRun,
+    repo: usize,
     collection: &str,
     f: &walk::Found,
-    old: Option<&FileRecord>,
 ) -> Result<Work, Value> {
     let cfg = &host.config.index;
-    let file = std::fs::File::open(&f.abs)
-        .map_err(|e| error_record(Category::FileSystem, repo, &f.rel, &e.to_string()))?;
+    let old = r.known.get(&f.rel);
+    let fail = |c: Category, m: String| error_record(c, &r.key, &f.rel, &m);
+    let file =
+        std::fs::File::open(&f.abs).map_err(|e| fail(Category::FileSystem, e.to_string()))?;
     // An empty file cannot be mapped; it has no chunks either.
     let bytes: Vec<u8>;
     let map;
@@ -157,7 +221,7 @@ fn prepare(
         // truncated meanwhile by someone else is the documented risk of mmap,
         // accepted for read speed (the content hash catches changed content).
         map = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|e| error_record(Category::FileSystem, repo, &f.rel, &e.to_string()))?;
+            .map_err(|e| fail(Category::FileSystem, e.to_string()))?;
         &map[..]
     };
     let hash = blake3::hash(data).to_hex().to_string();
@@ -169,23 +233,34 @@ fn prepare(
     };
     if let Some(o) = old {
         if o.hash == hash {
-            return Ok(Work::Same(f.rel.clone(), record(o.chunks)));
+            return Ok(Work::Record {
+                repo,
+                rel: f.rel.clone(),
+                record: record(o.chunks),
+                same: true,
+            });
         }
     }
     if walk::looks_binary(data) {
         return Ok(match old.map(|o| o.chunks).unwrap_or(0) {
             // It was text before: its old chunks must go.
             n if n > 0 => Work::Upload(Prepared {
+                repo,
                 rel: f.rel.clone(),
                 record: record(0),
                 objects: Vec::new(),
                 old_chunks: n,
             }),
-            _ => Work::Skip(f.rel.clone(), record(0)),
+            _ => Work::Record {
+                repo,
+                rel: f.rel.clone(),
+                record: record(0),
+                same: false,
+            },
         });
     }
     let text = std::str::from_utf8(data)
-        .map_err(|e| error_record(Category::Encoding, repo, &f.rel, &format!("not UTF-8: {e}")))?;
+        .map_err(|e| fail(Category::Encoding, format!("not UTF-8: {e}")))?;
     let language = walk::language(&f.rel);
     let chunks = chunk::chunk(text, cfg.chunk_lines, cfg.overlap_lines);
     let objects = chunks
@@ -194,16 +269,17 @@ fn prepare(
         .map(|(i, c)| {
             json!({
                 "class": collection,
-                "id": chunk_id(repo, &f.rel, i),
+                "id": chunk_id(&r.key, &f.rel, i),
                 "properties": {
-                    "content": c.text, "repository": repo_name, "path": f.rel, "language": language,
+                    "content": c.text, "repository": r.name, "path": f.rel, "language": language,
                     "chunk_index": i, "start_line": c.start_line, "end_line": c.end_line,
-                    "commit": commit, "content_hash": hash,
+                    "commit": r.commit, "content_hash": hash,
                 },
             })
         })
         .collect::<Vec<_>>();
     Ok(Work::Upload(Prepared {
+        repo,
         rel: f.rel.clone(),
         record: record(objects.len()),
         objects,
@@ -211,17 +287,14 @@ fn prepare(
     }))
 }
 
-pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
-    let t0 = Instant::now();
-    if host.config.index.embedder != "none" {
-        return Err(HostError::validation(format!(
-            "index.embedder = {:?} is not built yet; only \"none\" (keyword search) is",
-            host.config.index.embedder
-        ))
-        .with_hint("set index.embedder = \"none\" in the config"));
-    }
-    let mut repos = Vec::new();
-    for p in &o.paths {
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// The repositories of a run, canonical and each once, with what the store knew.
+fn repo_runs(paths: &[PathBuf], store: &Store, collection: &str) -> HostResult<Vec<RepoRun>> {
+    let mut runs: Vec<RepoRun> = Vec::new();
+    for p in paths {
         let canon = std::fs::canonicalize(p).map_err(|e| {
             HostError::io(format!("cannot index {}", p.display()), e)
                 .with_hint("give the folder of a repository (a git checkout or any source tree)")
@@ -232,275 +305,366 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
                     .with_hint("give the folder of a repository, not a file"),
             );
         }
-        repos.push(canon);
+        let key = canon.display().to_string();
+        if runs.iter().any(|r| r.key == key) {
+            continue;
+        }
+        runs.push(RepoRun {
+            name: canon
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or(key.clone()),
+            commit: git_head(&canon).unwrap_or_default(),
+            known: store.files(collection, &key)?,
+            key,
+            path: canon,
+        });
+    }
+    Ok(runs)
+}
+
+/// Writes the live figures for `index perf` every half second until `done`.
+fn report_live(
+    host: &Host,
+    t0: Instant,
+    repos: &[RepoRun],
+    totals: &Counters,
+    uploader: &upload::Uploader,
+    done: &AtomicBool,
+) {
+    let started = now_rfc3339();
+    while !done.load(Ordering::Relaxed) {
+        let secs = t0.elapsed().as_secs_f64().max(0.001);
+        let (files, chunks) = (
+            totals.files_changed.load(Ordering::Relaxed),
+            totals.chunks.load(Ordering::Relaxed),
+        );
+        let (rss, peak) = memory();
+        let walking = repos
+            .get(totals.walking.load(Ordering::Relaxed))
+            .map(|r| r.key.as_str());
+        let mut live = json!({
+            "pid": std::process::id(), "started": started, "repository": walking,
+            "repositories": repos.len(),
+            "files_seen": totals.files_seen.load(Ordering::Relaxed), "files_indexed": files,
+            "chunks_uploaded": chunks, "files_per_s": (files as f64 / secs * 10.0).round() / 10.0,
+            "chunks_per_s": (chunks as f64 / secs * 10.0).round() / 10.0,
+            "rss_bytes": rss, "peak_rss_bytes": peak, "retries": uploader.retries.load(Ordering::Relaxed),
+            "breakers": uploader.breaker_states().into_iter().collect::<HashMap<_, _>>(),
+            "open_connections": host.config.index.upload_concurrency,
+        });
+        if let (Some(m), Value::Object(f)) = (live.as_object_mut(), uploader.figures()) {
+            m.extend(f);
+        }
+        let tmp = live_path().with_extension("json.tmp");
+        if std::fs::write(&tmp, live.to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, live_path());
+        }
+        for _ in 0..10 {
+            if done.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Everything the pipeline's threads share.
+struct Pipeline<'a> {
+    host: &'a Host,
+    collection: &'a str,
+    repos: &'a [RepoRun],
+    store: &'a Store,
+    uploader: &'a upload::Uploader,
+    totals: &'a Counters,
+    errors: &'a Mutex<Vec<Value>>,
+    t0: Instant,
+    bar: i64,
+}
+
+impl Pipeline<'_> {
+    fn put_records(&self, items: &[RecordUpdate]) -> HostResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.store.put_files(
+            self.collection,
+            items
+                .iter()
+                .map(|(r, path, rec)| (self.repos[*r].key.as_str(), path.as_str(), rec.as_ref())),
+        )
+    }
+
+    /// Walker: every repository in turn; unchanged size and mtime means
+    /// unchanged, without a read. Returns the paths seen, per repository.
+    fn walk(&self, tasks: crossbeam_channel::Sender<Task>) -> Vec<HashSet<String>> {
+        let cfg = &self.host.config.index;
+        let mut seen = vec![HashSet::new(); self.repos.len()];
+        for (i, r) in self.repos.iter().enumerate() {
+            self.totals.walking.store(i, Ordering::Relaxed);
+            for item in walk::walk(&r.path) {
+                match item {
+                    Ok(f) => {
+                        self.totals.files_seen.fetch_add(1, Ordering::Relaxed);
+                        seen[i].insert(f.rel.clone());
+                        // Too big to be source: left out by design, not an error.
+                        if f.size > cfg.max_file_bytes {
+                            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        if let Some(k) = r.known.get(&f.rel) {
+                            if k.size == f.size && k.mtime_ns == f.mtime_ns {
+                                continue;
+                            }
+                        }
+                        if tasks.send(Task { repo: i, found: f }).is_err() {
+                            return seen;
+                        }
+                    }
+                    Err((p, e)) => self.errors.lock().unwrap().push(error_record(
+                        Category::FileSystem,
+                        &r.key,
+                        &p.display().to_string(),
+                        &e,
+                    )),
+                }
+            }
+        }
+        seen
+    }
+
+    fn chunk(
+        &self,
+        tasks: crossbeam_channel::Receiver<Task>,
+        work: crossbeam_channel::Sender<Work>,
+    ) {
+        for t in tasks {
+            match prepare(
+                self.host,
+                &self.repos[t.repo],
+                t.repo,
+                self.collection,
+                &t.found,
+            ) {
+                Ok(w) => {
+                    if work.send(w).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+                    self.errors.lock().unwrap().push(e);
+                }
+            }
+        }
+    }
+
+    /// Uploader: whole files per batch, each recorded only once written.
+    fn upload(&self, work: crossbeam_channel::Receiver<Work>) -> HostResult<()> {
+        let cfg = &self.host.config.index;
+        let mut batch: Vec<Prepared> = Vec::new();
+        let mut records: Vec<RecordUpdate> = Vec::new();
+        let mut pending = 0;
+        for w in work {
+            match w {
+                Work::Record {
+                    repo,
+                    rel,
+                    record,
+                    same,
+                } => {
+                    let counter = if same {
+                        &self.totals.files_same
+                    } else {
+                        &self.totals.skipped
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    records.push((repo, rel, Some(record)));
+                }
+                Work::Upload(p) => {
+                    pending += p.objects.len();
+                    batch.push(p);
+                }
+            }
+            if pending >= cfg.batch_size || records.len() >= 1000 {
+                self.flush(&mut batch, &mut records)?;
+                pending = 0;
+            }
+        }
+        self.flush(&mut batch, &mut records)
+    }
+
+    fn flush(&self, batch: &mut Vec<Prepared>, records: &mut Vec<RecordUpdate>) -> HostResult<()> {
+        self.put_records(records)?;
+        records.clear();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Which file each object belongs to, to blame the right one.
+        let owner: Vec<usize> = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| std::iter::repeat_n(i, p.objects.len()))
+            .collect();
+        let objects: Vec<Value> = batch
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.objects))
+            .collect();
+        let mut refused: HashMap<usize, String> = HashMap::new();
+        let size = self.host.config.index.batch_size.max(1);
+        for (k, part) in objects.chunks(size).enumerate() {
+            for (i, msg) in self.uploader.upsert(self.host, part)? {
+                refused.entry(owner[k * size + i]).or_insert(msg);
+            }
+        }
+        let mut done = Vec::new();
+        for (i, p) in batch.drain(..).enumerate() {
+            let r = &self.repos[p.repo];
+            if let Some(msg) = refused.get(&i) {
+                // Not recorded as done: the next run tries it again.
+                self.errors.lock().unwrap().push(error_record(
+                    Category::Weaviate,
+                    &r.key,
+                    &p.rel,
+                    &format!("objects were refused: {msg}"),
+                ));
+                continue;
+            }
+            // Chunks past the new end belonged to the old version.
+            if p.old_chunks > p.record.chunks {
+                let stale: Vec<String> = (p.record.chunks..p.old_chunks)
+                    .map(|i| chunk_id(&r.key, &p.rel, i))
+                    .collect();
+                self.uploader.delete(self.host, self.collection, &stale)?;
+            }
+            self.totals
+                .chunks
+                .fetch_add(p.record.chunks, Ordering::Relaxed);
+            self.totals.files_changed.fetch_add(1, Ordering::Relaxed);
+            done.push((p.repo, p.rel, Some(p.record)));
+        }
+        self.put_records(&done)?;
+        let n = self.totals.files_changed.load(Ordering::Relaxed);
+        let c = self.totals.chunks.load(Ordering::Relaxed);
+        let secs = self.t0.elapsed().as_secs_f64().max(0.001);
+        self.host.out.progress_set(
+            self.bar,
+            None,
+            Some(&format!(
+                "{n} files, {c} chunks, {:.0} files/s",
+                n as f64 / secs
+            )),
+        );
+        Ok(())
+    }
+}
+
+/// One pipeline over every repository: a walker, chunk workers and
+/// uploaders joined by bounded channels, so memory stays bounded and many
+/// small repositories fill batches as well as one big one does.
+pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
+    let t0 = Instant::now();
+    if host.config.index.embedder != "none" {
+        return Err(HostError::validation(format!(
+            "index.embedder = {:?} is not built yet; only \"none\" (keyword search) is",
+            host.config.index.embedder
+        ))
+        .with_hint("set index.embedder = \"none\" in the config"));
     }
     crate::clients::weaviate::class_name(&o.collection)?;
-    ensure_collection(host, &o.collection)?;
     let store = Store::open(&store_path())?;
+    let repos = repo_runs(&o.paths, &store, &o.collection)?;
+    ensure_collection(host, &o.collection)?;
     let uploader = upload::Uploader::new(host);
-    let mut per_repo = Vec::new();
-    let mut all_errors = 0usize;
     let totals = Counters::default();
-    let mut deleted_files = 0usize;
-    let mut deleted_chunks = 0usize;
+    let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
     let bar = host.out.progress_start("index", None);
-    for repo_path in &repos {
-        let repo = repo_path.display().to_string();
-        let repo_name = repo_path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or(repo.clone());
-        let commit = git_head(repo_path).unwrap_or_default();
-        let known = store.files(&o.collection, &repo)?;
-        let seen: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
-        let failed: Mutex<Option<HostError>> = Mutex::new(None);
-        let cfg = &host.config.index;
-        let (task_tx, task_rx) = crossbeam_channel::bounded::<walk::Found>(512);
-        let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(64);
-        // The threads share these by reference (and own their channel ends).
-        let (totals, seen_r, errors_r, failed_r, known_r) =
-            (&totals, &seen, &errors, &failed, &known);
-        let (repo_r, repo_name_r, commit_r, store_r, uploader_r) =
-            (&repo, &repo_name, &commit, &store, &uploader);
-        let done = std::sync::atomic::AtomicBool::new(false);
-        let done_r = &done;
-        // The reporter lives in an outer scope: it stops when the pipeline's scope has joined.
-        std::thread::scope(|outer| {
-            // Reporter: the live figures `index perf` shows while this runs.
-            outer.spawn(move || {
-                let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-                while !done_r.load(Ordering::Relaxed) {
-                    let secs = t0.elapsed().as_secs_f64().max(0.001);
-                    let (files, chunks) =
-                        (totals.files_changed.load(Ordering::Relaxed), totals.chunks.load(Ordering::Relaxed));
-                    let (rss, peak) = memory();
-                    let mut live = json!({
-                        "pid": std::process::id(), "started": started, "repository": repo_r,
-                        "files_seen": totals.files_seen.load(Ordering::Relaxed), "files_indexed": files,
-                        "chunks_uploaded": chunks, "files_per_s": (files as f64 / secs * 10.0).round() / 10.0,
-                        "chunks_per_s": (chunks as f64 / secs * 10.0).round() / 10.0,
-                        "rss_bytes": rss, "peak_rss_bytes": peak, "retries": uploader_r.retries.load(Ordering::Relaxed),
-                        "breakers": uploader_r.breaker_states().into_iter().collect::<HashMap<_, _>>(),
-                        "open_connections": host.config.index.upload_concurrency,
-                    });
-                    if let (Some(m), Value::Object(f)) = (live.as_object_mut(), uploader_r.figures()) {
-                        m.extend(f);
-                    }
-                    let tmp = live_path().with_extension("json.tmp");
-                    if std::fs::write(&tmp, live.to_string()).is_ok() {
-                        let _ = std::fs::rename(&tmp, live_path());
-                    }
-                    for _ in 0..10 {
-                        if done_r.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                    }
-                }
-            });
-            std::thread::scope(|s| {
-                // Walker: unchanged size and mtime means unchanged; no read.
-                s.spawn(move || {
-                    let (seen, errors, known, repo) = (seen_r, errors_r, known_r, repo_r);
-                    for item in walk::walk(repo_path) {
-                        match item {
-                            Ok(f) => {
-                                totals.files_seen.fetch_add(1, Ordering::Relaxed);
-                                seen.lock().unwrap().insert(f.rel.clone());
-                                // Too big to be source: left out by design, not an error.
-                                if f.size > cfg.max_file_bytes {
-                                    totals.skipped.fetch_add(1, Ordering::Relaxed);
-                                    continue;
-                                }
-                                if let Some(k) = known.get(&f.rel) {
-                                    if k.size == f.size && k.mtime_ns == f.mtime_ns {
-                                        continue;
-                                    }
-                                }
-                                if task_tx.send(f).is_err() {
-                                    return;
-                                }
-                            }
-                            Err((p, e)) => errors.lock().unwrap().push(error_record(
-                                Category::FileSystem,
-                                repo,
-                                &p.display().to_string(),
-                                &e,
-                            )),
-                        }
-                    }
-                    drop(task_tx);
-                });
-                // Chunkers.
-                for _ in 0..cfg.chunk_workers.max(1) {
-                    let task_rx = task_rx.clone();
-                    let work_tx = work_tx.clone();
-                    let (known, errors, repo, repo_name, commit) =
-                        (known_r, errors_r, repo_r, repo_name_r, commit_r);
-                    s.spawn(move || {
-                        for f in task_rx {
-                            match prepare(
-                                host,
-                                repo,
-                                repo_name,
-                                commit,
-                                &o.collection,
-                                &f,
-                                known.get(&f.rel),
-                            ) {
-                                Ok(w) => {
-                                    if work_tx.send(w).is_err() {
-                                        return;
-                                    }
-                                }
-                                Err(e) => {
-                                    totals.skipped.fetch_add(1, Ordering::Relaxed);
-                                    errors.lock().unwrap().push(e);
-                                }
-                            }
-                        }
-                    });
-                }
-                drop(task_rx);
-                drop(work_tx);
-                // Uploaders: whole files per batch, recorded only once written.
-                for _ in 0..cfg.upload_concurrency.max(1) {
-                    let work_rx = work_rx.clone();
-                    let (store, uploader, errors, failed, repo) =
-                        (store_r, uploader_r, errors_r, failed_r, repo_r);
-                    s.spawn(move || {
-                        let mut batch: Vec<Prepared> = Vec::new();
-                        let mut same: Vec<(String, Option<FileRecord>)> = Vec::new();
-                        let flush = |batch: &mut Vec<Prepared>,
-                                     same: &mut Vec<(String, Option<FileRecord>)>|
-                         -> HostResult<()> {
-                            if !same.is_empty() {
-                                store.put_files(&o.collection, repo, same)?;
-                                same.clear();
-                            }
-                            if batch.is_empty() {
-                                return Ok(());
-                            }
-                            let objects: Vec<Value> = batch
-                                .iter()
-                                .flat_map(|p| p.objects.iter().cloned())
-                                .collect();
-                            // Which file each object belongs to, to blame the right one.
-                            let owner: Vec<usize> = batch
-                                .iter()
-                                .enumerate()
-                                .flat_map(|(i, p)| std::iter::repeat_n(i, p.objects.len()))
-                                .collect();
-                            let mut refused: HashMap<usize, String> = HashMap::new();
-                            let size = cfg.batch_size.max(1);
-                            for (k, part) in objects.chunks(size).enumerate() {
-                                for (i, msg) in uploader.upsert(host, part)? {
-                                    refused.entry(owner[k * size + i]).or_insert(msg);
-                                }
-                            }
-                            let mut done = Vec::new();
-                            for (i, p) in batch.drain(..).enumerate() {
-                                if let Some(msg) = refused.get(&i) {
-                                    // Not recorded as done: the next run tries it again.
-                                    errors.lock().unwrap().push(error_record(
-                                        Category::Weaviate,
-                                        repo,
-                                        &p.rel,
-                                        &format!("objects were refused: {msg}"),
-                                    ));
-                                    continue;
-                                }
-                                // Chunks past the new end belonged to the old version.
-                                if p.old_chunks > p.record.chunks {
-                                    let stale: Vec<String> = (p.record.chunks..p.old_chunks)
-                                        .map(|i| chunk_id(repo, &p.rel, i))
-                                        .collect();
-                                    uploader.delete(host, &o.collection, &stale)?;
-                                }
-                                totals.chunks.fetch_add(p.objects.len(), Ordering::Relaxed);
-                                totals.files_changed.fetch_add(1, Ordering::Relaxed);
-                                done.push((p.rel, Some(p.record)));
-                            }
-                            store.put_files(&o.collection, repo, &done)?;
-                            let n = totals.files_changed.load(Ordering::Relaxed);
-                            let c = totals.chunks.load(Ordering::Relaxed);
-                            let secs = t0.elapsed().as_secs_f64().max(0.001);
-                            host.out.progress_set(
-                                bar,
-                                None,
-                                Some(&format!(
-                                    "{n} files, {c} chunks, {:.0} files/s",
-                                    n as f64 / secs
-                                )),
-                            );
-                            Ok(())
-                        };
-                        let mut pending = 0;
-                        for w in work_rx {
-                            match w {
-                                Work::Same(rel, rec) => {
-                                    totals.files_same.fetch_add(1, Ordering::Relaxed);
-                                    same.push((rel, Some(rec)));
-                                }
-                                Work::Skip(rel, rec) => {
-                                    totals.skipped.fetch_add(1, Ordering::Relaxed);
-                                    same.push((rel, Some(rec)));
-                                }
-                                Work::Upload(p) => {
-                                    pending += p.objects.len();
-                                    batch.push(p);
-                                }
-                            }
-                            if pending >= cfg.batch_size || same.len() >= 1000 {
-                                if let Err(e) = flush(&mut batch, &mut same) {
-                                    *failed.lock().unwrap() = Some(e);
-                                    return;
-                                }
-                                pending = 0;
-                            }
-                        }
-                        if let Err(e) = flush(&mut batch, &mut same) {
-                            *failed.lock().unwrap() = Some(e);
-                        }
-                    });
-                }
-                drop(work_rx);
-            });
-            done.store(true, Ordering::Relaxed);
+    let p = Pipeline {
+        host,
+        collection: &o.collection,
+        repos: &repos,
+        store: &store,
+        uploader: &uploader,
+        totals: &totals,
+        errors: &errors,
+        t0,
+        bar,
+    };
+    let cfg = &host.config.index;
+    let done = AtomicBool::new(false);
+    // The reporter lives in an outer scope: it stops once the pipeline's scope has joined.
+    let (seen, failures) = std::thread::scope(|outer| {
+        outer.spawn(|| report_live(host, t0, &repos, &totals, &uploader, &done));
+        let joined = std::thread::scope(|s| {
+            let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(512);
+            let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(64);
+            let p = &p;
+            let walker = s.spawn(move || p.walk(task_tx));
+            for _ in 0..cfg.chunk_workers.max(1) {
+                let (rx, tx) = (task_rx.clone(), work_tx.clone());
+                s.spawn(move || p.chunk(rx, tx));
+            }
+            drop((task_rx, work_tx));
+            let uploaders: Vec<_> = (0..cfg.upload_concurrency.max(1))
+                .map(|_| {
+                    let rx = work_rx.clone();
+                    s.spawn(move || p.upload(rx))
+                })
+                .collect();
+            drop(work_rx);
+            let failures: Vec<HostError> = uploaders
+                .into_iter()
+                .filter_map(|u| u.join().expect("an uploader panicked").err())
+                .collect();
+            (walker.join().expect("the walker panicked"), failures)
         });
-        if let Some(e) = failed.into_inner().unwrap() {
-            host.out.progress_done(bar, None);
-            store.add_errors(&errors.into_inner().unwrap())?;
-            return Err(e);
-        }
-        // Files gone since the last run: their chunks go too.
-        let seen = seen.into_inner().unwrap();
-        let gone: Vec<(&String, &FileRecord)> =
-            known.iter().filter(|(p, _)| !seen.contains(*p)).collect();
-        let mut forget = Vec::new();
-        for (path, rec) in gone {
-            let ids: Vec<String> = (0..rec.chunks).map(|i| chunk_id(&repo, path, i)).collect();
+        done.store(true, Ordering::Relaxed);
+        joined
+    });
+    let errors = std::mem::take(&mut *errors.lock().unwrap());
+    if let Some(e) = failures.into_iter().next() {
+        host.out.progress_done(bar, None);
+        store.add_errors(&errors)?;
+        return Err(e);
+    }
+    // Files gone since the last run: their chunks go too.
+    let mut forget: Vec<RecordUpdate> = Vec::new();
+    let (mut deleted_files, mut deleted_chunks) = (0usize, 0usize);
+    for (i, r) in repos.iter().enumerate() {
+        for (path, rec) in r.known.iter().filter(|(path, _)| !seen[i].contains(*path)) {
+            let ids: Vec<String> = (0..rec.chunks).map(|k| chunk_id(&r.key, path, k)).collect();
             deleted_chunks += uploader.delete(host, &o.collection, &ids)?;
             deleted_files += 1;
-            forget.push((path.clone(), None));
+            forget.push((i, path.clone(), None));
         }
-        store.put_files(&o.collection, &repo, &forget)?;
-        let errors = errors.into_inner().unwrap();
-        all_errors += errors.len();
-        store.add_errors(&errors)?;
-        store.put_repo(
-            &o.collection,
-            &repo,
-            &json!({"commit": commit, "synced_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()}),
-        )?;
-        per_repo.push(json!({"repository": repo, "commit": commit, "errors": errors.len()}));
     }
+    p.put_records(&forget)?;
+    store.add_errors(&errors)?;
+    let synced_at = now_rfc3339();
+    store.put_repos(
+        &o.collection,
+        repos.iter().map(|r| {
+            (
+                r.key.as_str(),
+                json!({"commit": r.commit, "synced_at": synced_at}),
+            )
+        }),
+    )?;
     host.out.progress_done(bar, None);
+    let per_repo: Vec<Value> = repos
+        .iter()
+        .map(|r| {
+            let n = errors
+                .iter()
+                .filter(|e| e["repository"].as_str() == Some(r.key.as_str()))
+                .count();
+            json!({"repository": r.key, "commit": r.commit, "errors": n})
+        })
+        .collect();
     let secs = t0.elapsed().as_secs_f64();
     let changed = totals.files_changed.load(Ordering::Relaxed);
     let chunks = totals.chunks.load(Ordering::Relaxed);
-    let summary = json!({
+    let mut summary = json!({
         "collection": o.collection,
         "repositories": per_repo,
         "files_seen": totals.files_seen.load(Ordering::Relaxed),
@@ -510,16 +674,15 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         "files_deleted": deleted_files,
         "chunks_uploaded": chunks,
         "chunks_deleted": deleted_chunks,
-        "errors": all_errors,
+        "errors": errors.len(),
         "retries": uploader.retries.load(Ordering::Relaxed),
         "breakers": uploader.breaker_states().into_iter().collect::<HashMap<_, _>>(),
         "seconds": (secs * 1000.0).round() / 1000.0,
         "files_per_s": ((changed as f64 / secs.max(0.001)) * 10.0).round() / 10.0,
         "chunks_per_s": ((chunks as f64 / secs.max(0.001)) * 10.0).round() / 10.0,
         "peak_rss_bytes": memory().1,
-        "finished": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "finished": now_rfc3339(),
     });
-    let mut summary = summary;
     if let (Some(m), Value::Object(f)) = (summary.as_object_mut(), uploader.figures()) {
         m.extend(f);
     }

@@ -87,19 +87,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Record (Some) or forget (None) files in one transaction. Eventual
-    /// durability is enough: a lost commit only makes the next run redo work.
-    pub fn put_files(
+    /// Record (Some) or forget (None) files, (repository, path, record), in
+    /// one transaction. Eventual durability is enough: a lost commit only
+    /// makes the next run redo work.
+    pub fn put_files<'a>(
         &self,
         collection: &str,
-        repo: &str,
-        items: &[(String, Option<FileRecord>)],
+        items: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a FileRecord>)>,
     ) -> HostResult<()> {
         let mut tx = self.db.begin_write().map_err(store_error)?;
         tx.set_durability(Durability::Eventual);
         {
             let mut t = tx.open_table(FILES).map_err(store_error)?;
-            for (path, rec) in items {
+            for (repo, path, rec) in items {
                 let k = file_key(collection, repo, path);
                 match rec {
                     Some(r) => {
@@ -124,13 +124,20 @@ impl Store {
             .and_then(|v| serde_json::from_str(v.value()).ok()))
     }
 
-    pub fn put_repo(&self, collection: &str, repo: &str, v: &Value) -> HostResult<()> {
+    /// The state of many repositories after a run, in one transaction.
+    pub fn put_repos<'a>(
+        &self,
+        collection: &str,
+        items: impl IntoIterator<Item = (&'a str, Value)>,
+    ) -> HostResult<()> {
         let tx = self.db.begin_write().map_err(store_error)?;
         {
             let mut t = tx.open_table(REPOS).map_err(store_error)?;
-            let k = format!("{collection}\u{1}{repo}");
-            t.insert(k.as_str(), v.to_string().as_str())
-                .map_err(store_error)?;
+            for (repo, v) in items {
+                let k = format!("{collection}\u{1}{repo}");
+                t.insert(k.as_str(), v.to_string().as_str())
+                    .map_err(store_error)?;
+            }
         }
         tx.commit().map_err(store_error)
     }
@@ -221,21 +228,18 @@ mod tests {
         };
         s.put_files(
             "C",
-            "/r1",
-            &[
-                ("a.rs".into(), Some(rec.clone())),
-                ("b.rs".into(), Some(rec.clone())),
+            [
+                ("/r1", "a.rs", Some(&rec)),
+                ("/r1", "b.rs", Some(&rec)),
+                ("/r2", "a.rs", Some(&rec)),
             ],
         )
         .unwrap();
-        s.put_files("C", "/r2", &[("a.rs".into(), Some(rec.clone()))])
-            .unwrap();
-        s.put_files("D", "/r1", &[("z.rs".into(), Some(rec.clone()))])
-            .unwrap();
+        s.put_files("D", [("/r1", "z.rs", Some(&rec))]).unwrap();
         let r1 = s.files("C", "/r1").unwrap();
         assert_eq!(r1.len(), 2);
         assert_eq!(r1["a.rs"], rec);
-        s.put_files("C", "/r1", &[("a.rs".into(), None)]).unwrap();
+        s.put_files("C", [("/r1", "a.rs", None)]).unwrap();
         assert_eq!(s.files("C", "/r1").unwrap().len(), 1);
         drop(s);
         // Reopened, everything is still there.
