@@ -228,6 +228,9 @@ pub struct IndexConfig {
     pub overlap_lines: usize,
     /// "none" (keyword search only). Other embedders are not built yet.
     pub embedder: String,
+    /// How batches travel: "grpc" (what the official clients use; the server
+    /// answers with errors only) or "rest" (/v1/batch/objects).
+    pub transport: String,
 }
 
 impl Default for IndexConfig {
@@ -241,6 +244,7 @@ impl Default for IndexConfig {
             chunk_lines: 60,
             overlap_lines: 8,
             embedder: "none".into(),
+            transport: "grpc".into(),
         }
     }
 }
@@ -493,6 +497,10 @@ impl Config {
             self.weaviate.binary = v;
             applied.push("ELYSIACTL_WEAVIATE_BINARY");
         }
+        if let Some(v) = get("ELYSIACTL_INDEX_TRANSPORT") {
+            self.index.transport = v;
+            applied.push("ELYSIACTL_INDEX_TRANSPORT");
+        }
         let number = |name: &str, v: String| -> HostResult<u64> {
             v.trim().parse().map_err(|_| {
                 HostError::validation(format!("{name}={v} is not a whole number"))
@@ -527,6 +535,13 @@ impl Config {
     }
 
     pub fn validate(&self) -> HostResult<()> {
+        if !["grpc", "rest"].contains(&self.index.transport.as_str()) {
+            return Err(HostError::validation(format!(
+                "index.transport = {:?} is not a transport",
+                self.index.transport
+            ))
+            .with_hint("use \"grpc\" (the default) or \"rest\""));
+        }
         let w = &self.weaviate;
         if w.nodes == 0 || w.nodes > 9 {
             return Err(HostError::validation(format!(
@@ -602,6 +617,17 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn index_transport_is_grpc_rest_or_refused() {
+        let mut cfg = Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
+        assert!(cfg.validate().is_ok());
+        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_TRANSPORT").then(|| "carrier-pigeon".into()))
+            .unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.message.contains("carrier-pigeon"), "{}", err.message);
+        assert!(err.hint.contains("grpc"), "{}", err.hint);
     }
 
     #[test]

@@ -119,7 +119,7 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     if !require_weaviate() {
         return;
     }
-    let s = Stack::new(
+    let mut s = Stack::new(
         "process",
         3,
         false,
@@ -169,7 +169,11 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     std::fs::remove_file(repo.join("latin1.txt")).unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "second"]);
+    // This run writes over REST; the others over gRPC (the default).
+    s.extra_env
+        .push(("ELYSIACTL_INDEX_TRANSPORT".into(), "rest".into()));
     let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    s.extra_env.clear();
     assert_eq!(
         v["files_deleted"], 2,
         "README.md and tool.py are gone (latin1.txt was never indexed): {v:#}"

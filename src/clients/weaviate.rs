@@ -24,6 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+pub mod grpc;
 mod ops;
 
 /// Time limit of the live/ready probes.

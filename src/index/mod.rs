@@ -574,8 +574,8 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     crate::clients::weaviate::class_name(&o.collection)?;
     let store = Store::open(&store_path())?;
     let repos = repo_runs(&o.paths, &store, &o.collection)?;
+    let uploader = upload::Uploader::new(host)?;
     ensure_collection(host, &o.collection)?;
-    let uploader = upload::Uploader::new(host);
     let totals = Counters::default();
     let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
     let bar = host.out.progress_start("index", None);

@@ -3,6 +3,7 @@
 //! timeout, rate limit, a node's 5xx), and a circuit breaker per node that
 //! opens after repeated failures and lets one probe through after a pause.
 
+use crate::clients::weaviate::grpc::GrpcBatchClient;
 use crate::clients::weaviate::WeaviateClient;
 use crate::error::{HostError, HostResult};
 use crate::host::Host;
@@ -47,6 +48,8 @@ impl Breaker {
 
 pub struct Uploader {
     clients: Vec<WeaviateClient>,
+    /// Per node, when index.transport = "grpc": batches go there instead.
+    grpc: Option<Vec<GrpcBatchClient>>,
     breakers: Vec<Mutex<Breaker>>,
     next: AtomicUsize,
     pub retries: AtomicUsize,
@@ -82,7 +85,23 @@ fn jittered(base: Duration) -> Duration {
 }
 
 impl Uploader {
-    pub fn new(host: &Host) -> Uploader {
+    pub fn new(host: &Host) -> HostResult<Uploader> {
+        let specs = host.config.weaviate.node_specs();
+        let grpc = match host.config.index.transport.as_str() {
+            "grpc" => {
+                // tonic's channels start their workers on the current runtime.
+                let _in_runtime = host.rt.enter();
+                let api_key = &host.config.weaviate.api_key;
+                Some(
+                    specs
+                        .iter()
+                        .map(|s| GrpcBatchClient::for_node(s, api_key, Duration::from_secs(60)))
+                        .collect::<HostResult<Vec<_>>>()?,
+                )
+            }
+            // Config::validate refuses anything else.
+            _ => None,
+        };
         let clients: Vec<WeaviateClient> = host
             .config
             .weaviate
@@ -97,14 +116,15 @@ impl Uploader {
             .iter()
             .map(|_| Mutex::new(Breaker::default()))
             .collect();
-        Uploader {
+        Ok(Uploader {
             clients,
+            grpc,
             breakers,
             next: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
             latency: Mutex::new(histogram()),
             sizes: Mutex::new(histogram()),
-        }
+        })
     }
 
     /// The next node whose breaker lets a request through, round robin.
@@ -126,10 +146,16 @@ impl Uploader {
 
     fn timed_batch(&self, host: &Host, objects: &[Value]) -> HostResult<Vec<Option<String>>> {
         let t0 = Instant::now();
-        let r = self.with_retry(host, "batch upsert", |c| {
-            let objects = objects.to_vec();
-            async move { c.batch_objects(&objects, "QUORUM").await }
-        });
+        let r = match &self.grpc {
+            Some(grpc) => self.with_retry(host, "batch upsert", |i| {
+                let c = grpc[i].clone();
+                async move { c.batch_objects(objects, "QUORUM").await }
+            }),
+            None => self.with_retry(host, "batch upsert", |i| {
+                let c = self.clients[i].clone();
+                async move { c.batch_objects(objects, "QUORUM").await }
+            }),
+        };
         let _ = self
             .latency
             .lock()
@@ -147,10 +173,10 @@ impl Uploader {
             .collect()
     }
 
-    /// Run `op` against a node, retrying what may pass on another node.
+    /// Run `op` against a node (its index), retrying what may pass on another node.
     fn with_retry<T, F, Fut>(&self, host: &Host, what: &str, op: F) -> HostResult<T>
     where
-        F: Fn(WeaviateClient) -> Fut,
+        F: Fn(usize) -> Fut,
         Fut: std::future::Future<Output = HostResult<T>>,
     {
         let mut last = None;
@@ -160,7 +186,7 @@ impl Uploader {
                 std::thread::sleep(jittered(Duration::from_millis(500)));
                 continue;
             };
-            match host.block_on(op(self.clients[i].clone())) {
+            match host.block_on(op(i)) {
                 Ok(v) => {
                     self.breakers[i].lock().unwrap().success();
                     return Ok(v);
@@ -207,12 +233,11 @@ impl Uploader {
     pub fn delete(&self, host: &Host, class: &str, ids: &[String]) -> HostResult<usize> {
         let mut deleted = 0;
         for group in ids.chunks(32) {
-            let results = self.with_retry(host, "delete", |c| {
-                let group = group.to_vec();
-                let class = class.to_string();
+            let results = self.with_retry(host, "delete", |i| {
+                let c = self.clients[i].clone();
                 async move {
                     let all = futures_util::future::join_all(
-                        group.iter().map(|id| c.delete_object(&class, id)),
+                        group.iter().map(|id| c.delete_object(class, id)),
                     )
                     .await;
                     all.into_iter().collect::<HostResult<Vec<bool>>>()
