@@ -14,17 +14,13 @@ usage: bench/health_vs_weaviate_cli.py [--rounds N] [--elysiactl PATH]
 import argparse
 import json
 import os
-import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.environ.get("XDG_DATA_HOME", os.path.expanduser("~/.local/share")), "elysiactl")
+from benchlib import DATA, ROOT, Cluster, machine
+
 VENV = os.path.join(DATA, "bench-venv")
 CLI_VERSION = "3.4.2"
 
@@ -37,45 +33,18 @@ def ensure_venv():
     return cli, os.path.join(VENV, "bin", "python")
 
 
-def free_base(span):
-    for base in range(23000, 32700, 100):  # below the ephemeral ports
-        ok = True
-        for p in range(base, base + span):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise SystemExit("no free ports")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--elysiactl", default=os.path.join(ROOT, "target", "debug", "elysiactl"))
     a = ap.parse_args()
     cli, py = ensure_venv()
-    binary = os.path.join(DATA, "bin", "weaviate-server-1.38.11")
-    home = tempfile.mkdtemp(prefix="elysiactl-bench-")
-    base = free_base(20)
-    rest, grpc = base, base + 5
-    cfg_dir = os.path.join(home, "config", "elysiactl")
-    os.makedirs(cfg_dir)
-    with open(os.path.join(cfg_dir, "config.toml"), "w") as f:
-        f.write(f'[weaviate]\nruntime = "process"\ncluster_name = "bench"\nrest_port = {rest}\ngrpc_port = {grpc}\n'
-                f'gossip_port = {base + 10}\nraft_port = {base + 16}\nmetrics_port = {base + 30 if base + 30 < 65000 else 2112}\n'
-                f'binary = "{binary}"\n[elysia]\nenabled = false\n')
-    env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(home, "config"),
-               XDG_DATA_HOME=os.path.join(home, "data"), XDG_STATE_HOME=os.path.join(home, "state"))
-    cli_cfg = os.path.join(home, "weaviate-cli.json")
-    with open(cli_cfg, "w") as f:
-        json.dump({"host": "localhost", "http_port": str(rest), "grpc_port": str(grpc)}, f)
     ectl = a.elysiactl
-    try:
-        subprocess.run([ectl, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    with Cluster(ectl) as c:
+        rest, grpc, env = c.rest, c.grpc, c.env
+        cli_cfg = os.path.join(c.home, "weaviate-cli.json")
+        with open(cli_cfg, "w") as f:
+            json.dump({"host": "localhost", "http_port": str(rest), "grpc_port": str(grpc)}, f)
         make = os.path.join(ROOT, "tests", "py", "make_collections.py")
         subprocess.run([py, make, "127.0.0.1", str(rest), str(grpc)] + [f"Bench{i}:3:100" for i in range(10)], check=True)
         commands = {
@@ -97,9 +66,8 @@ def main():
                     times[name].append(dt)
         med = {k: statistics.median(v) for k, v in times.items()}
         peer = med["weaviate-cli get nodes"]
-        print(f"# {time.strftime('%Y-%m-%d')}, {platform.node()}: {os.cpu_count()} cores, {platform.platform()}; "
-              f"3-node Weaviate 1.38.11 (process runtime), 10 collections of 100 objects at factor 3; "
-              f"median of {a.rounds} runs after a warm-up; elysiactl {'release' if '/release/' in ectl else 'debug'} build; weaviate-cli {CLI_VERSION}")
+        print(f"# {machine(ectl)}; 10 collections of 100 objects at factor 3; "
+              f"median of {a.rounds} runs after a warm-up; weaviate-cli {CLI_VERSION}")
         print("| command | median | vs `weaviate-cli get nodes` |")
         print("|---|---|---|")
         for k, v in med.items():
@@ -108,9 +76,6 @@ def main():
             else:
                 ratio = f"{peer / v:.0f}x faster"
             print(f"| `{k}` | {v * 1000:.0f} ms | {ratio} |")
-    finally:
-        subprocess.run([ectl, "stop"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

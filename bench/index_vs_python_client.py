@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""`elysiactl index sync` against the official Python client (weaviate-client),
+side by side on one three-node cluster, on a corpus every machine here can
+rebuild identically: the sources of the crates that this project's Cargo.lock
+pins for the machine's platform (`cargo fetch` puts them under ~/.cargo/registry/src).
+
+Per round:
+  1. elysiactl indexes the corpus into a fresh collection (first sync): wall
+     time, files/s, chunks/s, and peak RSS (the kernel's, from wait4);
+  2. the same command again (no-op re-sync): wall time; then the first sync
+     again over REST (index.transport = "rest") into a collection of its own;
+  3. the chunks elysiactl wrote are read back once (not timed) and the Python
+     client imports exactly those objects, same IDs and properties, into a
+     collection with the same schema (replication factor included), in each of
+     its batch modes (fixed_size, dynamic, stream), in a process of its own:
+     only the batch loop is timed, with the objects already in memory;
+  4. every collection's object count is checked against the chunk count.
+Medians over the rounds; the ratio is elysiactl's end-to-end chunks/s (walk,
+read, hash, chunk and upload) over the fastest Python mode's upload-only
+chunks/s, so it understates elysiactl's upload throughput. Client CPU is each
+process's user + system time (wait4): on a machine that also runs the cluster,
+the CPU a client does not use is left to the servers.
+
+The embedder is "none" (keyword search): it is the only one built so far.
+
+usage: bench/index_vs_python_client.py [--rounds N] [--crates N] [--elysiactl PATH]
+       (needs weaviate-client: run it with the Elysia venv's python, or it re-runs itself there)
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from benchlib import DATA, ROOT, Cluster, machine
+
+VENV_PY = os.path.join(DATA, "elysia-venv", "bin", "python")
+MODES = ["fixed_size", "dynamic", "stream"]
+
+
+def corpus(limit):
+    """The crates Cargo.lock pins for this platform, as `cargo fetch` unpacks them."""
+    host = next(l.split()[1] for l in subprocess.run(["rustc", "-vV"], check=True, capture_output=True,
+                                                       text=True).stdout.splitlines() if l.startswith("host:"))
+    meta = json.loads(subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--locked", "--filter-platform", host],
+        cwd=ROOT, check=True, capture_output=True).stdout)
+    dirs = sorted(os.path.dirname(p["manifest_path"]) for p in meta["packages"]
+                  if (p.get("source") or "").startswith("registry+"))
+    missing = [d for d in dirs if not os.path.isdir(d)]
+    if missing:
+        raise SystemExit(f"{len(missing)} crate folders are missing (first: {missing[0]}); run `cargo fetch`")
+    return dirs[:limit] if limit else dirs
+
+
+def timed(cmd, env):
+    """(seconds, peak RSS bytes, stdout, CPU seconds) of one child process, from wait4."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if p.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd[:3])} failed ({p.returncode}): {err.read().decode()[-800:]}")
+        return dt, usage.ru_maxrss * 1024, out.read(), usage.ru_utime + usage.ru_stime
+
+
+def connect(rest, grpc):
+    import weaviate
+    return weaviate.connect_to_custom(
+        http_host="127.0.0.1", http_port=rest, http_secure=False,
+        grpc_host="127.0.0.1", grpc_port=grpc, grpc_secure=False, skip_init_checks=True,
+        additional_config=weaviate.classes.init.AdditionalConfig(
+            timeout=weaviate.classes.init.Timeout(init=30, query=120, insert=300)))
+
+
+def dump_chunks(rest, grpc, collection, path):
+    c = connect(rest, grpc)
+    n = 0
+    try:
+        with open(path, "w") as f:
+            for o in c.collections.get(collection).iterator(include_vector=False):
+                f.write(json.dumps({"id": str(o.uuid), "p": o.properties}) + "\n")
+                n += 1
+    finally:
+        c.close()
+    return n
+
+
+def schema(rest, collection):
+    with urllib.request.urlopen(f"http://127.0.0.1:{rest}/v1/schema/{collection}") as r:
+        return json.load(r)
+
+
+def create_like(rest, cls, target):
+    """A collection with the schema (replication factor included) of another."""
+    body = json.dumps(dict(cls, **{"class": target})).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{rest}/v1/schema", data=body,
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(req).read()
+
+
+def count(rest, grpc, collection):
+    c = connect(rest, grpc)
+    try:
+        return c.collections.get(collection).aggregate.over_all(total_count=True).total_count
+    finally:
+        c.close()
+
+
+def drop(rest, grpc, collection):
+    c = connect(rest, grpc)
+    try:
+        c.collections.delete(collection)
+    finally:
+        c.close()
+
+
+def worker(mode, chunks_file, collection, rest, grpc, concurrency):
+    """Runs in a process of its own: loads the chunks, then times the import."""
+    objects = []
+    with open(chunks_file) as f:
+        for line in f:
+            o = json.loads(line)
+            objects.append((o["id"], o["p"]))
+    c = connect(rest, grpc)
+    try:
+        col = c.collections.get(collection)
+        if mode == "fixed_size":
+            ctx = col.batch.fixed_size(batch_size=200, concurrent_requests=concurrency)
+        elif mode == "dynamic":
+            ctx = col.batch.dynamic()
+        else:
+            ctx = col.batch.stream(concurrency=concurrency)
+        t0 = time.perf_counter()
+        with ctx as batch:
+            for uid, props in objects:
+                batch.add_object(properties=props, uuid=uid)
+        dt = time.perf_counter() - t0
+        failed = len(col.batch.failed_objects)
+    finally:
+        c.close()
+    print(json.dumps({"seconds": dt, "objects": len(objects), "failed": failed}))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--crates", type=int, default=0, help="index only the first N crates (0: all)")
+    ap.add_argument("--elysiactl", default=os.path.join(ROOT, "target", "release", "elysiactl"))
+    ap.add_argument("--concurrency", type=int, default=4, help="Python client's concurrent requests")
+    ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        mode, f, col, rest, grpc, conc = a.worker
+        return worker(mode, f, col, int(rest), int(grpc), int(conc))
+    try:
+        import weaviate  # noqa: F401
+    except ImportError:
+        if not os.path.exists(VENV_PY):
+            raise SystemExit(f"weaviate-client is needed: run `elysiactl install elysia` (it makes {VENV_PY})")
+        os.execv(VENV_PY, [VENV_PY, *sys.argv])
+    if not os.path.exists(a.elysiactl):
+        raise SystemExit(f"{a.elysiactl} is missing: run `cargo build --release`")
+    dirs = corpus(a.crates)
+    chunks_file = tempfile.mktemp(prefix="elysiactl-bench-chunks-", suffix=".ndjson")
+    rows = {k: [] for k in ["first_s", "files", "chunks", "noop_s", "ectl_rss", "ectl_cpu", "rest_s",
+                            "rest_cpu"] + MODES + [m + "_cpu" for m in MODES]}
+    py_rss = {m: 0 for m in MODES}
+    with Cluster(a.elysiactl) as c:
+        try:
+            for r in range(a.rounds):
+                col = f"BenchCode{r}"
+                dt, rss, out, cpu = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col, "--json"],
+                                          c.env)
+                s = json.loads(out)
+                rows["first_s"].append(dt)
+                rows["files"].append(s["files_indexed"])
+                rows["chunks"].append(s["chunks_uploaded"])
+                rows["ectl_rss"].append(rss)
+                rows["ectl_cpu"].append(cpu)
+                dt, _, out, _ = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col, "--json"], c.env)
+                assert json.loads(out)["chunks_uploaded"] == 0, "the re-sync uploaded chunks"
+                rows["noop_s"].append(dt)
+                # The same over REST, into a collection (and a store) of its own.
+                rest_env = dict(c.env, ELYSIACTL_INDEX_TRANSPORT="rest",
+                                XDG_DATA_HOME=os.path.join(c.home, f"data-rest{r}"))
+                dt, _, out, cpu = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col + "Rest", "--json"],
+                                        rest_env)
+                n = count(c.rest, c.grpc, col + "Rest")
+                if n != json.loads(out)["chunks_uploaded"]:
+                    raise SystemExit(f"{col}Rest holds {n} objects; elysiactl reported {json.loads(out)['chunks_uploaded']}")
+                rows["rest_s"].append(dt)
+                rows["rest_cpu"].append(cpu)
+                drop(c.rest, c.grpc, col + "Rest")
+                if r == 0:
+                    dumped = dump_chunks(c.rest, c.grpc, col, chunks_file)
+                    cls = schema(c.rest, col)
+                n = count(c.rest, c.grpc, col)
+                if n != s["chunks_uploaded"] or n != dumped:
+                    raise SystemExit(f"{col} holds {n} objects; elysiactl reported {s['chunks_uploaded']}, "
+                                     f"the first round wrote {dumped}")
+                drop(c.rest, c.grpc, col)
+                for mode in MODES:
+                    target = f"BenchPy{r}{mode.replace('_', '')}"
+                    create_like(c.rest, cls, target)
+                    _, rss, out, cpu = timed([sys.executable, os.path.abspath(__file__), "--worker", mode, chunks_file,
+                                         target, str(c.rest), str(c.grpc), str(a.concurrency)], c.env)
+                    py_rss[mode] = max(py_rss[mode], rss)
+                    w = json.loads(out)
+                    n = count(c.rest, c.grpc, target)
+                    if w["failed"] or n != dumped:
+                        raise SystemExit(f"python {mode}: {w['failed']} failed, {n} of {dumped} objects in {target}")
+                    rows[mode].append(w["seconds"])
+                    rows[mode + "_cpu"].append(cpu)
+                    drop(c.rest, c.grpc, target)
+                print(f"round {r + 1}/{a.rounds}: elysiactl {rows['first_s'][-1]:.1f} s, "
+                      f"over REST {rows['rest_s'][-1]:.1f} s, no-op {rows['noop_s'][-1]:.2f} s, "
+                      + ", ".join(f"{m} {rows[m][-1]:.1f} s" for m in MODES), file=sys.stderr)
+        finally:
+            if os.path.exists(chunks_file):
+                os.remove(chunks_file)
+    report(a, rows, len(dirs), py_rss)
+
+
+def report(a, rows, crates, py_rss):
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    chunks = med["chunks"]
+    ectl_cps = chunks / med["first_s"]
+    best = min(MODES, key=lambda m: med[m])
+    py_cps = chunks / med[best]
+    print(f"# {machine(a.elysiactl)}; corpus: {crates} crates of Cargo.lock, {int(med['files'])} files "
+          f"indexed, {int(chunks)} chunks; collections at factor 3; embedder none; median of {a.rounds} rounds")
+    print("| run | median | throughput | client CPU | peak RSS |")
+    print("|---|---|---|---|---|")
+    print(f"| elysiactl first sync, gRPC (walk, read, chunk, upload) | {med['first_s']:.1f} s | "
+          f"{med['files'] / med['first_s']:.0f} files/s, {ectl_cps:.0f} chunks/s | {med['ectl_cpu']:.1f} s | "
+          f"{med['ectl_rss'] / 2**20:.0f} MB |")
+    print(f"| elysiactl first sync, REST | {med['rest_s']:.1f} s | {chunks / med['rest_s']:.0f} chunks/s | "
+          f"{med['rest_cpu']:.1f} s | |")
+    print(f"| elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | |")
+    for m in MODES:
+        print(f"| weaviate-client batch.{m} (upload only) | {med[m]:.1f} s | {chunks / med[m]:.0f} chunks/s | "
+              f"{med[m + '_cpu']:.1f} s (loading included) | {py_rss[m] / 2**20:.0f} MB (chunks preloaded) |")
+    print(f"\nelysiactl end to end / fastest Python mode ({best}) upload only: {ectl_cps / py_cps:.2f}x; "
+          f"client CPU per chunk, Python {best} / elysiactl: {med[best + '_cpu'] / med['ectl_cpu']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
