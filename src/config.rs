@@ -226,8 +226,12 @@ pub struct IndexConfig {
     /// Most lines in one chunk; windows overlap by `overlap_lines`.
     pub chunk_lines: usize,
     pub overlap_lines: usize,
-    /// "none" (keyword search only). Other embedders are not built yet.
+    /// "none" (keyword search only), "static" (a token table distilled from
+    /// all-MiniLM-L6-v2: fast) or "minilm" (the transformer itself: better, slow
+    /// on few cores). The local ones need `elysiactl install model`.
     pub embedder: String,
+    /// Threads embedding chunks (a stage of its own between chunkers and uploaders).
+    pub embed_workers: usize,
     /// How batches travel: "grpc" (what the official clients use; the server
     /// answers with errors only) or "rest" (/v1/batch/objects).
     pub transport: String,
@@ -244,6 +248,7 @@ impl Default for IndexConfig {
             chunk_lines: 60,
             overlap_lines: 8,
             embedder: "none".into(),
+            embed_workers: 2,
             transport: "grpc".into(),
         }
     }
@@ -497,6 +502,10 @@ impl Config {
             self.weaviate.binary = v;
             applied.push("ELYSIACTL_WEAVIATE_BINARY");
         }
+        if let Some(v) = get("ELYSIACTL_INDEX_EMBEDDER") {
+            self.index.embedder = v;
+            applied.push("ELYSIACTL_INDEX_EMBEDDER");
+        }
         if let Some(v) = get("ELYSIACTL_INDEX_TRANSPORT") {
             self.index.transport = v;
             applied.push("ELYSIACTL_INDEX_TRANSPORT");
@@ -535,6 +544,9 @@ impl Config {
     }
 
     pub fn validate(&self) -> HostResult<()> {
+        if !crate::embed::KINDS.contains(&self.index.embedder.as_str()) {
+            return Err(crate::embed::unknown_kind(&self.index.embedder));
+        }
         if !["grpc", "rest"].contains(&self.index.transport.as_str()) {
             return Err(HostError::validation(format!(
                 "index.transport = {:?} is not a transport",
@@ -628,6 +640,17 @@ mod tests {
         let err = cfg.validate().unwrap_err();
         assert!(err.message.contains("carrier-pigeon"), "{}", err.message);
         assert!(err.hint.contains("grpc"), "{}", err.hint);
+    }
+
+    #[test]
+    fn index_embedder_is_one_of_the_built_ones() {
+        let mut cfg = Config::parse("[index]\nembedder = \"static\"\n").unwrap();
+        assert!(cfg.validate().is_ok());
+        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_EMBEDDER").then(|| "openai".into()))
+            .unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.message.contains("\"openai\""), "{}", err.message);
+        assert!(err.hint.contains("minilm"), "{}", err.hint);
     }
 
     #[test]

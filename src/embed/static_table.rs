@@ -1,0 +1,214 @@
+//! The static embedder: one vector per WordPiece token, made once by running
+//! every token of the vocabulary through all-MiniLM-L6-v2 on its own (the
+//! model2vec idea). Embedding a text is then tokenizing it and averaging
+//! rows of a memory-mapped table: no matrix products, so it keeps up with the
+//! upload where the transformer cannot on two cores. Context is lost, so it
+//! retrieves worse; `bench/embedder_quality.py` measures by how much.
+//!
+//! File layout: the 8-byte magic, vocabulary size and dimensions as
+//! little-endian u32, then the rows as little-endian f32.
+
+use super::minilm::MiniLm;
+use super::wordpiece::WordPiece;
+use crate::error::{HostError, HostResult};
+use std::io::Write;
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"ELYSTAT1";
+const HEADER: usize = 16;
+
+pub struct StaticTable {
+    map: memmap2::Mmap,
+    vocab: usize,
+    dims: usize,
+    tokenizer: WordPiece,
+}
+
+impl StaticTable {
+    pub fn load(table: &Path, vocab_file: &Path) -> HostResult<StaticTable> {
+        let missing = |e| {
+            HostError::io(
+                format!("cannot open the static table {}", table.display()),
+                e,
+            )
+            .with_hint("run `elysiactl install model` to make it")
+        };
+        let file = std::fs::File::open(table).map_err(missing)?;
+        // SAFETY: read-only; the table is written to a temporary name and
+        // renamed into place, so a mapped file is never rewritten.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(missing)?;
+        let corrupt = || {
+            HostError::validation(format!(
+                "{} is not a static embedding table",
+                table.display()
+            ))
+            .with_hint("run `elysiactl install model --force` to make it again")
+        };
+        if map.len() < HEADER || &map[..8] != MAGIC {
+            return Err(corrupt());
+        }
+        let word = |at: usize| u32::from_le_bytes(map[at..at + 4].try_into().unwrap()) as usize;
+        let (vocab, dims) = (word(8), word(12));
+        if dims == 0 || map.len() != HEADER + vocab * dims * 4 {
+            return Err(corrupt());
+        }
+        let tokenizer = WordPiece::from_vocab_file(vocab_file)?;
+        if tokenizer.vocab_size() != vocab {
+            return Err(corrupt().with_hint(
+                "the table and the model's vocabulary differ: run `elysiactl install model --force`",
+            ));
+        }
+        Ok(StaticTable {
+            map,
+            vocab,
+            dims,
+            tokenizer,
+        })
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn add_row(&self, id: u32, into: &mut [f32]) {
+        let at = HEADER + (id as usize).min(self.vocab - 1) * self.dims * 4;
+        let row = &self.map[at..at + self.dims * 4];
+        for (x, b) in into.iter_mut().zip(row.chunks_exact(4)) {
+            *x += f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+
+    /// The mean of the text's token rows, L2-normalised. A text with no
+    /// tokens gets the [CLS] row, so that no vector is all zeros (cosine
+    /// distance is undefined there).
+    pub fn embed_one(&self, text: &str) -> Vec<f32> {
+        let ids = self.tokenizer.encode(text, usize::MAX);
+        let (cls, sep) = (self.tokenizer.cls(), self.tokenizer.sep());
+        let mut v = vec![0f32; self.dims];
+        let mut n = 0usize;
+        for &id in ids.iter().filter(|&&id| id != cls && id != sep) {
+            self.add_row(id, &mut v);
+            n += 1;
+        }
+        if n == 0 {
+            self.add_row(cls, &mut v);
+        }
+        super::normalize(&mut v);
+        v
+    }
+
+    pub fn embed(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        texts.iter().map(|t| self.embed_one(t)).collect()
+    }
+}
+
+/// Runs every token of the vocabulary through the model as `[CLS] token
+/// [SEP]` and writes the table, on `threads` threads; `progress(done,
+/// total)` is called as rows are finished.
+pub fn distill(
+    model: &MiniLm,
+    out: &Path,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> HostResult<()> {
+    let tok = model.tokenizer();
+    let vocab = tok.vocab_size();
+    let dims = model.dims();
+    let (cls, sep) = (tok.cls(), tok.sep());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let threads = threads.max(1);
+    let per_thread = vocab.div_ceil(threads);
+    let parts: Vec<Vec<Vec<f32>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let done = &done;
+                s.spawn(move || {
+                    let ids = (t * per_thread) as u32..((t + 1) * per_thread).min(vocab) as u32;
+                    let mut rows = Vec::with_capacity(per_thread);
+                    let all: Vec<u32> = ids.collect();
+                    for batch in all.chunks(256) {
+                        let seqs: Vec<Vec<u32>> =
+                            batch.iter().map(|&id| vec![cls, id, sep]).collect();
+                        rows.extend(model.embed_ids(&seqs));
+                        let n = done.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+                        progress(n + batch.len(), vocab);
+                    }
+                    rows
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a distillation thread panicked"))
+            .collect()
+    });
+    let tmp = out.with_extension("bin.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        f.write_all(MAGIC)?;
+        f.write_all(&(vocab as u32).to_le_bytes())?;
+        f.write_all(&(dims as u32).to_le_bytes())?;
+        for row in parts.iter().flatten() {
+            for x in row {
+                f.write_all(&x.to_le_bytes())?;
+            }
+        }
+        f.into_inner()?.sync_all()?;
+        std::fs::rename(&tmp, out)
+    };
+    write().map_err(|e| HostError::io(format!("cannot write {}", out.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installed() -> StaticTable {
+        StaticTable::load(
+            &crate::embed::static_table_path(),
+            &crate::embed::model_dir().join("vocab.txt"),
+        )
+        .unwrap_or_else(|e| panic!("{} ({}): run `elysiactl install model`", e.message, e.hint))
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn similar_words_land_near_each_other() {
+        let t = installed();
+        let v = t.embed(&[
+            "sunny weather",
+            "warm sunshine",
+            "the bank raised interest rates",
+            "",
+        ]);
+        assert!(v.iter().all(|x| x.len() == 384));
+        assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-4);
+        assert!(
+            dot(&v[0], &v[1]) > dot(&v[0], &v[2]) + 0.1,
+            "{} vs {}",
+            dot(&v[0], &v[1]),
+            dot(&v[0], &v[2])
+        );
+        // No tokens: the [CLS] row, not a zero vector.
+        assert!((dot(&v[3], &v[3]) - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_table_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let bogus = dir.path().join("t.bin");
+        std::fs::write(&bogus, b"ELYSTAT1\x02\x00\x00\x00\x04\x00\x00\x00short").unwrap();
+        let err = StaticTable::load(&bogus, &crate::embed::model_dir().join("vocab.txt"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.message.contains("not a static embedding table"),
+            "{}",
+            err.message
+        );
+        assert!(err.hint.contains("install model --force"), "{}", err.hint);
+    }
+}
