@@ -1,11 +1,12 @@
 //! `index sync` against a real three-node cluster at replication factor 3:
 //! a first sync, a sync after edits, renames and deletions, a no-op re-sync,
-//! and a sync killed with SIGKILL mid-way and resumed. Every check reads the
-//! objects back from Weaviate and compares them with the files on disk.
+//! and a sync killed with SIGKILL mid-way and resumed; then the embedders:
+//! vectors on every chunk and a search that finds by meaning. Every check
+//! reads the objects back from Weaviate.
 
 mod common;
 
-use common::{git, http, require_weaviate, signal, Stack};
+use common::{git, http, require_models, require_weaviate, signal, Stack};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -15,13 +16,18 @@ const CLASS: &str = "CodeTest";
 
 /// Every object of the collection, through the cursor API.
 fn fetch_all(s: &Stack) -> Vec<Value> {
+    fetch_class(s, CLASS, false)
+}
+
+fn fetch_class(s: &Stack, class: &str, vectors: bool) -> Vec<Value> {
+    let include = if vectors { "&include=vector" } else { "" };
     let mut all = Vec::new();
     let mut after = String::new();
     loop {
         let path = if after.is_empty() {
-            format!("/v1/objects?class={CLASS}&limit=500")
+            format!("/v1/objects?class={class}&limit=500{include}")
         } else {
-            format!("/v1/objects?class={CLASS}&limit=500&after={after}")
+            format!("/v1/objects?class={class}&limit=500{include}&after={after}")
         };
         let (code, body) = http(s.rest_port, "GET", &path, None);
         assert_eq!(code, 200, "{body}");
@@ -261,4 +267,124 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
         fetch_all(&s).len(),
         files.len()
     );
+
+    if require_models() {
+        embedders(&mut s);
+    }
+}
+
+/// Both local embedders on the same cluster: a 384-dimension unit vector on
+/// every chunk, a query embedded the same way finds the chunk that means
+/// the same, and a collection never mixes embedders.
+fn embedders(s: &mut Stack) {
+    s.link_models();
+    let docs = s.dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    for (name, text) in [
+        ("weather.md", "The weather is lovely today. It is sunny and warm outside.\n"),
+        ("stadium.md", "He drove to the stadium to watch the football match.\n"),
+        ("bank.md", "The bank raised its interest rates, so loans cost more.\n"),
+        ("cron.rs", "/// Parses a cron expression into a schedule of run times.\nfn parse_cron(expr: &str) -> Vec<u64> {\n    Vec::new()\n}\n"),
+    ] {
+        std::fs::write(docs.join(name), text).unwrap();
+    }
+    let docs_s = docs.to_str().unwrap();
+    let before = fetch_all(s).len();
+    let mut first_vectors = Vec::new();
+    for embedder in ["static", "minilm"] {
+        s.extra_env = vec![("ELYSIACTL_INDEX_EMBEDDER".into(), embedder.into())];
+        let class = format!(
+            "Docs{}",
+            if embedder == "static" {
+                "Static"
+            } else {
+                "Minilm"
+            }
+        );
+        let v = s
+            .run(&["index", "sync", docs_s, "--collection", &class, "--json"])
+            .ok()
+            .json();
+        assert_eq!(v["chunks_uploaded"], 4, "{v:#}");
+        assert_eq!(v["embedder"], embedder, "{v:#}");
+        assert!(v["embed_latency_ms"]["p50"].as_f64().is_some(), "{v:#}");
+        let objects = fetch_class(s, &class, true);
+        assert_eq!(objects.len(), 4);
+        for o in &objects {
+            let vector: Vec<f64> = serde_json::from_value(o["vector"].clone())
+                .unwrap_or_else(|_| panic!("no vector on {o:#}"));
+            assert_eq!(vector.len(), 384, "{embedder}");
+            let norm = vector.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "{embedder}: norm {norm}");
+        }
+        let weather = objects
+            .iter()
+            .find(|o| o["properties"]["path"] == "weather.md")
+            .unwrap();
+        first_vectors.push(weather["vector"].clone());
+        // Words the weather file does not contain, but means.
+        for query in [
+            "sunshine and warm weather",
+            "a nice day outdoors in the sun",
+        ] {
+            let r = s
+                .run(&[
+                    "index",
+                    "search",
+                    query,
+                    "--collection",
+                    &class,
+                    "--mode",
+                    "vector",
+                    "--json",
+                ])
+                .ok()
+                .json();
+            assert_eq!(r["embedder"], embedder, "{r:#}");
+            assert_eq!(
+                r["hits"][0]["path"], "weather.md",
+                "{embedder}, {query:?}: {r:#}"
+            );
+        }
+        let r = s
+            .run(&[
+                "index",
+                "search",
+                "cron schedule",
+                "--collection",
+                &class,
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(r["mode"], "hybrid", "{r:#}");
+        assert_eq!(r["hits"][0]["path"], "cron.rs", "{r:#}");
+    }
+    assert_ne!(
+        first_vectors[0], first_vectors[1],
+        "the two embedders give different vectors"
+    );
+
+    // The keyword-only collection is not mixed with vectors, and nothing changes.
+    let r = s.run(&["index", "sync", docs_s, "--collection", CLASS]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("embedded with \"none\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--collection"),
+        "the hint names the fix: {}",
+        r.stderr
+    );
+    assert_eq!(fetch_all(s).len(), before);
+    s.extra_env.clear();
+    let r = s.run(&[
+        "index",
+        "search",
+        "weather",
+        "--collection",
+        CLASS,
+        "--mode",
+        "vector",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no vectors"), "{}", r.stderr);
 }

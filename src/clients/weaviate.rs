@@ -488,6 +488,37 @@ impl WeaviateClient {
         let v = self.json_of(&Method::POST, path, reply)?;
         parse_count(&self.node, &class, &v, &self.key)
     }
+
+    /// A GraphQL query's `data`; errors in a 200 reply are errors here too.
+    pub async fn graphql(&self, query: &str) -> HostResult<Value> {
+        let path = "/v1/graphql";
+        let reply = self
+            .send(
+                Method::POST,
+                path,
+                &[],
+                Some(&json!({ "query": query })),
+                None,
+            )
+            .await?;
+        let v = self.json_of(&Method::POST, path, reply)?;
+        let errs = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|a| messages(&json!({ "errors": a })))
+            .unwrap_or_default();
+        if !errs.is_empty() {
+            return Err(HostError::weaviate(format!(
+                "node {} refused the query: {}",
+                self.node,
+                scrub_secret(&errs.join("; "), &self.key)
+            ))
+            .with_hint(
+                "check the collection's name and properties with cluster.collection(name)",
+            ));
+        }
+        Ok(v["data"].clone())
+    }
 }
 
 fn output(verbose: bool) -> &'static str {

@@ -198,6 +198,20 @@ impl Opts {
         }
     }
 
+    /// A number, given as one or as text ("0.5"), as command-line flags arrive.
+    pub fn float(&self, key: &str) -> HostResult<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| self.wrong(key, "a number", &Value::String(s.clone()))),
+            Some(v) => Err(self.wrong(key, "a number", v)),
+        }
+    }
+
     pub fn str(&self, key: &str) -> HostResult<Option<String>> {
         match self.get(key) {
             None => Ok(None),

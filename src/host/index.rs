@@ -68,6 +68,24 @@ fn errors(_: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!(index::errors(recent)?))
 }
 
+fn search(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(1)?;
+    o.only(&["collection", "limit", "mode", "alpha", "content"])?;
+    index::search::search(
+        host,
+        &index::search::SearchOptions {
+            query: a.str(0)?,
+            collection: o
+                .str("collection")?
+                .unwrap_or_else(|| host.config.index.collection.clone()),
+            limit: o.int("limit")?.unwrap_or(10).clamp(1, 1000) as usize,
+            mode: o.str("mode")?.unwrap_or_else(|| "auto".into()),
+            alpha: o.float("alpha")?.unwrap_or(0.5),
+            content: o.bool("content", false)?,
+        },
+    )
+}
+
 fn perf(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     o.only(&["runs"])?;
@@ -80,8 +98,11 @@ pub fn functions() -> Vec<HostFn> {
             "{live, runs}: the figures of a sync running now (files/s, chunks/s, upload latency and batch size percentiles, memory, retries, breaker states, open connections), or null; and the summaries of the last opts.runs = 10 runs, newest first.",
             perf),
         write("index", "ingest", "ingest(repositories: array|string, opts?: map) -> map",
-            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run reads only files whose size or mtime changed and whose content hash differs, and deletes the chunks of deleted or shrunk files. Returns the run's figures. Embeddings: only \"none\" (keyword search) is built yet.",
+            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run reads only files whose size or mtime changed and whose content hash differs, and deletes the chunks of deleted or shrunk files. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures.",
             sync, Some(simulate_sync)),
+        read("index", "search", "search(query: string, opts?: map) -> map",
+            "Search an indexed collection (opts.collection, default index.collection): {collection, mode, embedder, hits: [{rank, repository, path, start_line, end_line, score, snippet, content?}]}. opts.mode: auto (hybrid where the chunks have vectors, else bm25), bm25, vector, hybrid (opts.alpha = 0.5 weighs the vector side); opts.limit = 10; opts.content = true adds each chunk's text. The query is embedded by the embedder the collection was indexed with.",
+            search),
         read("index", "errors", "errors(opts?: map) -> array|map",
             "Errors recorded by index runs, newest first (opts.recent = 20); opts.summary = true counts them by category; opts.reset = true removes them (returns {removed}).",
             errors),

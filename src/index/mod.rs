@@ -1,17 +1,19 @@
 //! `index sync`: source repositories into a Weaviate collection, as a
 //! pipeline of bounded channels (crossbeam): a walker finds files that
 //! changed since the last run (size and mtime first, then the content hash),
-//! chunk workers read them through memory maps and split them, uploaders
-//! batch-upsert the chunks under deterministic IDs and only then record the
-//! file as done. Running it twice never duplicates anything; killed at any
+//! chunk workers read them through memory maps and split them, embed workers
+//! (when an embedder is configured) attach vectors, uploaders batch-upsert
+//! the chunks under deterministic IDs and only then record the file as done. Running it twice never duplicates anything; killed at any
 //! point, the next run finishes the job.
 
 pub mod chunk;
 pub mod repos;
+pub mod search;
 pub mod store;
 pub mod upload;
 pub mod walk;
 
+use crate::embed::Embedder;
 use crate::error::{Category, HostError, HostResult};
 use crate::host::Host;
 use crate::paths;
@@ -157,33 +159,75 @@ fn git_head(repo: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The chunk collection: keyword-searchable text plus metadata, at the
-/// replication factor the cluster expects.
-fn ensure_collection(host: &Host, collection: &str) -> HostResult<()> {
-    let spec = host.config.weaviate.node(0);
-    let c = crate::clients::weaviate::WeaviateClient::for_node(
-        host.http.clone(),
-        &spec,
-        &host.config.weaviate.api_key,
-    );
-    if host.block_on(c.class_exists(collection))? {
-        return Ok(());
+const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
+
+/// The embedder a collection's vectors come from, as its description
+/// records it ("none" for a collection made before embedders existed);
+/// None when the collection does not exist.
+pub fn collection_embedder(host: &Host, collection: &str) -> HostResult<Option<String>> {
+    let c = node0_client(host);
+    if !host.block_on(c.class_exists(collection))? {
+        return Ok(None);
     }
-    host.block_on(c.create_class(&collection_schema(
-        collection,
-        host.config.weaviate.expected_replication_factor(),
-    )))
-    .map(|_| ())
+    let class = host.block_on(c.get_class(collection))?;
+    let description = class["description"].as_str().unwrap_or_default();
+    Ok(Some(
+        description
+            .split("embedder: ")
+            .nth(1)
+            .map(|rest| rest.trim_end_matches(')').to_string())
+            .unwrap_or_else(|| "none".into()),
+    ))
+}
+
+fn node0_client(host: &Host) -> crate::clients::weaviate::WeaviateClient {
+    crate::clients::weaviate::WeaviateClient::for_node(
+        host.http.clone(),
+        &host.config.weaviate.node(0),
+        &host.config.weaviate.api_key,
+    )
+}
+
+/// The chunk collection: keyword-searchable text plus metadata and the
+/// embedder's vectors, at the replication factor the cluster expects. One
+/// collection holds one embedder's vectors: mixed, a search would compare
+/// vectors from different spaces (or miss the chunks that have none).
+fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResult<()> {
+    match collection_embedder(host, collection)? {
+        Some(had) if had == embedder => Ok(()),
+        Some(had) => Err(HostError::validation(format!(
+            "collection {collection} holds chunks embedded with {had:?}; this run would embed with {embedder:?}"
+        ))
+        .with_hint(format!(
+            "index into another collection (--collection {collection}{}), or set index.embedder = {had:?}",
+            capitalized(embedder)
+        ))),
+        None => host
+            .block_on(node0_client(host).create_class(&collection_schema(
+                collection,
+                host.config.weaviate.expected_replication_factor(),
+                embedder,
+            )))
+            .map(|_| ()),
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// The class definition `index sync` creates.
-fn collection_schema(collection: &str, factor: usize) -> Value {
+fn collection_schema(collection: &str, factor: usize, embedder: &str) -> Value {
     let text = |n: &str| json!({"name": n, "dataType": ["text"]});
     let int = |n: &str| json!({"name": n, "dataType": ["int"]});
     json!({
         "class": collection,
-        "description": "Source code chunks written by elysiactl index sync",
+        "description": format!("{DESCRIPTION} (embedder: {embedder})"),
         "vectorizer": "none",
+        "vectorIndexConfig": {"distance": "cosine"},
         "replicationConfig": {"factor": factor},
         "properties": [text("content"), text("repository"), text("path"), text("language"),
                        int("chunk_index"), int("start_line"), int("end_line"), text("commit"), text("content_hash")],
@@ -329,9 +373,10 @@ fn report_live(
     t0: Instant,
     repos: &[RepoRun],
     totals: &Counters,
-    uploader: &upload::Uploader,
+    p: &Pipeline,
     done: &AtomicBool,
 ) {
+    let uploader = p.uploader;
     let started = now_rfc3339();
     while !done.load(Ordering::Relaxed) {
         let secs = t0.elapsed().as_secs_f64().max(0.001);
@@ -352,8 +397,9 @@ fn report_live(
             "rss_bytes": rss, "peak_rss_bytes": peak, "retries": uploader.retries.load(Ordering::Relaxed),
             "breakers": uploader.breaker_states().into_iter().collect::<HashMap<_, _>>(),
             "open_connections": host.config.index.upload_concurrency,
+            "embedder": p.embedder.map_or("none", |e| e.name()),
         });
-        if let (Some(m), Value::Object(f)) = (live.as_object_mut(), uploader.figures()) {
+        if let (Some(m), Value::Object(f)) = (live.as_object_mut(), p.figures()) {
             m.extend(f);
         }
         let tmp = live_path().with_extension("json.tmp");
@@ -376,6 +422,9 @@ struct Pipeline<'a> {
     repos: &'a [RepoRun],
     store: &'a Store,
     uploader: &'a upload::Uploader,
+    embedder: Option<&'a Embedder>,
+    /// Milliseconds to embed one file's chunks.
+    embed_latency: Mutex<hdrhistogram::Histogram<u64>>,
     totals: &'a Counters,
     errors: &'a Mutex<Vec<Value>>,
     t0: Instant,
@@ -457,6 +506,50 @@ impl Pipeline<'_> {
                 }
             }
         }
+    }
+
+    /// Embed worker: vectors for every chunk of a file, in small batches so
+    /// the encoder's activations stay small whatever the file's size.
+    fn embed(
+        &self,
+        embedder: &Embedder,
+        work_in: crossbeam_channel::Receiver<Work>,
+        work_out: crossbeam_channel::Sender<Work>,
+    ) {
+        for mut w in work_in {
+            if let Work::Upload(p) = &mut w {
+                let t = Instant::now();
+                for part in p.objects.chunks_mut(16) {
+                    let texts: Vec<&str> = part
+                        .iter()
+                        .map(|o| o["properties"]["content"].as_str().unwrap_or_default())
+                        .collect();
+                    let vectors = embedder.embed(&texts);
+                    for (o, v) in part.iter_mut().zip(vectors) {
+                        o["vector"] = json!(v);
+                    }
+                }
+                if !p.objects.is_empty() {
+                    let _ = self
+                        .embed_latency
+                        .lock()
+                        .unwrap()
+                        .record(t.elapsed().as_micros() as u64);
+                }
+            }
+            if work_out.send(w).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn figures(&self) -> Value {
+        let mut f = self.uploader.figures();
+        if self.embedder.is_some() {
+            f["embed_latency_ms"] =
+                upload::percentiles(&self.embed_latency.lock().unwrap(), 1000.0);
+        }
+        f
     }
 
     /// Uploader: whole files per batch, each recorded only once written.
@@ -564,18 +657,13 @@ impl Pipeline<'_> {
 /// small repositories fill batches as well as one big one does.
 pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let t0 = Instant::now();
-    if host.config.index.embedder != "none" {
-        return Err(HostError::validation(format!(
-            "index.embedder = {:?} is not built yet; only \"none\" (keyword search) is",
-            host.config.index.embedder
-        ))
-        .with_hint("set index.embedder = \"none\" in the config"));
-    }
     crate::clients::weaviate::class_name(&o.collection)?;
+    let embedder = Embedder::load(&host.config.index.embedder)?;
+    let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&store_path())?;
     let repos = repo_runs(&o.paths, &store, &o.collection)?;
     let uploader = upload::Uploader::new(host)?;
-    ensure_collection(host, &o.collection)?;
+    ensure_collection(host, &o.collection, embedder_name)?;
     let totals = Counters::default();
     let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
     let bar = host.out.progress_start("index", None);
@@ -585,6 +673,8 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         repos: &repos,
         store: &store,
         uploader: &uploader,
+        embedder: embedder.as_ref(),
+        embed_latency: Mutex::new(upload::histogram()),
         totals: &totals,
         errors: &errors,
         t0,
@@ -594,17 +684,29 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let done = AtomicBool::new(false);
     // The reporter lives in an outer scope: it stops once the pipeline's scope has joined.
     let (seen, failures) = std::thread::scope(|outer| {
-        outer.spawn(|| report_live(host, t0, &repos, &totals, &uploader, &done));
+        outer.spawn(|| report_live(host, t0, &repos, &totals, &p, &done));
         let joined = std::thread::scope(|s| {
             let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(512);
             let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(64);
             let p = &p;
             let walker = s.spawn(move || p.walk(task_tx));
+            // With an embedder, chunkers feed the embed workers, which feed the uploaders.
+            let chunked_tx = match p.embedder {
+                Some(e) => {
+                    let (chunked_tx, chunked_rx) = crossbeam_channel::bounded::<Work>(64);
+                    for _ in 0..cfg.embed_workers.max(1) {
+                        let (rx, tx) = (chunked_rx.clone(), work_tx.clone());
+                        s.spawn(move || p.embed(e, rx, tx));
+                    }
+                    chunked_tx
+                }
+                None => work_tx.clone(),
+            };
             for _ in 0..cfg.chunk_workers.max(1) {
-                let (rx, tx) = (task_rx.clone(), work_tx.clone());
+                let (rx, tx) = (task_rx.clone(), chunked_tx.clone());
                 s.spawn(move || p.chunk(rx, tx));
             }
-            drop((task_rx, work_tx));
+            drop((task_rx, work_tx, chunked_tx));
             let uploaders: Vec<_> = (0..cfg.upload_concurrency.max(1))
                 .map(|_| {
                     let rx = work_rx.clone();
@@ -681,9 +783,10 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         "files_per_s": ((changed as f64 / secs.max(0.001)) * 10.0).round() / 10.0,
         "chunks_per_s": ((chunks as f64 / secs.max(0.001)) * 10.0).round() / 10.0,
         "peak_rss_bytes": memory().1,
+        "embedder": embedder_name,
         "finished": now_rfc3339(),
     });
-    if let (Some(m), Value::Object(f)) = (summary.as_object_mut(), uploader.figures()) {
+    if let (Some(m), Value::Object(f)) = (summary.as_object_mut(), p.figures()) {
         m.extend(f);
     }
     let _ = std::fs::remove_file(live_path());

@@ -59,12 +59,12 @@ pub struct Uploader {
     sizes: Mutex<hdrhistogram::Histogram<u64>>,
 }
 
-fn histogram() -> hdrhistogram::Histogram<u64> {
+pub(crate) fn histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new(3).expect("3 significant figures is a valid precision")
 }
 
 /// Percentiles of a histogram, scaled by `div` (µs → ms: 1000).
-fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_json::Value {
+pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_json::Value {
     if h.is_empty() {
         return serde_json::Value::Null;
     }

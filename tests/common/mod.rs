@@ -373,6 +373,34 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill -{sig} {pid}");
 }
 
+/// The installed embedding model (`elysiactl install model`).
+pub fn models_dir() -> PathBuf {
+    default_data_home().join("models")
+}
+
+/// The model and its static table are there (or, outside CI, the test is skipped).
+pub fn require_models() -> bool {
+    require(
+        "the embedding model (elysiactl install model)",
+        models_dir()
+            .join("all-MiniLM-L6-v2/model.safetensors")
+            .exists()
+            && models_dir().join("static-minilm.bin").exists(),
+    )
+}
+
+impl Stack {
+    /// Lets this isolated home use the installed models (90 MB: linked, not copied).
+    pub fn link_models(&self) {
+        let data = self.dir.path().join("data/elysiactl");
+        std::fs::create_dir_all(&data).unwrap();
+        let link = data.join("models");
+        if !link.exists() {
+            std::os::unix::fs::symlink(models_dir(), link).unwrap();
+        }
+    }
+}
+
 /// The Weaviate binary is there (or, outside CI, the test is skipped).
 pub fn require_weaviate() -> bool {
     require(

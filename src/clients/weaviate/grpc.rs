@@ -7,7 +7,7 @@
 //! Only the messages sent here are declared, by hand, after
 //! `grpc/proto/v1/batch.proto` and `base.proto` of Weaviate v1.38.11: the
 //! field numbers (tags) must match those files; fields left out are ones
-//! this tool never sets (vectors, references, tenants, array properties).
+//! this tool never sets (named vectors, references, tenants, array properties).
 
 use crate::config::{NodeSpec, Secret};
 use crate::error::{Category, HostError, HostResult};
@@ -35,6 +35,9 @@ pub struct BatchObject {
     pub properties: Option<BatchProperties>,
     #[prost(string, tag = "4")]
     pub collection: String,
+    /// The object's vector as little-endian f32s; empty for none.
+    #[prost(bytes = "vec", tag = "6")]
+    pub vector_bytes: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -93,9 +96,16 @@ fn scalar(name: &str, v: &Value) -> HostResult<prost_types::Value> {
     Ok(prost_types::Value { kind: Some(kind) })
 }
 
-/// An object as the REST batch takes it ({class, id, properties}) in protobuf.
+/// An object as the REST batch takes it ({class, id, properties, vector?}) in protobuf.
 pub fn batch_object(o: &Value) -> HostResult<BatchObject> {
     let field = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+    let vector_bytes = match &o["vector"] {
+        Value::Array(xs) => xs
+            .iter()
+            .flat_map(|x| (x.as_f64().unwrap_or_default() as f32).to_le_bytes())
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut fields = std::collections::BTreeMap::new();
     if let Some(props) = o["properties"].as_object() {
         for (k, v) in props {
@@ -108,6 +118,7 @@ pub fn batch_object(o: &Value) -> HostResult<BatchObject> {
         properties: Some(BatchProperties {
             non_ref_properties: Some(prost_types::Struct { fields }),
         }),
+        vector_bytes,
     })
 }
 
@@ -250,5 +261,14 @@ mod tests {
         let e = batch_object(&nested).unwrap_err();
         assert!(e.message.contains("\"tags\""), "{}", e.message);
         assert!(consistency("quorum").is_ok() && consistency("most").is_err());
+        assert!(b.vector_bytes.is_empty());
+        let with_vector = serde_json::json!({"class": "C", "id": "x", "properties": {},
+            "vector": [0.5, -1.0]});
+        let v = batch_object(&with_vector).unwrap().vector_bytes;
+        let expected: Vec<u8> = [0.5f32, -1.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(v, expected);
     }
 }
