@@ -15,6 +15,8 @@ use std::io::Write;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ELYSTAT1";
+/// Bumped when distillation changes, so `install model` makes the table again.
+pub const RECIPE: u32 = 2;
 const HEADER: usize = 16;
 
 pub struct StaticTable {
@@ -102,6 +104,39 @@ impl StaticTable {
     }
 }
 
+/// The first id of BERT's vocabulary that is a real token: below it are
+/// [PAD], [UNK], [CLS], [SEP], [MASK] and the [unusedN] slots.
+const FIRST_REAL_TOKEN: usize = 999;
+
+/// Plain means of the raw rows are dominated by what every text shares
+/// (punctuation, `the`, the direction all rows have in common), so: centre
+/// the rows, then weight each by how rare its token is (SIF, a / (a + p),
+/// with p from Zipf's law over the vocabulary's order, which for BERT's
+/// vocabulary is by frequency after the single characters). This is
+/// model2vec's post-processing without its PCA.
+fn reweight(rows: &mut [Vec<f32>]) {
+    let Some(dims) = rows.first().map(Vec::len) else {
+        return;
+    };
+    let real = &rows[FIRST_REAL_TOKEN.min(rows.len())..];
+    let mut mean = vec![0f32; dims];
+    for r in real {
+        mean.iter_mut().zip(r).for_each(|(m, x)| *m += x);
+    }
+    mean.iter_mut().for_each(|m| *m /= real.len().max(1) as f32);
+    let n = rows.len().saturating_sub(FIRST_REAL_TOKEN).max(1);
+    let harmonic = (n as f32).ln() + 0.5772;
+    const SIF: f32 = 1e-4;
+    for (id, r) in rows.iter_mut().enumerate() {
+        r.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+        super::normalize(r);
+        let rank = id.saturating_sub(FIRST_REAL_TOKEN - 1).max(1) as f32;
+        let p = 1.0 / (rank * harmonic);
+        let w = SIF / (SIF + p);
+        r.iter_mut().for_each(|x| *x *= w);
+    }
+}
+
 /// Runs every token of the vocabulary through the model as `[CLS] token
 /// [SEP]` and writes the table, on `threads` threads; `progress(done,
 /// total)` is called as rows are finished.
@@ -142,13 +177,15 @@ pub fn distill(
             .map(|w| w.join().expect("a distillation thread panicked"))
             .collect()
     });
+    let mut rows: Vec<Vec<f32>> = parts.into_iter().flatten().collect();
+    reweight(&mut rows);
     let tmp = out.with_extension("bin.tmp");
     let write = || -> std::io::Result<()> {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         f.write_all(MAGIC)?;
         f.write_all(&(vocab as u32).to_le_bytes())?;
         f.write_all(&(dims as u32).to_le_bytes())?;
-        for row in parts.iter().flatten() {
+        for row in &rows {
             for x in row {
                 f.write_all(&x.to_le_bytes())?;
             }

@@ -452,9 +452,10 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
     let dir = embed::model_dir();
     let table = embed::static_table_path();
     let manifest = manifest_path(&dir);
-    let current = read_manifest(&manifest)
-        .is_some_and(|m| m["package"] == json!(embed::MODEL_PACKAGE))
-        && dir.join("model.safetensors").exists()
+    let current = read_manifest(&manifest).is_some_and(|m| {
+        m["package"] == json!(embed::MODEL_PACKAGE)
+            && m["static_recipe"] == json!(embed::static_table::RECIPE)
+    }) && dir.join("model.safetensors").exists()
         && table.exists();
     if current && !force {
         return Ok(json!({"model": {
@@ -537,6 +538,7 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
     write_manifest(
         &manifest,
         &json!({"package": embed::MODEL_PACKAGE, "installed_at": now_rfc3339(),
+                "static_recipe": embed::static_table::RECIPE,
                 "static_table": table.display().to_string(), "distill_seconds": distill_seconds}),
     )?;
     Ok(json!({"model": {
