@@ -407,6 +407,76 @@ impl ElysiaConfig {
     }
 }
 
+/// Edit the config file, keeping everything `edit` does not touch (comments
+/// included) as the user wrote it. The result must still be a valid config,
+/// else nothing is written; it is written aside and renamed, so a crash
+/// never leaves half a file.
+pub fn edit_file(
+    config_file: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> HostResult<()>,
+) -> HostResult<()> {
+    let text = std::fs::read_to_string(config_file).unwrap_or_default();
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
+        HostError::validation(format!("{} does not parse: {e}", config_file.display()))
+            .with_hint("fix the config file first (`elysiactl config show` names the line)")
+    })?;
+    edit(&mut doc)?;
+    let new_text = doc.to_string();
+    Config::parse(&new_text)
+        .and_then(|c| c.validate())
+        .map_err(|e| {
+            HostError::validation(format!(
+                "the change would make {} invalid: {}",
+                config_file.display(),
+                e.message
+            ))
+            .with_hint(e.hint)
+        })?;
+    if let Some(dir) = config_file.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    let tmp = config_file.with_extension("toml.tmp");
+    std::fs::write(&tmp, new_text)
+        .and_then(|_| std::fs::rename(&tmp, config_file))
+        .map_err(|e| HostError::io(format!("cannot write {}", config_file.display()), e))
+}
+
+/// Set `values` in the `[section]` of the config file.
+pub fn set_values(
+    config_file: &Path,
+    section: &str,
+    values: &serde_json::Map<String, serde_json::Value>,
+) -> HostResult<()> {
+    edit_file(config_file, |doc| {
+        let table = doc
+            .entry(section)
+            .or_insert(toml_edit::table())
+            .as_table_mut()
+            .ok_or_else(|| {
+                HostError::validation(format!("{section} is not a table in the config file"))
+            })?;
+        for (k, v) in values {
+            let item = match v {
+                serde_json::Value::Bool(b) => toml_edit::value(*b),
+                serde_json::Value::Number(n) if n.is_i64() => {
+                    toml_edit::value(n.as_i64().unwrap_or_default())
+                }
+                serde_json::Value::Number(n) => toml_edit::value(n.as_f64().unwrap_or_default()),
+                serde_json::Value::String(s) => toml_edit::value(s.as_str()),
+                other => {
+                    return Err(HostError::validation(format!(
+                    "{section}.{k} = {other}: only numbers, strings and booleans are set this way"
+                ))
+                    .with_hint("edit the config file by hand for tables and lists"))
+                }
+            };
+            table.insert(k, item);
+        }
+        Ok(())
+    })
+}
+
 impl Config {
     /// Load the effective configuration: file (if any), then environment.
     pub fn load(explicit: Option<&Path>) -> HostResult<Config> {
@@ -640,6 +710,33 @@ mod tests {
         let err = cfg.validate().unwrap_err();
         assert!(err.message.contains("carrier-pigeon"), "{}", err.message);
         assert!(err.hint.contains("grpc"), "{}", err.hint);
+    }
+
+    #[test]
+    fn set_values_keeps_comments_and_refuses_what_would_not_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.toml");
+        std::fs::write(&f, "# mine\n[index]\nbatch_size = 200 # tuned later\n").unwrap();
+        let mut values = serde_json::Map::new();
+        values.insert("batch_size".into(), serde_json::json!(500));
+        values.insert("upload_concurrency".into(), serde_json::json!(8));
+        set_values(&f, "index", &values).unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.starts_with("# mine"), "{text}");
+        let cfg = Config::parse(&text).unwrap();
+        assert_eq!(
+            (cfg.index.batch_size, cfg.index.upload_concurrency),
+            (500, 8)
+        );
+        let mut bad = serde_json::Map::new();
+        bad.insert("batch_sise".into(), serde_json::json!(1));
+        let err = set_values(&f, "index", &bad).unwrap_err();
+        assert!(err.message.contains("batch_sise"), "{}", err.message);
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            text,
+            "nothing written"
+        );
     }
 
     #[test]

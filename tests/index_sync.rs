@@ -271,6 +271,63 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     if require_models() {
         embedders(&mut s);
     }
+    tune(&s, repo_s);
+}
+
+/// `index tune`: nine trials on a sample, a recommendation that is the
+/// fastest of them, nothing left behind, and --apply writing the config.
+fn tune(s: &Stack, repo: &str) {
+    let before = fetch_all(s).len();
+    let v = s
+        .run(&["index", "tune", repo, "--files", "40", "--apply", "--json"])
+        .ok()
+        .json();
+    let trials = v["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 9, "{v:#}");
+    let fastest = trials
+        .iter()
+        .map(|t| t["chunks_per_s"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(v["chunks_per_s"].as_f64().unwrap(), fastest, "{v:#}");
+    // The same sample every time: the first 40 files walked (a binary one is not indexed).
+    let files = trials[0]["files"].as_u64().unwrap();
+    assert!((30..=40).contains(&files), "{v:#}");
+    assert!(trials[0]["chunks"].as_u64().unwrap() > files, "{v:#}");
+    for t in trials {
+        assert_eq!(
+            (&t["files"], &t["chunks"]),
+            (&trials[0]["files"], &trials[0]["chunks"]),
+            "{v:#}"
+        );
+    }
+    let (code, schema) = http(s.rest_port, "GET", "/v1/schema", None);
+    assert_eq!(code, 200);
+    assert!(
+        !schema.contains("ElysiactlTune"),
+        "scratch collections are removed: {schema}"
+    );
+    assert_eq!(
+        fetch_all(s).len(),
+        before,
+        "the real collection is untouched"
+    );
+    let config =
+        std::fs::read_to_string(s.dir.path().join("config/elysiactl/config.toml")).unwrap();
+    let rec = &v["recommended"];
+    assert!(
+        config.contains(&format!("batch_size = {}", rec["batch_size"]))
+            && config.contains(&format!(
+                "upload_concurrency = {}",
+                rec["upload_concurrency"]
+            )),
+        "{config}"
+    );
+    assert!(
+        config.contains("[index]\ncollection = \"CodeTest\""),
+        "the rest stays: {config}"
+    );
+    let shown = s.run(&["config", "show", "--json"]).ok().json();
+    assert_eq!(shown["index"]["batch_size"], rec["batch_size"], "{shown:#}");
 }
 
 /// Both local embedders on the same cluster: a 384-dimension unit vector on

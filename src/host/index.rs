@@ -31,12 +31,11 @@ fn sync(host: &Host, a: &Args) -> HostResult<Value> {
     o.only(&["collection"])?;
     index::sync(
         host,
-        &SyncOptions {
-            paths: paths_arg(a)?,
-            collection: o
-                .str("collection")?
+        &SyncOptions::new(
+            paths_arg(a)?,
+            o.str("collection")?
                 .unwrap_or_else(|| host.config.index.collection.clone()),
-        },
+        ),
     )
 }
 
@@ -86,6 +85,29 @@ fn search(host: &Host, a: &Args) -> HostResult<Value> {
     )
 }
 
+fn trial(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(1)?;
+    o.only(&["batch_size", "upload_concurrency", "embed_workers", "files"])?;
+    let cfg = &host.config.index;
+    let int = |k: &str, default: usize| -> HostResult<usize> {
+        Ok(o.int(k)?.map_or(default, |v| v.clamp(0, 100_000) as usize))
+    };
+    index::tune::trial(
+        host,
+        paths_arg(a)?,
+        &index::tune::Trial {
+            batch_size: int("batch_size", cfg.batch_size)?,
+            upload_concurrency: int("upload_concurrency", cfg.upload_concurrency)?,
+            embed_workers: int("embed_workers", cfg.embed_workers)?,
+            files: int("files", 400)?,
+        },
+    )
+}
+
+fn simulate_trial(_: &Host, a: &Args) -> HostResult<Value> {
+    Ok(json!({"dry_run": true, "repositories": paths_arg(a)?}))
+}
+
 fn perf(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     o.only(&["runs"])?;
@@ -103,6 +125,9 @@ pub fn functions() -> Vec<HostFn> {
         read("index", "search", "search(query: string, opts?: map) -> map",
             "Search an indexed collection (opts.collection, default index.collection): {collection, mode, embedder, hits: [{rank, repository, path, start_line, end_line, score, snippet, content?}]}. opts.mode: auto (hybrid where the chunks have vectors, else bm25), bm25, vector, hybrid (opts.alpha = 0.5 weighs the vector side); opts.limit = 10; opts.content = true adds each chunk's text. The query is embedded by the embedder the collection was indexed with.",
             search),
+        write("index", "trial", "trial(repositories: array|string, opts?: map) -> map",
+            "One trial sync for `index tune`: the first opts.files = 400 files of the repositories, through the whole pipeline with opts.batch_size, opts.upload_concurrency and opts.embed_workers (default: the config's), into a scratch collection at the cluster's replication factor and a store of its own, both removed afterwards. Returns {batch_size, upload_concurrency, embed_workers, embedder, files, chunks, seconds, chunks_per_s, upload_latency_ms, embed_latency_ms, retries}.",
+            trial, Some(simulate_trial)),
         read("index", "errors", "errors(opts?: map) -> array|map",
             "Errors recorded by index runs, newest first (opts.recent = 20); opts.summary = true counts them by category; opts.reset = true removes them (returns {removed}).",
             errors),

@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod repos;
 pub mod search;
 pub mod store;
+pub mod tune;
 pub mod upload;
 pub mod walk;
 
@@ -60,6 +61,21 @@ pub fn chunk_id(repo: &str, path: &str, i: usize) -> String {
 pub struct SyncOptions {
     pub paths: Vec<PathBuf>,
     pub collection: String,
+    /// What was synced; `store_path()` but for trials.
+    pub store: PathBuf,
+    /// Index at most this many changed files, and delete nothing (a trial's sample).
+    pub max_files: Option<usize>,
+}
+
+impl SyncOptions {
+    pub fn new(paths: Vec<PathBuf>, collection: String) -> SyncOptions {
+        SyncOptions {
+            paths,
+            collection,
+            store: store_path(),
+            max_files: None,
+        }
+    }
 }
 
 /// One file that needs (re)uploading.
@@ -446,9 +462,14 @@ impl Pipeline<'_> {
 
     /// Walker: every repository in turn; unchanged size and mtime means
     /// unchanged, without a read. Returns the paths seen, per repository.
-    fn walk(&self, tasks: crossbeam_channel::Sender<Task>) -> Vec<HashSet<String>> {
+    fn walk(
+        &self,
+        tasks: crossbeam_channel::Sender<Task>,
+        max_files: Option<usize>,
+    ) -> Vec<HashSet<String>> {
         let cfg = &self.host.config.index;
         let mut seen = vec![HashSet::new(); self.repos.len()];
+        let mut sent = 0usize;
         for (i, r) in self.repos.iter().enumerate() {
             self.totals.walking.store(i, Ordering::Relaxed);
             for item in walk::walk(&r.path) {
@@ -467,6 +488,10 @@ impl Pipeline<'_> {
                             }
                         }
                         if tasks.send(Task { repo: i, found: f }).is_err() {
+                            return seen;
+                        }
+                        sent += 1;
+                        if max_files.is_some_and(|m| sent >= m) {
                             return seen;
                         }
                     }
@@ -660,7 +685,7 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     crate::clients::weaviate::class_name(&o.collection)?;
     let embedder = Embedder::load(&host.config.index.embedder)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
-    let store = Store::open(&store_path())?;
+    let store = Store::open(&o.store)?;
     let repos = repo_runs(&o.paths, &store, &o.collection)?;
     let uploader = upload::Uploader::new(host)?;
     ensure_collection(host, &o.collection, embedder_name)?;
@@ -689,7 +714,8 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
             let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(512);
             let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(64);
             let p = &p;
-            let walker = s.spawn(move || p.walk(task_tx));
+            let max_files = o.max_files;
+            let walker = s.spawn(move || p.walk(task_tx, max_files));
             // With an embedder, chunkers feed the embed workers, which feed the uploaders.
             let chunked_tx = match p.embedder {
                 Some(e) => {
@@ -729,10 +755,11 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         store.add_errors(&errors)?;
         return Err(e);
     }
-    // Files gone since the last run: their chunks go too.
+    // Files gone since the last run: their chunks go too. A sample walked
+    // only part of the tree, so it knows of no deletion.
     let mut forget: Vec<RecordUpdate> = Vec::new();
     let (mut deleted_files, mut deleted_chunks) = (0usize, 0usize);
-    for (i, r) in repos.iter().enumerate() {
+    for (i, r) in repos.iter().enumerate().filter(|_| o.max_files.is_none()) {
         for (path, rec) in r.known.iter().filter(|(path, _)| !seen[i].contains(*path)) {
             let ids: Vec<String> = (0..rec.chunks).map(|k| chunk_id(&r.key, path, k)).collect();
             deleted_chunks += uploader.delete(host, &o.collection, &ids)?;

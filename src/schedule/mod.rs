@@ -164,11 +164,6 @@ pub fn validate_all(
 /// Rewrite the `[[jobs]]` of the config file, keeping everything else
 /// (comments included) as the user wrote it.
 pub fn write_jobs(config_file: &Path, jobs: &[JobConfig]) -> HostResult<()> {
-    let text = std::fs::read_to_string(config_file).unwrap_or_default();
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
-        HostError::validation(format!("{} does not parse: {e}", config_file.display()))
-            .with_hint("fix the config file first (`elysiactl config show` names the line)")
-    })?;
     let mut tables = toml_edit::ArrayOfTables::new();
     for job in jobs {
         let value = toml::to_string(job)
@@ -178,19 +173,13 @@ pub fn write_jobs(config_file: &Path, jobs: &[JobConfig]) -> HostResult<()> {
             .map_err(|e| HostError::unknown(format!("{e}")))?;
         tables.push(parsed.as_table().clone());
     }
-    doc.remove("jobs");
-    if !tables.is_empty() {
-        doc.insert("jobs", toml_edit::Item::ArrayOfTables(tables));
-    }
-    if let Some(dir) = config_file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
-    }
-    // Write aside and rename: a crash never leaves half a config.
-    let tmp = config_file.with_extension("toml.tmp");
-    std::fs::write(&tmp, doc.to_string())
-        .and_then(|_| std::fs::rename(&tmp, config_file))
-        .map_err(|e| HostError::io(format!("cannot write {}", config_file.display()), e))
+    crate::config::edit_file(config_file, |doc| {
+        doc.remove("jobs");
+        if !tables.is_empty() {
+            doc.insert("jobs", toml_edit::Item::ArrayOfTables(tables));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
