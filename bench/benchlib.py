@@ -1,6 +1,8 @@
 """Shared by the benchmarks: a three-node cluster of its own (process runtime,
 Elysia off) in a temporary home on free ports, started and stopped through
-elysiactl, and a description of the machine for the results."""
+elysiactl, and a description of the machine for the results. The temporary
+home sees the installed embedding model (`elysiactl install model`) through
+a symbolic link."""
 import os
 import platform
 import shutil
@@ -38,6 +40,14 @@ def machine(ectl):
             f"{platform.platform()}; 3-node Weaviate 1.38.11 (process runtime); elysiactl {build} build")
 
 
+def link_models(data_home):
+    """Lets an elysiactl with XDG_DATA_HOME=data_home use the installed models."""
+    models = os.path.join(DATA, "models")
+    if os.path.isdir(models):
+        os.makedirs(os.path.join(data_home, "elysiactl"), exist_ok=True)
+        os.symlink(models, os.path.join(data_home, "elysiactl", "models"))
+
+
 class Cluster:
     """`with Cluster(ectl) as c:` starts three nodes and stops them (and removes
     the temporary home) whatever happens inside."""
@@ -53,6 +63,7 @@ class Cluster:
             f.write(f'[weaviate]\nruntime = "process"\ncluster_name = "bench"\nrest_port = {self.rest}\n'
                     f'grpc_port = {self.grpc}\ngossip_port = {base + 10}\nraft_port = {base + 16}\n'
                     f'metrics_port = {base + 30}\nbinary = "{WEAVIATE}"\n[elysia]\nenabled = false\n{extra_config}')
+        link_models(os.path.join(self.home, "data"))
         self.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.home, "config"),
                         XDG_DATA_HOME=os.path.join(self.home, "data"),
                         XDG_STATE_HOME=os.path.join(self.home, "state"))

@@ -5,25 +5,29 @@ rebuild identically: the sources of the crates that this project's Cargo.lock
 pins for the machine's platform (`cargo fetch` puts them under ~/.cargo/registry/src).
 
 Per round:
-  1. elysiactl indexes the corpus into a fresh collection (first sync): wall
+  1. per embedder, elysiactl indexes the corpus into a fresh collection (first sync): wall
      time, files/s, chunks/s, and peak RSS (the kernel's, from wait4);
-  2. the same command again (no-op re-sync): wall time; then the first sync
+  2. the same command again (no-op re-sync): wall time; then (embedder none) the first sync
      again over REST (index.transport = "rest") into a collection of its own;
   3. the chunks elysiactl wrote are read back once (not timed) and the Python
-     client imports exactly those objects, same IDs and properties, into a
+     client imports exactly those objects, same IDs, properties and vectors, into a
      collection with the same schema (replication factor included), in each of
      its batch modes (fixed_size, dynamic, stream), in a process of its own:
      only the batch loop is timed, with the objects already in memory;
   4. every collection's object count is checked against the chunk count.
 Medians over the rounds; the ratio is elysiactl's end-to-end chunks/s (walk,
-read, hash, chunk and upload) over the fastest Python mode's upload-only
+read, hash, chunk, embed and upload) over the fastest Python mode's upload-only
 chunks/s, so it understates elysiactl's upload throughput. Client CPU is each
 process's user + system time (wait4): on a machine that also runs the cluster,
 the CPU a client does not use is left to the servers.
 
-The embedder is "none" (keyword search): it is the only one built so far.
+Each embedder (none, static, minilm) gets its own collections: the Python
+client imports the same chunks with the same vectors elysiactl computed. The
+transformer (minilm) indexes only the first --minilm-crates crates: on two
+cores the whole corpus would take hours.
 
-usage: bench/index_vs_python_client.py [--rounds N] [--crates N] [--elysiactl PATH]
+usage: bench/index_vs_python_client.py [--rounds N] [--crates N] [--embedders none,static,minilm]
+       [--minilm-crates N] [--modes fixed_size,dynamic,stream] [--no-rest] [--elysiactl PATH]
        (needs weaviate-client: run it with the Elysia venv's python, or it re-runs itself there)
 """
 import argparse
@@ -86,8 +90,9 @@ def dump_chunks(rest, grpc, collection, path):
     n = 0
     try:
         with open(path, "w") as f:
-            for o in c.collections.get(collection).iterator(include_vector=False):
-                f.write(json.dumps({"id": str(o.uuid), "p": o.properties}) + "\n")
+            for o in c.collections.get(collection).iterator(include_vector=True):
+                vector = (o.vector or {}).get("default")
+                f.write(json.dumps({"id": str(o.uuid), "p": o.properties, "v": vector}) + "\n")
                 n += 1
     finally:
         c.close()
@@ -129,7 +134,7 @@ def worker(mode, chunks_file, collection, rest, grpc, concurrency):
     with open(chunks_file) as f:
         for line in f:
             o = json.loads(line)
-            objects.append((o["id"], o["p"]))
+            objects.append((o["id"], o["p"], o["v"]))
     c = connect(rest, grpc)
     try:
         col = c.collections.get(collection)
@@ -141,8 +146,8 @@ def worker(mode, chunks_file, collection, rest, grpc, concurrency):
             ctx = col.batch.stream(concurrency=concurrency)
         t0 = time.perf_counter()
         with ctx as batch:
-            for uid, props in objects:
-                batch.add_object(properties=props, uuid=uid)
+            for uid, props, vector in objects:
+                batch.add_object(properties=props, uuid=uid, vector=vector)
         dt = time.perf_counter() - t0
         failed = len(col.batch.failed_objects)
     finally:
@@ -152,8 +157,13 @@ def worker(mode, chunks_file, collection, rest, grpc, concurrency):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--crates", type=int, default=0, help="index only the first N crates (0: all)")
+    ap.add_argument("--embedders", default="none,static,minilm")
+    ap.add_argument("--minilm-crates", type=int, default=4,
+                    help="the transformer indexes only the first N crates: the whole corpus takes hours on 2 cores")
+    ap.add_argument("--modes", default=",".join(MODES), help="the Python client's batch modes to time")
+    ap.add_argument("--no-rest", action="store_true", help="skip the REST-transport row")
     ap.add_argument("--elysiactl", default=os.path.join(ROOT, "target", "release", "elysiactl"))
     ap.add_argument("--concurrency", type=int, default=4, help="Python client's concurrent requests")
     ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
@@ -170,87 +180,106 @@ def main():
     if not os.path.exists(a.elysiactl):
         raise SystemExit(f"{a.elysiactl} is missing: run `cargo build --release`")
     dirs = corpus(a.crates)
-    chunks_file = tempfile.mktemp(prefix="elysiactl-bench-chunks-", suffix=".ndjson")
-    rows = {k: [] for k in ["first_s", "files", "chunks", "noop_s", "ectl_rss", "ectl_cpu", "rest_s",
-                            "rest_cpu"] + MODES + [m + "_cpu" for m in MODES]}
-    py_rss = {m: 0 for m in MODES}
+    embedders = a.embedders.split(",")
+    modes = a.modes.split(",")
+    rows = {e: {} for e in embedders}
+    py_rss = {}
+    corpus_of = {e: dirs[:a.minilm_crates] if e == "minilm" else dirs for e in embedders}
+
+    def add(e, k, v):
+        rows[e].setdefault(k, []).append(v)
+
+    chunks_files = {}
     with Cluster(a.elysiactl) as c:
         try:
             for r in range(a.rounds):
-                col = f"BenchCode{r}"
-                dt, rss, out, cpu = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col, "--json"],
-                                          c.env)
-                s = json.loads(out)
-                rows["first_s"].append(dt)
-                rows["files"].append(s["files_indexed"])
-                rows["chunks"].append(s["chunks_uploaded"])
-                rows["ectl_rss"].append(rss)
-                rows["ectl_cpu"].append(cpu)
-                dt, _, out, _ = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col, "--json"], c.env)
-                assert json.loads(out)["chunks_uploaded"] == 0, "the re-sync uploaded chunks"
-                rows["noop_s"].append(dt)
-                # The same over REST, into a collection (and a store) of its own.
-                rest_env = dict(c.env, ELYSIACTL_INDEX_TRANSPORT="rest",
-                                XDG_DATA_HOME=os.path.join(c.home, f"data-rest{r}"))
-                dt, _, out, cpu = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col + "Rest", "--json"],
-                                        rest_env)
-                n = count(c.rest, c.grpc, col + "Rest")
-                if n != json.loads(out)["chunks_uploaded"]:
-                    raise SystemExit(f"{col}Rest holds {n} objects; elysiactl reported {json.loads(out)['chunks_uploaded']}")
-                rows["rest_s"].append(dt)
-                rows["rest_cpu"].append(cpu)
-                drop(c.rest, c.grpc, col + "Rest")
-                if r == 0:
-                    dumped = dump_chunks(c.rest, c.grpc, col, chunks_file)
-                    cls = schema(c.rest, col)
-                n = count(c.rest, c.grpc, col)
-                if n != s["chunks_uploaded"] or n != dumped:
-                    raise SystemExit(f"{col} holds {n} objects; elysiactl reported {s['chunks_uploaded']}, "
-                                     f"the first round wrote {dumped}")
-                drop(c.rest, c.grpc, col)
-                for mode in MODES:
-                    target = f"BenchPy{r}{mode.replace('_', '')}"
-                    create_like(c.rest, cls, target)
-                    _, rss, out, cpu = timed([sys.executable, os.path.abspath(__file__), "--worker", mode, chunks_file,
-                                         target, str(c.rest), str(c.grpc), str(a.concurrency)], c.env)
-                    py_rss[mode] = max(py_rss[mode], rss)
-                    w = json.loads(out)
-                    n = count(c.rest, c.grpc, target)
-                    if w["failed"] or n != dumped:
-                        raise SystemExit(f"python {mode}: {w['failed']} failed, {n} of {dumped} objects in {target}")
-                    rows[mode].append(w["seconds"])
-                    rows[mode + "_cpu"].append(cpu)
-                    drop(c.rest, c.grpc, target)
-                print(f"round {r + 1}/{a.rounds}: elysiactl {rows['first_s'][-1]:.1f} s, "
-                      f"over REST {rows['rest_s'][-1]:.1f} s, no-op {rows['noop_s'][-1]:.2f} s, "
-                      + ", ".join(f"{m} {rows[m][-1]:.1f} s" for m in MODES), file=sys.stderr)
+                for e in embedders:
+                    env = dict(c.env, ELYSIACTL_INDEX_EMBEDDER=e)
+                    col = f"BenchCode{r}{e.capitalize()}"
+                    cmd = [a.elysiactl, "index", "sync", *corpus_of[e], "--collection", col, "--json"]
+                    dt, rss, out, cpu = timed(cmd, env)
+                    s = json.loads(out)
+                    for k, v in [("first_s", dt), ("files", s["files_indexed"]), ("chunks", s["chunks_uploaded"]),
+                                 ("rss", rss), ("cpu", cpu)]:
+                        add(e, k, v)
+                    dt, _, out, _ = timed(cmd, env)
+                    assert json.loads(out)["chunks_uploaded"] == 0, "the re-sync uploaded chunks"
+                    add(e, "noop_s", dt)
+                    if e == "none" and not a.no_rest:
+                        # The same over REST, into a collection (and a store) of its own.
+                        rest_env = dict(env, ELYSIACTL_INDEX_TRANSPORT="rest",
+                                        XDG_DATA_HOME=os.path.join(c.home, f"data-rest{r}"))
+                        dt, _, out, cpu = timed([a.elysiactl, "index", "sync", *dirs, "--collection", col + "Rest",
+                                                 "--json"], rest_env)
+                        n = count(c.rest, c.grpc, col + "Rest")
+                        if n != json.loads(out)["chunks_uploaded"]:
+                            raise SystemExit(f"{col}Rest holds {n} objects; elysiactl reported "
+                                             f"{json.loads(out)['chunks_uploaded']}")
+                        add(e, "rest_s", dt)
+                        add(e, "rest_cpu", cpu)
+                        drop(c.rest, c.grpc, col + "Rest")
+                    if e not in chunks_files:
+                        chunks_files[e] = tempfile.mktemp(prefix=f"elysiactl-bench-{e}-", suffix=".ndjson")
+                        rows[e]["dumped"] = dump_chunks(c.rest, c.grpc, col, chunks_files[e])
+                        rows[e]["schema"] = schema(c.rest, col)
+                    n = count(c.rest, c.grpc, col)
+                    if n != s["chunks_uploaded"] or n != rows[e]["dumped"]:
+                        raise SystemExit(f"{col} holds {n} objects; elysiactl reported {s['chunks_uploaded']}, "
+                                         f"the first round wrote {rows[e]['dumped']}")
+                    drop(c.rest, c.grpc, col)
+                    for mode in modes:
+                        target = f"BenchPy{r}{e.capitalize()}{mode.replace('_', '')}"
+                        create_like(c.rest, rows[e]["schema"], target)
+                        _, rss, out, cpu = timed([sys.executable, os.path.abspath(__file__), "--worker", mode,
+                                                  chunks_files[e], target, str(c.rest), str(c.grpc),
+                                                  str(a.concurrency)], c.env)
+                        py_rss[(e, mode)] = max(py_rss.get((e, mode), 0), rss)
+                        w = json.loads(out)
+                        n = count(c.rest, c.grpc, target)
+                        if w["failed"] or n != rows[e]["dumped"]:
+                            raise SystemExit(f"python {mode}: {w['failed']} failed, {n} of {rows[e]['dumped']} "
+                                             f"objects in {target}")
+                        add(e, mode, w["seconds"])
+                        add(e, mode + "_cpu", cpu)
+                        drop(c.rest, c.grpc, target)
+                    # Every figure of the round as it ends, so an interrupted run still tells something.
+                    print(json.dumps({"round": r + 1, "embedder": e,
+                                      **{k: v[-1] for k, v in rows[e].items() if isinstance(v, list)}}),
+                          file=sys.stderr)
         finally:
-            if os.path.exists(chunks_file):
-                os.remove(chunks_file)
-    report(a, rows, len(dirs), py_rss)
+            for f in chunks_files.values():
+                if os.path.exists(f):
+                    os.remove(f)
+    report(a, rows, corpus_of, modes, py_rss)
 
 
-def report(a, rows, crates, py_rss):
-    med = {k: statistics.median(v) for k, v in rows.items()}
-    chunks = med["chunks"]
-    ectl_cps = chunks / med["first_s"]
-    best = min(MODES, key=lambda m: med[m])
-    py_cps = chunks / med[best]
-    print(f"# {machine(a.elysiactl)}; corpus: {crates} crates of Cargo.lock, {int(med['files'])} files "
-          f"indexed, {int(chunks)} chunks; collections at factor 3; embedder none; median of {a.rounds} rounds")
-    print("| run | median | throughput | client CPU | peak RSS |")
-    print("|---|---|---|---|---|")
-    print(f"| elysiactl first sync, gRPC (walk, read, chunk, upload) | {med['first_s']:.1f} s | "
-          f"{med['files'] / med['first_s']:.0f} files/s, {ectl_cps:.0f} chunks/s | {med['ectl_cpu']:.1f} s | "
-          f"{med['ectl_rss'] / 2**20:.0f} MB |")
-    print(f"| elysiactl first sync, REST | {med['rest_s']:.1f} s | {chunks / med['rest_s']:.0f} chunks/s | "
-          f"{med['rest_cpu']:.1f} s | |")
-    print(f"| elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | |")
-    for m in MODES:
-        print(f"| weaviate-client batch.{m} (upload only) | {med[m]:.1f} s | {chunks / med[m]:.0f} chunks/s | "
-              f"{med[m + '_cpu']:.1f} s (loading included) | {py_rss[m] / 2**20:.0f} MB (chunks preloaded) |")
-    print(f"\nelysiactl end to end / fastest Python mode ({best}) upload only: {ectl_cps / py_cps:.2f}x; "
-          f"client CPU per chunk, Python {best} / elysiactl: {med[best + '_cpu'] / med['ectl_cpu']:.1f}x")
+def report(a, rows, corpus_of, modes, py_rss):
+    print(f"# {machine(a.elysiactl)}; corpus: the crates of Cargo.lock; collections at factor 3; "
+          f"median of {a.rounds} rounds; Python client with {a.concurrency} concurrent requests")
+    print("| embedder | run | median | throughput | client CPU | peak RSS |")
+    print("|---|---|---|---|---|---|")
+    ratios = []
+    for e, r in rows.items():
+        med = {k: statistics.median(v) for k, v in r.items() if isinstance(v, list)}
+        chunks = med["chunks"]
+        ectl_cps = chunks / med["first_s"]
+        where = f"{len(corpus_of[e])} crates, {int(med['files'])} files, {int(chunks)} chunks"
+        print(f"| {e} | elysiactl first sync, gRPC ({where}) | {med['first_s']:.1f} s | "
+              f"{med['files'] / med['first_s']:.0f} files/s, {ectl_cps:.0f} chunks/s | {med['cpu']:.1f} s | "
+              f"{med['rss'] / 2**20:.0f} MB |")
+        if "rest_s" in med:
+            print(f"| {e} | elysiactl first sync, REST | {med['rest_s']:.1f} s | {chunks / med['rest_s']:.0f} chunks/s | "
+                  f"{med['rest_cpu']:.1f} s | |")
+        print(f"| {e} | elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | |")
+        for m in modes:
+            print(f"| {e} | weaviate-client batch.{m}, same chunks and vectors (upload only) | {med[m]:.1f} s | "
+                  f"{chunks / med[m]:.0f} chunks/s | {med[m + '_cpu']:.1f} s (loading included) | "
+                  f"{py_rss[(e, m)] / 2**20:.0f} MB (chunks preloaded) |")
+        best = min(modes, key=lambda m: med[m])
+        ratios.append(f"{e}: {ectl_cps / (chunks / med[best]):.2f}x against {best}, client CPU "
+                      f"{med[best + '_cpu'] / med['cpu']:.1f}x less")
+    print("\nelysiactl end to end (walk, read, chunk, embed, upload) / fastest Python mode upload only: "
+          + "; ".join(ratios))
 
 
 if __name__ == "__main__":
