@@ -272,12 +272,12 @@ def report(a, rows, corpus_of, modes, py_rss):
                   f"{med['rest_cpu']:.1f} s | |")
         print(f"| {e} | elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | |")
         for m in modes:
-            print(f"| {e} | weaviate-client batch.{m}, same chunks and vectors (upload only) | {med[m]:.1f} s | "
+            print(f"| {e} | weaviate-client batch.{m}, the same objects (upload only) | {med[m]:.1f} s | "
                   f"{chunks / med[m]:.0f} chunks/s | {med[m + '_cpu']:.1f} s (loading included) | "
                   f"{py_rss[(e, m)] / 2**20:.0f} MB (chunks preloaded) |")
         best = min(modes, key=lambda m: med[m])
-        ratios.append(f"{e}: {ectl_cps / (chunks / med[best]):.2f}x against {best}, client CPU "
-                      f"{med[best + '_cpu'] / med['cpu']:.1f}x less")
+        ratios.append(f"{e}: {ectl_cps / (chunks / med[best]):.2f}x against {best} (client CPU, Python / "
+                      f"elysiactl: {med[best + '_cpu'] / med['cpu']:.2f})")
     print("\nelysiactl end to end (walk, read, chunk, embed, upload) / fastest Python mode upload only: "
           + "; ".join(ratios))
 
