@@ -328,6 +328,29 @@ fn tune(s: &Stack, repo: &str) {
     );
     let shown = s.run(&["config", "show", "--json"]).ok().json();
     assert_eq!(shown["index"]["batch_size"], rec["batch_size"], "{shown:#}");
+
+    // With an embedder, two more trials vary the embed workers at the best of the nine.
+    if require_models() {
+        let v = s
+            .run_with(
+                &["index", "tune", repo, "--files", "20", "--json"],
+                &[("ELYSIACTL_INDEX_EMBEDDER", "static")],
+            )
+            .ok()
+            .json();
+        let trials = v["trials"].as_array().unwrap();
+        assert_eq!(trials.len(), 11, "{v:#}");
+        let workers: HashSet<u64> = trials[9..]
+            .iter()
+            .map(|t| t["embed_workers"].as_u64().unwrap())
+            .collect();
+        assert_eq!(workers.len(), 2, "{v:#}");
+        assert!(trials.iter().all(|t| t["embedder"] == "static"), "{v:#}");
+        assert!(
+            trials[0]["embed_latency_ms"]["p50"].as_f64().is_some(),
+            "{v:#}"
+        );
+    }
 }
 
 /// Both local embedders on the same cluster: a 384-dimension unit vector on
