@@ -309,6 +309,32 @@ fn the_daemon_runs_the_schedule_and_the_repository_sync() {
                 || r["started"].as_str().unwrap() > killed_at.as_str()),
         "{h:#?}"
     );
+    // A job the killed daemon left running is stopped by the new one (the
+    // `hang` playbook would otherwise sleep on for a minute).
+    let alive = |pid: u64| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
+    };
+    let left: Vec<u64> = ["hang", "slow", "sync", "fail"]
+        .iter()
+        .flat_map(|job| history(&s, job))
+        .filter(|r| r["outcome"] == "interrupted")
+        .filter_map(|r| r["job_pid"].as_u64())
+        .collect();
+    eprintln!(
+        "interrupted runs' job PIDs: {left:?}, running at the restart: {:?}",
+        left.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+    );
+    let t0 = Instant::now();
+    while let Some(pid) = left.iter().find(|&&p| alive(p)) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "job PID {pid} of the killed daemon still runs"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     wait_for(&s, "sync", 15, "scheduled runs after the restart", |h| {
         h.iter().any(|r| {
             r["reason"] == "schedule" && r["started"].as_str().unwrap() > killed_at.as_str()

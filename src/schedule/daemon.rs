@@ -27,6 +27,30 @@ static HUP: AtomicBool = AtomicBool::new(false);
 /// Lines of a run's output kept in its history record.
 const OUTPUT_LINES: usize = 20;
 
+/// A job still running from a daemon that was killed (SIGKILL gives it no
+/// chance to stop its children): its process group gets SIGTERM, then
+/// SIGKILL. The start time guards against a recycled PID.
+fn stop_leftover_job(run: &Value) {
+    let Some(pid) = run["job_pid"].as_u64().map(|p| p as u32) else {
+        return;
+    };
+    let rec = proc::PidRecord {
+        pid,
+        start_ticks: run["job_start_ticks"].as_u64().unwrap_or(0),
+    };
+    if rec.start_ticks == 0 || !proc::is_same_process(rec) {
+        return;
+    }
+    log(&format!(
+        "stopping job {} (PID {pid}), left running by a stopped daemon",
+        run["job"].as_str().unwrap_or("?")
+    ));
+    let _ = proc::signal_group(pid, libc::SIGTERM);
+    if !proc::wait_gone(rec, Duration::from_secs(5)) {
+        let _ = proc::signal_group(pid, libc::SIGKILL);
+    }
+}
+
 pub fn pid_file() -> PathBuf {
     paths::run_dir().join("daemon.pid")
 }
@@ -119,6 +143,10 @@ pub fn execute(
         }
     };
     let pid = child.id();
+    // Recorded so that, should this daemon die, the next one can stop the job.
+    run["job_pid"] = json!(pid);
+    run["job_start_ticks"] = json!(proc::start_ticks_of(pid).unwrap_or(0));
+    record(key, &run);
     // Keep the first lines of output and the last stdout line (a job's own
     // figures, when it prints JSON).
     let head: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -252,11 +280,15 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
     std::fs::create_dir_all(paths::run_dir())
         .map_err(|e| HostError::io("cannot create the run folder", e))?;
     let me = std::process::id();
-    if let Ok(n) = History::open().and_then(|h| h.close_orphans(me)) {
-        if n > 0 {
+    if let Ok(orphans) = History::open().and_then(|h| h.close_orphans(me)) {
+        if !orphans.is_empty() {
             log(&format!(
-                "{n} run(s) of a stopped daemon marked interrupted"
+                "{} run(s) of a stopped daemon marked interrupted",
+                orphans.len()
             ));
+        }
+        for run in &orphans {
+            stop_leftover_job(run);
         }
     }
     let watched = config_file.clone().unwrap_or_else(paths::config_file);

@@ -66,8 +66,9 @@ impl History {
         tx.commit().map_err(store_error)
     }
 
-    /// Runs left "running" by a daemon that died: marked "interrupted".
-    pub fn close_orphans(&self, live_daemon: u32) -> HostResult<usize> {
+    /// Runs left "running" by a daemon that died: marked "interrupted" and
+    /// returned, so the caller can stop a job process that outlived it.
+    pub fn close_orphans(&self, live_daemon: u32) -> HostResult<Vec<Value>> {
         let tx = self.db.begin_read().map_err(store_error)?;
         let t = tx.open_table(RUNS).map_err(store_error)?;
         let mut orphans = Vec::new();
@@ -90,7 +91,7 @@ impl History {
         for (k, run) in &orphans {
             self.put(*k, run)?;
         }
-        Ok(orphans.len())
+        Ok(orphans.into_iter().map(|(_, run)| run).collect())
     }
 
     /// Runs, newest first, of one job or all.
