@@ -478,6 +478,11 @@ pub fn set_values(
 }
 
 impl Config {
+    /// The config file this configuration was loaded from, or would be.
+    pub fn file_path(&self) -> PathBuf {
+        self.file.clone().unwrap_or_else(paths::config_file)
+    }
+
     /// Load the effective configuration: file (if any), then environment.
     pub fn load(explicit: Option<&Path>) -> HostResult<Config> {
         let path = explicit

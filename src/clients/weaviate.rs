@@ -34,6 +34,8 @@ pub const READINESS_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many characters of an unexpected body an error message quotes.
 const SNIPPET: usize = 200;
+/// Weaviate's GraphQL endpoint (queries and aggregates).
+const GRAPHQL: &str = "/v1/graphql";
 
 /// One Weaviate node's REST API.
 #[derive(Clone)]
@@ -469,39 +471,32 @@ impl WeaviateClient {
             }
         };
         let query = format!("{{ Aggregate {{ {class}{args} {{ meta {{ count }} }} }} }}");
-        let path = "/v1/graphql";
-        let reply = self
-            .send(
-                Method::POST,
-                path,
-                &[],
-                Some(&json!({ "query": query })),
-                None,
-            )
-            .await?;
+        let reply = self.post_graphql(&query).await?;
         // Without any collection the GraphQL schema is empty and the server says so with 422.
         if reply.status == StatusCode::UNPROCESSABLE_ENTITY
             && String::from_utf8_lossy(&reply.body).contains("no graphql provider")
         {
             return Err(no_such_collection(&class));
         }
-        let v = self.json_of(&Method::POST, path, reply)?;
+        let v = self.json_of(&Method::POST, GRAPHQL, reply)?;
         parse_count(&self.node, &class, &v, &self.key)
+    }
+
+    async fn post_graphql(&self, query: &str) -> HostResult<Reply> {
+        self.send(
+            Method::POST,
+            GRAPHQL,
+            &[],
+            Some(&json!({ "query": query })),
+            None,
+        )
+        .await
     }
 
     /// A GraphQL query's `data`; errors in a 200 reply are errors here too.
     pub async fn graphql(&self, query: &str) -> HostResult<Value> {
-        let path = "/v1/graphql";
-        let reply = self
-            .send(
-                Method::POST,
-                path,
-                &[],
-                Some(&json!({ "query": query })),
-                None,
-            )
-            .await?;
-        let v = self.json_of(&Method::POST, path, reply)?;
+        let reply = self.post_graphql(query).await?;
+        let v = self.json_of(&Method::POST, GRAPHQL, reply)?;
         let errs = v
             .get("errors")
             .and_then(Value::as_array)

@@ -41,22 +41,14 @@ fn settable(a: &Args) -> HostResult<(String, serde_json::Map<String, Value>)> {
 
 fn set(host: &Host, a: &Args) -> HostResult<Value> {
     let (section, values) = settable(a)?;
-    let file = host
-        .config
-        .file
-        .clone()
-        .unwrap_or_else(crate::paths::config_file);
+    let file = host.config.file_path();
     crate::config::set_values(&file, &section, &values)?;
     Ok(json!({"file": file.display().to_string(), "section": section, "set": values}))
 }
 
 fn simulate_set(host: &Host, a: &Args) -> HostResult<Value> {
     let (section, values) = settable(a)?;
-    let file = host
-        .config
-        .file
-        .clone()
-        .unwrap_or_else(crate::paths::config_file);
+    let file = host.config.file_path();
     Ok(
         json!({"file": file.display().to_string(), "section": section, "set": values, "dry_run": true}),
     )

@@ -5,18 +5,12 @@
 use super::{read, write, Args, Host, HostFn};
 use crate::config::{Config, JobConfig};
 use crate::error::{HostError, HostResult};
-use crate::paths;
 use crate::schedule::{self, daemon, history::History};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-
-fn config_path(host: &Host) -> PathBuf {
-    host.config.file.clone().unwrap_or_else(paths::config_file)
-}
 
 /// The jobs as the file says now (not as this process loaded them).
 fn current_jobs(host: &Host) -> HostResult<Vec<JobConfig>> {
-    let path = config_path(host);
+    let path = host.config.file_path();
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -103,7 +97,7 @@ fn add(host: &Host, a: &Args) -> HostResult<Value> {
         );
     }
     jobs.push(job.clone());
-    schedule::write_jobs(&config_path(host), &jobs)?;
+    schedule::write_jobs(&host.config.file_path(), &jobs)?;
     nudge_daemon();
     Ok(
         json!({"added": job.name, "next": schedule::next_times(&job, chrono::Utc::now(), 3).iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()}),
@@ -125,7 +119,7 @@ fn change(host: &Host, name: &str, f: impl Fn(&mut Vec<JobConfig>, usize)) -> Ho
             .with_hint("`elysiactl schedule list` shows the jobs")
     })?;
     f(&mut jobs, i);
-    schedule::write_jobs(&config_path(host), &jobs)?;
+    schedule::write_jobs(&host.config.file_path(), &jobs)?;
     nudge_daemon();
     Ok(json!({"job": name}))
 }

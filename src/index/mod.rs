@@ -181,11 +181,11 @@ const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
 /// records it ("none" for a collection made before embedders existed);
 /// None when the collection does not exist.
 pub fn collection_embedder(host: &Host, collection: &str) -> HostResult<Option<String>> {
-    let c = node0_client(host);
-    if !host.block_on(c.class_exists(collection))? {
-        return Ok(None);
-    }
-    let class = host.block_on(c.get_class(collection))?;
+    let class = match host.block_on(node0_client(host).get_class(collection)) {
+        Ok(class) => class,
+        Err(e) if crate::clients::weaviate::is_no_such_collection(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let description = class["description"].as_str().unwrap_or_default();
     Ok(Some(
         description
@@ -196,12 +196,8 @@ pub fn collection_embedder(host: &Host, collection: &str) -> HostResult<Option<S
     ))
 }
 
-fn node0_client(host: &Host) -> crate::clients::weaviate::WeaviateClient {
-    crate::clients::weaviate::WeaviateClient::for_node(
-        host.http.clone(),
-        &host.config.weaviate.node(0),
-        &host.config.weaviate.api_key,
-    )
+pub(crate) fn node0_client(host: &Host) -> crate::clients::weaviate::WeaviateClient {
+    crate::host::cluster::client(host, &host.config.weaviate.node(0))
 }
 
 /// The chunk collection: keyword-searchable text plus metadata and the

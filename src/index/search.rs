@@ -76,12 +76,7 @@ pub fn search(host: &Host, o: &SearchOptions) -> HostResult<Value> {
          chunk_index content _additional {{ id score distance }} }} }} }}",
         o.limit.clamp(1, 1000)
     );
-    let client = crate::clients::weaviate::WeaviateClient::for_node(
-        host.http.clone(),
-        &host.config.weaviate.node(0),
-        &host.config.weaviate.api_key,
-    );
-    let data = host.block_on(client.graphql(&gql))?;
+    let data = host.block_on(super::node0_client(host).graphql(&gql))?;
     let hits: Vec<Value> = data["Get"][&class]
         .as_array()
         .cloned()

@@ -43,11 +43,7 @@ pub fn trial(host: &Host, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
     };
     let result = sync(&trial_host, &options);
     // Whatever happened, the scratch collection and store go.
-    let client = crate::clients::weaviate::WeaviateClient::for_node(
-        host.http.clone(),
-        &host.config.weaviate.node(0),
-        &host.config.weaviate.api_key,
-    );
+    let client = super::node0_client(host);
     let dropped = match host.block_on(client.class_exists(&collection)) {
         Ok(true) => host.block_on(client.delete_class(&collection)),
         Ok(false) => Ok(()),
