@@ -1,6 +1,8 @@
 //! `index sync` against a real three-node cluster at replication factor 3:
-//! a first sync, a sync after edits, renames and deletions, a no-op re-sync,
-//! and a sync killed with SIGKILL mid-way and resumed; then the embedders:
+//! a first sync, a sync after edits, renames and deletions (found by git),
+//! an uncommitted edit and its undoing, a no-op re-sync, a sync killed with
+//! SIGKILL mid-way and resumed, a collection deleted behind the tool's
+//! back; then the embedders:
 //! vectors on every chunk and a search that finds by meaning. Every check
 //! reads the objects back from Weaviate.
 
@@ -114,6 +116,13 @@ fn assert_index_matches(s: &Stack, files: &BTreeMap<String, String>) {
     }
 }
 
+/// How the sync found the changes of its (only) repository: "git" or "scan".
+fn detection(v: &Value) -> &str {
+    v["repositories"][0]["change_detection"]
+        .as_str()
+        .unwrap_or_default()
+}
+
 fn rust_file(functions: usize) -> String {
     (0..functions)
         .map(|i| format!("/// Function {i}.\nfn f{i}(x: u32) -> u32 {{\n    let y = x + {i};\n    y * 2\n}}\n\n"))
@@ -158,6 +167,7 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     let r = s.run(&["index", "sync", repo_s, "--json"]).ok();
     let v = r.json();
     assert_eq!(v["errors"], 1, "{v:#}");
+    assert_eq!(detection(&v), "scan", "nothing to start from: {v:#}");
     assert_index_matches(&s, &expected_files(&repo, &ignored));
     let errors = s.run(&["index", "errors", "--json"]).ok().json();
     assert_eq!(errors[0]["category"], "encoding", "{errors:#}");
@@ -180,6 +190,11 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
         .push(("ELYSIACTL_INDEX_TRANSPORT".into(), "rest".into()));
     let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
     s.extra_env.clear();
+    assert_eq!(detection(&v), "git", "{v:#}");
+    assert_eq!(
+        v["repositories"][0]["paths_from_git"], 6,
+        "lib.rs, small.rs, README.md, GUIDE.md, tool.py, latin1.txt: {v:#}"
+    );
     assert_eq!(
         v["files_deleted"], 2,
         "README.md and tool.py are gone (latin1.txt was never indexed): {v:#}"
@@ -195,12 +210,43 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
         .to_string();
     assert_eq!(head.len(), 40, "chunks carry the commit");
 
-    // Nothing changed: nothing is read or written.
+    // An edit not committed is indexed; undone (nothing left for git to
+    // report), the committed text comes back.
+    let committed = std::fs::read_to_string(repo.join("src/small.rs")).unwrap();
+    std::fs::write(repo.join("src/small.rs"), rust_file(7)).unwrap();
+    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    assert_eq!(detection(&v), "git", "{v:#}");
+    assert_eq!(v["files_indexed"], 1, "{v:#}");
+    let files = expected_files(&repo, &["target", "logo.bin", "huge.txt"]);
+    assert_index_matches(&s, &files);
+    git(&repo, &["checkout", "--", "src/small.rs"]);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("src/small.rs")).unwrap(),
+        committed
+    );
+    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    assert_eq!(detection(&v), "git", "{v:#}");
+    assert_eq!(v["files_indexed"], 1, "the undone edit: {v:#}");
+    let files = expected_files(&repo, &["target", "logo.bin", "huge.txt"]);
+    assert_index_matches(&s, &files);
+
+    // Nothing changed: nothing is read or written, and git names nothing.
     let before = fetch_all(&s).len();
     let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
     assert_eq!(v["files_indexed"], 0, "{v:#}");
     assert_eq!(v["chunks_uploaded"], 0, "{v:#}");
+    assert_eq!(detection(&v), "git", "{v:#}");
+    assert_eq!(v["files_seen"], 0, "{v:#}");
     assert_eq!(fetch_all(&s).len(), before);
+    // --rescan walks everything and finds the same.
+    let v = s
+        .run(&["index", "sync", repo_s, "--rescan", "--json"])
+        .ok()
+        .json();
+    assert_eq!(detection(&v), "scan", "{v:#}");
+    assert_eq!(v["repositories"][0]["scan_reason"], "--rescan", "{v:#}");
+    assert_eq!(v["files_indexed"], 0, "{v:#}");
+    assert!(v["files_seen"].as_u64().unwrap() >= 5, "{v:#}");
 
     // Killed with SIGKILL mid-way, then run again: nothing missing, nothing twice.
     for i in 0..1500 {
@@ -244,6 +290,11 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     let partial = fetch_all(&s).len();
     let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
     assert!(v["files_indexed"].as_u64().unwrap() > 0, "{v:#}");
+    assert_eq!(
+        detection(&v),
+        "git",
+        "the killed run's files are untracked: {v:#}"
+    );
     let files = expected_files(&repo, &["target", "logo.bin", "huge.txt"]);
     assert_index_matches(&s, &files);
     // The figures of the finished runs: latency percentiles, batch sizes, memory.
@@ -267,6 +318,22 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
         fetch_all(&s).len(),
         files.len()
     );
+
+    // The collection deleted behind the tool's back: the next sync makes it
+    // again and uploads everything, whatever the store remembered.
+    let (code, body) = http(s.rest_port, "DELETE", &format!("/v1/schema/{CLASS}"), None);
+    assert_eq!(code, 200, "{body}");
+    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    assert_eq!(
+        v["repositories"][0]["scan_reason"], "the collection was created by this run",
+        "{v:#}"
+    );
+    assert_eq!(
+        v["files_indexed"].as_u64().unwrap() as usize,
+        files.len(),
+        "{v:#}"
+    );
+    assert_index_matches(&s, &files);
 
     if require_models() {
         embedders(&mut s);

@@ -28,15 +28,14 @@ fn paths_arg(a: &Args) -> HostResult<Vec<PathBuf>> {
 
 fn sync(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(1)?;
-    o.only(&["collection"])?;
-    index::sync(
-        host,
-        &SyncOptions::new(
-            paths_arg(a)?,
-            o.str("collection")?
-                .unwrap_or_else(|| host.config.index.collection.clone()),
-        ),
-    )
+    o.only(&["collection", "rescan"])?;
+    let mut options = SyncOptions::new(
+        paths_arg(a)?,
+        o.str("collection")?
+            .unwrap_or_else(|| host.config.index.collection.clone()),
+    );
+    options.rescan = o.bool("rescan", false)?;
+    index::sync(host, &options)
 }
 
 fn simulate_sync(host: &Host, a: &Args) -> HostResult<Value> {
@@ -120,7 +119,7 @@ pub fn functions() -> Vec<HostFn> {
             "{live, runs}: the figures of a sync running now (files/s, chunks/s, upload latency and batch size percentiles, memory, retries, breaker states, open connections), or null; and the summaries of the last opts.runs = 10 runs, newest first.",
             perf),
         write("index", "ingest", "ingest(repositories: array|string, opts?: map) -> map",
-            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run reads only files whose size or mtime changed and whose content hash differs, and deletes the chunks of deleted or shrunk files. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures.",
+            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run looks only at the files git says may have changed since the last finished sync (in a git checkout; every file elsewhere, or with opts.rescan = true), reads only those whose size or mtime changed and uploads only those whose content hash differs, and deletes the chunks of deleted or shrunk files. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures.",
             sync, Some(simulate_sync)),
         read("index", "search", "search(query: string, opts?: map) -> map",
             "Search an indexed collection (opts.collection, default index.collection): {collection, mode, embedder, hits: [{rank, repository, path, start_line, end_line, score, snippet, content?}]}. opts.mode: auto (hybrid where the chunks have vectors, else bm25), bm25, vector, hybrid (opts.alpha = 0.5 weighs the vector side); opts.limit = 10; opts.content = true adds each chunk's text. The query is embedded by the embedder the collection was indexed with.",

@@ -1,12 +1,15 @@
 //! `index sync`: source repositories into a Weaviate collection, as a
 //! pipeline of bounded channels (crossbeam): a walker finds files that
-//! changed since the last run (size and mtime first, then the content hash),
+//! changed since the last run (in a git checkout, among the paths git says
+//! may have changed; elsewhere among all files; size and mtime first, then
+//! the content hash),
 //! chunk workers read them through memory maps and split them, embed workers
 //! (when an embedder is configured) attach vectors, uploaders batch-upsert
 //! the chunks under deterministic IDs and only then record the file as done. Running it twice never duplicates anything; killed at any
 //! point, the next run finishes the job.
 
 pub mod chunk;
+pub mod git;
 pub mod repos;
 pub mod search;
 pub mod store;
@@ -19,7 +22,7 @@ use crate::error::{Category, HostError, HostResult};
 use crate::host::Host;
 use crate::paths;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -65,6 +68,8 @@ pub struct SyncOptions {
     pub store: PathBuf,
     /// Index at most this many changed files, and delete nothing (a trial's sample).
     pub max_files: Option<usize>,
+    /// Walk every file, even in a git checkout that git could tell about.
+    pub rescan: bool,
 }
 
 impl SyncOptions {
@@ -74,6 +79,7 @@ impl SyncOptions {
             collection,
             store: store_path(),
             max_files: None,
+            rescan: false,
         }
     }
 }
@@ -114,6 +120,96 @@ struct RepoRun {
     name: String,
     commit: String,
     known: HashMap<String, FileRecord>,
+    changes: Changes,
+    /// Paths that differed from `commit` in the working tree when the run
+    /// started: the next run looks at them again even if git then says
+    /// nothing (an edit undone leaves no trace in git).
+    dirty: BTreeSet<String>,
+}
+
+/// How a run finds the changed files of a repository.
+enum Changes {
+    /// Every file, by walking the tree; why git could not tell.
+    Scan { reason: String },
+    /// Only these paths may differ from what the last run recorded.
+    Git { candidates: BTreeSet<String> },
+}
+
+/// What the walker saw of a repository, to tell which known files are gone.
+enum Seen {
+    /// A scan: every file there is.
+    All(HashSet<String>),
+    /// From git: the paths looked at that are no longer files to index.
+    Gone(HashSet<String>),
+}
+
+impl Seen {
+    fn of(changes: &Changes) -> Seen {
+        match changes {
+            Changes::Scan { .. } => Seen::All(HashSet::new()),
+            Changes::Git { .. } => Seen::Gone(HashSet::new()),
+        }
+    }
+
+    fn present(&mut self, rel: &str) {
+        if let Seen::All(s) = self {
+            s.insert(rel.to_string());
+        }
+    }
+
+    fn absent(&mut self, rel: &str) {
+        if let Seen::Gone(s) = self {
+            s.insert(rel.to_string());
+        }
+    }
+
+    fn is_gone(&self, rel: &str) -> bool {
+        match self {
+            Seen::All(s) => !s.contains(rel),
+            Seen::Gone(s) => s.contains(rel),
+        }
+    }
+}
+
+/// Decide how to find a repository's changes: git's answer when it has a
+/// complete one since the last finished sync, else a scan.
+fn detect(
+    root: &Path,
+    commit: &str,
+    previous: Option<&Value>,
+    rescan: bool,
+) -> (Changes, BTreeSet<String>) {
+    let scan = |reason: &str| Changes::Scan {
+        reason: reason.to_string(),
+    };
+    if commit.is_empty() {
+        return (scan("not a git checkout"), BTreeSet::new());
+    }
+    let dirty = match git::dirty(root) {
+        Ok(d) => d,
+        Err(e) => return (scan(&e), BTreeSet::new()),
+    };
+    // Runs before git change detection recorded no recheck list.
+    let base = previous.filter(|p| p["recheck"].is_array() && p["commit"] != "");
+    let changes = match base {
+        _ if rescan => scan("--rescan"),
+        None => scan("no finished sync of this checkout to start from"),
+        Some(p) => match git::diff(root, p["commit"].as_str().unwrap_or_default(), commit) {
+            Err(e) => scan(&e),
+            Ok(mut candidates) => {
+                candidates.extend(dirty.iter().cloned());
+                candidates.extend(
+                    p["recheck"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(String::from)),
+                );
+                Changes::Git { candidates }
+            }
+        },
+    };
+    (changes, dirty)
 }
 
 /// A record to write: (repository index, path, Some(record) or None to forget).
@@ -128,51 +224,6 @@ struct Counters {
     skipped: AtomicUsize,
     /// The repository the walker is in, for the live figures.
     walking: AtomicUsize,
-}
-
-/// The commit a checkout is at, read from `.git` itself: a `git` process per
-/// repository would cost more than a whole no-op sync of a small one.
-fn git_head(repo: &Path) -> Option<String> {
-    let dot_git = repo.join(".git");
-    let git_dir = if dot_git.is_file() {
-        // A worktree or submodule: `.git` names the real folder.
-        let text = std::fs::read_to_string(&dot_git).ok()?;
-        repo.join(text.strip_prefix("gitdir:")?.trim())
-    } else if dot_git.is_dir() {
-        dot_git
-    } else {
-        return None;
-    };
-    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
-    let head = head.trim();
-    let is_sha = |s: &str| s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let Some(reference) = head.strip_prefix("ref:").map(str::trim) else {
-        return is_sha(head).then(|| head.to_string());
-    };
-    if let Ok(sha) = std::fs::read_to_string(git_dir.join(reference)) {
-        if is_sha(sha.trim()) {
-            return Some(sha.trim().to_string());
-        }
-    }
-    if let Ok(packed) = std::fs::read_to_string(git_dir.join("packed-refs")) {
-        for line in packed.lines() {
-            if let Some((sha, name)) = line.split_once(' ') {
-                if name == reference && is_sha(sha) {
-                    return Some(sha.to_string());
-                }
-            }
-        }
-    }
-    // Layouts read above do not cover (shared worktree refs, reftable): ask git.
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["rev-parse", "--verify", "-q", "HEAD"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
@@ -204,9 +255,10 @@ pub(crate) fn node0_client(host: &Host) -> crate::clients::weaviate::WeaviateCli
 /// embedder's vectors, at the replication factor the cluster expects. One
 /// collection holds one embedder's vectors: mixed, a search would compare
 /// vectors from different spaces (or miss the chunks that have none).
-fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResult<()> {
+/// True when this call created the collection.
+fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResult<bool> {
     match collection_embedder(host, collection)? {
-        Some(had) if had == embedder => Ok(()),
+        Some(had) if had == embedder => Ok(false),
         Some(had) => Err(HostError::validation(format!(
             "collection {collection} holds chunks embedded with {had:?}; this run would embed with {embedder:?}"
         ))
@@ -220,7 +272,7 @@ fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResul
                 host.config.weaviate.expected_replication_factor(),
                 embedder,
             )))
-            .map(|_| ()),
+            .map(|_| true),
     }
 }
 
@@ -348,7 +400,12 @@ fn now_rfc3339() -> String {
 }
 
 /// The repositories of a run, canonical and each once, with what the store knew.
-fn repo_runs(paths: &[PathBuf], store: &Store, collection: &str) -> HostResult<Vec<RepoRun>> {
+fn repo_runs(
+    paths: &[PathBuf],
+    store: &Store,
+    collection: &str,
+    rescan: bool,
+) -> HostResult<Vec<RepoRun>> {
     let mut runs: Vec<RepoRun> = Vec::new();
     for p in paths {
         let canon = std::fs::canonicalize(p).map_err(|e| {
@@ -365,13 +422,22 @@ fn repo_runs(paths: &[PathBuf], store: &Store, collection: &str) -> HostResult<V
         if runs.iter().any(|r| r.key == key) {
             continue;
         }
+        let commit = git::head(&canon).unwrap_or_default();
+        let (changes, dirty) = detect(
+            &canon,
+            &commit,
+            store.repo(collection, &key)?.as_ref(),
+            rescan,
+        );
         runs.push(RepoRun {
             name: canon
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or(key.clone()),
-            commit: git_head(&canon).unwrap_or_default(),
+            commit,
             known: store.files(collection, &key)?,
+            changes,
+            dirty,
             key,
             path: canon,
         });
@@ -456,51 +522,84 @@ impl Pipeline<'_> {
         )
     }
 
-    /// Walker: every repository in turn; unchanged size and mtime means
-    /// unchanged, without a read. Returns the paths seen, per repository.
-    fn walk(
-        &self,
-        tasks: crossbeam_channel::Sender<Task>,
-        max_files: Option<usize>,
-    ) -> Vec<HashSet<String>> {
-        let cfg = &self.host.config.index;
-        let mut seen = vec![HashSet::new(); self.repos.len()];
+    /// Walker: every repository in turn, every file of it or only those
+    /// git names; unchanged size and mtime means unchanged, without a read.
+    fn walk(&self, tasks: crossbeam_channel::Sender<Task>, max_files: Option<usize>) -> Vec<Seen> {
+        let mut seen: Vec<Seen> = self.repos.iter().map(|r| Seen::of(&r.changes)).collect();
         let mut sent = 0usize;
         for (i, r) in self.repos.iter().enumerate() {
             self.totals.walking.store(i, Ordering::Relaxed);
-            for item in walk::walk(&r.path) {
-                match item {
-                    Ok(f) => {
-                        self.totals.files_seen.fetch_add(1, Ordering::Relaxed);
-                        seen[i].insert(f.rel.clone());
-                        // Too big to be source: left out by design, not an error.
-                        if f.size > cfg.max_file_bytes {
-                            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        if let Some(k) = r.known.get(&f.rel) {
-                            if k.size == f.size && k.mtime_ns == f.mtime_ns {
-                                continue;
+            match &r.changes {
+                Changes::Scan { .. } => {
+                    for item in walk::walk(&r.path) {
+                        match item {
+                            Ok(f) => {
+                                if !self.offer(i, f, &mut seen[i], &tasks, &mut sent, max_files) {
+                                    return seen;
+                                }
                             }
-                        }
-                        if tasks.send(Task { repo: i, found: f }).is_err() {
-                            return seen;
-                        }
-                        sent += 1;
-                        if max_files.is_some_and(|m| sent >= m) {
-                            return seen;
+                            Err((p, e)) => self.errors.lock().unwrap().push(error_record(
+                                Category::FileSystem,
+                                &r.key,
+                                &p.display().to_string(),
+                                &e,
+                            )),
                         }
                     }
-                    Err((p, e)) => self.errors.lock().unwrap().push(error_record(
-                        Category::FileSystem,
-                        &r.key,
-                        &p.display().to_string(),
-                        &e,
-                    )),
+                }
+                Changes::Git { candidates } => {
+                    let mut rules = git::Eligibility::new(&r.path);
+                    for rel in candidates {
+                        let abs = r.path.join(rel);
+                        let file = std::fs::symlink_metadata(&abs)
+                            .ok()
+                            .filter(|m| m.is_file() && rules.eligible(rel));
+                        match file {
+                            Some(m) => {
+                                let f = walk::Found::new(rel.clone(), abs, &m);
+                                if !self.offer(i, f, &mut seen[i], &tasks, &mut sent, max_files) {
+                                    return seen;
+                                }
+                            }
+                            None => seen[i].absent(rel),
+                        }
+                    }
                 }
             }
         }
         seen
+    }
+
+    /// A file the walker found: sent to the chunkers unless its size and
+    /// mtime are those recorded. False when the walk must stop.
+    fn offer(
+        &self,
+        i: usize,
+        f: walk::Found,
+        seen: &mut Seen,
+        tasks: &crossbeam_channel::Sender<Task>,
+        sent: &mut usize,
+        max_files: Option<usize>,
+    ) -> bool {
+        self.totals.files_seen.fetch_add(1, Ordering::Relaxed);
+        // Too big to be source: left out by design, not an error; chunks
+        // it had while smaller go.
+        if f.size > self.host.config.index.max_file_bytes {
+            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+            seen.absent(&f.rel);
+            return true;
+        }
+        seen.present(&f.rel);
+        if let Some(k) = self.repos[i].known.get(&f.rel) {
+            if k.size == f.size && k.mtime_ns == f.mtime_ns {
+                return true;
+            }
+        }
+        if tasks.send(Task { repo: i, found: f }).is_err() {
+            return false;
+        }
+        *sent += 1;
+        max_files.is_none_or(|m| *sent < m)
     }
 
     fn chunk(
@@ -682,9 +781,19 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let embedder = Embedder::load(&host.config.index.embedder)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&o.store)?;
-    let repos = repo_runs(&o.paths, &store, &o.collection)?;
+    let mut repos = repo_runs(&o.paths, &store, &o.collection, o.rescan)?;
     let uploader = upload::Uploader::new(host)?;
-    ensure_collection(host, &o.collection, embedder_name)?;
+    if ensure_collection(host, &o.collection, embedder_name)? {
+        // A new collection holds nothing the store remembers (it may have
+        // been deleted since): every file is uploaded again.
+        store.forget_collection(&o.collection)?;
+        for r in &mut repos {
+            r.known.clear();
+            r.changes = Changes::Scan {
+                reason: "the collection was created by this run".into(),
+            };
+        }
+    }
     let totals = Counters::default();
     let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
     let bar = host.out.progress_start("index", None);
@@ -756,7 +865,7 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let mut forget: Vec<RecordUpdate> = Vec::new();
     let (mut deleted_files, mut deleted_chunks) = (0usize, 0usize);
     for (i, r) in repos.iter().enumerate().filter(|_| o.max_files.is_none()) {
-        for (path, rec) in r.known.iter().filter(|(path, _)| !seen[i].contains(*path)) {
+        for (path, rec) in r.known.iter().filter(|(path, _)| seen[i].is_gone(path)) {
             let ids: Vec<String> = (0..rec.chunks).map(|k| chunk_id(&r.key, path, k)).collect();
             deleted_chunks += uploader.delete(host, &o.collection, &ids)?;
             deleted_files += 1;
@@ -765,16 +874,26 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     }
     p.put_records(&forget)?;
     store.add_errors(&errors)?;
+    // What git change detection starts from next time; a sample is not a finished sync.
     let synced_at = now_rfc3339();
-    store.put_repos(
-        &o.collection,
-        repos.iter().map(|r| {
-            (
-                r.key.as_str(),
-                json!({"commit": r.commit, "synced_at": synced_at}),
-            )
-        }),
-    )?;
+    if o.max_files.is_none() {
+        store.put_repos(
+            &o.collection,
+            repos.iter().map(|r| {
+                let failed = errors
+                    .iter()
+                    .filter(|e| e["repository"].as_str() == Some(r.key.as_str()))
+                    .filter_map(|e| e["file"].as_str())
+                    .filter(|f| !f.starts_with('/'))
+                    .map(String::from);
+                let recheck: BTreeSet<String> = r.dirty.iter().cloned().chain(failed).collect();
+                (
+                    r.key.as_str(),
+                    json!({"commit": r.commit, "synced_at": synced_at, "recheck": recheck}),
+                )
+            }),
+        )?;
+    }
     host.out.progress_done(bar, None);
     let per_repo: Vec<Value> = repos
         .iter()
@@ -783,7 +902,18 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
                 .iter()
                 .filter(|e| e["repository"].as_str() == Some(r.key.as_str()))
                 .count();
-            json!({"repository": r.key, "commit": r.commit, "errors": n})
+            let mut v = json!({"repository": r.key, "commit": r.commit, "errors": n});
+            match &r.changes {
+                Changes::Git { candidates } => {
+                    v["change_detection"] = json!("git");
+                    v["paths_from_git"] = json!(candidates.len());
+                }
+                Changes::Scan { reason } => {
+                    v["change_detection"] = json!("scan");
+                    v["scan_reason"] = json!(reason);
+                }
+            }
+            v
         })
         .collect();
     let secs = t0.elapsed().as_secs_f64();

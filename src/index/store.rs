@@ -142,6 +142,34 @@ impl Store {
         tx.commit().map_err(store_error)
     }
 
+    /// Forget every file and repository recorded for a collection (it was
+    /// created anew, so nothing the store remembers is in it). Returns the
+    /// number of files forgotten.
+    pub fn forget_collection(&self, collection: &str) -> HostResult<u64> {
+        let (prefix, end) = (format!("{collection}\u{1}"), format!("{collection}\u{2}"));
+        let tx = self.db.begin_write().map_err(store_error)?;
+        let mut n = 0;
+        {
+            for (i, table) in [FILES, REPOS].into_iter().enumerate() {
+                let mut t = tx.open_table(table).map_err(store_error)?;
+                let keys: Vec<String> = t
+                    .range(prefix.as_str()..end.as_str())
+                    .map_err(store_error)?
+                    .map(|item| item.map(|(k, _)| k.value().to_string()))
+                    .collect::<Result<_, _>>()
+                    .map_err(store_error)?;
+                if i == 0 {
+                    n = keys.len() as u64;
+                }
+                for k in keys {
+                    t.remove(k.as_str()).map_err(store_error)?;
+                }
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(n)
+    }
+
     pub fn add_errors(&self, errors: &[Value]) -> HostResult<()> {
         if errors.is_empty() {
             return Ok(());
@@ -245,6 +273,16 @@ mod tests {
         // Reopened, everything is still there.
         let s = Store::open(&d.path().join("i.redb")).unwrap();
         assert_eq!(s.files("C", "/r2").unwrap().len(), 1);
+        s.put_repos("C", [("/r1", serde_json::json!({"commit": "c"}))])
+            .unwrap();
+        assert_eq!(s.forget_collection("C").unwrap(), 2);
+        assert!(s.files("C", "/r1").unwrap().is_empty());
+        assert!(s.repo("C", "/r1").unwrap().is_none());
+        assert_eq!(
+            s.files("D", "/r1").unwrap().len(),
+            1,
+            "other collections stay"
+        );
         s.add_errors(&[serde_json::json!({"category": "encoding", "file": "x"})])
             .unwrap();
         assert_eq!(s.errors(10).unwrap().len(), 1);

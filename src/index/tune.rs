@@ -40,6 +40,8 @@ pub fn trial(host: &Host, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
         collection: collection.clone(),
         store: scratch.join("index.redb"),
         max_files: Some(t.files),
+        // The sample is the first files of a walk.
+        rescan: true,
     };
     let result = sync(&trial_host, &options);
     // Whatever happened, the scratch collection and store go.

@@ -23,6 +23,8 @@ pub fn walk(root: &Path) -> impl Iterator<Item = Result<Found, (PathBuf, String)
         .git_global(false)
         .git_exclude(true)
         .require_git(false)
+        // A repository is indexed by its own rules, not those of the folders around it.
+        .parents(false)
         .follow_links(false)
         .build()
         .filter_map(move |entry| match entry {
@@ -37,23 +39,27 @@ pub fn walk(root: &Path) -> impl Iterator<Item = Result<Found, (PathBuf, String)
                     .replace('\\', "/");
                 match e.metadata() {
                     Err(err) => Some(Err((abs, err.to_string()))),
-                    Ok(m) => {
-                        let mtime_ns = m
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map(|d| d.as_nanos())
-                            .unwrap_or(0);
-                        Some(Ok(Found {
-                            rel,
-                            abs,
-                            size: m.len(),
-                            mtime_ns,
-                        }))
-                    }
+                    Ok(m) => Some(Ok(Found::new(rel, abs, &m))),
                 }
             }
         })
+}
+
+impl Found {
+    pub fn new(rel: String, abs: PathBuf, m: &std::fs::Metadata) -> Found {
+        let mtime_ns = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Found {
+            rel,
+            abs,
+            size: m.len(),
+            mtime_ns,
+        }
+    }
 }
 
 /// The language a file is written in, from its name; None for files that are
