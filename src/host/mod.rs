@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config_fns;
 pub mod docker;
 pub mod dryrun;
+pub mod embed;
 pub mod health;
 pub mod index;
 pub mod install;
@@ -148,6 +149,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Source repositories into Weaviate: incremental, resumable index sync and its error log.",
     ),
     (
+        "embed",
+        "Text to vectors with the configured embedder, and the OpenAI-compatible embedding server.",
+    ),
+    (
         "schedule",
         "Jobs run at cron times by the daemon, and the record of every run.",
     ),
@@ -186,6 +191,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(health::functions());
         all.extend(replication::functions());
         all.extend(index::functions());
+        all.extend(embed::functions());
         all.extend(schedule::functions());
         all.extend(repos::functions());
         all.extend(install::functions());

@@ -166,7 +166,9 @@ fn history(_: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn daemon_run(host: &Host, _: &Args) -> HostResult<Value> {
-    daemon::run(host.config.file.clone().filter(|f| f.exists()))
+    let r = daemon::run(host.config.file.clone().filter(|f| f.exists()));
+    crate::script::restart_deadline();
+    r
 }
 fn daemon_start(host: &Host, _: &Args) -> HostResult<Value> {
     daemon::detach(host.config.file.clone().filter(|f| f.exists()))

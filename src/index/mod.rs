@@ -276,11 +276,16 @@ fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResul
     }
 }
 
+/// "openai:text-embedding-3-small" → "OpenaiTextEmbedding3Small": a name
+/// fit to end a collection name with.
 fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|part| {
+            let mut c = part.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        })
+        .collect()
 }
 
 /// The class definition `index sync` creates.
@@ -629,13 +634,15 @@ impl Pipeline<'_> {
     }
 
     /// Embed worker: vectors for every chunk of a file, in small batches so
-    /// the encoder's activations stay small whatever the file's size.
+    /// the encoder's activations stay small whatever the file's size. An
+    /// endpoint that still fails after its retries ends the run: every
+    /// other file would fail the same way.
     fn embed(
         &self,
         embedder: &Embedder,
         work_in: crossbeam_channel::Receiver<Work>,
         work_out: crossbeam_channel::Sender<Work>,
-    ) {
+    ) -> HostResult<()> {
         for mut w in work_in {
             if let Work::Upload(p) = &mut w {
                 let t = Instant::now();
@@ -644,7 +651,7 @@ impl Pipeline<'_> {
                         .iter()
                         .map(|o| o["properties"]["content"].as_str().unwrap_or_default())
                         .collect();
-                    let vectors = embedder.embed(&texts);
+                    let vectors = embedder.embed(&texts)?;
                     for (o, v) in part.iter_mut().zip(vectors) {
                         o["vector"] = json!(v);
                     }
@@ -658,9 +665,10 @@ impl Pipeline<'_> {
                 }
             }
             if work_out.send(w).is_err() {
-                return;
+                return Ok(());
             }
         }
+        Ok(())
     }
 
     fn figures(&self) -> Value {
@@ -778,7 +786,7 @@ impl Pipeline<'_> {
 pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let t0 = Instant::now();
     crate::clients::weaviate::class_name(&o.collection)?;
-    let embedder = Embedder::load(&host.config.index.embedder)?;
+    let embedder = Embedder::load(&host.config.index, &host.config.index.embedder, &host.rt)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&o.store)?;
     let mut repos = repo_runs(&o.paths, &store, &o.collection, o.rescan)?;
@@ -822,12 +830,13 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
             let max_files = o.max_files;
             let walker = s.spawn(move || p.walk(task_tx, max_files));
             // With an embedder, chunkers feed the embed workers, which feed the uploaders.
+            let mut embedders = Vec::new();
             let chunked_tx = match p.embedder {
                 Some(e) => {
                     let (chunked_tx, chunked_rx) = crossbeam_channel::bounded::<Work>(64);
                     for _ in 0..cfg.embed_workers.max(1) {
                         let (rx, tx) = (chunked_rx.clone(), work_tx.clone());
-                        s.spawn(move || p.embed(e, rx, tx));
+                        embedders.push(s.spawn(move || p.embed(e, rx, tx)));
                     }
                     chunked_tx
                 }
@@ -845,9 +854,15 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
                 })
                 .collect();
             drop(work_rx);
-            let failures: Vec<HostError> = uploaders
+            let failures: Vec<HostError> = embedders
                 .into_iter()
-                .filter_map(|u| u.join().expect("an uploader panicked").err())
+                .map(|e| e.join().expect("an embed worker panicked"))
+                .chain(
+                    uploaders
+                        .into_iter()
+                        .map(|u| u.join().expect("an uploader panicked")),
+                )
+                .filter_map(Result::err)
                 .collect();
             (walker.join().expect("the walker panicked"), failures)
         });
@@ -990,5 +1005,14 @@ mod tests {
         assert_eq!(chunk_id("/r", "a.rs", 0), chunk_id("/r", "a.rs", 0));
         assert_ne!(chunk_id("/r", "a.rs", 0), chunk_id("/r", "a.rs", 1));
         assert_ne!(chunk_id("/r", "a.rs", 0), chunk_id("/s", "a.rs", 0));
+    }
+
+    #[test]
+    fn embedder_names_end_collection_names() {
+        assert_eq!(capitalized("static"), "Static");
+        assert_eq!(
+            capitalized("openai:text-embedding-3-small"),
+            "OpenaiTextEmbedding3Small"
+        );
     }
 }

@@ -59,9 +59,9 @@ pub fn search(host: &Host, o: &SearchOptions) -> HostResult<Value> {
     let vector = if mode == "bm25" {
         String::new()
     } else {
-        let embedder =
-            Embedder::load(&embedder_name)?.expect("a collection with vectors names an embedder");
-        serde_json::to_string(&embedder.embed(&[o.query.as_str()])[0]).unwrap_or_default()
+        let embedder = Embedder::load(&host.config.index, &embedder_name, &host.rt)?
+            .expect("a collection with vectors names an embedder");
+        serde_json::to_string(&embedder.embed(&[o.query.as_str()])?[0]).unwrap_or_default()
     };
     let operator = match mode {
         "bm25" => format!("bm25: {{query: {query}}}"),

@@ -134,6 +134,17 @@ pub fn check_interrupt() -> HostResult<()> {
     Ok(())
 }
 
+/// Starts the script's time limit over, for host functions that run a
+/// service until told to stop (the daemon, the embedding server): how long
+/// they served is not time the script spent, so its last steps still run.
+pub fn restart_deadline() {
+    DEADLINE.with(|d| {
+        if let Some((_, limit)) = d.get() {
+            d.set(Some((Instant::now() + limit, limit)));
+        }
+    });
+}
+
 /// Sets the wall-clock deadline for scripts run on this thread until dropped.
 pub struct DeadlineGuard;
 
