@@ -58,6 +58,9 @@ def main():
             first = json.loads(out)
             print(f"first sync: {secs:.1f} s, {first['files_indexed']} files, {first['chunks_uploaded']} chunks",
                   file=sys.stderr)
+            # Straight after the import, while the nodes still flush and compact.
+            after_import, _, out, _ = timed(sync, c.env)
+            assert json.loads(out)["files_indexed"] == 0
             rows = {k: [] for k in ["noop_git", "noop_scan", "edit_git", "edit_scan"]}
             seen = {}
             for r in range(a.rounds):
@@ -84,6 +87,8 @@ def main():
             for mode, how in [("git", "git (diff + status)"), ("scan", "walk every file (--rescan)")]:
                 k = f"{case}_{mode}"
                 print(f"| {label} | {how} | {med[k] * 1000:.0f} ms | {seen[k]} |")
+        print(f"no-op re-sync straight after the first sync ({first['seconds']:.0f} s, "
+              f"{first['chunks_uploaded']} chunks), git: {after_import * 1000:.0f} ms")
         for case in ["noop", "edit"]:
             print(f"{case}: scan / git = {med[case + '_scan'] / med[case + '_git']:.2f}x")
     finally:

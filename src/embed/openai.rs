@@ -101,7 +101,9 @@ impl Endpoint {
                 Ok(vectors) => return Ok(vectors),
                 Err(f) if f.error.category.is_retryable() && attempt < self.attempts => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    let pause = f.retry_after.unwrap_or_else(|| jittered(wait));
+                    let pause = f
+                        .retry_after
+                        .unwrap_or_else(|| crate::index::upload::jittered(wait));
                     std::thread::sleep(pause.min(Duration::from_secs(30)));
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
@@ -256,14 +258,6 @@ fn parse(body: &str, n: usize, dims: usize) -> HostResult<Vec<Vec<f32>>> {
     out.into_iter()
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| malformed("an input got no embedding"))
-}
-
-fn jittered(base: Duration) -> Duration {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base.mul_f64(0.5 + (n % 1000) as f64 / 1000.0)
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_j
 
 /// Up to ±50% around the base, from the clock's nanoseconds (no RNG needed
 /// for spreading retries apart).
-fn jittered(base: Duration) -> Duration {
+pub(crate) fn jittered(base: Duration) -> Duration {
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
