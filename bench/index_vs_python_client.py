@@ -61,6 +61,31 @@ def corpus(limit):
     return dirs[:limit] if limit else dirs
 
 
+def node_pids(rest):
+    """PIDs of the cluster's three weaviate-server processes, by their REST ports."""
+    ports = {f"--port\0{rest + i}\0" for i in range(3)}
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                line = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if "weaviate-server" in line and any(p in line for p in ports):
+            pids.append(int(d))
+    return pids
+
+
+def server_cpu(pids):
+    """CPU seconds the nodes have used so far (user + system)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def timed(cmd, env):
     """(seconds, peak RSS bytes, stdout, CPU seconds) of one child process, from wait4."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -191,16 +216,21 @@ def main():
 
     chunks_files = {}
     with Cluster(a.elysiactl) as c:
+        nodes = node_pids(c.rest)
+        if len(nodes) != 3:
+            raise SystemExit(f"found {len(nodes)} weaviate-server processes on ports {c.rest}..{c.rest + 2}")
         try:
             for r in range(a.rounds):
                 for e in embedders:
                     env = dict(c.env, ELYSIACTL_INDEX_EMBEDDER=e)
                     col = f"BenchCode{r}{e.capitalize()}"
                     cmd = [a.elysiactl, "index", "sync", *corpus_of[e], "--collection", col, "--json"]
+                    before = server_cpu(nodes)
                     dt, rss, out, cpu = timed(cmd, env)
+                    server = server_cpu(nodes) - before
                     s = json.loads(out)
                     for k, v in [("first_s", dt), ("files", s["files_indexed"]), ("chunks", s["chunks_uploaded"]),
-                                 ("rss", rss), ("cpu", cpu)]:
+                                 ("rss", rss), ("cpu", cpu), ("server_cpu", server)]:
                         add(e, k, v)
                     dt, _, out, _ = timed(cmd, env)
                     assert json.loads(out)["chunks_uploaded"] == 0, "the re-sync uploaded chunks"
@@ -230,10 +260,13 @@ def main():
                     for mode in modes:
                         target = f"BenchPy{r}{e.capitalize()}{mode.replace('_', '')}"
                         create_like(c.rest, rows[e]["schema"], target)
+                        before = server_cpu(nodes)
                         _, rss, out, cpu = timed([sys.executable, os.path.abspath(__file__), "--worker", mode,
                                                   chunks_files[e], target, str(c.rest), str(c.grpc),
                                                   str(a.concurrency)], c.env)
                         py_rss[(e, mode)] = max(py_rss.get((e, mode), 0), rss)
+                        # The loading before the batch loop costs the nodes nothing.
+                        add(e, mode + "_server_cpu", server_cpu(nodes) - before)
                         w = json.loads(out)
                         n = count(c.rest, c.grpc, target)
                         if w["failed"] or n != rows[e]["dumped"]:
@@ -256,8 +289,8 @@ def main():
 def report(a, rows, corpus_of, modes, py_rss):
     print(f"# {machine(a.elysiactl)}; corpus: the crates of Cargo.lock; collections at factor 3; "
           f"median of {a.rounds} rounds; Python client with {a.concurrency} concurrent requests")
-    print("| embedder | run | median | throughput | client CPU | peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print("| embedder | run | median | throughput | client CPU | peak RSS | Weaviate nodes' CPU (cores busy) |")
+    print("|---|---|---|---|---|---|---|")
     ratios = []
     for e, r in rows.items():
         med = {k: statistics.median(v) for k, v in r.items() if isinstance(v, list)}
@@ -266,15 +299,16 @@ def report(a, rows, corpus_of, modes, py_rss):
         where = f"{len(corpus_of[e])} crates, {int(med['files'])} files, {int(chunks)} chunks"
         print(f"| {e} | elysiactl first sync, gRPC ({where}) | {med['first_s']:.1f} s | "
               f"{med['files'] / med['first_s']:.0f} files/s, {ectl_cps:.0f} chunks/s | {med['cpu']:.1f} s | "
-              f"{med['rss'] / 2**20:.0f} MB |")
+              f"{med['rss'] / 2**20:.0f} MB | {med['server_cpu']:.1f} s ({med['server_cpu'] / med['first_s']:.2f}) |")
         if "rest_s" in med:
             print(f"| {e} | elysiactl first sync, REST | {med['rest_s']:.1f} s | {chunks / med['rest_s']:.0f} chunks/s | "
-                  f"{med['rest_cpu']:.1f} s | |")
-        print(f"| {e} | elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | |")
+                  f"{med['rest_cpu']:.1f} s | | |")
+        print(f"| {e} | elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | | |")
         for m in modes:
             print(f"| {e} | weaviate-client batch.{m}, the same objects (upload only) | {med[m]:.1f} s | "
                   f"{chunks / med[m]:.0f} chunks/s | {med[m + '_cpu']:.1f} s (loading included) | "
-                  f"{py_rss[(e, m)] / 2**20:.0f} MB (chunks preloaded) |")
+                  f"{py_rss[(e, m)] / 2**20:.0f} MB (chunks preloaded) | "
+                  f"{med[m + '_server_cpu']:.1f} s ({med[m + '_server_cpu'] / med[m]:.2f}) |")
         best = min(modes, key=lambda m: med[m])
         ratios.append(f"{e}: {ectl_cps / (chunks / med[best]):.2f}x against {best} (client CPU, Python / "
                       f"elysiactl: {med[best + '_cpu'] / med['cpu']:.2f})")

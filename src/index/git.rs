@@ -57,19 +57,20 @@ pub fn head(repo: &Path) -> Option<String> {
         }
     }
     // Layouts read above do not cover (shared worktree refs, reftable): ask git.
-    git(repo, &["rev-parse", "--verify", "-q", "HEAD"])
+    run(Some(repo), &["rev-parse", "--verify", "-q", "HEAD"])
         .ok()
         .map(|out| String::from_utf8_lossy(&out).trim().to_string())
 }
 
-fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        // Status must not take the index lock from someone working in the checkout.
-        .arg("--no-optional-locks")
-        // The walker does not read the user's global excludes; neither does this.
-        .args(["-c", "core.excludesFile=/dev/null"])
+/// Runs git in `dir` (or the current folder), never letting it ask for
+/// credentials: a scheduled job has nobody to answer. Its output, or the
+/// last line of what it said when it failed.
+pub fn run(dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, String> {
+    let mut c = Command::new("git");
+    if let Some(d) = dir {
+        c.arg("-C").arg(d);
+    }
+    let out = c
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
@@ -81,10 +82,19 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
         Err(err
             .trim()
             .lines()
-            .next()
+            .last()
             .unwrap_or("git failed")
             .to_string())
     }
+}
+
+/// git for reading a checkout someone may be working in: status takes no
+/// index lock from them, and the user's global excludes are not read (the
+/// walker does not read them either).
+fn read_only(repo: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let mut all = vec!["--no-optional-locks", "-c", "core.excludesFile=/dev/null"];
+    all.extend_from_slice(args);
+    run(Some(repo), &all)
 }
 
 fn nul_separated(out: &[u8]) -> impl Iterator<Item = String> + '_ {
@@ -101,7 +111,7 @@ pub fn dirty(repo: &Path) -> Result<BTreeSet<String>, String> {
             "it has submodules, whose changes git status does not list file by file".into(),
         );
     }
-    let out = git(
+    let out = read_only(
         repo,
         &[
             "status",
@@ -131,7 +141,7 @@ pub fn diff(repo: &Path, base: &str, head: &str) -> Result<BTreeSet<String>, Str
     if base == head {
         return Ok(BTreeSet::new());
     }
-    let out = git(
+    let out = read_only(
         repo,
         &[
             "diff",

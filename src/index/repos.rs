@@ -7,26 +7,9 @@ use crate::error::{HostError, HostResult};
 use crate::paths;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
-    let mut c = Command::new("git");
-    if let Some(d) = dir {
-        c.arg("-C").arg(d);
-    }
-    // Never ask for credentials: a scheduled job has nobody to answer.
-    c.env("GIT_TERMINAL_PROMPT", "0").args(args);
-    let out = c.output().map_err(|e| format!("cannot run git: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr)
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("git failed")
-            .to_string())
-    }
+    super::git::run(dir, args).map(|out| String::from_utf8_lossy(&out).trim().to_string())
 }
 
 /// Entries of the list file: one per line, `#` starts a comment.
@@ -123,8 +106,9 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
 /// not in the (possibly shallow) history, which means "everything".
 pub fn changed_files(path: &Path, since: Option<&str>) -> Option<usize> {
     let since = since.filter(|s| !s.is_empty())?;
-    let out = git(Some(path), &["diff", "--name-only", since, "HEAD"]).ok()?;
-    Some(out.lines().filter(|l| !l.trim().is_empty()).count())
+    super::git::diff(path, since, "HEAD")
+        .ok()
+        .map(|paths| paths.len())
 }
 
 #[cfg(test)]
