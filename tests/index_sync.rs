@@ -117,6 +117,29 @@ fn assert_index_matches(s: &Stack, files: &BTreeMap<String, String>) {
     }
 }
 
+/// What a command shows on a terminal (through `script`, which gives it a
+/// pseudo-terminal); fails the test if the command fails.
+fn on_a_terminal(s: &Stack, args: &[&str]) -> String {
+    let c = s.command(args);
+    let line = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut term = std::process::Command::new("script");
+    term.args(["-qfec", &line, "/dev/null"]);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => term.env(k, v),
+            None => term.env_remove(k),
+        };
+    }
+    let out = term.output().expect("script(1), from util-linux");
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen}");
+    screen
+}
+
 /// How the sync found the changes of its (only) repository: "git" or "scan".
 fn detection(v: &Value) -> &str {
     v["repositories"][0]["change_detection"]
@@ -289,7 +312,13 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     signal(child.id(), "KILL");
     let _ = child.wait();
     let partial = fetch_all(&s).len();
-    let v = s.run(&["index", "sync", repo_s, "--json"]).ok().json();
+    // Resumed on a terminal: the progress bar, with an ETA once the walk is over.
+    let screen = on_a_terminal(&s, &["index", "sync", repo_s]);
+    assert!(
+        screen.contains("ETA") && screen.contains("files · "),
+        "{screen}"
+    );
+    let v = s.run(&["index", "perf", "--json"]).ok().json()["runs"][0].clone();
     assert!(v["files_indexed"].as_u64().unwrap() > 0, "{v:#}");
     assert_eq!(
         detection(&v),

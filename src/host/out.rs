@@ -60,6 +60,20 @@ impl Output {
         *next
     }
 
+    /// Turns a spinner into a bar once its total is known, with an ETA.
+    pub fn progress_total(&self, id: i64, total: u64) {
+        if let Some(bar) = self.bars.lock().unwrap().get(&id) {
+            bar.set_length(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix} [{bar:20}] {pos}/{len} {msg} ({elapsed}, ETA {eta})",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+        }
+    }
+
     pub fn progress_set(&self, id: i64, pos: Option<u64>, msg: Option<&str>) {
         if let Some(bar) = self.bars.lock().unwrap().get(&id) {
             if let Some(p) = pos {

@@ -224,6 +224,12 @@ struct Counters {
     skipped: AtomicUsize,
     /// The repository the walker is in, for the live figures.
     walking: AtomicUsize,
+    /// Files sent to the chunkers, and whether the walk is over (then that
+    /// is the run's total, and the progress bar can show an ETA).
+    queued: AtomicUsize,
+    walked: AtomicBool,
+    /// Files through the pipeline, whatever became of them.
+    files_done: AtomicUsize,
 }
 
 const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
@@ -461,8 +467,26 @@ fn report_live(
 ) {
     let uploader = p.uploader;
     let started = now_rfc3339();
+    let mut total_shown = false;
     while !done.load(Ordering::Relaxed) {
         let secs = t0.elapsed().as_secs_f64().max(0.001);
+        if !total_shown && totals.walked.load(Ordering::Relaxed) {
+            let queued = totals.queued.load(Ordering::Relaxed) as u64;
+            host.out.progress_total(p.bar, queued);
+            total_shown = true;
+        }
+        let (files_done, chunks_now) = (
+            totals.files_done.load(Ordering::Relaxed),
+            totals.chunks.load(Ordering::Relaxed),
+        );
+        let rate = chunks_now as f64 / secs;
+        let msg = if total_shown {
+            format!("files · {chunks_now} chunks · {rate:.0}/s")
+        } else {
+            format!("{files_done} files · {chunks_now} chunks · {rate:.0}/s, walking")
+        };
+        host.out
+            .progress_set(p.bar, Some(files_done as u64), Some(&msg));
         let (files, chunks) = (
             totals.files_changed.load(Ordering::Relaxed),
             totals.chunks.load(Ordering::Relaxed),
@@ -510,7 +534,6 @@ struct Pipeline<'a> {
     embed_latency: Mutex<hdrhistogram::Histogram<u64>>,
     totals: &'a Counters,
     errors: &'a Mutex<Vec<Value>>,
-    t0: Instant,
     bar: i64,
 }
 
@@ -603,6 +626,7 @@ impl Pipeline<'_> {
         if tasks.send(Task { repo: i, found: f }).is_err() {
             return false;
         }
+        self.totals.queued.fetch_add(1, Ordering::Relaxed);
         *sent += 1;
         max_files.is_none_or(|m| *sent < m)
     }
@@ -627,6 +651,7 @@ impl Pipeline<'_> {
                 }
                 Err(e) => {
                     self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+                    self.totals.files_done.fetch_add(1, Ordering::Relaxed);
                     self.errors.lock().unwrap().push(e);
                 }
             }
@@ -700,6 +725,7 @@ impl Pipeline<'_> {
                         &self.totals.skipped
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    self.totals.files_done.fetch_add(1, Ordering::Relaxed);
                     records.push((repo, rel, Some(record)));
                 }
                 Work::Upload(p) => {
@@ -740,6 +766,7 @@ impl Pipeline<'_> {
         }
         let mut done = Vec::new();
         for (i, p) in batch.drain(..).enumerate() {
+            self.totals.files_done.fetch_add(1, Ordering::Relaxed);
             let r = &self.repos[p.repo];
             if let Some(msg) = refused.get(&i) {
                 // Not recorded as done: the next run tries it again.
@@ -765,17 +792,6 @@ impl Pipeline<'_> {
             done.push((p.repo, p.rel, Some(p.record)));
         }
         self.put_records(&done)?;
-        let n = self.totals.files_changed.load(Ordering::Relaxed);
-        let c = self.totals.chunks.load(Ordering::Relaxed);
-        let secs = self.t0.elapsed().as_secs_f64().max(0.001);
-        self.host.out.progress_set(
-            self.bar,
-            None,
-            Some(&format!(
-                "{n} files, {c} chunks, {:.0} files/s",
-                n as f64 / secs
-            )),
-        );
         Ok(())
     }
 }
@@ -815,7 +831,6 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         embed_latency: Mutex::new(upload::histogram()),
         totals: &totals,
         errors: &errors,
-        t0,
         bar,
     };
     let cfg = &host.config.index;
@@ -828,7 +843,11 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
             let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(64);
             let p = &p;
             let max_files = o.max_files;
-            let walker = s.spawn(move || p.walk(task_tx, max_files));
+            let walker = s.spawn(move || {
+                let seen = p.walk(task_tx, max_files);
+                p.totals.walked.store(true, Ordering::Relaxed);
+                seen
+            });
             // With an embedder, chunkers feed the embed workers, which feed the uploaders.
             let mut embedders = Vec::new();
             let chunked_tx = match p.embedder {
