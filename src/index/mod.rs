@@ -123,8 +123,9 @@ struct RepoRun {
     changes: Changes,
     /// Paths that differed from `commit` in the working tree when the run
     /// started: the next run looks at them again even if git then says
-    /// nothing (an edit undone leaves no trace in git).
-    dirty: BTreeSet<String>,
+    /// nothing (an edit undone leaves no trace in git). None when git could
+    /// not tell, and then the next run cannot start from this one.
+    dirty: Option<BTreeSet<String>>,
 }
 
 /// How a run finds the changed files of a repository.
@@ -178,16 +179,16 @@ fn detect(
     commit: &str,
     previous: Option<&Value>,
     rescan: bool,
-) -> (Changes, BTreeSet<String>) {
+) -> (Changes, Option<BTreeSet<String>>) {
     let scan = |reason: &str| Changes::Scan {
         reason: reason.to_string(),
     };
     if commit.is_empty() {
-        return (scan("not a git checkout"), BTreeSet::new());
+        return (scan("not a git checkout"), None);
     }
     let dirty = match git::dirty(root) {
         Ok(d) => d,
-        Err(e) => return (scan(&e), BTreeSet::new()),
+        Err(e) => return (scan(&e), None),
     };
     // Runs before git change detection recorded no recheck list.
     let base = previous.filter(|p| p["recheck"].is_array() && p["commit"] != "");
@@ -209,7 +210,7 @@ fn detect(
             }
         },
     };
-    (changes, dirty)
+    (changes, Some(dirty))
 }
 
 /// A record to write: (repository index, path, Some(record) or None to forget).
@@ -475,22 +476,19 @@ fn report_live(
             host.out.progress_total(p.bar, queued);
             total_shown = true;
         }
-        let (files_done, chunks_now) = (
-            totals.files_done.load(Ordering::Relaxed),
+        let (files, chunks, files_done) = (
+            totals.files_changed.load(Ordering::Relaxed),
             totals.chunks.load(Ordering::Relaxed),
+            totals.files_done.load(Ordering::Relaxed),
         );
-        let rate = chunks_now as f64 / secs;
+        let rate = chunks as f64 / secs;
         let msg = if total_shown {
-            format!("files · {chunks_now} chunks · {rate:.0}/s")
+            format!("files · {chunks} chunks · {rate:.0}/s")
         } else {
-            format!("{files_done} files · {chunks_now} chunks · {rate:.0}/s, walking")
+            format!("{files_done} files · {chunks} chunks · {rate:.0}/s, walking")
         };
         host.out
             .progress_set(p.bar, Some(files_done as u64), Some(&msg));
-        let (files, chunks) = (
-            totals.files_changed.load(Ordering::Relaxed),
-            totals.chunks.load(Ordering::Relaxed),
-        );
         let (rss, peak) = memory();
         let walking = repos
             .get(totals.walking.load(Ordering::Relaxed))
@@ -920,11 +918,12 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
                     .filter_map(|e| e["file"].as_str())
                     .filter(|f| !f.starts_with('/'))
                     .map(String::from);
-                let recheck: BTreeSet<String> = r.dirty.iter().cloned().chain(failed).collect();
-                (
-                    r.key.as_str(),
-                    json!({"commit": r.commit, "synced_at": synced_at, "recheck": recheck}),
-                )
+                let mut state = json!({"commit": r.commit, "synced_at": synced_at});
+                if let Some(dirty) = &r.dirty {
+                    let recheck: BTreeSet<String> = dirty.iter().cloned().chain(failed).collect();
+                    state["recheck"] = json!(recheck);
+                }
+                (r.key.as_str(), state)
             }),
         )?;
     }
@@ -1024,6 +1023,70 @@ mod tests {
         assert_eq!(chunk_id("/r", "a.rs", 0), chunk_id("/r", "a.rs", 0));
         assert_ne!(chunk_id("/r", "a.rs", 0), chunk_id("/r", "a.rs", 1));
         assert_ne!(chunk_id("/r", "a.rs", 0), chunk_id("/s", "a.rs", 0));
+    }
+
+    #[test]
+    fn git_answers_only_where_it_can_answer_completely() {
+        let git = |dir: &Path, args: &[&str]| {
+            let mut all = vec![
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ];
+            all.extend_from_slice(args);
+            git::run(Some(dir), &all).unwrap();
+        };
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let reason = |c: &Changes| match c {
+            Changes::Scan { reason } => reason.clone(),
+            Changes::Git { .. } => "git".into(),
+        };
+        let (c, dirty) = detect(root, "", None, false);
+        assert_eq!(
+            (reason(&c), dirty),
+            ("not a git checkout".to_string(), None)
+        );
+        git(root, &["init", "-q"]);
+        std::fs::write(root.join("a.rs"), "fn a() {}\n").unwrap();
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", "one"]);
+        let first = git::head(root).unwrap();
+        std::fs::write(root.join("b.rs"), "fn b() {}\n").unwrap();
+        let (c, dirty) = detect(root, &first, None, false);
+        assert!(reason(&c).contains("no finished sync"), "{}", reason(&c));
+        assert_eq!(dirty.unwrap().into_iter().collect::<Vec<_>>(), ["b.rs"]);
+        // Runs from before git detection recorded no recheck list.
+        let old = json!({"commit": first});
+        assert!(reason(&detect(root, &first, Some(&old), false).0).contains("no finished sync"));
+        let previous = json!({"commit": first, "recheck": ["failed.rs"]});
+        assert_eq!(
+            reason(&detect(root, &first, Some(&previous), true).0),
+            "--rescan"
+        );
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", "two"]);
+        let second = git::head(root).unwrap();
+        std::fs::write(root.join("c.rs"), "fn c() {}\n").unwrap();
+        match detect(root, &second, Some(&previous), false).0 {
+            Changes::Git { candidates } => assert_eq!(
+                candidates.into_iter().collect::<Vec<_>>(),
+                ["b.rs", "c.rs", "failed.rs"],
+                "the diff, the working tree and the recheck list"
+            ),
+            c => panic!("{}", reason(&c)),
+        }
+        let gone = json!({"commit": "0123456789abcdef0123456789abcdef01234567", "recheck": []});
+        assert!(reason(&detect(root, &second, Some(&gone), false).0).contains("cannot be compared"));
+        // Where git cannot list every changed file, no recheck list is kept
+        // either, so the next run cannot start from this one.
+        std::fs::write(root.join(".gitmodules"), "").unwrap();
+        let (c, dirty) = detect(root, &second, Some(&previous), false);
+        assert!(reason(&c).contains("submodules"), "{}", reason(&c));
+        assert!(dirty.is_none());
     }
 
     #[test]
