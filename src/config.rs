@@ -642,13 +642,7 @@ impl Config {
         }
         let i = &self.index;
         if i.embedder == "openai" && (i.embedding_url.is_empty() || i.embedding_model.is_empty()) {
-            return Err(HostError::validation(
-                "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
-            )
-            .with_hint(
-                "e.g. embedding_url = \"https://api.openai.com/v1\" and embedding_model = \
-                 \"text-embedding-3-small\" under [index]; the key goes in ELYSIACTL_EMBEDDING_API_KEY",
-            ));
+            return Err(crate::embed::openai::settings_missing());
         }
         if !["grpc", "rest"].contains(&self.index.transport.as_str()) {
             return Err(HostError::validation(format!(

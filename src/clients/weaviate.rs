@@ -497,16 +497,10 @@ impl WeaviateClient {
     pub async fn graphql(&self, query: &str) -> HostResult<Value> {
         let reply = self.post_graphql(query).await?;
         let v = self.json_of(&Method::POST, GRAPHQL, reply)?;
-        let errs = v
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|a| messages(&json!({ "errors": a })))
-            .unwrap_or_default();
-        if !errs.is_empty() {
+        if let Some(text) = graphql_errors(&v, &self.key) {
             return Err(HostError::weaviate(format!(
-                "node {} refused the query: {}",
-                self.node,
-                scrub_secret(&errs.join("; "), &self.key)
+                "node {} refused the query: {text}",
+                self.node
             ))
             .with_hint(
                 "check the collection's name and properties with cluster.collection(name)",
@@ -758,15 +752,20 @@ pub fn class_names_of(schema: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The count out of a GraphQL Aggregate answer (errors arrive with HTTP 200).
-pub fn parse_count(node: &str, class: &str, v: &Value, key: &Secret) -> HostResult<u64> {
+/// The errors of a GraphQL answer (they arrive with HTTP 200), joined and
+/// scrubbed of the key; None when there are none.
+fn graphql_errors(v: &Value, key: &Secret) -> Option<String> {
     let errs = v
         .get("errors")
         .and_then(Value::as_array)
         .map(|a| messages(&json!({ "errors": a })))
         .unwrap_or_default();
-    if !errs.is_empty() {
-        let text = scrub_secret(&errs.join("; "), key);
+    (!errs.is_empty()).then(|| scrub_secret(&errs.join("; "), key))
+}
+
+/// The count out of a GraphQL Aggregate answer.
+pub fn parse_count(node: &str, class: &str, v: &Value, key: &Secret) -> HostResult<u64> {
+    if let Some(text) = graphql_errors(v, key) {
         if text.contains("Cannot query field") {
             return Err(no_such_collection(class));
         }

@@ -32,6 +32,19 @@ pub struct Endpoint {
     pub retries: AtomicU64,
 }
 
+/// What `connect` and the config's validation say when the endpoint's URL or
+/// model is not set.
+pub fn settings_missing() -> HostError {
+    HostError::validation(
+        "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
+    )
+    .with_hint(
+        "e.g. embedding_url = \"https://api.openai.com/v1\", embedding_model = \
+         \"text-embedding-3-small\" under [index], and the key in \
+         ELYSIACTL_EMBEDDING_API_KEY (or index.embedding_api_key)",
+    )
+}
+
 /// A failed request, and how long the server asked to wait before the next.
 struct Failure {
     error: HostError,
@@ -50,14 +63,7 @@ impl Endpoint {
         rt: tokio::runtime::Handle,
     ) -> HostResult<Endpoint> {
         if url.is_empty() || model.is_empty() {
-            return Err(HostError::validation(
-                "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
-            )
-            .with_hint(
-                "e.g. embedding_url = \"https://api.openai.com/v1\", embedding_model = \
-                 \"text-embedding-3-small\" under [index], and the key in \
-                 ELYSIACTL_EMBEDDING_API_KEY (or index.embedding_api_key)",
-            ));
+            return Err(settings_missing());
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(HostError::validation(format!(

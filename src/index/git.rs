@@ -241,26 +241,25 @@ impl Eligibility {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::index::walk;
 
-    fn sh_git(dir: &Path, args: &[&str]) {
-        let st = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "git {args:?}");
+    /// git as a test's author: a name, an e-mail, no signing, whatever the
+    /// machine's git config says.
+    pub(crate) fn sh_git(dir: &Path, args: &[&str]) {
+        let mut all = vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ];
+        all.extend_from_slice(args);
+        if let Err(e) = run(Some(dir), &all) {
+            panic!("git {args:?}: {e}");
+        }
     }
 
     fn write(root: &Path, rel: &str, text: &str) {

@@ -1027,18 +1027,7 @@ mod tests {
 
     #[test]
     fn git_answers_only_where_it_can_answer_completely() {
-        let git = |dir: &Path, args: &[&str]| {
-            let mut all = vec![
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "commit.gpgsign=false",
-            ];
-            all.extend_from_slice(args);
-            git::run(Some(dir), &all).unwrap();
-        };
+        let git = git::tests::sh_git;
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
         let reason = |c: &Changes| match c {
