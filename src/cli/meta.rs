@@ -262,6 +262,13 @@ fn config_show(ctx: &Context, json_mode: bool) -> i32 {
     if let Some(o) = cfg.as_object_mut() {
         o.remove("sources");
     }
+    // TOML has no null: an unset setting is said in a comment, so the rest
+    // still reads back as a config file.
+    let mut unset = Vec::new();
+    drop_nulls(&mut cfg, "", &mut unset);
+    for key in &unset {
+        println!("# unset: {key}");
+    }
     match toml::to_string_pretty(&cfg) {
         Ok(t) => {
             print!("{t}");
@@ -271,6 +278,26 @@ fn config_show(ctx: &Context, json_mode: bool) -> i32 {
             &HostError::unknown(format!("cannot print the config: {e}")),
             false,
         ),
+    }
+}
+
+/// Removes null values (at any depth), collecting their dotted paths.
+fn drop_nulls(v: &mut Value, prefix: &str, removed: &mut Vec<String>) {
+    if let Value::Object(map) = v {
+        map.retain(|k, item| {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if item.is_null() {
+                removed.push(path);
+                false
+            } else {
+                drop_nulls(item, &path, removed);
+                true
+            }
+        });
     }
 }
 
