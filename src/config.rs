@@ -491,6 +491,16 @@ pub fn set_values(
     })
 }
 
+/// The value written on `line` (1-based) when its key names a secret: a
+/// parse error quotes the value it could not take, and must not show a key.
+fn secret_value_on_line(text: &str, line: usize) -> Option<&str> {
+    let (key, value) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim().trim_matches(['"', '\'']);
+    let value = value.split(" #").next().unwrap_or(value).trim();
+    let value = value.trim_matches(['"', '\'']);
+    (crate::redact::is_secret_name(key) && !value.is_empty()).then_some(value)
+}
+
 impl Config {
     /// The config file this configuration was loaded from, or would be.
     pub fn file_path(&self) -> PathBuf {
@@ -523,6 +533,7 @@ impl Config {
             cfg
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.remember_secrets();
         cfg.validate()?;
         cfg.file = Some(path);
         Ok(cfg)
@@ -530,15 +541,19 @@ impl Config {
 
     pub fn parse(text: &str) -> HostResult<Config> {
         toml::from_str(text).map_err(|e| {
-            HostError::validation(format!("invalid config: {}", e.message().trim())).with_hint(
-                match e.span() {
-                    Some(span) => {
-                        let line = text[..span.start].matches('\n').count() + 1;
-                        format!("fix line {line}; `elysiactl config show` prints the expected keys")
+            let mut message = e.message().trim().to_string();
+            let hint = match e.span() {
+                Some(span) => {
+                    let start = span.start.min(text.len());
+                    let line = text[..start].matches('\n').count() + 1;
+                    if let Some(value) = secret_value_on_line(text, line) {
+                        message = message.replace(value, crate::redact::MASK);
                     }
-                    None => "`elysiactl config show` prints the expected keys".to_string(),
-                },
-            )
+                    format!("fix line {line}; `elysiactl config show` prints the expected keys")
+                }
+                None => "`elysiactl config show` prints the expected keys".to_string(),
+            };
+            HostError::validation(format!("invalid config: {message}")).with_hint(hint)
         })
     }
 
@@ -684,7 +699,26 @@ impl Config {
 
     /// The effective configuration as JSON, secrets redacted.
     pub fn redacted_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        crate::redact::json(&mut v);
+        v
+    }
+
+    /// Tell the redaction every secret this configuration holds, so that one
+    /// echoed back anywhere (a server's error, a log line) is masked too.
+    pub fn remember_secrets(&self) {
+        for key in [
+            &self.weaviate.api_key,
+            &self.elysia.api_key,
+            &self.index.embedding_api_key,
+        ] {
+            crate::redact::remember(key.expose());
+        }
+        for (name, value) in self.weaviate.env.iter().chain(&self.elysia.env) {
+            if crate::redact::is_secret_name(name) {
+                crate::redact::remember(value);
+            }
+        }
     }
 }
 
@@ -785,6 +819,14 @@ mod tests {
         assert!(cfg.validate().is_ok());
         assert_eq!(cfg.index.embedding_api_key.expose(), "sk-x");
         assert!(!serde_json::to_string(&cfg).unwrap().contains("sk-x"));
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_quoted_back() {
+        let err = Config::parse("[weaviate]\napi_key = 123456789\n").unwrap_err();
+        assert!(!err.message.contains("123456789"), "{}", err.message);
+        assert!(err.message.contains("expected a string"), "{}", err.message);
+        assert!(err.hint.contains("line 2"), "{}", err.hint);
     }
 
     #[test]

@@ -84,16 +84,20 @@ pub type HostResult<T> = Result<T, HostError>;
 
 impl HostError {
     pub fn new(category: Category, message: impl Into<String>) -> Self {
+        // Errors quote URLs and server answers; a password in one must not
+        // travel on to a terminal, a script or a stored record.
+        let message: String = message.into();
         HostError {
             category,
-            message: message.into(),
+            message: crate::redact::text(&message).into_owned(),
             hint: String::new(),
             exit_code: 1,
         }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = hint.into();
+        let hint: String = hint.into();
+        self.hint = crate::redact::text(&hint).into_owned();
         self
     }
 
@@ -156,8 +160,8 @@ impl HostError {
         let exit_code = obj.get("exit_code").and_then(|c| c.as_i64()).unwrap_or(1) as i32;
         Some(HostError {
             category,
-            message,
-            hint,
+            message: crate::redact::text(&message).into_owned(),
+            hint: crate::redact::text(&hint).into_owned(),
             exit_code,
         })
     }

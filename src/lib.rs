@@ -12,6 +12,7 @@ pub mod host;
 pub mod index;
 pub mod install;
 pub mod paths;
+pub mod redact;
 pub mod repair;
 pub mod runtime;
 pub mod schedule;

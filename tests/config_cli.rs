@@ -54,3 +54,121 @@ fn config_show_prints_the_default_configuration_with_no_file() {
     assert_eq!(v["weaviate"]["runtime"], serde_json::Value::Null);
     assert_eq!(v["weaviate"]["nodes"], 3);
 }
+
+const SECRETS: &[&str] = &[
+    "allowed-key-one-4711",
+    "allowed-key-two-4712",
+    "sk-openai-secret-4713",
+    "url-password-4714",
+];
+
+fn with_secrets(s: &Stack) {
+    append_config(
+        s,
+        "\n[weaviate.env]\nAUTHENTICATION_APIKEY_ALLOWED_KEYS = \"allowed-key-one-4711,allowed-key-two-4712\"\n\
+         AUTHENTICATION_APIKEY_ENABLED = \"true\"\nLOG_LEVEL = \"info\"\n\
+         [elysia.env]\nOPENAI_API_KEY = \"sk-openai-secret-4713\"\n\
+         [index]\nembedder = \"openai\"\nembedding_model = \"m\"\n\
+         embedding_url = \"http://robot:url-password-4714@127.0.0.1:9/v1\"\n",
+    );
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+    }
+}
+
+#[test]
+fn config_show_and_config_get_redact_env_secrets_and_url_credentials() {
+    let s = stack();
+    with_secrets(&s);
+    let r = s.run(&["config", "show"]).ok();
+    assert_no_secret("config show", &r.stdout);
+    assert!(
+        r.stdout
+            .contains("AUTHENTICATION_APIKEY_ALLOWED_KEYS = \"***\""),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("robot:***@127.0.0.1:9"), "{}", r.stdout);
+    // Not secrets: a switch, a log level, the name of a variable.
+    assert!(
+        r.stdout
+            .contains("AUTHENTICATION_APIKEY_ENABLED = \"true\""),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("LOG_LEVEL = \"info\""), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("api_key_env = \"OPENAI_API_KEY\""),
+        "{}",
+        r.stdout
+    );
+
+    let r = s.run(&["config", "show", "--json"]).ok();
+    assert_no_secret("config show --json", &r.stdout);
+    let v = r.json();
+    assert_eq!(v["elysia"]["env"]["OPENAI_API_KEY"], "***");
+
+    let rhai = script(
+        &s,
+        "get.rhai",
+        "out::json(config::get());\nout::line(config::get(\"elysia.env.OPENAI_API_KEY\"));\n\
+         out::line(config::get(\"index.embedding_url\"));\n",
+    );
+    let r = s.run(&["run", &rhai]).ok();
+    assert_no_secret("config::get (Rhai)", &r.stdout);
+    let lua = script(
+        &s,
+        "get.lua",
+        "out.json(config.get())\nout.line(config.get('weaviate.env.AUTHENTICATION_APIKEY_ALLOWED_KEYS'))\n",
+    );
+    let r = s.run(&["run", &lua]).ok();
+    assert_no_secret("config.get (Lua)", &r.stdout);
+    assert!(r.stdout.contains("***"), "{}", r.stdout);
+}
+
+#[test]
+fn errors_that_name_a_url_do_not_show_its_password() {
+    let s = stack();
+    with_secrets(&s);
+    // Port 9 (discard) answers nothing here: the request fails and the error names the endpoint.
+    let p = script(&s, "embed.rhai", "embed::vectors(\"hello\");\n");
+    let r = s.run(&["run", &p]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("127.0.0.1:9"), "{}", r.stderr);
+    assert_no_secret("the error", &r.stderr);
+    // Caught by the script, the message is as clean as the printed one.
+    let p = script(
+        &s,
+        "catch.rhai",
+        "try { embed::vectors(\"hello\"); } catch (e) { out::line(e.message); }\n",
+    );
+    let r = s.run(&["run", &p]).ok();
+    assert!(r.stdout.contains("127.0.0.1:9"), "{}", r.stdout);
+    assert_no_secret("the caught error", &r.stdout);
+    // --json errors too.
+    let r = s.run(&["index", "search", "anything", "--json"]);
+    assert_no_secret("index search --json", &r.stdout);
+    assert_no_secret("index search", &r.stderr);
+}
+
+#[test]
+fn what_scripts_print_is_redacted_too() {
+    let s = stack();
+    with_secrets(&s);
+    // A script can build a URL with credentials itself (a clone URL with a
+    // token, say); it still never reaches the terminal or a plan line.
+    let p = script(
+        &s,
+        "print.rhai",
+        "let u = \"https://ci:url-password-4714@git.example.com/r.git\";\nout::line(u);\n\
+         out::json(#{url: u});\nout::table([#{url: u}], [\"url\"]);\nout::warn(u);\n\
+         repos::update([u]);\n",
+    );
+    let r = s.run(&["--dry-run", "run", &p]).ok();
+    assert_no_secret("script output", &r.stdout);
+    assert_no_secret("script warnings and plan lines", &r.stderr);
+    assert!(r.stdout.contains("ci:***@git.example.com"), "{}", r.stdout);
+}

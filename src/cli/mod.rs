@@ -81,7 +81,7 @@ fn init_logging(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("elysiactl={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::stderr)
         .without_time()
         .try_init();
 }
@@ -119,11 +119,14 @@ impl Context {
 /// Print an error for a person (stderr) and, under `--json`, for a program (stdout).
 pub fn report_error(e: &HostError, json_mode: bool) -> i32 {
     if json_mode {
-        println!("{}", json!({ "error": e.to_json() }));
+        println!(
+            "{}",
+            json!({ "error": crate::redact::json_copy(&e.to_json()) })
+        );
     }
-    eprintln!("error: {}", e.message);
+    eprintln!("error: {}", crate::redact::text(&e.message));
     if !e.hint.is_empty() {
-        eprintln!("  hint: {}", e.hint);
+        eprintln!("  hint: {}", crate::redact::text(&e.hint));
     }
     e.exit_code
 }

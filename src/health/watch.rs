@@ -62,6 +62,8 @@ pub fn sample(host: &Host, previous: Option<&Value>, started: Instant) -> HostRe
         "problems": report["problems"],
     });
     s["alerts"] = json!(alerts(previous, &s));
+    // Samples are printed, drawn and exported: one mask for all three.
+    crate::redact::json(&mut s);
     Ok(s)
 }
 

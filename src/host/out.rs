@@ -1,5 +1,8 @@
 //! Output for scripts: lines, tables, JSON and progress bars. Formatting lives
 //! here, in Rust, so a report prints the same from Rhai and from Lua.
+//! Everything printed passes `redact::text` (URL credentials, the
+//! configuration's secrets); key names are not judged here, since a
+//! script's own data may well have a field called `key`.
 
 use super::{read, Args, Host, HostFn};
 use crate::error::{HostError, HostResult};
@@ -19,11 +22,11 @@ pub struct Output {
 impl Output {
     /// A line of a dry-run plan, on stderr so `--json` stdout stays parsable.
     pub fn plan_line(&self, line: &str) {
-        self.suspend(|| eprintln!("[dry-run] {line}"));
+        self.suspend(|| eprintln!("[dry-run] {}", crate::redact::text(line)));
     }
 
     pub fn status(&self, line: &str) {
-        self.suspend(|| eprintln!("{line}"));
+        self.suspend(|| eprintln!("{}", crate::redact::text(line)));
     }
 
     pub fn warn(&self, line: &str) {
@@ -52,7 +55,7 @@ impl Output {
                     .expect("static template"),
             ),
         };
-        bar.set_prefix(label.to_string());
+        bar.set_prefix(crate::redact::text(label).into_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         let mut next = self.next_bar.lock().unwrap();
         *next += 1;
@@ -80,7 +83,7 @@ impl Output {
                 bar.set_position(p);
             }
             if let Some(m) = msg {
-                bar.set_message(m.to_string());
+                bar.set_message(crate::redact::text(m).into_owned());
             }
         }
     }
@@ -89,7 +92,7 @@ impl Output {
         if let Some(bar) = self.bars.lock().unwrap().remove(&id) {
             bar.finish_and_clear();
             if let Some(m) = msg {
-                eprintln!("{m}");
+                eprintln!("{}", crate::redact::text(m));
             }
         }
     }
@@ -148,7 +151,7 @@ fn print(host: &Host, a: &Args) -> HostResult<Value> {
         .join(" ");
     host.out.suspend(|| {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{text}");
+        let _ = writeln!(stdout, "{}", crate::redact::text(&text));
     });
     Ok(Value::Null)
 }
@@ -189,7 +192,8 @@ fn table(host: &Host, a: &Args) -> HostResult<Value> {
         }
     };
     let text = render_table(&rows, &columns);
-    host.out.suspend(|| println!("{text}"));
+    host.out
+        .suspend(|| println!("{}", crate::redact::text(&text)));
     Ok(json!(text))
 }
 
@@ -208,7 +212,7 @@ fn to_json(_: &Host, a: &Args) -> HostResult<Value> {
 fn json_print(host: &Host, a: &Args) -> HostResult<Value> {
     let text = to_json(host, a)?;
     host.out
-        .suspend(|| println!("{}", text.as_str().unwrap_or_default()));
+        .suspend(|| println!("{}", crate::redact::text(text.as_str().unwrap_or_default())));
     Ok(Value::Null)
 }
 
