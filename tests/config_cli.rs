@@ -172,3 +172,62 @@ fn what_scripts_print_is_redacted_too() {
     assert_no_secret("script warnings and plan lines", &r.stderr);
     assert!(r.stdout.contains("ci:***@git.example.com"), "{}", r.stdout);
 }
+
+#[test]
+fn thirty_concurrent_schedule_adds_keep_thirty_jobs() {
+    let s = stack();
+    let children: Vec<_> = (0..30)
+        .map(|i| {
+            s.command(&[
+                "schedule",
+                "add",
+                &format!("job{i}"),
+                "--cron",
+                "*/5 * * * *",
+                "--",
+                "status",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut added = Vec::new();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "job{i}: {}{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.starts_with(&format!("added job{i}")), "{stdout}");
+        added.push(format!("job{i}"));
+    }
+    let jobs = s.run(&["schedule", "list", "--json"]).ok().json();
+    let mut names: Vec<String> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    added.sort();
+    assert_eq!(names, added, "every job reported as added is kept");
+    // The rest of the file is as it was.
+    let cfg = std::fs::read_to_string(config_file(&s)).unwrap();
+    assert!(
+        cfg.contains(&format!("rest_port = {}", s.rest_port)),
+        "{cfg}"
+    );
+    // No temporary or lock file is left where a config would be looked for.
+    let leftovers: Vec<_> = std::fs::read_dir(config_file(&s).parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -88,16 +88,17 @@ fn add(host: &Host, a: &Args) -> HostResult<Value> {
         HostError::validation(format!("job {:?} refused: {e}", job.name))
             .with_hint("`elysiactl schedule add --help` shows the form")
     })?;
-    let mut jobs = current_jobs(host)?;
-    if jobs.iter().any(|j| j.name == job.name) {
-        return Err(
-            HostError::validation(format!("a job named {:?} already exists", job.name)).with_hint(
-                "remove it first (`elysiactl schedule remove NAME`) or pick another name",
-            ),
-        );
-    }
-    jobs.push(job.clone());
-    schedule::write_jobs(&host.config.file_path(), &jobs)?;
+    schedule::update_jobs(&host.config.file_path(), |jobs| {
+        if jobs.iter().any(|j| j.name == job.name) {
+            return Err(HostError::validation(format!(
+                "a job named {:?} already exists",
+                job.name
+            ))
+            .with_hint("remove it first (`elysiactl schedule remove NAME`) or pick another name"));
+        }
+        jobs.push(job.clone());
+        Ok(())
+    })?;
     nudge_daemon();
     Ok(
         json!({"added": job.name, "next": schedule::next_times(&job, chrono::Utc::now(), 3).iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()}),
@@ -112,14 +113,20 @@ fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({"added": job.name, "dry_run": true}))
 }
 
+fn no_such_job(name: &str) -> HostError {
+    HostError::validation(format!("there is no job named {name:?}"))
+        .with_hint("`elysiactl schedule list` shows the jobs")
+}
+
 fn change(host: &Host, name: &str, f: impl Fn(&mut Vec<JobConfig>, usize)) -> HostResult<Value> {
-    let mut jobs = current_jobs(host)?;
-    let i = jobs.iter().position(|j| j.name == name).ok_or_else(|| {
-        HostError::validation(format!("there is no job named {name:?}"))
-            .with_hint("`elysiactl schedule list` shows the jobs")
+    schedule::update_jobs(&host.config.file_path(), |jobs| {
+        let i = jobs
+            .iter()
+            .position(|j| j.name == name)
+            .ok_or_else(|| no_such_job(name))?;
+        f(jobs, i);
+        Ok(())
     })?;
-    f(&mut jobs, i);
-    schedule::write_jobs(&host.config.file_path(), &jobs)?;
     nudge_daemon();
     Ok(json!({"job": name}))
 }

@@ -161,24 +161,46 @@ pub fn validate_all(
     Ok(())
 }
 
-/// Rewrite the `[[jobs]]` of the config file, keeping everything else
-/// (comments included) as the user wrote it.
-pub fn write_jobs(config_file: &Path, jobs: &[JobConfig]) -> HostResult<()> {
-    let mut tables = toml_edit::ArrayOfTables::new();
-    for job in jobs {
-        let value = toml::to_string(job)
-            .map_err(|e| HostError::unknown(format!("cannot write job {}: {e}", job.name)))?;
-        let parsed: toml_edit::DocumentMut = value
-            .parse()
-            .map_err(|e| HostError::unknown(format!("{e}")))?;
-        tables.push(parsed.as_table().clone());
+/// Change the `[[jobs]]` of the config file as the file says now (read
+/// under the writers' lock, so concurrent changes are kept), keeping
+/// everything else (comments included) as the user wrote it. `change` may
+/// refuse, and then nothing is written.
+pub fn update_jobs<T>(
+    config_file: &Path,
+    change: impl FnOnce(&mut Vec<JobConfig>) -> HostResult<T>,
+) -> HostResult<T> {
+    /// Only the jobs; the rest of the file is checked whole after the change.
+    #[derive(serde::Deserialize)]
+    struct Jobs {
+        #[serde(default)]
+        jobs: Vec<JobConfig>,
     }
     crate::config::edit_file(config_file, |doc| {
+        let mut jobs = toml::from_str::<Jobs>(&doc.to_string())
+            .map_err(|e| {
+                HostError::validation(format!(
+                    "the [[jobs]] of {} do not load: {}",
+                    config_file.display(),
+                    e.message().trim()
+                ))
+                .with_hint("fix the [[jobs]] entries in the config file first")
+            })?
+            .jobs;
+        let result = change(&mut jobs)?;
+        let mut tables = toml_edit::ArrayOfTables::new();
+        for job in &jobs {
+            let value = toml::to_string(job)
+                .map_err(|e| HostError::unknown(format!("cannot write job {}: {e}", job.name)))?;
+            let parsed: toml_edit::DocumentMut = value
+                .parse()
+                .map_err(|e| HostError::unknown(format!("{e}")))?;
+            tables.push(parsed.as_table().clone());
+        }
         doc.remove("jobs");
         if !tables.is_empty() {
             doc.insert("jobs", toml_edit::Item::ArrayOfTables(tables));
         }
-        Ok(())
+        Ok(result)
     })
 }
 
@@ -250,7 +272,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("config.toml");
         std::fs::write(&f, "# my cluster\n[weaviate]\nnodes = 3 # three\n").unwrap();
-        write_jobs(&f, &[job("*/5 * * * *")]).unwrap();
+        update_jobs(&f, |jobs| {
+            jobs.push(job("*/5 * * * *"));
+            Ok(())
+        })
+        .unwrap();
         let text = std::fs::read_to_string(&f).unwrap();
         assert!(
             text.contains("# my cluster") && text.contains("nodes = 3 # three"),
@@ -259,7 +285,11 @@ mod tests {
         let cfg = crate::config::Config::parse(&text).unwrap();
         assert_eq!(cfg.jobs.len(), 1);
         assert_eq!(cfg.jobs[0].cron, "*/5 * * * *");
-        write_jobs(&f, &[]).unwrap();
+        update_jobs(&f, |jobs| {
+            jobs.clear();
+            Ok(())
+        })
+        .unwrap();
         assert!(
             crate::config::Config::parse(&std::fs::read_to_string(&f).unwrap())
                 .unwrap()
