@@ -231,3 +231,89 @@ fn thirty_concurrent_schedule_adds_keep_thirty_jobs() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn dry_run_schedule_writes_answer_like_the_real_ones_and_change_nothing() {
+    let s = stack();
+    s.run(&[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 3 * * *",
+        "--",
+        "config",
+        "path",
+    ])
+    .ok();
+    let before = std::fs::read_to_string(config_file(&s)).unwrap();
+    for (verb, says) in [
+        ("remove", "would remove nightly"),
+        ("enable", "would enable nightly"),
+        ("disable", "would disable nightly"),
+        ("run", "would run nightly"),
+    ] {
+        let r = s.run(&["--dry-run", "schedule", verb, "nightly"]);
+        assert_eq!(r.code, 0, "{verb}: {}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(says), "{verb}: {}", r.stdout);
+        assert!(
+            r.stderr
+                .contains(&format!("[dry-run] would schedule.{verb}(\"nightly\")")),
+            "{verb}: {}",
+            r.stderr
+        );
+        // A job that does not exist is refused as it would be for real.
+        let r = s.run(&["--dry-run", "schedule", verb, "nope"]);
+        assert_eq!(r.code, 1, "{verb}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("there is no job named \"nope\""),
+            "{verb}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(config_file(&s)).unwrap(),
+        before,
+        "a dry run wrote the config"
+    );
+    let history = s.run(&["schedule", "history", "--json"]).ok().json();
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        0,
+        "a dry run ran the job"
+    );
+    // The simulated run record has the real one's fields.
+    let dry = s
+        .run(&["--dry-run", "schedule", "run", "nightly", "--json"])
+        .ok()
+        .json();
+    let real = s.run(&["schedule", "run", "nightly", "--json"]).ok().json();
+    for key in [
+        "job",
+        "reason",
+        "scheduled_for",
+        "started",
+        "ended",
+        "lateness_ms",
+        "outcome",
+        "seconds",
+        "exit_code",
+        "output",
+        "figures",
+    ] {
+        assert!(real.get(key).is_some(), "real run lacks {key}: {real}");
+        assert!(dry.get(key).is_some(), "dry run lacks {key}: {dry}");
+    }
+    assert_eq!(dry["dry_run"], true);
+    assert!(dry["output"].is_array());
+}
+
+#[test]
+fn dry_run_daemon_start_and_stop_say_what_they_would_do() {
+    let s = stack();
+    let r = s.run(&["--dry-run", "daemon", "--detach"]).ok();
+    assert!(r.stdout.contains("would start the daemon"), "{}", r.stdout);
+    assert!(s.live_pids().is_empty(), "a dry run started the daemon");
+    let r = s.run(&["--dry-run", "daemon", "stop"]).ok();
+    assert!(r.stdout.contains("daemon: not running"), "{}", r.stdout);
+}

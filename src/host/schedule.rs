@@ -100,9 +100,14 @@ fn add(host: &Host, a: &Args) -> HostResult<Value> {
         Ok(())
     })?;
     nudge_daemon();
-    Ok(
-        json!({"added": job.name, "next": schedule::next_times(&job, chrono::Utc::now(), 3).iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()}),
-    )
+    Ok(json!({"added": job.name, "next": next_runs(&job)}))
+}
+
+fn next_runs(job: &JobConfig) -> Vec<String> {
+    schedule::next_times(job, chrono::Utc::now(), 3)
+        .iter()
+        .map(|t| t.to_rfc3339())
+        .collect()
 }
 
 fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
@@ -110,7 +115,7 @@ fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
     let exists = command_exists()?;
     schedule::validate(&job, &exists)
         .map_err(|e| HostError::validation(format!("job {:?} refused: {e}", job.name)))?;
-    Ok(json!({"added": job.name, "dry_run": true}))
+    Ok(json!({"added": job.name, "next": next_runs(&job), "dry_run": true}))
 }
 
 fn no_such_job(name: &str) -> HostError {
@@ -131,6 +136,16 @@ fn change(host: &Host, name: &str, f: impl Fn(&mut Vec<JobConfig>, usize)) -> Ho
     Ok(json!({"job": name}))
 }
 
+/// A dry run of remove, enable or disable: refused as the real call would
+/// be, else its answer.
+fn simulate_change(host: &Host, a: &Args) -> HostResult<Value> {
+    let name = a.str(0)?;
+    if !current_jobs(host)?.iter().any(|j| j.name == name) {
+        return Err(no_such_job(&name));
+    }
+    Ok(json!({"job": name, "dry_run": true}))
+}
+
 fn remove(host: &Host, a: &Args) -> HostResult<Value> {
     change(host, &a.str(0)?, |jobs, i| {
         jobs.remove(i);
@@ -143,15 +158,16 @@ fn disable(host: &Host, a: &Args) -> HostResult<Value> {
     change(host, &a.str(0)?, |jobs, i| jobs[i].enabled = false)
 }
 
-fn run_now(host: &Host, a: &Args) -> HostResult<Value> {
-    let name = a.str(0)?;
-    let job = current_jobs(host)?
+fn find_job(host: &Host, name: &str) -> HostResult<JobConfig> {
+    current_jobs(host)?
         .into_iter()
         .find(|j| j.name == name)
-        .ok_or_else(|| {
-            HostError::validation(format!("there is no job named {name:?}"))
-                .with_hint("`elysiactl schedule list` shows the jobs")
-        })?;
+        .ok_or_else(|| no_such_job(name))
+}
+
+fn run_now(host: &Host, a: &Args) -> HostResult<Value> {
+    let name = a.str(0)?;
+    let job = find_job(host, &name)?;
     let launcher = daemon::Launcher {
         config_file: host.config.file.clone().filter(|f| f.exists()),
     };
@@ -161,6 +177,17 @@ fn run_now(host: &Host, a: &Args) -> HostResult<Value> {
         chrono::Utc::now(),
         "manual",
     ))
+}
+
+/// A dry run of run: the record a real run leaves, with nothing run.
+fn simulate_run(host: &Host, a: &Args) -> HostResult<Value> {
+    let job = find_job(host, &a.str(0)?)?;
+    let now = daemon::rfc3339(chrono::Utc::now());
+    Ok(json!({
+        "job": job.name, "reason": "manual", "scheduled_for": now, "started": now, "ended": now,
+        "lateness_ms": 0, "outcome": "dry_run", "seconds": 0.0, "exit_code": 0,
+        "output": [], "figures": null, "dry_run": true,
+    }))
 }
 
 fn history(_: &Host, a: &Args) -> HostResult<Value> {
@@ -180,6 +207,9 @@ fn daemon_run(host: &Host, _: &Args) -> HostResult<Value> {
 fn daemon_start(host: &Host, _: &Args) -> HostResult<Value> {
     daemon::detach(host.config.file.clone().filter(|f| f.exists()))
 }
+fn simulate_daemon_start(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!({"pid": null, "log": daemon::log_file(), "dry_run": true}))
+}
 fn daemon_status(_: &Host, _: &Args) -> HostResult<Value> {
     daemon::status()
 }
@@ -192,6 +222,16 @@ fn daemon_stop(_: &Host, a: &Args) -> HostResult<Value> {
     )
 }
 
+/// A dry run of daemon.stop: what it would stop, nothing signalled.
+fn simulate_daemon_stop(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(match crate::sys::process::pid_state(&daemon::pid_file())? {
+        crate::sys::process::PidState::Running { pid } => {
+            json!({"stopped": format!("would stop PID {pid}"), "pid": pid, "dry_run": true})
+        }
+        _ => json!({"stopped": "not running", "dry_run": true}),
+    })
+}
+
 pub fn functions() -> Vec<HostFn> {
     vec![
         read("schedule", "list", "list() -> array",
@@ -199,19 +239,19 @@ pub fn functions() -> Vec<HostFn> {
         write("schedule", "add", "add(job: map) -> map",
             "Add a job to the config file after checking it: #{name, cron (5 fields, or 6 with seconds first), command: [\"index\", \"repos\"] or playbook: \"file.rhai\", timeout = \"1h\", overlap = \"skip\"|\"allow\", missed = \"skip\"|\"once\", jitter, timezone = \"local\"|\"UTC\"}. A running daemon reloads.",
             add, Some(simulate_add)),
-        write("schedule", "remove", "remove(name: string) -> map", "Remove a job from the config file.", remove, None),
-        write("schedule", "enable", "enable(name: string) -> map", "Enable a job.", enable, None),
-        write("schedule", "disable", "disable(name: string) -> map", "Disable a job (kept in the file, not run).", disable, None),
+        write("schedule", "remove", "remove(name: string) -> map", "Remove a job from the config file.", remove, Some(simulate_change)),
+        write("schedule", "enable", "enable(name: string) -> map", "Enable a job.", enable, Some(simulate_change)),
+        write("schedule", "disable", "disable(name: string) -> map", "Disable a job (kept in the file, not run).", disable, Some(simulate_change)),
         write("schedule", "run", "run(name: string) -> map",
-            "Run a job now, in the foreground, with its timeout; recorded in the history like a scheduled run.", run_now, None),
+            "Run a job now, in the foreground, with its timeout; recorded in the history like a scheduled run.", run_now, Some(simulate_run)),
         read("schedule", "history", "history(opts?: map) -> array",
             "Recorded runs, newest first: {job, reason, scheduled_for, started, ended, lateness_ms, outcome (ok|failed|timeout|skipped|running), exit_code, output (first lines), figures}. opts: job, limit = 50.", history),
         write("daemon", "run", "run() -> map",
             "Run the schedule in the foreground until SIGTERM or Ctrl-C (SIGHUP or a changed config file reloads the jobs).", daemon_run, None),
         write("daemon", "start", "start() -> map",
-            "Start the daemon in the background with a PID file and a log file; returns {pid, log}.", daemon_start, None),
+            "Start the daemon in the background with a PID file and a log file; returns {pid, log}.", daemon_start, Some(simulate_daemon_start)),
         read("daemon", "status", "status() -> map", "Whether the daemon runs: {running, pid, uptime_seconds, cpu_percent, memory_bytes, log}.", daemon_status),
         write("daemon", "stop", "stop(opts?: map) -> map",
-            "Stop the daemon gracefully (SIGTERM: running jobs finish within their timeouts; SIGKILL after opts.timeout = 120 s).", daemon_stop, None),
+            "Stop the daemon gracefully (SIGTERM: running jobs finish within their timeouts; SIGKILL after opts.timeout = 120 s).", daemon_stop, Some(simulate_daemon_stop)),
     ]
 }
