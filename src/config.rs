@@ -532,7 +532,7 @@ pub fn edit_file<T>(
     };
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
         HostError::validation(format!("{} does not parse: {e}", config_file.display()))
-            .with_hint("fix the config file first (`elysiactl config show` names the line)")
+            .with_hint("fix the config file first; the message names the line")
     })?;
     let result = edit(&mut doc)?;
     let new_text = doc.to_string();
@@ -602,16 +602,22 @@ impl Config {
         self.file.clone().unwrap_or_else(paths::config_file)
     }
 
-    /// Load the effective configuration: file (if any), then environment.
-    pub fn load(explicit: Option<&Path>) -> HostResult<Config> {
-        let path = explicit
+    /// Where the config file is read from: `--config`, else
+    /// `ELYSIACTL_CONFIG`, else the XDG default. Needs no file to exist.
+    pub fn path(explicit: Option<&Path>) -> PathBuf {
+        explicit
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("ELYSIACTL_CONFIG").map(PathBuf::from))
-            .unwrap_or_else(paths::config_file);
+            .unwrap_or_else(paths::config_file)
+    }
+
+    /// Load the effective configuration: file (if any), then environment.
+    pub fn load(explicit: Option<&Path>) -> HostResult<Config> {
+        let path = Config::path(explicit);
         let mut cfg = if path.exists() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| HostError::io(format!("cannot read {}", path.display()), e))?;
-            let mut cfg = Config::parse(&text).map_err(|e| {
+            let mut cfg = Config::parse_file(&text, Some(&path)).map_err(|e| {
                 HostError::validation(format!("{}: {}", path.display(), e.message))
                     .with_hint(e.hint)
             })?;
@@ -635,8 +641,17 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> HostResult<Config> {
+        Config::parse_file(text, None)
+    }
+
+    /// Parse the text of `file`; an error names the line to fix (serde's
+    /// message already lists the keys a table takes).
+    fn parse_file(text: &str, file: Option<&Path>) -> HostResult<Config> {
         toml::from_str(text).map_err(|e| {
             let mut message = e.message().trim().to_string();
+            let of_file = file
+                .map(|f| format!(" of {}", f.display()))
+                .unwrap_or_default();
             let hint = match e.span() {
                 Some(span) => {
                     let start = span.start.min(text.len());
@@ -644,9 +659,9 @@ impl Config {
                     if let Some(value) = secret_value_on_line(text, line) {
                         message = message.replace(value, crate::redact::MASK);
                     }
-                    format!("fix line {line}; `elysiactl config show` prints the expected keys")
+                    format!("fix line {line}{of_file}")
                 }
-                None => "`elysiactl config show` prints the expected keys".to_string(),
+                None => format!("fix the config file{of_file}"),
             };
             HostError::validation(format!("invalid config: {message}")).with_hint(hint)
         })

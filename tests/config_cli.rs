@@ -317,3 +317,94 @@ fn dry_run_daemon_start_and_stop_say_what_they_would_do() {
     let r = s.run(&["--dry-run", "daemon", "stop"]).ok();
     assert!(r.stdout.contains("daemon: not running"), "{}", r.stdout);
 }
+
+#[test]
+fn config_path_follows_config_flag_and_variable_even_when_the_file_is_broken_or_absent() {
+    let s = stack();
+    let elsewhere = s.dir.path().join("elsewhere.toml");
+    let r = s
+        .run(&["config", "path", "--config", elsewhere.to_str().unwrap()])
+        .ok();
+    assert_eq!(r.stdout.trim(), elsewhere.display().to_string());
+    let r = s
+        .run_with(
+            &["config", "path"],
+            &[("ELYSIACTL_CONFIG", elsewhere.to_str().unwrap())],
+        )
+        .ok();
+    assert_eq!(r.stdout.trim(), elsewhere.display().to_string());
+    append_config(&s, "\n[weaviate]\nnodes = 3\n");
+    let r = s.run(&["config", "path"]).ok();
+    assert_eq!(r.stdout.trim(), config_file(&s).display().to_string());
+}
+
+#[test]
+fn a_broken_config_breaks_only_what_needs_it_and_says_file_and_line() {
+    let s = stack();
+    let broken = "[weaviate]\nnodes = 3\nrest_prot = 1\n";
+    std::fs::write(config_file(&s), broken).unwrap();
+    for args in [
+        &["commands"][..],
+        &["commands", "--json"],
+        &["api", "time"],
+        &["completions", "bash"],
+        &["config", "path"],
+    ] {
+        let r = s.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    for args in [&["status"][..], &["config", "show"]] {
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("rest_prot"), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("fix line 3 of {}", config_file(&s).display())),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("config show"),
+            "points to a command that fails the same way: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn log_level_flag_wins_over_the_environment() {
+    let s = stack();
+    // Elysia cannot start (no venv), but first it clears a stale PID file
+    // and logs that at info level.
+    append_config(&s, "\n");
+    let text = std::fs::read_to_string(config_file(&s)).unwrap().replace(
+        &format!("venv = \"{}\"", common::elysia_venv().display()),
+        "venv = \"/nonexistent/venv\"",
+    );
+    std::fs::write(config_file(&s), text).unwrap();
+    let stale = || {
+        let run = s.state_dir().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("elysia.pid"), "999999999\n").unwrap();
+    };
+    const LINE: &str = "removing stale PID file";
+    stale();
+    let r = s.run_with(&["elysia", "start"], &[("ELYSIACTL_LOG", "info")]);
+    assert!(r.stderr.contains(LINE), "the variable alone: {}", r.stderr);
+    stale();
+    let r = s.run_with(
+        &["--log-level", "error", "elysia", "start"],
+        &[("ELYSIACTL_LOG", "info")],
+    );
+    assert!(
+        !r.stderr.contains(LINE),
+        "the flag should win: {}",
+        r.stderr
+    );
+    stale();
+    let r = s.run_with(
+        &["--log-level", "info", "elysia", "start"],
+        &[("ELYSIACTL_LOG", "error")],
+    );
+    assert!(r.stderr.contains(LINE), "the flag should win: {}", r.stderr);
+}

@@ -95,14 +95,9 @@ pub fn add_to(root: Command) -> Command {
     )
 }
 
-/// Handles a meta command; `None` when `name` is a script command.
-pub fn dispatch(
-    ctx: &Context,
-    catalog: &Catalog,
-    root: &Command,
-    name: &str,
-    m: &ArgMatches,
-) -> Option<i32> {
+/// Handles a meta command that needs the configuration; `None` when `name`
+/// is a script command.
+pub fn dispatch(ctx: &Context, name: &str, m: &ArgMatches) -> Option<i32> {
     Some(match name {
         "run" => run(ctx, m),
         "repl" => {
@@ -113,28 +108,40 @@ pub fn dispatch(
                 Err(e) => report_error(&e, false),
             }
         }
-        "commands" => commands(catalog, m.get_flag("json")),
         "config" => match m.subcommand() {
             Some(("show", s)) => config_show(ctx, s.get_flag("json")),
-            Some(("path", _)) => {
-                println!(
-                    "{}",
-                    std::env::var("ELYSIACTL_CONFIG")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(|_| crate::paths::config_file())
-                        .display()
-                );
-                0
-            }
             _ => 2,
         },
-        "api" => api(m),
-        "completions" => {
+        _ => return None,
+    })
+}
+
+/// Handles the meta commands that need no configuration (they work on the
+/// scripts and the tool itself, or say where the config is), so a broken
+/// config file cannot break them; `None` for every other command.
+pub fn dispatch_without_config(
+    catalog: &Catalog,
+    root: &Command,
+    name: &str,
+    m: &ArgMatches,
+) -> Option<i32> {
+    Some(match (name, m.subcommand()) {
+        ("commands", _) => commands(catalog, m.get_flag("json")),
+        ("api", _) => api(m),
+        ("completions", _) => {
             let shell = *m
                 .get_one::<clap_complete::Shell>("shell")
                 .expect("required");
             let mut cmd = root.clone();
             clap_complete::generate(shell, &mut cmd, "elysiactl", &mut std::io::stdout());
+            0
+        }
+        ("config", Some(("path", p))) => {
+            let explicit = p.get_one::<String>("config").map(PathBuf::from);
+            println!(
+                "{}",
+                crate::config::Config::path(explicit.as_deref()).display()
+            );
             0
         }
         _ => return None,

@@ -76,11 +76,18 @@ pub fn build_command(catalog: &Catalog) -> Command {
     meta::add_to(root)
 }
 
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ELYSIACTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("elysiactl={level}")));
+/// What to log: the `--log-level` flag when given (what the user just
+/// typed wins), else `ELYSIACTL_LOG`, else warnings.
+fn init_logging(flag: Option<&str>) {
+    use std::io::IsTerminal;
+    let filter = match flag {
+        Some(level) => tracing_subscriber::EnvFilter::new(format!("elysiactl={level}")),
+        None => tracing_subscriber::EnvFilter::try_from_env("ELYSIACTL_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("elysiactl=warn")),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(crate::redact::stderr)
         .without_time()
         .try_init();
@@ -184,12 +191,11 @@ pub fn main() -> i32 {
             };
         }
     };
-    init_logging(
-        matches
-            .get_one::<String>("log_level")
-            .map(String::as_str)
-            .unwrap_or("warn"),
-    );
+    init_logging(matches.get_one::<String>("log_level").map(String::as_str));
+    let (name, sub) = matches.subcommand().expect("subcommand_required");
+    if let Some(code) = meta::dispatch_without_config(&catalog, &cmd, name, sub) {
+        return code;
+    }
     let config = match load_config(&matches) {
         Ok(c) => c,
         Err(e) => return report_error(&e, false),
@@ -225,8 +231,7 @@ pub fn main() -> i32 {
         config,
         dry_run: matches.get_flag("dry_run"),
     };
-    let (name, sub) = matches.subcommand().expect("subcommand_required");
-    if let Some(code) = meta::dispatch(&ctx, &catalog, &cmd, name, sub) {
+    if let Some(code) = meta::dispatch(&ctx, name, sub) {
         return code;
     }
     // Walk nested subcommands down to the script.
