@@ -408,3 +408,104 @@ fn log_level_flag_wins_over_the_environment() {
     );
     assert!(r.stderr.contains(LINE), "the flag should win: {}", r.stderr);
 }
+
+#[test]
+fn cron_mistakes_are_named_in_the_users_terms_and_underlined_in_the_users_line() {
+    let s = stack();
+    let add = |name: &str, cron: &str, extra: &[&str]| {
+        let mut args = vec!["schedule", "add", name, "--cron", cron];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "status"]);
+        s.run(&args)
+    };
+    let r = add("j", "99 * * * *", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("minute must be 0–59, got 99\n    99 * * * *\n    ^^\n"),
+        "{}",
+        r.stderr
+    );
+    let r = add("j", "0 8 32 * *", &[]);
+    assert!(
+        r.stderr
+            .contains("day of month must be 1–31, got 32\n    0 8 32 * *\n        ^^\n"),
+        "{}",
+        r.stderr
+    );
+    let r = add("j", "1,2,,3 * * * *", &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("empty entry"), "{}", r.stderr);
+    // Parses, but February has no 30th: refused rather than kept forever idle.
+    let r = add("j", "0 0 30 2 *", &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("never fires"), "{}", r.stderr);
+    // A zero timeout would stop every run as it starts.
+    let r = add("j", "* * * * *", &["--timeout", "0"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("timeout \"0\""), "{}", r.stderr);
+    let r = add("j", "* * * * *", &["--timeout", "0s"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        s.run(&["schedule", "list", "--json"]).ok().json() == serde_json::json!([]),
+        "a refused job was written"
+    );
+    // Monday is 1, as in crontab.
+    let r = s
+        .run(&[
+            "schedule",
+            "add",
+            "monday",
+            "--cron",
+            "0 8 * * 1",
+            "--timezone",
+            "UTC",
+            "--json",
+            "--",
+            "status",
+        ])
+        .ok()
+        .json();
+    for t in r["next"].as_array().unwrap() {
+        let t: chrono::DateTime<chrono::Utc> = t.as_str().unwrap().parse().unwrap();
+        assert_eq!(chrono::Datelike::weekday(&t), chrono::Weekday::Mon, "{r}");
+    }
+}
+
+#[test]
+fn a_job_in_the_file_that_never_fires_is_shown_and_warned_about() {
+    let s = stack();
+    append_config(
+        &s,
+        "\n[[jobs]]\nname = \"feb30\"\ncron = \"0 0 30 2 *\"\ncommand = [\"status\"]\n",
+    );
+    let r = s.run(&["schedule", "list"]).ok();
+    assert!(r.stdout.contains("never"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("feb30") && r.stderr.contains("never fires"),
+        "{}",
+        r.stderr
+    );
+    let v = s.run(&["schedule", "list", "--json"]).ok().json();
+    assert!(
+        v[0]["warning"].as_str().unwrap().contains("never fires"),
+        "{v}"
+    );
+    // The daemon keeps it (the file is the user's) and says so in its log.
+    let r = s.run(&["daemon", "--detach", "--json"]).ok().json();
+    let log = PathBuf::from(r["log"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("started with") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    s.run(&["daemon", "stop"]).ok();
+    assert!(
+        text.contains("warning: job feb30: cron expression"),
+        "{text}"
+    );
+    assert!(text.contains("never fires"), "{text}");
+}

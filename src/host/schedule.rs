@@ -44,6 +44,7 @@ fn list(host: &Host, _: &Args) -> HostResult<Value> {
                 "runs": if j.playbook.is_empty() { j.command.join(" ") } else { format!("playbook {}", j.playbook) },
                 "timeout": j.timeout, "overlap": j.overlap, "missed": j.missed,
                 "next": if j.enabled { schedule::next_times(j, now, 3).iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>() } else { Vec::new() },
+                "warning": schedule::never_fires(j),
                 "last_outcome": last.as_ref().map(|r| r["outcome"].clone()),
                 "last_started": last.as_ref().map(|r| r["started"].clone()),
             })
@@ -81,13 +82,22 @@ fn job_from(a: &Args) -> HostResult<JobConfig> {
     })
 }
 
+/// What `add` and its dry run refuse: everything `validate` refuses (also
+/// when loading a file), and a job that would never run, which a file may
+/// keep (with a warning) but a new job should not start as.
+fn check_new_job(job: &JobConfig) -> HostResult<()> {
+    let exists = command_exists()?;
+    schedule::validate(job, &exists)
+        .and_then(|()| schedule::never_fires(job).map_or(Ok(()), Err))
+        .map_err(|e| {
+            HostError::validation(format!("job {:?} refused: {e}", job.name))
+                .with_hint("`elysiactl schedule add --help` shows the form")
+        })
+}
+
 fn add(host: &Host, a: &Args) -> HostResult<Value> {
     let job = job_from(a)?;
-    let exists = command_exists()?;
-    schedule::validate(&job, &exists).map_err(|e| {
-        HostError::validation(format!("job {:?} refused: {e}", job.name))
-            .with_hint("`elysiactl schedule add --help` shows the form")
-    })?;
+    check_new_job(&job)?;
     schedule::update_jobs(&host.config.file_path(), |jobs| {
         if jobs.iter().any(|j| j.name == job.name) {
             return Err(HostError::validation(format!(
@@ -112,9 +122,7 @@ fn next_runs(job: &JobConfig) -> Vec<String> {
 
 fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
     let job = job_from(a)?;
-    let exists = command_exists()?;
-    schedule::validate(&job, &exists)
-        .map_err(|e| HostError::validation(format!("job {:?} refused: {e}", job.name)))?;
+    check_new_job(&job)?;
     Ok(json!({"added": job.name, "next": next_runs(&job), "dry_run": true}))
 }
 

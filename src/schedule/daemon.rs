@@ -302,6 +302,9 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
         let now = Utc::now();
         let mut fresh = HashMap::new();
         for job in jobs {
+            if let Some(why) = super::never_fires(&job) {
+                log(&format!("warning: job {}: {why}", job.name));
+            }
             let running = slots
                 .get(&job.name)
                 .map(|s| s.running.clone())

@@ -2,6 +2,7 @@
 //! when added or loaded, run by the daemon at their cron times, every run
 //! recorded in an embedded store.
 
+pub mod cron_expr;
 pub mod daemon;
 pub mod history;
 
@@ -9,23 +10,12 @@ use crate::config::JobConfig;
 use crate::error::{HostError, HostResult};
 use chrono::{DateTime, Local, Utc};
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-/// A five-field line gets a `0` seconds field; six fields are taken as they
-/// are (seconds first). The cron crate wants seconds first.
+/// A cron line, five fields (minute first) or six (second first); the
+/// error says which field is wrong and why, with the line underlined.
 pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
-    let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {}", expr.trim()),
-        6 => expr.trim().to_string(),
-        n => {
-            return Err(format!(
-                "it has {n} fields; give 5 (minute hour day month weekday) or 6 (second first)"
-            ))
-        }
-    };
-    cron::Schedule::from_str(&full).map_err(|e| e.to_string())
+    cron_expr::parse(expr).map_err(|e| e.to_string())
 }
 
 pub fn parse_duration(s: &str, what: &str) -> HostResult<Duration> {
@@ -71,6 +61,18 @@ pub fn next_times(job: &JobConfig, after: DateTime<Utc>, n: usize) -> Vec<DateTi
     }
 }
 
+/// Why a job that parses can still never run (`0 0 30 2 *`: February has
+/// no 30th), or `None` when it has a next run.
+pub fn never_fires(job: &JobConfig) -> Option<String> {
+    if parse_cron(&job.cron).is_err() || !next_times(job, Utc::now(), 1).is_empty() {
+        return None;
+    }
+    Some(format!(
+        "cron expression {:?} never fires: no date matches it (a 30th or 31st in a month too short?)",
+        job.cron
+    ))
+}
+
 /// Whether a command (its leading words) names a command of the tool.
 pub type CommandExists<'a> = &'a dyn Fn(&[String]) -> bool;
 
@@ -112,7 +114,12 @@ pub fn validate(job: &JobConfig, command_exists: CommandExists) -> Result<(), St
             }
         }
     }
-    parse_duration(&job.timeout, "timeout").map_err(|e| e.message)?;
+    if parse_duration(&job.timeout, "timeout").map_err(|e| e.message)? == Duration::ZERO {
+        return Err(format!(
+            "timeout {:?} would stop every run as it starts; give the longest a run may take, e.g. 10m",
+            job.timeout
+        ));
+    }
     if !job.jitter.is_empty() {
         parse_duration(&job.jitter, "jitter").map_err(|e| e.message)?;
     }
