@@ -586,6 +586,30 @@ pub fn set_values(
     })
 }
 
+/// Most threads one stage of the index pipeline (or the repository
+/// fetcher) may run: far beyond what helps on any machine this runs on, and
+/// far below where spawning fails.
+pub const MAX_WORKERS: u64 = 64;
+
+/// A setting that fails `Config::check`.
+struct Invalid {
+    /// Dotted, e.g. `index.batch_size`; where two settings clash, both, the
+    /// one to name first.
+    keys: Vec<String>,
+    error: HostError,
+}
+
+/// The line (1-based) where a dotted key is set in a config file's text.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    let start = item.span()?.start;
+    Some(text.get(..start)?.matches('\n').count() + 1)
+}
+
 /// The value written on `line` (1-based) when its key names a secret: a
 /// parse error quotes the value it could not take, and must not show a key.
 fn secret_value_on_line(text: &str, line: usize) -> Option<&str> {
@@ -614,10 +638,13 @@ impl Config {
     /// Load the effective configuration: file (if any), then environment.
     pub fn load(explicit: Option<&Path>) -> HostResult<Config> {
         let path = Config::path(explicit);
+        let mut text = None;
         let mut cfg = if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| HostError::io(format!("cannot read {}", path.display()), e))?;
-            let mut cfg = Config::parse_file(&text, Some(&path)).map_err(|e| {
+            let text = text.insert(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| HostError::io(format!("cannot read {}", path.display()), e))?,
+            );
+            let mut cfg = Config::parse_file(text, Some(&path)).map_err(|e| {
                 HostError::validation(format!("{}: {}", path.display(), e.message))
                     .with_hint(e.hint)
             })?;
@@ -635,7 +662,16 @@ impl Config {
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
         cfg.remember_secrets();
-        cfg.validate()?;
+        if let Err(Invalid { keys, mut error }) = cfg.check() {
+            // Name the line when the file set it (an environment variable may have).
+            let line = text
+                .as_deref()
+                .and_then(|t| keys.iter().find_map(|k| line_of_key(t, k)));
+            if let Some(line) = line {
+                error.message = format!("{} (line {line} of {})", error.message, path.display());
+            }
+            return Err(error);
+        }
         cfg.file = Some(path);
         Ok(cfg)
     }
@@ -762,27 +798,76 @@ impl Config {
     }
 
     pub fn validate(&self) -> HostResult<()> {
+        self.check().map_err(|bad| bad.error)
+    }
+
+    /// Every setting within what the tool can act on, else the first that
+    /// is not, by its dotted name (so a loader can find its line).
+    fn check(&self) -> Result<(), Invalid> {
+        let bad = |key: &str, error: HostError| Invalid {
+            keys: key.split(',').map(str::to_string).collect(),
+            error,
+        };
         if !crate::embed::KINDS.contains(&self.index.embedder.as_str()) {
-            return Err(crate::embed::unknown_kind(&self.index.embedder));
+            return Err(bad(
+                "index.embedder",
+                crate::embed::unknown_kind(&self.index.embedder),
+            ));
         }
         let i = &self.index;
         if i.embedder == "openai" && (i.embedding_url.is_empty() || i.embedding_model.is_empty()) {
-            return Err(crate::embed::openai::settings_missing());
+            return Err(bad(
+                "index.embedder",
+                crate::embed::openai::settings_missing(),
+            ));
         }
         if !["grpc", "rest"].contains(&self.index.transport.as_str()) {
-            return Err(HostError::validation(format!(
-                "index.transport = {:?} is not a transport",
-                self.index.transport
-            ))
-            .with_hint("use \"grpc\" (the default) or \"rest\""));
+            return Err(bad(
+                "index.transport",
+                HostError::validation(format!(
+                    "index.transport = {:?} is not a transport",
+                    self.index.transport
+                ))
+                .with_hint("use \"grpc\" (the default) or \"rest\""),
+            ));
+        }
+        // Sizes the index pipeline is built from: threads are spawned per
+        // worker and a batch is held in memory, so each has a ceiling.
+        for (key, value, min, max, what) in [
+            ("index.batch_size", i.batch_size as u64, 1, 10_000, "objects per batch request"),
+            ("index.upload_concurrency", i.upload_concurrency as u64, 1, MAX_WORKERS, "uploader threads, each with a request in flight"),
+            ("index.chunk_workers", i.chunk_workers as u64, 1, MAX_WORKERS, "threads reading and chunking files"),
+            ("index.embed_workers", i.embed_workers as u64, 1, MAX_WORKERS, "threads embedding chunks"),
+            ("index.max_file_bytes", i.max_file_bytes, 1, 1 << 30, "the largest file indexed, in bytes (0 would leave every file out and delete what was indexed)"),
+            ("index.chunk_lines", i.chunk_lines as u64, 1, 100_000, "the most lines in one chunk"),
+            ("index.embedding_timeout_s", i.embedding_timeout_s, 1, 3600, "seconds one embedding request may take"),
+            ("repos.max_concurrent", self.repos.max_concurrent as u64, 1, MAX_WORKERS, "repositories fetched at once, a thread each"),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(bad(
+                    key,
+                    HostError::validation(format!("{key} = {value} is out of range"))
+                        .with_hint(format!("use {min} to {max}: {what}")),
+                ));
+            }
+        }
+        if i.overlap_lines >= i.chunk_lines {
+            return Err(bad(
+                "index.overlap_lines,index.chunk_lines",
+                HostError::validation(format!(
+                    "index.overlap_lines = {} must be less than index.chunk_lines = {}",
+                    i.overlap_lines, i.chunk_lines
+                ))
+                .with_hint("windows move on by chunk_lines - overlap_lines lines; e.g. chunk_lines = 60, overlap_lines = 8"),
+            ));
         }
         let w = &self.weaviate;
         if w.nodes == 0 || w.nodes > 9 {
-            return Err(HostError::validation(format!(
-                "weaviate.nodes = {} is out of range",
-                w.nodes
-            ))
-            .with_hint("use between 1 and 9 nodes"));
+            return Err(bad(
+                "weaviate.nodes",
+                HostError::validation(format!("weaviate.nodes = {} is out of range", w.nodes))
+                    .with_hint("use between 1 and 9 nodes"),
+            ));
         }
         let top = |base: u16, span: usize| base as usize + span;
         for (name, base, span) in [
@@ -793,16 +878,22 @@ impl Config {
             ("metrics_port", w.metrics_port, w.nodes),
         ] {
             if base == 0 || top(base, span) > 65535 {
-                return Err(HostError::validation(format!(
-                    "weaviate.{name} = {base} leaves no room for {} nodes",
-                    w.nodes
-                ))
-                .with_hint("pick a base port between 1024 and 60000"));
+                return Err(bad(
+                    &format!("weaviate.{name}"),
+                    HostError::validation(format!(
+                        "weaviate.{name} = {base} leaves no room for {} nodes",
+                        w.nodes
+                    ))
+                    .with_hint("pick a base port between 1024 and 60000"),
+                ));
             }
         }
         humantime::parse_duration(&self.script.timeout).map_err(|e| {
-            HostError::validation(format!("script.timeout = {:?}: {e}", self.script.timeout))
-                .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\"")
+            bad(
+                "script.timeout",
+                HostError::validation(format!("script.timeout = {:?}: {e}", self.script.timeout))
+                    .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
+            )
         })?;
         Ok(())
     }

@@ -509,3 +509,89 @@ fn a_job_in_the_file_that_never_fires_is_shown_and_warned_about() {
     );
     assert!(text.contains("never fires"), "{text}");
 }
+
+/// The line of the config file where `needle` is written.
+fn line_of(s: &Stack, needle: &str) -> usize {
+    std::fs::read_to_string(config_file(s))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap()
+        + 1
+}
+
+#[test]
+fn index_settings_out_of_bounds_are_refused_at_load_with_the_line() {
+    for (setting, says) in [
+        (
+            "upload_concurrency = 100000",
+            "index.upload_concurrency = 100000",
+        ),
+        ("upload_concurrency = 0", "index.upload_concurrency = 0"),
+        ("chunk_workers = 5000", "index.chunk_workers = 5000"),
+        ("embed_workers = 0", "index.embed_workers = 0"),
+        ("batch_size = 0", "index.batch_size = 0"),
+        ("max_file_bytes = 0", "index.max_file_bytes = 0"),
+        ("chunk_lines = 0", "index.chunk_lines = 0"),
+        ("chunk_lines = 8", "index.overlap_lines = 8"),
+        ("embedding_timeout_s = 0", "index.embedding_timeout_s = 0"),
+    ] {
+        let s = stack();
+        append_config(&s, &format!("\n[index]\n{setting}\n"));
+        let line = line_of(&s, setting.split(" =").next().unwrap());
+        let r = s.run(&["config", "show"]);
+        assert_eq!(r.code, 1, "{setting} accepted: {}", r.stdout);
+        assert!(r.stderr.contains(says), "{setting}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("line {line} of")),
+            "{setting}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("hint:"), "{setting}: {}", r.stderr);
+    }
+    // From the environment too, where there is no line to name.
+    let s = stack();
+    let r = s.run_with(&["config", "show"], &[("ELYSIA_BATCH_SIZE", "100000000")]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("index.batch_size = 100000000"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run_with(&["config", "show"], &[("MGIT_MAX_CONCURRENT", "100000")]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("repos.max_concurrent"), "{}", r.stderr);
+}
+
+#[test]
+fn index_trial_settings_are_bounded_like_the_config() {
+    let s = stack();
+    let p = script(
+        &s,
+        "trial.rhai",
+        "index::trial([\"/nonexistent\"], #{upload_concurrency: 100000});\n",
+    );
+    let r = s.run(&["run", &p]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("upload_concurrency = 100000"),
+        "{}",
+        r.stderr
+    );
+    // And config.set cannot write such a value either.
+    let p = script(
+        &s,
+        "set.rhai",
+        "config::set(\"index\", #{max_file_bytes: 0});\n",
+    );
+    let r = s.run(&["run", &p]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("index.max_file_bytes = 0"),
+        "{}",
+        r.stderr
+    );
+    assert!(!std::fs::read_to_string(config_file(&s))
+        .unwrap()
+        .contains("max_file_bytes"));
+}

@@ -458,6 +458,27 @@ fn repo_runs(
 }
 
 /// Writes the live figures for `index perf` every half second until `done`.
+/// Start one thread of the pipeline. A refusal (memory, a thread limit) is
+/// an error the run reports, not the panic of `Scope::spawn` that aborts the
+/// whole process.
+fn spawn_stage<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    builder: std::thread::Builder,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> HostResult<std::thread::ScopedJoinHandle<'scope, T>> {
+    builder.spawn_scoped(scope, f).map_err(|e| {
+        HostError::new(
+            Category::Memory,
+            format!("cannot start an index {what} thread: {e}"),
+        )
+        .with_hint(
+            "lower index.upload_concurrency, index.chunk_workers or index.embed_workers, \
+             or free memory and processes",
+        )
+    })
+}
+
 fn report_live(
     host: &Host,
     t0: Instant,
@@ -834,18 +855,27 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let cfg = &host.config.index;
     let done = AtomicBool::new(false);
     // The reporter lives in an outer scope: it stops once the pipeline's scope has joined.
-    let (seen, failures) = std::thread::scope(|outer| {
-        outer.spawn(|| report_live(host, t0, &repos, &totals, &p, &done));
-        let joined = std::thread::scope(|s| {
+    let joined = std::thread::scope(|outer| {
+        // Live figures are a convenience: without a thread for them the run goes on.
+        let _ = spawn_stage(outer, std::thread::Builder::new(), "reporter", || {
+            report_live(host, t0, &repos, &totals, &p, &done)
+        });
+        let joined = std::thread::scope(|s| -> HostResult<(Vec<Seen>, Vec<HostError>)> {
             let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(512);
             let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(64);
             let p = &p;
             let max_files = o.max_files;
-            let walker = s.spawn(move || {
-                let seen = p.walk(task_tx, max_files);
-                p.totals.walked.store(true, Ordering::Relaxed);
-                seen
-            });
+            let stage = |what| std::thread::Builder::new().name(format!("index {what}"));
+            // Consumers first, the walker last: should a thread fail to start,
+            // this closure returns, the senders it holds drop, and every stage
+            // already started ends with nothing done.
+            let uploaders = (0..cfg.upload_concurrency.max(1))
+                .map(|_| {
+                    let rx = work_rx.clone();
+                    spawn_stage(s, stage("uploader"), "uploader", move || p.upload(rx))
+                })
+                .collect::<HostResult<Vec<_>>>()?;
+            drop(work_rx);
             // With an embedder, chunkers feed the embed workers, which feed the uploaders.
             let mut embedders = Vec::new();
             let chunked_tx = match p.embedder {
@@ -853,7 +883,12 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
                     let (chunked_tx, chunked_rx) = crossbeam_channel::bounded::<Work>(64);
                     for _ in 0..cfg.embed_workers.max(1) {
                         let (rx, tx) = (chunked_rx.clone(), work_tx.clone());
-                        embedders.push(s.spawn(move || p.embed(e, rx, tx)));
+                        embedders.push(spawn_stage(
+                            s,
+                            stage("embedder"),
+                            "embed worker",
+                            move || p.embed(e, rx, tx),
+                        )?);
                     }
                     chunked_tx
                 }
@@ -861,16 +896,14 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
             };
             for _ in 0..cfg.chunk_workers.max(1) {
                 let (rx, tx) = (task_rx.clone(), chunked_tx.clone());
-                s.spawn(move || p.chunk(rx, tx));
+                spawn_stage(s, stage("chunker"), "chunker", move || p.chunk(rx, tx))?;
             }
             drop((task_rx, work_tx, chunked_tx));
-            let uploaders: Vec<_> = (0..cfg.upload_concurrency.max(1))
-                .map(|_| {
-                    let rx = work_rx.clone();
-                    s.spawn(move || p.upload(rx))
-                })
-                .collect();
-            drop(work_rx);
+            let walker = spawn_stage(s, stage("walker"), "walker", move || {
+                let seen = p.walk(task_tx, max_files);
+                p.totals.walked.store(true, Ordering::Relaxed);
+                seen
+            })?;
             let failures: Vec<HostError> = embedders
                 .into_iter()
                 .map(|e| e.join().expect("an embed worker panicked"))
@@ -881,11 +914,18 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
                 )
                 .filter_map(Result::err)
                 .collect();
-            (walker.join().expect("the walker panicked"), failures)
+            Ok((walker.join().expect("the walker panicked"), failures))
         });
         done.store(true, Ordering::Relaxed);
         joined
     });
+    let (seen, failures) = match joined {
+        Ok(j) => j,
+        Err(e) => {
+            host.out.progress_done(bar, None);
+            return Err(e);
+        }
+    };
     let errors = std::mem::take(&mut *errors.lock().unwrap());
     if let Some(e) = failures.into_iter().next() {
         host.out.progress_done(bar, None);
@@ -1017,6 +1057,32 @@ pub fn reset_errors() -> HostResult<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_that_cannot_start_is_an_error_not_an_abort() {
+        // No machine has a stack of usize::MAX bytes to give: the spawn is refused.
+        let err = std::thread::scope(|s| {
+            spawn_stage(
+                s,
+                std::thread::Builder::new().stack_size(usize::MAX),
+                "uploader",
+                || (),
+            )
+            .map(|_| ())
+        })
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("cannot start an index uploader thread"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.hint.contains("index.upload_concurrency"),
+            "{}",
+            err.hint
+        );
+    }
 
     #[test]
     fn chunk_ids_are_deterministic_and_distinct() {

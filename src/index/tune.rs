@@ -30,6 +30,8 @@ pub fn trial(host: &Host, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
     config.index.batch_size = t.batch_size;
     config.index.upload_concurrency = t.upload_concurrency;
     config.index.embed_workers = t.embed_workers;
+    // The same ceilings as the config file's, so a trial cannot ask for 100000 threads.
+    config.validate()?;
     let trial_host = Host::new(config, host.rt.clone(), false);
     let scratch = crate::paths::state_dir().join(format!("tune-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)
