@@ -610,6 +610,42 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     Some(text.get(..start)?.matches('\n').count() + 1)
 }
 
+/// A host as URLs are built from it (`http://{host}:{port}`): a DNS name,
+/// an IPv4 address, or an IPv6 address in brackets.
+fn check_host(host: &str) -> Result<(), &'static str> {
+    if host.is_empty() {
+        return Err("it is empty");
+    }
+    if host.contains("://") {
+        return Err("it has a scheme");
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| "what is in brackets is not an IPv6 address");
+    }
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err("an IPv6 address needs brackets, e.g. [::1]");
+    }
+    if host.contains('/') {
+        return Err("it has a path");
+    }
+    if host.contains(':') {
+        return Err("it has a port");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+        return Err("a host name is letters, digits, - and _ in dot-separated parts");
+    }
+    Ok(())
+}
+
 /// The value written on `line` (1-based) when its key names a secret: a
 /// parse error quotes the value it could not take, and must not show a key.
 fn secret_value_on_line(text: &str, line: usize) -> Option<&str> {
@@ -861,6 +897,28 @@ impl Config {
                 .with_hint("windows move on by chunk_lines - overlap_lines lines; e.g. chunk_lines = 60, overlap_lines = 8"),
             ));
         }
+        for (key, host) in [
+            ("weaviate.host", &self.weaviate.host),
+            ("elysia.host", &self.elysia.host),
+        ] {
+            if let Err(why) = check_host(host) {
+                let port = if key == "weaviate.host" {
+                    "weaviate.rest_port (node i listens on rest_port + i)"
+                } else {
+                    "elysia.port"
+                };
+                return Err(bad(
+                    key,
+                    HostError::validation(format!(
+                        "{key} = {host:?} is not a host name or IP address: {why}"
+                    ))
+                    .with_hint(format!(
+                        "write only the host, e.g. \"127.0.0.1\" or \"weaviate.internal\"; \
+                         the port goes in {port}, and there is no scheme or path"
+                    )),
+                ));
+            }
+        }
         let w = &self.weaviate;
         if w.nodes == 0 || w.nodes > 9 {
             return Err(bad(
@@ -1047,6 +1105,30 @@ mod tests {
         assert!(!err.message.contains("123456789"), "{}", err.message);
         assert!(err.message.contains("expected a string"), "{}", err.message);
         assert!(err.hint.contains("line 2"), "{}", err.hint);
+    }
+
+    #[test]
+    fn hosts_are_names_or_addresses_without_port_scheme_or_path() {
+        for good in [
+            "127.0.0.1",
+            "localhost",
+            "weaviate-0.svc.cluster.local",
+            "[::1]",
+            "db_1",
+        ] {
+            assert!(check_host(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("127.0.0.1:8080/v1", "path"),
+            ("127.0.0.1:8080", "port"),
+            ("http://h", "scheme"),
+            ("::1", "brackets"),
+            ("", "empty"),
+            ("a b", "letters"),
+            ("a..b", "letters"),
+        ] {
+            assert!(check_host(bad).unwrap_err().contains(why), "{bad}");
+        }
     }
 
     #[test]

@@ -595,3 +595,78 @@ fn index_trial_settings_are_bounded_like_the_config() {
         .unwrap()
         .contains("max_file_bytes"));
 }
+
+#[test]
+fn weaviate_host_must_be_a_bare_host_name_or_address() {
+    for host in [
+        "127.0.0.1:8080/v1",
+        "http://127.0.0.1",
+        "127.0.0.1:8080",
+        "",
+        "a b",
+    ] {
+        let s = stack();
+        let text = std::fs::read_to_string(config_file(&s))
+            .unwrap()
+            .replace("[weaviate]\n", &format!("[weaviate]\nhost = {host:?}\n"));
+        std::fs::write(config_file(&s), text).unwrap();
+        let r = s.run(&["config", "show"]);
+        assert_eq!(r.code, 1, "{host:?} accepted: {}", r.stdout);
+        assert!(r.stderr.contains("weaviate.host"), "{host:?}: {}", r.stderr);
+        assert!(r.stderr.contains("line 2 of"), "{host:?}: {}", r.stderr);
+        if host.contains(':') {
+            assert!(r.stderr.contains("rest_port"), "{host:?}: {}", r.stderr);
+        }
+    }
+    let s = stack();
+    let r = s.run_with(&["status"], &[("WEAVIATE_HOST", "localhost:8080")]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("weaviate.host"), "{}", r.stderr);
+    assert!(!r.stdout.contains("elysiactl start"), "{}", r.stdout);
+    for good in ["localhost", "weaviate-0.internal", "10.0.0.7", "[::1]"] {
+        let r = s.run_with(&["config", "show", "--json"], &[("WEAVIATE_HOST", good)]);
+        assert_eq!(r.code, 0, "{good}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_refused_and_fractional_intervals_accepted() {
+    let s = stack();
+    // Nothing runs: each sample says so, quickly. 0.5 s is above the 0.2 s minimum.
+    let r = s.run(&[
+        "health",
+        "--watch",
+        "--interval",
+        "0.5",
+        "--count",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    let r = s.run(&["health", "--watch", "--interval", "0.1", "--count", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("at least 0.2 s"), "{}", r.stderr);
+    // `--last-errors -3` is a usage error already (clap takes -3 for a flag);
+    // `--last-errors=-3` reached the script and was clamped to 0.
+    for (args, says) in [
+        (&["health", "--last-errors=-3"][..], "last_errors = -3"),
+        (
+            &["health", "--data", "--sample-size", "0"],
+            "sample_size = 0",
+        ),
+        (&["health", "--watch", "--count", "0"], "count = 0"),
+        (&["index", "search", "anything", "--limit=-1"], "limit = -1"),
+        (
+            &["index", "search", "anything", "--limit", "5000"],
+            "limit = 5000",
+        ),
+        (&["index", "errors", "--recent=-5"], "recent = -5"),
+        (&["schedule", "history", "--limit", "0"], "limit = 0"),
+    ] {
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint: use"), "{args:?}: {}", r.stderr);
+    }
+}

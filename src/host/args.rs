@@ -198,6 +198,23 @@ impl Opts {
         }
     }
 
+    /// An integer option within `min..=max` (`default` when absent). Out of
+    /// range is refused, not clamped: a negative count is a mistake to report.
+    pub fn int_in(&self, key: &str, default: i64, min: i64, max: i64) -> HostResult<i64> {
+        let v = self.int(key)?.unwrap_or(default);
+        if !(min..=max).contains(&v) {
+            return Err(HostError::validation(format!(
+                "{}(): {key} = {v} is out of range",
+                self.function
+            ))
+            .with_hint(format!(
+                "use {min} to {max} (on the command line: --{} N)",
+                key.replace('_', "-")
+            )));
+        }
+        Ok(v)
+    }
+
     /// A number, given as one or as text ("0.5"), as command-line flags arrive.
     pub fn float(&self, key: &str) -> HostResult<Option<f64>> {
         match self.get(key) {

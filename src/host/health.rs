@@ -22,8 +22,8 @@ fn check(host: &Host, a: &Args) -> HostResult<Value> {
         quick: o.bool("quick", false)?,
         collection: o.str("collection")?,
         data: o.bool("data", false)?,
-        sample_size: o.int("sample_size")?.unwrap_or(20).clamp(1, 10_000) as usize,
-        last_errors: o.int("last_errors")?.unwrap_or(0).clamp(0, 1000) as usize,
+        sample_size: o.int_in("sample_size", 20, 1, 10_000)? as usize,
+        last_errors: o.int_in("last_errors", 0, 0, 1000)? as usize,
     };
     health::check(host, &opts)
 }
@@ -36,7 +36,7 @@ fn watch(host: &Host, a: &Args) -> HostResult<Value> {
         .unwrap_or(std::time::Duration::from_secs(2));
     if interval < std::time::Duration::from_millis(200) {
         return Err(crate::error::HostError::validation(
-            "the watch interval must be at least 0.2 s",
+            "the watch interval must be at least 0.2 s (0.2, 500ms, 2, 1m …)",
         )
         .with_hint("e.g. --interval 2"));
     }
@@ -45,7 +45,10 @@ fn watch(host: &Host, a: &Args) -> HostResult<Value> {
         &health::watch::WatchOptions {
             interval,
             export: o.str("export")?.map(std::path::PathBuf::from),
-            count: o.int("count")?.map(|c| c.max(1) as u64),
+            count: match o.int("count")? {
+                Some(_) => Some(o.int_in("count", 1, 1, i64::MAX)? as u64),
+                None => None,
+            },
             json: o.bool("json", false)?,
         },
     )

@@ -53,7 +53,7 @@ fn errors(_: &Host, a: &Args) -> HostResult<Value> {
     if o.bool("reset", false)? {
         return Ok(json!({"removed": index::reset_errors()?}));
     }
-    let recent = o.int("recent")?.unwrap_or(20).clamp(1, 100_000) as usize;
+    let recent = o.int_in("recent", 20, 1, 100_000)? as usize;
     if o.bool("summary", false)? {
         let all = index::errors(1_000_000)?;
         let mut by: BTreeMap<String, u64> = BTreeMap::new();
@@ -76,7 +76,7 @@ fn search(host: &Host, a: &Args) -> HostResult<Value> {
             collection: o
                 .str("collection")?
                 .unwrap_or_else(|| host.config.index.collection.clone()),
-            limit: o.int("limit")?.unwrap_or(10).clamp(1, 1000) as usize,
+            limit: o.int_in("limit", 10, 1, 1000)? as usize,
             mode: o.str("mode")?.unwrap_or_else(|| "auto".into()),
             alpha: o.float("alpha")?.unwrap_or(0.5),
             content: o.bool("content", false)?,
@@ -110,7 +110,7 @@ fn simulate_trial(_: &Host, a: &Args) -> HostResult<Value> {
 fn perf(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     o.only(&["runs"])?;
-    index::perf(o.int("runs")?.unwrap_or(10).clamp(1, 1000) as usize)
+    index::perf(o.int_in("runs", 10, 1, 1000)? as usize)
 }
 
 pub fn functions() -> Vec<HostFn> {

@@ -201,7 +201,7 @@ fn simulate_run(host: &Host, a: &Args) -> HostResult<Value> {
 fn history(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     o.only(&["job", "limit"])?;
-    let limit = o.int("limit")?.unwrap_or(50).clamp(1, 100_000) as usize;
+    let limit = o.int_in("limit", 50, 1, 100_000)? as usize;
     Ok(json!(
         History::open()?.runs(o.str("job")?.as_deref(), limit)?
     ))
