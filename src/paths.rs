@@ -2,7 +2,8 @@
 //! directories so that a test (or a second environment) can isolate itself by
 //! setting `XDG_CONFIG_HOME`, `XDG_DATA_HOME` and `XDG_STATE_HOME`.
 
-use std::path::PathBuf;
+use crate::error::{HostError, HostResult};
+use std::path::{Path, PathBuf};
 
 const APP: &str = "elysiactl";
 
@@ -48,4 +49,22 @@ pub fn log_dir() -> PathBuf {
 
 pub fn history_file() -> PathBuf {
     state_dir().join("repl_history")
+}
+
+/// Trees of the kernel, devices and runtime state: their files are process
+/// memory and environments, devices and sockets, mounted secrets; never a
+/// source tree or a list of repositories, whatever a script names.
+const SYSTEM_TREES: &[&str] = &["/proc", "/sys", "/dev", "/run"];
+
+/// Refuse a path (canonical: symlinks resolved) inside a system tree, for a
+/// host function that reads `what` (e.g. "repository list").
+pub fn refuse_system_tree(canonical: &Path, what: &str) -> HostResult<()> {
+    match SYSTEM_TREES.iter().find(|t| canonical.starts_with(t)) {
+        Some(tree) => Err(HostError::validation(format!(
+            "{} is under {tree}: not a {what}",
+            canonical.display()
+        ))
+        .with_hint(format!("give a {what} of your own"))),
+        None => Ok(()),
+    }
 }

@@ -670,3 +670,85 @@ fn numeric_flags_out_of_range_are_refused_and_fractional_intervals_accepted() {
         assert!(r.stderr.contains("hint: use"), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn repos_list_reads_repository_lists_only() {
+    let s = stack();
+    const MARKER: &str = "env-marker-value-8812";
+    let d = s.dir.path();
+    let link = d.join("innocent.txt");
+    std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
+    std::fs::write(
+        d.join("dotenv"),
+        format!("# keys\nOPENAI_API_KEY={MARKER}\n"),
+    )
+    .unwrap();
+    std::fs::write(d.join("binary"), b"repo\0\x01\x02").unwrap();
+    std::fs::write(
+        d.join("spaces"),
+        format!("-----BEGIN KEY-----\n{MARKER} more words\n"),
+    )
+    .unwrap();
+    for (file, says) in [
+        ("/proc/self/environ", "/proc"),
+        (link.to_str().unwrap(), "/proc"),
+        ("/dev/zero", "/dev"),
+        ("/sys/kernel/mm/transparent_hugepage/enabled", "/sys"),
+        ("/etc/passwd", "line 1"),
+        (d.to_str().unwrap(), "not a regular file"),
+        (d.join("dotenv").to_str().unwrap(), "line 2"),
+        (d.join("binary").to_str().unwrap(), "not text"),
+        (d.join("spaces").to_str().unwrap(), "line 1"),
+    ] {
+        for lang in ["rhai", "lua"] {
+            let src = match lang {
+                "rhai" => format!("out::json(repos::list({file:?}));\n"),
+                _ => format!("out.json(repos.list({file:?}))\n"),
+            };
+            let p = script(&s, &format!("list.{lang}"), &src);
+            let r = s.run_with(&["run", &p], &[("MARKER_FOR_TEST", MARKER)]);
+            assert_eq!(r.code, 1, "{file} ({lang}) was read: {}", r.stdout);
+            assert!(r.stderr.contains(says), "{file} ({lang}): {}", r.stderr);
+            assert!(
+                !r.stdout.contains(MARKER) && !r.stderr.contains(MARKER),
+                "{file}: {}{}",
+                r.stdout,
+                r.stderr
+            );
+            assert!(!r.stderr.contains("root:"), "{file}: {}", r.stderr);
+        }
+    }
+    // A real list: comments, blank lines, paths, URLs, scp-like addresses.
+    let list = d.join("repos.txt");
+    std::fs::write(
+        &list,
+        "# mine\n/src/app\n\n./rel/repo # local\nhttps://github.com/o/r.git\ngit@github.com:o/r.git\nplain-name\n",
+    )
+    .unwrap();
+    let p = script(
+        &s,
+        "ok.rhai",
+        &format!("out::json(repos::list({:?}));\n", list.to_str().unwrap()),
+    );
+    let v = s.run(&["run", &p]).ok().json();
+    assert_eq!(
+        v,
+        serde_json::json!([
+            "/src/app",
+            "./rel/repo",
+            "https://github.com/o/r.git",
+            "git@github.com:o/r.git",
+            "plain-name"
+        ])
+    );
+}
+
+#[test]
+fn index_sync_refuses_system_trees() {
+    let s = stack();
+    let p = script(&s, "sync.rhai", "index::ingest([\"/proc/self\"]);\n");
+    let r = s.run(&["run", &p]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("/proc"), "{}", r.stderr);
+    assert!(r.stderr.contains("not a source tree"), "{}", r.stderr);
+}

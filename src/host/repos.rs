@@ -72,7 +72,7 @@ fn last_synced(host: &Host, a: &Args) -> HostResult<Value> {
 pub fn functions() -> Vec<HostFn> {
     vec![
         read("repos", "list", "list(file?: string) -> array",
-            "The repository list: one entry (a path or URL) per line, # comments; default repos.file (MGIT_REPOS_FILE).", list),
+            "The repository list: one entry (a path, a URL or user@host:path) per line, # comments; default repos.file (MGIT_REPOS_FILE). Anything else (a file under /proc, /sys, /dev or /run, not a regular text file, over 1 MiB, or with a line that is no repository) is refused without showing its content.", list),
         write("repos", "update", "update(entries: array) -> array",
             "Clone or fast-forward each repository (repos.clone_depth, repos.max_concurrent at once; a local working tree is used in place): [{entry, name, path, action, head} or {entry, error}].",
             update, Some(simulate_update)),

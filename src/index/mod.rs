@@ -424,6 +424,7 @@ fn repo_runs(
             HostError::io(format!("cannot index {}", p.display()), e)
                 .with_hint("give the folder of a repository (a git checkout or any source tree)")
         })?;
+        paths::refuse_system_tree(&canon, "source tree")?;
         if !canon.is_dir() {
             return Err(
                 HostError::validation(format!("{} is not a folder", p.display()))

@@ -12,17 +12,98 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
     super::git::run(dir, args).map(|out| String::from_utf8_lossy(&out).trim().to_string())
 }
 
-/// Entries of the list file: one per line, `#` starts a comment.
+/// The longest repository list read: thousands of entries fit in far less.
+const MAX_LIST_BYTES: u64 = 1 << 20;
+
+/// Entries of the list file: one per line, `#` starts a comment. Scripts
+/// name the file, so it is read only if it is what it claims to be: a
+/// regular text file outside the system trees whose every entry reads as a
+/// repository; otherwise refused without showing any of its content.
 pub fn read_list(file: &Path) -> HostResult<Vec<String>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        HostError::io(format!("cannot read the repository list {}", file.display()), e)
-            .with_hint("set repos.file in the config or MGIT_REPOS_FILE to a file with one repository per line")
-    })?;
-    Ok(text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect())
+    const HINT: &str =
+        "set repos.file in the config or MGIT_REPOS_FILE to a file with one repository per line";
+    let cannot = |e| {
+        HostError::io(
+            format!("cannot read the repository list {}", file.display()),
+            e,
+        )
+        .with_hint(HINT)
+    };
+    let canon = std::fs::canonicalize(file).map_err(cannot)?;
+    paths::refuse_system_tree(&canon, "repository list")?;
+    let meta = std::fs::metadata(&canon).map_err(cannot)?;
+    let not_a_list = |why: &str| {
+        HostError::validation(format!(
+            "{} is {why}: not a repository list",
+            file.display()
+        ))
+        .with_hint(HINT)
+    };
+    if !meta.is_file() {
+        return Err(not_a_list("not a regular file"));
+    }
+    if meta.len() > MAX_LIST_BYTES {
+        return Err(not_a_list("larger than 1 MiB"));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(&canon).map_err(cannot)?, MAX_LIST_BYTES),
+        &mut bytes,
+    )
+    .map_err(cannot)?;
+    let text = String::from_utf8(bytes)
+        .ok()
+        .filter(|t| {
+            !t.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        })
+        .ok_or_else(|| not_a_list("not text"))?;
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let entry = line.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        if !looks_like_repository(entry) {
+            return Err(HostError::validation(format!(
+                "line {} of {} is not a repository (a path, a URL or user@host:path)",
+                i + 1,
+                file.display()
+            ))
+            .with_hint(format!(
+                "{HINT}, # for comments (the line is not shown: the file may not be a list)"
+            )));
+        }
+        entries.push(entry.to_string());
+    }
+    Ok(entries)
+}
+
+/// A path (no spaces, no `:`), a URL (`scheme://…`) or git's scp-like
+/// `user@host:path`. Not a `NAME=value` assignment, as in an environment file.
+fn looks_like_repository(entry: &str) -> bool {
+    if entry.chars().any(char::is_whitespace) {
+        return false;
+    }
+    if let Some((scheme, rest)) = entry.split_once("://") {
+        return !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    }
+    if let Some((user_host, path)) = entry.split_once(':') {
+        return match user_host.split_once('@') {
+            Some((user, host)) => {
+                !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/')
+            }
+            None => false,
+        };
+    }
+    let assignment = entry.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    !assignment
 }
 
 /// A folder name for a repository URL or path.
@@ -129,6 +210,25 @@ mod tests {
             vec!["/src/a", "https://example.com/x/b.git"]
         );
         assert_eq!(folder_name("https://example.com/x/b.git"), "b");
+        for entry in [
+            "/src/a",
+            "./b",
+            "c",
+            "ssh://h/r",
+            "git@host:team/c.git",
+            "file:///x",
+        ] {
+            assert!(looks_like_repository(entry), "{entry}");
+        }
+        for entry in [
+            "root:x:0:0:root:/root:/bin/bash",
+            "API_KEY=x",
+            "a b",
+            "host:path",
+            "://x",
+        ] {
+            assert!(!looks_like_repository(entry), "{entry}");
+        }
         assert_eq!(folder_name("git@host:team/c.git"), "c");
     }
 }
