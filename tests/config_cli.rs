@@ -752,3 +752,83 @@ fn index_sync_refuses_system_trees() {
     assert!(r.stderr.contains("/proc"), "{}", r.stderr);
     assert!(r.stderr.contains("not a source tree"), "{}", r.stderr);
 }
+
+/// A stand-in Elysia for a fault the real one does not produce on demand:
+/// it is up, and its answer to the collections probe quotes an API key, as
+/// an upstream error message may. Returns its port.
+fn elysia_quoting(secret: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let body = if request.contains("/collections/") {
+                format!("{{\"error\": \"weaviate refused key {secret} (401)\"}}")
+            } else {
+                "{}".to_string()
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn health_samples_printed_and_exported_are_redacted() {
+    const KEY: &str = "weaviate-key-secret-4715";
+    let s = stack();
+    let port = elysia_quoting(KEY);
+    let text = std::fs::read_to_string(config_file(&s))
+        .unwrap()
+        .replace("enabled = false", "enabled = true")
+        .replace(
+            &format!("port = {}", s.elysia_port),
+            &format!("port = {port}"),
+        );
+    std::fs::write(config_file(&s), text).unwrap();
+    let export = s.dir.path().join("samples.ndjson");
+    let r = s.run_with(
+        &[
+            "health",
+            "--watch",
+            "--count",
+            "1",
+            "--json",
+            "--export",
+            export.to_str().unwrap(),
+        ],
+        &[("WEAVIATE_API_KEY", KEY)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The fault did reach the sample, masked.
+    assert!(
+        r.stdout.contains("weaviate refused key ***"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(KEY), "{}", r.stdout);
+    let exported = std::fs::read_to_string(&export).unwrap();
+    assert!(exported.contains("weaviate refused key ***"), "{exported}");
+    assert!(!exported.contains(KEY), "{exported}");
+    let r = s.run_with(&["health", "--json"], &[("WEAVIATE_API_KEY", KEY)]);
+    assert!(
+        r.stdout.contains("weaviate refused key ***"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(KEY), "{}", r.stdout);
+}
