@@ -675,9 +675,13 @@ impl Config {
                 .with_hint("pick a base port between 1024 and 60000"));
             }
         }
-        humantime::parse_duration(&self.script.timeout).map_err(|e| {
-            HostError::validation(format!("script.timeout = {:?}: {e}", self.script.timeout))
-                .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\"")
+        // The same parser as --script-timeout, so "90" means 90 seconds in both.
+        crate::host::time::parse_duration(&self.script.timeout).map_err(|e| {
+            HostError::validation(format!(
+                "script.timeout = {:?}: {}",
+                self.script.timeout, e.message
+            ))
+            .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\"")
         })?;
         Ok(())
     }

@@ -75,7 +75,9 @@ impl Limits {
     pub fn from_config(cfg: &crate::config::Config) -> Limits {
         Limits {
             max_operations: cfg.script.max_operations,
-            timeout: humantime::parse_duration(&cfg.script.timeout)
+            // The config was validated with the same parser; the fallback
+            // only covers a Config built by hand.
+            timeout: crate::host::time::parse_duration(&cfg.script.timeout)
                 .unwrap_or(Duration::from_secs(1800)),
         }
     }
@@ -140,7 +142,7 @@ pub fn check_interrupt() -> HostResult<()> {
 pub fn restart_deadline() {
     DEADLINE.with(|d| {
         if let Some((_, limit)) = d.get() {
-            d.set(Some((Instant::now() + limit, limit)));
+            d.set(Some((crate::host::time::deadline_after(limit), limit)));
         }
     });
 }
@@ -150,7 +152,7 @@ pub struct DeadlineGuard;
 
 impl DeadlineGuard {
     pub fn set(limit: Duration) -> DeadlineGuard {
-        DEADLINE.with(|d| d.set(Some((Instant::now() + limit, limit))));
+        DEADLINE.with(|d| d.set(Some((crate::host::time::deadline_after(limit), limit))));
         DeadlineGuard
     }
 }

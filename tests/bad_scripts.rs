@@ -1,0 +1,190 @@
+//! Bad input to the script engines, without a cluster: durations no clock
+//! can hold, import cycles, deep values, scripts that loop where no hook
+//! reaches, broken user scripts and headers, odd results and errors. Each
+//! must end in a clear message and a non-zero exit, never a crash or a hang.
+
+mod common;
+
+use common::{Run, Stack};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn stack() -> Stack {
+    Stack::new("process", 3, false, "")
+}
+
+/// Write a playbook into the test's home and return its path.
+fn playbook(s: &Stack, name: &str, text: &str) -> PathBuf {
+    let p = s.dir.path().join(name);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_playbook(s: &Stack, name: &str, text: &str, flags: &[&str]) -> Run {
+    let p = playbook(s, name, text);
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend(["run", p.to_str().unwrap()]);
+    s.run(&args)
+}
+
+/// Run elysiactl, but kill it and fail the test if it outlives `limit`:
+/// for inputs that used to hang.
+fn run_bounded(s: &Stack, args: &[&str], stdin: &str, limit: Duration) -> Run {
+    let mut child = s
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn elysiactl");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("elysiactl {args:?} still ran after {limit:?}; killed it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        seconds: t0.elapsed().as_secs_f64(),
+    }
+}
+
+fn assert_clean_failure(r: &Run, code: i32, needle: &str) {
+    assert_eq!(r.code, code, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(needle),
+        "wanted {needle:?} in:\n{}",
+        r.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Durations
+
+#[test]
+fn huge_durations_are_refused_with_a_message_not_a_panic() {
+    let s = stack();
+    let r = run_playbook(
+        &s,
+        "p.rhai",
+        "out::line(1);\n",
+        &["--script-timeout", "1e300"],
+    );
+    assert_clean_failure(&r, 1, "longer than the longest duration accepted");
+    // Host functions: a catchable error in both languages.
+    let r = run_playbook(
+        &s,
+        "d.rhai",
+        "for f in [|| time::sleep(1e300), || time::format(1e20), || cluster::wait_ready(#{timeout: 1e300})] {\n\
+         try { f.call(); out::line(\"returned\"); } catch (e) { out::line(e.category); }\n}\n",
+        &[],
+    )
+    .ok();
+    assert_eq!(
+        r.stdout, "validation\nvalidation\nvalidation\n",
+        "{}",
+        r.stderr
+    );
+    let r = run_playbook(
+        &s,
+        "d.lua",
+        "local ok, e = pcall(time.sleep, 1e300)\nout.line(tostring(ok), e.category)\n",
+        &[],
+    )
+    .ok();
+    assert_eq!(r.stdout.trim(), "false validation");
+    // A job's timeout, from the command line and from the config file.
+    let r = s.run(&[
+        "schedule",
+        "add",
+        "j1",
+        "--cron",
+        "* * * * *",
+        "--timeout",
+        "1e300",
+        "--",
+        "status",
+    ]);
+    assert_clean_failure(&r, 1, "\"1e300\"");
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let before = std::fs::read_to_string(&cfg).unwrap();
+    assert!(!before.contains("j1"), "a refused job was written");
+    std::fs::write(
+        &cfg,
+        format!("{before}\n[[jobs]]\nname = \"j2\"\ncron = \"* * * * *\"\ncommand = [\"status\"]\ntimeout = \"1e300\"\n"),
+    )
+    .unwrap();
+    let r = run_bounded(&s, &["daemon"], "", Duration::from_secs(30));
+    assert_clean_failure(&r, 1, "\"1e300\"");
+}
+
+#[test]
+fn the_repl_survives_a_huge_duration() {
+    let s = stack();
+    let r = run_bounded(
+        &s,
+        &["repl"],
+        "time::sleep(1e300)\n40 + 2\n",
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("100 years"), "{}", r.stderr);
+    assert!(r.stdout.contains("42"), "{}", r.stdout);
+}
+
+#[test]
+fn a_script_timeout_in_plain_seconds_is_honoured() {
+    let s = stack();
+    let t0 = Instant::now();
+    let r = run_playbook(
+        &s,
+        "slow.rhai",
+        "time::sleep(20); out::line(\"slept\");\n",
+        &["--script-timeout", "1"],
+    );
+    assert_eq!(r.code, 124, "{}{}", r.stdout, r.stderr);
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "ran {:?}",
+        t0.elapsed()
+    );
+    // The same text in the config file means the same thing.
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[script]\ntimeout = \"1\"\n")).unwrap();
+    let r = run_playbook(&s, "slow.rhai", "time::sleep(20);\n", &[]);
+    assert_eq!(r.code, 124, "{}{}", r.stdout, r.stderr);
+}
