@@ -188,3 +188,41 @@ fn a_script_timeout_in_plain_seconds_is_honoured() {
     let r = run_playbook(&s, "slow.rhai", "time::sleep(20);\n", &[]);
     assert_eq!(r.code, 124, "{}{}", r.stdout, r.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// Imports
+
+#[test]
+fn an_import_cycle_is_named_not_a_stack_overflow() {
+    let s = stack();
+    let r = run_playbook(&s, "cyc/a.rhai", "import \"a\" as a;\nout::line(1);\n", &[]);
+    assert_clean_failure(&r, 1, "import cycle");
+    assert!(r.stderr.contains("a.rhai -> "), "{}", r.stderr);
+    playbook(&s, "cyc/b.rhai", "import \"c\" as c;\n");
+    playbook(&s, "cyc/c.rhai", "import \"b\" as b;\n");
+    let r = run_playbook(&s, "cyc/main.rhai", "import \"b\" as b;\n", &[]);
+    assert_clean_failure(&r, 1, "b.rhai -> ");
+    assert!(r.stderr.contains("c.rhai -> "), "{}", r.stderr);
+    let r = run_playbook(
+        &s,
+        "cyc/a.lua",
+        "local a = require(\"a\")\nout.line(1)\n",
+        &[],
+    );
+    assert_clean_failure(&r, 1, "import cycle");
+    // Importing the same helper twice, not in a cycle, still works.
+    playbook(&s, "ok/h.rhai", "fn twice(x) { x * 2 }\n");
+    playbook(
+        &s,
+        "ok/g.rhai",
+        "import \"h\" as h;\nfn four() { h::twice(2) }\n",
+    );
+    let r = run_playbook(
+        &s,
+        "ok/main.rhai",
+        "import \"h\" as h;\nimport \"g\" as g;\nout::line(h::twice(1) + g::four());\n",
+        &[],
+    )
+    .ok();
+    assert_eq!(r.stdout.trim(), "6");
+}

@@ -2,7 +2,7 @@
 //! host modules as global tables (`cluster.nodes()`), options as tables,
 //! errors as tables `{category, message, hint}` that `pcall` returns.
 
-use super::{check_interrupt, safe_import_path, Limits, Script};
+use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
 use crate::error::{HostError, HostResult};
 use crate::host::{registry, Host, MODULES};
 use mlua::{
@@ -154,6 +154,7 @@ pub fn new_state(
 
     // require: bundled stdlib ("stdlib/NAME") or files beside the playbook.
     let loaded: Table = lua.create_table().map_err(le)?;
+    let loading = ImportChain::default();
     let require = lua
         .create_function(move |lua, name: String| {
             if let Ok(v) = loaded.get::<LuaValue>(name.as_str()) {
@@ -177,6 +178,9 @@ pub fn new_state(
                 })?;
                 (text, path.display().to_string())
             };
+            let _loading = loading
+                .enter(&chunk_name)
+                .map_err(|e| mlua::Error::runtime(format!("{} ({})", e.message, e.hint)))?;
             let v: LuaValue = lua.load(text).set_name(format!("@{chunk_name}")).eval()?;
             let v = if v.is_nil() { LuaValue::Boolean(true) } else { v };
             loaded.set(name, v.clone())?;

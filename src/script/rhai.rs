@@ -1,7 +1,7 @@
 //! The Rhai engine: host modules as `cluster::nodes()`, options as maps,
 //! errors as maps `#{category, message, hint}` that `try`/`catch` can read.
 
-use super::{check_interrupt, safe_import_path, Limits, Script};
+use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
 use crate::error::{Category, HostError, HostResult};
 use crate::host::{registry, Host, HostFn, MODULES};
 use ::rhai::module_resolvers::FileModuleResolver;
@@ -74,6 +74,7 @@ fn register(module: &mut Module, host: &Arc<Host>, f: &'static HostFn) {
 /// or from the playbook's own folder, never from anywhere else.
 struct SandboxResolver {
     dir: Option<PathBuf>,
+    loading: ImportChain,
 }
 
 impl ModuleResolver for SandboxResolver {
@@ -86,8 +87,12 @@ impl ModuleResolver for SandboxResolver {
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let bundled_name = format!("{}.rhai", path.trim_end_matches(".rhai"));
         if let Some(text) = super::bundled_file(&bundled_name) {
+            let _loading = self
+                .loading
+                .enter(&bundled_name)
+                .map_err(host_error_to_rhai)?;
             let mut ast = engine.compile(text)?;
-            ast.set_source(bundled_name);
+            ast.set_source(bundled_name.clone());
             let m = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
             return Ok(m.into());
         }
@@ -98,6 +103,12 @@ impl ModuleResolver for SandboxResolver {
             ));
         };
         let file = safe_import_path(dir, path, "rhai").map_err(host_error_to_rhai)?;
+        // The same file reached by another spelling ("a", "./a", "a.rhai") is the same module.
+        let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        let _loading = self
+            .loading
+            .enter(&key.to_string_lossy())
+            .map_err(host_error_to_rhai)?;
         FileModuleResolver::new().resolve(engine, source, &file.to_string_lossy(), pos)
     }
 }
@@ -119,7 +130,10 @@ pub fn engine(host: &Arc<Host>, limits: Limits, import_dir: Option<PathBuf>) -> 
             None
         }
     });
-    engine.set_module_resolver(SandboxResolver { dir: import_dir });
+    engine.set_module_resolver(SandboxResolver {
+        dir: import_dir,
+        loading: ImportChain::default(),
+    });
     for (name, _) in MODULES {
         let mut module = Module::new();
         for f in registry().iter().filter(|f| f.module == *name) {
