@@ -226,3 +226,40 @@ fn an_import_cycle_is_named_not_a_stack_overflow() {
     .ok();
     assert_eq!(r.stdout.trim(), "6");
 }
+
+// ---------------------------------------------------------------------------
+// Values crossing to the host
+
+#[test]
+fn deeply_nested_values_are_refused_not_a_stack_overflow() {
+    let s = stack();
+    let r = run_playbook(
+        &s,
+        "deep.lua",
+        "local t = {} local c = t\nfor i = 1, 5000 do c.x = {} c = c.x end\nout.json(t)\n",
+        &[],
+    );
+    assert_clean_failure(&r, 1, "nested deeper than 128 levels");
+    let r = run_playbook(&s, "cycle.lua", "local t = {}\nt.x = t\nout.json(t)\n", &[]);
+    assert_clean_failure(&r, 1, "contains itself");
+    // Catchable, and the limit itself still passes.
+    let r = run_playbook(
+        &s,
+        "deep.rhai",
+        "let t = [];\nfor i in 0..8000 { t = [t]; }\n\
+         try { out::json(t); } catch (e) { out::line(e.message); }\n\
+         let ok = 1;\nfor i in 0..127 { ok = [ok]; }\nout::line(out::to_json(ok, #{pretty: false}).len());\n",
+        &[],
+    )
+    .ok();
+    assert!(
+        r.stdout.contains("nested deeper than 128 levels"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!("{}", 127 * 2 + 1)),
+        "{}",
+        r.stdout
+    );
+}

@@ -66,7 +66,38 @@ fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
     )
 }
 
+/// Refuses tables nested more than `levels` deep, or containing themselves,
+/// before the (recursive) conversion meets them.
+fn check_nesting(
+    v: &LuaValue,
+    levels: usize,
+    path: &mut Vec<*const std::ffi::c_void>,
+) -> HostResult<()> {
+    let LuaValue::Table(t) = v else {
+        return Ok(());
+    };
+    let me = t.to_pointer();
+    if path.contains(&me) {
+        return Err(HostError::validation(
+            "a table that contains itself cannot be passed to the host",
+        )
+        .with_hint("pass a copy without the reference back to the table"));
+    }
+    if levels == 0 {
+        return Err(super::too_deep());
+    }
+    path.push(me);
+    for pair in t.clone().pairs::<LuaValue, LuaValue>() {
+        let (key, value) = pair.map_err(|e| HostError::validation(e.to_string()))?;
+        check_nesting(&key, levels - 1, path)?;
+        check_nesting(&value, levels - 1, path)?;
+    }
+    path.pop();
+    Ok(())
+}
+
 fn from_lua(lua: &Lua, v: LuaValue) -> HostResult<Value> {
+    check_nesting(&v, super::MAX_VALUE_DEPTH, &mut Vec::new())?;
     match v {
         LuaValue::Nil => Ok(Value::Null),
         LuaValue::Function(_) | LuaValue::Thread(_) | LuaValue::UserData(_) => {
@@ -325,5 +356,25 @@ impl super::Session for LuaSession {
                 ..
             })
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_nest_up_to_the_limit_and_no_deeper() {
+        let lua = Lua::new();
+        let nested = |levels: usize| -> LuaValue {
+            lua.load(format!(
+                "local t = 1 for i = 1, {levels} do t = {{t}} end return t"
+            ))
+            .eval()
+            .unwrap()
+        };
+        assert!(from_lua(&lua, nested(super::super::MAX_VALUE_DEPTH)).is_ok());
+        let e = from_lua(&lua, nested(super::super::MAX_VALUE_DEPTH + 1)).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{}", e.message);
     }
 }

@@ -185,6 +185,18 @@ pub fn safe_import_path(dir: &Path, name: &str, ext: &str) -> HostResult<PathBuf
     Ok(path)
 }
 
+/// How deeply values may nest to cross between a script and the host. The
+/// conversions (and JSON printing) recurse once per level, so an unbounded
+/// depth is a stack overflow; 128 is also the most serde_json parses.
+pub const MAX_VALUE_DEPTH: usize = 128;
+
+pub fn too_deep() -> HostError {
+    HostError::validation(format!(
+        "a value nested deeper than {MAX_VALUE_DEPTH} levels cannot be passed to the host"
+    ))
+    .with_hint("flatten the structure, e.g. a list of rows instead of maps inside maps")
+}
+
 /// How deep imports may nest. Real helpers nest two or three deep; the
 /// bound keeps a chain of distinct files from exhausting the stack.
 const MAX_IMPORT_DEPTH: usize = 16;

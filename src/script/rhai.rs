@@ -18,9 +18,24 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
     ::rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
 }
 
+/// Whether arrays and maps nest more than `levels` deep in `d`. Reads in
+/// place: a clone of a deep value would recurse as deep as the value.
+fn nests_deeper_than(d: &Dynamic, levels: usize) -> bool {
+    if let Ok(a) = d.as_array_ref() {
+        return levels == 0 || a.iter().any(|x| nests_deeper_than(x, levels - 1));
+    }
+    if let Ok(m) = d.as_map_ref() {
+        return levels == 0 || m.values().any(|x| nests_deeper_than(x, levels - 1));
+    }
+    false
+}
+
 pub fn from_dynamic(d: &Dynamic) -> HostResult<Value> {
     if d.is_unit() {
         return Ok(Value::Null);
+    }
+    if nests_deeper_than(d, super::MAX_VALUE_DEPTH) {
+        return Err(super::too_deep());
     }
     ::rhai::serde::from_dynamic::<Value>(d).map_err(|e| {
         HostError::validation(format!(
@@ -277,5 +292,25 @@ fn at_end_of_input(pos: ::rhai::Position, input: &str) -> bool {
         (Some(l), _) if l > lines => true,
         (Some(l), Some(col)) => l == lines && col > last_len,
         (Some(l), None) => l == lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Dynamic {
+        let mut d = Dynamic::from(1_i64);
+        for _ in 0..levels {
+            d = Dynamic::from_array(vec![d]);
+        }
+        d
+    }
+
+    #[test]
+    fn values_nest_up_to_the_limit_and_no_deeper() {
+        assert!(from_dynamic(&nested(super::super::MAX_VALUE_DEPTH)).is_ok());
+        let e = from_dynamic(&nested(super::super::MAX_VALUE_DEPTH + 1)).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{}", e.message);
     }
 }
