@@ -263,3 +263,92 @@ fn deeply_nested_values_are_refused_not_a_stack_overflow() {
         r.stdout
     );
 }
+
+// ---------------------------------------------------------------------------
+// User scripts and their headers
+
+#[test]
+fn one_broken_user_script_disables_itself_not_every_command() {
+    let s = stack();
+    let user = s.dir.path().join("config/elysiactl/scripts");
+    std::fs::create_dir_all(user.join("grp")).unwrap();
+    let fifo = user.join("x.rhai");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/nonexistent/script.rhai", user.join("dangling.rhai")).unwrap();
+    std::os::unix::fs::symlink("..", user.join("grp/up")).unwrap();
+    std::fs::write(user.join("latin1.lua"), b"--! Caf\xe9.\nout.line(1)\n").unwrap();
+    std::fs::write(user.join("noname.rhai"), "//! About.\n//! @flag\n1\n").unwrap();
+    std::fs::write(
+        user.join("dup.rhai"),
+        "//! About.\n//! @flag --n x\n//! @flag --n y\n1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        user.join("helpflag.rhai"),
+        "//! About.\n//! @flag -h --hosts x\n1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        user.join("choice.rhai"),
+        "//! About.\n//! @flag --n <N:nope> x\n1\n",
+    )
+    .unwrap();
+    std::fs::write(user.join("good.rhai"), "//! Say hi.\nout::line(\"hi\");\n").unwrap();
+    let limit = Duration::from_secs(30);
+    for args in [&["--help"][..], &["--version"][..]] {
+        let r = run_bounded(&s, args, "", limit);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        for (file, why) in [
+            ("x.rhai", "not a regular file"),
+            ("dangling.rhai", "symlink to nothing"),
+            ("latin1.lua", "not UTF-8"),
+            ("noname.rhai", "needs a --long name"),
+            ("dup.rhai", "same name"),
+            ("helpflag.rhai", "taken by --help"),
+            ("choice.rhai", "neither a value type"),
+        ] {
+            let line = r
+                .stderr
+                .lines()
+                .find(|l| l.contains(&format!("/{file} is disabled")))
+                .unwrap_or_else(|| panic!("no warning for {file}:\n{}", r.stderr));
+            assert!(line.starts_with("warning: user script "), "{line}");
+            assert!(line.contains(why), "{file}: {line}");
+        }
+        assert!(r.stderr.contains("hint: "), "{}", r.stderr);
+    }
+    let r = run_bounded(&s, &["good"], "", limit);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "hi");
+    // A disabled script is no command.
+    let r = run_bounded(&s, &["dup"], "", limit);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn header_mistakes_in_a_playbook_are_reported_before_it_runs() {
+    let s = stack();
+    for (text, wanted) in [
+        (
+            "//! @flag --n x\n//! @flag --n y\nout::line(1);\n",
+            "same name",
+        ),
+        (
+            "//! @flag --help Mine\nout::line(1);\n",
+            "flag of elysiactl itself",
+        ),
+        (
+            "//! @flag --config <F> Mine\nout::line(1);\n",
+            "flag of elysiactl itself",
+        ),
+        ("//! @flag\nout::line(1);\n", "needs a --long name"),
+    ] {
+        let r = run_playbook(&s, "h.rhai", text, &[]);
+        assert_clean_failure(&r, 1, wanted);
+        assert!(r.stdout.is_empty(), "it ran: {}", r.stdout);
+    }
+}

@@ -168,6 +168,9 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e, false),
     };
+    for d in &catalog.disabled {
+        eprintln!("{}", d.warning());
+    }
     let cmd = build_command(&catalog);
     let matches = match cmd.clone().try_get_matches() {
         Ok(m) => m,

@@ -95,6 +95,28 @@ impl Output {
     }
 }
 
+/// Text safe to show on a terminal: control characters (escape sequences
+/// that could recolour, clear or retitle it, carriage returns that overwrite
+/// a line) are shown escaped, as `\x1b` or `\u{9b}`. Newlines and tabs are
+/// kept where `keep_layout` says they are part of the text.
+pub fn sanitize(text: &str, keep_layout: bool) -> String {
+    if !text.chars().any(|c| c.is_control()) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_layout => out.push(c),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Text for one table cell.
 pub fn cell(v: &Value) -> String {
     match v {
