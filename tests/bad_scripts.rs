@@ -352,3 +352,113 @@ fn header_mistakes_in_a_playbook_are_reported_before_it_runs() {
         assert!(r.stdout.is_empty(), "it ran: {}", r.stdout);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Results, errors and what reaches the terminal
+
+#[test]
+fn only_0_to_255_is_an_exit_code() {
+    let s = stack();
+    for (name, text, code) in [
+        ("neg.rhai", "-3\n", 1),
+        ("big.rhai", "256\n", 1),
+        ("neg.lua", "return -1\n", 1),
+        ("ok.rhai", "255\n", 255),
+        ("zero.lua", "return 0\n", 0),
+        ("text.rhai", "\"done\"\n", 0),
+    ] {
+        let r = run_playbook(&s, name, text, &[]);
+        assert_eq!(r.code, code, "{name}: {}", r.stderr);
+        if code == 1 {
+            assert!(
+                r.stderr.contains("which is not an exit code"),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    // An error carries its own exit code, but never 0.
+    let r = run_playbook(
+        &s,
+        "e.rhai",
+        "throw #{message: \"no\", exit_code: 0};\n",
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
+#[test]
+fn errors_without_a_message_still_say_something() {
+    let s = stack();
+    for (name, text, wanted) in [
+        (
+            "unit.rhai",
+            "throw ();\n",
+            "threw an error without a message",
+        ),
+        ("bare.rhai", "throw;\n", "threw an error without a message"),
+        (
+            "nil.lua",
+            "\nerror(nil)\n",
+            "nil.lua:2: the script raised an error without a message",
+        ),
+        (
+            "empty.lua",
+            "error({})\n",
+            "without a message, only a table: {}",
+        ),
+        (
+            "table.lua",
+            "error({code = 5})\n",
+            "only a table: {\"code\":5}",
+        ),
+    ] {
+        let r = run_playbook(&s, name, text, &[]);
+        assert_clean_failure(&r, 1, wanted);
+        assert!(!r.stderr.contains("table: 0x"), "{}", r.stderr);
+        assert!(r.stderr.contains("hint: "), "{}", r.stderr);
+    }
+    // A table with a message reads like a host error, as a thrown map does in Rhai.
+    let r = run_playbook(
+        &s,
+        "msg.lua",
+        "error({message = \"disk full\", hint = \"free some space\", exit_code = 3})\n",
+        &[],
+    );
+    assert_clean_failure(&r, 3, "error: disk full");
+    assert!(r.stderr.contains("hint: free some space"), "{}", r.stderr);
+}
+
+#[test]
+fn escape_sequences_from_scripts_and_paths_are_shown_not_obeyed() {
+    let s = stack();
+    let r = run_playbook(
+        &s,
+        "esc.lua",
+        "out.line('a\\27[31mred\\7 b\\tc\\rd')\nout.table({{n = 'x\\27[2J'}})\n\
+         out.json({s = '\\27[0m\\194\\155'})\nout.warn('w\\27]0;title\\7')\n",
+        &[],
+    )
+    .ok();
+    for out in [&r.stdout, &r.stderr] {
+        assert!(
+            !out.contains('\x1b') && !out.contains('\x07') && !out.contains('\r'),
+            "{out:?}"
+        );
+        assert!(!out.contains('\u{9b}'), "{out:?}");
+    }
+    assert!(
+        r.stdout.contains("a\\x1b[31mred\\x07 b\tc\\x0dd"),
+        "{:?}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("x\\x1b[2J"), "{:?}", r.stdout);
+    assert!(r.stdout.contains("\\u001b[0m\\u009b"), "{:?}", r.stdout);
+    assert!(r.stderr.contains("w\\x1b]0;title\\x07"), "{:?}", r.stderr);
+    let r = run_playbook(&s, "esc.rhai", "throw \"bad\\x1b[2J\";\n", &[]);
+    assert_clean_failure(&r, 1, "bad\\x1b[2J");
+    assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
+    let r = s.run(&["run", "/nonexistent/\x1b[2Jplay.rhai"]);
+    assert_clean_failure(&r, 1, "/nonexistent/\\x1b[2Jplay.rhai");
+    assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
+}

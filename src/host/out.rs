@@ -19,10 +19,12 @@ pub struct Output {
 impl Output {
     /// A line of a dry-run plan, on stderr so `--json` stdout stays parsable.
     pub fn plan_line(&self, line: &str) {
+        let line = sanitize(line, true);
         self.suspend(|| eprintln!("[dry-run] {line}"));
     }
 
     pub fn status(&self, line: &str) {
+        let line = sanitize(line, true);
         self.suspend(|| eprintln!("{line}"));
     }
 
@@ -52,7 +54,7 @@ impl Output {
                     .expect("static template"),
             ),
         };
-        bar.set_prefix(label.to_string());
+        bar.set_prefix(sanitize(label, false));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         let mut next = self.next_bar.lock().unwrap();
         *next += 1;
@@ -80,7 +82,7 @@ impl Output {
                 bar.set_position(p);
             }
             if let Some(m) = msg {
-                bar.set_message(m.to_string());
+                bar.set_message(sanitize(m, false));
             }
         }
     }
@@ -89,7 +91,7 @@ impl Output {
         if let Some(bar) = self.bars.lock().unwrap().remove(&id) {
             bar.finish_and_clear();
             if let Some(m) = msg {
-                eprintln!("{m}");
+                eprintln!("{}", sanitize(m, true));
             }
         }
     }
@@ -117,11 +119,29 @@ pub fn sanitize(text: &str, keep_layout: bool) -> String {
     out
 }
 
+/// serde_json escapes the C0 controls in strings but writes DEL and the C1
+/// controls (U+0080..U+009F, which some terminals read as escape sequences)
+/// as they are. They occur only inside strings, where `\u` escapes them.
+fn json_escape_controls(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control()) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c > '\x1f' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Text for one table cell.
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => sanitize(s, true),
         Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() => {
@@ -148,7 +168,7 @@ pub fn render_table(rows: &[Value], columns: &[String]) -> String {
         .iter()
         .map(|c| c.split_once(':').unwrap_or((c.as_str(), c.as_str())))
         .collect();
-    table.set_header(cols.iter().map(|(_, h)| h.to_uppercase()));
+    table.set_header(cols.iter().map(|(_, h)| sanitize(&h.to_uppercase(), false)));
     for row in rows {
         table.add_row(
             cols.iter()
@@ -163,7 +183,7 @@ fn print(host: &Host, a: &Args) -> HostResult<Value> {
         .values()
         .iter()
         .map(|v| match v {
-            Value::String(s) => s.clone(),
+            Value::String(s) => sanitize(s, true),
             other => cell(other),
         })
         .collect::<Vec<_>>()
@@ -224,7 +244,7 @@ fn to_json(_: &Host, a: &Args) -> HostResult<Value> {
         serde_json::to_string(&v)
     }
     .map_err(|e| HostError::new(crate::error::Category::Encoding, e.to_string()))?;
-    Ok(json!(text))
+    Ok(json!(json_escape_controls(&text)))
 }
 
 fn json_print(host: &Host, a: &Args) -> HostResult<Value> {
@@ -248,7 +268,7 @@ fn parse_json(_: &Host, a: &Args) -> HostResult<Value> {
 /// answer, so the answer is no (commands offer --force for automation).
 fn confirm(host: &Host, a: &Args) -> HostResult<Value> {
     use std::io::IsTerminal;
-    let question = a.str(0)?;
+    let question = sanitize(&a.str(0)?, false);
     if !std::io::stdin().is_terminal() {
         host.out.status(&format!(
             "{question} [y/N] no (no terminal to answer; pass --force to go ahead)"
@@ -349,6 +369,22 @@ mod tests {
         assert!(t.contains("NODE") && t.contains("READY?"), "{t}");
         assert!(t.contains("weaviate-1") && t.contains('-'), "{t}");
         assert!(t.contains("yes"), "{t}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(sanitize("plain text", true), "plain text");
+        assert_eq!(sanitize("a\x1b[31mred\x07", true), "a\\x1b[31mred\\x07");
+        assert_eq!(sanitize("over\rwrite", true), "over\\x0dwrite");
+        assert_eq!(sanitize("csi\u{9b}2J", true), "csi\\u{9b}2J");
+        assert_eq!(sanitize("two\nlines\tand tab", true), "two\nlines\tand tab");
+        assert_eq!(sanitize("one\nline", false), "one\\x0aline");
+        let json = json_escape_controls(&serde_json::to_string("a\u{9b}b\x7f").unwrap());
+        assert_eq!(json, "\"a\\u009bb\\u007f\"");
+        assert_eq!(
+            serde_json::from_str::<String>(&json).unwrap(),
+            "a\u{9b}b\x7f"
+        );
     }
 
     #[test]

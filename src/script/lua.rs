@@ -21,6 +21,10 @@ const INSTRUCTIONS_PER_HOOK: u32 = 1000;
 /// a table with a metatable, and runs chunks under xpcall so the Rust side
 /// gets that table back intact.
 const PRELUDE: &str = r#"
+-- Kept local: a script that redefines a global must not break error reports.
+local type, tostring, getmetatable, rawget, math_type = type, tostring, getmetatable, rawget, math.type
+local describe = __describe
+__describe = nil
 local HostError = {}
 HostError.__index = HostError
 HostError.__tostring = function(e)
@@ -49,10 +53,26 @@ loadfile = nil
 local array_mt = __array_mt
 __array_mt = nil
 function array(...) return setmetatable({...}, array_mt) end
+local function field(t, k, kind) local v = rawget(t, k) if type(v) == kind then return v end end
 __elysiactl_main = function(fn)
   return xpcall(fn, function(e)
     if getmetatable(e) == HostError then return e end
-    return { category = "validation", message = tostring(e), hint = "fix the script at the line named in the message", exit_code = 1 }
+    local t = type(e)
+    if t == "string" or t == "number" then
+      return { category = "validation", message = tostring(e), hint = "fix the script at the line named in the message", exit_code = 1 }
+    end
+    -- error({message = ..., hint = ...}) reads like a host error, as throw #{...} does in Rhai.
+    if t == "table" and (field(e, "message", "string") or "") ~= "" then
+      local code = rawget(e, "exit_code")
+      return { category = field(e, "category", "string") or "unknown", message = e.message,
+               hint = field(e, "hint", "string") or "", exit_code = math_type(code) == "integer" and code or 1 }
+    end
+    local mt = getmetatable(e)
+    if t == "table" and type(mt) == "table" and rawget(mt, "__tostring") then
+      return { category = "validation", message = tostring(e), hint = "", exit_code = 1 }
+    end
+    return { category = "validation", message = describe(e),
+             hint = 'raise errors with a message: error("what went wrong"), or error({message = "...", hint = "..."})', exit_code = 1 }
   end)
 end
 "#;
@@ -112,6 +132,39 @@ fn from_lua(lua: &Lua, v: LuaValue) -> HostResult<Value> {
             .map(super::canonical)
             .map_err(|e| HostError::validation(format!("cannot pass this value to the host: {e}"))),
     }
+}
+
+/// A message for `error(v)` where `v` is not text: where it was raised, and
+/// what was raised instead of a message (rendered, not `table: 0x…`).
+fn describe_error_value(lua: &Lua, v: LuaValue) -> String {
+    // The script's frame: the first Lua function below this one and the
+    // message handler that is not the prelude.
+    let at = (1..12)
+        .filter_map(|level| lua.inspect_stack(level))
+        .find_map(|d| {
+            let src = d.source().short_src.map(|s| s.to_string())?;
+            let line = d.curr_line();
+            (line > 0 && src != "prelude" && src != "[C]").then(|| format!("{src}:{line}: "))
+        })
+        .unwrap_or_default();
+    if v.is_nil() {
+        return format!("{at}the script raised an error without a message");
+    }
+    let kind = v.type_name();
+    let rendering = match &v {
+        LuaValue::Boolean(b) => b.to_string(),
+        _ => match from_lua(lua, v.clone()) {
+            Ok(j) => {
+                let text = j.to_string();
+                match text.char_indices().nth(300) {
+                    Some((cut, _)) => format!("{}…", &text[..cut]),
+                    None => text,
+                }
+            }
+            Err(_) => "(not shown: it holds values without a text form, such as functions)".into(),
+        },
+    };
+    format!("{at}the script raised an error without a message, only a {kind}: {rendering}")
 }
 
 pub struct LuaState {
@@ -219,6 +272,10 @@ pub fn new_state(
         })
         .map_err(le)?;
     lua.globals().set("require", require).map_err(le)?;
+    let describe = lua
+        .create_function(|lua, v: LuaValue| Ok(describe_error_value(lua, v)))
+        .map_err(le)?;
+    lua.globals().set("__describe", describe).map_err(le)?;
     lua.load(PRELUDE).set_name("@prelude").exec().map_err(le)?;
 
     let limit_error: Rc<RefCell<Option<HostError>>> = Rc::new(RefCell::new(None));

@@ -175,11 +175,19 @@ pub fn to_host_error(err: &EvalAltResult, script: &str) -> HostError {
     match err.unwrap_inner() {
         EvalAltResult::ErrorRuntime(v, _) => {
             if let Ok(json) = from_dynamic(v) {
-                if let Some(e) = HostError::from_json(&json) {
+                if let Some(e) = HostError::from_json(&json).filter(|e| !e.message.trim().is_empty()) {
                     return e;
                 }
             }
-            HostError::new(Category::Unknown, format!("{at}: {v}"))
+            let shown = v.to_string();
+            if v.is_unit() || shown.trim().is_empty() {
+                return HostError::new(
+                    Category::Unknown,
+                    format!("{at}: the script threw an error without a message"),
+                )
+                .with_hint("throw a message: throw \"what went wrong\", or throw #{message: \"...\", hint: \"...\"}");
+            }
+            HostError::new(Category::Unknown, format!("{at}: {shown}"))
                 .with_hint("the script raised this error with `throw`")
         }
         EvalAltResult::ErrorTooManyOperations(_) => HostError::validation(format!(
