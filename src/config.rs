@@ -176,7 +176,8 @@ impl Default for ElysiaConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScriptConfig {
-    /// Most Rhai operations / Lua instruction batches a script may run.
+    /// Most Rhai operations / Lua instructions a script may run; 0 means no
+    /// limit (the wall-clock limit, `timeout`, still applies).
     pub max_operations: u64,
     /// Wall-clock limit for one script, e.g. "10m".
     pub timeout: String,

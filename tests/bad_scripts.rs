@@ -462,3 +462,44 @@ fn escape_sequences_from_scripts_and_paths_are_shown_not_obeyed() {
     assert_clean_failure(&r, 1, "/nonexistent/\\x1b[2Jplay.rhai");
     assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// Limits
+
+#[test]
+fn max_operations_0_means_no_limit_in_both_languages() {
+    let s = stack();
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[script]\nmax_operations = 0\n")).unwrap();
+    let r = run_playbook(
+        &s,
+        "count.rhai",
+        "let x = 0;\nfor i in 0..20000 { x += 1; }\nout::line(x);\n",
+        &[],
+    )
+    .ok();
+    assert_eq!(r.stdout.trim(), "20000");
+    let r = run_playbook(
+        &s,
+        "count.lua",
+        "local x = 0\nfor i = 1, 20000 do x = x + 1 end\nout.line(x)\n",
+        &[],
+    )
+    .ok();
+    assert_eq!(r.stdout.trim(), "20000");
+    // No operation limit, but the wall clock still stops an endless loop.
+    for (name, text) in [
+        ("loop.rhai", "loop { }\n"),
+        ("loop.lua", "while true do end\n"),
+    ] {
+        let p = playbook(&s, name, text);
+        let r = run_bounded(
+            &s,
+            &["--script-timeout", "1s", "run", p.to_str().unwrap()],
+            "",
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.code, 124, "{name}: {}", r.stderr);
+    }
+}

@@ -289,7 +289,8 @@ pub fn new_state(
         move |_, _| {
             let mut n = hook_counter.borrow_mut();
             *n += INSTRUCTIONS_PER_HOOK as u64;
-            let err = if *n > max {
+            // 0 means no limit, as in Rhai.
+            let err = if max != 0 && *n > max {
                 Some(
                     HostError::validation("the script exceeded its operation limit").with_hint(
                         "look for an endless loop, or raise script.max_operations in the config",
