@@ -503,3 +503,143 @@ fn max_operations_0_means_no_limit_in_both_languages() {
         assert_eq!(r.code, 124, "{name}: {}", r.stderr);
     }
 }
+
+/// Loops that Lua's hook did not reach: in a coroutine, behind pcall, in a
+/// finalizer, in the pattern matcher.
+const LUA_HANGS: &[(&str, &str)] = &[
+    (
+        "coroutine.lua",
+        "coroutine.resume(coroutine.create(function() while true do end end))\n",
+    ),
+    (
+        "wrap.lua",
+        "coroutine.wrap(function() coroutine.wrap(function() while true do end end)() end)()\n",
+    ),
+    (
+        "pcall.lua",
+        "while true do pcall(function() while true do end end) end\n",
+    ),
+    (
+        "pattern.lua",
+        "local r = (\"x\"):rep(100):find((\"x*\"):rep(50) .. \"y\")\n",
+    ),
+    (
+        "gsub.lua",
+        "local r = (\"x\"):rep(100):gsub((\"x*\"):rep(50) .. \"y\", \"\")\n",
+    ),
+];
+
+fn config_with(s: &Stack, name: &str, extra: &str) -> String {
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let p = s.dir.path().join(name);
+    std::fs::write(&p, format!("{text}\n{extra}\n")).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn lua_loops_out_of_the_hooks_reach_stop_at_the_time_limit() {
+    let s = stack();
+    let unlimited = config_with(&s, "unlimited.toml", "[script]\nmax_operations = 0");
+    for (name, text) in LUA_HANGS {
+        let p = playbook(&s, name, text);
+        let r = run_bounded(
+            &s,
+            &[
+                "--config",
+                &unlimited,
+                "--script-timeout",
+                "1s",
+                "run",
+                p.to_str().unwrap(),
+            ],
+            "",
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.code, 124, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("longer than its limit"),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn lua_loops_out_of_the_hooks_reach_stop_at_the_operation_limit() {
+    let s = stack();
+    let small = config_with(&s, "small.toml", "[script]\nmax_operations = 2000000");
+    for (name, text) in LUA_HANGS {
+        let p = playbook(&s, name, text);
+        let r = run_bounded(
+            &s,
+            &["--config", &small, "run", p.to_str().unwrap()],
+            "",
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains("operation limit"), "{name}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn lua_loops_out_of_the_hooks_reach_stop_at_ctrl_c() {
+    let s = stack();
+    let unlimited = config_with(&s, "unlimited.toml", "[script]\nmax_operations = 0");
+    for (name, text) in LUA_HANGS {
+        let p = playbook(&s, name, &format!("out.line('looping')\n{text}"));
+        let mut child = s
+            .command(&["--config", &unlimited, "run", p.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupt once the script is in its loop (it said so).
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert_eq!(line.trim(), "looping");
+        common::signal(child.id(), "INT");
+        let t0 = Instant::now();
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} ignored Ctrl-C for 20 s; killed it");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(code, Some(130), "{name}");
+    }
+}
+
+#[test]
+fn lua_finalizers_are_refused_they_run_beyond_every_limit() {
+    let s = stack();
+    let p = playbook(
+        &s,
+        "gc.lua",
+        "setmetatable({}, {__gc = function() while true do end end})\ncollectgarbage()\n",
+    );
+    let r = run_bounded(
+        &s,
+        &["--script-timeout", "5s", "run", p.to_str().unwrap()],
+        "",
+        Duration::from_secs(20),
+    );
+    assert_clean_failure(&r, 1, "__gc finalizers are not allowed");
+    // Other metatables are fine, and patterns still work as Lua's.
+    let r = run_playbook(
+        &s,
+        "ok.lua",
+        "local t = setmetatable({}, {__index = function(_, k) return k .. '!' end})\n\
+         out.line(t.hi, ('key = value'):match('(%w+)%s*=%s*(%w+)'), (('a,b,,c'):gsub(',', ';')))\n\
+         for w in ('one two'):gmatch('%a+') do out.line(w) end\n",
+        &[],
+    )
+    .ok();
+    assert_eq!(r.stdout, "hi! key a;b;;c\none\ntwo\n");
+}

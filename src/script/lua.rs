@@ -2,20 +2,18 @@
 //! host modules as global tables (`cluster.nodes()`), options as tables,
 //! errors as tables `{category, message, hint}` that `pcall` returns.
 
+use super::lua_limits::{self, Limiter};
 use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
 use crate::error::{HostError, HostResult};
 use crate::host::{registry, Host, MODULES};
 use mlua::{
-    Function, HookTriggers, Lua, LuaOptions, LuaSerdeExt, MultiValue, SerializeOptions, StdLib,
-    Table, Value as LuaValue, VmState,
+    Function, Lua, LuaOptions, LuaSerdeExt, MultiValue, SerializeOptions, StdLib, Table,
+    Value as LuaValue,
 };
 use serde_json::Value;
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-
-const INSTRUCTIONS_PER_HOOK: u32 = 1000;
 
 /// Lua-side glue: wraps each raw host function so a host error is raised as
 /// a table with a metatable, and runs chunks under xpcall so the Rust side
@@ -23,6 +21,8 @@ const INSTRUCTIONS_PER_HOOK: u32 = 1000;
 const PRELUDE: &str = r#"
 -- Kept local: a script that redefines a global must not break error reports.
 local type, tostring, getmetatable, rawget, math_type = type, tostring, getmetatable, rawget, math.type
+local error, select, pack, unpack = error, select, table.pack, table.unpack
+local raw_setmetatable = setmetatable
 local describe = __describe
 __describe = nil
 local HostError = {}
@@ -36,7 +36,7 @@ local function wrap(raw)
   return function(...)
     local ok, v = raw(...)
     if ok then return v end
-    error(setmetatable(v, HostError), 2)
+    error(raw_setmetatable(v, HostError), 2)
   end
 end
 for mname, fns in pairs(__raw) do
@@ -52,14 +52,16 @@ loadfile = nil
 -- An empty Lua table is ambiguous; array() makes one that stays a JSON array.
 local array_mt = __array_mt
 __array_mt = nil
-function array(...) return setmetatable({...}, array_mt) end
+function array(...) return raw_setmetatable({...}, array_mt) end
 local function field(t, k, kind) local v = rawget(t, k) if type(v) == kind then return v end end
 __elysiactl_main = function(fn)
   return xpcall(fn, function(e)
     if getmetatable(e) == HostError then return e end
     local t = type(e)
-    if t == "string" or t == "number" then
-      return { category = "validation", message = tostring(e), hint = "fix the script at the line named in the message", exit_code = 1 }
+    if t == "string" or t == "number" or t == "userdata" then
+      -- userdata: an error raised on the Rust side (require, a limit), shown by describe.
+      return { category = "validation", message = t == "userdata" and describe(e) or tostring(e),
+               hint = "fix the script at the line named in the message", exit_code = 1 }
     end
     -- error({message = ..., hint = ...}) reads like a host error, as throw #{...} does in Rhai.
     if t == "table" and (field(e, "message", "string") or "") ~= "" then
@@ -68,7 +70,7 @@ __elysiactl_main = function(fn)
                hint = field(e, "hint", "string") or "", exit_code = math_type(code) == "integer" and code or 1 }
     end
     local mt = getmetatable(e)
-    if t == "table" and type(mt) == "table" and rawget(mt, "__tostring") then
+    if type(mt) == "table" and rawget(mt, "__tostring") then
       return { category = "validation", message = tostring(e), hint = "", exit_code = 1 }
     end
     return { category = "validation", message = describe(e),
@@ -134,6 +136,16 @@ fn from_lua(lua: &Lua, v: LuaValue) -> HostResult<Value> {
     }
 }
 
+/// The message of an error raised on the Rust side, without mlua's wrapping
+/// ("runtime error: ", the callback's traceback).
+fn rust_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => rust_error_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A message for `error(v)` where `v` is not text: where it was raised, and
 /// what was raised instead of a message (rendered, not `table: 0x…`).
 fn describe_error_value(lua: &Lua, v: LuaValue) -> String {
@@ -149,6 +161,9 @@ fn describe_error_value(lua: &Lua, v: LuaValue) -> String {
         .unwrap_or_default();
     if v.is_nil() {
         return format!("{at}the script raised an error without a message");
+    }
+    if let LuaValue::Error(e) = &v {
+        return format!("{at}{}", rust_error_text(e));
     }
     let kind = v.type_name();
     let rendering = match &v {
@@ -168,12 +183,11 @@ fn describe_error_value(lua: &Lua, v: LuaValue) -> String {
 }
 
 pub struct LuaState {
+    // Declared first so it is dropped first: the hook points at the limiter.
     lua: Lua,
-    /// A limit error raised by the hook, kept so it is reported as itself and
-    /// not as the generic Lua error it turns into.
-    limit_error: Rc<RefCell<Option<HostError>>>,
-    /// Instructions counted by the hook since the last reset.
-    operations: Rc<RefCell<u64>>,
+    /// Counts operations and keeps the limit error the hook raised, so it is
+    /// reported as itself and not as the generic Lua error it turns into.
+    limiter: Rc<Limiter>,
 }
 
 pub fn new_state(
@@ -276,44 +290,19 @@ pub fn new_state(
         .create_function(|lua, v: LuaValue| Ok(describe_error_value(lua, v)))
         .map_err(le)?;
     lua.globals().set("__describe", describe).map_err(le)?;
-    lua.load(PRELUDE).set_name("@prelude").exec().map_err(le)?;
-
-    let limit_error: Rc<RefCell<Option<HostError>>> = Rc::new(RefCell::new(None));
-    let slot = limit_error.clone();
-    // Shared with the state so each REPL evaluation starts from zero.
-    let counter = Rc::new(RefCell::new(0u64));
-    let hook_counter = counter.clone();
-    let max = limits.max_operations;
-    lua.set_hook(
-        HookTriggers::new().every_nth_instruction(INSTRUCTIONS_PER_HOOK),
-        move |_, _| {
-            let mut n = hook_counter.borrow_mut();
-            *n += INSTRUCTIONS_PER_HOOK as u64;
-            // 0 means no limit, as in Rhai.
-            let err = if max != 0 && *n > max {
-                Some(
-                    HostError::validation("the script exceeded its operation limit").with_hint(
-                        "look for an endless loop, or raise script.max_operations in the config",
-                    ),
-                )
-            } else {
-                check_interrupt().err()
-            };
-            match err {
-                Some(e) => {
-                    let msg = e.message.clone();
-                    *slot.borrow_mut() = Some(e);
-                    Err(mlua::Error::runtime(msg))
-                }
-                None => Ok(VmState::Continue),
-            }
-        },
-    );
-    Ok(LuaState {
-        lua,
-        limit_error,
-        operations: counter,
-    })
+    let limiter = Rc::new(Limiter::new(limits.max_operations));
+    lua.globals()
+        .set(
+            "__pat",
+            lua_limits::pattern_functions(&lua, &limiter).map_err(le)?,
+        )
+        .map_err(le)?;
+    lua.load(format!("{PRELUDE}\n{}", lua_limits::PRELUDE))
+        .set_name("@prelude")
+        .exec()
+        .map_err(le)?;
+    lua_limits::install(&lua, &limiter).map_err(le)?;
+    Ok(LuaState { lua, limiter })
 }
 
 impl LuaState {
@@ -334,7 +323,7 @@ impl LuaState {
             .get("__elysiactl_main")
             .map_err(|e| HostError::unknown(e.to_string()))?;
         let result = main.call::<MultiValue>(f);
-        if let Some(e) = self.limit_error.borrow_mut().take() {
+        if let Some(e) = self.limiter.take_error() {
             return Err(e);
         }
         let mut values = result
@@ -402,7 +391,9 @@ impl super::Session for LuaSession {
         let f = self
             .compile(input)
             .map_err(|e| LuaState::syntax_error("repl", e))?;
-        *self.state.operations.borrow_mut() = 0;
+        self.state.limiter.reset();
+        lua_limits::rearm(&self.state.lua)
+            .map_err(|e| HostError::unknown(format!("Lua set-up failed: {e}")))?;
         self.state.call_main(f)
     }
 
@@ -420,6 +411,87 @@ impl super::Session for LuaSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(max_operations: u64) -> (tokio::runtime::Runtime, LuaState) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let host = Host::new(Default::default(), rt.handle().clone(), false);
+        let limits = Limits {
+            max_operations,
+            timeout: std::time::Duration::from_secs(600),
+        };
+        let state = new_state(&host, limits, None).unwrap();
+        (rt, state)
+    }
+
+    /// The pattern functions the sandbox installs give what Lua's own give,
+    /// errors included, for gsub (every kind of replacement) and gmatch.
+    #[test]
+    fn sandboxed_pattern_functions_agree_with_luas() {
+        const PROBE: &str = r#"
+            local subjects = { "", "hello world", "  padded  ", "key = value; other=2",
+              "THE (quick) [brown] fox", "aaa", "x=1, y=22, z=333", "f(a(b)c) g(h)", "abc" }
+            local patterns = { "", "o", "^h", "d$", "l+", "l*", "(l)(l)", ".-", "^%s*(.-)%s*$",
+              "(%w+)=(%w+)", "%b()", "%f[%a]%a+", "[^%s]+", "()ll()", "%d+", "(a", "%", "[a",
+              "a*", "^", "(h)(.)%2", "x*" }
+            -- Positions and Lua's "string.gsub" (named so only when called through pcall) aside.
+            local function norm(v) return (tostring(v):gsub("^[^:]*:%d+: ", ""):gsub("'string%.", "'")) end
+            local out = {}
+            local function add(...) local t = table.pack(...) for i = 1, t.n do t[i] = norm(t[i]) end out[#out + 1] = table.concat(t, "|", 1, t.n) end
+            for _, s in ipairs(subjects) do
+              for _, p in ipairs(patterns) do
+                add(pcall(string.gsub, s, p, "<%0>"))
+                add(pcall(string.gsub, s, p, "[%1]", 2))
+                add(pcall(string.gsub, s, p, "%2"))
+                add(pcall(string.gsub, s, p, "%x"))
+                add(pcall(string.gsub, s, p, function(a, b) if b then return a .. "+" .. tostring(b) end end))
+                add(pcall(string.gsub, s, p, { hello = "HI", l = 7, o = false }))
+                add(pcall(string.gsub, s, p, 5))
+                local parts = {}
+                local ok, err = pcall(function()
+                  for a, b in string.gmatch(s, p) do parts[#parts + 1] = tostring(a) .. "," .. tostring(b) end
+                end)
+                add(ok, err, table.concat(parts, ";"))
+                add(pcall(string.find, s, p, 2, true))
+                add(pcall(string.match, s, p, -3))
+              end
+            end
+            add(pcall(string.gsub, "abc", "b", {}, "x"))
+            add(pcall(string.gsub, "abc", "b", true))
+            add(pcall(string.gsub, "abc", "b", function() return {} end))
+            add(pcall(string.find, nil, "x"))
+            add(pcall(string.find, "abc", "b", 1.5))
+            add(pcall(string.find, 12345, 3))
+            add(("x"):rep(3):find("xx", 2))
+            return table.concat(out, "\n")
+        "#;
+        let (_rt, ours) = state(0);
+        let ours: String = ours.lua.load(PROBE).set_name("=probe").eval().unwrap();
+        let theirs: String = Lua::new().load(PROBE).set_name("=probe").eval().unwrap();
+        for (n, (a, b)) in ours.lines().zip(theirs.lines()).enumerate() {
+            assert_eq!(a, b, "probe line {n}");
+        }
+        assert_eq!(ours.lines().count(), theirs.lines().count());
+    }
+
+    #[test]
+    fn finalizers_are_refused() {
+        let (_rt, st) = state(0);
+        let e = st
+            .lua
+            .load("setmetatable({}, {__gc = function() end})")
+            .exec()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("__gc finalizers are not allowed"),
+            "{e}"
+        );
+        st.lua
+            .load("setmetatable({}, {__index = {}})")
+            .exec()
+            .unwrap();
+    }
 
     #[test]
     fn tables_nest_up_to_the_limit_and_no_deeper() {

@@ -5,6 +5,8 @@
 
 pub mod header;
 pub mod lua;
+mod lua_limits;
+mod lua_pattern;
 pub mod repl;
 pub mod rhai;
 
