@@ -144,8 +144,19 @@ fn read_user_script(file: &Path) -> Result<String, Disabled> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let fix = format!("fix or remove {}", file.display());
-    // Non-blocking, so that a FIFO (even one swapped in after a check) never
-    // blocks the open; fstat then says what was opened.
+    let not_a_file = || {
+        Disabled::new(
+            file,
+            "it is not a regular file (a FIFO, socket or device)",
+            format!("remove {} or replace it with a script", file.display()),
+        )
+    };
+    // Looked at before it is opened: opening a FIFO would wake its writer.
+    if std::fs::metadata(file).is_ok_and(|m| !m.is_file()) {
+        return Err(not_a_file());
+    }
+    // Non-blocking, so that a FIFO swapped in after that look still cannot
+    // block the open; fstat then says what was opened.
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -161,11 +172,7 @@ fn read_user_script(file: &Path) -> Result<String, Disabled> {
         .metadata()
         .map_err(|e| Disabled::new(file, format!("it cannot be examined: {e}"), fix.clone()))?;
     if !meta.is_file() {
-        return Err(Disabled::new(
-            file,
-            "it is not a regular file (a FIFO, socket or device)",
-            format!("remove {} or replace it with a script", file.display()),
-        ));
+        return Err(not_a_file());
     }
     if meta.len() > MAX_USER_SCRIPT_BYTES {
         return Err(Disabled::new(
