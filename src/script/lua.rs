@@ -475,6 +475,37 @@ mod tests {
         assert_eq!(ours.lines().count(), theirs.lines().count());
     }
 
+    /// A REPL input stopped by the limit (inside a coroutine, behind pcall)
+    /// leaves the session usable, with its count started over.
+    #[test]
+    fn the_repl_recovers_from_a_limit_reached_in_a_coroutine() {
+        use crate::script::Session;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let host = Host::new(Default::default(), rt.handle().clone(), false);
+        let limits = Limits {
+            max_operations: 200_000,
+            timeout: std::time::Duration::from_secs(600),
+        };
+        let mut session = LuaSession::new(host, limits).unwrap();
+        for input in [
+            "coroutine.resume(coroutine.create(function() while true do end end))",
+            "while true do pcall(function() while true do end end) end",
+            "(\"x\"):rep(100):find((\"x*\"):rep(50) .. \"y\")",
+        ] {
+            let e = session.eval(input).unwrap_err();
+            assert!(
+                e.message.contains("operation limit"),
+                "{input}: {}",
+                e.message
+            );
+            assert_eq!(session.eval("1 + 1").unwrap(), serde_json::json!(2));
+            let counted = "local n = 0 for i = 1, 50000 do n = n + 1 end return n";
+            assert_eq!(session.eval(counted).unwrap(), serde_json::json!(50000));
+        }
+    }
+
     #[test]
     fn finalizers_are_refused() {
         let (_rt, st) = state(0);
