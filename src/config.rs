@@ -176,7 +176,8 @@ impl Default for ElysiaConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScriptConfig {
-    /// Most Rhai operations / Lua instruction batches a script may run.
+    /// Most Rhai operations / Lua instructions a script may run; 0 means no
+    /// limit (the wall-clock limit, `timeout`, still applies).
     pub max_operations: u64,
     /// Wall-clock limit for one script, e.g. "10m".
     pub timeout: String,
@@ -946,11 +947,15 @@ impl Config {
                 ));
             }
         }
-        humantime::parse_duration(&self.script.timeout).map_err(|e| {
+        // The same parser as --script-timeout, so "90" means 90 seconds in both.
+        crate::host::time::parse_duration(&self.script.timeout).map_err(|e| {
             bad(
                 "script.timeout",
-                HostError::validation(format!("script.timeout = {:?}: {e}", self.script.timeout))
-                    .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
+                HostError::validation(format!(
+                    "script.timeout = {:?}: {}",
+                    self.script.timeout, e.message
+                ))
+                .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
             )
         })?;
         Ok(())

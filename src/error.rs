@@ -157,7 +157,12 @@ impl HostError {
             .and_then(|h| h.as_str())
             .unwrap_or_default()
             .to_string();
-        let exit_code = obj.get("exit_code").and_then(|c| c.as_i64()).unwrap_or(1) as i32;
+        // An error never exits 0 (nor with a code the shell would wrap).
+        let exit_code = obj
+            .get("exit_code")
+            .and_then(|c| c.as_i64())
+            .filter(|c| (1..=255).contains(c))
+            .unwrap_or(1) as i32;
         Some(HostError {
             category,
             message: crate::redact::text(&message).into_owned(),

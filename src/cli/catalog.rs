@@ -1,7 +1,7 @@
 //! Every command script: bundled ones (`scripts/**`) and the user's
 //! (`$XDG_CONFIG_HOME/elysiactl/scripts/**`), with their parsed headers.
 
-use crate::error::{HostError, HostResult};
+use crate::error::HostResult;
 use crate::paths;
 use crate::script::header::{self, Header};
 use crate::script::Language;
@@ -39,6 +39,8 @@ pub struct Catalog {
     pub groups: Vec<(String, String)>,
     /// User scripts not used because a built-in has the same name.
     pub shadowed: Vec<PathBuf>,
+    /// User scripts not used because they are broken.
+    pub disabled: Vec<Disabled>,
 }
 
 /// Names the meta commands take; scripts cannot use them.
@@ -65,23 +67,179 @@ fn words(rel: &Path) -> Vec<String> {
     w
 }
 
-fn collect_user(dir: &Path, out: &mut Vec<PathBuf>) {
+/// How deep command groups may nest in the user's folder; deeper (or a
+/// symlink back up the tree) is not a command anyone types.
+const MAX_USER_DEPTH: usize = 8;
+/// Scripts are a few kilobytes; a bigger file is not one, and every command
+/// would pay for reading it.
+const MAX_USER_SCRIPT_BYTES: u64 = 1 << 20;
+
+/// A user script that is not used, and why.
+pub struct Disabled {
+    pub path: PathBuf,
+    pub reason: String,
+    pub hint: String,
+}
+
+impl Disabled {
+    fn new(path: &Path, reason: impl Into<String>, hint: impl Into<String>) -> Disabled {
+        Disabled {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// The warning printed before every command while the script is broken.
+    pub fn warning(&self) -> String {
+        let text = format!(
+            "warning: user script {} is disabled: {}\n  hint: {}",
+            self.path.display(),
+            self.reason,
+            self.hint
+        );
+        crate::host::out::sanitize(&text, true)
+    }
+}
+
+fn collect_user(
+    dir: &Path,
+    depth: usize,
+    seen: &mut Vec<PathBuf>,
+    out: &mut Vec<PathBuf>,
+    disabled: &mut Vec<Disabled>,
+) {
+    // A directory reached twice (a symlink to a parent) would recurse forever.
+    if let Ok(real) = std::fs::canonicalize(dir) {
+        if seen.contains(&real) {
+            return;
+        }
+        seen.push(real);
+    }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     let mut items: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
     items.sort();
     for p in items {
-        if p.is_dir() {
-            collect_user(&p, out);
+        // Follows symlinks without opening anything: a FIFO stays unopened.
+        if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
+            if depth + 1 >= MAX_USER_DEPTH {
+                disabled.push(Disabled::new(
+                    &p,
+                    format!("folders nest deeper than {MAX_USER_DEPTH} levels"),
+                    "keep commands at most a few words deep",
+                ));
+                continue;
+            }
+            collect_user(&p, depth + 1, seen, out, disabled);
         } else if Language::from_path(&p).is_ok() {
             out.push(p);
         }
     }
 }
 
+/// A user script's text, if it is a readable regular file of UTF-8.
+fn read_user_script(file: &Path) -> Result<String, Disabled> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fix = format!("fix or remove {}", file.display());
+    let not_a_file = || {
+        Disabled::new(
+            file,
+            "it is not a regular file (a FIFO, socket or device)",
+            format!("remove {} or replace it with a script", file.display()),
+        )
+    };
+    // Looked at before it is opened: opening a FIFO would wake its writer.
+    if std::fs::metadata(file).is_ok_and(|m| !m.is_file()) {
+        return Err(not_a_file());
+    }
+    // Non-blocking, so that a FIFO swapped in after that look still cannot
+    // block the open; fstat then says what was opened.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(file)
+        .map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "it is a symlink to nothing".to_string(),
+                _ => format!("it cannot be opened: {e}"),
+            };
+            Disabled::new(file, reason, fix.clone())
+        })?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Disabled::new(file, format!("it cannot be examined: {e}"), fix.clone()))?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    if meta.len() > MAX_USER_SCRIPT_BYTES {
+        return Err(Disabled::new(
+            file,
+            format!("it is larger than {} bytes", MAX_USER_SCRIPT_BYTES),
+            fix,
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| Disabled::new(file, format!("it cannot be read: {e}"), fix.clone()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Disabled::new(
+            file,
+            format!(
+                "it is not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+            format!("save {} as UTF-8", file.display()),
+        )
+    })
+}
+
+/// A command word from a file or folder name: something a shell can pass.
+fn valid_word(w: &str) -> bool {
+    !w.is_empty()
+        && !w.starts_with('-')
+        && w.chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+fn user_entry(file: &Path, path: Vec<String>) -> Result<Entry, Disabled> {
+    if let Some(bad) = path.iter().find(|w| !valid_word(w)) {
+        return Err(Disabled::new(
+            file,
+            format!("{bad:?} cannot be a command name"),
+            "name scripts and folders with letters, digits, - and _ (not starting with -)",
+        ));
+    }
+    let source = read_user_script(file)?;
+    let language = Language::from_path(file).map_err(|e| Disabled::new(file, e.message, e.hint))?;
+    let header = header::parse(&source, &file.display().to_string()).map_err(|e| {
+        // The message names the file already; say what is wrong with it.
+        let reason = e
+            .message
+            .strip_prefix(&format!("{}: ", file.display()))
+            .unwrap_or(&e.message)
+            .to_string();
+        Disabled::new(
+            file,
+            reason,
+            format!("{}; or remove {}", e.hint, file.display()),
+        )
+    })?;
+    Ok(Entry {
+        path,
+        language,
+        origin: Origin::User(file.to_path_buf()),
+        source,
+        header,
+    })
+}
+
 impl Catalog {
-    pub fn load() -> HostResult<Catalog> {
+    /// The bundled scripts only: their headers are part of the build, so a
+    /// mistake in one is an error (and fails the unit tests).
+    pub fn builtin() -> HostResult<Catalog> {
         let mut entries = Vec::new();
         let mut groups = Vec::new();
         for (path, text) in crate::script::bundled() {
@@ -101,38 +259,43 @@ impl Catalog {
                 header: header::parse(text, path)?,
             });
         }
-        let mut shadowed = Vec::new();
-        let user_dir = paths::user_scripts_dir();
-        let mut files = Vec::new();
-        collect_user(&user_dir, &mut files);
-        for file in files {
-            let rel = file.strip_prefix(&user_dir).unwrap_or(&file);
-            let path = words(rel);
-            if entries.iter().any(|e: &Entry| e.path == path)
-                || RESERVED.contains(&path[0].as_str())
-            {
-                shadowed.push(file);
-                continue;
-            }
-            let source = std::fs::read_to_string(&file)
-                .map_err(|e| HostError::io(format!("cannot read {}", file.display()), e))?;
-            let header = header::parse(&source, &file.display().to_string()).map_err(|e| {
-                let hint = format!("fix or remove {}", file.display());
-                e.with_hint(hint)
-            })?;
-            entries.push(Entry {
-                path,
-                language: Language::from_path(&file)?,
-                origin: Origin::User(file),
-                source,
-                header,
-            });
-        }
         Ok(Catalog {
             entries,
             groups,
-            shadowed,
+            shadowed: Vec::new(),
+            disabled: Vec::new(),
         })
+    }
+
+    /// The bundled scripts and the user's. A user script that cannot be used
+    /// (unreadable, not a file, a bad header) is left out and listed in
+    /// `disabled`, so one broken file never breaks every command.
+    pub fn load() -> HostResult<Catalog> {
+        let mut catalog = Catalog::builtin()?;
+        let user_dir = paths::user_scripts_dir();
+        let mut files = Vec::new();
+        collect_user(
+            &user_dir,
+            0,
+            &mut Vec::new(),
+            &mut files,
+            &mut catalog.disabled,
+        );
+        for file in files {
+            let rel = file.strip_prefix(&user_dir).unwrap_or(&file);
+            let path = words(rel);
+            if catalog.entries.iter().any(|e: &Entry| e.path == path)
+                || RESERVED.contains(&path[0].as_str())
+            {
+                catalog.shadowed.push(file);
+                continue;
+            }
+            match user_entry(&file, path) {
+                Ok(entry) => catalog.entries.push(entry),
+                Err(d) => catalog.disabled.push(d),
+            }
+        }
+        Ok(catalog)
     }
 
     pub fn find(&self, path: &[String]) -> Option<&Entry> {
@@ -195,5 +358,30 @@ impl Catalog {
             root = insert(root, &e.path, leaf, &self.groups, "");
         }
         root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mistake in a bundled header must fail here, not in a user's hands
+    /// (clap checks a command tree fully only when asked, or when it panics).
+    #[test]
+    fn every_bundled_header_builds_a_valid_command() {
+        let catalog = Catalog::builtin().expect("every bundled header parses");
+        assert!(catalog.entries.len() > 10);
+        for e in &catalog.entries {
+            e.header
+                .command(e.path.last().expect("non-empty path"))
+                .debug_assert();
+        }
+        crate::cli::build_command(&catalog).debug_assert();
+    }
+
+    #[test]
+    fn command_words_are_what_a_shell_can_pass() {
+        assert!(valid_word("weaviate") && valid_word("config-replication"));
+        assert!(!valid_word("") && !valid_word("--help") && !valid_word("a b"));
     }
 }

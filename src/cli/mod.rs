@@ -21,7 +21,8 @@ Every command above except the meta commands is a bundled script (see `elysiactl
 drop NAME.rhai or NAME.lua into $XDG_CONFIG_HOME/elysiactl/scripts/ to add your own.
 
 Exit codes: 0 success; 1 failure or not everything is up; 2 bad usage;
-124 script time limit; 130 interrupted.";
+124 script time limit; 130 interrupted. A script's integer result (0 to 255)
+is its exit code; a negative or larger one is an error (exit 1).";
 
 fn global_args(cmd: Command) -> Command {
     cmd.arg(
@@ -131,18 +132,29 @@ pub fn report_error(e: &HostError, json_mode: bool) -> i32 {
             json!({ "error": crate::redact::json_copy(&e.to_json()) })
         );
     }
-    eprintln!("error: {}", crate::redact::text(&e.message));
+    // Messages carry script text and paths: no escape sequence of theirs
+    // reaches the terminal.
+    eprintln!("error: {}", crate::host::out::sanitize(&crate::redact::text(&e.message), true));
     if !e.hint.is_empty() {
-        eprintln!("  hint: {}", crate::redact::text(&e.hint));
+        eprintln!("  hint: {}", crate::host::out::sanitize(&crate::redact::text(&e.hint), true));
     }
     e.exit_code
 }
 
-/// Exit code from a script's result: an integer is the code, anything else is 0.
-pub fn exit_code_of(v: &Value) -> i32 {
-    match v {
-        Value::Number(n) => n.as_i64().map(|c| c.clamp(0, 255) as i32).unwrap_or(0),
-        _ => 0,
+/// Exit code from a script's result: an integer from 0 to 255 is the code,
+/// a non-integer is success. Any other integer is refused: the shell would
+/// see it modulo 256, so -1 or 256 would read as 255 or success.
+pub fn exit_code_of(v: &Value) -> HostResult<i32> {
+    let Value::Number(n) = v else {
+        return Ok(0);
+    };
+    match (n.as_i64(), n.as_u64()) {
+        (Some(c), _) if (0..=255).contains(&c) => Ok(c as i32),
+        (None, None) => Ok(0),
+        _ => Err(HostError::validation(format!(
+            "the script returned {n}, which is not an exit code"
+        ))
+        .with_hint("return an integer from 0 (success) to 255, or throw an error to fail")),
     }
 }
 
@@ -161,8 +173,8 @@ pub fn run_script(ctx: &Context, script: Script) -> i32 {
             if n == 1 { "" } else { "s" }
         );
     }
-    match result {
-        Ok(v) => exit_code_of(&v),
+    match result.and_then(|v| exit_code_of(&v)) {
+        Ok(code) => code,
         Err(e) => report_error(&e, json_mode),
     }
 }
@@ -178,6 +190,9 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e, false),
     };
+    for d in &catalog.disabled {
+        eprintln!("{}", d.warning());
+    }
     let cmd = build_command(&catalog);
     let matches = match cmd.clone().try_get_matches() {
         Ok(m) => m,

@@ -1114,7 +1114,9 @@ pub async fn stop_container(docker: &Docker, name: &str, timeout: Duration) -> H
     }
     let secs = timeout.as_secs().max(1);
     // The engine answers only once the container is gone: wait longer than it does.
-    let patient = docker.clone().with_timeout(Duration::from_secs(secs + 60));
+    let patient = docker
+        .clone()
+        .with_timeout(Duration::from_secs(secs.saturating_add(60)));
     patient
         .stop_container(name, Some(StopContainerOptions { t: secs as i64 }))
         .await

@@ -443,7 +443,7 @@ pub fn wait_ready(
 ) -> HostResult<ClusterReadiness> {
     let expected = specs(host).len();
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = crate::host::time::deadline_after(timeout);
     let mut last = String::new();
     loop {
         crate::script::check_interrupt()?;
@@ -477,7 +477,7 @@ pub fn wait_ready(
                 .status(&format!("waiting for Weaviate: {}", r.summary));
         }
         last = r.summary;
-        let next = (Instant::now() + interval).min(deadline);
+        let next = crate::host::time::deadline_after(interval).min(deadline);
         while Instant::now() < next {
             std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
             crate::script::check_interrupt()?;

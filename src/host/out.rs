@@ -22,11 +22,13 @@ pub struct Output {
 impl Output {
     /// A line of a dry-run plan, on stderr so `--json` stdout stays parsable.
     pub fn plan_line(&self, line: &str) {
-        self.suspend(|| eprintln!("[dry-run] {}", crate::redact::text(line)));
+        let line = sanitize(&crate::redact::text(line), true);
+        self.suspend(|| eprintln!("[dry-run] {line}"));
     }
 
     pub fn status(&self, line: &str) {
-        self.suspend(|| eprintln!("{}", crate::redact::text(line)));
+        let line = sanitize(&crate::redact::text(line), true);
+        self.suspend(|| eprintln!("{line}"));
     }
 
     pub fn warn(&self, line: &str) {
@@ -55,7 +57,7 @@ impl Output {
                     .expect("static template"),
             ),
         };
-        bar.set_prefix(crate::redact::text(label).into_owned());
+        bar.set_prefix(sanitize(&crate::redact::text(label), false));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         let mut next = self.next_bar.lock().unwrap();
         *next += 1;
@@ -83,7 +85,7 @@ impl Output {
                 bar.set_position(p);
             }
             if let Some(m) = msg {
-                bar.set_message(crate::redact::text(m).into_owned());
+                bar.set_message(sanitize(&crate::redact::text(m), false));
             }
         }
     }
@@ -92,17 +94,57 @@ impl Output {
         if let Some(bar) = self.bars.lock().unwrap().remove(&id) {
             bar.finish_and_clear();
             if let Some(m) = msg {
-                eprintln!("{}", crate::redact::text(m));
+                eprintln!("{}", sanitize(&crate::redact::text(m), true));
             }
         }
     }
+}
+
+/// Text safe to show on a terminal: control characters (escape sequences
+/// that could recolour, clear or retitle it, carriage returns that overwrite
+/// a line) are shown escaped, as `\x1b` or `\u{9b}`. Newlines and tabs are
+/// kept where `keep_layout` says they are part of the text.
+pub fn sanitize(text: &str, keep_layout: bool) -> String {
+    if !text.chars().any(|c| c.is_control()) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_layout => out.push(c),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// serde_json escapes the C0 controls in strings but writes DEL and the C1
+/// controls (U+0080..U+009F, which some terminals read as escape sequences)
+/// as they are. They occur only inside strings, where `\u` escapes them.
+fn json_escape_controls(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control()) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c > '\x1f' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Text for one table cell.
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => sanitize(s, true),
         Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() => {
@@ -129,7 +171,7 @@ pub fn render_table(rows: &[Value], columns: &[String]) -> String {
         .iter()
         .map(|c| c.split_once(':').unwrap_or((c.as_str(), c.as_str())))
         .collect();
-    table.set_header(cols.iter().map(|(_, h)| h.to_uppercase()));
+    table.set_header(cols.iter().map(|(_, h)| sanitize(&h.to_uppercase(), false)));
     for row in rows {
         table.add_row(
             cols.iter()
@@ -144,7 +186,7 @@ fn print(host: &Host, a: &Args) -> HostResult<Value> {
         .values()
         .iter()
         .map(|v| match v {
-            Value::String(s) => s.clone(),
+            Value::String(s) => sanitize(s, true),
             other => cell(other),
         })
         .collect::<Vec<_>>()
@@ -206,7 +248,7 @@ fn to_json(_: &Host, a: &Args) -> HostResult<Value> {
         serde_json::to_string(&v)
     }
     .map_err(|e| HostError::new(crate::error::Category::Encoding, e.to_string()))?;
-    Ok(json!(text))
+    Ok(json!(json_escape_controls(&text)))
 }
 
 fn json_print(host: &Host, a: &Args) -> HostResult<Value> {
@@ -230,7 +272,7 @@ fn parse_json(_: &Host, a: &Args) -> HostResult<Value> {
 /// answer, so the answer is no (commands offer --force for automation).
 fn confirm(host: &Host, a: &Args) -> HostResult<Value> {
     use std::io::IsTerminal;
-    let question = a.str(0)?;
+    let question = sanitize(&a.str(0)?, false);
     if !std::io::stdin().is_terminal() {
         host.out.status(&format!(
             "{question} [y/N] no (no terminal to answer; pass --force to go ahead)"
@@ -331,6 +373,22 @@ mod tests {
         assert!(t.contains("NODE") && t.contains("READY?"), "{t}");
         assert!(t.contains("weaviate-1") && t.contains('-'), "{t}");
         assert!(t.contains("yes"), "{t}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(sanitize("plain text", true), "plain text");
+        assert_eq!(sanitize("a\x1b[31mred\x07", true), "a\\x1b[31mred\\x07");
+        assert_eq!(sanitize("over\rwrite", true), "over\\x0dwrite");
+        assert_eq!(sanitize("csi\u{9b}2J", true), "csi\\u{9b}2J");
+        assert_eq!(sanitize("two\nlines\tand tab", true), "two\nlines\tand tab");
+        assert_eq!(sanitize("one\nline", false), "one\\x0aline");
+        let json = json_escape_controls(&serde_json::to_string("a\u{9b}b\x7f").unwrap());
+        assert_eq!(json, "\"a\\u009bb\\u007f\"");
+        assert_eq!(
+            serde_json::from_str::<String>(&json).unwrap(),
+            "a\u{9b}b\x7f"
+        );
     }
 
     #[test]

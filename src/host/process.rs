@@ -118,7 +118,7 @@ fn wait(_: &Host, a: &Args) -> HostResult<Value> {
         .opts(1)?
         .duration("timeout")?
         .unwrap_or(std::time::Duration::from_secs(30));
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = crate::host::time::deadline_after(timeout);
     while proc::is_alive(pid) {
         crate::script::check_interrupt()?;
         if std::time::Instant::now() > deadline {

@@ -2,25 +2,29 @@
 //! host modules as global tables (`cluster.nodes()`), options as tables,
 //! errors as tables `{category, message, hint}` that `pcall` returns.
 
-use super::{check_interrupt, safe_import_path, Limits, Script};
+use super::lua_limits::{self, Limiter};
+use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
 use crate::error::{HostError, HostResult};
 use crate::host::{registry, Host, MODULES};
 use mlua::{
-    Function, HookTriggers, Lua, LuaOptions, LuaSerdeExt, MultiValue, SerializeOptions, StdLib,
-    Table, Value as LuaValue, VmState,
+    Function, Lua, LuaOptions, LuaSerdeExt, MultiValue, SerializeOptions, StdLib, Table,
+    Value as LuaValue,
 };
 use serde_json::Value;
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-
-const INSTRUCTIONS_PER_HOOK: u32 = 1000;
 
 /// Lua-side glue: wraps each raw host function so a host error is raised as
 /// a table with a metatable, and runs chunks under xpcall so the Rust side
 /// gets that table back intact.
 const PRELUDE: &str = r#"
+-- Kept local: a script that redefines a global must not break error reports.
+local type, tostring, getmetatable, rawget, math_type = type, tostring, getmetatable, rawget, math.type
+local error, select, pack, unpack = error, select, table.pack, table.unpack
+local raw_setmetatable = setmetatable
+local describe = __describe
+__describe = nil
 local HostError = {}
 HostError.__index = HostError
 HostError.__tostring = function(e)
@@ -32,7 +36,7 @@ local function wrap(raw)
   return function(...)
     local ok, v = raw(...)
     if ok then return v end
-    error(setmetatable(v, HostError), 2)
+    error(raw_setmetatable(v, HostError), 2)
   end
 end
 for mname, fns in pairs(__raw) do
@@ -48,11 +52,29 @@ loadfile = nil
 -- An empty Lua table is ambiguous; array() makes one that stays a JSON array.
 local array_mt = __array_mt
 __array_mt = nil
-function array(...) return setmetatable({...}, array_mt) end
+function array(...) return raw_setmetatable({...}, array_mt) end
+local function field(t, k, kind) local v = rawget(t, k) if type(v) == kind then return v end end
 __elysiactl_main = function(fn)
   return xpcall(fn, function(e)
     if getmetatable(e) == HostError then return e end
-    return { category = "validation", message = tostring(e), hint = "fix the script at the line named in the message", exit_code = 1 }
+    local t = type(e)
+    if t == "string" or t == "number" or t == "userdata" then
+      -- userdata: an error raised on the Rust side (require, a limit), shown by describe.
+      return { category = "validation", message = t == "userdata" and describe(e) or tostring(e),
+               hint = "fix the script at the line named in the message", exit_code = 1 }
+    end
+    -- error({message = ..., hint = ...}) reads like a host error, as throw #{...} does in Rhai.
+    if t == "table" and (field(e, "message", "string") or "") ~= "" then
+      local code = rawget(e, "exit_code")
+      return { category = field(e, "category", "string") or "unknown", message = e.message,
+               hint = field(e, "hint", "string") or "", exit_code = math_type(code) == "integer" and code or 1 }
+    end
+    local mt = getmetatable(e)
+    if type(mt) == "table" and rawget(mt, "__tostring") then
+      return { category = "validation", message = tostring(e), hint = "", exit_code = 1 }
+    end
+    return { category = "validation", message = describe(e),
+             hint = 'raise errors with a message: error("what went wrong"), or error({message = "...", hint = "..."})', exit_code = 1 }
   end)
 end
 "#;
@@ -66,7 +88,38 @@ fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
     )
 }
 
+/// Refuses tables nested more than `levels` deep, or containing themselves,
+/// before the (recursive) conversion meets them.
+fn check_nesting(
+    v: &LuaValue,
+    levels: usize,
+    path: &mut Vec<*const std::ffi::c_void>,
+) -> HostResult<()> {
+    let LuaValue::Table(t) = v else {
+        return Ok(());
+    };
+    let me = t.to_pointer();
+    if path.contains(&me) {
+        return Err(HostError::validation(
+            "a table that contains itself cannot be passed to the host",
+        )
+        .with_hint("pass a copy without the reference back to the table"));
+    }
+    if levels == 0 {
+        return Err(super::too_deep());
+    }
+    path.push(me);
+    for pair in t.clone().pairs::<LuaValue, LuaValue>() {
+        let (key, value) = pair.map_err(|e| HostError::validation(e.to_string()))?;
+        check_nesting(&key, levels - 1, path)?;
+        check_nesting(&value, levels - 1, path)?;
+    }
+    path.pop();
+    Ok(())
+}
+
 fn from_lua(lua: &Lua, v: LuaValue) -> HostResult<Value> {
+    check_nesting(&v, super::MAX_VALUE_DEPTH, &mut Vec::new())?;
     match v {
         LuaValue::Nil => Ok(Value::Null),
         LuaValue::Function(_) | LuaValue::Thread(_) | LuaValue::UserData(_) => {
@@ -83,13 +136,58 @@ fn from_lua(lua: &Lua, v: LuaValue) -> HostResult<Value> {
     }
 }
 
+/// The message of an error raised on the Rust side, without mlua's wrapping
+/// ("runtime error: ", the callback's traceback).
+fn rust_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => rust_error_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A message for `error(v)` where `v` is not text: where it was raised, and
+/// what was raised instead of a message (rendered, not `table: 0x…`).
+fn describe_error_value(lua: &Lua, v: LuaValue) -> String {
+    // The script's frame: the first Lua function below this one and the
+    // message handler that is not the prelude.
+    let at = (1..12)
+        .filter_map(|level| lua.inspect_stack(level))
+        .find_map(|d| {
+            let src = d.source().short_src.map(|s| s.to_string())?;
+            let line = d.curr_line();
+            (line > 0 && src != "prelude" && src != "[C]").then(|| format!("{src}:{line}: "))
+        })
+        .unwrap_or_default();
+    if v.is_nil() {
+        return format!("{at}the script raised an error without a message");
+    }
+    if let LuaValue::Error(e) = &v {
+        return format!("{at}{}", rust_error_text(e));
+    }
+    let kind = v.type_name();
+    let rendering = match &v {
+        LuaValue::Boolean(b) => b.to_string(),
+        _ => match from_lua(lua, v.clone()) {
+            Ok(j) => {
+                let text = j.to_string();
+                match text.char_indices().nth(300) {
+                    Some((cut, _)) => format!("{}…", &text[..cut]),
+                    None => text,
+                }
+            }
+            Err(_) => "(not shown: it holds values without a text form, such as functions)".into(),
+        },
+    };
+    format!("{at}the script raised an error without a message, only a {kind}: {rendering}")
+}
+
 pub struct LuaState {
+    // Declared first so it is dropped first: the hook points at the limiter.
     lua: Lua,
-    /// A limit error raised by the hook, kept so it is reported as itself and
-    /// not as the generic Lua error it turns into.
-    limit_error: Rc<RefCell<Option<HostError>>>,
-    /// Instructions counted by the hook since the last reset.
-    operations: Rc<RefCell<u64>>,
+    /// Counts operations and keeps the limit error the hook raised, so it is
+    /// reported as itself and not as the generic Lua error it turns into.
+    limiter: Rc<Limiter>,
 }
 
 pub fn new_state(
@@ -154,6 +252,7 @@ pub fn new_state(
 
     // require: bundled stdlib ("stdlib/NAME") or files beside the playbook.
     let loaded: Table = lua.create_table().map_err(le)?;
+    let loading = ImportChain::default();
     let require = lua
         .create_function(move |lua, name: String| {
             if let Ok(v) = loaded.get::<LuaValue>(name.as_str()) {
@@ -177,6 +276,9 @@ pub fn new_state(
                 })?;
                 (text, path.display().to_string())
             };
+            let _loading = loading
+                .enter(&chunk_name)
+                .map_err(|e| mlua::Error::runtime(format!("{} ({})", e.message, e.hint)))?;
             let v: LuaValue = lua.load(text).set_name(format!("@{chunk_name}")).eval()?;
             let v = if v.is_nil() { LuaValue::Boolean(true) } else { v };
             loaded.set(name, v.clone())?;
@@ -184,43 +286,23 @@ pub fn new_state(
         })
         .map_err(le)?;
     lua.globals().set("require", require).map_err(le)?;
-    lua.load(PRELUDE).set_name("@prelude").exec().map_err(le)?;
-
-    let limit_error: Rc<RefCell<Option<HostError>>> = Rc::new(RefCell::new(None));
-    let slot = limit_error.clone();
-    // Shared with the state so each REPL evaluation starts from zero.
-    let counter = Rc::new(RefCell::new(0u64));
-    let hook_counter = counter.clone();
-    let max = limits.max_operations;
-    lua.set_hook(
-        HookTriggers::new().every_nth_instruction(INSTRUCTIONS_PER_HOOK),
-        move |_, _| {
-            let mut n = hook_counter.borrow_mut();
-            *n += INSTRUCTIONS_PER_HOOK as u64;
-            let err = if *n > max {
-                Some(
-                    HostError::validation("the script exceeded its operation limit").with_hint(
-                        "look for an endless loop, or raise script.max_operations in the config",
-                    ),
-                )
-            } else {
-                check_interrupt().err()
-            };
-            match err {
-                Some(e) => {
-                    let msg = e.message.clone();
-                    *slot.borrow_mut() = Some(e);
-                    Err(mlua::Error::runtime(msg))
-                }
-                None => Ok(VmState::Continue),
-            }
-        },
-    );
-    Ok(LuaState {
-        lua,
-        limit_error,
-        operations: counter,
-    })
+    let describe = lua
+        .create_function(|lua, v: LuaValue| Ok(describe_error_value(lua, v)))
+        .map_err(le)?;
+    lua.globals().set("__describe", describe).map_err(le)?;
+    let limiter = Rc::new(Limiter::new(limits.max_operations));
+    lua.globals()
+        .set(
+            "__pat",
+            lua_limits::pattern_functions(&lua, &limiter).map_err(le)?,
+        )
+        .map_err(le)?;
+    lua.load(format!("{PRELUDE}\n{}", lua_limits::PRELUDE))
+        .set_name("@prelude")
+        .exec()
+        .map_err(le)?;
+    lua_limits::install(&lua, &limiter).map_err(le)?;
+    Ok(LuaState { lua, limiter })
 }
 
 impl LuaState {
@@ -241,7 +323,7 @@ impl LuaState {
             .get("__elysiactl_main")
             .map_err(|e| HostError::unknown(e.to_string()))?;
         let result = main.call::<MultiValue>(f);
-        if let Some(e) = self.limit_error.borrow_mut().take() {
+        if let Some(e) = self.limiter.take_error() {
             return Err(e);
         }
         let mut values = result
@@ -309,7 +391,9 @@ impl super::Session for LuaSession {
         let f = self
             .compile(input)
             .map_err(|e| LuaState::syntax_error("repl", e))?;
-        *self.state.operations.borrow_mut() = 0;
+        self.state.limiter.reset();
+        lua_limits::rearm(&self.state.lua)
+            .map_err(|e| HostError::unknown(format!("Lua set-up failed: {e}")))?;
         self.state.call_main(f)
     }
 
@@ -321,5 +405,137 @@ impl super::Session for LuaSession {
                 ..
             })
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(max_operations: u64) -> (tokio::runtime::Runtime, LuaState) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let host = Host::new(Default::default(), rt.handle().clone(), false);
+        let limits = Limits {
+            max_operations,
+            timeout: std::time::Duration::from_secs(600),
+        };
+        let state = new_state(&host, limits, None).unwrap();
+        (rt, state)
+    }
+
+    /// The pattern functions the sandbox installs give what Lua's own give,
+    /// errors included, for gsub (every kind of replacement) and gmatch.
+    #[test]
+    fn sandboxed_pattern_functions_agree_with_luas() {
+        const PROBE: &str = r#"
+            local subjects = { "", "hello world", "  padded  ", "key = value; other=2",
+              "THE (quick) [brown] fox", "aaa", "x=1, y=22, z=333", "f(a(b)c) g(h)", "abc" }
+            local patterns = { "", "o", "^h", "d$", "l+", "l*", "(l)(l)", ".-", "^%s*(.-)%s*$",
+              "(%w+)=(%w+)", "%b()", "%f[%a]%a+", "[^%s]+", "()ll()", "%d+", "(a", "%", "[a",
+              "a*", "^", "(h)(.)%2", "x*" }
+            -- Positions and Lua's "string.gsub" (named so only when called through pcall) aside.
+            local function norm(v) return (tostring(v):gsub("^[^:]*:%d+: ", ""):gsub("'string%.", "'")) end
+            local out = {}
+            local function add(...) local t = table.pack(...) for i = 1, t.n do t[i] = norm(t[i]) end out[#out + 1] = table.concat(t, "|", 1, t.n) end
+            for _, s in ipairs(subjects) do
+              for _, p in ipairs(patterns) do
+                add(pcall(string.gsub, s, p, "<%0>"))
+                add(pcall(string.gsub, s, p, "[%1]", 2))
+                add(pcall(string.gsub, s, p, "%2"))
+                add(pcall(string.gsub, s, p, "%x"))
+                add(pcall(string.gsub, s, p, function(a, b) if b then return a .. "+" .. tostring(b) end end))
+                add(pcall(string.gsub, s, p, { hello = "HI", l = 7, o = false }))
+                add(pcall(string.gsub, s, p, 5))
+                local parts = {}
+                local ok, err = pcall(function()
+                  for a, b in string.gmatch(s, p) do parts[#parts + 1] = tostring(a) .. "," .. tostring(b) end
+                end)
+                add(ok, err, table.concat(parts, ";"))
+                add(pcall(string.find, s, p, 2, true))
+                add(pcall(string.match, s, p, -3))
+              end
+            end
+            add(pcall(string.gsub, "abc", "b", {}, "x"))
+            add(pcall(string.gsub, "abc", "b", true))
+            add(pcall(string.gsub, "abc", "b", function() return {} end))
+            add(pcall(string.find, nil, "x"))
+            add(pcall(string.find, "abc", "b", 1.5))
+            add(pcall(string.find, 12345, 3))
+            add(("x"):rep(3):find("xx", 2))
+            return table.concat(out, "\n")
+        "#;
+        let (_rt, ours) = state(0);
+        let ours: String = ours.lua.load(PROBE).set_name("=probe").eval().unwrap();
+        let theirs: String = Lua::new().load(PROBE).set_name("=probe").eval().unwrap();
+        for (n, (a, b)) in ours.lines().zip(theirs.lines()).enumerate() {
+            assert_eq!(a, b, "probe line {n}");
+        }
+        assert_eq!(ours.lines().count(), theirs.lines().count());
+    }
+
+    /// A REPL input stopped by the limit (inside a coroutine, behind pcall)
+    /// leaves the session usable, with its count started over.
+    #[test]
+    fn the_repl_recovers_from_a_limit_reached_in_a_coroutine() {
+        use crate::script::Session;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let host = Host::new(Default::default(), rt.handle().clone(), false);
+        let limits = Limits {
+            max_operations: 200_000,
+            timeout: std::time::Duration::from_secs(600),
+        };
+        let mut session = LuaSession::new(host, limits).unwrap();
+        for input in [
+            "coroutine.resume(coroutine.create(function() while true do end end))",
+            "while true do pcall(function() while true do end end) end",
+            "(\"x\"):rep(100):find((\"x*\"):rep(50) .. \"y\")",
+        ] {
+            let e = session.eval(input).unwrap_err();
+            assert!(
+                e.message.contains("operation limit"),
+                "{input}: {}",
+                e.message
+            );
+            assert_eq!(session.eval("1 + 1").unwrap(), serde_json::json!(2));
+            let counted = "local n = 0 for i = 1, 50000 do n = n + 1 end return n";
+            assert_eq!(session.eval(counted).unwrap(), serde_json::json!(50000));
+        }
+    }
+
+    #[test]
+    fn finalizers_are_refused() {
+        let (_rt, st) = state(0);
+        let e = st
+            .lua
+            .load("setmetatable({}, {__gc = function() end})")
+            .exec()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("__gc finalizers are not allowed"),
+            "{e}"
+        );
+        st.lua
+            .load("setmetatable({}, {__index = {}})")
+            .exec()
+            .unwrap();
+    }
+
+    #[test]
+    fn tables_nest_up_to_the_limit_and_no_deeper() {
+        let lua = Lua::new();
+        let nested = |levels: usize| -> LuaValue {
+            lua.load(format!(
+                "local t = 1 for i = 1, {levels} do t = {{t}} end return t"
+            ))
+            .eval()
+            .unwrap()
+        };
+        assert!(from_lua(&lua, nested(super::super::MAX_VALUE_DEPTH)).is_ok());
+        let e = from_lua(&lua, nested(super::super::MAX_VALUE_DEPTH + 1)).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{}", e.message);
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod header;
 pub mod lua;
+mod lua_limits;
+mod lua_pattern;
 pub mod repl;
 pub mod rhai;
 
@@ -75,7 +77,9 @@ impl Limits {
     pub fn from_config(cfg: &crate::config::Config) -> Limits {
         Limits {
             max_operations: cfg.script.max_operations,
-            timeout: humantime::parse_duration(&cfg.script.timeout)
+            // The config was validated with the same parser; the fallback
+            // only covers a Config built by hand.
+            timeout: crate::host::time::parse_duration(&cfg.script.timeout)
                 .unwrap_or(Duration::from_secs(1800)),
         }
     }
@@ -140,7 +144,7 @@ pub fn check_interrupt() -> HostResult<()> {
 pub fn restart_deadline() {
     DEADLINE.with(|d| {
         if let Some((_, limit)) = d.get() {
-            d.set(Some((Instant::now() + limit, limit)));
+            d.set(Some((crate::host::time::deadline_after(limit), limit)));
         }
     });
 }
@@ -150,7 +154,7 @@ pub struct DeadlineGuard;
 
 impl DeadlineGuard {
     pub fn set(limit: Duration) -> DeadlineGuard {
-        DEADLINE.with(|d| d.set(Some((Instant::now() + limit, limit))));
+        DEADLINE.with(|d| d.set(Some((crate::host::time::deadline_after(limit), limit))));
         DeadlineGuard
     }
 }
@@ -181,6 +185,61 @@ pub fn safe_import_path(dir: &Path, name: &str, ext: &str) -> HostResult<PathBuf
         path.set_extension(ext);
     }
     Ok(path)
+}
+
+/// How deeply values may nest to cross between a script and the host. The
+/// conversions (and JSON printing) recurse once per level, so an unbounded
+/// depth is a stack overflow; 128 is also the most serde_json parses.
+pub const MAX_VALUE_DEPTH: usize = 128;
+
+pub fn too_deep() -> HostError {
+    HostError::validation(format!(
+        "a value nested deeper than {MAX_VALUE_DEPTH} levels cannot be passed to the host"
+    ))
+    .with_hint("flatten the structure, e.g. a list of rows instead of maps inside maps")
+}
+
+/// How deep imports may nest. Real helpers nest two or three deep; the
+/// bound keeps a chain of distinct files from exhausting the stack.
+const MAX_IMPORT_DEPTH: usize = 16;
+
+/// The modules being loaded, outermost first. An import of one of them
+/// again is a cycle, which would otherwise recurse until the stack overflows.
+#[derive(Default)]
+pub struct ImportChain(std::sync::Mutex<Vec<String>>);
+
+/// Takes a module off the chain however its loading ended.
+pub struct Loading<'a>(&'a ImportChain);
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    }
+}
+
+impl ImportChain {
+    /// Note that `name` is being loaded, or refuse it as a cycle or too deep.
+    pub fn enter(&self, name: &str) -> HostResult<Loading<'_>> {
+        let mut chain = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = chain.iter().position(|m| m == name) {
+            let mut cycle = chain[at..].to_vec();
+            cycle.push(name.to_string());
+            return Err(
+                HostError::validation(format!("import cycle: {}", cycle.join(" -> "))).with_hint(
+                    "a module cannot import itself, directly or through others; move what both need into a third file",
+                ),
+            );
+        }
+        if chain.len() >= MAX_IMPORT_DEPTH {
+            return Err(HostError::validation(format!(
+                "imports nest deeper than {MAX_IMPORT_DEPTH} modules: {} -> {name}",
+                chain.join(" -> ")
+            ))
+            .with_hint("import the helpers from fewer levels of modules"));
+        }
+        chain.push(name.to_string());
+        Ok(Loading(self))
+    }
 }
 
 /// Run a whole script. An integer result is the command's exit code.
@@ -244,6 +303,28 @@ mod tests {
         );
         assert!(safe_import_path(dir, "../etc/passwd", "rhai").is_err());
         assert!(safe_import_path(dir, "/etc/passwd", "lua").is_err());
+    }
+
+    #[test]
+    fn import_chains_refuse_cycles_and_unbounded_depth() {
+        let chain = ImportChain::default();
+        let a = chain.enter("a").unwrap();
+        let b = chain.enter("b").unwrap();
+        let e = chain.enter("a").err().unwrap();
+        assert_eq!(e.message, "import cycle: a -> b -> a");
+        drop(b);
+        drop(a);
+        // Loaded and left: importing it again later is no cycle.
+        let _a = chain.enter("a").unwrap();
+        let chain = ImportChain::default();
+        let names: Vec<String> = (0..MAX_IMPORT_DEPTH).map(|i| format!("m{i}")).collect();
+        let _held: Vec<_> = names.iter().map(|n| chain.enter(n).unwrap()).collect();
+        assert!(chain
+            .enter("one-more")
+            .err()
+            .unwrap()
+            .message
+            .contains("deeper than"));
     }
 
     #[test]

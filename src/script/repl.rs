@@ -167,11 +167,12 @@ pub fn run_loop(
                 match evaluate(session, &text, limits) {
                     Ok(v) => {
                         if let Some(s) = format_value(&v) {
-                            let _ = writeln!(out, "{s}");
+                            let _ = writeln!(out, "{}", crate::host::out::sanitize(&s, true));
                         }
                     }
                     Err(e) => {
-                        let _ = writeln!(err, "{e}");
+                        let _ =
+                            writeln!(err, "{}", crate::host::out::sanitize(&e.to_string(), true));
                     }
                 }
                 let _ = out.flush();

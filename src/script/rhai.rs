@@ -1,7 +1,7 @@
 //! The Rhai engine: host modules as `cluster::nodes()`, options as maps,
 //! errors as maps `#{category, message, hint}` that `try`/`catch` can read.
 
-use super::{check_interrupt, safe_import_path, Limits, Script};
+use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
 use crate::error::{Category, HostError, HostResult};
 use crate::host::{registry, Host, HostFn, MODULES};
 use ::rhai::module_resolvers::FileModuleResolver;
@@ -18,9 +18,24 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
     ::rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
 }
 
+/// Whether arrays and maps nest more than `levels` deep in `d`. Reads in
+/// place: a clone of a deep value would recurse as deep as the value.
+fn nests_deeper_than(d: &Dynamic, levels: usize) -> bool {
+    if let Ok(a) = d.as_array_ref() {
+        return levels == 0 || a.iter().any(|x| nests_deeper_than(x, levels - 1));
+    }
+    if let Ok(m) = d.as_map_ref() {
+        return levels == 0 || m.values().any(|x| nests_deeper_than(x, levels - 1));
+    }
+    false
+}
+
 pub fn from_dynamic(d: &Dynamic) -> HostResult<Value> {
     if d.is_unit() {
         return Ok(Value::Null);
+    }
+    if nests_deeper_than(d, super::MAX_VALUE_DEPTH) {
+        return Err(super::too_deep());
     }
     ::rhai::serde::from_dynamic::<Value>(d).map_err(|e| {
         HostError::validation(format!(
@@ -74,6 +89,7 @@ fn register(module: &mut Module, host: &Arc<Host>, f: &'static HostFn) {
 /// or from the playbook's own folder, never from anywhere else.
 struct SandboxResolver {
     dir: Option<PathBuf>,
+    loading: ImportChain,
 }
 
 impl ModuleResolver for SandboxResolver {
@@ -86,8 +102,12 @@ impl ModuleResolver for SandboxResolver {
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let bundled_name = format!("{}.rhai", path.trim_end_matches(".rhai"));
         if let Some(text) = super::bundled_file(&bundled_name) {
+            let _loading = self
+                .loading
+                .enter(&bundled_name)
+                .map_err(host_error_to_rhai)?;
             let mut ast = engine.compile(text)?;
-            ast.set_source(bundled_name);
+            ast.set_source(bundled_name.clone());
             let m = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
             return Ok(m.into());
         }
@@ -98,6 +118,12 @@ impl ModuleResolver for SandboxResolver {
             ));
         };
         let file = safe_import_path(dir, path, "rhai").map_err(host_error_to_rhai)?;
+        // The same file reached by another spelling ("a", "./a", "a.rhai") is the same module.
+        let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        let _loading = self
+            .loading
+            .enter(&key.to_string_lossy())
+            .map_err(host_error_to_rhai)?;
         FileModuleResolver::new().resolve(engine, source, &file.to_string_lossy(), pos)
     }
 }
@@ -119,7 +145,10 @@ pub fn engine(host: &Arc<Host>, limits: Limits, import_dir: Option<PathBuf>) -> 
             None
         }
     });
-    engine.set_module_resolver(SandboxResolver { dir: import_dir });
+    engine.set_module_resolver(SandboxResolver {
+        dir: import_dir,
+        loading: ImportChain::default(),
+    });
     for (name, _) in MODULES {
         let mut module = Module::new();
         for f in registry().iter().filter(|f| f.module == *name) {
@@ -146,11 +175,19 @@ pub fn to_host_error(err: &EvalAltResult, script: &str) -> HostError {
     match err.unwrap_inner() {
         EvalAltResult::ErrorRuntime(v, _) => {
             if let Ok(json) = from_dynamic(v) {
-                if let Some(e) = HostError::from_json(&json) {
+                if let Some(e) = HostError::from_json(&json).filter(|e| !e.message.trim().is_empty()) {
                     return e;
                 }
             }
-            HostError::new(Category::Unknown, format!("{at}: {v}"))
+            let shown = v.to_string();
+            if v.is_unit() || shown.trim().is_empty() {
+                return HostError::new(
+                    Category::Unknown,
+                    format!("{at}: the script threw an error without a message"),
+                )
+                .with_hint("throw a message: throw \"what went wrong\", or throw #{message: \"...\", hint: \"...\"}");
+            }
+            HostError::new(Category::Unknown, format!("{at}: {shown}"))
                 .with_hint("the script raised this error with `throw`")
         }
         EvalAltResult::ErrorTooManyOperations(_) => HostError::validation(format!(
@@ -263,5 +300,25 @@ fn at_end_of_input(pos: ::rhai::Position, input: &str) -> bool {
         (Some(l), _) if l > lines => true,
         (Some(l), Some(col)) => l == lines && col > last_len,
         (Some(l), None) => l == lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Dynamic {
+        let mut d = Dynamic::from(1_i64);
+        for _ in 0..levels {
+            d = Dynamic::from_array(vec![d]);
+        }
+        d
+    }
+
+    #[test]
+    fn values_nest_up_to_the_limit_and_no_deeper() {
+        assert!(from_dynamic(&nested(super::super::MAX_VALUE_DEPTH)).is_ok());
+        let e = from_dynamic(&nested(super::super::MAX_VALUE_DEPTH + 1)).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{}", e.message);
     }
 }

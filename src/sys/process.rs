@@ -197,7 +197,7 @@ pub fn signal_number(name: &str) -> HostResult<i32> {
 
 /// Wait until the process is gone; true if it went within the timeout.
 pub fn wait_gone(rec: PidRecord, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::host::time::deadline_after(timeout);
     loop {
         if !is_same_process(rec) {
             return true;
