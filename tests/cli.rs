@@ -311,6 +311,65 @@ fn status_of_a_stack_that_is_not_running_says_so() {
     assert_eq!(v["elysia"]["detail"], "not started");
 }
 
+/// `weaviate status` and `elysia status` print the same tables as `status`,
+/// one service each, and say that nothing runs.
+#[test]
+fn one_service_status_prints_its_table_when_nothing_runs() {
+    let s = Stack::new("process", 3, true, "");
+    let r = s.run(&["weaviate", "status"]);
+    assert_eq!(r.code, 1, "nothing runs: {}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Weaviate (process): 0/3 ready"),
+        "{}",
+        r.stdout
+    );
+    for i in 0..3 {
+        assert!(r.stdout.contains(&format!("weaviate-{i}")), "{}", r.stdout);
+    }
+    assert!(r.stdout.contains("not started"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Elysia"), "{}", r.stdout);
+    let r = s.run(&["elysia", "status"]);
+    assert_eq!(r.code, 1, "nothing runs: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Elysia: down"), "{}", r.stdout);
+    assert!(r.stdout.contains("not started"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Weaviate ("), "{}", r.stdout);
+}
+
+/// `weaviate logs` reads every node's log; `--lines 0` prints nothing, as
+/// `tail -n 0` does, and a negative count is refused.
+#[test]
+fn weaviate_logs_line_counts() {
+    let s = stack();
+    let log_dir = s.state_dir().join("logs");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            log_dir.join(format!("weaviate-{i}.log")),
+            format!("node {i} line 1\nnode {i} line 2\nnode {i} line 3\n"),
+        )
+        .unwrap();
+    }
+    let r = s.run(&["weaviate", "logs", "--lines", "2"]).ok();
+    assert_eq!(
+        r.stdout,
+        (0..3)
+            .map(|i| format!("==> weaviate-{i} <==\nnode {i} line 2\nnode {i} line 3\n"))
+            .collect::<String>()
+    );
+    let r = s.run(&["weaviate", "logs", "--node", "1", "-n", "1"]).ok();
+    assert_eq!(r.stdout, "==> weaviate-1 <==\nnode 1 line 3\n");
+    let r = s.run(&["weaviate", "logs", "--lines", "0"]).ok();
+    assert_eq!(r.stdout, "", "{}", r.stderr);
+    let r = s.run(&["weaviate", "logs", "--node", "7", "--lines", "0"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("there is no node 7"), "{}", r.stderr);
+    let r = s.run(&["weaviate", "logs", "--lines=-1"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("-1"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+}
+
 #[test]
 fn stopping_what_is_not_running_is_not_an_error() {
     let s = stack();
