@@ -359,7 +359,7 @@ impl WeaviateClient {
         self.get_json("/v1/schema", &[]).await
     }
 
-    /// The collection names in the schema, in the server's order.
+    /// The collection names in the schema, sorted (the server's order changes between calls).
     pub async fn class_names(&self) -> HostResult<Vec<String>> {
         Ok(class_names_of(&self.schema().await?))
     }
@@ -738,9 +738,9 @@ pub fn is_no_such_collection(e: &HostError) -> bool {
         && e.message.ends_with(" does not exist")
 }
 
-/// Collection names of a `/v1/schema` answer.
+/// Collection names of a `/v1/schema` answer, sorted.
 pub fn class_names_of(schema: &Value) -> Vec<String> {
-    schema
+    let mut names: Vec<String> = schema
         .get("classes")
         .and_then(Value::as_array)
         .map(|a| {
@@ -749,7 +749,9 @@ pub fn class_names_of(schema: &Value) -> Vec<String> {
                 .map(str::to_string)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// The errors of a GraphQL answer (they arrive with HTTP 200), joined and
