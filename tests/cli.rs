@@ -217,6 +217,40 @@ fn dry_run_records_writes_and_later_reads_see_them() {
     assert!(s.live_pids().is_empty(), "dry-run started a process");
 }
 
+/// `health --watch --export` appends to a file: under --dry-run the watch
+/// still samples (reads run), but the file is only planned.
+#[test]
+fn dry_run_health_watch_writes_no_export_file() {
+    let s = stack();
+    let export = s.dir.path().join("samples.ndjson");
+    let export_s = export.to_str().unwrap();
+    let r = s.run(&[
+        "--dry-run",
+        "health",
+        "--watch",
+        "--count",
+        "1",
+        "--export",
+        export_s,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("DOWN"),
+        "the sample is shown: {}",
+        r.stdout
+    );
+    assert!(!export.exists(), "dry-run wrote {export_s}");
+    assert!(
+        r.stderr.contains("would health.watch_export") && r.stderr.contains(export_s),
+        "{}",
+        r.stderr
+    );
+    s.run(&["health", "--watch", "--count", "1", "--export", export_s])
+        .ok();
+    let lines = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+}
+
 #[test]
 fn config_show_redacts_keys_and_env_overrides() {
     let s = stack();
@@ -429,4 +463,40 @@ fn a_bad_job_in_the_config_file_is_refused_with_its_line() {
         !s.state_dir().join("run/daemon.pid").exists(),
         "a refused daemon leaves no PID file"
     );
+}
+
+/// Out-of-range counts and over-long collection names are refused with the
+/// rule they break, before anything is asked of Weaviate (none runs here).
+#[test]
+fn index_counts_and_collection_names_are_checked() {
+    let s = stack();
+    let refused = |args: &[&str], needle: &str| {
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("Connection refused"), "{}", r.stderr);
+        r
+    };
+    refused(&["index", "search", "retry", "--limit=-1"], "-1");
+    refused(&["index", "search", "retry", "--limit", "0"], "limit");
+    refused(&["index", "search", "retry", "--limit", "5000"], "1000");
+    refused(&["index", "errors", "--recent", "0"], "recent");
+    refused(&["index", "perf", "--runs=-2"], "runs");
+    let long = format!("Code{}", "x".repeat(296));
+    let repo = s.dir.path().to_str().unwrap().to_string();
+    for args in [
+        vec![
+            "index",
+            "sync",
+            repo.as_str(),
+            "--collection",
+            long.as_str(),
+        ],
+        vec!["index", "search", "retry", "--collection", long.as_str()],
+    ] {
+        let r = refused(&args, "300 characters");
+        assert!(r.stderr.contains("at most 255"), "{}", r.stderr);
+        assert!(!r.stderr.contains("only letters"), "{}", r.stderr);
+    }
 }

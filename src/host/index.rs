@@ -1,6 +1,7 @@
 //! Indexing from scripts: `index.ingest(["/src/repo"], #{collection: "Code"})`,
-//! `index.errors(#{recent: 20})`.
+//! `index.errors(#{recent: 20})`, `index.reset_errors()`.
 
+use super::args::Opts;
 use super::{read, write, Args, Host, HostFn};
 use crate::error::{HostError, HostResult};
 use crate::index::{self, SyncOptions};
@@ -47,13 +48,32 @@ fn simulate_sync(host: &Host, a: &Args) -> HostResult<Value> {
     }))
 }
 
+/// A count option: its default when absent, refused (not clamped) outside
+/// `lo..=hi`, so a typo such as `--limit -1` is not quietly read as 1.
+fn count(o: &Opts, f: &str, key: &str, default: i64, lo: i64, hi: i64) -> HostResult<usize> {
+    match o.int(key)?.unwrap_or(default) {
+        n if (lo..=hi).contains(&n) => Ok(n as usize),
+        n => Err(HostError::validation(format!(
+            "index.{f}(): {key} = {n} is outside {lo} to {hi}"
+        ))
+        .with_hint(format!(
+            "give {lo} to {hi}, e.g. --{} {default}",
+            key.replace('_', "-")
+        ))),
+    }
+}
+
 fn errors(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["recent", "summary", "reset"])?;
-    if o.bool("reset", false)? {
-        return Ok(json!({"removed": index::reset_errors()?}));
+    if o.get("reset").is_some() {
+        // Removing is a write, so that --dry-run can intercept it.
+        return Err(
+            HostError::validation("index.errors() only reads the recorded errors")
+                .with_hint("remove them with index.reset_errors()"),
+        );
     }
-    let recent = o.int("recent")?.unwrap_or(20).clamp(1, 100_000) as usize;
+    o.only(&["recent", "summary"])?;
+    let recent = count(&o, "errors", "recent", 20, 1, 100_000)?;
     if o.bool("summary", false)? {
         let all = index::errors(1_000_000)?;
         let mut by: BTreeMap<String, u64> = BTreeMap::new();
@@ -66,6 +86,14 @@ fn errors(_: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!(index::errors(recent)?))
 }
 
+fn reset_errors(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!({"removed": index::reset_errors()?}))
+}
+
+fn simulate_reset_errors(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!({"dry_run": true, "removed": 0, "would_remove": index::errors(usize::MAX)?.len()}))
+}
+
 fn search(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(1)?;
     o.only(&["collection", "limit", "mode", "alpha", "content"])?;
@@ -76,7 +104,7 @@ fn search(host: &Host, a: &Args) -> HostResult<Value> {
             collection: o
                 .str("collection")?
                 .unwrap_or_else(|| host.config.index.collection.clone()),
-            limit: o.int("limit")?.unwrap_or(10).clamp(1, 1000) as usize,
+            limit: count(&o, "search", "limit", 10, 1, 1000)?,
             mode: o.str("mode")?.unwrap_or_else(|| "auto".into()),
             alpha: o.float("alpha")?.unwrap_or(0.5),
             content: o.bool("content", false)?,
@@ -110,7 +138,7 @@ fn simulate_trial(_: &Host, a: &Args) -> HostResult<Value> {
 fn perf(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     o.only(&["runs"])?;
-    index::perf(o.int("runs")?.unwrap_or(10).clamp(1, 1000) as usize)
+    index::perf(count(&o, "perf", "runs", 10, 1, 1000)?)
 }
 
 pub fn functions() -> Vec<HostFn> {
@@ -128,7 +156,10 @@ pub fn functions() -> Vec<HostFn> {
             "One trial sync for `index tune`: the first opts.files = 400 files of the repositories, through the whole pipeline with opts.batch_size, opts.upload_concurrency and opts.embed_workers (default: the config's), into a scratch collection at the cluster's replication factor and a store of its own, both removed afterwards. Returns {batch_size, upload_concurrency, embed_workers, embedder, files, chunks, seconds, chunks_per_s, upload_latency_ms, embed_latency_ms, retries}.",
             trial, Some(simulate_trial)),
         read("index", "errors", "errors(opts?: map) -> array|map",
-            "Errors recorded by index runs, newest first (opts.recent = 20); opts.summary = true counts them by category; opts.reset = true removes them (returns {removed}).",
+            "Errors recorded by index runs, newest first (opts.recent = 20, 1 to 100000), and the files they skipped (too big: category skipped_size; binary: skipped_binary); opts.summary = true counts them by category. index.reset_errors() removes them.",
             errors),
+        write("index", "reset_errors", "reset_errors() -> map",
+            "Remove every recorded index error: {removed}. In a dry run nothing is removed: {dry_run, removed: 0, would_remove}.",
+            reset_errors, Some(simulate_reset_errors)),
     ]
 }
