@@ -217,6 +217,40 @@ fn dry_run_records_writes_and_later_reads_see_them() {
     assert!(s.live_pids().is_empty(), "dry-run started a process");
 }
 
+/// `health --watch --export` appends to a file: under --dry-run the watch
+/// still samples (reads run), but the file is only planned.
+#[test]
+fn dry_run_health_watch_writes_no_export_file() {
+    let s = stack();
+    let export = s.dir.path().join("samples.ndjson");
+    let export_s = export.to_str().unwrap();
+    let r = s.run(&[
+        "--dry-run",
+        "health",
+        "--watch",
+        "--count",
+        "1",
+        "--export",
+        export_s,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("DOWN"),
+        "the sample is shown: {}",
+        r.stdout
+    );
+    assert!(!export.exists(), "dry-run wrote {export_s}");
+    assert!(
+        r.stderr.contains("would health.watch_export") && r.stderr.contains(export_s),
+        "{}",
+        r.stderr
+    );
+    s.run(&["health", "--watch", "--count", "1", "--export", export_s])
+        .ok();
+    let lines = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+}
+
 #[test]
 fn config_show_redacts_keys_and_env_overrides() {
     let s = stack();
@@ -311,6 +345,65 @@ fn status_of_a_stack_that_is_not_running_says_so() {
     assert_eq!(v["elysia"]["detail"], "not started");
 }
 
+/// `weaviate status` and `elysia status` print the same tables as `status`,
+/// one service each, and say that nothing runs.
+#[test]
+fn one_service_status_prints_its_table_when_nothing_runs() {
+    let s = Stack::new("process", 3, true, "");
+    let r = s.run(&["weaviate", "status"]);
+    assert_eq!(r.code, 1, "nothing runs: {}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Weaviate (process): 0/3 ready"),
+        "{}",
+        r.stdout
+    );
+    for i in 0..3 {
+        assert!(r.stdout.contains(&format!("weaviate-{i}")), "{}", r.stdout);
+    }
+    assert!(r.stdout.contains("not started"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Elysia"), "{}", r.stdout);
+    let r = s.run(&["elysia", "status"]);
+    assert_eq!(r.code, 1, "nothing runs: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Elysia: down"), "{}", r.stdout);
+    assert!(r.stdout.contains("not started"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Weaviate ("), "{}", r.stdout);
+}
+
+/// `weaviate logs` reads every node's log; `--lines 0` prints nothing, as
+/// `tail -n 0` does, and a negative count is refused.
+#[test]
+fn weaviate_logs_line_counts() {
+    let s = stack();
+    let log_dir = s.state_dir().join("logs");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            log_dir.join(format!("weaviate-{i}.log")),
+            format!("node {i} line 1\nnode {i} line 2\nnode {i} line 3\n"),
+        )
+        .unwrap();
+    }
+    let r = s.run(&["weaviate", "logs", "--lines", "2"]).ok();
+    assert_eq!(
+        r.stdout,
+        (0..3)
+            .map(|i| format!("==> weaviate-{i} <==\nnode {i} line 2\nnode {i} line 3\n"))
+            .collect::<String>()
+    );
+    let r = s.run(&["weaviate", "logs", "--node", "1", "-n", "1"]).ok();
+    assert_eq!(r.stdout, "==> weaviate-1 <==\nnode 1 line 3\n");
+    let r = s.run(&["weaviate", "logs", "--lines", "0"]).ok();
+    assert_eq!(r.stdout, "", "{}", r.stderr);
+    let r = s.run(&["weaviate", "logs", "--node", "7", "--lines", "0"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("there is no node 7"), "{}", r.stderr);
+    let r = s.run(&["weaviate", "logs", "--lines=-1"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("-1"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+}
+
 #[test]
 fn stopping_what_is_not_running_is_not_an_error() {
     let s = stack();
@@ -370,4 +463,40 @@ fn a_bad_job_in_the_config_file_is_refused_with_its_line() {
         !s.state_dir().join("run/daemon.pid").exists(),
         "a refused daemon leaves no PID file"
     );
+}
+
+/// Out-of-range counts and over-long collection names are refused with the
+/// rule they break, before anything is asked of Weaviate (none runs here).
+#[test]
+fn index_counts_and_collection_names_are_checked() {
+    let s = stack();
+    let refused = |args: &[&str], needle: &str| {
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("Connection refused"), "{}", r.stderr);
+        r
+    };
+    refused(&["index", "search", "retry", "--limit=-1"], "-1");
+    refused(&["index", "search", "retry", "--limit", "0"], "limit");
+    refused(&["index", "search", "retry", "--limit", "5000"], "1000");
+    refused(&["index", "errors", "--recent", "0"], "recent");
+    refused(&["index", "perf", "--runs=-2"], "runs");
+    let long = format!("Code{}", "x".repeat(296));
+    let repo = s.dir.path().to_str().unwrap().to_string();
+    for args in [
+        vec![
+            "index",
+            "sync",
+            repo.as_str(),
+            "--collection",
+            long.as_str(),
+        ],
+        vec!["index", "search", "retry", "--collection", long.as_str()],
+    ] {
+        let r = refused(&args, "300 characters");
+        assert!(r.stderr.contains("at most 255"), "{}", r.stderr);
+        assert!(!r.stderr.contains("only letters"), "{}", r.stderr);
+    }
 }

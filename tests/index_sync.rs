@@ -71,7 +71,11 @@ fn expected_files(root: &Path, ignored: &[&str]) -> BTreeMap<String, String> {
 /// Every file's chunks are in Weaviate, once each, and together they hold
 /// exactly the file's lines; nothing else is there.
 fn assert_index_matches(s: &Stack, files: &BTreeMap<String, String>) {
-    let objects = fetch_all(s);
+    assert_class_matches(s, CLASS, files)
+}
+
+fn assert_class_matches(s: &Stack, class: &str, files: &BTreeMap<String, String>) {
+    let objects = fetch_class(s, class, false);
     let mut by_path: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut keys = HashSet::new();
     for o in &objects {
@@ -194,8 +198,34 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     assert_eq!(detection(&v), "scan", "nothing to start from: {v:#}");
     assert_index_matches(&s, &expected_files(&repo, &ignored));
     let errors = s.run(&["index", "errors", "--json"]).ok().json();
-    assert_eq!(errors[0]["category"], "encoding", "{errors:#}");
-    assert_eq!(errors[0]["file"], "latin1.txt");
+    let recorded = |category: &str| -> Vec<String> {
+        errors
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["category"] == category)
+            .map(|e| e["file"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(recorded("encoding"), ["latin1.txt"], "{errors:#}");
+    // Skipped files are listed too, with why.
+    assert_eq!(recorded("skipped_size"), ["huge.txt"], "{errors:#}");
+    assert_eq!(recorded("skipped_binary"), ["logo.bin"], "{errors:#}");
+    assert_eq!(v["files_skipped"], 3, "{v:#}");
+    // --dry-run --reset plans the removal and removes nothing.
+    let r = s.run(&["--dry-run", "index", "errors", "--reset"]).ok();
+    assert!(
+        r.stdout.contains("would remove 3 recorded errors"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("would index.reset_errors()"),
+        "{}",
+        r.stderr
+    );
+    let after = s.run(&["index", "errors", "--json"]).ok().json();
+    assert_eq!(after, errors, "a dry run removed records");
     assert!(
         s.factor_of(CLASS) == 3,
         "the collection gets the expected factor"
@@ -365,11 +395,274 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     );
     assert_index_matches(&s, &files);
 
+    foreign_collection_and_refused_objects(&s, &repo);
+    skipped_files_keep_their_chunks(&s);
+
     if require_models() {
         embedders(&mut s);
         openai_endpoint(&mut s);
     }
     tune(&s, repo_s);
+}
+
+/// The schema of a collection as Weaviate has it: its property names and types.
+fn properties_of(s: &Stack, class: &str) -> BTreeMap<String, String> {
+    let (code, body) = http(s.rest_port, "GET", &format!("/v1/schema/{class}"), None);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["dataType"][0].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A collection the index did not make is refused before anything is
+/// written to it; objects Weaviate refuses make the sync fail, counted.
+fn foreign_collection_and_refused_objects(s: &Stack, repo: &Path) {
+    let repo_s = repo.to_str().unwrap();
+    s.make_collections(&["Articles:3:5"]);
+    let schema = properties_of(s, "Articles");
+    let r = s.run(&["index", "sync", repo_s, "--collection", "Articles"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Articles is not an index collection"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--collection ArticlesCode"),
+        "the hint names another collection: {}",
+        r.stderr
+    );
+    assert_eq!(s.count_of("Articles"), 5, "objects were added");
+    assert_eq!(properties_of(s, "Articles"), schema, "the schema changed");
+    // Searching it is refused the same way, not with a GraphQL error.
+    let r = s.run(&["index", "search", "object", "--collection", "Articles"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not an index collection"), "{}", r.stderr);
+
+    // Objects refused: every shard of an index collection set read-only
+    // (what Weaviate does itself when a disk fills up).
+    let docs = s.dir.path().join("refused");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("a.rs"), rust_file(3)).unwrap();
+    std::fs::write(docs.join("b.rs"), rust_file(2)).unwrap();
+    let docs_s = docs.to_str().unwrap();
+    s.run(&["index", "sync", docs_s, "--collection", "RefusedTest"])
+        .ok();
+    let before = s.count_of("RefusedTest");
+    // A shard's status is kept per replica: set on every node.
+    let set_shards = |status: &str| {
+        for node in 0..s.nodes as u16 {
+            let port = s.rest_port + node;
+            let (code, body) = http(port, "GET", "/v1/schema/RefusedTest/shards", None);
+            assert_eq!(code, 200, "{body}");
+            let shards: Value = serde_json::from_str(&body).unwrap();
+            for sh in shards.as_array().unwrap() {
+                let path = format!(
+                    "/v1/schema/RefusedTest/shards/{}",
+                    sh["name"].as_str().unwrap()
+                );
+                let body = serde_json::json!({"status": status});
+                let (code, body) = http(port, "PUT", &path, Some(&body));
+                assert_eq!(code, 200, "{body}");
+            }
+        }
+    };
+    set_shards("READONLY");
+    std::fs::write(docs.join("a.rs"), rust_file(6)).unwrap();
+    std::fs::write(docs.join("b.rs"), rust_file(5)).unwrap();
+    let r = s.run(&["index", "sync", docs_s, "--collection", "RefusedTest"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains("Weaviate refused") && all.contains("2 files"),
+        "{all}"
+    );
+    assert!(all.contains("elysiactl index errors"), "{all}");
+    let r = s.run(&[
+        "index",
+        "sync",
+        docs_s,
+        "--collection",
+        "RefusedTest",
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["files_refused"], 2, "{v:#}");
+    assert!(v["objects_refused"].as_u64().unwrap() >= 2, "{v:#}");
+    assert_eq!(s.count_of("RefusedTest"), before);
+    let errors = s.run(&["index", "errors", "--json"]).ok().json();
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("objects were refused"),
+        "{errors:#}"
+    );
+    // Writable again, the next sync uploads what was refused.
+    set_shards("READY");
+    let v = s
+        .run(&[
+            "index",
+            "sync",
+            docs_s,
+            "--collection",
+            "RefusedTest",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["files_refused"], 0, "{v:#}");
+    assert_eq!(v["files_indexed"], 2, "{v:#}");
+    assert_class_matches(s, "RefusedTest", &expected_files(&docs, &[]));
+}
+
+/// Files skipped for size or as binary keep the chunks of their last
+/// indexed version (a lowered limit must not empty the index), are listed
+/// by `index errors` once, not on every run, and are indexed again once
+/// they fit or are text again. Deleted, their chunks go.
+fn skipped_files_keep_their_chunks(s: &Stack) {
+    const SKIPS: &str = "SkipTest";
+    let repo = s.dir.path().join("skips");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("a.rs"), rust_file(20)).unwrap();
+    std::fs::write(repo.join("b.rs"), rust_file(16)).unwrap();
+    std::fs::write(repo.join("c.py"), "def f():\n    return 1\n".repeat(60)).unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "one"]);
+    let repo_s = repo.to_str().unwrap();
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let low = s.dir.path().join("low-limit.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("max_file_bytes = 200000"), "{text}");
+    std::fs::write(
+        &low,
+        text.replace("max_file_bytes = 200000", "max_file_bytes = 1000"),
+    )
+    .unwrap();
+    let low_s = low.to_str().unwrap();
+    let sync = |extra: &[&str]| -> Value {
+        let mut args = vec!["index", "sync", repo_s, "--collection", SKIPS, "--json"];
+        args.extend(extra);
+        s.run(&args).ok().json()
+    };
+    let listed = |category: &str| -> Vec<Value> {
+        let all = s
+            .run(&["index", "errors", "--recent", "1000", "--json"])
+            .ok()
+            .json();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["category"] == category
+                    && e["repository"]
+                        .as_str()
+                        .is_some_and(|r| r.ends_with("/skips"))
+            })
+            .cloned()
+            .collect()
+    };
+    let files_of = |entries: &[Value]| -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| e["file"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let v = sync(&[]);
+    assert_eq!(v["files_indexed"], 3, "{v:#}");
+    assert!(
+        expected_files(&repo, &[]).values().all(|t| t.len() > 1000),
+        "every file is over the lower limit"
+    );
+    let chunks = fetch_class(s, SKIPS, false).len();
+
+    // A lower limit (0 was the reported case: every chunk went). Files that
+    // did not change keep their chunks, which are current; one that changed
+    // is skipped, keeps the chunks of its last indexed version, and is listed.
+    let v = sync(&["--config", low_s]);
+    assert_eq!(
+        v["files_seen"], 0,
+        "nothing changed, git names nothing: {v:#}"
+    );
+    std::fs::write(repo.join("a.rs"), rust_file(22)).unwrap();
+    git(&repo, &["commit", "-qam", "two"]);
+    let v = sync(&["--config", low_s]);
+    assert_eq!(v["files_skipped"], 1, "{v:#}");
+    assert_eq!(v["files_indexed"], 0, "{v:#}");
+    let v = sync(&["--config", low_s, "--rescan"]);
+    assert_eq!(
+        (&v["files_deleted"], &v["chunks_deleted"]),
+        (&Value::from(0), &Value::from(0)),
+        "{v:#}"
+    );
+    assert_eq!(
+        fetch_class(s, SKIPS, false).len(),
+        chunks,
+        "chunks were deleted"
+    );
+    let entries = listed("skipped_size");
+    assert_eq!(files_of(&entries), ["a.rs"], "listed once: {entries:#?}");
+    let message = entries[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("index.max_file_bytes = 1000") && message.contains("kept"),
+        "{message}"
+    );
+    let summary = s
+        .run(&["index", "errors", "--summary", "--json"])
+        .ok()
+        .json();
+    assert!(
+        summary["by_category"]["skipped_size"].as_u64().unwrap() >= 1,
+        "{summary:#}"
+    );
+
+    // A file turned binary keeps its chunks too, and is listed. Under the
+    // default limit again, a.rs fits: git names no change, the record of its
+    // skip does, and its current text is indexed.
+    let mut binary = std::fs::read(repo.join("b.rs")).unwrap();
+    binary[10] = 0;
+    std::fs::write(repo.join("b.rs"), &binary).unwrap();
+    let v = sync(&[]);
+    assert_eq!(v["files_indexed"], 1, "a.rs: {v:#}");
+    assert_eq!(v["chunks_deleted"], 0, "{v:#}");
+    assert_eq!(files_of(&listed("skipped_binary")), ["b.rs"]);
+    assert_eq!(
+        files_of(&listed("skipped_size")),
+        ["a.rs"],
+        "not listed again"
+    );
+    let objects = fetch_class(s, SKIPS, false);
+    assert!(objects.iter().any(|o| o["properties"]["path"] == "b.rs"));
+    assert!(
+        objects.iter().any(|o| o["properties"]["path"] == "a.rs"
+            && o["properties"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("fn f21(")),
+        "a.rs as it is now"
+    );
+
+    // Text again: indexed as it is, the chunks past its new end removed.
+    std::fs::write(repo.join("b.rs"), rust_file(3)).unwrap();
+    let v = sync(&[]);
+    assert_eq!(v["files_indexed"], 1, "{v:#}");
+    assert_class_matches(s, SKIPS, &expected_files(&repo, &[]));
+    // Deleted: its chunks go.
+    std::fs::remove_file(repo.join("b.rs")).unwrap();
+    let v = sync(&[]);
+    assert_eq!(v["files_deleted"], 1, "{v:#}");
+    assert_class_matches(s, SKIPS, &expected_files(&repo, &[]));
 }
 
 /// `index tune`: nine trials on a sample, a recommendation that is the

@@ -359,7 +359,7 @@ impl WeaviateClient {
         self.get_json("/v1/schema", &[]).await
     }
 
-    /// The collection names in the schema, in the server's order.
+    /// The collection names in the schema, sorted (the server's order changes between calls).
     pub async fn class_names(&self) -> HostResult<Vec<String>> {
         Ok(class_names_of(&self.schema().await?))
     }
@@ -707,18 +707,34 @@ pub fn is_unreachable(e: &HostError) -> bool {
         || (e.category == Category::Weaviate && e.message.contains("(503)"))
 }
 
+const MAX_CLASS_NAME: usize = 255;
+
 /// A collection name as Weaviate stores it (first letter upper-case), after
 /// checking it is a valid name (which also keeps it safe in URLs and GraphQL).
 pub fn class_name(name: &str) -> HostResult<String> {
-    let valid = name.len() <= 255
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+    // A name can be any length: the message shows its start only.
+    let shown = match name.char_indices().nth(40) {
+        Some((end, _)) => format!("{:?}…", &name[..end]),
+        None => format!("{name:?}"),
+    };
+    let well_formed = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
+    if !well_formed {
         return Err(
-            HostError::validation(format!("{name:?} is not a valid collection name")).with_hint(
+            HostError::validation(format!("{shown} is not a valid collection name")).with_hint(
                 "collection names start with a letter and contain only letters, digits and _",
             ),
         );
+    }
+    // Weaviate's own rule (entities/schema/validation.go): at most 255 characters.
+    if name.len() > MAX_CLASS_NAME {
+        return Err(HostError::validation(format!(
+            "the collection name {shown} has {} characters",
+            name.len()
+        ))
+        .with_hint(format!(
+            "Weaviate allows at most {MAX_CLASS_NAME} characters in a collection name; choose a shorter one"
+        )));
     }
     let mut c = name.chars();
     let first = c.next().map(|f| f.to_ascii_uppercase()).unwrap_or_default();
@@ -738,9 +754,9 @@ pub fn is_no_such_collection(e: &HostError) -> bool {
         && e.message.ends_with(" does not exist")
 }
 
-/// Collection names of a `/v1/schema` answer.
+/// Collection names of a `/v1/schema` answer, sorted.
 pub fn class_names_of(schema: &Value) -> Vec<String> {
-    schema
+    let mut names: Vec<String> = schema
         .get("classes")
         .and_then(Value::as_array)
         .map(|a| {
@@ -749,7 +765,9 @@ pub fn class_names_of(schema: &Value) -> Vec<String> {
                 .map(str::to_string)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// The errors of a GraphQL answer (they arrive with HTTP 200), joined and
@@ -1601,6 +1619,17 @@ mod tests {
         for bad in ["", "1abc", "a/b", "a b", "x}{"] {
             assert!(class_name(bad).is_err(), "{bad}");
         }
+        // Weaviate allows 255 characters; a longer name is told so, not
+        // that its characters are wrong, and is not echoed in full.
+        assert_eq!(class_name(&"A".repeat(255)).unwrap().len(), 255);
+        let e = class_name(&format!("Code{}", "x".repeat(296))).unwrap_err();
+        assert!(e.message.contains("300 characters"), "{}", e.message);
+        assert!(e.message.len() < 120, "{}", e.message);
+        assert!(e.hint.contains("255"), "{}", e.hint);
+        assert!(!e.hint.contains("only letters"), "{}", e.hint);
+        let e = class_name(&format!("{}/", "x".repeat(300))).unwrap_err();
+        assert!(e.hint.contains("only letters"), "{}", e.hint);
+        assert!(e.message.len() < 120, "{}", e.message);
         assert_eq!(normalize_base("http://h:1/v1/"), "http://h:1");
         assert_eq!(normalize_base("http://h:1/"), "http://h:1");
         let long = "é".repeat(300);

@@ -210,11 +210,10 @@ fn simulated_all(host: &Host) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// Apply simulated creates, updates and deletes to a `/v1/schema` answer.
+/// Apply simulated creates, updates and deletes to a `/v1/schema` answer,
+/// and list the classes by name: Weaviate's order changes from call to
+/// call, and two runs of one report must print the same.
 pub fn overlay_schema(schema: Value, sims: &[(String, Value)]) -> Value {
-    if sims.is_empty() {
-        return schema;
-    }
     let mut obj = match schema {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -237,6 +236,11 @@ pub fn overlay_schema(schema: Value, sims: &[(String, Value)]) -> Value {
             (None, true) => {}
         }
     }
+    classes.sort_by(|a, b| {
+        a.get("class")
+            .and_then(Value::as_str)
+            .cmp(&b.get("class").and_then(Value::as_str))
+    });
     obj.insert("classes".into(), Value::Array(classes));
     Value::Object(obj)
 }
@@ -638,10 +642,10 @@ pub fn functions() -> Vec<HostFn> {
             "GET /v1/meta: {hostname, version, modules, grpcMaxMessageSize} of the given node, or of the first that answers.",
             meta),
         read("cluster", "schema", "schema() -> map",
-            "GET /v1/schema: {classes: [definition, …]}. In a dry run, simulated creates, updates and deletes are applied on top.",
+            "GET /v1/schema: {classes: [definition, …]}, sorted by name. In a dry run, simulated creates, updates and deletes are applied on top.",
             schema),
         read("cluster", "collections", "collections() -> array",
-            "The collection names, e.g. [\"Article\"]. In a dry run, simulated changes included.",
+            "The collection names, sorted, e.g. [\"Article\", \"Book\"]. In a dry run, simulated changes included.",
             collections),
         read("cluster", "collection", "collection(name: string) -> map",
             "One collection's full definition (GET /v1/schema/{name}), including replicationConfig.factor and shardingConfig. The first letter of the name is upper-cased as Weaviate does. A missing collection is a validation error.",
@@ -727,6 +731,23 @@ mod tests {
             wv::class_names_of(&overlay_schema(json!({"classes": null}), &sims)),
             vec!["Article", "New"]
         );
+    }
+
+    #[test]
+    fn collections_are_listed_by_name_whatever_the_server_order() {
+        let real = json!({"classes": [{"class": "Echo"}, {"class": "Alpha"}, {"class": "Delta"}]});
+        assert_eq!(wv::class_names_of(&real), ["Alpha", "Delta", "Echo"]);
+        let v = overlay_schema(real.clone(), &[]);
+        assert_eq!(v["classes"][0]["class"], "Alpha", "{v}");
+        let sims = vec![("Bravo".to_string(), json!({"class": "Bravo"}))];
+        let v = overlay_schema(real, &sims);
+        let order: Vec<&Value> = v["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["class"])
+            .collect();
+        assert_eq!(order, ["Alpha", "Bravo", "Delta", "Echo"]);
     }
 
     /// `n` consecutive local ports nothing listens on.

@@ -1,7 +1,7 @@
 //! `health.check(opts)`: the health report the `health` command prints.
 
-use super::{read, Args, Host, HostFn};
-use crate::error::HostResult;
+use super::{read, write, Args, Host, HostFn};
+use crate::error::{HostError, HostResult};
 use crate::health::{self, Options};
 use serde_json::Value;
 
@@ -30,7 +30,34 @@ fn check(host: &Host, a: &Args) -> HostResult<Value> {
 
 fn watch(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["interval", "export", "count", "json"])?;
+    if o.get("export").is_some() {
+        // Appending to a file is a write, so that --dry-run can intercept it.
+        return Err(
+            HostError::validation("health.watch() only reads; it exports nothing")
+                .with_hint("append the samples to a file with health.watch_export(file, opts)"),
+        );
+    }
+    watch_with(host, &o, None)
+}
+
+fn watch_export(host: &Host, a: &Args) -> HostResult<Value> {
+    let file = a.str(0)?;
+    watch_with(host, &a.opts(1)?, Some(std::path::PathBuf::from(file)))
+}
+
+/// Under --dry-run the samples are still taken and shown (reads run); only
+/// the file is left alone.
+fn simulate_watch_export(host: &Host, a: &Args) -> HostResult<Value> {
+    a.str(0)?;
+    watch_with(host, &a.opts(1)?, None)
+}
+
+fn watch_with(
+    host: &Host,
+    o: &super::args::Opts,
+    export: Option<std::path::PathBuf>,
+) -> HostResult<Value> {
+    o.only(&["interval", "count", "json"])?;
     let interval = o
         .duration("interval")?
         .unwrap_or(std::time::Duration::from_secs(2));
@@ -44,7 +71,7 @@ fn watch(host: &Host, a: &Args) -> HostResult<Value> {
         host,
         &health::watch::WatchOptions {
             interval,
-            export: o.str("export")?.map(std::path::PathBuf::from),
+            export,
             count: match o.int("count")? {
                 Some(_) => Some(o.int_in("count", 1, 1, i64::MAX)? as u64),
                 None => None,
@@ -56,8 +83,11 @@ fn watch(host: &Host, a: &Args) -> HostResult<Value> {
 
 pub fn functions() -> Vec<HostFn> {
     vec![read("health", "watch", "watch(opts?: map) -> map",
-        "Sample health every interval and show it live: a dashboard (nodes, RAFT, objects, CPU/memory/throughput sparklines, alerts when something gets worse) on a terminal, else one line per sample (opts.json: one JSON object per sample). opts: interval = \"2s\", export = a file to append NDJSON samples to, count = stop after N samples. Runs until q, Esc or Ctrl-C; returns {samples}.",
+        "Sample health every interval and show it live: a dashboard (nodes, RAFT, objects, CPU/memory/throughput sparklines, alerts when something gets worse) on a terminal, else one line per sample (opts.json: one JSON object per sample). opts: interval = \"2s\", count = stop after N samples. Runs until q, Esc or Ctrl-C; returns {samples}.",
         watch),
+        write("health", "watch_export", "watch_export(file: string, opts?: map) -> map",
+        "health.watch(opts), and every sample appended to file as NDJSON. In a dry run the samples are shown and the file is not touched.",
+        watch_export, Some(simulate_watch_export)),
         read("health", "check", "check(opts?: map) -> map",
         "The health report: {status: healthy|degraded|down, exit_code: 0|1|2, weaviate, elysia, cluster?, data?, problems: [{severity, check, message, hint}], seconds}. opts: cluster (membership, RAFT, replication of every collection), verbose (gRPC, counts, CPU, memory, PID), quick (no object counts), collection, data (compare sampled objects across replicas and time replication with a scratch collection it removes), sample_size = 20, last_errors = 0. The README documents the schema.",
         check)]

@@ -1,5 +1,5 @@
 //! Indexing from scripts: `index.ingest(["/src/repo"], #{collection: "Code"})`,
-//! `index.errors(#{recent: 20})`.
+//! `index.errors(#{recent: 20})`, `index.reset_errors()`.
 
 use super::{read, write, Args, Host, HostFn};
 use crate::error::{HostError, HostResult};
@@ -49,10 +49,14 @@ fn simulate_sync(host: &Host, a: &Args) -> HostResult<Value> {
 
 fn errors(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["recent", "summary", "reset"])?;
-    if o.bool("reset", false)? {
-        return Ok(json!({"removed": index::reset_errors()?}));
+    if o.get("reset").is_some() {
+        // Removing is a write, so that --dry-run can intercept it.
+        return Err(
+            HostError::validation("index.errors() only reads the recorded errors")
+                .with_hint("remove them with index.reset_errors()"),
+        );
     }
+    o.only(&["recent", "summary"])?;
     let recent = o.int_in("recent", 20, 1, 100_000)? as usize;
     if o.bool("summary", false)? {
         let all = index::errors(1_000_000)?;
@@ -64,6 +68,14 @@ fn errors(_: &Host, a: &Args) -> HostResult<Value> {
         return Ok(json!({"total": all.len(), "by_category": by}));
     }
     Ok(json!(index::errors(recent)?))
+}
+
+fn reset_errors(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!({"removed": index::reset_errors()?}))
+}
+
+fn simulate_reset_errors(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!({"dry_run": true, "removed": 0, "would_remove": index::errors(usize::MAX)?.len()}))
 }
 
 fn search(host: &Host, a: &Args) -> HostResult<Value> {
@@ -119,7 +131,7 @@ pub fn functions() -> Vec<HostFn> {
             "{live, runs}: the figures of a sync running now (files/s, chunks/s, upload latency and batch size percentiles, memory, retries, breaker states, open connections), or null; and the summaries of the last opts.runs = 10 runs, newest first.",
             perf),
         write("index", "ingest", "ingest(repositories: array|string, opts?: map) -> map",
-            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run looks only at the files git says may have changed since the last finished sync (in a git checkout; every file elsewhere, or with opts.rescan = true), reads only those whose size or mtime changed and uploads only those whose content hash differs, and deletes the chunks of deleted or shrunk files. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures.",
+            "Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run looks only at the files git says may have changed since the last finished sync (in a git checkout; every file elsewhere, or with opts.rescan = true), reads only those whose size or mtime changed and uploads only those whose content hash differs, and deletes the chunks of deleted or shrunk files. Files over index.max_file_bytes and binary files are skipped and logged once (index.errors: skipped_size, skipped_binary), keeping the chunks of a version indexed before. Only a collection index.ingest made is written to; any other is refused. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures, among them files_refused and objects_refused (objects Weaviate refused, logged and retried by the next run).",
             sync, Some(simulate_sync)),
         read("index", "search", "search(query: string, opts?: map) -> map",
             "Search an indexed collection (opts.collection, default index.collection): {collection, mode, embedder, hits: [{rank, repository, path, start_line, end_line, score, snippet, content?}]}. opts.mode: auto (hybrid where the chunks have vectors, else bm25), bm25, vector, hybrid (opts.alpha = 0.5 weighs the vector side); opts.limit = 10; opts.content = true adds each chunk's text. The query is embedded by the embedder the collection was indexed with.",
@@ -128,7 +140,10 @@ pub fn functions() -> Vec<HostFn> {
             "One trial sync for `index tune`: the first opts.files = 400 files of the repositories, through the whole pipeline with opts.batch_size, opts.upload_concurrency and opts.embed_workers (default: the config's), into a scratch collection at the cluster's replication factor and a store of its own, both removed afterwards. Returns {batch_size, upload_concurrency, embed_workers, embedder, files, chunks, seconds, chunks_per_s, upload_latency_ms, embed_latency_ms, retries}.",
             trial, Some(simulate_trial)),
         read("index", "errors", "errors(opts?: map) -> array|map",
-            "Errors recorded by index runs, newest first (opts.recent = 20); opts.summary = true counts them by category; opts.reset = true removes them (returns {removed}).",
+            "Errors recorded by index runs, newest first (opts.recent = 20, 1 to 100000), and the files they skipped (too big: category skipped_size; binary: skipped_binary); opts.summary = true counts them by category. index.reset_errors() removes them.",
             errors),
+        write("index", "reset_errors", "reset_errors() -> map",
+            "Remove every recorded index error: {removed}. In a dry run nothing is removed: {dry_run, removed: 0, would_remove}.",
+            reset_errors, Some(simulate_reset_errors)),
     ]
 }

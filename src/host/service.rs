@@ -157,14 +157,20 @@ fn logs(host: &Host, a: &Args) -> HostResult<Value> {
     let name = service_name(a, 0)?;
     let o = a.opts(1)?;
     o.only(&["node", "lines"])?;
-    let lines = o.int("lines")?.unwrap_or(20).clamp(1, 10_000) as usize;
-    match name.as_str() {
-        "weaviate" => {
-            let node = node_indexes(host, o.int("node")?.map(|n| vec![n]))?
-                .and_then(|v| v.first().copied())
-                .unwrap_or(0);
-            Ok(json!(weaviate::runtime_for(host)?.log_tail(node, lines)))
+    let node = node_indexes(host, o.int("node")?.map(|n| vec![n]))?
+        .and_then(|v| v.first().copied())
+        .unwrap_or(0);
+    let lines = match o.int("lines")?.unwrap_or(20) {
+        n if n < 0 => {
+            return Err(HostError::validation(format!("cannot show {n} log lines"))
+                .with_hint("give a count of 0 or more, e.g. --lines 50"))
         }
+        // Zero lines need no read of the log (nor a Docker call).
+        0 => return Ok(json!([])),
+        n => n.min(10_000) as usize,
+    };
+    match name.as_str() {
+        "weaviate" => Ok(json!(weaviate::runtime_for(host)?.log_tail(node, lines))),
         _ => Ok(json!(crate::sys::process::tail_lines(
             &crate::paths::log_dir().join("elysia.log"),
             lines
@@ -190,7 +196,7 @@ pub fn functions() -> Vec<HostFn> {
         read("service", "status", "status(name?: string) -> map",
             "Status of one service, or of all with an overall `up` (see the README for the schema).", status),
         read("service", "logs", "logs(name: string, opts?: map) -> array",
-            "The last log lines of a service (opts: node for Weaviate, lines = 20).", logs),
+            "The last log lines of a service (opts: node for Weaviate, lines = 20, at most 10000; 0 gives none, a negative count is refused).", logs),
         read("service", "names", "names() -> array", "The managed services: [\"weaviate\", \"elysia\"].", names),
     ]
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
-use store::{FileRecord, Store};
+use store::{FileRecord, Skipped, Store};
 
 pub fn store_path() -> PathBuf {
     paths::data_dir().join("index.redb")
@@ -96,13 +96,15 @@ struct Prepared {
 enum Work {
     /// Changed: chunks to upload.
     Upload(Prepared),
-    /// Touched but the same content, or binary (remembered so it is not read
-    /// again, but not indexed): only the record changes.
+    /// Touched but the same content, or skipped (too big or binary,
+    /// remembered so it is not read again, but not indexed): only the
+    /// record changes, and a skip is logged.
     Record {
         repo: usize,
         rel: String,
         record: FileRecord,
         same: bool,
+        skip: Option<Value>,
     },
 }
 
@@ -213,6 +215,12 @@ fn detect(
     (changes, Some(dirty))
 }
 
+/// A file skipped as too big under a lower limit, that the limit now
+/// admits: read again even if unchanged.
+fn fits_now(k: &FileRecord, max_file_bytes: u64) -> bool {
+    k.skipped == Some(Skipped::Size) && k.size <= max_file_bytes
+}
+
 /// A record to write: (repository index, path, Some(record) or None to forget).
 type RecordUpdate = (usize, String, Option<FileRecord>);
 
@@ -231,19 +239,94 @@ struct Counters {
     walked: AtomicBool,
     /// Files through the pipeline, whatever became of them.
     files_done: AtomicUsize,
+    /// Objects Weaviate refused, and the files they belong to (retried next run).
+    objects_refused: AtomicUsize,
+    files_refused: AtomicUsize,
 }
 
 const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
 
+/// The properties of an index collection and their types: with the
+/// description, what tells an index collection from anyone else's.
+const PROPERTIES: [(&str, &str); 9] = [
+    ("content", "text"),
+    ("repository", "text"),
+    ("path", "text"),
+    ("language", "text"),
+    ("chunk_index", "int"),
+    ("start_line", "int"),
+    ("end_line", "int"),
+    ("commit", "text"),
+    ("content_hash", "text"),
+];
+
+/// Why a collection definition is not one `index sync` made (and may write
+/// to), or None when it is: the description it writes, and exactly its
+/// properties. Anything else is someone's data, where chunks would mix with
+/// their objects and Weaviate's auto-schema would add properties.
+fn not_index_collection(class: &Value) -> Option<String> {
+    let description = class["description"].as_str().unwrap_or_default();
+    if !description.starts_with(DESCRIPTION) {
+        return Some("index sync did not create it".into());
+    }
+    let have: BTreeSet<(String, String)> = class["properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                p["dataType"][0].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = PROPERTIES
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    let list = |set: Vec<&(String, String)>| {
+        set.iter()
+            .map(|(n, t)| format!("{n} ({t})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (extra, missing): (Vec<_>, Vec<_>) = (
+        have.difference(&want).collect(),
+        want.difference(&have).collect(),
+    );
+    match (extra.is_empty(), missing.is_empty()) {
+        (true, true) => None,
+        (false, _) => Some(format!(
+            "it has properties index sync does not write: {}",
+            list(extra)
+        )),
+        (true, false) => Some(format!(
+            "it lacks properties index sync writes: {}",
+            list(missing)
+        )),
+    }
+}
+
 /// The embedder a collection's vectors come from, as its description
 /// records it ("none" for a collection made before embedders existed);
-/// None when the collection does not exist.
+/// None when the collection does not exist. A collection that is not an
+/// index collection is refused: nothing of the index belongs in it.
 pub fn collection_embedder(host: &Host, collection: &str) -> HostResult<Option<String>> {
     let class = match host.block_on(node0_client(host).get_class(collection)) {
         Ok(class) => class,
         Err(e) if crate::clients::weaviate::is_no_such_collection(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
+    let name = class["class"].as_str().unwrap_or(collection);
+    if let Some(why) = not_index_collection(&class) {
+        return Err(HostError::validation(format!(
+            "collection {name} is not an index collection: {why}"
+        ))
+        .with_hint(format!(
+            "index into a collection of its own, which index sync creates: --collection {name}Code \
+             (or set index.collection); any name no other collection has will do"
+        )));
+    }
     let description = class["description"].as_str().unwrap_or_default();
     Ok(Some(
         description
@@ -297,16 +380,17 @@ fn capitalized(s: &str) -> String {
 
 /// The class definition `index sync` creates.
 fn collection_schema(collection: &str, factor: usize, embedder: &str) -> Value {
-    let text = |n: &str| json!({"name": n, "dataType": ["text"]});
-    let int = |n: &str| json!({"name": n, "dataType": ["int"]});
+    let properties: Vec<Value> = PROPERTIES
+        .iter()
+        .map(|(name, data_type)| json!({"name": name, "dataType": [data_type]}))
+        .collect();
     json!({
         "class": collection,
         "description": format!("{DESCRIPTION} (embedder: {embedder})"),
         "vectorizer": "none",
         "vectorIndexConfig": {"distance": "cosine"},
         "replicationConfig": {"factor": factor},
-        "properties": [text("content"), text("repository"), text("path"), text("language"),
-                       int("chunk_index"), int("start_line"), int("end_line"), text("commit"), text("content_hash")],
+        "properties": properties,
     })
 }
 
@@ -315,6 +399,29 @@ fn error_record(category: Category, repo: &str, file: &str, message: &str) -> Va
         "time": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "category": category.as_str(), "repository": repo, "file": file, "message": message,
     })
+}
+
+/// A file left out of the index, and its entry in the error log. Its
+/// chunks from the last version indexed stay (the record keeps their
+/// count): a lowered limit or a file turned binary must not empty the
+/// index, and they go when the file is deleted or indexed again.
+fn skip(r: &RepoRun, repo: usize, rel: &str, record: FileRecord, why: &str) -> Work {
+    let kind = record.skipped.expect("a skip record says why");
+    let kept = match record.chunks {
+        0 => "not indexed".to_string(),
+        n => format!("not indexed; the {n} chunks of its last indexed version are kept"),
+    };
+    let entry = json!({
+        "time": now_rfc3339(), "category": kind.category(), "repository": r.key,
+        "file": rel, "message": format!("{why}: {kept}"),
+    });
+    Work::Record {
+        repo,
+        rel: rel.to_string(),
+        record,
+        same: false,
+        skip: Some(entry),
+    }
 }
 
 /// Read, hash and chunk one file. Err is a recorded, skipped file.
@@ -328,6 +435,21 @@ fn prepare(
     let cfg = &host.config.index;
     let old = r.known.get(&f.rel);
     let fail = |c: Category, m: String| error_record(c, &r.key, &f.rel, &m);
+    if f.size > cfg.max_file_bytes {
+        // Not read, so the hash is still that of what the kept chunks hold.
+        let record = FileRecord {
+            size: f.size,
+            mtime_ns: f.mtime_ns,
+            hash: old.map(|o| o.hash.clone()).unwrap_or_default(),
+            chunks: old.map_or(0, |o| o.chunks),
+            skipped: Some(Skipped::Size),
+        };
+        let why = format!(
+            "{} bytes, over index.max_file_bytes = {}",
+            f.size, cfg.max_file_bytes
+        );
+        return Ok(skip(r, repo, &f.rel, record, &why));
+    }
     let file =
         std::fs::File::open(&f.abs).map_err(|e| fail(Category::FileSystem, e.to_string()))?;
     // An empty file cannot be mapped; it has no chunks either.
@@ -345,39 +467,31 @@ fn prepare(
         &map[..]
     };
     let hash = blake3::hash(data).to_hex().to_string();
-    let record = |chunks| FileRecord {
+    let record = |chunks, skipped| FileRecord {
         size: f.size,
         mtime_ns: f.mtime_ns,
         hash: hash.clone(),
         chunks,
+        skipped,
     };
     if let Some(o) = old {
         if o.hash == hash {
+            // The chunks hold this content: indexed, unless it is binary
+            // (a size skip recorded the hash of what it kept, which is this).
+            let skipped = o.skipped.filter(|s| *s == Skipped::Binary);
             return Ok(Work::Record {
                 repo,
                 rel: f.rel.clone(),
-                record: record(o.chunks),
+                record: record(o.chunks, skipped),
                 same: true,
+                skip: None,
             });
         }
     }
     if walk::looks_binary(data) {
-        return Ok(match old.map(|o| o.chunks).unwrap_or(0) {
-            // It was text before: its old chunks must go.
-            n if n > 0 => Work::Upload(Prepared {
-                repo,
-                rel: f.rel.clone(),
-                record: record(0),
-                objects: Vec::new(),
-                old_chunks: n,
-            }),
-            _ => Work::Record {
-                repo,
-                rel: f.rel.clone(),
-                record: record(0),
-                same: false,
-            },
-        });
+        let record = record(old.map_or(0, |o| o.chunks), Some(Skipped::Binary));
+        let why = "binary (a NUL byte in its first 8 KiB)";
+        return Ok(skip(r, repo, &f.rel, record, why));
     }
     let text = std::str::from_utf8(data)
         .map_err(|e| fail(Category::Encoding, format!("not UTF-8: {e}")))?;
@@ -401,7 +515,7 @@ fn prepare(
     Ok(Work::Upload(Prepared {
         repo,
         rel: f.rel.clone(),
-        record: record(objects.len()),
+        record: record(objects.len(), None),
         objects,
         old_chunks: old.map(|o| o.chunks).unwrap_or(0),
     }))
@@ -417,6 +531,7 @@ fn repo_runs(
     store: &Store,
     collection: &str,
     rescan: bool,
+    max_file_bytes: u64,
 ) -> HostResult<Vec<RepoRun>> {
     let mut runs: Vec<RepoRun> = Vec::new();
     for p in paths {
@@ -436,19 +551,29 @@ fn repo_runs(
             continue;
         }
         let commit = git::head(&canon).unwrap_or_default();
-        let (changes, dirty) = detect(
+        let (mut changes, dirty) = detect(
             &canon,
             &commit,
             store.repo(collection, &key)?.as_ref(),
             rescan,
         );
+        let known = store.files(collection, &key)?;
+        if let Changes::Git { candidates } = &mut changes {
+            // Git sees no change in a file skipped as too big that a raised limit now admits.
+            candidates.extend(
+                known
+                    .iter()
+                    .filter(|(_, k)| fits_now(k, max_file_bytes))
+                    .map(|(path, _)| path.clone()),
+            );
+        }
         runs.push(RepoRun {
             name: canon
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or(key.clone()),
             commit,
-            known: store.files(collection, &key)?,
+            known,
             changes,
             dirty,
             key,
@@ -554,6 +679,9 @@ struct Pipeline<'a> {
     embed_latency: Mutex<hdrhistogram::Histogram<u64>>,
     totals: &'a Counters,
     errors: &'a Mutex<Vec<Value>>,
+    /// Files left out as too big or binary, for the error log (not errors:
+    /// the run succeeded, and they are not retried).
+    skips: Mutex<Vec<Value>>,
     bar: i64,
 }
 
@@ -630,16 +758,11 @@ impl Pipeline<'_> {
         max_files: Option<usize>,
     ) -> bool {
         self.totals.files_seen.fetch_add(1, Ordering::Relaxed);
-        // Too big to be source: left out by design, not an error; chunks
-        // it had while smaller go.
-        if f.size > self.host.config.index.max_file_bytes {
-            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
-            seen.absent(&f.rel);
-            return true;
-        }
+        // Still there, even if too big or binary: its chunks are not deleted.
         seen.present(&f.rel);
         if let Some(k) = self.repos[i].known.get(&f.rel) {
-            if k.size == f.size && k.mtime_ns == f.mtime_ns {
+            let unchanged = k.size == f.size && k.mtime_ns == f.mtime_ns;
+            if unchanged && !fits_now(k, self.host.config.index.max_file_bytes) {
                 return true;
             }
         }
@@ -738,6 +861,7 @@ impl Pipeline<'_> {
                     rel,
                     record,
                     same,
+                    skip,
                 } => {
                     let counter = if same {
                         &self.totals.files_same
@@ -745,6 +869,7 @@ impl Pipeline<'_> {
                         &self.totals.skipped
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    self.skips.lock().unwrap().extend(skip);
                     self.totals.files_done.fetch_add(1, Ordering::Relaxed);
                     records.push((repo, rel, Some(record)));
                 }
@@ -781,9 +906,13 @@ impl Pipeline<'_> {
         let size = self.host.config.index.batch_size.max(1);
         for (k, part) in objects.chunks(size).enumerate() {
             for (i, msg) in self.uploader.upsert(self.host, part)? {
+                self.totals.objects_refused.fetch_add(1, Ordering::Relaxed);
                 refused.entry(owner[k * size + i]).or_insert(msg);
             }
         }
+        self.totals
+            .files_refused
+            .fetch_add(refused.len(), Ordering::Relaxed);
         let mut done = Vec::new();
         for (i, p) in batch.drain(..).enumerate() {
             self.totals.files_done.fetch_add(1, Ordering::Relaxed);
@@ -825,7 +954,13 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let embedder = Embedder::load(&host.config.index, &host.config.index.embedder, &host.rt)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&o.store)?;
-    let mut repos = repo_runs(&o.paths, &store, &o.collection, o.rescan)?;
+    let mut repos = repo_runs(
+        &o.paths,
+        &store,
+        &o.collection,
+        o.rescan,
+        host.config.index.max_file_bytes,
+    )?;
     let uploader = upload::Uploader::new(host)?;
     if ensure_collection(host, &o.collection, embedder_name)? {
         // A new collection holds nothing the store remembers (it may have
@@ -851,6 +986,7 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         embed_latency: Mutex::new(upload::histogram()),
         totals: &totals,
         errors: &errors,
+        skips: Mutex::new(Vec::new()),
         bar,
     };
     let cfg = &host.config.index;
@@ -928,9 +1064,11 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         }
     };
     let errors = std::mem::take(&mut *errors.lock().unwrap());
+    let skips = std::mem::take(&mut *p.skips.lock().unwrap());
     if let Some(e) = failures.into_iter().next() {
         host.out.progress_done(bar, None);
         store.add_errors(&errors)?;
+        store.add_errors(&skips)?;
         return Err(e);
     }
     // Files gone since the last run: their chunks go too. A sample walked
@@ -946,6 +1084,7 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         }
     }
     p.put_records(&forget)?;
+    store.add_errors(&skips)?;
     store.add_errors(&errors)?;
     // What git change detection starts from next time; a sample is not a finished sync.
     let synced_at = now_rfc3339();
@@ -1004,6 +1143,8 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         "chunks_uploaded": chunks,
         "chunks_deleted": deleted_chunks,
         "errors": errors.len(),
+        "files_refused": totals.files_refused.load(Ordering::Relaxed),
+        "objects_refused": totals.objects_refused.load(Ordering::Relaxed),
         "retries": uploader.retries.load(Ordering::Relaxed),
         "breakers": uploader.breaker_states().into_iter().collect::<HashMap<_, _>>(),
         "seconds": (secs * 1000.0).round() / 1000.0,
@@ -1143,6 +1284,38 @@ mod tests {
         let (c, dirty) = detect(root, &second, Some(&previous), false);
         assert!(reason(&c).contains("submodules"), "{}", reason(&c));
         assert!(dirty.is_none());
+    }
+
+    #[test]
+    fn only_what_index_sync_made_is_an_index_collection() {
+        let mine = collection_schema("Code", 3, "static");
+        assert_eq!(not_index_collection(&mine), None);
+        let mut older = mine.clone();
+        older["description"] = json!(DESCRIPTION);
+        assert_eq!(not_index_collection(&older), None, "made before embedders");
+        let mut foreign = mine.clone();
+        foreign.as_object_mut().unwrap().remove("description");
+        assert!(not_index_collection(&foreign)
+            .unwrap()
+            .contains("did not create"));
+        let mut extra = mine.clone();
+        extra["properties"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "title", "dataType": ["text"]}));
+        let why = not_index_collection(&extra).unwrap();
+        assert!(why.contains("title (text)"), "{why}");
+        let mut retyped = mine.clone();
+        retyped["properties"][4]["dataType"] = json!(["text"]);
+        let why = not_index_collection(&retyped).unwrap();
+        assert!(why.contains("chunk_index (text)"), "{why}");
+        let mut fewer = mine;
+        fewer["properties"].as_array_mut().unwrap().pop();
+        let why = not_index_collection(&fewer).unwrap();
+        assert!(
+            why.contains("lacks") && why.contains("content_hash"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -20,8 +20,35 @@ const RUNS: TableDefinition<u128, &str> = TableDefinition::new("runs");
 pub struct FileRecord {
     pub size: u64,
     pub mtime_ns: u128,
+    /// The content hash of what `chunks` hold; for a file skipped as too
+    /// big (never read), that of the last version indexed.
     pub hash: String,
+    /// Objects in the collection under this path, whether of the current
+    /// content or kept from the last indexed version of a skipped file.
     pub chunks: usize,
+    /// Why the current content is not indexed; None when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Skipped>,
+}
+
+/// Why a file's content was left out of the index.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Skipped {
+    /// Over index.max_file_bytes: not read at all.
+    Size,
+    /// A NUL byte in its first 8 KiB.
+    Binary,
+}
+
+impl Skipped {
+    /// The category its entry in the error log gets.
+    pub fn category(self) -> &'static str {
+        match self {
+            Skipped::Size => "skipped_size",
+            Skipped::Binary => "skipped_binary",
+        }
+    }
 }
 
 pub struct Store {
@@ -245,6 +272,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn records_say_why_a_file_was_skipped_and_old_records_still_read() {
+        let old: FileRecord =
+            serde_json::from_str(r#"{"size":3,"mtime_ns":9,"hash":"h","chunks":2}"#).unwrap();
+        assert_eq!(old.skipped, None);
+        let skipped = FileRecord {
+            skipped: Some(Skipped::Size),
+            ..old
+        };
+        let text = serde_json::to_string(&skipped).unwrap();
+        assert!(text.contains(r#""skipped":"size""#), "{text}");
+        assert_eq!(serde_json::from_str::<FileRecord>(&text).unwrap(), skipped);
+        assert_eq!(Skipped::Binary.category(), "skipped_binary");
+    }
+
+    #[test]
     fn files_are_kept_per_collection_and_repository() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("i.redb")).unwrap();
@@ -253,6 +295,7 @@ mod tests {
             mtime_ns: 9,
             hash: "h".into(),
             chunks: 2,
+            skipped: None,
         };
         s.put_files(
             "C",

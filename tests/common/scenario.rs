@@ -52,7 +52,51 @@ pub fn full(s: &Stack, with_elysia: bool) {
         assert!(e["pid"].is_u64(), "{e:#}");
     }
 
-    // The same report from Rhai and Lua.
+    // One service at a time: the same tables, each service alone.
+    let r = s.run(&["weaviate", "status"]).ok();
+    assert!(
+        r.stdout.contains(&format!(
+            "Weaviate ({}): {n}/{n} ready",
+            s.runtime,
+            n = s.nodes
+        )),
+        "{}",
+        r.stdout
+    );
+    for i in 0..s.nodes {
+        assert!(r.stdout.contains(&format!("weaviate-{i}")), "{}", r.stdout);
+    }
+    assert!(!r.stdout.contains("Elysia"), "{}", r.stdout);
+    if with_elysia {
+        let r = s.run(&["elysia", "status"]).ok();
+        assert!(r.stdout.contains("Elysia: ready"), "{}", r.stdout);
+        assert!(!r.stdout.contains("weaviate-0"), "{}", r.stdout);
+    }
+    // Every node's log, a header and the last lines each; none with --lines 0.
+    let r = s.run(&["weaviate", "logs", "--lines", "2"]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3 * s.nodes, "{}", r.stdout);
+    for i in 0..s.nodes {
+        assert_eq!(
+            lines[3 * i],
+            format!("==> weaviate-{i} <=="),
+            "{}",
+            r.stdout
+        );
+    }
+    let r = s.run(&["weaviate", "logs", "--lines", "0"]).ok();
+    assert_eq!(r.stdout, "");
+
+    // The same report from Rhai and Lua, over enough collections that an
+    // unsorted listing (Weaviate's order changes between calls) would show.
+    s.make_collections(&[
+        "ReportEcho:3:2",
+        "ReportAlpha:3:0",
+        "ReportDelta:3:5",
+        "ReportBravo:3:1",
+        "ReportFoxtrot:3:3",
+        "ReportCharlie:3:4",
+    ]);
     let root = env!("CARGO_MANIFEST_DIR");
     let rhai = s
         .run(&["run", &format!("{root}/playbooks/cluster-report.rhai")])
@@ -85,6 +129,16 @@ pub fn full(s: &Stack, with_elysia: bool) {
         .json();
     assert_eq!(rj, lj, "JSON reports differ");
     assert_eq!(rj["voters"], s.nodes as u64);
+    let listed: Vec<&str> = rj["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["collection"].as_str().unwrap())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted, "collections are listed by name");
+    assert!(listed.len() >= 6, "{listed:?}");
 
     // A rolling restart while the official client reads and writes.
     let work = s.dir.path();
@@ -175,4 +229,17 @@ pub fn full(s: &Stack, with_elysia: bool) {
     }
     let r = s.run(&["status"]);
     assert_eq!(r.code, 1, "status must say the stack is down: {}", r.stdout);
+    let r = s.run(&["weaviate", "status"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("Weaviate ({}): 0/{} ready", s.runtime, s.nodes)),
+        "{}",
+        r.stdout
+    );
+    if with_elysia {
+        let r = s.run(&["elysia", "status"]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains("Elysia: down"), "{}", r.stdout);
+    }
 }
