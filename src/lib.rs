@@ -13,6 +13,7 @@ pub mod index;
 pub mod install;
 pub mod paths;
 pub mod repair;
+pub mod retry;
 pub mod runtime;
 pub mod schedule;
 pub mod script;
