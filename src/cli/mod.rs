@@ -162,7 +162,10 @@ pub fn main() -> i32 {
     // reader goes away, instead of panicking on a broken pipe.
     // SAFETY: restoring the default disposition of a signal has no preconditions.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
     }
     let catalog = match Catalog::load() {
         Ok(c) => c,
