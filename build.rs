@@ -1,5 +1,7 @@
 //! Bundles `scripts/` and `stdlib/` into the binary: each file becomes an
-//! entry (relative path, contents) in `$OUT_DIR/bundled.rs`.
+//! entry (relative path, contents) in `$OUT_DIR/bundled.rs`; and generates
+//! the gRPC batch messages from Weaviate's vendored `.proto` files into
+//! `$OUT_DIR/weaviate.v1.rs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,4 +47,21 @@ fn main() {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("bundled.rs");
     fs::write(out, code).unwrap();
+    generate_grpc_messages(&root);
+}
+
+/// Only the messages: the service (`weaviate.proto`) imports the search,
+/// aggregate and tenant protos too, and the client calls its one method by
+/// path so that a refused connection keeps its own error (a generated client
+/// reports it as an unknown status).
+fn generate_grpc_messages(root: &Path) {
+    let include = root.join("proto/weaviate");
+    println!("cargo:rerun-if-changed={}", include.display());
+    let fds = protox::compile(["v1/batch.proto"], [&include])
+        .unwrap_or_else(|e| panic!("compiling {}: {e:?}", include.display()));
+    tonic_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(fds)
+        .unwrap_or_else(|e| panic!("generating the gRPC messages: {e}"));
 }

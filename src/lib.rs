@@ -14,6 +14,7 @@ pub mod install;
 pub mod paths;
 pub mod redact;
 pub mod repair;
+pub mod retry;
 pub mod runtime;
 pub mod schedule;
 pub mod script;

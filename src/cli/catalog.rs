@@ -159,7 +159,7 @@ fn read_user_script(file: &Path) -> Result<String, Disabled> {
     // block the open; fstat then says what was opened.
     let mut f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(file)
         .map_err(|e| {
             let reason = match e.kind() {

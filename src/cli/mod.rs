@@ -134,9 +134,15 @@ pub fn report_error(e: &HostError, json_mode: bool) -> i32 {
     }
     // Messages carry script text and paths: no escape sequence of theirs
     // reaches the terminal.
-    eprintln!("error: {}", crate::host::out::sanitize(&crate::redact::text(&e.message), true));
+    eprintln!(
+        "error: {}",
+        crate::host::out::sanitize(&crate::redact::text(&e.message), true)
+    );
     if !e.hint.is_empty() {
-        eprintln!("  hint: {}", crate::host::out::sanitize(&crate::redact::text(&e.hint), true));
+        eprintln!(
+            "  hint: {}",
+            crate::host::out::sanitize(&crate::redact::text(&e.hint), true)
+        );
     }
     e.exit_code
 }
@@ -184,7 +190,10 @@ pub fn main() -> i32 {
     // reader goes away, instead of panicking on a broken pipe.
     // SAFETY: restoring the default disposition of a signal has no preconditions.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
     }
     let catalog = match Catalog::load() {
         Ok(c) => c,

@@ -11,6 +11,7 @@
 
 use crate::config::Secret;
 use crate::error::{Category, HostError, HostResult};
+use backon::Retryable;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -101,22 +102,22 @@ impl Endpoint {
 
     /// One vector per text, in order, each of unit length.
     pub fn embed(&self, texts: &[&str]) -> HostResult<Vec<Vec<f32>>> {
-        let mut wait = Duration::from_millis(200);
-        for attempt in 1.. {
-            match self.rt.block_on(self.request(texts)) {
-                Ok(vectors) => return Ok(vectors),
-                Err(f) if f.error.category.is_retryable() && attempt < self.attempts => {
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    let pause = f
-                        .retry_after
-                        .unwrap_or_else(|| crate::index::upload::jittered(wait));
-                    std::thread::sleep(pause.min(Duration::from_secs(30)));
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-                Err(f) => return Err(f.error),
-            }
-        }
-        unreachable!("the loop returns by its last attempt")
+        let retries = (self.attempts - 1) as usize;
+        let request = (|| self.request(texts))
+            .retry(crate::retry::exponential(
+                Duration::from_millis(200),
+                Duration::from_secs(10),
+                retries,
+            ))
+            .when(|f| f.error.category.is_retryable())
+            // The server's Retry-After, where it sent one, over the backoff's.
+            .adjust(|f, backoff| {
+                backoff.map(|d| f.retry_after.unwrap_or(d).min(Duration::from_secs(30)))
+            })
+            .notify(|_, _| {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+            });
+        self.rt.block_on(request).map_err(|f| f.error)
     }
 
     async fn request(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Failure> {

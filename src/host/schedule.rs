@@ -27,7 +27,7 @@ fn nudge_daemon() {
     if let Ok(crate::sys::process::PidState::Running { pid }) =
         crate::sys::process::pid_state(&daemon::pid_file())
     {
-        let _ = crate::sys::process::signal(pid, libc::SIGHUP);
+        let _ = crate::sys::process::signal(pid, crate::sys::process::Signal::SIGHUP);
     }
 }
 

@@ -40,16 +40,9 @@ pub fn live_path() -> PathBuf {
 
 /// (resident, peak resident) bytes of this process.
 fn memory() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |key: &str| {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    };
-    (kb("VmRSS:"), kb("VmHWM:"))
+    let status = procfs::process::Process::myself().and_then(|p| p.status());
+    let bytes = |kib: Option<u64>| kib.unwrap_or(0) * 1024;
+    status.map_or((0, 0), |s| (bytes(s.vmrss), bytes(s.vmhwm)))
 }
 
 /// The object ID of chunk `i` of a file: the same input, the same ID.
@@ -1224,6 +1217,12 @@ mod tests {
             "{}",
             err.hint
         );
+    }
+
+    #[test]
+    fn memory_is_this_process_resident_set_and_its_peak() {
+        let (rss, peak) = memory();
+        assert!(rss > 1024 * 1024 && peak >= rss, "{rss} {peak}");
     }
 
     #[test]

@@ -7,12 +7,13 @@ use crate::clients::weaviate::grpc::GrpcBatchClient;
 use crate::clients::weaviate::WeaviateClient;
 use crate::error::{HostError, HostResult};
 use crate::host::Host;
+use backon::BlockingRetryable;
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const ATTEMPTS: u32 = 6;
+const ATTEMPTS: usize = 6;
 const BREAKER_THRESHOLD: u32 = 5;
 const BREAKER_PAUSE: Duration = Duration::from_secs(10);
 
@@ -46,6 +47,16 @@ impl Breaker {
     }
 }
 
+/// How one try of a request to a node ended, when it did not succeed.
+enum Attempt {
+    /// A failure that may pass, on this node or another.
+    Failed(HostError),
+    /// Every node's circuit breaker is open.
+    NoNode,
+    /// A failure no retry helps (bad request, Ctrl-C, the script's deadline).
+    Stopped(HostError),
+}
+
 pub struct Uploader {
     clients: Vec<WeaviateClient>,
     /// Per node, when index.transport = "grpc": batches go there instead.
@@ -53,6 +64,8 @@ pub struct Uploader {
     breakers: Vec<Mutex<Breaker>>,
     next: AtomicUsize,
     pub retries: AtomicUsize,
+    /// The pauses between tries of one request (tests shorten them).
+    backoff: backon::ExponentialBuilder,
     /// Round trips of batch requests, in microseconds.
     latency: Mutex<hdrhistogram::Histogram<u64>>,
     /// Objects per batch request.
@@ -70,18 +83,6 @@ pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_j
     }
     let q = |p: f64| (h.value_at_quantile(p) as f64 / div * 10.0).round() / 10.0;
     serde_json::json!({"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": (h.max() as f64 / div * 10.0).round() / 10.0, "count": h.len()})
-}
-
-/// Up to ±50% around the base, from the clock's nanoseconds (no RNG needed
-/// for spreading retries apart).
-pub(crate) fn jittered(base: Duration) -> Duration {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id();
-    let f = 0.5 + (n % 1000) as f64 / 1000.0;
-    base.mul_f64(f)
 }
 
 impl Uploader {
@@ -122,6 +123,11 @@ impl Uploader {
             breakers,
             next: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
+            backoff: crate::retry::exponential(
+                Duration::from_millis(100),
+                Duration::from_secs(5),
+                ATTEMPTS - 1,
+            ),
             latency: Mutex::new(histogram()),
             sizes: Mutex::new(histogram()),
         })
@@ -179,32 +185,40 @@ impl Uploader {
         F: Fn(usize) -> Fut,
         Fut: std::future::Future<Output = HostResult<T>>,
     {
-        let mut last = None;
-        for attempt in 0..ATTEMPTS {
-            crate::script::check_interrupt()?;
-            let Some(i) = self.pick() else {
-                std::thread::sleep(jittered(Duration::from_millis(500)));
-                continue;
-            };
+        let attempt = || {
+            crate::script::check_interrupt().map_err(Attempt::Stopped)?;
+            let i = self.pick().ok_or(Attempt::NoNode)?;
             match host.block_on(op(i)) {
                 Ok(v) => {
                     self.breakers[i].lock().unwrap().success();
-                    return Ok(v);
+                    Ok(v)
                 }
                 Err(e) if e.category.is_retryable() => {
                     self.breakers[i].lock().unwrap().failure();
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    last = Some(e);
-                    let base = Duration::from_millis(100 * (1 << attempt.min(6)));
-                    std::thread::sleep(jittered(base.min(Duration::from_secs(5))));
+                    Err(Attempt::Failed(e))
                 }
-                Err(e) => return Err(e),
+                Err(e) => Err(Attempt::Stopped(e)),
             }
-        }
-        Err(last.unwrap_or_else(|| {
-            HostError::network(format!("{what}: every node's circuit breaker is open"))
-                .with_hint("the nodes failed repeatedly; check `elysiactl health`")
-        }))
+        };
+        // What a try that found every breaker open reports: the last real failure.
+        let last = std::cell::RefCell::new(None);
+        let result = attempt
+            .retry(self.backoff)
+            .when(|a| !matches!(a, Attempt::Stopped(_)))
+            .notify(|a, _| {
+                if let Attempt::Failed(e) = a {
+                    *last.borrow_mut() = Some(e.clone());
+                }
+            })
+            .call();
+        result.map_err(|a| match a {
+            Attempt::Failed(e) | Attempt::Stopped(e) => e,
+            Attempt::NoNode => last.take().unwrap_or_else(|| {
+                HostError::network(format!("{what}: every node's circuit breaker is open"))
+                    .with_hint("the nodes failed repeatedly; check `elysiactl health`")
+            }),
+        })
     }
 
     /// Upsert objects; per-object failures are retried once, and what still
@@ -268,5 +282,97 @@ mod tests {
         assert!(b.allows());
         b.success();
         assert_eq!(b.state(), "closed");
+    }
+
+    fn uploader(rt: &tokio::runtime::Runtime) -> (std::sync::Arc<Host>, Uploader) {
+        let config = crate::config::Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
+        let host = Host::new(config, rt.handle().clone(), false);
+        let mut up = Uploader::new(&host).unwrap();
+        let ms = Duration::from_millis(1);
+        up.backoff = crate::retry::exponential(ms, ms, ATTEMPTS - 1);
+        (host, up)
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn failures_that_may_pass_are_retried_on_the_next_node_and_others_are_not() {
+        let rt = rt();
+        let (host, up) = uploader(&rt);
+        let nodes = std::sync::Mutex::new(Vec::new());
+        let r = up.with_retry(&host, "batch upsert", |i| {
+            let mut tried = nodes.lock().unwrap();
+            tried.push(i);
+            let n = tried.len();
+            async move {
+                match n {
+                    1 => Err(HostError::network("refused")),
+                    2 => Err(HostError::timeout("slow")),
+                    _ => Ok(i),
+                }
+            }
+        });
+        let tried = nodes.into_inner().unwrap();
+        assert_eq!(r.unwrap(), tried[2]);
+        assert_eq!(tried.len(), 3);
+        assert_ne!(tried[0], tried[1], "the retry goes to another node");
+        assert_eq!(up.retries.load(Ordering::Relaxed), 2);
+
+        let calls = AtomicUsize::new(0);
+        let r: HostResult<()> = up.with_retry(&host, "batch upsert", |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err(HostError::validation("no such class")) }
+        });
+        assert_eq!(r.unwrap_err().message, "no such class");
+        assert_eq!(calls.into_inner(), 1, "not retried");
+    }
+
+    #[test]
+    fn a_request_gives_up_after_its_attempts_with_the_last_failure() {
+        let rt = rt();
+        let (host, up) = uploader(&rt);
+        let calls = AtomicUsize::new(0);
+        let r: HostResult<()> = up.with_retry(&host, "batch upsert", |_| {
+            let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
+            async move { Err(HostError::network(format!("refused {n}"))) }
+        });
+        assert_eq!(calls.into_inner(), ATTEMPTS);
+        assert_eq!(r.unwrap_err().message, format!("refused {ATTEMPTS}"));
+    }
+
+    #[test]
+    fn with_every_breaker_open_the_last_real_failure_is_reported() {
+        let rt = rt();
+        let (host, up) = uploader(&rt);
+        // Node 0 fails once more before its breaker opens; the others are open.
+        for (i, b) in up.breakers.iter().enumerate() {
+            let failures = if i == 0 {
+                BREAKER_THRESHOLD - 1
+            } else {
+                BREAKER_THRESHOLD
+            };
+            for _ in 0..failures {
+                b.lock().unwrap().failure();
+            }
+        }
+        let calls = AtomicUsize::new(0);
+        let r: HostResult<()> = up.with_retry(&host, "batch upsert", |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err(HostError::network("node 0 refused")) }
+        });
+        assert_eq!(calls.into_inner(), 1, "no node to try after the first");
+        assert_eq!(r.unwrap_err().message, "node 0 refused");
+        // Nothing tried at all: the breakers are named.
+        let r: HostResult<()> = up.with_retry(&host, "delete", |_| async { Ok(()) });
+        let e = r.unwrap_err();
+        assert!(
+            e.message.contains("every node's circuit breaker is open"),
+            "{e:?}"
+        );
     }
 }

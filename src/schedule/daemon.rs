@@ -9,7 +9,7 @@ use super::{next_times, parse_duration};
 use crate::config::{Config, JobConfig};
 use crate::error::{HostError, HostResult};
 use crate::paths;
-use crate::sys::process::{self as proc, PidState};
+use crate::sys::process::{self as proc, PidState, Signal};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -45,9 +45,9 @@ fn stop_leftover_job(run: &Value) {
         "stopping job {} (PID {pid}), left running by a stopped daemon",
         run["job"].as_str().unwrap_or("?")
     ));
-    let _ = proc::signal_group(pid, libc::SIGTERM);
+    let _ = proc::signal_group(pid, Signal::SIGTERM);
     if !proc::wait_gone(rec, Duration::from_secs(5)) {
-        let _ = proc::signal_group(pid, libc::SIGKILL);
+        let _ = proc::signal_group(pid, Signal::SIGKILL);
     }
 }
 
@@ -194,7 +194,7 @@ pub fn execute(
         if !timed_out && t0.elapsed() > timeout {
             timed_out = true;
             // The whole process group: a job's own children go too.
-            let _ = proc::signal_group(pid, libc::SIGTERM);
+            let _ = proc::signal_group(pid, Signal::SIGTERM);
             let grace = Instant::now();
             while grace.elapsed() < Duration::from_secs(5) {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -202,7 +202,7 @@ pub fn execute(
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = proc::signal_group(pid, libc::SIGKILL);
+            let _ = proc::signal_group(pid, Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -434,18 +434,19 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
 }
 
 fn install_signal_flags() {
+    use nix::sys::signal::{signal, SigHandler};
     // SAFETY: the handlers only store to atomics, which is async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
+        let _ = signal(Signal::SIGTERM, SigHandler::Handler(on_term));
+        let _ = signal(Signal::SIGHUP, SigHandler::Handler(on_hup));
     }
 }
 
-extern "C" fn on_term(_: libc::c_int) {
+extern "C" fn on_term(_: std::ffi::c_int) {
     TERM.store(true, Ordering::SeqCst);
 }
 
-extern "C" fn on_hup(_: libc::c_int) {
+extern "C" fn on_hup(_: std::ffi::c_int) {
     HUP.store(true, Ordering::SeqCst);
 }
 

@@ -5,9 +5,11 @@
 
 use crate::error::{Category, HostError, HostResult};
 use crate::paths;
+use backon::{BlockingRetryable, ConstantBuilder};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::Value;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Key: start time in nanoseconds since the epoch (unique per daemon; ties
 /// are nudged by one).
@@ -36,23 +38,19 @@ impl History {
             std::fs::create_dir_all(dir)
                 .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
         }
-        // Another process (the daemon) may hold the file: wait a little.
-        let mut last = None;
-        for _ in 0..50 {
-            match Database::create(&p) {
-                Ok(db) => {
-                    let tx = db.begin_write().map_err(store_error)?;
-                    tx.open_table(RUNS).map_err(store_error)?;
-                    tx.commit().map_err(store_error)?;
-                    return Ok(History { db });
-                }
-                Err(e) => {
-                    last = Some(e);
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            }
-        }
-        Err(store_error(last.map(|e| e.to_string()).unwrap_or_default()))
+        // Another process (the daemon) may hold the file: wait up to 5 s.
+        let db = (|| Database::create(&p))
+            .retry(
+                ConstantBuilder::new()
+                    .with_delay(Duration::from_millis(100))
+                    .with_max_times(49),
+            )
+            .call()
+            .map_err(store_error)?;
+        let tx = db.begin_write().map_err(store_error)?;
+        tx.open_table(RUNS).map_err(store_error)?;
+        tx.commit().map_err(store_error)?;
+        Ok(History { db })
     }
 
     /// Insert or replace the run with this key.

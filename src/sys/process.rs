@@ -3,6 +3,11 @@
 //! by PID *and* start time (so a recycled PID is never mistaken for ours).
 
 use crate::error::{HostError, HostResult};
+use nix::errno::Errno;
+pub use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use procfs::process::{FDTarget, Process};
+use procfs::Current;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
@@ -24,7 +29,7 @@ pub struct SpawnSpec {
 }
 
 /// What a PID file records: the PID and the process start time in clock ticks
-/// since boot (field 22 of /proc/PID/stat).
+/// since boot (`starttime`, field 22 of /proc/PID/stat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PidRecord {
     pub pid: u32,
@@ -160,34 +165,30 @@ pub fn is_alive(pid: u32) -> bool {
     matches!(read_stat(pid), Some(s) if s.state != 'Z')
 }
 
-pub fn signal(pid: u32, sig: i32) -> HostResult<()> {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid as i32, sig) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::ESRCH) {
-            Ok(())
-        } else {
-            Err(HostError::io(format!("cannot signal PID {pid}"), err))
-        }
+/// A process that is already gone counts as signalled.
+pub fn signal(pid: u32, sig: Signal) -> HostResult<()> {
+    match nix::sys::signal::kill(Pid::from_raw(pid as i32), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(HostError::io(
+            format!("cannot signal PID {pid}"),
+            std::io::Error::from(e),
+        )),
     }
 }
 
-pub fn signal_number(name: &str) -> HostResult<i32> {
+pub fn signal_number(name: &str) -> HostResult<Signal> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
     Ok(match bare {
-        "TERM" | "15" => libc::SIGTERM,
-        "KILL" | "9" => libc::SIGKILL,
-        "INT" | "2" => libc::SIGINT,
-        "HUP" | "1" => libc::SIGHUP,
-        "STOP" | "19" => libc::SIGSTOP,
-        "CONT" | "18" => libc::SIGCONT,
-        "QUIT" | "3" => libc::SIGQUIT,
-        "USR1" | "10" => libc::SIGUSR1,
-        "USR2" | "12" => libc::SIGUSR2,
+        "TERM" | "15" => Signal::SIGTERM,
+        "KILL" | "9" => Signal::SIGKILL,
+        "INT" | "2" => Signal::SIGINT,
+        "HUP" | "1" => Signal::SIGHUP,
+        "STOP" | "19" => Signal::SIGSTOP,
+        "CONT" | "18" => Signal::SIGCONT,
+        "QUIT" | "3" => Signal::SIGQUIT,
+        "USR1" | "10" => Signal::SIGUSR1,
+        "USR2" | "12" => Signal::SIGUSR2,
         _ => {
             return Err(HostError::validation(format!("unknown signal {name:?}"))
                 .with_hint("use TERM, KILL, INT, HUP, STOP, CONT, QUIT, USR1 or USR2"))
@@ -214,13 +215,13 @@ pub fn terminate(rec: PidRecord, timeout: Duration) -> HostResult<&'static str> 
     if !is_same_process(rec) {
         return Ok("not running");
     }
-    signal(rec.pid, libc::SIGTERM)?;
+    signal(rec.pid, Signal::SIGTERM)?;
     // A stopped (SIGSTOP) process cannot act on SIGTERM until it continues.
-    signal(rec.pid, libc::SIGCONT)?;
+    signal(rec.pid, Signal::SIGCONT)?;
     if wait_gone(rec, timeout) {
         return Ok("terminated");
     }
-    signal(rec.pid, libc::SIGKILL)?;
+    signal(rec.pid, Signal::SIGKILL)?;
     if wait_gone(rec, Duration::from_secs(10)) {
         Ok("killed")
     } else {
@@ -253,18 +254,14 @@ struct Stat {
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is field 3 (state); field N is f[N-3].
+    let stat = Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
     Some(Stat {
-        state: f.first()?.chars().next()?,
-        utime: f.get(11)?.parse().ok()?,
-        stime: f.get(12)?.parse().ok()?,
-        threads: f.get(17)?.parse().ok()?,
-        start_ticks: f.get(19)?.parse().ok()?,
-        rss_pages: f.get(21)?.parse().ok()?,
+        state: stat.state,
+        utime: stat.utime,
+        stime: stat.stime,
+        threads: u64::try_from(stat.num_threads).unwrap_or(0),
+        start_ticks: stat.starttime,
+        rss_pages: stat.rss,
     })
 }
 
@@ -280,57 +277,25 @@ pub fn start_ticks_of(pid: u32) -> Option<u64> {
 
 /// Signal a whole process group (a child started with `process_group(0)`
 /// and everything it started).
-pub fn signal_group(pgid: u32, sig: i32) -> HostResult<()> {
-    // SAFETY: kill has no memory-safety preconditions; a negative PID names the group.
-    let rc = unsafe { libc::kill(-(pgid as i32), sig) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(HostError::io(
+pub fn signal_group(pgid: u32, sig: Signal) -> HostResult<()> {
+    nix::sys::signal::killpg(Pid::from_raw(pgid as i32), sig).map_err(|e| {
+        HostError::io(
             format!("cannot signal process group {pgid}"),
-            std::io::Error::last_os_error(),
-        ))
-    }
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as u64
-    } else {
-        4096
-    }
-}
-
-fn uptime_seconds() -> Option<f64> {
-    fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+            std::io::Error::from(e),
+        )
+    })
 }
 
 pub fn stats(pid: u32) -> Option<ProcStats> {
     let s = read_stat(pid)?;
-    let hz = clock_ticks();
+    let hz = procfs::ticks_per_second() as f64;
     let cpu_seconds = (s.utime + s.stime) as f64 / hz;
-    let uptime = (uptime_seconds()? - s.start_ticks as f64 / hz).max(0.0);
+    let boot_uptime = procfs::Uptime::current().ok()?.uptime;
+    let uptime = (boot_uptime - s.start_ticks as f64 / hz).max(0.0);
     Some(ProcStats {
         pid,
         state: s.state.to_string(),
-        rss_bytes: s.rss_pages * page_size(),
+        rss_bytes: s.rss_pages * procfs::page_size(),
         cpu_seconds,
         cpu_percent: if uptime > 0.0 {
             (cpu_seconds / uptime * 100.0 * 10.0).round() / 10.0
@@ -354,45 +319,25 @@ pub fn port_in_use(host: &str, port: u16) -> bool {
 /// Which process holds a listening TCP port, from /proc (best effort: only
 /// our own user's processes are visible when not root).
 pub fn port_owner(port: u16) -> Option<(u32, String)> {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 10 || cols[3] != "0A" {
-                continue; // 0A = LISTEN
-            }
-            let local_port = cols[1]
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) {
-                inodes.push(format!("socket:[{}]", cols[9]));
-            }
-        }
-    }
+    let inodes: Vec<u64> = [procfs::net::tcp(), procfs::net::tcp6()]
+        .into_iter()
+        .flat_map(Result::unwrap_or_default)
+        .filter(|e| e.state == procfs::net::TcpState::Listen && e.local_address.port() == port)
+        .map(|e| e.inode)
+        .collect();
     if inodes.is_empty() {
         return None;
     }
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+    for process in procfs::process::all_processes().ok()?.flatten() {
+        let Ok(fds) = process.fd() else {
             continue;
         };
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(target) = fs::read_link(fd.path()) {
-                if inodes.iter().any(|i| target.to_string_lossy() == *i) {
-                    let name = fs::read_to_string(entry.path().join("comm"))
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string();
-                    return Some((pid, name));
-                }
-            }
+        let holds = fds
+            .flatten()
+            .any(|fd| matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)));
+        if holds {
+            let name = process.stat().map(|s| s.comm).unwrap_or_default();
+            return Some((process.pid as u32, name));
         }
     }
     None
@@ -468,9 +413,22 @@ mod tests {
     }
 
     #[test]
+    fn a_listening_port_is_traced_to_its_process() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (pid, name) = port_owner(port).unwrap();
+        assert_eq!(pid, std::process::id());
+        let me = fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(name, me.trim());
+        drop(listener);
+        assert_eq!(port_owner(port), None);
+    }
+
+    #[test]
     fn signal_names_parse() {
-        assert_eq!(signal_number("sigterm").unwrap(), libc::SIGTERM);
-        assert_eq!(signal_number("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(signal_number("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(signal_number("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(signal_number("19").unwrap(), Signal::SIGSTOP);
         assert!(signal_number("BOGUS").is_err());
     }
 }
