@@ -238,18 +238,23 @@ pub fn main() -> i32 {
         }
     };
     // First Ctrl-C: stop the script at its next step. Second: leave at once.
-    rt.spawn(async {
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            if script::interrupted() {
-                eprintln!("\ninterrupted twice; exiting");
-                std::process::exit(130);
-            }
-            script::interrupt();
-        }
+    // The handler is registered here, before any script runs: registered from
+    // a spawned task, a Ctrl-C that came before its first poll would kill the
+    // process outright.
+    let sigint = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
     });
+    if let Ok(mut sigint) = sigint {
+        rt.spawn(async move {
+            while sigint.recv().await.is_some() {
+                if script::interrupted() {
+                    eprintln!("\ninterrupted twice; exiting");
+                    std::process::exit(130);
+                }
+                script::interrupt();
+            }
+        });
+    }
     let ctx = Context {
         rt,
         config,
