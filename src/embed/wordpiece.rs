@@ -358,15 +358,11 @@ impl Hasher for PieceHasher {
 mod tests {
     use super::*;
 
-    fn model_vocab() -> WordPiece {
-        let dir = crate::paths::data_dir().join("models/all-MiniLM-L6-v2");
-        let path = dir.join("vocab.txt");
-        assert!(
-            path.exists(),
-            "{} is missing: run `elysiactl install model` first",
-            path.display()
-        );
-        WordPiece::from_vocab_file(&path).expect("vocab.txt loads")
+    /// The installed model's vocabulary; None (the test skips) where it is
+    /// not installed.
+    fn model_vocab() -> Option<WordPiece> {
+        let dir = crate::embed::testing::installed_model(&["vocab.txt"])?;
+        Some(WordPiece::from_vocab_file(&dir.join("vocab.txt")).expect("vocab.txt loads"))
     }
 
     fn pieces(wp: &WordPiece, text: &str) -> Vec<String> {
@@ -376,7 +372,7 @@ mod tests {
 
     #[test]
     fn splits_punctuation_and_lowercases() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(
             wp.encode("Hello, World!", 512),
             [101, 7592, 1010, 2088, 999, 102]
@@ -387,14 +383,14 @@ mod tests {
 
     #[test]
     fn continuation_pieces() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(wp.encode("unaffable", 512), [101, 14477, 20961, 3468, 102]);
         assert_eq!(pieces(&wp, "unaffable")[1..4], ["una", "##ffa", "##ble"]);
     }
 
     #[test]
     fn strips_accents_but_keeps_spacing_marks() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(wp.encode("Café Crème", 512), [101, 7668, 13675, 21382, 102]);
         assert_eq!(wp.encode("İstanbul", 512), [101, 9960, 102]);
         // U+093E is a spacing mark (Mc), which BERT keeps.
@@ -403,13 +399,13 @@ mod tests {
 
     #[test]
     fn cjk_ideographs_are_words() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(wp.encode("你好世界", 512), [101, 100, 100, 1745, 100, 102]);
     }
 
     #[test]
     fn cleans_control_characters() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(wp.encode("hel\u{0}lo\u{200B}", 512), [101, 7592, 102]);
         assert_eq!(
             pieces(&wp, "tab\tnew\nline\u{B}vt"),
@@ -420,7 +416,7 @@ mod tests {
 
     #[test]
     fn code_and_symbols() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(
             pieces(&wp, "fn parse_config(path: &Path) -> x;")[1..],
             [
@@ -436,7 +432,7 @@ mod tests {
 
     #[test]
     fn unknown_and_overlong_words() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(wp.encode("ℌ𝔢𝔩𝔩𝔬 ﬁne", 512), [101, 100, 1984, 2638, 102]);
         let long = "a".repeat(MAX_WORD_CHARS + 1);
         assert_eq!(
@@ -447,7 +443,7 @@ mod tests {
 
     #[test]
     fn special_tokens_in_text_are_kept_verbatim() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(
             pieces(&wp, "a[SEP]b [sep]"),
             ["[CLS]", "a", "[SEP]", "b", "[", "sep", "]", "[SEP]"]
@@ -456,7 +452,7 @@ mod tests {
 
     #[test]
     fn truncation_keeps_sep_last() {
-        let wp = model_vocab();
+        let Some(wp) = model_vocab() else { return };
         assert_eq!(
             wp.encode("hello world hello world", 4),
             [101, 7592, 2088, 102]
