@@ -4,7 +4,8 @@
 //! the `WordPiece` model (greedy longest match, `##` continuations). The
 //! character classes come from the crate HuggingFace's tokenizer reads them
 //! from, so every code point tokenizes alike (`bench/embedders` checks all of
-//! them against the `tokenizers` crate).
+//! them against the `tokenizers` crate, which is about 15 times slower:
+//! docs/benchmarks/embedders.md).
 //!
 //! Code chunks are mostly ASCII, so that path skips the Unicode machinery, and
 //! nothing allocates per character or per piece: one normalization buffer per
