@@ -17,6 +17,8 @@ pub mod minilm;
 pub mod openai;
 pub mod server;
 pub mod static_table;
+#[cfg(test)]
+mod testing;
 pub mod wordpiece;
 
 use crate::config::IndexConfig;
