@@ -1,10 +1,10 @@
 //! Meta commands: they work on scripts and on the tool itself, so they are
 //! Rust rather than bundled scripts.
 
-use super::catalog::{Catalog, Origin, RESERVED};
-use super::{report_error, run_script, Context};
-use crate::error::HostError;
+use super::{report_error, run_script, Invocation};
+use crate::base::error::HostError;
 use crate::host::{registry, Effect, MODULES};
+use crate::script::catalog::{Catalog, Origin, RESERVED};
 use crate::script::{header, Language, Script};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{json, Value};
@@ -97,7 +97,7 @@ pub fn add_to(root: Command) -> Command {
 
 /// Handles a meta command that needs the configuration; `None` when `name`
 /// is a script command.
-pub fn dispatch(ctx: &Context, name: &str, m: &ArgMatches) -> Option<i32> {
+pub fn dispatch(ctx: &Invocation, name: &str, m: &ArgMatches) -> Option<i32> {
     Some(match name {
         "run" => run(ctx, m),
         "repl" => {
@@ -140,7 +140,7 @@ pub fn dispatch_without_config(
             let explicit = p.get_one::<String>("config").map(PathBuf::from);
             println!(
                 "{}",
-                crate::config::Config::path(explicit.as_deref()).display()
+                crate::base::config::Config::path(explicit.as_deref()).display()
             );
             0
         }
@@ -148,7 +148,7 @@ pub fn dispatch_without_config(
     })
 }
 
-fn run(ctx: &Context, m: &ArgMatches) -> i32 {
+fn run(ctx: &Invocation, m: &ArgMatches) -> i32 {
     let file = PathBuf::from(m.get_one::<String>("file").expect("required"));
     let raw: Vec<String> = m
         .get_many::<String>("args")
@@ -236,7 +236,7 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
     } else {
         println!(
             "{}",
-            crate::host::out::render_table(
+            crate::base::output::render_table(
                 &rows,
                 &[
                     "command".into(),
@@ -256,7 +256,7 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
     0
 }
 
-fn config_show(ctx: &Context, json_mode: bool) -> i32 {
+fn config_show(ctx: &Invocation, json_mode: bool) -> i32 {
     let v = ctx.config.redacted_json();
     if json_mode {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

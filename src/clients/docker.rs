@@ -8,7 +8,7 @@
 //! runtime finds its own things again, and how scripts are kept away from
 //! everything else.
 
-use crate::error::{Category, HostError, HostResult};
+use crate::base::error::{Category, HostError, HostResult};
 use bollard::container::{
     Config, CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
     NetworkingConfig, RemoveContainerOptions, StartContainerOptions, Stats, StatsOptions,

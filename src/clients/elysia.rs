@@ -1,7 +1,7 @@
 //! Elysia's HTTP API, as far as a supervisor needs it: is it up, and does it
 //! really reach Weaviate (its `/api/health` is a constant `healthy`).
 
-use crate::config::ElysiaConfig;
+use crate::base::config::ElysiaConfig;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -16,8 +16,8 @@
 //! The API key travels only in the `Authorization` header (marked sensitive);
 //! every error text is scrubbed of it as well, in case a server echoes it.
 
-use crate::config::{NodeSpec, Secret};
-use crate::error::{Category, HostError, HostResult};
+use crate::base::config::{NodeSpec, Secret};
+use crate::base::error::{Category, HostError, HostResult};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -105,6 +105,12 @@ impl WeaviateClient {
         WeaviateClient::new(http, spec.rest_url(), api_key).with_node_name(&spec.name)
     }
 
+    /// A client for a configured node through the context's connection pool
+    /// and API key.
+    pub fn in_context(ctx: &crate::base::context::Context, spec: &NodeSpec) -> WeaviateClient {
+        WeaviateClient::for_node(ctx.http.clone(), spec, &ctx.config.weaviate.api_key)
+    }
+
     /// Name the node in messages ("node weaviate-1 …") instead of by its URL.
     pub fn with_node_name(mut self, name: &str) -> WeaviateClient {
         self.node = name.to_string();
@@ -175,7 +181,7 @@ impl WeaviateClient {
         let hint = format!("is node {} running? try `elysiactl status`", self.node);
         let e = if err.is_timeout() {
             let within = match limit {
-                Some(t) => format!(" within {}", crate::host::time::format_duration(t)),
+                Some(t) => format!(" within {}", crate::base::units::format_duration(t)),
                 None => String::new(),
             };
             HostError::timeout(format!(
@@ -1342,7 +1348,7 @@ pub async fn cluster_readiness(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::WeaviateConfig;
+    use crate::base::config::WeaviateConfig;
     use std::io::{Read, Write};
 
     fn specs(n: usize) -> Vec<NodeSpec> {

@@ -11,7 +11,7 @@
 //! on two (docs/benchmarks/embedders.md, `bench/embedders`).
 
 use super::wordpiece::WordPiece;
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
@@ -947,7 +947,7 @@ mod tests {
     fn missing_model_names_the_install_command() {
         let dir = tempfile::tempdir().unwrap();
         let err = MiniLm::load(dir.path()).err().expect("load fails");
-        assert_eq!(err.category, crate::error::Category::FileSystem);
+        assert_eq!(err.category, crate::base::error::Category::FileSystem);
         assert!(err.hint.contains("elysiactl install model"));
         assert!(err.message.contains("model.safetensors"));
     }

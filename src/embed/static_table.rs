@@ -10,7 +10,7 @@
 
 use super::minilm::MiniLm;
 use super::wordpiece::WordPiece;
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use std::io::Write;
 use std::path::Path;
 

@@ -11,7 +11,7 @@
 //! nothing allocates per character or per piece: one normalization buffer per
 //! call, lookups by `&str` slices into it.
 
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;

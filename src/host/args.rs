@@ -2,7 +2,7 @@
 //! function, the parameter and what was expected.
 
 use super::HostFn;
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use serde_json::{Map, Value};
 
 pub struct Args {
@@ -130,16 +130,7 @@ fn as_int(v: &Value) -> Option<i64> {
     }
 }
 
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a map",
-    }
-}
+pub use crate::base::error::type_name;
 
 /// An options map (`#{timeout: 30}` in Rhai, `{timeout = 30}` in Lua).
 pub struct Opts {
@@ -241,7 +232,7 @@ impl Opts {
     pub fn duration(&self, key: &str) -> HostResult<Option<std::time::Duration>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => crate::host::time::to_duration(v)
+            Some(v) => crate::base::units::to_duration(v)
                 .map(Some)
                 .map_err(|e| self.wrong(key, &format!("a duration ({})", e.message), v)),
         }

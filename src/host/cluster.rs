@@ -10,9 +10,9 @@
 //!   the real cluster and then apply those simulated changes on top.
 
 use super::{read, write, Args, Host, HostFn};
+use crate::base::config::NodeSpec;
+use crate::base::error::{Category, HostError, HostResult};
 use crate::clients::weaviate::{self as wv, ClusterReadiness, WeaviateClient};
-use crate::config::NodeSpec;
-use crate::error::{Category, HostError, HostResult};
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ pub(crate) fn specs(host: &Host) -> Vec<NodeSpec> {
 }
 
 pub(crate) fn client(host: &Host, spec: &NodeSpec) -> WeaviateClient {
-    WeaviateClient::for_node(host.http.clone(), spec, &host.config.weaviate.api_key)
+    WeaviateClient::in_context(host, spec)
 }
 
 fn node_list(specs: &[NodeSpec]) -> String {
@@ -118,7 +118,7 @@ where
 {
     let mut failures = Vec::new();
     for spec in specs(host) {
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
         match host.block_on(f(client(host, &spec))) {
             Ok(v) => return Ok(v),
             Err(e) if next(&e) => failures.push(e),
@@ -155,7 +155,7 @@ where
 {
     match node {
         Some(spec) => {
-            crate::script::check_interrupt()?;
+            crate::base::cancel::check_interrupt()?;
             host.block_on(f(client(host, &spec)))
         }
         None => any_node(host, f),
@@ -447,10 +447,10 @@ pub fn wait_ready(
 ) -> HostResult<ClusterReadiness> {
     let expected = specs(host).len();
     let started = Instant::now();
-    let deadline = crate::host::time::deadline_after(timeout);
+    let deadline = crate::base::units::deadline_after(timeout);
     let mut last = String::new();
     loop {
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
         let r = readiness_now(host);
         if r.is_ready(expected) {
             if !quiet && !last.is_empty() {
@@ -461,7 +461,7 @@ pub fn wait_ready(
         if host.dry_run {
             host.out.plan_line(&format!(
                 "would wait up to {} for Weaviate to be ready (now: {})",
-                crate::host::time::format_duration(timeout),
+                crate::base::units::format_duration(timeout),
                 r.summary
             ));
             return Ok(r);
@@ -469,7 +469,7 @@ pub fn wait_ready(
         if Instant::now() >= deadline {
             return Err(HostError::timeout(format!(
                 "Weaviate was not ready after {}: {}",
-                crate::host::time::format_duration(started.elapsed()),
+                crate::base::units::format_duration(started.elapsed()),
                 r.problems.join("; ")
             ))
             .with_hint(
@@ -481,10 +481,10 @@ pub fn wait_ready(
                 .status(&format!("waiting for Weaviate: {}", r.summary));
         }
         last = r.summary;
-        let next = crate::host::time::deadline_after(interval).min(deadline);
+        let next = crate::base::units::deadline_after(interval).min(deadline);
         while Instant::now() < next {
             std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
-            crate::script::check_interrupt()?;
+            crate::base::cancel::check_interrupt()?;
         }
     }
 }
@@ -677,7 +677,7 @@ pub fn functions() -> Vec<HostFn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::base::config::Config;
     use std::sync::Arc;
 
     fn three() -> Vec<NodeSpec> {
@@ -767,7 +767,7 @@ mod tests {
     fn host(dry_run: bool, rt: &tokio::runtime::Runtime) -> Arc<Host> {
         let mut cfg = Config::default();
         cfg.weaviate.rest_port = closed_ports(3);
-        cfg.weaviate.api_key = crate::config::Secret::new("test-key-must-not-leak");
+        cfg.weaviate.api_key = crate::base::config::Secret::new("test-key-must-not-leak");
         Host::new(cfg, rt.handle().clone(), dry_run)
     }
 

@@ -1,7 +1,7 @@
 //! The effective configuration, for scripts. Secrets come out redacted.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use serde_json::{json, Value};
 
 fn get(host: &Host, a: &Args) -> HostResult<Value> {
@@ -42,7 +42,7 @@ fn settable(a: &Args) -> HostResult<(String, serde_json::Map<String, Value>)> {
 fn set(host: &Host, a: &Args) -> HostResult<Value> {
     let (section, values) = settable(a)?;
     let file = host.config.file_path();
-    crate::config::set_values(&file, &section, &values)?;
+    crate::base::config::set_values(&file, &section, &values)?;
     Ok(json!({"file": file.display().to_string(), "section": section, "set": values}))
 }
 

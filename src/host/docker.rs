@@ -11,10 +11,10 @@
 //! later `docker.inspect()` or `docker.containers()` in the same run sees it.
 
 use super::{read, write, Args, Host, HostFn};
+use crate::base::error::{HostError, HostResult};
 use crate::clients::docker::{
     self as dk, ContainerDetails, Docker, CLUSTER_LABEL, CONFIG_LABEL, OWNED_LABEL,
 };
-use crate::error::{HostError, HostResult};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -470,7 +470,7 @@ mod tests {
             .build()
             .unwrap();
         let h = Host::new(
-            crate::config::Config::default(),
+            crate::base::config::Config::default(),
             rt.handle().clone(),
             dry_run,
         );
@@ -510,7 +510,7 @@ mod tests {
         let (rt, h) = host(false);
         let (_rt2, dry) = host(true);
         let docker = rt.block_on(dk::connect()).expect("docker engine");
-        let image = crate::config::WeaviateConfig::default().image_name();
+        let image = crate::base::config::WeaviateConfig::default().image_name();
         assert!(
             rt.block_on(dk::image_exists(&docker, &image)),
             "build {image} first"
@@ -549,7 +549,7 @@ mod tests {
         for host in [&h, &dry] {
             for f in ["stop", "start", "pause", "unpause", "remove"] {
                 let e = call(host, f, vec![json!(foreign.name)]).unwrap_err();
-                assert_eq!(e.category, crate::error::Category::Validation);
+                assert_eq!(e.category, crate::base::error::Category::Validation);
                 assert!(e.message.contains("not managed by elysiactl"), "{f}: {e}");
             }
         }

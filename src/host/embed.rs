@@ -3,9 +3,9 @@
 //! OpenAI-compatible server behind `elysiactl serve embeddings`.
 
 use super::{read, Args, Host, HostFn};
-use crate::config::Secret;
+use crate::base::config::Secret;
+use crate::base::error::{HostError, HostResult};
 use crate::embed::{server, Embedder};
-use crate::error::{HostError, HostResult};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,7 +107,7 @@ fn serve(host: &Host, a: &Args) -> HostResult<Value> {
         },
         stopped(),
     ))?;
-    crate::script::restart_deadline();
+    crate::base::cancel::restart_deadline();
     Ok(
         json!({"url": bound.map(|a| format!("http://{a}/v1")), "model": model, "seconds": started.elapsed().as_secs()}),
     )
@@ -129,7 +129,7 @@ async fn stopped() {
         tokio::select! {
             _ = term_received => return,
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
-                if crate::script::interrupted() {
+                if crate::base::cancel::interrupted() {
                     return;
                 }
             }

@@ -1,7 +1,7 @@
 //! `health.check(opts)`: the health report the `health` command prints.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use crate::health::{self, Options};
 use serde_json::Value;
 
@@ -22,9 +22,15 @@ fn check(host: &Host, a: &Args) -> HostResult<Value> {
         quick: o.bool("quick", false)?,
         collection: o.str("collection")?,
         data: o.bool("data", false)?,
+        probe_lag: !host.dry_run,
         sample_size: o.int_in("sample_size", 20, 1, 10_000)? as usize,
         last_errors: o.int_in("last_errors", 0, 0, 1000)? as usize,
     };
+    if opts.data && host.dry_run {
+        host.out.plan_line(
+            "would create, write to and remove a scratch collection to time replication",
+        );
+    }
     health::check(host, &opts)
 }
 
@@ -62,7 +68,7 @@ fn watch_with(
         .duration("interval")?
         .unwrap_or(std::time::Duration::from_secs(2));
     if interval < std::time::Duration::from_millis(200) {
-        return Err(crate::error::HostError::validation(
+        return Err(crate::base::error::HostError::validation(
             "the watch interval must be at least 0.2 s (0.2, 500ms, 2, 1m …)",
         )
         .with_hint("e.g. --interval 2"));

@@ -2,7 +2,7 @@
 //! `index.errors(#{recent: 20})`, `index.reset_errors()`.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use crate::index::{self, SyncOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

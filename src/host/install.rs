@@ -3,7 +3,7 @@
 //! scripts over these.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::HostResult;
+use crate::base::error::HostResult;
 use crate::install;
 use serde_json::{json, Value};
 

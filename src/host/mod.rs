@@ -23,8 +23,9 @@ pub mod schedule;
 pub mod service;
 pub mod time;
 
-use crate::config::Config;
-use crate::error::{HostError, HostResult};
+use crate::base::config::Config;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
 pub use args::Args;
 use dryrun::Plan;
 use serde_json::Value;
@@ -212,35 +213,50 @@ pub fn find(qualified: &str) -> Option<&'static HostFn> {
 }
 
 /// Shared state behind every host call of one script run.
+/// Whether command words (`["index", "repos"]`) name a command: the script
+/// catalog's answer, handed down by the layer that loads the catalog.
+pub type CommandCheck = Arc<dyn Fn(&[String]) -> bool + Send + Sync>;
+
 pub struct Host {
-    pub config: Config,
-    pub rt: tokio::runtime::Handle,
+    pub ctx: Context,
     pub dry_run: bool,
     pub plan: Plan,
-    pub out: out::Output,
-    pub http: reqwest::Client,
+    /// For `schedule.add` and the daemon, which refuse jobs naming no command.
+    pub commands: Option<CommandCheck>,
+}
+
+/// Host functions read the configuration, HTTP client and output through
+/// the context, and hand `&Host` to the domain as `&Context`.
+impl std::ops::Deref for Host {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 impl Host {
     pub fn new(config: Config, rt: tokio::runtime::Handle, dry_run: bool) -> Arc<Host> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("the HTTP client has a static, valid configuration");
         Arc::new(Host {
-            config,
-            rt,
+            ctx: Context::new(config, rt),
             dry_run,
             plan: Plan::default(),
-            out: out::Output::default(),
-            http,
+            commands: None,
         })
     }
 
-    /// Run a future to completion from the (synchronous) script thread.
-    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
-        self.rt.block_on(fut)
+    /// A host that can check command names against the script catalog.
+    pub fn with_commands(
+        config: Config,
+        rt: tokio::runtime::Handle,
+        dry_run: bool,
+        commands: CommandCheck,
+    ) -> Arc<Host> {
+        Arc::new(Host {
+            ctx: Context::new(config, rt),
+            dry_run,
+            plan: Plan::default(),
+            commands: Some(commands),
+        })
     }
 
     /// The single entry point both engines use to call a host function.

@@ -3,9 +3,9 @@
 //! folder only, so a script cannot write files elsewhere through them.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
-use crate::paths;
-use crate::sys::process::{self as proc, PidState, SpawnSpec};
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
+use crate::base::process::{self as proc, PidState, SpawnSpec};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -118,9 +118,9 @@ fn wait(_: &Host, a: &Args) -> HostResult<Value> {
         .opts(1)?
         .duration("timeout")?
         .unwrap_or(std::time::Duration::from_secs(30));
-    let deadline = crate::host::time::deadline_after(timeout);
+    let deadline = crate::base::units::deadline_after(timeout);
     while proc::is_alive(pid) {
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
         if std::time::Instant::now() > deadline {
             return Ok(json!(false));
         }

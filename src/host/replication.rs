@@ -5,8 +5,8 @@
 
 use super::cluster::{any_node, client, set_simulated, simulated, specs};
 use super::{read, write, Args, Host, HostFn};
+use crate::base::error::{HostError, HostResult};
 use crate::clients::weaviate::{self as wv, WeaviateClient};
-use crate::error::{HostError, HostResult};
 use crate::repair;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! `repos.changed(path, since)`, `repos.last_synced(path, collection)`.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use crate::index::{repos, store::Store, store_path};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ fn update(host: &Host, a: &Args) -> HostResult<Value> {
     let width = cfg.max_concurrent.max(1);
     let mut out = Vec::new();
     for group in entries.chunks(width) {
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
         let results: Vec<Value> = std::thread::scope(|s| {
             let handles: Vec<_> = group
                 .iter()

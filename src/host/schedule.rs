@@ -3,8 +3,8 @@
 //! daemon: `daemon.run()`, `daemon.start()`, `daemon.status()`, `daemon.stop()`.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::config::{Config, JobConfig};
-use crate::error::{HostError, HostResult};
+use crate::base::config::{Config, JobConfig};
+use crate::base::error::{HostError, HostResult};
 use crate::schedule::{self, daemon, history::History};
 use serde_json::{json, Value};
 
@@ -17,17 +17,19 @@ fn current_jobs(host: &Host) -> HostResult<Vec<JobConfig>> {
     Ok(Config::load(Some(&path))?.jobs)
 }
 
-fn command_exists() -> HostResult<impl Fn(&[String]) -> bool> {
-    let catalog = crate::cli::catalog::Catalog::load()?;
-    Ok(move |w: &[String]| catalog.find_command(w))
+fn command_exists(host: &Host) -> HostResult<super::CommandCheck> {
+    host.commands.clone().ok_or_else(|| {
+        HostError::unknown("this host was made without the command catalog")
+            .with_hint("jobs are checked against the catalog the command line loads")
+    })
 }
 
 /// Tell a running daemon to reload (it also notices the file change).
 fn nudge_daemon() {
-    if let Ok(crate::sys::process::PidState::Running { pid }) =
-        crate::sys::process::pid_state(&daemon::pid_file())
+    if let Ok(crate::base::process::PidState::Running { pid }) =
+        crate::base::process::pid_state(&daemon::pid_file())
     {
-        let _ = crate::sys::process::signal(pid, crate::sys::process::Signal::SIGHUP);
+        let _ = crate::base::process::signal(pid, crate::base::process::Signal::SIGHUP);
     }
 }
 
@@ -85,9 +87,9 @@ fn job_from(a: &Args) -> HostResult<JobConfig> {
 /// What `add` and its dry run refuse: everything `validate` refuses (also
 /// when loading a file), and a job that would never run, which a file may
 /// keep (with a warning) but a new job should not start as.
-fn check_new_job(job: &JobConfig) -> HostResult<()> {
-    let exists = command_exists()?;
-    schedule::validate(job, &exists)
+fn check_new_job(host: &Host, job: &JobConfig) -> HostResult<()> {
+    let exists = command_exists(host)?;
+    schedule::validate(job, &*exists)
         .and_then(|()| schedule::never_fires(job).map_or(Ok(()), Err))
         .map_err(|e| {
             HostError::validation(format!("job {:?} refused: {e}", job.name))
@@ -97,7 +99,7 @@ fn check_new_job(job: &JobConfig) -> HostResult<()> {
 
 fn add(host: &Host, a: &Args) -> HostResult<Value> {
     let job = job_from(a)?;
-    check_new_job(&job)?;
+    check_new_job(host, &job)?;
     schedule::update_jobs(&host.config.file_path(), |jobs| {
         if jobs.iter().any(|j| j.name == job.name) {
             return Err(HostError::validation(format!(
@@ -120,9 +122,9 @@ fn next_runs(job: &JobConfig) -> Vec<String> {
         .collect()
 }
 
-fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
+fn simulate_add(host: &Host, a: &Args) -> HostResult<Value> {
     let job = job_from(a)?;
-    check_new_job(&job)?;
+    check_new_job(host, &job)?;
     Ok(json!({"added": job.name, "next": next_runs(&job), "dry_run": true}))
 }
 
@@ -208,8 +210,9 @@ fn history(_: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn daemon_run(host: &Host, _: &Args) -> HostResult<Value> {
-    let r = daemon::run(host.config.file.clone().filter(|f| f.exists()));
-    crate::script::restart_deadline();
+    let exists = command_exists(host)?;
+    let r = daemon::run(host.config.file.clone().filter(|f| f.exists()), &*exists);
+    crate::base::cancel::restart_deadline();
     r
 }
 fn daemon_start(host: &Host, _: &Args) -> HostResult<Value> {
@@ -232,12 +235,14 @@ fn daemon_stop(_: &Host, a: &Args) -> HostResult<Value> {
 
 /// A dry run of daemon.stop: what it would stop, nothing signalled.
 fn simulate_daemon_stop(_: &Host, _: &Args) -> HostResult<Value> {
-    Ok(match crate::sys::process::pid_state(&daemon::pid_file())? {
-        crate::sys::process::PidState::Running { pid } => {
-            json!({"stopped": format!("would stop PID {pid}"), "pid": pid, "dry_run": true})
-        }
-        _ => json!({"stopped": "not running", "dry_run": true}),
-    })
+    Ok(
+        match crate::base::process::pid_state(&daemon::pid_file())? {
+            crate::base::process::PidState::Running { pid } => {
+                json!({"stopped": format!("would stop PID {pid}"), "pid": pid, "dry_run": true})
+            }
+            _ => json!({"stopped": "not running", "dry_run": true}),
+        },
+    )
 }
 
 pub fn functions() -> Vec<HostFn> {

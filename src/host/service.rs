@@ -3,7 +3,7 @@
 //! `service.status()`. Built-in commands are thin scripts over these.
 
 use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use crate::services::{elysia, weaviate};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -124,18 +124,48 @@ fn simulate_restart(host: &Host, a: &Args) -> HostResult<Value> {
     simulate(host, a, "running")
 }
 
+/// A service's status as the plan left it: under --dry-run, a service an
+/// earlier step would have stopped reads as stopped.
+fn planned_status(host: &Host, service: &str, mut status: Value) -> Value {
+    if host.plan.fact(&format!("service.{service}")) != Some(json!("stopped")) {
+        return status;
+    }
+    let stopped = |row: &mut Value| {
+        for key in ["running", "ready", "weaviate_connected"] {
+            if row.get(key).is_some() {
+                row[key] = json!(false);
+            }
+        }
+        row["detail"] = json!("stopped (dry-run)");
+    };
+    status["up"] = json!(false);
+    match status.get_mut("nodes").and_then(Value::as_array_mut) {
+        Some(nodes) => nodes.iter_mut().for_each(stopped),
+        None => stopped(&mut status),
+    }
+    status
+}
+
+fn weaviate_status(host: &Host) -> HostResult<Value> {
+    Ok(planned_status(host, "weaviate", weaviate::status(host)?))
+}
+
+fn elysia_status(host: &Host) -> HostResult<Value> {
+    Ok(planned_status(host, "elysia", elysia::status(host)?))
+}
+
 /// Status of one service, or of all with an overall `up`.
 pub fn status_of(host: &Host, name: Option<&str>) -> HostResult<Value> {
     let elysia_on = host.config.elysia.enabled;
     match name {
-        Some("weaviate") => weaviate::status(host),
-        Some(_) => elysia::status(host),
+        Some("weaviate") => weaviate_status(host),
+        Some(_) => elysia_status(host),
         None => {
-            let w = weaviate::status(host)?;
+            let w = weaviate_status(host)?;
             let mut up = w["up"].as_bool().unwrap_or(false);
             let mut all = json!({"weaviate": w});
             if elysia_on {
-                let e = elysia::status(host)?;
+                let e = elysia_status(host)?;
                 up = up && e["up"].as_bool().unwrap_or(false);
                 all["elysia"] = e;
             }
@@ -171,8 +201,8 @@ fn logs(host: &Host, a: &Args) -> HostResult<Value> {
     };
     match name.as_str() {
         "weaviate" => Ok(json!(weaviate::runtime_for(host)?.log_tail(node, lines))),
-        _ => Ok(json!(crate::sys::process::tail_lines(
-            &crate::paths::log_dir().join("elysia.log"),
+        _ => Ok(json!(crate::base::process::tail_lines(
+            &crate::base::paths::log_dir().join("elysia.log"),
             lines
         ))),
     }

@@ -17,10 +17,10 @@ pub mod tune;
 pub mod upload;
 pub mod walk;
 
+use crate::base::context::Context;
+use crate::base::error::{Category, HostError, HostResult};
+use crate::base::paths;
 use crate::embed::Embedder;
-use crate::error::{Category, HostError, HostResult};
-use crate::host::Host;
-use crate::paths;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -304,8 +304,8 @@ fn not_index_collection(class: &Value) -> Option<String> {
 /// records it ("none" for a collection made before embedders existed);
 /// None when the collection does not exist. A collection that is not an
 /// index collection is refused: nothing of the index belongs in it.
-pub fn collection_embedder(host: &Host, collection: &str) -> HostResult<Option<String>> {
-    let class = match host.block_on(node0_client(host).get_class(collection)) {
+pub fn collection_embedder(ctx: &Context, collection: &str) -> HostResult<Option<String>> {
+    let class = match ctx.block_on(node0_client(ctx).get_class(collection)) {
         Ok(class) => class,
         Err(e) if crate::clients::weaviate::is_no_such_collection(&e) => return Ok(None),
         Err(e) => return Err(e),
@@ -330,8 +330,8 @@ pub fn collection_embedder(host: &Host, collection: &str) -> HostResult<Option<S
     ))
 }
 
-pub(crate) fn node0_client(host: &Host) -> crate::clients::weaviate::WeaviateClient {
-    crate::host::cluster::client(host, &host.config.weaviate.node(0))
+pub(crate) fn node0_client(ctx: &Context) -> crate::clients::weaviate::WeaviateClient {
+    crate::clients::weaviate::WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0))
 }
 
 /// The chunk collection: keyword-searchable text plus metadata and the
@@ -339,8 +339,8 @@ pub(crate) fn node0_client(host: &Host) -> crate::clients::weaviate::WeaviateCli
 /// collection holds one embedder's vectors: mixed, a search would compare
 /// vectors from different spaces (or miss the chunks that have none).
 /// True when this call created the collection.
-fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResult<bool> {
-    match collection_embedder(host, collection)? {
+fn ensure_collection(ctx: &Context, collection: &str, embedder: &str) -> HostResult<bool> {
+    match collection_embedder(ctx, collection)? {
         Some(had) if had == embedder => Ok(false),
         Some(had) => Err(HostError::validation(format!(
             "collection {collection} holds chunks embedded with {had:?}; this run would embed with {embedder:?}"
@@ -349,10 +349,10 @@ fn ensure_collection(host: &Host, collection: &str, embedder: &str) -> HostResul
             "index into another collection (--collection {collection}{}), or set index.embedder = {had:?}",
             capitalized(embedder)
         ))),
-        None => host
-            .block_on(node0_client(host).create_class(&collection_schema(
+        None => ctx
+            .block_on(node0_client(ctx).create_class(&collection_schema(
                 collection,
-                host.config.weaviate.expected_replication_factor(),
+                ctx.config.weaviate.expected_replication_factor(),
                 embedder,
             )))
             .map(|_| true),
@@ -419,13 +419,13 @@ fn skip(r: &RepoRun, repo: usize, rel: &str, record: FileRecord, why: &str) -> W
 
 /// Read, hash and chunk one file. Err is a recorded, skipped file.
 fn prepare(
-    host: &Host,
+    ctx: &Context,
     r: &RepoRun,
     repo: usize,
     collection: &str,
     f: &walk::Found,
 ) -> Result<Work, Value> {
-    let cfg = &host.config.index;
+    let cfg = &ctx.config.index;
     let old = r.known.get(&f.rel);
     let fail = |c: Category, m: String| error_record(c, &r.key, &f.rel, &m);
     if f.size > cfg.max_file_bytes {
@@ -599,7 +599,7 @@ fn spawn_stage<'scope, T: Send + 'scope>(
 }
 
 fn report_live(
-    host: &Host,
+    ctx: &Context,
     t0: Instant,
     repos: &[RepoRun],
     totals: &Counters,
@@ -613,7 +613,7 @@ fn report_live(
         let secs = t0.elapsed().as_secs_f64().max(0.001);
         if !total_shown && totals.walked.load(Ordering::Relaxed) {
             let queued = totals.queued.load(Ordering::Relaxed) as u64;
-            host.out.progress_total(p.bar, queued);
+            ctx.out.progress_total(p.bar, queued);
             total_shown = true;
         }
         let (files, chunks, files_done) = (
@@ -627,7 +627,7 @@ fn report_live(
         } else {
             format!("{files_done} files · {chunks} chunks · {rate:.0}/s, walking")
         };
-        host.out
+        ctx.out
             .progress_set(p.bar, Some(files_done as u64), Some(&msg));
         let (rss, peak) = memory();
         let walking = repos
@@ -641,7 +641,7 @@ fn report_live(
             "chunks_per_s": (chunks as f64 / secs * 10.0).round() / 10.0,
             "rss_bytes": rss, "peak_rss_bytes": peak, "retries": uploader.retries.load(Ordering::Relaxed),
             "breakers": uploader.breaker_states().into_iter().collect::<HashMap<_, _>>(),
-            "open_connections": host.config.index.upload_concurrency,
+            "open_connections": ctx.config.index.upload_concurrency,
             "embedder": p.embedder.map_or("none", |e| e.name()),
         });
         if let (Some(m), Value::Object(f)) = (live.as_object_mut(), p.figures()) {
@@ -662,7 +662,7 @@ fn report_live(
 
 /// Everything the pipeline's threads share.
 struct Pipeline<'a> {
-    host: &'a Host,
+    ctx: &'a Context,
     collection: &'a str,
     repos: &'a [RepoRun],
     store: &'a Store,
@@ -755,7 +755,7 @@ impl Pipeline<'_> {
         seen.present(&f.rel);
         if let Some(k) = self.repos[i].known.get(&f.rel) {
             let unchanged = k.size == f.size && k.mtime_ns == f.mtime_ns;
-            if unchanged && !fits_now(k, self.host.config.index.max_file_bytes) {
+            if unchanged && !fits_now(k, self.ctx.config.index.max_file_bytes) {
                 return true;
             }
         }
@@ -774,7 +774,7 @@ impl Pipeline<'_> {
     ) {
         for t in tasks {
             match prepare(
-                self.host,
+                self.ctx,
                 &self.repos[t.repo],
                 t.repo,
                 self.collection,
@@ -843,7 +843,7 @@ impl Pipeline<'_> {
 
     /// Uploader: whole files per batch, each recorded only once written.
     fn upload(&self, work: crossbeam_channel::Receiver<Work>) -> HostResult<()> {
-        let cfg = &self.host.config.index;
+        let cfg = &self.ctx.config.index;
         let mut batch: Vec<Prepared> = Vec::new();
         let mut records: Vec<RecordUpdate> = Vec::new();
         let mut pending = 0;
@@ -896,9 +896,9 @@ impl Pipeline<'_> {
             .flat_map(|p| std::mem::take(&mut p.objects))
             .collect();
         let mut refused: HashMap<usize, String> = HashMap::new();
-        let size = self.host.config.index.batch_size.max(1);
+        let size = self.ctx.config.index.batch_size.max(1);
         for (k, part) in objects.chunks(size).enumerate() {
-            for (i, msg) in self.uploader.upsert(self.host, part)? {
+            for (i, msg) in self.uploader.upsert(self.ctx, part)? {
                 self.totals.objects_refused.fetch_add(1, Ordering::Relaxed);
                 refused.entry(owner[k * size + i]).or_insert(msg);
             }
@@ -925,7 +925,7 @@ impl Pipeline<'_> {
                 let stale: Vec<String> = (p.record.chunks..p.old_chunks)
                     .map(|i| chunk_id(&r.key, &p.rel, i))
                     .collect();
-                self.uploader.delete(self.host, self.collection, &stale)?;
+                self.uploader.delete(self.ctx, self.collection, &stale)?;
             }
             self.totals
                 .chunks
@@ -941,10 +941,10 @@ impl Pipeline<'_> {
 /// One pipeline over every repository: a walker, chunk workers and
 /// uploaders joined by bounded channels, so memory stays bounded and many
 /// small repositories fill batches as well as one big one does.
-pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
+pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
     let t0 = Instant::now();
     crate::clients::weaviate::class_name(&o.collection)?;
-    let embedder = Embedder::load(&host.config.index, &host.config.index.embedder, &host.rt)?;
+    let embedder = Embedder::load(&ctx.config.index, &ctx.config.index.embedder, &ctx.rt)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&o.store)?;
     let mut repos = repo_runs(
@@ -952,10 +952,10 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         &store,
         &o.collection,
         o.rescan,
-        host.config.index.max_file_bytes,
+        ctx.config.index.max_file_bytes,
     )?;
-    let uploader = upload::Uploader::new(host)?;
-    if ensure_collection(host, &o.collection, embedder_name)? {
+    let uploader = upload::Uploader::new(ctx)?;
+    if ensure_collection(ctx, &o.collection, embedder_name)? {
         // A new collection holds nothing the store remembers (it may have
         // been deleted since): every file is uploaded again.
         store.forget_collection(&o.collection)?;
@@ -968,9 +968,9 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     }
     let totals = Counters::default();
     let errors: Mutex<Vec<Value>> = Mutex::new(Vec::new());
-    let bar = host.out.progress_start("index", None);
+    let bar = ctx.out.progress_start("index", None);
     let p = Pipeline {
-        host,
+        ctx,
         collection: &o.collection,
         repos: &repos,
         store: &store,
@@ -982,13 +982,13 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
         skips: Mutex::new(Vec::new()),
         bar,
     };
-    let cfg = &host.config.index;
+    let cfg = &ctx.config.index;
     let done = AtomicBool::new(false);
     // The reporter lives in an outer scope: it stops once the pipeline's scope has joined.
     let joined = std::thread::scope(|outer| {
         // Live figures are a convenience: without a thread for them the run goes on.
         let _ = spawn_stage(outer, std::thread::Builder::new(), "reporter", || {
-            report_live(host, t0, &repos, &totals, &p, &done)
+            report_live(ctx, t0, &repos, &totals, &p, &done)
         });
         let joined = std::thread::scope(|s| -> HostResult<(Vec<Seen>, Vec<HostError>)> {
             let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(512);
@@ -1052,14 +1052,14 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     let (seen, failures) = match joined {
         Ok(j) => j,
         Err(e) => {
-            host.out.progress_done(bar, None);
+            ctx.out.progress_done(bar, None);
             return Err(e);
         }
     };
     let errors = std::mem::take(&mut *errors.lock().unwrap());
     let skips = std::mem::take(&mut *p.skips.lock().unwrap());
     if let Some(e) = failures.into_iter().next() {
-        host.out.progress_done(bar, None);
+        ctx.out.progress_done(bar, None);
         store.add_errors(&errors)?;
         store.add_errors(&skips)?;
         return Err(e);
@@ -1071,7 +1071,7 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
     for (i, r) in repos.iter().enumerate().filter(|_| o.max_files.is_none()) {
         for (path, rec) in r.known.iter().filter(|(path, _)| seen[i].is_gone(path)) {
             let ids: Vec<String> = (0..rec.chunks).map(|k| chunk_id(&r.key, path, k)).collect();
-            deleted_chunks += uploader.delete(host, &o.collection, &ids)?;
+            deleted_chunks += uploader.delete(ctx, &o.collection, &ids)?;
             deleted_files += 1;
             forget.push((i, path.clone(), None));
         }
@@ -1100,7 +1100,7 @@ pub fn sync(host: &Host, o: &SyncOptions) -> HostResult<Value> {
             }),
         )?;
     }
-    host.out.progress_done(bar, None);
+    ctx.out.progress_done(bar, None);
     let per_repo: Vec<Value> = repos
         .iter()
         .map(|r| {
@@ -1163,7 +1163,7 @@ pub fn perf(runs: usize) -> HostResult<Value> {
         .filter(|v| {
             v["pid"]
                 .as_u64()
-                .is_some_and(|p| crate::sys::process::is_alive(p as u32))
+                .is_some_and(|p| crate::base::process::is_alive(p as u32))
         });
     // A running sync holds the store: the past runs can wait, the live figures cannot.
     let (past, note) = match Store::open(&store_path()).and_then(|s| s.runs(runs)) {

@@ -2,9 +2,9 @@
 //! cloning or fast-forwarding each repository (git, shallow when asked), and
 //! counting what changed since the commit last synced.
 
-use crate::config::ReposConfig;
-use crate::error::{HostError, HostResult};
-use crate::paths;
+use crate::base::config::ReposConfig;
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -94,8 +94,8 @@ fn looks_like_repository(entry: &str) -> bool {
     }
     if let Some((user_host, path)) = entry.split_once(':') {
         return match user_host.split_once('@') {
-            Some((user, host)) => {
-                !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/')
+            Some((user, ctx)) => {
+                !user.is_empty() && !ctx.is_empty() && !path.is_empty() && !ctx.contains('/')
             }
             None => false,
         };

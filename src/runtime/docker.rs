@@ -15,13 +15,13 @@
 //! `io.elysiactl.node=N`), which is how `cleanup` finds it again.
 
 use super::{common_node_env, NodeState, WeaviateRuntime};
+use crate::base::config::{NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::error::{HostError, HostResult};
+use crate::base::process as proc;
 use crate::clients::docker::{
     self as dk, ContainerDetails, ContainerSpec, Docker, PortSpec, CLUSTER_LABEL, CONFIG_LABEL,
     NODE_LABEL, OWNED_LABEL,
 };
-use crate::config::{NodeSpec, RuntimeKind, WeaviateConfig};
-use crate::error::{HostError, HostResult};
-use crate::sys::process as proc;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Mutex;

@@ -6,8 +6,9 @@
 //! the small [`LineReader`] trait, and completion, `:help` and result
 //! formatting are plain functions, so all of it is tested without a terminal.
 
-use super::{clear_interrupt, DeadlineGuard, Language, Limits, Session};
-use crate::error::{HostError, HostResult};
+use super::{Language, Limits, Session};
+use crate::base::cancel::{clear_interrupt, DeadlineGuard};
+use crate::base::error::{HostError, HostResult};
 use crate::host::{registry, Effect, Host, HostFn, MODULES};
 use rustyline::completion::{Completer, Pair};
 use rustyline::config::{CompletionType, Config};
@@ -167,12 +168,15 @@ pub fn run_loop(
                 match evaluate(session, &text, limits) {
                     Ok(v) => {
                         if let Some(s) = format_value(&v) {
-                            let _ = writeln!(out, "{}", crate::host::out::sanitize(&s, true));
+                            let _ = writeln!(out, "{}", crate::base::output::sanitize(&s, true));
                         }
                     }
                     Err(e) => {
-                        let _ =
-                            writeln!(err, "{}", crate::host::out::sanitize(&e.to_string(), true));
+                        let _ = writeln!(
+                            err,
+                            "{}",
+                            crate::base::output::sanitize(&e.to_string(), true)
+                        );
                     }
                 }
                 let _ = out.flush();
@@ -679,7 +683,7 @@ impl Terminal {
         let mut editor: Editor<Helper, FileHistory> = Editor::with_config(config)
             .map_err(|e| HostError::unknown(format!("cannot open the terminal: {e}")))?;
         editor.set_helper(Some(Helper { language }));
-        let path = crate::paths::history_file();
+        let path = crate::base::paths::history_file();
         let history = match path.parent().map(std::fs::create_dir_all) {
             Some(Err(e)) => {
                 eprintln!(

@@ -1,8 +1,9 @@
 //! The Rhai engine: host modules as `cluster::nodes()`, options as maps,
 //! errors as maps `#{category, message, hint}` that `try`/`catch` can read.
 
-use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
-use crate::error::{Category, HostError, HostResult};
+use super::{safe_import_path, ImportChain, Limits, Script};
+use crate::base::cancel::check_interrupt;
+use crate::base::error::{Category, HostError, HostResult};
 use crate::host::{registry, Host, HostFn, MODULES};
 use ::rhai::module_resolvers::FileModuleResolver;
 use ::rhai::{

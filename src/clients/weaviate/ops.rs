@@ -2,7 +2,7 @@
 //! operations, and single objects read from one chosen node.
 
 use super::{class_name, no_such_collection, WeaviateClient};
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

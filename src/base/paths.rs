@@ -2,7 +2,7 @@
 //! directories so that a test (or a second environment) can isolate itself by
 //! setting `XDG_CONFIG_HOME`, `XDG_DATA_HOME` and `XDG_STATE_HOME`.
 
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use std::path::{Path, PathBuf};
 
 const APP: &str = "elysiactl";

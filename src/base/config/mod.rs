@@ -2,8 +2,8 @@
 //! environment variables, then command-line flags. Secrets live in `Secret`,
 //! which never prints its value, so logs, `--json` and errors cannot leak it.
 
-use crate::error::{HostError, HostResult};
-use crate::paths;
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -266,6 +266,99 @@ impl Default for IndexConfig {
             embed_workers: 2,
             transport: "grpc".into(),
         }
+    }
+}
+
+/// What turns chunks into vectors (`index.embedder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedderKind {
+    /// No vectors: keyword search only.
+    None,
+    /// The token table distilled from all-MiniLM-L6-v2: fast.
+    Static,
+    /// all-MiniLM-L6-v2 itself: better, slow on few cores.
+    Minilm,
+    /// An OpenAI-compatible endpoint (`index.embedding_url`, `index.embedding_model`).
+    Openai,
+}
+
+impl EmbedderKind {
+    pub const ALL: [EmbedderKind; 4] = [
+        EmbedderKind::None,
+        EmbedderKind::Static,
+        EmbedderKind::Minilm,
+        EmbedderKind::Openai,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbedderKind::None => "none",
+            EmbedderKind::Static => "static",
+            EmbedderKind::Minilm => "minilm",
+            EmbedderKind::Openai => "openai",
+        }
+    }
+
+    pub fn parse(s: &str) -> HostResult<EmbedderKind> {
+        EmbedderKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| unknown_embedder(s))
+    }
+}
+
+pub fn unknown_embedder(kind: &str) -> HostError {
+    HostError::validation(format!("index.embedder = {kind:?} is not an embedder")).with_hint(
+        "use \"none\" (keyword search), \"static\" (fast, distilled), \"minilm\" \
+         (all-MiniLM-L6-v2; slow on few cores) or \"openai\" (an OpenAI-compatible endpoint: \
+         index.embedding_url, index.embedding_model); the local ones need `elysiactl install model`",
+    )
+}
+
+/// What the endpoint embedder and the config's validation say when the
+/// endpoint's URL or model is not set.
+pub fn embedding_endpoint_missing() -> HostError {
+    HostError::validation(
+        "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
+    )
+    .with_hint(
+        "e.g. embedding_url = \"https://api.openai.com/v1\", embedding_model = \
+         \"text-embedding-3-small\" under [index], and the key in \
+         ELYSIACTL_EMBEDDING_API_KEY (or index.embedding_api_key)",
+    )
+}
+
+/// How index batches travel (`index.transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// What the official clients use; the server answers with errors only.
+    Grpc,
+    /// `/v1/batch/objects`.
+    Rest,
+}
+
+impl Transport {
+    pub fn parse(s: &str) -> HostResult<Transport> {
+        match s {
+            "grpc" => Ok(Transport::Grpc),
+            "rest" => Ok(Transport::Rest),
+            other => Err(HostError::validation(format!(
+                "index.transport = {other:?} is not a transport"
+            ))
+            .with_hint("use \"grpc\" (the default) or \"rest\"")),
+        }
+    }
+}
+
+impl IndexConfig {
+    /// `embedder`, which the loaded configuration has already checked.
+    pub fn embedder_kind(&self) -> HostResult<EmbedderKind> {
+        EmbedderKind::parse(&self.embedder)
+    }
+
+    /// `transport`, which the loaded configuration has already checked.
+    pub fn transport_kind(&self) -> HostResult<Transport> {
+        Transport::parse(&self.transport)
     }
 }
 
@@ -654,7 +747,7 @@ fn secret_value_on_line(text: &str, line: usize) -> Option<&str> {
     let key = key.trim().trim_matches(['"', '\'']);
     let value = value.split(" #").next().unwrap_or(value).trim();
     let value = value.trim_matches(['"', '\'']);
-    (crate::redact::is_secret_name(key) && !value.is_empty()).then_some(value)
+    (crate::base::redact::is_secret_name(key) && !value.is_empty()).then_some(value)
 }
 
 impl Config {
@@ -730,7 +823,7 @@ impl Config {
                     let start = span.start.min(text.len());
                     let line = text[..start].matches('\n').count() + 1;
                     if let Some(value) = secret_value_on_line(text, line) {
-                        message = message.replace(value, crate::redact::MASK);
+                        message = message.replace(value, crate::base::redact::MASK);
                     }
                     format!("fix line {line}{of_file}")
                 }
@@ -845,29 +938,14 @@ impl Config {
             keys: key.split(',').map(str::to_string).collect(),
             error,
         };
-        if !crate::embed::KINDS.contains(&self.index.embedder.as_str()) {
-            return Err(bad(
-                "index.embedder",
-                crate::embed::unknown_kind(&self.index.embedder),
-            ));
-        }
         let i = &self.index;
-        if i.embedder == "openai" && (i.embedding_url.is_empty() || i.embedding_model.is_empty()) {
-            return Err(bad(
-                "index.embedder",
-                crate::embed::openai::settings_missing(),
-            ));
+        let embedder = EmbedderKind::parse(&i.embedder).map_err(|e| bad("index.embedder", e))?;
+        if embedder == EmbedderKind::Openai
+            && (i.embedding_url.is_empty() || i.embedding_model.is_empty())
+        {
+            return Err(bad("index.embedder", embedding_endpoint_missing()));
         }
-        if !["grpc", "rest"].contains(&self.index.transport.as_str()) {
-            return Err(bad(
-                "index.transport",
-                HostError::validation(format!(
-                    "index.transport = {:?} is not a transport",
-                    self.index.transport
-                ))
-                .with_hint("use \"grpc\" (the default) or \"rest\""),
-            ));
-        }
+        Transport::parse(&i.transport).map_err(|e| bad("index.transport", e))?;
         // Sizes the index pipeline is built from: threads are spawned per
         // worker and a batch is held in memory, so each has a ceiling.
         for (key, value, min, max, what) in [
@@ -948,7 +1026,7 @@ impl Config {
             }
         }
         // The same parser as --script-timeout, so "90" means 90 seconds in both.
-        crate::host::time::parse_duration(&self.script.timeout).map_err(|e| {
+        crate::base::units::parse_duration(&self.script.timeout).map_err(|e| {
             bad(
                 "script.timeout",
                 HostError::validation(format!(
@@ -964,7 +1042,7 @@ impl Config {
     /// The effective configuration as JSON, secrets redacted.
     pub fn redacted_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
-        crate::redact::json(&mut v);
+        crate::base::redact::json(&mut v);
         v
     }
 
@@ -976,11 +1054,11 @@ impl Config {
             &self.elysia.api_key,
             &self.index.embedding_api_key,
         ] {
-            crate::redact::remember(key.expose());
+            crate::base::redact::remember(key.expose());
         }
         for (name, value) in self.weaviate.env.iter().chain(&self.elysia.env) {
-            if crate::redact::is_secret_name(name) {
-                crate::redact::remember(value);
+            if crate::base::redact::is_secret_name(name) {
+                crate::base::redact::remember(value);
             }
         }
     }

@@ -89,7 +89,7 @@ impl HostError {
         let message: String = message.into();
         HostError {
             category,
-            message: crate::redact::text(&message).into_owned(),
+            message: crate::base::redact::text(&message).into_owned(),
             hint: String::new(),
             exit_code: 1,
         }
@@ -97,7 +97,7 @@ impl HostError {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         let hint: String = hint.into();
-        self.hint = crate::redact::text(&hint).into_owned();
+        self.hint = crate::base::redact::text(&hint).into_owned();
         self
     }
 
@@ -165,8 +165,8 @@ impl HostError {
             .unwrap_or(1) as i32;
         Some(HostError {
             category,
-            message: crate::redact::text(&message).into_owned(),
-            hint: crate::redact::text(&hint).into_owned(),
+            message: crate::base::redact::text(&message).into_owned(),
+            hint: crate::base::redact::text(&hint).into_owned(),
             exit_code,
         })
     }
@@ -183,6 +183,19 @@ impl fmt::Display for HostError {
 }
 
 impl std::error::Error for HostError {}
+
+/// How a value's type reads in a message: "must be a string, got a number".
+pub fn type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a map",
+    }
+}
 
 #[cfg(test)]
 mod tests {

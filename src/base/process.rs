@@ -2,7 +2,7 @@
 //! their own session with a PID file and a log file, recognised again later
 //! by PID *and* start time (so a recycled PID is never mistaken for ours).
 
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use nix::errno::Errno;
 pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -135,7 +135,7 @@ pub fn read_pid_file(path: &Path) -> HostResult<Option<PidRecord>> {
             start_ticks: ticks,
         })),
         None => Err(HostError::new(
-            crate::error::Category::Encoding,
+            crate::base::error::Category::Encoding,
             format!("PID file {} is not a PID", path.display()),
         )
         .with_hint(format!("remove {} and try again", path.display()))),
@@ -198,7 +198,7 @@ pub fn signal_number(name: &str) -> HostResult<Signal> {
 
 /// Wait until the process is gone; true if it went within the timeout.
 pub fn wait_gone(rec: PidRecord, timeout: Duration) -> bool {
-    let deadline = crate::host::time::deadline_after(timeout);
+    let deadline = crate::base::units::deadline_after(timeout);
     loop {
         if !is_same_process(rec) {
             return true;
