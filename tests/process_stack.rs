@@ -7,7 +7,8 @@ mod common;
 use common::{elysia_venv, require, weaviate_binary, Stack};
 use elysiactl::base::config::{Secret, WeaviateConfig};
 use elysiactl::base::error::Category;
-use elysiactl::clients::weaviate::{cluster_readiness, is_no_such_collection, WeaviateClient};
+use elysiactl::clients::weaviate::{is_no_such_collection, WeaviateClient};
+use elysiactl::services::readiness::cluster_readiness;
 use serde_json::json;
 use std::time::Duration;
 

@@ -6,7 +6,8 @@
 use super::{client, Options, Problems, Severity};
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
-use crate::clients::weaviate::{ClusterReadiness, NodesStatus};
+use crate::clients::weaviate::NodesStatus;
+use crate::services::readiness::ClusterReadiness;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -12,7 +12,8 @@
 use super::{read, write, Args, Host, HostFn};
 use crate::base::config::NodeSpec;
 use crate::base::error::{Category, HostError, HostResult};
-use crate::clients::weaviate::{self as wv, ClusterReadiness, WeaviateClient};
+use crate::clients::weaviate::{self as wv, WeaviateClient};
+use crate::services::readiness::{cluster_readiness, ClusterReadiness};
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -338,7 +339,7 @@ fn ready(host: &Host, a: &Args) -> HostResult<Value> {
 
 /// The cluster's readiness now (every configured node probed concurrently).
 pub fn readiness_now(host: &Host) -> ClusterReadiness {
-    host.block_on(wv::cluster_readiness(
+    host.block_on(cluster_readiness(
         &host.http,
         &specs(host),
         &host.config.weaviate.api_key,
