@@ -2,8 +2,8 @@
 //! itself (transport, auth, request and reply); the endpoints by concern in
 //! nodes.rs (probes, membership, RAFT), schema.rs, query.rs (GraphQL),
 //! objects.rs and replication.rs; the typed answers in models.rs; what
-//! statuses mean as errors in errors.rs. grpc.rs is the batch import over
-//! gRPC.
+//! statuses mean as errors in errors.rs; cluster.rs asks several nodes in
+//! turn until one answers. grpc.rs is the batch import over gRPC.
 //!
 //! Facts this relies on (see `/work/shared/weaviate/OPS-API.md`):
 //! * `/v1/.well-known/live|ready` answer 200 or 503 with an empty body, need no
@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+mod cluster;
 mod errors;
 pub mod grpc;
 mod models;
@@ -38,6 +39,7 @@ mod query;
 mod replication;
 mod schema;
 
+pub use cluster::Cluster;
 pub use errors::{is_no_such_collection, is_node_failure, is_unreachable, no_such_collection};
 pub use models::{
     ClusterStatistics, NodeStatistics, NodeStats, NodeStatus, NodesStatus, RaftInfo, RaftServer,
