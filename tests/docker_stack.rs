@@ -8,6 +8,7 @@ mod common;
 use common::{docker_available, elysia_venv, free_block, require, weaviate_binary, Stack};
 use elysiactl::base::config::WeaviateConfig;
 use elysiactl::clients::docker::{self as dk, Docker, CLUSTER_LABEL};
+use elysiactl::install::image::build_weaviate_image;
 use elysiactl::runtime::docker::{image_available, DockerRuntime};
 use elysiactl::runtime::WeaviateRuntime;
 use std::time::{Duration, Instant};
@@ -59,12 +60,8 @@ fn docker_runtime_guards_recreates_and_cleans_up() {
     let docker = rt.block_on(dk::connect()).expect("docker engine");
 
     let t = Instant::now();
-    rt.block_on(dk::build_weaviate_image(
-        &docker,
-        &weaviate_binary(),
-        &image,
-    ))
-    .expect("image build");
+    rt.block_on(build_weaviate_image(&docker, &weaviate_binary(), &image))
+        .expect("image build");
     eprintln!("image {image} built in {:.1?}", t.elapsed());
     assert!(image_available(rt.handle(), &image));
 
