@@ -213,10 +213,12 @@ pub fn module_markdown(module: &str, doc: &str) -> String {
             Effect::Write => format!(" {WRITES}"),
             Effect::Read => String::new(),
         };
+        // A `|` ends a table cell even inside a code span (`string|int`) unless escaped.
+        let cell = |text: &str| text.replace('|', "\\|");
         s.push_str(&format!(
             "| `{}` | {}{writes} |\n",
-            call(f, "."),
-            f.doc.replace('|', "\\|")
+            cell(&call(f, ".")),
+            cell(f.doc)
         ));
     }
     s
@@ -360,6 +362,19 @@ mod tests {
             let doc = module_doc(f.module).unwrap();
             let line = format!("  {}.{}\n", f.module, f.signature);
             assert!(module_text(f.module, doc, ".", Detail::Full).contains(&line));
+        }
+    }
+
+    #[test]
+    fn markdown_keeps_a_pipe_in_a_doc_inside_its_cell() {
+        for (module, doc) in MODULES {
+            for row in module_markdown(module, doc)
+                .lines()
+                .filter(|l| l.starts_with("| `"))
+            {
+                let cells = row.replace("\\|", "").matches('|').count();
+                assert_eq!(cells, 3, "{row}");
+            }
         }
     }
 
