@@ -319,6 +319,45 @@ fn api_lists_every_module_with_signatures() {
 }
 
 #[test]
+fn api_and_the_repl_help_list_a_module_alike() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let s = stack();
+    let api = s.run(&["api", "service"]).ok();
+    let mut repl = s
+        .command(&["repl", "--lang", "lua"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    repl.stdin
+        .take()
+        .unwrap()
+        .write_all(b":help service\n:quit\n")
+        .unwrap();
+    let out = repl.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    // One renderer: the heading and every function's line, its mark of a
+    // write included, are the same in both.
+    let listing = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("service:") || l.starts_with("  service."))
+            .map(String::from)
+            .collect()
+    };
+    assert!(
+        listing(&api.stdout)
+            .iter()
+            .any(|l| l.starts_with("  service.start(") && l.ends_with("[writes; dry-run aware]")),
+        "{}",
+        api.stdout
+    );
+    assert_eq!(listing(&api.stdout), listing(&help));
+}
+
+#[test]
 fn completions_are_generated() {
     let r = stack().run(&["completions", "bash"]).ok();
     assert!(
