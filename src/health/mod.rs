@@ -126,17 +126,26 @@ pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
             Vec::new()
         }
     };
-    let (readiness, grpc, views) = ctx.block_on(async {
+    // Elysia's probe too: it is independent of the Weaviate checks.
+    let elysia_probe = async {
+        if ctx.config.elysia.enabled {
+            Some(crate::services::elysia::probe(&ctx.http, &ctx.config.elysia).await)
+        } else {
+            None
+        }
+    };
+    let (readiness, grpc, views, elysia) = ctx.block_on(async {
         tokio::join!(
             cluster_readiness(&ctx.http, &specs, &ctx.config.weaviate.api_key),
             grpc_probes,
-            membership
+            membership,
+            elysia_probe
         )
     });
     let mut report = json!({});
     report["weaviate"] = weaviate_section(ctx, o, &readiness, &grpc, &mut problems)?;
-    if ctx.config.elysia.enabled {
-        report["elysia"] = elysia_section(ctx, o, &mut problems);
+    if let Some(p) = elysia {
+        report["elysia"] = elysia_section(ctx, o, p, &mut problems);
     }
     if o.cluster {
         report["cluster"] = cluster::check(ctx, o, &readiness, views, &mut problems)?;
@@ -390,9 +399,13 @@ pub async fn grpc_health(host: &str, port: u16) -> Value {
     }
 }
 
-fn elysia_section(ctx: &Context, o: &Options, problems: &mut Problems) -> Value {
+fn elysia_section(
+    ctx: &Context,
+    o: &Options,
+    p: elysia_client::Probe,
+    problems: &mut Problems,
+) -> Value {
     let cfg = &ctx.config.elysia;
-    let p = ctx.block_on(elysia_client::probe(&ctx.http, cfg));
     if !p.up {
         problems.add(
             Severity::Down,

@@ -7,7 +7,7 @@ use crate::base::context::Context;
 use crate::base::error::{Category, HostError, HostResult};
 use crate::base::paths;
 use crate::base::process::{self as proc, PidState, SpawnSpec};
-use crate::clients::elysia::{probe, Probe};
+use crate::clients::elysia::{self as client, Probe};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,32 @@ use std::time::{Duration, Instant};
 
 pub fn pid_file() -> PathBuf {
     paths::run_dir().join("elysia.pid")
+}
+
+/// The user the last successful probe made, so the next check costs one
+/// cheap request instead of creating another user in Elysia.
+fn probe_user_file() -> PathBuf {
+    paths::state_dir().join("elysia-probe-user")
+}
+
+/// Whether Elysia answers and really reaches Weaviate (see
+/// `clients::elysia::probe`), reusing the probe user of an earlier check.
+pub async fn probe(http: &reqwest::Client, cfg: &ElysiaConfig) -> Probe {
+    let file = probe_user_file();
+    let known = std::fs::read_to_string(&file)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let (p, keep) = client::probe(http, cfg, known.as_deref()).await;
+    if keep != known {
+        // Losing this file only costs the next check a new user.
+        let _ = match keep {
+            Some(user) => std::fs::create_dir_all(paths::state_dir())
+                .and_then(|()| std::fs::write(&file, user)),
+            None => std::fs::remove_file(&file),
+        };
+    }
+    p
 }
 
 pub fn log_file() -> PathBuf {
