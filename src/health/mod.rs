@@ -1,7 +1,7 @@
 //! Health: whether the services are reachable and ready, whether the
 //! cluster is whole (membership, RAFT, replication of every collection), and
 //! whether the replicas hold the same data. One report with a stable JSON
-//! schema (see the README) and one verdict: healthy (exit 0), degraded (1)
+//! schema (docs/commands.md and docs/health-and-repair.md) and one verdict: healthy (exit 0), degraded (1)
 //! or down (2).
 
 pub mod cluster;

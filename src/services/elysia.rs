@@ -343,7 +343,7 @@ pub fn stop(ctx: &Context, timeout: Duration) -> HostResult<Value> {
     Ok(json!({"service": "elysia", "stopped": outcome}))
 }
 
-/// The documented status schema of Elysia (see the README).
+/// The documented status schema of Elysia (docs/commands.md).
 pub fn status(ctx: &Context) -> HostResult<Value> {
     let cfg = &ctx.config.elysia;
     let state = proc::pid_state(&pid_file())?;

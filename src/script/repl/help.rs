@@ -207,7 +207,7 @@ pub fn module_text(module: &str, doc: &str, sep: &str, detail: Detail) -> String
 /// The same as Markdown: a heading, the module's doc and a table of its
 /// functions with their whole docs (`elysiactl api --markdown`).
 pub fn module_markdown(module: &str, doc: &str) -> String {
-    let mut s = format!("### `{module}`\n\n{doc}\n\n| function | does |\n|---|---|\n");
+    let mut s = format!("## `{module}`\n\n{doc}\n\n| function | does |\n|---|---|\n");
     for f in functions_of(module) {
         let writes = match f.effect {
             Effect::Write => format!(" {WRITES}"),
