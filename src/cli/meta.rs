@@ -10,6 +10,14 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
+/// What the signatures' types mean, printed above the listing.
+const TYPES_LEGEND: [&str; 4] = [
+    "Types: `?` marks what may be left out; `duration` is seconds (30) or text (\"30s\",",
+    "\"2m 30s\"); `node` is a node's name (\"weaviate-1\") or index (1); `[string]` is an array of",
+    "strings; `{key?: type}` is a map of options (others are refused); `{a, b}` is a map with",
+    "at least those keys; `\"x\"|\"y\"` is one of those strings.",
+];
+
 fn json_flag() -> Arg {
     Arg::new("json")
         .long("json")
@@ -334,7 +342,12 @@ fn api(m: &ArgMatches) -> i32 {
             .iter()
             .map(|(name, doc)| {
                 json!({"module": name, "doc": doc, "functions": registry().iter().filter(|f| f.module == *name).map(|f| json!({
-                    "name": f.name, "signature": f.signature, "doc": f.doc, "writes": f.effect == Effect::Write,
+                    "name": f.name, "signature": f.signature, "doc": f.doc,
+                    "writes": f.effect == Effect::Write, "writes_when": f.writing_options(),
+                    "params": f.params.iter().map(|p| json!({
+                        "name": p.name, "type": p.ty.to_json(), "optional": p.optional,
+                    })).collect::<Vec<_>>(),
+                    "returns": f.returns.to_json(),
                 })).collect::<Vec<_>>()})
             })
             .collect();
@@ -342,6 +355,7 @@ fn api(m: &ArgMatches) -> i32 {
         return 0;
     }
     let md = m.get_flag("markdown");
+    println!("{}\n", TYPES_LEGEND.join(if md { " " } else { "\n" }));
     for (name, doc) in selected {
         if md {
             println!("### `{name}`\n\n{doc}\n\n| function | does |\n|---|---|");
@@ -349,16 +363,23 @@ fn api(m: &ArgMatches) -> i32 {
             println!("{name}: {doc}");
         }
         for f in registry().iter().filter(|f| f.module == *name) {
+            let writing = f.writing_options();
             let w = if f.effect == Effect::Write {
-                " [writes; dry-run aware]"
+                " [writes; dry-run aware]".to_string()
+            } else if !writing.is_empty() {
+                format!(
+                    " [writes with opts.{}; dry-run aware]",
+                    writing.join(", opts.")
+                )
             } else {
-                ""
+                String::new()
             };
             if md {
+                // A `|` inside a cell, even in backquotes, ends the cell.
                 println!(
                     "| `{}.{}` | {}{} |",
                     name,
-                    f.signature,
+                    f.signature.replace('|', "\\|"),
                     f.doc.replace('|', "\\|"),
                     w
                 );

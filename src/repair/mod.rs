@@ -229,14 +229,19 @@ pub fn backup_dir() -> PathBuf {
 }
 
 /// Write a class definition to a timestamped file and return its path.
+/// Where a backup of `class`'s schema made now goes (a dry run names it too).
+pub fn backup_path(class: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '.'], "-");
+    backup_dir().join(format!("schema-{class}-{stamp}.json"))
+}
+
 pub fn backup_schema(class: &str, def: &Value) -> HostResult<PathBuf> {
     let dir = backup_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
-    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
-        .to_string()
-        .replace([':', '.'], "-");
-    let path = dir.join(format!("schema-{class}-{stamp}.json"));
+    let path = backup_path(class);
     let text = serde_json::to_string_pretty(def).unwrap_or_default();
     std::fs::write(&path, text)
         .map_err(|e| HostError::io(format!("cannot write {}", path.display()), e))?;
