@@ -355,6 +355,52 @@ mod tests {
         d
     }
 
+    /// Declared arity decides what Rhai accepts, however many parameters:
+    /// the binding once stopped at four.
+    #[test]
+    fn a_function_of_six_parameters_takes_three_to_six_arguments() {
+        use crate::host::{read, Ty};
+        let f: &'static HostFn = Box::leak(Box::new(
+            read("m", "six", |_, a| Ok(Value::Array(a.values().to_vec())))
+                .param("a", Ty::Int)
+                .param("b", Ty::Int)
+                .param("c", Ty::Int)
+                .optional("d", Ty::Int)
+                .optional("e", Ty::Int)
+                .optional("f", Ty::Int)
+                .returns(Ty::array(Ty::Int))
+                .finish(),
+        ));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let host = Host::new(Default::default(), rt.handle().clone(), false);
+        let mut module = Module::new();
+        register(&mut module, &host, f);
+        let mut engine = Engine::new();
+        engine.register_static_module("m", module.into());
+        let got = |src: &str| {
+            engine
+                .eval::<Dynamic>(src)
+                .map(|d| from_dynamic(&d).unwrap())
+                .map_err(|e| to_host_error(&e, "t").message)
+        };
+        assert_eq!(
+            got("m::six(1, 2, 3, 4, 5, 6)").unwrap(),
+            serde_json::json!([1, 2, 3, 4, 5, 6])
+        );
+        assert_eq!(
+            got("m::six(1, 2, 3)").unwrap(),
+            serde_json::json!([1, 2, 3])
+        );
+        assert!(got("m::six(1, 2)").unwrap_err().contains("no function"));
+        assert!(got("m::six(1, 2, 3, 4, 5, 6, 7)")
+            .unwrap_err()
+            .contains("no function"));
+        let e = got("m::six(1, 2, 3, 4, \"five\")").unwrap_err();
+        assert!(e.contains("argument 5 (e) must be an integer"), "{e}");
+    }
+
     #[test]
     fn values_nest_up_to_the_limit_and_no_deeper() {
         assert!(from_dynamic(&nested(super::super::MAX_VALUE_DEPTH)).is_ok());
