@@ -545,14 +545,16 @@ mod tests {
     fn scripts_cannot_touch_foreign_containers() {
         let (rt, h) = host(false);
         let (_rt2, dry) = host(true);
+        use crate::base::testing::require;
         let Ok(docker) = rt.block_on(dk::connect()) else {
-            super::super::testing::require("a Docker engine", false);
+            require("a Docker engine", false, "apt-get install docker.io");
             return;
         };
         let image = crate::base::config::WeaviateConfig::default().image_name();
-        if !super::super::testing::require(
-            &format!("the image {image} (elysiactl install weaviate)"),
+        if !require(
+            &format!("the image {image}"),
             rt.block_on(dk::image_exists(&docker, &image)),
+            "elysiactl install weaviate",
         ) {
             return;
         }

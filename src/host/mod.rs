@@ -50,8 +50,6 @@ pub mod replication;
 pub mod repos;
 pub mod schedule;
 pub mod service;
-#[cfg(test)]
-mod testing;
 pub mod time;
 
 use crate::base::config::Config;

@@ -97,23 +97,10 @@ fn simulate_scale(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
     let def = current_def(host, &class)?;
     let from = factor_of(&def);
-    if factor <= from {
-        return Err(HostError::validation(format!(
-            "{class} has factor {from}; scaling up to {factor} would not raise it"
-        ))
-        .with_hint("use update_collection to lower a factor"));
-    }
+    repair::check_raise(&class, from, factor)?;
     let c = first_client(host)?;
     let (plan, problems) = repair::plan(&c, host, &class, factor)?;
-    if !problems.is_empty() {
-        return Err(HostError::weaviate(format!(
-            "refusing the scale plan for {class}: {}",
-            problems.join("; ")
-        ))
-        .with_hint(
-            "check `elysiactl health --cluster`: every shard needs a live replica to copy from",
-        ));
-    }
+    repair::check_plan_is_safe(&class, &problems)?;
     let operations: usize = plan["shardScaleActions"]
         .as_object()
         .into_iter()
@@ -134,13 +121,7 @@ fn simulate_recreate(host: &Host, a: &Args) -> HostResult<Value> {
     let def = current_def(host, &class)?;
     if simulated(host, &class).is_none() {
         let c = first_client(host)?;
-        let count = host.block_on(c.count(&class))?;
-        if count > 0 {
-            return Err(HostError::validation(format!(
-                "{class} holds {count} object(s): a collection with data is never recreated"
-            ))
-            .with_hint("raise its factor with replication.scale instead, which keeps the data"));
-        }
+        repair::check_empty(&class, host.block_on(c.count(&class))?)?;
     }
     let from = plan_factor(host, &class, def, factor);
     Ok(
