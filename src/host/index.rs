@@ -156,7 +156,7 @@ fn simulate_trial(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({
         "batch_size": t.batch_size, "upload_concurrency": t.upload_concurrency,
         "embed_workers": t.embed_workers, "embedder": embedder_name(host), "files": 0,
-        "chunks": 0, "seconds": 0.0, "chunks_per_s": null, "upload_latency_ms": null,
+        "chunks": 0, "seconds": 0.0, "chunks_per_s": 0.0, "upload_latency_ms": null,
         "embed_latency_ms": null, "retries": 0, "dry_run": true,
     }))
 }

@@ -42,8 +42,8 @@ fn simulate_weaviate(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({"weaviate": {
         "version": w.version, "binary": binary.display().to_string(),
         "binary_action": if have { "present" } else { "built" },
-        "image": image, "image_action": image_action, "seconds": null,
-    }, "dry_run": true}))
+        "image": image, "image_action": image_action, "seconds": null, "dry_run": true,
+    }}))
 }
 
 fn elysia(host: &Host, a: &Args) -> HostResult<Value> {
@@ -56,8 +56,8 @@ fn simulate_elysia(host: &Host, a: &Args) -> HostResult<Value> {
     let present = now["installed"] == json!(true) && !force;
     Ok(json!({"elysia": {
         "version": host.config.elysia.version, "environment": now["environment"],
-        "action": if present { "present" } else { "installed" }, "seconds": null,
-    }, "dry_run": true}))
+        "action": if present { "present" } else { "installed" }, "seconds": null, "dry_run": true,
+    }}))
 }
 
 fn model(host: &Host, a: &Args) -> HostResult<Value> {
@@ -71,8 +71,8 @@ fn simulate_model(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({"model": {
         "name": now["name"], "path": now["path"],
         "static_table": crate::embed::static_table_path().display().to_string(),
-        "action": if present { "present" } else { "installed" }, "seconds": null,
-    }, "dry_run": true}))
+        "action": if present { "present" } else { "installed" }, "seconds": null, "dry_run": true,
+    }}))
 }
 
 fn status(host: &Host, _: &Args) -> HostResult<Value> {

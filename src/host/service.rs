@@ -132,14 +132,14 @@ fn planned_weaviate_start(host: &Host, nodes: Option<Vec<usize>>) -> HostResult<
     Ok(json!({
         "service": "weaviate", "runtime": rt.kind().as_str(),
         "started": nodes.iter().map(|&i| host.config.weaviate.node(i).name).collect::<Vec<_>>(),
-        "ready": null, "seconds": 0.0, "readiness": null, "dry_run": true,
+        "ready": null, "seconds": null, "readiness": null, "dry_run": true,
     }))
 }
 
 fn planned_elysia_start(host: &Host) -> Value {
     json!({
         "service": "elysia", "pid": null, "url": host.config.elysia.url(), "ready": null,
-        "seconds": 0.0, "dry_run": true,
+        "seconds": null, "dry_run": true,
     })
 }
 
@@ -200,11 +200,12 @@ fn simulate_restart(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(1)?;
     let planned = match service {
         Service::Weaviate if o.bool("rolling", false)? => {
+            weaviate::can_roll(host)?;
             let rt = weaviate::runtime_for(host)?;
             let steps = (0..host.config.weaviate.nodes)
                 .map(|i| {
                     let st = rt.node_state(i)?;
-                    Ok(json!({"node": st.node, "stop": planned_stop(st.running), "seconds": 0.0}))
+                    Ok(json!({"node": st.node, "stop": planned_stop(st.running), "seconds": null}))
                 })
                 .collect::<HostResult<Vec<_>>>()?;
             json!({"service": "weaviate", "rolling": true, "nodes": steps, "dry_run": true})
