@@ -396,19 +396,6 @@ fn arguments_are_checked_against_the_declaration_in_both_languages() {
     }
 }
 
-/// Every row of the Markdown listing has its three cell borders: a `|` in a
-/// signature (`bool|map`) or a doc is escaped.
-#[test]
-fn api_markdown_rows_keep_their_cells() {
-    let r = stack().run(&["api", "--markdown"]).ok();
-    let rows: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("| `")).collect();
-    assert!(rows.len() > 80, "{}", r.stdout);
-    for row in rows {
-        let borders = row.replace("\\|", "").matches('|').count();
-        assert_eq!(borders, 3, "{row}");
-    }
-}
-
 #[test]
 fn completions_are_generated() {
     let r = stack().run(&["completions", "bash"]).ok();

@@ -6,7 +6,8 @@
 use super::{client, Options, Problems, Severity};
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
-use crate::clients::weaviate::{ClusterReadiness, NodesStatus};
+use crate::clients::weaviate::NodesStatus;
+use crate::services::readiness::ClusterReadiness;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,15 +143,10 @@ fn settle_synchronized(ctx: &Context, r: &ClusterReadiness) -> Option<bool> {
 
 /// The schema and the verbose node status, from the first node that answers.
 fn cluster_view(ctx: &Context, r: &ClusterReadiness) -> HostResult<(Value, NodesStatus)> {
-    let mut last = None;
-    for spec in super::ready_specs(ctx, r) {
-        let c = client(ctx, &spec);
-        match ctx.block_on(async { tokio::try_join!(c.schema(), c.nodes_status(true)) }) {
-            Ok(v) => return Ok(v),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| HostError::validation("no Weaviate nodes are configured")))
+    ctx.block_on(
+        super::ready_nodes(ctx, r)
+            .any_node(|c| async move { tokio::try_join!(c.schema(), c.nodes_status(true)) }),
+    )
 }
 
 fn collections_check(

@@ -12,7 +12,8 @@ use crate::base::config::NodeSpec;
 use crate::base::context::Context;
 use crate::base::error::HostResult;
 use crate::clients::elysia as elysia_client;
-use crate::clients::weaviate::{cluster_readiness, ClusterReadiness, WeaviateClient};
+use crate::clients::weaviate::{Cluster, WeaviateClient};
+use crate::services::readiness::{cluster_readiness, ClusterReadiness};
 use crate::services::weaviate as weaviate_service;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -79,13 +80,16 @@ impl Problems {
 
 /// The configured nodes that answered the readiness probe as ready: the
 /// ones worth asking cluster-wide questions.
-pub fn ready_specs(ctx: &Context, r: &ClusterReadiness) -> Vec<NodeSpec> {
-    ctx.config
-        .weaviate
-        .node_specs()
-        .into_iter()
-        .filter(|s| r.nodes.iter().any(|n| n.ready && n.name == s.name))
-        .collect()
+pub fn ready_nodes(ctx: &Context, r: &ClusterReadiness) -> Cluster {
+    Cluster::new(
+        ctx.config
+            .weaviate
+            .node_specs()
+            .iter()
+            .filter(|s| r.nodes.iter().any(|n| n.ready && n.name == s.name))
+            .map(|s| client(ctx, s))
+            .collect(),
+    )
 }
 
 pub fn client(ctx: &Context, spec: &NodeSpec) -> WeaviateClient {
@@ -300,15 +304,12 @@ fn per_node_counts(
     ctx: &Context,
     r: &ClusterReadiness,
 ) -> std::collections::BTreeMap<String, (i64, usize)> {
+    let view =
+        ctx.block_on(ready_nodes(ctx, r).any_node(|c| async move { c.nodes_status(true).await }));
     let mut out = std::collections::BTreeMap::new();
-    for spec in ready_specs(ctx, r) {
-        if let Ok(st) = ctx.block_on(client(ctx, &spec).nodes_status(true)) {
-            for n in st.nodes {
-                let objects = n.shards.iter().map(|s| s.object_count).sum();
-                out.insert(n.name, (objects, n.shards.len()));
-            }
-            break;
-        }
+    for n in view.map(|st| st.nodes).unwrap_or_default() {
+        let objects = n.shards.iter().map(|s| s.object_count).sum();
+        out.insert(n.name, (objects, n.shards.len()));
     }
     out
 }

@@ -3,10 +3,10 @@
 //! `replication.set_factor(...)`. The data guards live here, in the host,
 //! so no script can skip them.
 
-use super::cluster::{any_node, client, set_simulated, simulated, specs};
+use super::cluster::{any_node, first_ready, set_simulated, simulated};
 use super::{opt, read, write, Args, Host, HostFn, Ty};
 use crate::base::error::{HostError, HostResult};
-use crate::clients::weaviate::{self as wv, WeaviateClient};
+use crate::clients::weaviate as wv;
 use crate::repair;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -23,21 +23,9 @@ fn target(a: &Args) -> HostResult<(String, u64)> {
     Ok((class, factor as u64))
 }
 
-/// A client for the first node that answers: the scale API runs on the leader's view.
-fn first_client(host: &Host) -> HostResult<WeaviateClient> {
-    for spec in specs(host) {
-        let c = client(host, &spec);
-        if host.block_on(c.ready()).unwrap_or(false) {
-            return Ok(c);
-        }
-    }
-    Err(HostError::network("no Weaviate node is ready")
-        .with_hint("start the cluster with `elysiactl start`"))
-}
-
 fn plan(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
-    let c = first_client(host)?;
+    let c = first_ready(host)?;
     let (plan, reasons) = repair::plan(&c, host, &class, factor)?;
     Ok(json!({"plan": plan, "safe": reasons.is_empty(), "problems": reasons}))
 }
@@ -46,17 +34,17 @@ fn scale(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
     let o = a.opts(2)?;
     let timeout = o.duration("timeout")?.unwrap_or(Duration::from_secs(600));
-    repair::scale_up(host, &first_client(host)?, &class, factor, timeout)
+    repair::scale_up(host, &first_ready(host)?, &class, factor, timeout)
 }
 
 fn recreate_empty(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
-    repair::recreate_empty(host, &first_client(host)?, &class, factor)
+    repair::recreate_empty(host, &first_ready(host)?, &class, factor)
 }
 
 fn set_factor(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
-    let c = first_client(host)?;
+    let c = first_ready(host)?;
     let mut def = host.block_on(c.get_class(&class))?;
     let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
     def["replicationConfig"]["factor"] = json!(factor);
@@ -98,7 +86,7 @@ fn simulate_scale(host: &Host, a: &Args) -> HostResult<Value> {
     let def = current_def(host, &class)?;
     let from = factor_of(&def);
     repair::check_raise(&class, from, factor)?;
-    let c = first_client(host)?;
+    let c = first_ready(host)?;
     let (plan, problems) = repair::plan(&c, host, &class, factor)?;
     repair::check_plan_is_safe(&class, &problems)?;
     let operations: usize = plan["shardScaleActions"]
@@ -120,7 +108,7 @@ fn simulate_recreate(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
     let def = current_def(host, &class)?;
     if simulated(host, &class).is_none() {
-        let c = first_client(host)?;
+        let c = first_ready(host)?;
         repair::check_empty(&class, host.block_on(c.count(&class))?)?;
     }
     let from = plan_factor(host, &class, def, factor);

@@ -3,7 +3,9 @@
 //! answers), Elysia's Python environment with an offline spaCy model, and
 //! the embedding model with the static table distilled from it.
 //! Each install leaves a manifest next to what it made, so a second run
-//! checks the manifest and returns at once.
+//! checks the manifest and returns at once. The image is image.rs.
+
+pub mod image;
 
 use crate::base::config::Config;
 use crate::base::context::Context;
@@ -175,7 +177,7 @@ pub fn weaviate(
                 "building image {image_name} from {}",
                 target.display()
             ));
-            docker_client::build_weaviate_image(&docker, &target, &image_name).await?;
+            image::build_weaviate_image(&docker, &target, &image_name).await?;
             Ok::<_, HostError>("built".to_string())
         })?
     };

@@ -4,8 +4,9 @@
 
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
-use crate::clients::weaviate::{cluster_readiness, ClusterReadiness, WeaviateClient};
+use crate::clients::weaviate::WeaviateClient;
 use crate::runtime::{self, WeaviateRuntime};
+use crate::services::readiness::{cluster_readiness, ClusterReadiness};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -23,8 +23,8 @@ pub use simulated::{set_simulated, simulated};
 
 use super::{Args, Host, HostFn};
 use crate::base::config::NodeSpec;
-use crate::base::error::{Category, HostError, HostResult};
-use crate::clients::weaviate::{self as wv, WeaviateClient};
+use crate::base::error::{HostError, HostResult};
+use crate::clients::weaviate::{Cluster, WeaviateClient};
 use serde_json::Value;
 use std::future::Future;
 
@@ -92,67 +92,31 @@ fn node_opt(host: &Host, v: Option<&Value>) -> HostResult<Option<NodeSpec>> {
     v.map(|v| resolve_node(&specs(host), v)).transpose()
 }
 
-/// One error out of every node's failure.
-fn all_failed(failures: Vec<HostError>) -> HostError {
-    if failures.is_empty() {
-        return HostError::validation("no Weaviate nodes are configured")
-            .with_hint("set weaviate.nodes to 1 or more in the config file");
-    }
-    if failures.len() == 1 {
-        return failures.into_iter().next().expect("one failure");
-    }
-    let first = failures[0].category;
-    let category = if failures.iter().all(|e| e.category == first) {
-        first
-    } else {
-        Category::Network
-    };
-    let text = failures
-        .iter()
-        .map(|e| e.message.as_str())
-        .collect::<Vec<_>>()
-        .join("; ");
-    HostError::new(category, format!("no Weaviate node answered: {text}")).with_hint(
-        "start the cluster with `elysiactl start`, or see what is wrong with `elysiactl status`",
-    )
+fn cluster(host: &Host) -> Cluster {
+    Cluster::in_context(host, &specs(host))
 }
 
-/// Ask the configured nodes in order until one answers. `next` says which
-/// errors mean "try the next node" (every other error is the answer).
-fn first_answer<T, F, Fut>(host: &Host, next: fn(&HostError) -> bool, f: F) -> HostResult<T>
-where
-    F: Fn(WeaviateClient) -> Fut,
-    Fut: Future<Output = HostResult<T>>,
-{
-    let mut failures = Vec::new();
-    for spec in specs(host) {
-        crate::base::cancel::check_interrupt()?;
-        match host.block_on(f(client(host, &spec))) {
-            Ok(v) => return Ok(v),
-            Err(e) if next(&e) => failures.push(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(all_failed(failures))
-}
-
-/// A read: any node that answers.
+/// A read: any node that answers (see `Cluster::any_node`).
 pub(crate) fn any_node<T, F, Fut>(host: &Host, f: F) -> HostResult<T>
 where
     F: Fn(WeaviateClient) -> Fut,
     Fut: Future<Output = HostResult<T>>,
 {
-    first_answer(host, wv::is_node_failure, f)
+    host.block_on(cluster(host).any_node(f))
 }
 
-/// A write: moves on only when a node was certainly not reached, so a write
-/// that timed out (and may have happened) is not sent twice.
+/// A write: another node only when one was not reached (see `Cluster::any_node_write`).
 pub(crate) fn any_node_write<T, F, Fut>(host: &Host, f: F) -> HostResult<T>
 where
     F: Fn(WeaviateClient) -> Fut,
     Fut: Future<Output = HostResult<T>>,
 {
-    first_answer(host, wv::is_unreachable, f)
+    host.block_on(cluster(host).any_node_write(f))
+}
+
+/// A client of the first ready node (see `Cluster::first_ready`).
+pub(crate) fn first_ready(host: &Host) -> HostResult<WeaviateClient> {
+    host.block_on(cluster(host).first_ready())
 }
 
 /// A read from the given node, or from any node.
@@ -183,6 +147,8 @@ mod tests {
     use super::simulated::{overlay_schema, simulated_all};
     use super::*;
     use crate::base::config::Config;
+    use crate::base::error::Category;
+    use crate::clients::weaviate as wv;
     use serde_json::json;
     use std::sync::Arc;
 

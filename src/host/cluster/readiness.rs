@@ -4,8 +4,9 @@
 use super::{client, node_arg, specs};
 use crate::base::config::NodeSpec;
 use crate::base::error::{HostError, HostResult};
-use crate::clients::weaviate::{self as wv, ClusterReadiness, WeaviateClient};
+use crate::clients::weaviate::WeaviateClient;
 use crate::host::{opt, read, Args, Host, HostFn, Ty};
+use crate::services::readiness::{cluster_readiness, ClusterReadiness};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ fn ready(host: &Host, a: &Args) -> HostResult<Value> {
 
 /// The cluster's readiness now (every configured node probed concurrently).
 pub fn readiness_now(host: &Host) -> ClusterReadiness {
-    host.block_on(wv::cluster_readiness(
+    host.block_on(cluster_readiness(
         &host.http,
         &specs(host),
         &host.config.weaviate.api_key,

@@ -1,58 +1,12 @@
-//! The calls repair and data checks need: replication scale plans and
-//! operations, and single objects read from one chosen node.
+//! Objects: one read from a chosen node's replica, pages, single and batch
+//! writes, deletes.
 
-use super::{class_name, no_such_collection, WeaviateClient};
-use crate::base::error::{HostError, HostResult};
+use super::{class_name, no_such_collection, path_segment, WeaviateClient};
+use crate::base::error::HostResult;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 impl WeaviateClient {
-    /// `GET /v1/replication/scale?collection=C&replicationFactor=N`: the
-    /// leader's plan to give every shard N replicas. Changes nothing.
-    pub async fn scale_plan(&self, class: &str, factor: u64) -> HostResult<Value> {
-        let class = class_name(class)?;
-        let path = "/v1/replication/scale";
-        let n = factor.to_string();
-        let reply = self
-            .send(
-                Method::GET,
-                path,
-                &[("collection", &class), ("replicationFactor", &n)],
-                None,
-                None,
-            )
-            .await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return Err(no_such_collection(&class));
-        }
-        self.json_of(&Method::GET, path, reply)
-    }
-
-    /// `POST /v1/replication/scale` with a plan from `scale_plan`: registers
-    /// the copy operations; returns `{planId, collection, operationIds}`.
-    pub async fn apply_scale_plan(&self, plan: &Value) -> HostResult<Value> {
-        let path = "/v1/replication/scale";
-        let reply = self.send(Method::POST, path, &[], Some(plan), None).await?;
-        self.json_of(&Method::POST, path, reply)
-    }
-
-    /// `GET /v1/replication/replicate/{id}`: one operation with its state.
-    pub async fn replication_op(&self, id: &str) -> HostResult<Value> {
-        let path = format!("/v1/replication/replicate/{}", path_segment(id)?);
-        let reply = self.send(Method::GET, &path, &[], None, None).await?;
-        self.json_of(&Method::GET, &path, reply)
-    }
-
-    /// `POST /v1/replication/replicate/{id}/cancel`.
-    pub async fn cancel_replication_op(&self, id: &str) -> HostResult<()> {
-        let path = format!("/v1/replication/replicate/{}/cancel", path_segment(id)?);
-        let reply = self.send(Method::POST, &path, &[], None, None).await?;
-        if reply.status.is_success() || reply.status == StatusCode::CONFLICT {
-            return Ok(());
-        }
-        Err(self.status_error(&Method::POST, &path, &reply))
-    }
-
     /// `GET /v1/objects/{C}/{id}` from exactly this node's replica
     /// (`node_name`), or through the cluster at a consistency level.
     /// `None` when the object is not there.
@@ -117,9 +71,7 @@ impl WeaviateClient {
             .await?;
         self.json_of(&Method::POST, path, reply)
     }
-}
 
-impl WeaviateClient {
     /// `POST /v1/batch/objects?consistency_level=L`: create or replace many
     /// objects (same ID = replaced). Returns, per object in order, its error
     /// message if it failed.
@@ -172,15 +124,5 @@ impl WeaviateClient {
             return Ok(true);
         }
         Err(self.status_error(&Method::DELETE, &path, &reply))
-    }
-}
-
-/// An ID or operation ID as one URL path segment: no separators or escapes.
-fn path_segment(id: &str) -> HostResult<&str> {
-    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        Ok(id)
-    } else {
-        Err(HostError::validation(format!("{id:?} is not a valid ID"))
-            .with_hint("IDs are UUIDs such as 6f1c2d0e-6b1a-4c55-9d2e-2b7e0c1f9a10"))
     }
 }
