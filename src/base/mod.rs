@@ -10,4 +10,6 @@ pub mod paths;
 pub mod process;
 pub mod redact;
 pub mod retry;
+#[cfg(test)]
+pub mod testing;
 pub mod units;

@@ -33,15 +33,7 @@ pub fn installed_static_table() -> Option<(PathBuf, PathBuf)> {
 }
 
 fn require(what: &str, present: bool) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() || std::env::var_os("ELYSIACTL_TEST_REQUIRE_ALL").is_some()
-    {
-        panic!("{what} is missing; run .ci/prepare (elysiactl install model)");
-    }
-    eprintln!("SKIPPED: {what} is missing (run `elysiactl install model` to test with it)");
-    false
+    crate::base::testing::require(what, present, "elysiactl install model")
 }
 
 /// The tiny model's vocabulary: the special tokens where BERT has them

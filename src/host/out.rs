@@ -4,7 +4,7 @@
 //! configuration's secrets); key names are not judged here, since a
 //! script's own data may well have a field called `key`.
 
-use super::{read, Args, Host, HostFn};
+use super::{opt, read, Args, Host, HostFn, Ty};
 use crate::base::error::{HostError, HostResult};
 use crate::base::output::{cell, json_escape_controls, render_table, sanitize};
 use serde_json::{json, Value};
@@ -42,7 +42,7 @@ fn table(host: &Host, a: &Args) -> HostResult<Value> {
         other => {
             return Err(HostError::validation(format!(
                 "out.table(): rows must be an array of maps, got {}",
-                super::args::type_name(&other)
+                crate::base::error::type_name(&other)
             )))
         }
     };
@@ -58,7 +58,7 @@ fn table(host: &Host, a: &Args) -> HostResult<Value> {
         other => {
             return Err(HostError::validation(format!(
                 "out.table(): columns must be an array of strings, got {}",
-                super::args::type_name(&other)
+                crate::base::error::type_name(&other)
             )))
         }
     };
@@ -153,29 +153,62 @@ fn bytes(_: &Host, a: &Args) -> HostResult<Value> {
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let pretty = || vec![opt("pretty", Ty::Bool)];
     vec![
-        read("out", "line", "line(a: any, b?: any, c?: any, d?: any) -> null",
-            "Print values on one line, separated by spaces, to standard output.", print),
-        read("out", "warn", "warn(message: string) -> null",
-            "Print a warning to standard error.", warn),
-        read("out", "table", "table(rows: array, columns?: array) -> string",
-            "Print rows (maps) as a table. Columns are keys, or \"key:Header\"; default: the first row's keys. Returns the text.", table),
-        read("out", "json", "json(value: any, opts?: map) -> null",
-            "Print a value as JSON (opts: pretty = true).", json_print),
-        read("out", "to_json", "to_json(value: any, opts?: map) -> string",
-            "A value as JSON text (opts: pretty = true).", to_json),
-        read("out", "parse_json", "parse_json(text: string) -> any",
-            "Parse JSON text.", parse_json),
-        read("out", "confirm", "confirm(question: string) -> bool",
-            "Ask a yes/no question on the terminal (default no). Without a terminal it answers no and says to pass --force.", confirm),
-        read("out", "progress", "progress(label: string, total?: int) -> int",
-            "Start a progress bar (a spinner without total) on standard error; returns its id.", progress),
-        read("out", "progress_set", "progress_set(id: int, position?: int, message?: string) -> null",
-            "Move a progress bar and/or change its message.", progress_set),
-        read("out", "progress_done", "progress_done(id: int, message?: string) -> null",
-            "Remove a progress bar, optionally printing a final line.", progress_done),
-        read("out", "bytes", "bytes(n: int) -> string",
-            "A byte count as text: out.bytes(1536) is \"1.5 KiB\".", bytes),
+        read("out", "line", print)
+            .param("a", Ty::Any)
+            .optional("b", Ty::Any)
+            .optional("c", Ty::Any)
+            .optional("d", Ty::Any)
+            .returns(Ty::Null)
+            .doc("Print values on one line, separated by spaces, to standard output."),
+        read("out", "warn", warn)
+            .param("message", Ty::Str)
+            .returns(Ty::Null)
+            .doc("Print a warning to standard error."),
+        read("out", "table", table)
+            .param("rows", Ty::array(Ty::Map).or_null())
+            .optional("columns", Ty::array(Ty::Str))
+            .returns(Ty::Str)
+            .doc("Print rows (maps) as a table. Columns are keys, or \"key:Header\"; default: the first row's keys. Returns the text."),
+        read("out", "json", json_print)
+            .param("value", Ty::Any)
+            .opts(pretty())
+            .returns(Ty::Null)
+            .doc("Print a value as JSON (opts: pretty = true)."),
+        read("out", "to_json", to_json)
+            .param("value", Ty::Any)
+            .opts(pretty())
+            .returns(Ty::Str)
+            .doc("A value as JSON text (opts: pretty = true)."),
+        read("out", "parse_json", parse_json)
+            .param("text", Ty::Str)
+            .returns(Ty::Any)
+            .doc("Parse JSON text."),
+        read("out", "confirm", confirm)
+            .param("question", Ty::Str)
+            .returns(Ty::Bool)
+            .doc("Ask a yes/no question on the terminal (default no). Without a terminal it answers no and says to pass --force."),
+        read("out", "progress", progress)
+            .param("label", Ty::Str)
+            .optional("total", Ty::Int)
+            .returns(Ty::Int)
+            .doc("Start a progress bar (a spinner without total) on standard error; returns its id."),
+        read("out", "progress_set", progress_set)
+            .param("id", Ty::Int)
+            .optional("position", Ty::Int)
+            .optional("message", Ty::Str)
+            .returns(Ty::Null)
+            .doc("Move a progress bar and/or change its message."),
+        read("out", "progress_done", progress_done)
+            .param("id", Ty::Int)
+            .optional("message", Ty::Str)
+            .returns(Ty::Null)
+            .doc("Remove a progress bar, optionally printing a final line."),
+        read("out", "bytes", bytes)
+            .param("n", Ty::Int)
+            .returns(Ty::Str)
+            .doc("A byte count as text: out.bytes(1536) is \"1.5 KiB\"."),
     ]
 }
 

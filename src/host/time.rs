@@ -1,7 +1,7 @@
 //! Time helpers for scripts: durations as text ("30s", "2m 30s"), sleeping,
 //! timestamps.
 
-use super::{read, Args, Host, HostFn};
+use super::{read, Args, Host, HostFn, Ty};
 use crate::base::error::HostResult;
 use crate::base::units::{deadline_after, format_duration, to_duration};
 use serde_json::{json, Value};
@@ -40,12 +40,20 @@ fn format(_: &Host, a: &Args) -> HostResult<Value> {
 
 pub fn functions() -> Vec<HostFn> {
     vec![
-        read("time", "sleep", "sleep(duration: string|number) -> null",
-            "Pause the script, e.g. time.sleep(\"2s\"). Counts against the script's wall-clock limit.", sleep),
-        read("time", "seconds", "seconds(duration: string|number) -> float",
-            "Seconds in a duration: time.seconds(\"1m 30s\") is 90.", seconds),
-        read("time", "now", "now() -> float", "Seconds since the Unix epoch.", now),
-        read("time", "format", "format(duration: string|number) -> string",
-            "A duration as text: time.format(3725) is \"1h 2m 5s\".", format),
+        read("time", "sleep", sleep)
+            .param("duration", Ty::Duration)
+            .returns(Ty::Null)
+            .doc("Pause the script, e.g. time.sleep(\"2s\"). Counts against the script's wall-clock limit."),
+        read("time", "seconds", seconds)
+            .param("duration", Ty::Duration)
+            .returns(Ty::Number)
+            .doc("Seconds in a duration: time.seconds(\"1m 30s\") is 90."),
+        read("time", "now", now)
+            .returns(Ty::Number)
+            .doc("Seconds since the Unix epoch."),
+        read("time", "format", format)
+            .param("duration", Ty::Duration)
+            .returns(Ty::Str)
+            .doc("A duration as text: time.format(3725) is \"1h 2m 5s\"."),
     ]
 }

@@ -183,6 +183,30 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
     }
 }
 
+/// What [`update`] would do, without doing it: its answer, with the commit
+/// the repository is at now (null for one not cloned yet).
+pub fn plan_update(cfg: &ReposConfig, entry: &str) -> Value {
+    let local = Path::new(entry);
+    let (path, action) = if local.join(".git").exists() {
+        (local.to_path_buf(), "in place")
+    } else {
+        let dir = workdir(cfg).join(folder_name(entry));
+        let action = if dir.join(".git").exists() {
+            "fast-forwarded"
+        } else {
+            "cloned"
+        };
+        (dir, action)
+    };
+    let canon = std::fs::canonicalize(&path).unwrap_or(path);
+    let head = if canon.exists() {
+        git(Some(&canon), &["rev-parse", "HEAD"]).ok()
+    } else {
+        None
+    };
+    json!({"entry": entry, "name": folder_name(entry), "path": canon, "action": action, "head": head})
+}
+
 /// Files changed between `since` and HEAD; None when `since` is unknown or
 /// not in the (possibly shallow) history, which means "everything".
 pub fn changed_files(path: &Path, since: Option<&str>) -> Option<usize> {

@@ -109,7 +109,7 @@ fn run_logged(ctx: &Context, label: &str, mut cmd: Command, log: &Path) -> HostR
     .with_hint(format!("the full output is in {}", log.display())))
 }
 
-fn weaviate_config(cfg: &Config, version: Option<&str>) -> crate::base::config::WeaviateConfig {
+pub fn weaviate_config(cfg: &Config, version: Option<&str>) -> crate::base::config::WeaviateConfig {
     let mut w = cfg.weaviate.clone();
     if let Some(v) = version {
         let v = v.trim_start_matches('v');

@@ -91,6 +91,42 @@ fn placement(
         .collect())
 }
 
+/// A scale only raises a factor.
+pub fn check_raise(class: &str, from: u64, factor: u64) -> HostResult<()> {
+    if factor <= from {
+        return Err(HostError::validation(format!(
+            "{class} has factor {from}; scaling up to {factor} would not raise it"
+        ))
+        .with_hint("use update_collection to lower a factor"));
+    }
+    Ok(())
+}
+
+/// A plan that would lose a replica or copy from nowhere is refused.
+pub fn check_plan_is_safe(class: &str, unsafe_reasons: &[String]) -> HostResult<()> {
+    if !unsafe_reasons.is_empty() {
+        return Err(HostError::weaviate(format!(
+            "refusing the scale plan for {class}: {}",
+            unsafe_reasons.join("; ")
+        ))
+        .with_hint(
+            "check `elysiactl health --cluster`: every shard needs a live replica to copy from",
+        ));
+    }
+    Ok(())
+}
+
+/// Only an empty collection is ever recreated.
+pub fn check_empty(class: &str, objects: u64) -> HostResult<()> {
+    if objects > 0 {
+        return Err(HostError::validation(format!(
+            "{class} holds {objects} object(s): a collection with data is never recreated"
+        ))
+        .with_hint("raise its factor with replication.scale instead, which keeps the data"));
+    }
+    Ok(())
+}
+
 /// Raise a collection with data to `factor` replicas per shard, then write
 /// the factor. On Ctrl-C or timeout the copy operations are cancelled.
 pub fn scale_up(
@@ -103,22 +139,9 @@ pub fn scale_up(
     let t0 = Instant::now();
     let def = ctx.block_on(c.get_class(class))?;
     let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
-    if factor <= from {
-        return Err(HostError::validation(format!(
-            "{class} has factor {from}; scaling up to {factor} would not raise it"
-        ))
-        .with_hint("use update_collection to lower a factor"));
-    }
+    check_raise(class, from, factor)?;
     let (plan, unsafe_reasons) = plan(c, ctx, class, factor)?;
-    if !unsafe_reasons.is_empty() {
-        return Err(HostError::weaviate(format!(
-            "refusing the scale plan for {class}: {}",
-            unsafe_reasons.join("; ")
-        ))
-        .with_hint(
-            "check `elysiactl health --cluster`: every shard needs a live replica to copy from",
-        ));
-    }
+    check_plan_is_safe(class, &unsafe_reasons)?;
     let mut op_ids: Vec<String> = Vec::new();
     if plan["shardScaleActions"]
         .as_object()
@@ -229,14 +252,19 @@ pub fn backup_dir() -> PathBuf {
 }
 
 /// Write a class definition to a timestamped file and return its path.
+/// Where a backup of `class`'s schema made now goes (a dry run names it too).
+pub fn backup_path(class: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '.'], "-");
+    backup_dir().join(format!("schema-{class}-{stamp}.json"))
+}
+
 pub fn backup_schema(class: &str, def: &Value) -> HostResult<PathBuf> {
     let dir = backup_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
-    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
-        .to_string()
-        .replace([':', '.'], "-");
-    let path = dir.join(format!("schema-{class}-{stamp}.json"));
+    let path = backup_path(class);
     let text = serde_json::to_string_pretty(def).unwrap_or_default();
     std::fs::write(&path, text)
         .map_err(|e| HostError::io(format!("cannot write {}", path.display()), e))?;
@@ -266,12 +294,7 @@ pub fn recreate_empty(
     let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
     let count = ctx.block_on(c.count(class))?;
     let listed = ctx.block_on(c.list_objects(class, 1, None))?;
-    if count > 0 || !listed.is_empty() {
-        return Err(HostError::validation(format!(
-            "{class} holds {count} object(s): a collection with data is never recreated"
-        ))
-        .with_hint("raise its factor with replication.scale instead, which keeps the data"));
-    }
+    check_empty(class, count.max(listed.len() as u64))?;
     let backup = backup_schema(class, &def)?;
     let mut new_def = creatable(&def);
     new_def["replicationConfig"]["factor"] = json!(factor);

@@ -235,7 +235,7 @@ struct Slot {
     running: Arc<AtomicUsize>,
 }
 
-fn load_jobs(
+pub(crate) fn load_jobs(
     config_file: &Option<PathBuf>,
     command_exists: super::CommandExists,
 ) -> HostResult<Vec<JobConfig>> {

@@ -135,6 +135,20 @@ pub fn stop(ctx: &Context, nodes: Option<Vec<usize>>, timeout: Duration) -> Host
     Ok(json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": result}))
 }
 
+/// A rolling restart keeps clients served only if the cluster is ready
+/// before it starts.
+pub fn can_roll(ctx: &Context) -> HostResult<()> {
+    let before = readiness(ctx);
+    if !before.is_ready(ctx.config.weaviate.nodes) {
+        return Err(HostError::weaviate(format!(
+            "a rolling restart needs a ready cluster first: {}",
+            before.summary()
+        ))
+        .with_hint("fix the cluster (`elysiactl status`), or restart without --rolling"));
+    }
+    Ok(())
+}
+
 /// Restart every node; `rolling` does one node at a time and waits for the
 /// whole cluster to be ready in between, so clients keep being served.
 pub fn restart(
@@ -149,14 +163,7 @@ pub fn restart(
     }
     let rt = runtime_for(ctx)?;
     let expected = ctx.config.weaviate.nodes;
-    let before = readiness(ctx);
-    if !before.is_ready(expected) {
-        return Err(HostError::weaviate(format!(
-            "a rolling restart needs a ready cluster first: {}",
-            before.summary()
-        ))
-        .with_hint("fix the cluster (`elysiactl status`), or restart without --rolling"));
-    }
+    can_roll(ctx)?;
     let mut steps = Vec::new();
     for i in 0..expected {
         let name = ctx.config.weaviate.node(i).name;

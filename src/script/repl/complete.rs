@@ -223,11 +223,11 @@ mod tests {
     fn hints_show_the_rest_of_the_signature() {
         assert_eq!(
             signature_hint("time::sleep(", 12, Language::Rhai).as_deref(),
-            Some("duration: string|number) -> null")
+            Some("duration: duration) -> null")
         );
         assert_eq!(
             signature_hint("let t = time.now(", 17, Language::Lua).as_deref(),
-            Some(") -> float")
+            Some(") -> number")
         );
         assert_eq!(signature_hint("time::sleep(1", 13, Language::Rhai), None);
         assert_eq!(signature_hint("time.sleep(", 11, Language::Rhai), None);

@@ -145,6 +145,22 @@ fn commands_help(sep: &str) -> String {
 /// What marks a function that changes things, in every listing.
 const WRITES: &str = "[writes; dry-run aware]";
 
+/// The mark of a function that changes things, or of a read that does when
+/// one of its writing options is set; None for a read.
+fn writes_mark(f: &HostFn) -> Option<String> {
+    let options = f.writing_options();
+    if f.effect == Effect::Write {
+        Some(WRITES.to_string())
+    } else if !options.is_empty() {
+        Some(format!(
+            "[writes with opts.{}; dry-run aware]",
+            options.join(", opts.")
+        ))
+    } else {
+        None
+    }
+}
+
 /// How much of each function's doc a module listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
@@ -184,10 +200,7 @@ pub fn module_text(module: &str, doc: &str, sep: &str, detail: Detail) -> String
     let mut any = false;
     for f in functions_of(module) {
         any = true;
-        let writes = match f.effect {
-            Effect::Write => format!("  {WRITES}"),
-            Effect::Read => String::new(),
-        };
+        let writes = writes_mark(f).map(|m| format!("  {m}")).unwrap_or_default();
         let doc = match detail {
             Detail::Summary => summary(f.doc),
             Detail::Full => f.doc,
@@ -209,10 +222,7 @@ pub fn module_text(module: &str, doc: &str, sep: &str, detail: Detail) -> String
 pub fn module_markdown(module: &str, doc: &str) -> String {
     let mut s = format!("## `{module}`\n\n{doc}\n\n| function | does |\n|---|---|\n");
     for f in functions_of(module) {
-        let writes = match f.effect {
-            Effect::Write => format!(" {WRITES}"),
-            Effect::Read => String::new(),
-        };
+        let writes = writes_mark(f).map(|m| format!(" {m}")).unwrap_or_default();
         // A `|` ends a table cell even inside a code span (`string|int`) unless escaped.
         let cell = |text: &str| text.replace('|', "\\|");
         s.push_str(&format!(
@@ -230,7 +240,11 @@ pub fn module_json(module: &str, doc: &str) -> serde_json::Value {
         .map(|f| {
             serde_json::json!({
                 "name": f.name, "signature": f.signature, "doc": f.doc,
-                "writes": f.effect == Effect::Write,
+                "writes": f.effect == Effect::Write, "writes_when": f.writing_options(),
+                "params": f.params.iter().map(|p| serde_json::json!({
+                    "name": p.name, "type": p.ty.to_json(), "optional": p.optional,
+                })).collect::<Vec<_>>(),
+                "returns": f.returns.to_json(),
             })
         })
         .collect();
@@ -250,9 +264,14 @@ fn module_help(module: &str, doc: &str, sep: &str) -> String {
 
 /// `:help NAME`: one function in full, and what `--dry-run` does with it.
 fn function_help(f: &HostFn, sep: &str) -> String {
+    let writing = f.writing_options();
     let effect = match f.effect {
-        Effect::Write => "changes things; intercepted under --dry-run",
-        Effect::Read => "reads only; runs as usual under --dry-run",
+        Effect::Write => "changes things; intercepted under --dry-run".to_string(),
+        Effect::Read if !writing.is_empty() => format!(
+            "reads; with opts.{} it changes things and is intercepted under --dry-run",
+            writing.join(" or opts.")
+        ),
+        Effect::Read => "reads only; runs as usual under --dry-run".to_string(),
     };
     format!("{}\n\n{}\n\n  {effect}", call(f, sep), wrap(f.doc, "  "))
 }
@@ -360,8 +379,18 @@ mod tests {
         assert_eq!(entry["writes"], true);
         for f in registry().iter().filter(|f| f.effect == Effect::Read) {
             let doc = module_doc(f.module).unwrap();
-            let line = format!("  {}.{}\n", f.module, f.signature);
-            assert!(module_text(f.module, doc, ".", Detail::Full).contains(&line));
+            let line = match f.writing_options().as_slice() {
+                [] => format!("  {}.{}\n", f.module, f.signature),
+                [o] => format!(
+                    "  {}.{}  [writes with opts.{o}; dry-run aware]\n",
+                    f.module, f.signature
+                ),
+                more => panic!("{}: {more:?}", f.qualified_name()),
+            };
+            assert!(
+                module_text(f.module, doc, ".", Detail::Full).contains(&line),
+                "{line}"
+            );
         }
     }
 

@@ -446,7 +446,7 @@ mod tests {
         assert!(out.contains("\"b\": [\n    1,\n    2\n  ]"), "{out}");
         assert!(out.contains("\nplain\n"), "{out}");
         assert!(out.contains("rhai (start `elysiactl repl --lang lua`"));
-        assert!(out.contains("time::now() -> float"));
+        assert!(out.contains("time::now() -> number"));
         assert!(out.trim_end().ends_with("\n2"), "{out}");
         assert!(!out.contains("99"), "stops at :q");
         assert!(err.contains("boom"), "{err}");
@@ -482,7 +482,7 @@ mod tests {
             ],
         );
         assert!(out.starts_with("42\n1.5 KiB\n[\n  1,\n  2\n]\n"), "{out}");
-        assert!(out.contains("out.table(rows: array"), "{out}");
+        assert!(out.contains("out.table(rows: [map]"), "{out}");
         assert!(err.contains("bad"), "{err}");
         assert!(err.contains("(input discarded)"), "{err}");
         assert_eq!(reader.prompts[0], "lua> ");
