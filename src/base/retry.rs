@@ -22,6 +22,20 @@ pub fn exponential(first: Duration, max: Duration, retries: usize) -> Exponentia
     }
 }
 
+/// A fraction in [0, 1) from the operating system's random source, for
+/// spreading work out (a scheduled job's jitter); the clock where the OS has
+/// none to give.
+pub fn random_fraction() -> f64 {
+    let bits = getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    // The top 53 bits: every value a double holds below 1, evenly.
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +59,12 @@ mod tests {
         let a: Vec<Duration> = exponential(first, first * 8, 4).build().collect();
         let b: Vec<Duration> = exponential(first, first * 8, 4).build().collect();
         assert_ne!(a, b, "both drew the same jitter");
+    }
+
+    #[test]
+    fn random_fractions_stay_below_one_and_vary() {
+        let draws: Vec<f64> = (0..64).map(|_| random_fraction()).collect();
+        assert!(draws.iter().all(|f| (0.0..1.0).contains(f)));
+        assert!(draws.windows(2).any(|w| w[0] != w[1]));
     }
 }

@@ -263,8 +263,7 @@ fn jitter(job: &JobConfig) -> Duration {
     let Ok(max) = parse_duration(&job.jitter, "jitter") else {
         return Duration::ZERO;
     };
-    let n = (now_ns() % 1_000_003) as f64 / 1_000_003.0;
-    max.mul_f64(n)
+    max.mul_f64(crate::base::retry::random_fraction())
 }
 
 /// Run the schedule in the foreground until SIGTERM (or Ctrl-C).
