@@ -1,22 +1,31 @@
 //! elysiactl: run, watch, script and repair a multi-node Weaviate cluster and
-//! the Elysia service. The command line is a thin layer over bundled scripts;
-//! scripts call the host API; the host API drives runtimes and clients.
+//! the Elysia service.
+//!
+//! Every import points down (tests/layers.rs checks it):
+//!
+//! ```text
+//! cli        the clap tree from script headers; meta commands
+//! script     the Rhai and Lua engines over one registry; the catalog; the REPL
+//! host       the host API scripts call; dry-run is decided here
+//! domain     services, runtime, health, repair, index, embed, schedule, install
+//! clients    Weaviate (REST, gRPC), Docker, Elysia: transport, auth, models
+//! base       context, cancellation, output, units, config, errors, paths, processes
+//! ```
 
 pub mod cli;
-pub mod clients;
-pub mod config;
-pub mod embed;
-pub mod error;
-pub mod health;
+pub mod script;
+
 pub mod host;
+
+pub mod embed;
+pub mod health;
 pub mod index;
 pub mod install;
-pub mod paths;
-pub mod redact;
 pub mod repair;
-pub mod retry;
 pub mod runtime;
 pub mod schedule;
-pub mod script;
 pub mod services;
-pub mod sys;
+
+pub mod clients;
+
+pub mod base;

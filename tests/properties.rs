@@ -9,8 +9,8 @@
 //! cover the same parsers with arbitrary text.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use elysiactl::config::{Config, JobConfig};
-use elysiactl::host::time::{format_duration, parse_duration, to_duration, MAX_DURATION};
+use elysiactl::base::config::{Config, JobConfig};
+use elysiactl::base::units::{format_duration, parse_duration, to_duration, MAX_DURATION};
 use elysiactl::schedule;
 use elysiactl::script::header::{self, ValueKind};
 use proptest::prelude::*;
@@ -147,7 +147,7 @@ proptest! {
             std::fs::write(&file, text).unwrap();
         }
         let before = std::fs::read_to_string(&file).ok();
-        match elysiactl::config::set_values(&file, &section, &values) {
+        match elysiactl::base::config::set_values(&file, &section, &values) {
             Ok(()) => {
                 let text = std::fs::read_to_string(&file).unwrap();
                 let cfg = Config::load(Some(&file));
@@ -245,7 +245,7 @@ proptest! {
             return Ok(());
         };
         prop_assert_eq!((h.flags.len(), h.positionals.len()), (n_flags, n_args));
-        let catalog = elysiactl::cli::catalog::Catalog::builtin().unwrap();
+        let catalog = elysiactl::script::catalog::Catalog::builtin().unwrap();
         let globals: Vec<clap::Arg> = elysiactl::cli::build_command(&catalog)
             .get_arguments()
             .filter(|a| a.is_global_set())

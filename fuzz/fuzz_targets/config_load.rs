@@ -3,7 +3,7 @@
 //! What passes is used the way commands use it, which must not panic either.
 #![no_main]
 
-use elysiactl::config::Config;
+use elysiactl::base::config::Config;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -53,11 +53,11 @@ fuzz_target!(|data: &[u8]| {
     for (section, env) in [("weaviate", &cfg.weaviate.env), ("elysia", &cfg.elysia.env)] {
         for (name, value) in env {
             let shown = &json[section]["env"][name];
-            if elysiactl::redact::is_secret_name(name)
+            if elysiactl::base::redact::is_secret_name(name)
                 && !value.is_empty()
                 && !["true", "false"].contains(&value.trim().to_ascii_lowercase().as_str())
             {
-                assert_eq!(shown, elysiactl::redact::MASK, "{section}.env.{name}");
+                assert_eq!(shown, elysiactl::base::redact::MASK, "{section}.env.{name}");
             }
         }
     }

@@ -5,7 +5,7 @@
 #![no_main]
 
 use chrono::{DateTime, Utc};
-use elysiactl::config::{Config, JobConfig};
+use elysiactl::base::config::{Config, JobConfig};
 use elysiactl::schedule;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
@@ -54,9 +54,9 @@ fn check_next_runs(job: &JobConfig, after: DateTime<Utc>) {
     }
 }
 
-fn catalog() -> &'static elysiactl::cli::catalog::Catalog {
-    static CATALOG: OnceLock<elysiactl::cli::catalog::Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| elysiactl::cli::catalog::Catalog::builtin().expect("bundled scripts"))
+fn catalog() -> &'static elysiactl::script::catalog::Catalog {
+    static CATALOG: OnceLock<elysiactl::script::catalog::Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| elysiactl::script::catalog::Catalog::builtin().expect("bundled scripts"))
 }
 
 fn cron_line(line: &str) {

@@ -5,7 +5,7 @@
 //! and its `format_duration` text reads back as about the same duration.
 #![no_main]
 
-use elysiactl::host::time::{self, MAX_DURATION};
+use elysiactl::base::units::{self as time, MAX_DURATION};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Number, Value};
 use std::time::Duration;

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 fn global_args() -> &'static [Arg] {
     static GLOBALS: OnceLock<Vec<Arg>> = OnceLock::new();
     GLOBALS.get_or_init(|| {
-        let catalog = elysiactl::cli::catalog::Catalog::builtin().expect("bundled scripts");
+        let catalog = elysiactl::script::catalog::Catalog::builtin().expect("bundled scripts");
         elysiactl::cli::build_command(&catalog)
             .get_arguments()
             .filter(|a| a.is_global_set())

@@ -1,10 +1,11 @@
 //! Meta commands: they work on scripts and on the tool itself, so they are
 //! Rust rather than bundled scripts.
 
-use super::catalog::{Catalog, Origin, RESERVED};
-use super::{report_error, run_script, Context};
-use crate::error::HostError;
-use crate::host::{registry, Effect, MODULES};
+use super::{report_error, run_script, Invocation};
+use crate::base::error::HostError;
+use crate::host::MODULES;
+use crate::script::catalog::{Catalog, Origin, RESERVED};
+use crate::script::repl::help;
 use crate::script::{header, Language, Script};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{json, Value};
@@ -78,7 +79,7 @@ pub fn add_to(root: Command) -> Command {
                 Arg::new("markdown")
                     .long("markdown")
                     .action(ArgAction::SetTrue)
-                    .help("Print as Markdown (the README's API section)"),
+                    .help("Print as Markdown (docs/api.md is this output)"),
             )
             .arg(json_flag()),
     )
@@ -97,7 +98,7 @@ pub fn add_to(root: Command) -> Command {
 
 /// Handles a meta command that needs the configuration; `None` when `name`
 /// is a script command.
-pub fn dispatch(ctx: &Context, name: &str, m: &ArgMatches) -> Option<i32> {
+pub fn dispatch(ctx: &Invocation, name: &str, m: &ArgMatches) -> Option<i32> {
     Some(match name {
         "run" => run(ctx, m),
         "repl" => {
@@ -140,7 +141,7 @@ pub fn dispatch_without_config(
             let explicit = p.get_one::<String>("config").map(PathBuf::from);
             println!(
                 "{}",
-                crate::config::Config::path(explicit.as_deref()).display()
+                crate::base::config::Config::path(explicit.as_deref()).display()
             );
             0
         }
@@ -148,7 +149,7 @@ pub fn dispatch_without_config(
     })
 }
 
-fn run(ctx: &Context, m: &ArgMatches) -> i32 {
+fn run(ctx: &Invocation, m: &ArgMatches) -> i32 {
     let file = PathBuf::from(m.get_one::<String>("file").expect("required"));
     let raw: Vec<String> = m
         .get_many::<String>("args")
@@ -236,7 +237,7 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
     } else {
         println!(
             "{}",
-            crate::host::out::render_table(
+            crate::base::output::render_table(
                 &rows,
                 &[
                     "command".into(),
@@ -256,7 +257,7 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
     0
 }
 
-fn config_show(ctx: &Context, json_mode: bool) -> i32 {
+fn config_show(ctx: &Invocation, json_mode: bool) -> i32 {
     let v = ctx.config.redacted_json();
     if json_mode {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -308,65 +309,161 @@ fn drop_nulls(v: &mut Value, prefix: &str, removed: &mut Vec<String>) {
     }
 }
 
+/// How `elysiactl api` prints the host API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApiFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
 fn api(m: &ArgMatches) -> i32 {
-    let only = m.get_one::<String>("module");
-    if let Some(module) = only {
-        if !MODULES.iter().any(|(n, _)| n == module) {
-            return report_error(
-                &HostError::validation(format!("no module {module:?}")).with_hint(format!(
-                    "modules: {}",
-                    MODULES
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                false,
+    let format = if m.get_flag("json") {
+        ApiFormat::Json
+    } else if m.get_flag("markdown") {
+        ApiFormat::Markdown
+    } else {
+        ApiFormat::Text
+    };
+    match api_output(m.get_one::<String>("module").map(String::as_str), format) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => report_error(&e, false),
+    }
+}
+
+/// The host API (or one module of it), drawn by the renderer `:help` uses
+/// in the REPL, so the two say the same.
+fn api_output(only: Option<&str>, format: ApiFormat) -> Result<String, HostError> {
+    if let Some(module) = only.filter(|m| help::module_doc(m).is_none()) {
+        return Err(
+            HostError::validation(format!("no module {module:?}")).with_hint(format!(
+                "modules: {}",
+                MODULES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    }
+    let selected = MODULES.iter().filter(|(n, _)| only.is_none_or(|o| o == *n));
+    if format == ApiFormat::Json {
+        let v: Vec<Value> = selected
+            .map(|(name, doc)| help::module_json(name, doc))
+            .collect();
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    // The whole listing says what its types mean; one module is looked up.
+    let legend = match (only, format) {
+        (Some(_), _) => String::new(),
+        (None, ApiFormat::Markdown) => {
+            format!("{API_MARKDOWN_HEADER}{}\n\n", TYPES_LEGEND.join(" "))
+        }
+        (None, _) => TYPES_LEGEND.join("\n") + "\n\n",
+    };
+    Ok(selected.fold(legend, |mut out, (name, doc)| {
+        out.push_str(&match format {
+            ApiFormat::Markdown => help::module_markdown(name, doc) + "\n",
+            _ => help::module_text(name, doc, ".", help::Detail::Full) + "\n\n",
+        });
+        out
+    }))
+}
+
+/// The whole API in Markdown is docs/api.md, word for word.
+const API_MARKDOWN_HEADER: &str = "\
+# Host API reference
+
+Every function a playbook can call, in Rhai as `module::function(…)` and in Lua as
+`module.function(…)`; options are maps (`#{timeout: 30}`, `{timeout = 30}`). Functions marked
+[writes; dry-run aware] are planned, not run, under `--dry-run`. See [scripting.md](scripting.md) for errors,
+dry-run and the sandbox.
+
+Generated by `elysiactl api --markdown` from the registry both engines bind; `tests/docs.rs`
+fails when this file is stale.
+
+";
+
+/// What the signatures' types mean, printed above the listing.
+const TYPES_LEGEND: [&str; 4] = [
+    "Types: `?` marks what may be left out; `duration` is seconds (30) or text (\"30s\",",
+    "\"2m 30s\"); `node` is a node's name (\"weaviate-1\") or index (1); `[string]` is an array of",
+    "strings; `{key?: type}` is a map of options (others are refused); `{a, b}` is a map with",
+    "at least those keys; `\"x\"|\"y\"` is one of those strings.",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{registry, Effect};
+    use crate::script::repl::help::help_text;
+
+    #[test]
+    fn api_lists_a_module_as_the_repl_help_does() {
+        let api = api_output(Some("time"), ApiFormat::Text).unwrap();
+        let repl = help_text(Some("time"), Language::Lua).unwrap();
+        // The same renderer: the heading and every signature line alike.
+        let signatures = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.starts_with("  time."))
+                .map(String::from)
+                .collect()
+        };
+        assert!(!signatures(&api).is_empty(), "{api}");
+        assert_eq!(signatures(&api), signatures(&repl));
+        assert_eq!(api.lines().next(), repl.lines().next());
+    }
+
+    #[test]
+    fn api_shows_whole_docs_and_marks_writes() {
+        let all = api_output(None, ApiFormat::Text).unwrap();
+        let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        for f in registry() {
+            assert!(
+                squash(&all).contains(&squash(f.doc)),
+                "{} is missing its doc",
+                f.qualified_name()
             );
         }
-    }
-    let selected: Vec<_> = MODULES
-        .iter()
-        .filter(|(n, _)| only.is_none_or(|o| o == n))
-        .collect();
-    if m.get_flag("json") {
-        let v: Vec<Value> = selected
+        let write = registry()
             .iter()
-            .map(|(name, doc)| {
-                json!({"module": name, "doc": doc, "functions": registry().iter().filter(|f| f.module == *name).map(|f| json!({
-                    "name": f.name, "signature": f.signature, "doc": f.doc, "writes": f.effect == Effect::Write,
-                })).collect::<Vec<_>>()})
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return 0;
+            .find(|f| f.effect == Effect::Write)
+            .expect("some function writes");
+        let module = api_output(Some(write.module), ApiFormat::Text).unwrap();
+        let line = module
+            .lines()
+            .find(|l| l.starts_with(&format!("  {}(", write.qualified_name())))
+            .unwrap();
+        assert!(line.ends_with("[writes; dry-run aware]"), "{line}");
     }
-    let md = m.get_flag("markdown");
-    for (name, doc) in selected {
-        if md {
-            println!("### `{name}`\n\n{doc}\n\n| function | does |\n|---|---|");
-        } else {
-            println!("{name}: {doc}");
-        }
-        for f in registry().iter().filter(|f| f.module == *name) {
-            let w = if f.effect == Effect::Write {
-                " [writes; dry-run aware]"
-            } else {
-                ""
-            };
-            if md {
-                println!(
-                    "| `{}.{}` | {}{} |",
-                    name,
-                    f.signature,
-                    f.doc.replace('|', "\\|"),
-                    w
-                );
-            } else {
-                println!("  {}.{}{}\n      {}", name, f.signature, w, f.doc);
-            }
-        }
-        println!();
+
+    #[test]
+    fn api_markdown_is_a_table_per_module() {
+        let md = api_output(Some("out"), ApiFormat::Markdown).unwrap();
+        assert!(md.starts_with("## `out`\n\n"), "{md}");
+        assert!(
+            md.contains("\n| function | does |\n|---|---|\n| `out."),
+            "{md}"
+        );
+        // A `|` in a doc would end the cell.
+        assert!(
+            md.lines()
+                .filter(|l| l.starts_with("| `"))
+                .all(|l| l.matches(" | ").count() == 1),
+            "{md}"
+        );
     }
-    0
+
+    #[test]
+    fn api_json_and_unknown_modules() {
+        let v: Value =
+            serde_json::from_str(&api_output(Some("time"), ApiFormat::Json).unwrap()).unwrap();
+        assert_eq!(v[0]["module"], "time");
+        assert!(v[0]["functions"][0]["signature"].is_string());
+        let e = api_output(Some("tiem"), ApiFormat::Text).unwrap_err();
+        assert!(e.message.contains("tiem") && e.hint.contains("time"), "{e}");
+    }
 }

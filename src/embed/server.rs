@@ -8,8 +8,8 @@
 //! blocking pool, so a slow batch never stalls the accept loop.
 
 use super::Embedder;
-use crate::config::Secret;
-use crate::error::{HostError, HostResult};
+use crate::base::config::Secret;
+use crate::base::error::{HostError, HostResult};
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};

@@ -10,7 +10,7 @@
 
 use super::minilm::MiniLm;
 use super::wordpiece::WordPiece;
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use std::io::Write;
 use std::path::Path;
 
@@ -199,14 +199,7 @@ pub fn distill(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn installed() -> StaticTable {
-        StaticTable::load(
-            &crate::embed::static_table_path(),
-            &crate::embed::model_dir().join("vocab.txt"),
-        )
-        .unwrap_or_else(|e| panic!("{} ({}): run `elysiactl install model`", e.message, e.hint))
-    }
+    use crate::embed::testing::{self, TINY_HIDDEN, TINY_VOCAB};
 
     fn dot(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -214,7 +207,11 @@ mod tests {
 
     #[test]
     fn similar_words_land_near_each_other() {
-        let t = installed();
+        let Some((table, vocab)) = testing::installed_static_table() else {
+            return;
+        };
+        let t = StaticTable::load(&table, &vocab)
+            .unwrap_or_else(|e| panic!("{} ({})", e.message, e.hint));
         let v = t.embed(&[
             "sunny weather",
             "warm sunshine",
@@ -233,12 +230,44 @@ mod tests {
         assert!((dot(&v[3], &v[3]) - 1.0).abs() < 1e-4);
     }
 
+    /// What `install model` does, on the tiny model: one row per token, the
+    /// same table whatever the number of threads, and a table that loads and
+    /// embeds as the token rows' mean.
+    #[test]
+    fn distills_a_table_that_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        testing::tiny_model(dir.path());
+        let model = MiniLm::load(dir.path()).unwrap();
+        let (one, two) = (dir.path().join("one.bin"), dir.path().join("two.bin"));
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let progress = |done: usize, total: usize| {
+            assert!(done <= total && total == TINY_VOCAB.len());
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        distill(&model, &one, 1, &progress).unwrap();
+        distill(&model, &two, 2, &progress).unwrap();
+        assert!(calls.into_inner() >= 2);
+        let bytes = std::fs::read(&one).unwrap();
+        assert_eq!(bytes, std::fs::read(&two).unwrap());
+        assert_eq!(bytes.len(), HEADER + TINY_VOCAB.len() * TINY_HIDDEN * 4);
+
+        let t = StaticTable::load(&one, &dir.path().join("vocab.txt")).unwrap();
+        assert_eq!(t.dims(), TINY_HIDDEN);
+        let v = t.embed(&["sunny", "the sunny weather", "the sunny weather", ""]);
+        assert!(v.iter().all(|x| (dot(x, x) - 1.0).abs() < 1e-4));
+        assert_eq!(v[1], v[2]);
+        let mut row = vec![0f32; TINY_HIDDEN];
+        t.add_row(15, &mut row);
+        crate::embed::normalize(&mut row);
+        assert_eq!(v[0], row, "one token embeds as its own row");
+    }
+
     #[test]
     fn a_file_that_is_not_a_table_is_refused_with_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let bogus = dir.path().join("t.bin");
         std::fs::write(&bogus, b"ELYSTAT1\x02\x00\x00\x00\x04\x00\x00\x00short").unwrap();
-        let err = StaticTable::load(&bogus, &crate::embed::model_dir().join("vocab.txt"))
+        let err = StaticTable::load(&bogus, &dir.path().join("vocab.txt"))
             .err()
             .expect("refused");
         assert!(

@@ -4,9 +4,10 @@
 //! and whether replica object counts agree).
 
 use super::{client, Options, Problems, Severity};
-use crate::clients::weaviate::{ClusterReadiness, NodesStatus};
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
+use crate::clients::weaviate::NodesStatus;
+use crate::services::readiness::ClusterReadiness;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,8 +24,8 @@ pub fn chunked_parent(name: &str) -> Option<&str> {
 
 /// The factor a collection should have: the configured one (default: the
 /// node count capped at 3), never more than there are nodes.
-pub fn expected_factor(host: &Host) -> u64 {
-    host.config.weaviate.expected_replication_factor() as u64
+pub fn expected_factor(ctx: &Context) -> u64 {
+    ctx.config.weaviate.expected_replication_factor() as u64
 }
 
 pub fn factor_of(class: &Value) -> u64 {
@@ -33,13 +34,13 @@ pub fn factor_of(class: &Value) -> u64 {
 
 /// `views`: every configured node's `/v1/nodes`, asked while readiness was probed.
 pub fn check(
-    host: &Host,
+    ctx: &Context,
     o: &Options,
     r: &ClusterReadiness,
     views: Vec<HostResult<NodesStatus>>,
     problems: &mut Problems,
 ) -> HostResult<Value> {
-    let specs = host.config.weaviate.node_specs();
+    let specs = ctx.config.weaviate.node_specs();
     let configured: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
 
     // Membership: what each reachable node says about every configured node.
@@ -88,7 +89,7 @@ pub fn check(
         }
     }
     let synchronized = match r.synchronized {
-        Some(false) => settle_synchronized(host, r),
+        Some(false) => settle_synchronized(ctx, r),
         other => other,
     };
     let raft_ok = r.leader.is_some() && r.voters == specs.len() && synchronized != Some(false);
@@ -101,7 +102,7 @@ pub fn check(
         );
     }
 
-    let collections = match collections_check(host, o, r, problems) {
+    let collections = match collections_check(ctx, o, r, problems) {
         Ok(c) => c,
         Err(e) if r.ready_count == 0 => json!({"error": e.message}),
         Err(e) => return Err(e),
@@ -109,7 +110,7 @@ pub fn check(
     Ok(json!({
         "membership": {"ok": membership_ok, "configured": configured, "seen_by": seen_by},
         "raft": {"ok": raft_ok, "leader": r.leader, "voters": r.voters, "synchronized": synchronized},
-        "expected_factor": expected_factor(host),
+        "expected_factor": expected_factor(ctx),
         "collections": collections["collections"].clone(),
         "system_collections": collections["system_collections"].clone(),
         "notes": collections["notes"].clone(),
@@ -119,17 +120,17 @@ pub fn check(
 /// Followers apply each RAFT entry a moment after the leader, so a single
 /// "not synchronized" right after a schema change is normal: look again for
 /// up to two seconds before calling it a problem.
-fn settle_synchronized(host: &Host, r: &ClusterReadiness) -> Option<bool> {
-    let spec = host
+fn settle_synchronized(ctx: &Context, r: &ClusterReadiness) -> Option<bool> {
+    let spec = ctx
         .config
         .weaviate
         .node_specs()
         .into_iter()
         .find(|s| Some(&s.name) == r.asked.as_ref())?;
-    let c = client(host, &spec);
+    let c = client(ctx, &spec);
     let t0 = std::time::Instant::now();
     loop {
-        match host.block_on(c.raft_statistics()) {
+        match ctx.block_on(c.raft_statistics()) {
             Ok(st) if st.synchronized => return Some(true),
             Ok(_) if t0.elapsed() < std::time::Duration::from_secs(2) => {
                 std::thread::sleep(std::time::Duration::from_millis(100))
@@ -141,26 +142,21 @@ fn settle_synchronized(host: &Host, r: &ClusterReadiness) -> Option<bool> {
 }
 
 /// The schema and the verbose node status, from the first node that answers.
-fn cluster_view(host: &Host, r: &ClusterReadiness) -> HostResult<(Value, NodesStatus)> {
-    let mut last = None;
-    for spec in super::ready_specs(host, r) {
-        let c = client(host, &spec);
-        match host.block_on(async { tokio::try_join!(c.schema(), c.nodes_status(true)) }) {
-            Ok(v) => return Ok(v),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| HostError::validation("no Weaviate nodes are configured")))
+fn cluster_view(ctx: &Context, r: &ClusterReadiness) -> HostResult<(Value, NodesStatus)> {
+    ctx.block_on(
+        super::ready_nodes(ctx, r)
+            .any_node(|c| async move { tokio::try_join!(c.schema(), c.nodes_status(true)) }),
+    )
 }
 
 fn collections_check(
-    host: &Host,
+    ctx: &Context,
     o: &Options,
     r: &ClusterReadiness,
     problems: &mut Problems,
 ) -> HostResult<Value> {
-    let expected = expected_factor(host);
-    let (schema, nodes) = cluster_view(host, r)?;
+    let expected = expected_factor(ctx);
+    let (schema, nodes) = cluster_view(ctx, r)?;
     let classes: Vec<Value> = schema["classes"].as_array().cloned().unwrap_or_default();
     let by_name: BTreeMap<String, Value> = classes
         .iter()
@@ -196,10 +192,10 @@ fn collections_check(
         .collect();
     // Placement from the replication API: which nodes should hold each shard.
     let placements: Vec<HostResult<Value>> = {
-        let spec = host.config.weaviate.node_specs();
+        let spec = ctx.config.weaviate.node_specs();
         let first_ready = r.nodes.iter().position(|n| n.ready).unwrap_or(0);
-        let c = client(host, &spec[first_ready]);
-        host.block_on(futures_util::future::join_all(names.iter().map(|n| {
+        let c = client(ctx, &spec[first_ready]);
+        ctx.block_on(futures_util::future::join_all(names.iter().map(|n| {
             let c = c.clone();
             async move { c.sharding_state(n).await }
         })))

@@ -5,16 +5,16 @@
 
 use super::cluster::{expected_factor, factor_of};
 use super::{client, Options, Problems, Severity};
-use crate::error::HostResult;
-use crate::host::Host;
+use crate::base::context::Context;
+use crate::base::error::HostResult;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-pub fn check(host: &Host, o: &Options, problems: &mut Problems) -> HostResult<Value> {
-    let specs = host.config.weaviate.node_specs();
-    let c0 = client(host, &specs[0]);
-    let schema = host.block_on(c0.schema())?;
+pub fn check(ctx: &Context, o: &Options, problems: &mut Problems) -> HostResult<Value> {
+    let specs = ctx.config.weaviate.node_specs();
+    let c0 = client(ctx, &specs[0]);
+    let schema = ctx.block_on(c0.schema())?;
     let mut collections = Vec::new();
     for class in schema["classes"].as_array().into_iter().flatten() {
         let name = class["class"].as_str().unwrap_or("").to_string();
@@ -24,14 +24,18 @@ pub fn check(host: &Host, o: &Options, problems: &mut Problems) -> HostResult<Va
             continue;
         }
         collections.push(compare_collection(
-            host,
+            ctx,
             &name,
             factor_of(class),
             o.sample_size,
             problems,
         )?);
     }
-    let lag = replication_lag(host, problems);
+    let lag = if o.probe_lag {
+        replication_lag(ctx, problems)
+    } else {
+        json!({"skipped": "writes are off (dry-run)"})
+    };
     Ok(json!({"sample_size": o.sample_size, "collections": collections, "replication_lag": lag}))
 }
 
@@ -41,23 +45,23 @@ fn fingerprint(obj: &Value) -> Value {
 }
 
 fn compare_collection(
-    host: &Host,
+    ctx: &Context,
     name: &str,
     factor: u64,
     sample: usize,
     problems: &mut Problems,
 ) -> HostResult<Value> {
-    let specs = host.config.weaviate.node_specs();
-    let c0 = client(host, &specs[0]);
-    let objects = host.block_on(c0.list_objects(name, sample as u64, None))?;
+    let specs = ctx.config.weaviate.node_specs();
+    let c0 = client(ctx, &specs[0]);
+    let objects = ctx.block_on(c0.list_objects(name, sample as u64, None))?;
     let ids: Vec<String> = objects
         .iter()
         .filter_map(|o| o["id"].as_str().map(str::to_string))
         .collect();
     // Every (object, node) pair at once: the sample is small and reads are cheap.
-    let reads = host.block_on(futures_util::future::join_all(ids.iter().flat_map(|id| {
+    let reads = ctx.block_on(futures_util::future::join_all(ids.iter().flat_map(|id| {
         specs.iter().map(move |s| {
-            let c = client(host, s);
+            let c = client(ctx, s);
             let (id, node) = (id.clone(), s.name.clone());
             async move {
                 (
@@ -141,37 +145,31 @@ fn compare_collection(
 
 /// Write one object at consistency ONE through the first node and time how
 /// long until each other node holds it. The scratch collection is always removed.
-fn replication_lag(host: &Host, problems: &mut Problems) -> Value {
-    if host.dry_run {
-        host.out.plan_line(
-            "would create, write to and remove a scratch collection to time replication",
-        );
-        return json!({"skipped": "dry-run"});
-    }
-    let specs = host.config.weaviate.node_specs();
-    let factor = expected_factor(host).min(specs.len() as u64);
+fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
+    let specs = ctx.config.weaviate.node_specs();
+    let factor = expected_factor(ctx).min(specs.len() as u64);
     let name = format!("ElysiactlProbe{}", std::process::id());
-    let c0 = client(host, &specs[0]);
+    let c0 = client(ctx, &specs[0]);
     let def = json!({
         "class": name, "vectorizer": "none",
         "replicationConfig": {"factor": factor},
         "properties": [{"name": "probe", "dataType": ["text"]}],
     });
     let result = (|| -> HostResult<Value> {
-        host.block_on(c0.create_class(&def))?;
+        ctx.block_on(c0.create_class(&def))?;
         let id = "00000000-0000-4000-8000-00000000e1c7";
         let t0 = Instant::now();
-        host.block_on(c0.insert_object(
+        ctx.block_on(c0.insert_object(
             &json!({"class": name, "id": id, "properties": {"probe": "lag"}}),
             "ONE",
         ))?;
         let acked_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let mut per_node = serde_json::Map::new();
         for s in &specs {
-            let c = client(host, s);
+            let c = client(ctx, s);
             let start = Instant::now();
             let lag = loop {
-                match host.block_on(c.object(&name, id, Some(&s.name), None)) {
+                match ctx.block_on(c.object(&name, id, Some(&s.name), None)) {
                     Ok(Some(_)) => break Some(t0.elapsed().as_secs_f64() * 1000.0),
                     _ if start.elapsed() > Duration::from_secs(10) => break None,
                     _ => std::thread::sleep(Duration::from_millis(5)),
@@ -186,7 +184,7 @@ fn replication_lag(host: &Host, problems: &mut Problems) -> Value {
             json!({"collection_factor": factor, "write_ack_ms": (acked_ms * 10.0).round() / 10.0, "visible_after_ms": per_node}),
         )
     })();
-    let _ = host.block_on(c0.delete_class(&name));
+    let _ = ctx.block_on(c0.delete_class(&name));
     match result {
         Ok(v) => {
             let late: Vec<String> = v["visible_after_ms"]

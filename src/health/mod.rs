@@ -1,18 +1,19 @@
 //! Health: whether the services are reachable and ready, whether the
 //! cluster is whole (membership, RAFT, replication of every collection), and
 //! whether the replicas hold the same data. One report with a stable JSON
-//! schema (see the README) and one verdict: healthy (exit 0), degraded (1)
+//! schema (docs/commands.md and docs/health-and-repair.md) and one verdict: healthy (exit 0), degraded (1)
 //! or down (2).
 
 pub mod cluster;
 pub mod data;
 pub mod watch;
 
+use crate::base::config::NodeSpec;
+use crate::base::context::Context;
+use crate::base::error::HostResult;
 use crate::clients::elysia as elysia_client;
-use crate::clients::weaviate::{cluster_readiness, ClusterReadiness, WeaviateClient};
-use crate::config::NodeSpec;
-use crate::error::HostResult;
-use crate::host::Host;
+use crate::clients::weaviate::{Cluster, WeaviateClient};
+use crate::services::readiness::{cluster_readiness, ClusterReadiness};
 use crate::services::weaviate as weaviate_service;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -28,6 +29,9 @@ pub struct Options {
     pub collection: Option<String>,
     /// Compare sampled objects across replicas and probe replication lag.
     pub data: bool,
+    /// With `data`: time replication by writing to a scratch collection. The
+    /// host turns it off under --dry-run, where nothing may be written.
+    pub probe_lag: bool,
     pub sample_size: usize,
     /// The most recent error lines of each service's log.
     pub last_errors: usize,
@@ -76,25 +80,27 @@ impl Problems {
 
 /// The configured nodes that answered the readiness probe as ready: the
 /// ones worth asking cluster-wide questions.
-pub fn ready_specs(host: &Host, r: &ClusterReadiness) -> Vec<NodeSpec> {
-    host.config
-        .weaviate
-        .node_specs()
-        .into_iter()
-        .filter(|s| r.nodes.iter().any(|n| n.ready && n.name == s.name))
-        .collect()
+pub fn ready_nodes(ctx: &Context, r: &ClusterReadiness) -> Cluster {
+    Cluster::new(
+        ctx.config
+            .weaviate
+            .node_specs()
+            .iter()
+            .filter(|s| r.nodes.iter().any(|n| n.ready && n.name == s.name))
+            .map(|s| client(ctx, s))
+            .collect(),
+    )
 }
 
-pub fn client(host: &Host, spec: &NodeSpec) -> WeaviateClient {
-    WeaviateClient::for_node(host.http.clone(), spec, &host.config.weaviate.api_key)
-        .with_timeout(Duration::from_secs(5))
+pub fn client(ctx: &Context, spec: &NodeSpec) -> WeaviateClient {
+    WeaviateClient::in_context(ctx, spec).with_timeout(Duration::from_secs(5))
 }
 
 /// The whole health report.
-pub fn check(host: &Host, o: &Options) -> HostResult<Value> {
+pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
     let t0 = Instant::now();
     let mut problems = Problems::default();
-    let specs = host.config.weaviate.node_specs();
+    let specs = ctx.config.weaviate.node_specs();
     // Everything that may wait on a hung node runs at once, so a paused node
     // costs one timeout, not one per check.
     let grpc_probes = async {
@@ -102,7 +108,7 @@ pub fn check(host: &Host, o: &Options) -> HostResult<Value> {
             futures_util::future::join_all(
                 specs
                     .iter()
-                    .map(|s| grpc_health(&host.config.weaviate.host, s.grpc_port)),
+                    .map(|s| grpc_health(&ctx.config.weaviate.host, s.grpc_port)),
             )
             .await
         } else {
@@ -112,7 +118,7 @@ pub fn check(host: &Host, o: &Options) -> HostResult<Value> {
     let membership = async {
         if o.cluster {
             futures_util::future::join_all(specs.iter().map(|s| {
-                let c = client(host, s).with_timeout(crate::clients::weaviate::PROBE_TIMEOUT);
+                let c = client(ctx, s).with_timeout(crate::clients::weaviate::PROBE_TIMEOUT);
                 async move { c.nodes_status(false).await }
             }))
             .await
@@ -120,23 +126,32 @@ pub fn check(host: &Host, o: &Options) -> HostResult<Value> {
             Vec::new()
         }
     };
-    let (readiness, grpc, views) = host.block_on(async {
+    // Elysia's probe too: it is independent of the Weaviate checks.
+    let elysia_probe = async {
+        if ctx.config.elysia.enabled {
+            Some(crate::services::elysia::probe(&ctx.http, &ctx.config.elysia).await)
+        } else {
+            None
+        }
+    };
+    let (readiness, grpc, views, elysia) = ctx.block_on(async {
         tokio::join!(
-            cluster_readiness(&host.http, &specs, &host.config.weaviate.api_key),
+            cluster_readiness(&ctx.http, &specs, &ctx.config.weaviate.api_key),
             grpc_probes,
-            membership
+            membership,
+            elysia_probe
         )
     });
     let mut report = json!({});
-    report["weaviate"] = weaviate_section(host, o, &readiness, &grpc, &mut problems)?;
-    if host.config.elysia.enabled {
-        report["elysia"] = elysia_section(host, o, &mut problems);
+    report["weaviate"] = weaviate_section(ctx, o, &readiness, &grpc, &mut problems)?;
+    if let Some(p) = elysia {
+        report["elysia"] = elysia_section(ctx, o, p, &mut problems);
     }
     if o.cluster {
-        report["cluster"] = cluster::check(host, o, &readiness, views, &mut problems)?;
+        report["cluster"] = cluster::check(ctx, o, &readiness, views, &mut problems)?;
     }
     if o.data {
-        report["data"] = data::check(host, o, &mut problems)?;
+        report["data"] = data::check(ctx, o, &mut problems)?;
     }
     let worst = problems.worst();
     let (status, code) = match worst {
@@ -163,13 +178,13 @@ fn round3(x: f64) -> f64 {
 }
 
 fn weaviate_section(
-    host: &Host,
+    ctx: &Context,
     o: &Options,
     r: &ClusterReadiness,
     grpc: &[Value],
     problems: &mut Problems,
 ) -> HostResult<Value> {
-    let n = host.config.weaviate.nodes;
+    let n = ctx.config.weaviate.nodes;
     if r.ready_count == 0 {
         problems.add(
             Severity::Down,
@@ -217,18 +232,18 @@ fn weaviate_section(
         }
     }
     let runtime = if o.verbose {
-        weaviate_service::runtime_for(host).ok()
+        weaviate_service::runtime_for(ctx).ok()
     } else {
         None
     };
     let counts = if o.verbose {
-        per_node_counts(host, r)
+        per_node_counts(ctx, r)
     } else {
         Default::default()
     };
     let mut nodes = Vec::new();
     for (i, node) in r.nodes.iter().enumerate() {
-        let spec = host.config.weaviate.node(i);
+        let spec = ctx.config.weaviate.node(i);
         let mut row = json!({
             "node": node.name,
             "rest": {"reachable": node.live, "ready": node.ready, "latency_ms": node.latency_ms},
@@ -276,7 +291,7 @@ fn weaviate_section(
                 .as_ref()
                 .map(|rt| rt.log_tail(i, 2000))
                 .unwrap_or_else(|| {
-                    weaviate_service::runtime_for(host)
+                    weaviate_service::runtime_for(ctx)
                         .map(|rt| rt.log_tail(i, 2000))
                         .unwrap_or_default()
                 });
@@ -295,18 +310,15 @@ fn weaviate_section(
 
 /// Per node: (objects, shards) from `/v1/nodes?output=verbose`.
 fn per_node_counts(
-    host: &Host,
+    ctx: &Context,
     r: &ClusterReadiness,
 ) -> std::collections::BTreeMap<String, (i64, usize)> {
+    let view =
+        ctx.block_on(ready_nodes(ctx, r).any_node(|c| async move { c.nodes_status(true).await }));
     let mut out = std::collections::BTreeMap::new();
-    for spec in ready_specs(host, r) {
-        if let Ok(st) = host.block_on(client(host, &spec).nodes_status(true)) {
-            for n in st.nodes {
-                let objects = n.shards.iter().map(|s| s.object_count).sum();
-                out.insert(n.name, (objects, n.shards.len()));
-            }
-            break;
-        }
+    for n in view.map(|st| st.nodes).unwrap_or_default() {
+        let objects = n.shards.iter().map(|s| s.object_count).sum();
+        out.insert(n.name, (objects, n.shards.len()));
     }
     out
 }
@@ -387,9 +399,13 @@ pub async fn grpc_health(host: &str, port: u16) -> Value {
     }
 }
 
-fn elysia_section(host: &Host, o: &Options, problems: &mut Problems) -> Value {
-    let cfg = &host.config.elysia;
-    let p = host.block_on(elysia_client::probe(&host.http, cfg));
+fn elysia_section(
+    ctx: &Context,
+    o: &Options,
+    p: elysia_client::Probe,
+    problems: &mut Problems,
+) -> Value {
+    let cfg = &ctx.config.elysia;
     if !p.up {
         problems.add(
             Severity::Down,
@@ -410,7 +426,7 @@ fn elysia_section(host: &Host, o: &Options, problems: &mut Problems) -> Value {
         "latency_ms": p.latency_ms, "url": cfg.url(), "detail": p.detail,
     });
     if o.verbose {
-        if let Ok(st) = crate::services::elysia::status(host) {
+        if let Ok(st) = crate::services::elysia::status(ctx) {
             for k in [
                 "pid",
                 "port",
@@ -424,7 +440,7 @@ fn elysia_section(host: &Host, o: &Options, problems: &mut Problems) -> Value {
         }
     }
     if o.last_errors > 0 {
-        let lines = crate::sys::process::tail_lines(&crate::services::elysia::log_file(), 2000);
+        let lines = crate::base::process::tail_lines(&crate::services::elysia::log_file(), 2000);
         row["last_errors"] = json!(elysia_errors(&lines, o.last_errors));
     }
     row

@@ -4,8 +4,8 @@
 //! worse since the previous sample; `--export` appends every sample as NDJSON.
 
 use super::{check, Options};
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
@@ -25,9 +25,9 @@ pub struct WatchOptions {
 const HISTORY: usize = 120;
 
 /// One sample: the parts of the health report a dashboard shows.
-pub fn sample(host: &Host, previous: Option<&Value>, started: Instant) -> HostResult<Value> {
+pub fn sample(ctx: &Context, previous: Option<&Value>, started: Instant) -> HostResult<Value> {
     let report = check(
-        host,
+        ctx,
         &Options {
             verbose: true,
             ..Default::default()
@@ -63,7 +63,7 @@ pub fn sample(host: &Host, previous: Option<&Value>, started: Instant) -> HostRe
     });
     s["alerts"] = json!(alerts(previous, &s));
     // Samples are printed, drawn and exported: one mask for all three.
-    crate::redact::json(&mut s);
+    crate::base::redact::json(&mut s);
     Ok(s)
 }
 
@@ -137,7 +137,7 @@ fn export_line(file: &mut Option<std::fs::File>, s: &Value) -> HostResult<()> {
     Ok(())
 }
 
-pub fn watch(host: &Host, o: &WatchOptions) -> HostResult<Value> {
+pub fn watch(ctx: &Context, o: &WatchOptions) -> HostResult<Value> {
     let mut file = match &o.export {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -151,7 +151,7 @@ pub fn watch(host: &Host, o: &WatchOptions) -> HostResult<Value> {
         None => None,
     };
     if std::io::stdout().is_terminal() && !o.json {
-        return dashboard(host, o, &mut file);
+        return dashboard(ctx, o, &mut file);
     }
     // Line mode: one sample per interval until the count or Ctrl-C.
     let started = Instant::now();
@@ -159,7 +159,7 @@ pub fn watch(host: &Host, o: &WatchOptions) -> HostResult<Value> {
     let mut n = 0u64;
     loop {
         let t0 = Instant::now();
-        let s = sample(host, prev.as_ref(), started)?;
+        let s = sample(ctx, prev.as_ref(), started)?;
         export_line(&mut file, &s)?;
         if o.json {
             println!("{s}");
@@ -196,7 +196,7 @@ pub fn watch(host: &Host, o: &WatchOptions) -> HostResult<Value> {
         }
         // Sleep out the interval in small steps so Ctrl-C stops promptly.
         while t0.elapsed() < o.interval {
-            if crate::script::interrupted() {
+            if crate::base::cancel::interrupted() {
                 return Ok(json!({"samples": n, "interrupted": true}));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -207,7 +207,11 @@ pub fn watch(host: &Host, o: &WatchOptions) -> HostResult<Value> {
 
 /// The live terminal dashboard. Sampling runs on its own thread so keys
 /// stay responsive while a hung node holds a sample up.
-fn dashboard(host: &Host, o: &WatchOptions, file: &mut Option<std::fs::File>) -> HostResult<Value> {
+fn dashboard(
+    ctx: &Context,
+    o: &WatchOptions,
+    file: &mut Option<std::fs::File>,
+) -> HostResult<Value> {
     use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
     let (tx, rx) = crossbeam_channel::bounded::<HostResult<Value>>(1);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
@@ -220,7 +224,7 @@ fn dashboard(host: &Host, o: &WatchOptions, file: &mut Option<std::fs::File>) ->
             let mut n = 0u64;
             loop {
                 let t0 = Instant::now();
-                let s = sample(host, prev.as_ref(), started);
+                let s = sample(ctx, prev.as_ref(), started);
                 if let Ok(v) = &s {
                     prev = Some(v.clone());
                 }
@@ -263,7 +267,7 @@ fn dashboard(host: &Host, o: &WatchOptions, file: &mut Option<std::fs::File>) ->
                     }
                 }
             }
-            if crate::script::interrupted() {
+            if crate::base::cancel::interrupted() {
                 break Ok(());
             }
         };
@@ -404,7 +408,7 @@ impl Dashboard {
                     .unwrap_or("-".into()),
                 n["memory_bytes"]
                     .as_u64()
-                    .map(crate::host::out::format_bytes)
+                    .map(crate::base::units::format_bytes)
                     .unwrap_or("-".into()),
                 cell(&n["objects"]),
                 cell(&n["detail"]),

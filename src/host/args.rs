@@ -1,13 +1,18 @@
-//! Typed access to the arguments of a host call, with errors that name the
-//! function, the parameter and what was expected.
+//! Typed access to the arguments of a host call. [`super::Host::call`]
+//! has checked them against the function's declaration before the function
+//! runs, so these accessors convert; their errors are a fallback for calls
+//! made from Rust, and name the function, the parameter and what was expected.
 
+use super::decl::as_int;
 use super::HostFn;
-use crate::error::{HostError, HostResult};
+use crate::base::config::EmbedderKind;
+use crate::base::error::{HostError, HostResult};
 use serde_json::{Map, Value};
 
 pub struct Args {
     function: String,
     signature: &'static str,
+    params: Vec<&'static str>,
     values: Vec<Value>,
 }
 
@@ -16,15 +21,7 @@ impl Args {
         Args {
             function: f.qualified_name(),
             signature: f.signature,
-            values,
-        }
-    }
-
-    /// For calls made from Rust (tests, the CLI) without a registry entry.
-    pub fn from_values(function: &str, values: Vec<Value>) -> Args {
-        Args {
-            function: function.to_string(),
-            signature: "",
+            params: f.params.iter().map(|p| p.name).collect(),
             values,
         }
     }
@@ -38,19 +35,9 @@ impl Args {
     }
 
     fn param_name(&self, i: usize) -> String {
-        self.signature
-            .split_once('(')
-            .and_then(|(_, r)| r.split_once(')'))
-            .and_then(|(p, _)| p.split(',').nth(i))
-            .map(|p| {
-                p.split(':')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .trim_end_matches('?')
-                    .to_string()
-            })
-            .filter(|s| !s.is_empty())
+        self.params
+            .get(i)
+            .map(|p| p.to_string())
             .unwrap_or_else(|| format!("#{}", i + 1))
     }
 
@@ -121,25 +108,7 @@ impl Args {
     }
 }
 
-fn as_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-        _ => None,
-    }
-}
-
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a map",
-    }
-}
+pub use crate::base::error::type_name;
 
 /// An options map (`#{timeout: 30}` in Rhai, `{timeout = 30}` in Lua).
 pub struct Opts {
@@ -148,33 +117,12 @@ pub struct Opts {
 }
 
 impl Opts {
-    pub fn from_map(function: &str, map: Map<String, Value>) -> Opts {
-        Opts {
-            function: function.into(),
-            map,
-        }
-    }
-
     fn wrong(&self, key: &str, expected: &str, v: &Value) -> HostError {
         HostError::validation(format!(
             "{}(): option `{key}` must be {expected}, got {}",
             self.function,
             type_name(v)
         ))
-    }
-
-    /// Refuse options the function does not know, so a typo is not silently ignored.
-    pub fn only(&self, known: &[&str]) -> HostResult<()> {
-        for k in self.map.keys() {
-            if !known.contains(&k.as_str()) {
-                return Err(HostError::validation(format!(
-                    "{}(): unknown option `{k}`",
-                    self.function
-                ))
-                .with_hint(format!("known options: {}", known.join(", "))));
-            }
-        }
-        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -237,11 +185,16 @@ impl Opts {
         }
     }
 
+    /// An embedder named by its `index.embedder` name.
+    pub fn embedder(&self, key: &str) -> HostResult<Option<EmbedderKind>> {
+        self.str(key)?.map(|s| EmbedderKind::parse(&s)).transpose()
+    }
+
     /// A duration given as seconds (number) or as text such as "30s" or "2m".
     pub fn duration(&self, key: &str) -> HostResult<Option<std::time::Duration>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => crate::host::time::to_duration(v)
+            Some(v) => crate::base::units::to_duration(v)
                 .map(Some)
                 .map_err(|e| self.wrong(key, &format!("a duration ({})", e.message), v)),
         }

@@ -1,7 +1,7 @@
 //! The effective configuration, for scripts. Secrets come out redacted.
 
-use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use super::{read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
 use serde_json::{json, Value};
 
 fn get(host: &Host, a: &Args) -> HostResult<Value> {
@@ -16,15 +16,12 @@ fn get(host: &Host, a: &Args) -> HostResult<Value> {
     }
 }
 
+/// The sections config.set writes: secrets and the job list have their own
+/// ways in (the environment, `schedule add`).
+const SETTABLE: [&str; 5] = ["weaviate", "elysia", "script", "index", "repos"];
+
 fn settable(a: &Args) -> HostResult<(String, serde_json::Map<String, Value>)> {
     let section = a.str(0)?;
-    // Secrets and the job list have their own ways in (environment, `schedule add`).
-    if !["weaviate", "elysia", "script", "index", "repos"].contains(&section.as_str()) {
-        return Err(HostError::validation(format!(
-            "config.set cannot write the section {section:?}"
-        ))
-        .with_hint("use weaviate, elysia, script, index or repos; jobs go through `elysiactl schedule add`"));
-    }
     let values = match a.value(1) {
         Value::Object(m) if !m.is_empty() => m,
         _ => {
@@ -42,7 +39,7 @@ fn settable(a: &Args) -> HostResult<(String, serde_json::Map<String, Value>)> {
 fn set(host: &Host, a: &Args) -> HostResult<Value> {
     let (section, values) = settable(a)?;
     let file = host.config.file_path();
-    crate::config::set_values(&file, &section, &values)?;
+    crate::base::config::set_values(&file, &section, &values)?;
     Ok(json!({"file": file.display().to_string(), "section": section, "set": values}))
 }
 
@@ -68,14 +65,23 @@ fn plan(host: &Host, _: &Args) -> HostResult<Value> {
 
 pub fn functions() -> Vec<HostFn> {
     vec![
-        read("config", "get", "get(path?: string) -> any",
-            "The effective configuration, or one value by dotted path: config.get(\"weaviate.nodes\"). API keys read as \"***\".", get),
-        write("config", "set", "set(section: string, values: map) -> map",
-            "Write values into a [section] of the config file: config.set(\"index\", #{batch_size: 500}). Comments and everything else in the file stay; a change that would make the config invalid is refused and nothing is written. Takes effect from the next command. API keys and jobs are not set this way.",
-            set, Some(simulate_set)),
-        read("config", "nodes", "nodes() -> array",
-            "The configured Weaviate nodes with their ports (name, rest_port, grpc_port, …).", nodes),
-        read("config", "dry_run", "dry_run() -> bool", "Whether this run is a dry run (changes are printed, not made).", dry_run),
-        read("config", "plan", "plan() -> array", "The changes recorded so far in a dry run.", plan),
+        read("config", "get", get)
+            .optional("path", Ty::Str)
+            .returns(Ty::Any)
+            .doc("The effective configuration, or one value by dotted path: config.get(\"weaviate.nodes\"). API keys read as \"***\"."),
+        write("config", "set", set, simulate_set)
+            .param("section", Ty::one_of(SETTABLE))
+            .param("values", Ty::Map)
+            .returns(Ty::record(&["file", "section", "set"]))
+            .doc("Write values into a [section] of the config file: config.set(\"index\", #{batch_size: 500}). Comments and everything else in the file stay; a change that would make the config invalid is refused and nothing is written. Takes effect from the next command. API keys and jobs (`elysiactl schedule add`) are not set this way."),
+        read("config", "nodes", nodes)
+            .returns(Ty::array(Ty::Map))
+            .doc("The configured Weaviate nodes with their ports (name, rest_port, grpc_port, …)."),
+        read("config", "dry_run", dry_run)
+            .returns(Ty::Bool)
+            .doc("Whether this run is a dry run (changes are printed, not made)."),
+        read("config", "plan", plan)
+            .returns(Ty::array(Ty::Map))
+            .doc("The changes recorded so far in a dry run."),
     ]
 }

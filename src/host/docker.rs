@@ -10,11 +10,11 @@
 //! current state, the state it would end in) and remember that state, so a
 //! later `docker.inspect()` or `docker.containers()` in the same run sees it.
 
-use super::{read, write, Args, Host, HostFn};
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
 use crate::clients::docker::{
     self as dk, ContainerDetails, Docker, CLUSTER_LABEL, CONFIG_LABEL, OWNED_LABEL,
 };
-use crate::error::{HostError, HostResult};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -92,7 +92,6 @@ fn info(host: &Host, _: &Args) -> HostResult<Value> {
 
 fn containers(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["all", "owned", "cluster"])?;
     let all = o.bool("all", false)?;
     let only_owned = o.bool("owned", false)?;
     let cluster = o.str("cluster")?;
@@ -148,7 +147,6 @@ fn stats(host: &Host, a: &Args) -> HostResult<Value> {
 fn logs(host: &Host, a: &Args) -> HostResult<Value> {
     let name = a.str(0)?;
     let o = a.opts(1)?;
-    o.only(&["tail"])?;
     let tail = o.int("tail")?.unwrap_or(50);
     if !(1..=10_000).contains(&tail) {
         return Err(HostError::validation(format!(
@@ -185,7 +183,6 @@ fn inspect(host: &Host, a: &Args) -> HostResult<Value> {
 
 fn stop_timeout(host: &Host, a: &Args) -> HostResult<Duration> {
     let o = a.opts(1)?;
-    o.only(&["timeout"])?;
     Ok(o.duration("timeout")?
         .unwrap_or(Duration::from_secs(host.config.weaviate.stop_timeout)))
 }
@@ -223,6 +220,8 @@ fn simulate_stop(host: &Host, a: &Args) -> HostResult<Value> {
         "state_before": before,
         "state": after,
         "outcome": if running { "terminated" } else { "not running" },
+        // Known once it has stopped; a stopped one keeps the code it has.
+        "exit_code": if running { None } else { c.exit_code },
     }))
 }
 
@@ -266,6 +265,8 @@ fn simulate_start(host: &Host, a: &Args) -> HostResult<Value> {
         "would": if before == "running" { "nothing: it already runs" } else { "start it" },
         "state_before": before,
         "state": "running",
+        "was_running": before == "running",
+        "pid": if before == "running" { c.pid } else { None },
     }))
 }
 
@@ -303,6 +304,7 @@ fn simulate_pause(host: &Host, a: &Args) -> HostResult<Value> {
         "would": "freeze all its processes (cgroup freezer); it keeps its memory and ports",
         "state_before": before,
         "state": "paused",
+        "was_paused": before == "paused",
     }))
 }
 
@@ -332,6 +334,7 @@ fn simulate_unpause(host: &Host, a: &Args) -> HostResult<Value> {
         "would": if before == "paused" { "let its processes continue" } else { "nothing: it is not paused" },
         "state_before": before,
         "state": after,
+        "was_paused": before == "paused",
     }))
 }
 
@@ -342,7 +345,6 @@ struct RemoveOpts {
 
 fn remove_opts(a: &Args) -> HostResult<RemoveOpts> {
     let o = a.opts(1)?;
-    o.only(&["force", "volumes"])?;
     Ok(RemoveOpts {
         force: o.bool("force", false)?,
         volumes: o.bool("volumes", false)?,
@@ -408,35 +410,66 @@ fn simulate_remove(host: &Host, a: &Args) -> HostResult<Value> {
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let container = || Ty::Str;
     vec![
-        read("docker", "available", "available() -> bool",
-            "Whether a Docker engine answers on its socket (DOCKER_HOST=unix://… or /var/run/docker.sock). Check it before other docker.* calls to fall back gracefully: `if !docker.available() { out.warn(\"no Docker here\"); return; }`.", available),
-        read("docker", "info", "info() -> map",
-            "Facts about the engine: server_version, api_version, os, kernel, cpus, memory_bytes, storage_driver, cgroup_version, containers / containers_running / containers_paused / containers_stopped, images, warnings.", info),
-        read("docker", "containers", "containers(opts?: map) -> array",
-            "Containers, like `docker ps`. opts: all (also stopped ones, default false), owned (only those elysiactl created, default false), cluster (only that weaviate.cluster_name). Each row: id, name, image, state (running, paused, exited, …), status, ports, host_ports, networks, labels, owned, cluster, node. Example: docker.containers(#{owned: true, all: true}).", containers),
-        read("docker", "networks", "networks() -> array",
-            "Networks: id, name, driver, scope, internal, subnets, labels, owned. The cluster's bridge network is named after weaviate.cluster_name.", networks),
-        read("docker", "images", "images() -> array",
-            "Local images: id, tags, size_bytes, created (Unix seconds), labels, owned. `elysiactl install weaviate` builds elysiactl/weaviate:<version>.", images),
-        read("docker", "volumes", "volumes() -> array",
-            "Volumes: name, driver, mountpoint, labels, owned. Node data lives in <cluster_name>-weaviate-N-data.", volumes),
-        read("docker", "stats", "stats(container: string) -> map",
-            "Resource use of a running container: cpu_percent (over about a second, percent of one core: 200 = two cores busy), memory_bytes (without page cache, as `docker stats`), memory_limit_bytes, memory_percent, pids, net_rx_bytes, net_tx_bytes. Takes about a second: the engine samples twice.", stats),
-        read("docker", "logs", "logs(container: string, opts?: map) -> array",
-            "The last lines of a container's output, stdout and stderr merged in order. opts: tail (lines, default 50, at most 10000). Example: for l in docker.logs(\"elysiactl-weaviate-0\", #{tail: 20}) { out.line(l) }.", logs),
-        read("docker", "inspect", "inspect(container: string) -> map",
-            "One container in detail: id, short_id, name, image, image_id, hostname, state, running, paused, exit_code, oom_killed, error, pid, started_at, uptime_seconds, restart_count, labels, owned, ports, networks, mounts. The environment is left out (it may hold API keys).", inspect),
-        write("docker", "stop", "stop(container: string, opts?: map) -> map",
-            "Stop a container elysiactl created: SIGTERM, then SIGKILL after opts.timeout (seconds or \"30s\"; default weaviate.stop_timeout). A paused container is unpaused first. Returns container, outcome (\"terminated\", \"killed\" or \"not running\"), state, exit_code. Containers without io.elysiactl.owned=true are refused.", stop, Some(simulate_stop)),
-        write("docker", "start", "start(container: string) -> map",
-            "Start a stopped container elysiactl created (no-op when it runs; a paused one needs docker.unpause). Returns container, state, was_running, pid. Containers without io.elysiactl.owned=true are refused.", start, Some(simulate_start)),
-        write("docker", "pause", "pause(container: string) -> map",
-            "Freeze every process of a running container elysiactl created (it keeps memory and ports but answers nothing): a way to simulate a hung node. Undo with docker.unpause. Containers without io.elysiactl.owned=true are refused.", pause, Some(simulate_pause)),
-        write("docker", "unpause", "unpause(container: string) -> map",
-            "Let a paused container continue. Returns container, state, was_paused. Containers without io.elysiactl.owned=true are refused.", unpause, Some(simulate_unpause)),
-        write("docker", "remove", "remove(container: string, opts?: map) -> map",
-            "Delete a container elysiactl created. A running one is refused unless opts.force (then it is killed). opts.volumes also deletes its anonymous volumes; named volumes (node data) always stay. Containers without io.elysiactl.owned=true are refused.", remove, Some(simulate_remove)),
+        read("docker", "available", available)
+            .returns(Ty::Bool)
+            .doc("Whether a Docker engine answers on its socket (DOCKER_HOST=unix://… or /var/run/docker.sock). Check it before other docker.* calls to fall back gracefully: `if !docker.available() { out.warn(\"no Docker here\"); return; }`."),
+        read("docker", "info", info)
+            .returns(Ty::Map)
+            .doc("Facts about the engine: server_version, api_version, os, kernel, cpus, memory_bytes, storage_driver, cgroup_version, containers / containers_running / containers_paused / containers_stopped, images, warnings."),
+        read("docker", "containers", containers)
+            .opts(vec![
+                opt("all", Ty::Bool),
+                opt("owned", Ty::Bool),
+                opt("cluster", Ty::Str),
+            ])
+            .returns(Ty::array(Ty::Map))
+            .doc("Containers, like `docker ps`. opts: all (also stopped ones, default false), owned (only those elysiactl created, default false), cluster (only that weaviate.cluster_name). Each row: id, name, image, state (running, paused, exited, …), status, ports, host_ports, networks, labels, owned, cluster, node. Example: docker.containers(#{owned: true, all: true})."),
+        read("docker", "networks", networks)
+            .returns(Ty::array(Ty::Map))
+            .doc("Networks: id, name, driver, scope, internal, subnets, labels, owned. The cluster's bridge network is named after weaviate.cluster_name."),
+        read("docker", "images", images)
+            .returns(Ty::array(Ty::Map))
+            .doc("Local images: id, tags, size_bytes, created (Unix seconds), labels, owned. `elysiactl install weaviate` builds elysiactl/weaviate:<version>."),
+        read("docker", "volumes", volumes)
+            .returns(Ty::array(Ty::Map))
+            .doc("Volumes: name, driver, mountpoint, labels, owned. Node data lives in <cluster_name>-weaviate-N-data."),
+        read("docker", "stats", stats)
+            .param("container", container())
+            .returns(Ty::Map)
+            .doc("Resource use of a running container: cpu_percent (over about a second, percent of one core: 200 = two cores busy), memory_bytes (without page cache, as `docker stats`), memory_limit_bytes, memory_percent, pids, net_rx_bytes, net_tx_bytes. Takes about a second: the engine samples twice."),
+        read("docker", "logs", logs)
+            .param("container", container())
+            .opts(vec![opt("tail", Ty::Int)])
+            .returns(Ty::array(Ty::Str))
+            .doc("The last lines of a container's output, stdout and stderr merged in order. opts: tail (lines, default 50, at most 10000). Example: for l in docker.logs(\"elysiactl-weaviate-0\", #{tail: 20}) { out.line(l) }."),
+        read("docker", "inspect", inspect)
+            .param("container", container())
+            .returns(Ty::Map)
+            .doc("One container in detail: id, short_id, name, image, image_id, hostname, state, running, paused, exit_code, oom_killed, error, pid, started_at, uptime_seconds, restart_count, labels, owned, ports, networks, mounts. The environment is left out (it may hold API keys)."),
+        write("docker", "stop", stop, simulate_stop)
+            .param("container", container())
+            .opts(vec![opt("timeout", Ty::Duration)])
+            .returns(Ty::record(&["container", "outcome", "state", "exit_code"]))
+            .doc("Stop a container elysiactl created: SIGTERM, then SIGKILL after opts.timeout (seconds or \"30s\"; default weaviate.stop_timeout). A paused container is unpaused first. Returns container, outcome (\"terminated\", \"killed\" or \"not running\"), state, exit_code. Containers without io.elysiactl.owned=true are refused."),
+        write("docker", "start", start, simulate_start)
+            .param("container", container())
+            .returns(Ty::record(&["container", "state", "was_running", "pid"]))
+            .doc("Start a stopped container elysiactl created (no-op when it runs; a paused one needs docker.unpause). Returns container, state, was_running, pid. Containers without io.elysiactl.owned=true are refused."),
+        write("docker", "pause", pause, simulate_pause)
+            .param("container", container())
+            .returns(Ty::record(&["container", "state", "was_paused"]))
+            .doc("Freeze every process of a running container elysiactl created (it keeps memory and ports but answers nothing): a way to simulate a hung node. Undo with docker.unpause. Containers without io.elysiactl.owned=true are refused."),
+        write("docker", "unpause", unpause, simulate_unpause)
+            .param("container", container())
+            .returns(Ty::record(&["container", "state", "was_paused"]))
+            .doc("Let a paused container continue. Returns container, state, was_paused. Containers without io.elysiactl.owned=true are refused."),
+        write("docker", "remove", remove, simulate_remove)
+            .param("container", container())
+            .opts(vec![opt("force", Ty::Bool), opt("volumes", Ty::Bool)])
+            .returns(Ty::record(&["container", "removed", "state_before"]))
+            .doc("Delete a container elysiactl created. A running one is refused unless opts.force (then it is killed). opts.volumes also deletes its anonymous volumes; named volumes (node data) always stay. Containers without io.elysiactl.owned=true are refused."),
     ]
 }
 
@@ -445,16 +478,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_have_dry_run_simulations_and_reads_do_not() {
+    fn writes_are_the_container_changes_and_say_whose_containers() {
         let fns = functions();
         for f in &fns {
             assert_eq!(f.module, "docker");
-            match f.effect {
-                super::super::Effect::Write => {
-                    assert!(f.simulate.is_some(), "{} has no simulation", f.name);
-                    assert!(f.doc.contains("io.elysiactl.owned"), "{}", f.name);
-                }
-                super::super::Effect::Read => assert!(f.simulate.is_none()),
+            let planned = f.simulation_for(&[json!("c")]).is_some();
+            assert_eq!(
+                planned,
+                f.effect == super::super::Effect::Write,
+                "{}",
+                f.name
+            );
+            if planned {
+                assert!(f.doc.contains("io.elysiactl.owned"), "{}", f.name);
             }
         }
         for name in ["stop", "start", "pause", "unpause", "remove"] {
@@ -470,7 +506,7 @@ mod tests {
             .build()
             .unwrap();
         let h = Host::new(
-            crate::config::Config::default(),
+            crate::base::config::Config::default(),
             rt.handle().clone(),
             dry_run,
         );
@@ -503,20 +539,29 @@ mod tests {
     /// The sandbox rule against a real engine: a container without the owned
     /// label cannot be stopped, started, paused or removed by a script, in a
     /// real run or a dry run; an owned one can be, and dry runs remember it.
-    /// Needs dockerd and the image `elysiactl install weaviate` builds.
+    /// Needs dockerd and the image `elysiactl install weaviate` builds
+    /// (skipped without them, except under CI, where they must be there).
     #[test]
-    #[ignore]
     fn scripts_cannot_touch_foreign_containers() {
         let (rt, h) = host(false);
         let (_rt2, dry) = host(true);
-        let docker = rt.block_on(dk::connect()).expect("docker engine");
-        let image = crate::config::WeaviateConfig::default().image_name();
-        assert!(
+        use crate::base::testing::require;
+        let Ok(docker) = rt.block_on(dk::connect()) else {
+            require("a Docker engine", false, "apt-get install docker.io");
+            return;
+        };
+        let image = crate::base::config::WeaviateConfig::default().image_name();
+        if !require(
+            &format!("the image {image}"),
             rt.block_on(dk::image_exists(&docker, &image)),
-            "build {image} first"
-        );
+            "elysiactl install weaviate",
+        ) {
+            return;
+        }
+        // Names of this process's own: two test runs must not share containers.
+        let owned = format!("elysiactl-sandbox-owned-{}", std::process::id());
         let mut mine = dk::ContainerSpec {
-            name: "elysiactl-sandbox-owned".into(),
+            name: owned.clone(),
             image: image.clone(),
             ..Default::default()
         };
@@ -524,12 +569,21 @@ mod tests {
         // Someone else's container, made from elysiactl's image (so it inherits
         // the image's owned label) and even labelled owned explicitly.
         let foreign = dk::ContainerSpec {
-            name: "elysiactl-sandbox-foreign".into(),
+            name: format!("elysiactl-sandbox-foreign-{}", std::process::id()),
             ..mine.clone()
         };
-        for name in [&foreign.name, &mine.name] {
-            let _ = rt.block_on(dk::remove_container(&docker, name, true, false));
+        // Removed however the test ends.
+        struct Cleanup<'a>(&'a tokio::runtime::Runtime, &'a Docker, [String; 2]);
+        impl Drop for Cleanup<'_> {
+            fn drop(&mut self) {
+                for name in &self.2 {
+                    let _ = self
+                        .0
+                        .block_on(dk::remove_container(self.1, name, true, false));
+                }
+            }
         }
+        let _cleanup = Cleanup(&rt, &docker, [foreign.name.clone(), mine.name.clone()]);
         rt.block_on(dk::create_container(&docker, &mine)).unwrap();
         rt.block_on(docker.create_container(
             Some(bollard::container::CreateContainerOptions {
@@ -549,7 +603,7 @@ mod tests {
         for host in [&h, &dry] {
             for f in ["stop", "start", "pause", "unpause", "remove"] {
                 let e = call(host, f, vec![json!(foreign.name)]).unwrap_err();
-                assert_eq!(e.category, crate::error::Category::Validation);
+                assert_eq!(e.category, crate::base::error::Category::Validation);
                 assert!(e.message.contains("not managed by elysiactl"), "{f}: {e}");
             }
         }
@@ -563,10 +617,7 @@ mod tests {
             vec![json!({"all": true, "owned": true})],
         )
         .unwrap();
-        assert!(
-            !listed.to_string().contains("elysiactl-sandbox-owned"),
-            "{listed}"
-        );
+        assert!(!listed.to_string().contains(&owned), "{listed}");
         // Real run: it still exists, and an owned container may be driven.
         let v = call(&h, "inspect", vec![json!(mine.name)]).unwrap();
         assert_eq!(v["state"], json!("created"));
@@ -575,14 +626,8 @@ mod tests {
         let v = call(&h, "start", vec![name.clone()]).unwrap();
         assert_eq!(v["state"], json!("running"), "{v}");
         let listed = call(&h, "containers", vec![json!({"owned": true})]).unwrap();
-        assert!(
-            listed.to_string().contains("elysiactl-sandbox-owned"),
-            "{listed}"
-        );
-        assert!(
-            !listed.to_string().contains("elysiactl-sandbox-foreign"),
-            "{listed}"
-        );
+        assert!(listed.to_string().contains(&owned), "{listed}");
+        assert!(!listed.to_string().contains(&foreign.name), "{listed}");
         let st = call(&h, "stats", vec![name.clone()]).unwrap();
         assert!(st["memory_bytes"].as_u64().unwrap_or(0) > 0, "{st}");
         let v = call(&h, "pause", vec![name.clone()]).unwrap();
@@ -609,7 +654,5 @@ mod tests {
         );
         let v = call(&h, "remove", vec![name.clone()]).unwrap();
         assert_eq!(v["removed"], json!(true));
-        rt.block_on(dk::remove_container(&docker, &foreign.name, true, false))
-            .unwrap();
     }
 }

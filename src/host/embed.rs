@@ -2,17 +2,20 @@
 //! configured embedder, and `embed.serve(#{listen: "127.0.0.1:8090"})`, the
 //! OpenAI-compatible server behind `elysiactl serve embeddings`.
 
-use super::{read, Args, Host, HostFn};
-use crate::config::Secret;
+use super::{opt, read, Args, Host, HostFn, Ty};
+use crate::base::config::{EmbedderKind, Secret};
+use crate::base::error::{HostError, HostResult};
 use crate::embed::{server, Embedder};
-use crate::error::{HostError, HostResult};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-fn load(host: &Host, kind: Option<String>) -> HostResult<Embedder> {
-    let kind = kind.unwrap_or_else(|| host.config.index.embedder.clone());
-    Embedder::load(&host.config.index, &kind, &host.rt)?.ok_or_else(|| {
+fn load(host: &Host, kind: Option<EmbedderKind>) -> HostResult<Embedder> {
+    let kind = match kind {
+        Some(k) => k,
+        None => host.config.index.embedder_kind()?,
+    };
+    Embedder::load(&host.config.index, kind.as_str(), &host.rt)?.ok_or_else(|| {
         HostError::validation("embedder \"none\" makes no vectors").with_hint(
             "pass opts.embedder (\"static\", \"minilm\" or \"openai\"), or set index.embedder",
         )
@@ -21,7 +24,6 @@ fn load(host: &Host, kind: Option<String>) -> HostResult<Embedder> {
 
 fn vectors(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(1)?;
-    o.only(&["embedder"])?;
     let texts: Vec<String> = match a.value(0) {
         Value::String(s) => vec![s],
         Value::Array(items) if items.iter().all(Value::is_string) => items
@@ -35,32 +37,34 @@ fn vectors(host: &Host, a: &Args) -> HostResult<Value> {
             .with_hint("e.g. embed.vectors([\"parse a cron line\"])"))
         }
     };
-    let e = load(host, o.str("embedder")?)?;
+    let e = load(host, o.embedder("embedder")?)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     Ok(json!({"embedder": e.name(), "dims": e.dims(), "vectors": e.embed(&refs)?}))
 }
 
 fn serve(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["listen", "embedder", "api_key_env", "json"])?;
     let listen = o.str("listen")?.unwrap_or_else(|| "127.0.0.1:8090".into());
     let addr: SocketAddr = listen.parse().map_err(|_| {
         HostError::validation(format!("{listen:?} is not an address to listen on"))
             .with_hint("give IP:PORT, e.g. 127.0.0.1:8090 (0.0.0.0:8090 for every interface, port 0 for any free one)")
     })?;
     // The default is the configured embedder when it runs here, else the fast one.
-    let kind = o
-        .str("embedder")?
-        .unwrap_or_else(|| match host.config.index.embedder.as_str() {
-            k @ ("static" | "minilm") => k.to_string(),
-            _ => "static".to_string(),
-        });
-    if !["static", "minilm"].contains(&kind.as_str()) {
-        return Err(
-            HostError::validation(format!("embedder {kind:?} cannot be served")).with_hint(
-                "serve a local one: \"static\" or \"minilm\" (after `elysiactl install model`)",
-            ),
-        );
+    let kind = match o.embedder("embedder")? {
+        Some(k) => k,
+        None => match host.config.index.embedder_kind()? {
+            k @ (EmbedderKind::Static | EmbedderKind::Minilm) => k,
+            _ => EmbedderKind::Static,
+        },
+    };
+    if !matches!(kind, EmbedderKind::Static | EmbedderKind::Minilm) {
+        return Err(HostError::validation(format!(
+            "embedder {:?} cannot be served",
+            kind.as_str()
+        ))
+        .with_hint(
+            "serve a local one: \"static\" or \"minilm\" (after `elysiactl install model`)",
+        ));
     }
     let key = match o.str("api_key_env")? {
         None => Secret::default(),
@@ -107,7 +111,7 @@ fn serve(host: &Host, a: &Args) -> HostResult<Value> {
         },
         stopped(),
     ))?;
-    crate::script::restart_deadline();
+    crate::base::cancel::restart_deadline();
     Ok(
         json!({"url": bound.map(|a| format!("http://{a}/v1")), "model": model, "seconds": started.elapsed().as_secs()}),
     )
@@ -129,7 +133,7 @@ async fn stopped() {
         tokio::select! {
             _ = term_received => return,
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
-                if crate::script::interrupted() {
+                if crate::base::cancel::interrupted() {
                     return;
                 }
             }
@@ -138,12 +142,21 @@ async fn stopped() {
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let embedder = || Ty::one_of(EmbedderKind::ALL.map(EmbedderKind::as_str));
     vec![
-        read("embed", "vectors", "vectors(texts: array|string, opts?: map) -> map",
-            "Embed texts with index.embedder (or opts.embedder: \"static\", \"minilm\", \"openai\"): {embedder, dims, vectors: [[f32]]}, unit vectors in input order.",
-            vectors),
-        read("embed", "serve", "serve(opts?: map) -> map",
-            "Serve a local embedder over OpenAI's embeddings API (POST /v1/embeddings, GET /v1/models) until SIGTERM or Ctrl-C. Opts: listen = \"127.0.0.1:8090\" (port 0: any free one), embedder (\"static\" or \"minilm\"; default index.embedder if local, else static), api_key_env (the variable holding the key clients must send), json (print the ready line as JSON). Prints the URL and model once listening.",
-            serve),
+        read("embed", "vectors", vectors)
+            .param("texts", Ty::list_of(Ty::Str))
+            .opts(vec![opt("embedder", embedder())])
+            .returns(Ty::record(&["embedder", "dims", "vectors"]))
+            .doc("Embed texts with index.embedder (or opts.embedder: \"static\", \"minilm\", \"openai\"): {embedder, dims, vectors: [[f32]]}, unit vectors in input order."),
+        read("embed", "serve", serve)
+            .opts(vec![
+                opt("listen", Ty::Str),
+                opt("embedder", embedder()),
+                opt("api_key_env", Ty::Str),
+                opt("json", Ty::Bool),
+            ])
+            .returns(Ty::record(&["url", "model", "seconds"]))
+            .doc("Serve a local embedder over OpenAI's embeddings API (POST /v1/embeddings, GET /v1/models) until SIGTERM or Ctrl-C. Opts: listen = \"127.0.0.1:8090\" (port 0: any free one), embedder (\"static\" or \"minilm\"; default index.embedder if local, else static), api_key_env (the variable holding the key clients must send), json (print the ready line as JSON). Prints the URL and model once listening."),
     ]
 }

@@ -1,43 +1,37 @@
 //! `health.check(opts)`: the health report the `health` command prints.
 
-use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use super::{opt, read, refused, write, Args, Host, HostFn, Ty};
+use crate::base::error::HostResult;
 use crate::health::{self, Options};
 use serde_json::Value;
 
-fn check(host: &Host, a: &Args) -> HostResult<Value> {
+fn options(a: &Args, probe_lag: bool) -> HostResult<Options> {
     let o = a.opts(0)?;
-    o.only(&[
-        "cluster",
-        "verbose",
-        "quick",
-        "collection",
-        "data",
-        "sample_size",
-        "last_errors",
-    ])?;
-    let opts = Options {
+    Ok(Options {
         cluster: o.bool("cluster", false)?,
         verbose: o.bool("verbose", false)?,
         quick: o.bool("quick", false)?,
         collection: o.str("collection")?,
         data: o.bool("data", false)?,
+        probe_lag,
         sample_size: o.int_in("sample_size", 20, 1, 10_000)? as usize,
         last_errors: o.int_in("last_errors", 0, 0, 1000)? as usize,
-    };
-    health::check(host, &opts)
+    })
+}
+
+fn check(host: &Host, a: &Args) -> HostResult<Value> {
+    health::check(host, &options(a, true)?)
+}
+
+/// `data` times replication by writing to a scratch collection: planned
+/// under --dry-run, where the replicas are still compared (reads run) and the
+/// report says the timing was skipped.
+fn simulate_check(host: &Host, a: &Args) -> HostResult<Value> {
+    health::check(host, &options(a, false)?)
 }
 
 fn watch(host: &Host, a: &Args) -> HostResult<Value> {
-    let o = a.opts(0)?;
-    if o.get("export").is_some() {
-        // Appending to a file is a write, so that --dry-run can intercept it.
-        return Err(
-            HostError::validation("health.watch() only reads; it exports nothing")
-                .with_hint("append the samples to a file with health.watch_export(file, opts)"),
-        );
-    }
-    watch_with(host, &o, None)
+    watch_with(host, &a.opts(0)?, None)
 }
 
 fn watch_export(host: &Host, a: &Args) -> HostResult<Value> {
@@ -57,12 +51,11 @@ fn watch_with(
     o: &super::args::Opts,
     export: Option<std::path::PathBuf>,
 ) -> HostResult<Value> {
-    o.only(&["interval", "count", "json"])?;
     let interval = o
         .duration("interval")?
         .unwrap_or(std::time::Duration::from_secs(2));
     if interval < std::time::Duration::from_millis(200) {
-        return Err(crate::error::HostError::validation(
+        return Err(crate::base::error::HostError::validation(
             "the watch interval must be at least 0.2 s (0.2, 500ms, 2, 1m …)",
         )
         .with_hint("e.g. --interval 2"));
@@ -82,13 +75,44 @@ fn watch_with(
 }
 
 pub fn functions() -> Vec<HostFn> {
-    vec![read("health", "watch", "watch(opts?: map) -> map",
-        "Sample health every interval and show it live: a dashboard (nodes, RAFT, objects, CPU/memory/throughput sparklines, alerts when something gets worse) on a terminal, else one line per sample (opts.json: one JSON object per sample). opts: interval = \"2s\", count = stop after N samples. Runs until q, Esc or Ctrl-C; returns {samples}.",
-        watch),
-        write("health", "watch_export", "watch_export(file: string, opts?: map) -> map",
-        "health.watch(opts), and every sample appended to file as NDJSON. In a dry run the samples are shown and the file is not touched.",
-        watch_export, Some(simulate_watch_export)),
-        read("health", "check", "check(opts?: map) -> map",
-        "The health report: {status: healthy|degraded|down, exit_code: 0|1|2, weaviate, elysia, cluster?, data?, problems: [{severity, check, message, hint}], seconds}. opts: cluster (membership, RAFT, replication of every collection), verbose (gRPC, counts, CPU, memory, PID), quick (no object counts), collection, data (compare sampled objects across replicas and time replication with a scratch collection it removes), sample_size = 20, last_errors = 0. The README documents the schema.",
-        check)]
+    let watch_opts = || {
+        vec![
+            opt("interval", Ty::Duration),
+            opt("count", Ty::Int),
+            opt("json", Ty::Bool),
+        ]
+    };
+    let samples = || Ty::record(&["samples"]);
+    vec![
+        read("health", "watch", watch)
+            .opts({
+                let mut keys = watch_opts();
+                // Appending to a file is a write, which a read cannot do.
+                keys.push(refused(
+                    "export",
+                    "append the samples to a file with health.watch_export(file, opts)",
+                ));
+                keys
+            })
+            .returns(samples())
+            .doc("Sample health every interval and show it live: a dashboard (nodes, RAFT, objects, CPU/memory/throughput sparklines, alerts when something gets worse) on a terminal, else one line per sample (opts.json: one JSON object per sample). opts: interval = \"2s\", count = stop after N samples. Runs until q, Esc or Ctrl-C; returns {samples}."),
+        write("health", "watch_export", watch_export, simulate_watch_export)
+            .param("file", Ty::Str)
+            .opts(watch_opts())
+            .returns(samples())
+            .doc("health.watch(opts), and every sample appended to file as NDJSON. In a dry run the samples are shown and the file is not touched."),
+        read("health", "check", check)
+            .opts(vec![
+                opt("cluster", Ty::Bool),
+                opt("verbose", Ty::Bool),
+                opt("quick", Ty::Bool),
+                opt("collection", Ty::Str),
+                opt("data", Ty::Bool),
+                opt("sample_size", Ty::Int),
+                opt("last_errors", Ty::Int),
+            ])
+            .writes_when(&["data"], simulate_check)
+            .returns(Ty::record(&["status", "exit_code", "problems", "seconds"]))
+            .doc("The health report: {status: healthy|degraded|down, exit_code: 0|1|2, weaviate, elysia, cluster?, data?, problems: [{severity, check, message, hint}], seconds}. opts: cluster (membership, RAFT, replication of every collection), verbose (gRPC, counts, CPU, memory, PID), quick (no object counts), collection, data (compare sampled objects across replicas and time replication with a scratch collection it removes: a write, planned under --dry-run), sample_size = 20, last_errors = 0. docs/health-and-repair.md documents the schema."),
+    ]
 }

@@ -4,182 +4,11 @@
 //! configuration's secrets); key names are not judged here, since a
 //! script's own data may well have a field called `key`.
 
-use super::{read, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use indicatif::{ProgressBar, ProgressStyle};
+use super::{opt, read, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
+use crate::base::output::{cell, json_escape_controls, render_table, sanitize};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
-
-#[derive(Default)]
-pub struct Output {
-    bars: Mutex<HashMap<i64, ProgressBar>>,
-    next_bar: Mutex<i64>,
-}
-
-impl Output {
-    /// A line of a dry-run plan, on stderr so `--json` stdout stays parsable.
-    pub fn plan_line(&self, line: &str) {
-        let line = sanitize(&crate::redact::text(line), true);
-        self.suspend(|| eprintln!("[dry-run] {line}"));
-    }
-
-    pub fn status(&self, line: &str) {
-        let line = sanitize(&crate::redact::text(line), true);
-        self.suspend(|| eprintln!("{line}"));
-    }
-
-    pub fn warn(&self, line: &str) {
-        self.status(&format!("warning: {line}"));
-    }
-
-    pub fn suspend<F: FnOnce()>(&self, f: F) {
-        let bars = self.bars.lock().unwrap();
-        match bars.values().next() {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
-    }
-
-    pub fn progress_start(&self, label: &str, total: Option<u64>) -> i64 {
-        let bar = match total {
-            Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {prefix} {msg} ({elapsed})")
-                    .expect("static template"),
-            ),
-        };
-        bar.set_prefix(sanitize(&crate::redact::text(label), false));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        let mut next = self.next_bar.lock().unwrap();
-        *next += 1;
-        self.bars.lock().unwrap().insert(*next, bar);
-        *next
-    }
-
-    /// Turns a spinner into a bar once its total is known, with an ETA.
-    pub fn progress_total(&self, id: i64, total: u64) {
-        if let Some(bar) = self.bars.lock().unwrap().get(&id) {
-            bar.set_length(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix} [{bar:20}] {pos}/{len} {msg} ({elapsed}, ETA {eta})",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
-            );
-        }
-    }
-
-    pub fn progress_set(&self, id: i64, pos: Option<u64>, msg: Option<&str>) {
-        if let Some(bar) = self.bars.lock().unwrap().get(&id) {
-            if let Some(p) = pos {
-                bar.set_position(p);
-            }
-            if let Some(m) = msg {
-                bar.set_message(sanitize(&crate::redact::text(m), false));
-            }
-        }
-    }
-
-    pub fn progress_done(&self, id: i64, msg: Option<&str>) {
-        if let Some(bar) = self.bars.lock().unwrap().remove(&id) {
-            bar.finish_and_clear();
-            if let Some(m) = msg {
-                eprintln!("{}", sanitize(&crate::redact::text(m), true));
-            }
-        }
-    }
-}
-
-/// Text safe to show on a terminal: control characters (escape sequences
-/// that could recolour, clear or retitle it, carriage returns that overwrite
-/// a line) are shown escaped, as `\x1b` or `\u{9b}`. Newlines and tabs are
-/// kept where `keep_layout` says they are part of the text.
-pub fn sanitize(text: &str, keep_layout: bool) -> String {
-    if !text.chars().any(|c| c.is_control()) {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' | '\t' if keep_layout => out.push(c),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// serde_json escapes the C0 controls in strings but writes DEL and the C1
-/// controls (U+0080..U+009F, which some terminals read as escape sequences)
-/// as they are. They occur only inside strings, where `\u` escapes them.
-fn json_escape_controls(text: &str) -> String {
-    if !text.chars().any(|c| c.is_control()) {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() && c > '\x1f' {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Text for one table cell.
-pub fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => sanitize(s, true),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => {
-                if f.fract() == 0.0 {
-                    format!("{f:.0}")
-                } else {
-                    format!("{f:.2}")
-                }
-            }
-            _ => n.to_string(),
-        },
-        other => other.to_string(),
-    }
-}
-
-/// Render rows (maps) under the given columns. A column is a key, or
-/// "key:Header" to name it differently.
-pub fn render_table(rows: &[Value], columns: &[String]) -> String {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    let cols: Vec<(&str, &str)> = columns
-        .iter()
-        .map(|c| c.split_once(':').unwrap_or((c.as_str(), c.as_str())))
-        .collect();
-    table.set_header(cols.iter().map(|(_, h)| sanitize(&h.to_uppercase(), false)));
-    for row in rows {
-        table.add_row(
-            cols.iter()
-                .map(|(k, _)| cell(row.get(*k).unwrap_or(&Value::Null))),
-        );
-    }
-    table.to_string()
-}
 
 fn print(host: &Host, a: &Args) -> HostResult<Value> {
     let text = a
@@ -193,7 +22,7 @@ fn print(host: &Host, a: &Args) -> HostResult<Value> {
         .join(" ");
     host.out.suspend(|| {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", crate::redact::text(&text));
+        let _ = writeln!(stdout, "{}", crate::base::redact::text(&text));
     });
     Ok(Value::Null)
 }
@@ -213,7 +42,7 @@ fn table(host: &Host, a: &Args) -> HostResult<Value> {
         other => {
             return Err(HostError::validation(format!(
                 "out.table(): rows must be an array of maps, got {}",
-                super::args::type_name(&other)
+                crate::base::error::type_name(&other)
             )))
         }
     };
@@ -229,13 +58,13 @@ fn table(host: &Host, a: &Args) -> HostResult<Value> {
         other => {
             return Err(HostError::validation(format!(
                 "out.table(): columns must be an array of strings, got {}",
-                super::args::type_name(&other)
+                crate::base::error::type_name(&other)
             )))
         }
     };
     let text = render_table(&rows, &columns);
     host.out
-        .suspend(|| println!("{}", crate::redact::text(&text)));
+        .suspend(|| println!("{}", crate::base::redact::text(&text)));
     Ok(json!(text))
 }
 
@@ -247,14 +76,18 @@ fn to_json(_: &Host, a: &Args) -> HostResult<Value> {
     } else {
         serde_json::to_string(&v)
     }
-    .map_err(|e| HostError::new(crate::error::Category::Encoding, e.to_string()))?;
+    .map_err(|e| HostError::new(crate::base::error::Category::Encoding, e.to_string()))?;
     Ok(json!(json_escape_controls(&text)))
 }
 
 fn json_print(host: &Host, a: &Args) -> HostResult<Value> {
     let text = to_json(host, a)?;
-    host.out
-        .suspend(|| println!("{}", crate::redact::text(text.as_str().unwrap_or_default())));
+    host.out.suspend(|| {
+        println!(
+            "{}",
+            crate::base::redact::text(text.as_str().unwrap_or_default())
+        )
+    });
     Ok(Value::Null)
 }
 
@@ -262,7 +95,7 @@ fn parse_json(_: &Host, a: &Args) -> HostResult<Value> {
     let s = a.str(0)?;
     serde_json::from_str(&s).map_err(|e| {
         HostError::new(
-            crate::error::Category::Encoding,
+            crate::base::error::Category::Encoding,
             format!("invalid JSON: {e}"),
         )
     })
@@ -285,7 +118,7 @@ fn confirm(host: &Host, a: &Args) -> HostResult<Value> {
         let _ = std::io::stderr().flush();
         let _ = std::io::stdin().read_line(&mut answer);
     });
-    crate::script::check_interrupt()?;
+    crate::base::cancel::check_interrupt()?;
     Ok(json!(matches!(
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
@@ -314,48 +147,68 @@ fn progress_done(host: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn bytes(_: &Host, a: &Args) -> HostResult<Value> {
-    Ok(json!(format_bytes(a.int(0)?.max(0) as u64)))
-}
-
-pub fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    Ok(json!(crate::base::units::format_bytes(
+        a.int(0)?.max(0) as u64
+    )))
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let pretty = || vec![opt("pretty", Ty::Bool)];
     vec![
-        read("out", "line", "line(a: any, b?: any, c?: any, d?: any) -> null",
-            "Print values on one line, separated by spaces, to standard output.", print),
-        read("out", "warn", "warn(message: string) -> null",
-            "Print a warning to standard error.", warn),
-        read("out", "table", "table(rows: array, columns?: array) -> string",
-            "Print rows (maps) as a table. Columns are keys, or \"key:Header\"; default: the first row's keys. Returns the text.", table),
-        read("out", "json", "json(value: any, opts?: map) -> null",
-            "Print a value as JSON (opts: pretty = true).", json_print),
-        read("out", "to_json", "to_json(value: any, opts?: map) -> string",
-            "A value as JSON text (opts: pretty = true).", to_json),
-        read("out", "parse_json", "parse_json(text: string) -> any",
-            "Parse JSON text.", parse_json),
-        read("out", "confirm", "confirm(question: string) -> bool",
-            "Ask a yes/no question on the terminal (default no). Without a terminal it answers no and says to pass --force.", confirm),
-        read("out", "progress", "progress(label: string, total?: int) -> int",
-            "Start a progress bar (a spinner without total) on standard error; returns its id.", progress),
-        read("out", "progress_set", "progress_set(id: int, position?: int, message?: string) -> null",
-            "Move a progress bar and/or change its message.", progress_set),
-        read("out", "progress_done", "progress_done(id: int, message?: string) -> null",
-            "Remove a progress bar, optionally printing a final line.", progress_done),
-        read("out", "bytes", "bytes(n: int) -> string",
-            "A byte count as text: out.bytes(1536) is \"1.5 KiB\".", bytes),
+        read("out", "line", print)
+            .param("a", Ty::Any)
+            .optional("b", Ty::Any)
+            .optional("c", Ty::Any)
+            .optional("d", Ty::Any)
+            .returns(Ty::Null)
+            .doc("Print values on one line, separated by spaces, to standard output."),
+        read("out", "warn", warn)
+            .param("message", Ty::Str)
+            .returns(Ty::Null)
+            .doc("Print a warning to standard error."),
+        read("out", "table", table)
+            .param("rows", Ty::array(Ty::Map).or_null())
+            .optional("columns", Ty::array(Ty::Str))
+            .returns(Ty::Str)
+            .doc("Print rows (maps) as a table. Columns are keys, or \"key:Header\"; default: the first row's keys. Returns the text."),
+        read("out", "json", json_print)
+            .param("value", Ty::Any)
+            .opts(pretty())
+            .returns(Ty::Null)
+            .doc("Print a value as JSON (opts: pretty = true)."),
+        read("out", "to_json", to_json)
+            .param("value", Ty::Any)
+            .opts(pretty())
+            .returns(Ty::Str)
+            .doc("A value as JSON text (opts: pretty = true)."),
+        read("out", "parse_json", parse_json)
+            .param("text", Ty::Str)
+            .returns(Ty::Any)
+            .doc("Parse JSON text."),
+        read("out", "confirm", confirm)
+            .param("question", Ty::Str)
+            .returns(Ty::Bool)
+            .doc("Ask a yes/no question on the terminal (default no). Without a terminal it answers no and says to pass --force."),
+        read("out", "progress", progress)
+            .param("label", Ty::Str)
+            .optional("total", Ty::Int)
+            .returns(Ty::Int)
+            .doc("Start a progress bar (a spinner without total) on standard error; returns its id."),
+        read("out", "progress_set", progress_set)
+            .param("id", Ty::Int)
+            .optional("position", Ty::Int)
+            .optional("message", Ty::Str)
+            .returns(Ty::Null)
+            .doc("Move a progress bar and/or change its message."),
+        read("out", "progress_done", progress_done)
+            .param("id", Ty::Int)
+            .optional("message", Ty::Str)
+            .returns(Ty::Null)
+            .doc("Remove a progress bar, optionally printing a final line."),
+        read("out", "bytes", bytes)
+            .param("n", Ty::Int)
+            .returns(Ty::Str)
+            .doc("A byte count as text: out.bytes(1536) is \"1.5 KiB\"."),
     ]
 }
 
@@ -389,11 +242,5 @@ mod tests {
             serde_json::from_str::<String>(&json).unwrap(),
             "a\u{9b}b\x7f"
         );
-    }
-
-    #[test]
-    fn bytes_are_human() {
-        assert_eq!(format_bytes(1536), "1.5 KiB");
-        assert_eq!(format_bytes(12), "12 B");
     }
 }

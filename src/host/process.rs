@@ -2,10 +2,10 @@
 //! signal, wait, stats. PID and log files live under the tool's state
 //! folder only, so a script cannot write files elsewhere through them.
 
-use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
-use crate::paths;
-use crate::sys::process::{self as proc, PidState, SpawnSpec};
+use super::{opt, read, required, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
+use crate::base::process::{self as proc, PidState, SpawnSpec};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -29,7 +29,6 @@ fn files_for(name: &str) -> HostResult<(PathBuf, PathBuf)> {
 
 fn spawn(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["name", "program", "args", "env", "cwd"])?;
     let name = o
         .str("name")?
         .ok_or_else(|| HostError::validation("process.start(): option `name` is required"))?;
@@ -68,9 +67,13 @@ fn spawn(_: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({"name": name, "pid": rec.pid, "pid_file": pid_file, "log_file": log_file}))
 }
 
+/// The files a start would write, and no PID: nothing runs.
 fn simulate_spawn(_: &Host, a: &Args) -> HostResult<Value> {
-    let o = a.opts(0)?;
-    Ok(json!({"name": o.str("name")?, "pid": null, "dry_run": true}))
+    let name = a.opts(0)?.str("name")?.unwrap_or_default();
+    let (pid_file, log_file) = files_for(&name)?;
+    Ok(
+        json!({"name": name, "pid": null, "pid_file": pid_file, "log_file": log_file, "dry_run": true}),
+    )
 }
 
 fn pid_of(a: &Args, i: usize) -> HostResult<u32> {
@@ -92,24 +95,48 @@ fn pid_of(a: &Args, i: usize) -> HostResult<u32> {
     }
 }
 
+fn signal_of(a: &Args) -> HostResult<proc::Signal> {
+    proc::signal_number(&a.opt_str(1)?.unwrap_or_else(|| "TERM".into()))
+}
+
 fn signal(_: &Host, a: &Args) -> HostResult<Value> {
     let pid = pid_of(a, 0)?;
-    let sig = proc::signal_number(&a.opt_str(1)?.unwrap_or_else(|| "TERM".into()))?;
-    proc::signal(pid, sig)?;
+    proc::signal(pid, signal_of(a)?)?;
     Ok(json!(pid))
+}
+
+/// The PID the signal would go to; a bad name or signal is refused as it would be.
+fn simulate_signal(_: &Host, a: &Args) -> HostResult<Value> {
+    let pid = pid_of(a, 0)?;
+    signal_of(a)?;
+    Ok(json!(pid))
+}
+
+fn stop_timeout(a: &Args) -> HostResult<std::time::Duration> {
+    Ok(a.opts(1)?
+        .duration("timeout")?
+        .unwrap_or(std::time::Duration::from_secs(10)))
 }
 
 fn stop(_: &Host, a: &Args) -> HostResult<Value> {
     let pid = pid_of(a, 0)?;
-    let timeout = a
-        .opts(1)?
-        .duration("timeout")?
-        .unwrap_or(std::time::Duration::from_secs(10));
+    let timeout = stop_timeout(a)?;
     let rec = proc::PidRecord {
         pid,
         start_ticks: 0,
     };
     Ok(json!(proc::terminate(rec, timeout)?))
+}
+
+/// What a stop would end with when the process heeds SIGTERM.
+fn simulate_stop(_: &Host, a: &Args) -> HostResult<Value> {
+    stop_timeout(a)?;
+    let pid = pid_of(a, 0)?;
+    Ok(json!(if proc::is_alive(pid) {
+        "terminated"
+    } else {
+        "not running"
+    }))
 }
 
 fn wait(_: &Host, a: &Args) -> HostResult<Value> {
@@ -118,9 +145,9 @@ fn wait(_: &Host, a: &Args) -> HostResult<Value> {
         .opts(1)?
         .duration("timeout")?
         .unwrap_or(std::time::Duration::from_secs(30));
-    let deadline = crate::host::time::deadline_after(timeout);
+    let deadline = crate::base::units::deadline_after(timeout);
     while proc::is_alive(pid) {
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
         if std::time::Instant::now() > deadline {
             return Ok(json!(false));
         }
@@ -169,20 +196,53 @@ fn log_tail(_: &Host, a: &Args) -> HostResult<Value> {
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let process = || Ty::Either(vec![Ty::Str, Ty::Int]);
+    let timeout = || vec![opt("timeout", Ty::Duration)];
     vec![
-        write("process", "start", "start(opts: map) -> map",
-            "Start a program in the background: #{name, program, args?, env?, cwd?}. PID file and log go under the state folder, named by `name`.", spawn, Some(simulate_spawn)),
-        write("process", "signal", "signal(process: string|int, signal?: string) -> int",
-            "Send a signal (TERM by default; KILL, INT, HUP, STOP, CONT, …) to a named process or a PID.", signal, None),
-        write("process", "stop", "stop(process: string|int, opts?: map) -> string",
-            "SIGTERM, then SIGKILL after opts.timeout (default 10s). Returns \"terminated\", \"killed\" or \"not running\".", stop, None),
-        read("process", "wait", "wait(process: string|int, opts?: map) -> bool",
-            "Wait until the process ends (opts.timeout, default 30s); true if it did.", wait),
-        read("process", "alive", "alive(process: string|int) -> bool", "Whether the process runs.", alive),
-        read("process", "stats", "stats(process: string|int) -> map",
-            "pid, state, rss_bytes, cpu_seconds, cpu_percent (average since start), uptime_seconds, threads.", stats),
-        read("process", "list", "list() -> array", "Named processes with a PID file, and whether each runs.", list),
-        read("process", "log", "log(name: string, lines?: int) -> array", "The last lines (default 20) of a named process's log.", log_tail),
+        write("process", "start", spawn, simulate_spawn)
+            .param(
+                "opts",
+                Ty::Opts(vec![
+                    required("name", Ty::Str),
+                    required("program", Ty::Str),
+                    opt("args", Ty::list_of(Ty::Str)),
+                    opt("env", Ty::Map),
+                    opt("cwd", Ty::Str),
+                ]),
+            )
+            .returns(Ty::record(&["name", "pid", "pid_file", "log_file"]))
+            .doc("Start a program in the background: #{name, program, args?, env?, cwd?}. PID file and log go under the state folder, named by `name`. In a dry run pid is null."),
+        write("process", "signal", signal, simulate_signal)
+            .param("process", process())
+            .optional("signal", Ty::Str)
+            .returns(Ty::Int)
+            .doc("Send a signal (TERM by default; KILL, INT, HUP, STOP, CONT, …) to a named process or a PID. Returns the PID."),
+        write("process", "stop", stop, simulate_stop)
+            .param("process", process())
+            .opts(timeout())
+            .returns(Ty::one_of(["terminated", "killed", "not running"]))
+            .doc("SIGTERM, then SIGKILL after opts.timeout (default 10s). Returns \"terminated\", \"killed\" or \"not running\"."),
+        read("process", "wait", wait)
+            .param("process", process())
+            .opts(timeout())
+            .returns(Ty::Bool)
+            .doc("Wait until the process ends (opts.timeout, default 30s); true if it did."),
+        read("process", "alive", alive)
+            .param("process", process())
+            .returns(Ty::Bool)
+            .doc("Whether the process runs."),
+        read("process", "stats", stats)
+            .param("process", process())
+            .returns(Ty::Map.or_null())
+            .doc("pid, state, rss_bytes, cpu_seconds, cpu_percent (average since start), uptime_seconds, threads; null when the process has gone."),
+        read("process", "list", list)
+            .returns(Ty::array(Ty::record(&["name", "state", "pid_file"])))
+            .doc("Named processes with a PID file, and whether each runs."),
+        read("process", "log", log_tail)
+            .param("name", Ty::Str)
+            .optional("lines", Ty::Int)
+            .returns(Ty::array(Ty::Str))
+            .doc("The last lines (default 20) of a named process's log."),
     ]
 }
 

@@ -3,10 +3,10 @@
 //! `replication.set_factor(...)`. The data guards live here, in the host,
 //! so no script can skip them.
 
-use super::cluster::{any_node, client, set_simulated, simulated, specs};
-use super::{read, write, Args, Host, HostFn};
-use crate::clients::weaviate::{self as wv, WeaviateClient};
-use crate::error::{HostError, HostResult};
+use super::cluster::{any_node, first_ready, set_simulated, simulated};
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
+use crate::clients::weaviate as wv;
 use crate::repair;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -23,21 +23,9 @@ fn target(a: &Args) -> HostResult<(String, u64)> {
     Ok((class, factor as u64))
 }
 
-/// A client for the first node that answers: the scale API runs on the leader's view.
-fn first_client(host: &Host) -> HostResult<WeaviateClient> {
-    for spec in specs(host) {
-        let c = client(host, &spec);
-        if host.block_on(c.ready()).unwrap_or(false) {
-            return Ok(c);
-        }
-    }
-    Err(HostError::network("no Weaviate node is ready")
-        .with_hint("start the cluster with `elysiactl start`"))
-}
-
 fn plan(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
-    let c = first_client(host)?;
+    let c = first_ready(host)?;
     let (plan, reasons) = repair::plan(&c, host, &class, factor)?;
     Ok(json!({"plan": plan, "safe": reasons.is_empty(), "problems": reasons}))
 }
@@ -45,19 +33,18 @@ fn plan(host: &Host, a: &Args) -> HostResult<Value> {
 fn scale(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
     let o = a.opts(2)?;
-    o.only(&["timeout"])?;
     let timeout = o.duration("timeout")?.unwrap_or(Duration::from_secs(600));
-    repair::scale_up(host, &first_client(host)?, &class, factor, timeout)
+    repair::scale_up(host, &first_ready(host)?, &class, factor, timeout)
 }
 
 fn recreate_empty(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
-    repair::recreate_empty(host, &first_client(host)?, &class, factor)
+    repair::recreate_empty(host, &first_ready(host)?, &class, factor)
 }
 
 fn set_factor(host: &Host, a: &Args) -> HostResult<Value> {
     let (class, factor) = target(a)?;
-    let c = first_client(host)?;
+    let c = first_ready(host)?;
     let mut def = host.block_on(c.get_class(&class))?;
     let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
     def["replicationConfig"]["factor"] = json!(factor);
@@ -65,48 +52,107 @@ fn set_factor(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({"collection": class, "method": "set_factor", "from": from, "to": factor}))
 }
 
-/// Under --dry-run: later reads see the collection at its new factor.
-fn simulate_factor(host: &Host, a: &Args, method: &str) -> HostResult<Value> {
-    let (class, factor) = target(a)?;
-    let mut def = match simulated(host, &class) {
-        Some(d) if !d.is_null() => d,
+/// The definition as this run knows it: simulated, else the cluster's.
+fn current_def(host: &Host, class: &str) -> HostResult<Value> {
+    match simulated(host, class) {
+        Some(d) if !d.is_null() => Ok(d),
         _ => {
-            let c = class.clone();
+            let c = class.to_string();
             any_node(host, move |cl| {
                 let c = c.clone();
                 async move { cl.get_class(&c).await }
-            })?
+            })
         }
-    };
-    let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
-    def["replicationConfig"]["factor"] = json!(factor);
-    set_simulated(host, &class, def);
-    Ok(json!({"collection": class, "method": method, "from": from, "to": factor, "dry_run": true}))
+    }
 }
 
+fn factor_of(def: &Value) -> u64 {
+    def["replicationConfig"]["factor"].as_u64().unwrap_or(1)
+}
+
+/// Under --dry-run: the collection at its new factor, which later reads of
+/// the run see; returns the factor it had.
+fn plan_factor(host: &Host, class: &str, mut def: Value, factor: u64) -> u64 {
+    let from = factor_of(&def);
+    def["replicationConfig"]["factor"] = json!(factor);
+    set_simulated(host, class, def);
+    from
+}
+
+/// The leader's plan says how many copies a scale would start; a plan that
+/// would lose data is refused as the real call refuses it.
 fn simulate_scale(host: &Host, a: &Args) -> HostResult<Value> {
-    simulate_factor(host, a, "scale")
+    let (class, factor) = target(a)?;
+    let def = current_def(host, &class)?;
+    let from = factor_of(&def);
+    repair::check_raise(&class, from, factor)?;
+    let c = first_ready(host)?;
+    let (plan, problems) = repair::plan(&c, host, &class, factor)?;
+    repair::check_plan_is_safe(&class, &problems)?;
+    let operations: usize = plan["shardScaleActions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, action)| action["addNodes"].as_object().map_or(0, |n| n.len()))
+        .sum();
+    plan_factor(host, &class, def, factor);
+    Ok(
+        json!({"collection": class, "method": "scale", "from": from, "to": factor,
+              "operations": operations, "seconds": null, "dry_run": true}),
+    )
 }
+
+/// Refused for a collection that holds objects, as the real call is; the
+/// backup it would write is named, not written.
 fn simulate_recreate(host: &Host, a: &Args) -> HostResult<Value> {
-    simulate_factor(host, a, "recreate")
+    let (class, factor) = target(a)?;
+    let def = current_def(host, &class)?;
+    if simulated(host, &class).is_none() {
+        let c = first_ready(host)?;
+        repair::check_empty(&class, host.block_on(c.count(&class))?)?;
+    }
+    let from = plan_factor(host, &class, def, factor);
+    Ok(
+        json!({"collection": class, "method": "recreate", "from": from, "to": factor,
+              "backup": repair::backup_path(&class), "dry_run": true}),
+    )
 }
+
 fn simulate_set(host: &Host, a: &Args) -> HostResult<Value> {
-    simulate_factor(host, a, "set_factor")
+    let (class, factor) = target(a)?;
+    let from = plan_factor(host, &class, current_def(host, &class)?, factor);
+    Ok(
+        json!({"collection": class, "method": "set_factor", "from": from, "to": factor, "dry_run": true}),
+    )
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let factor_change = |extra: &[&'static str]| {
+        let mut keys = vec!["collection", "method", "from", "to"];
+        keys.extend(extra);
+        Ty::record(&keys)
+    };
     vec![
-        read("replication", "plan", "plan(collection: string, factor: int) -> map",
-            "The leader's plan to give every shard `factor` replicas (GET /v1/replication/scale): {plan: {planId, shardScaleActions}, safe, problems}. Safe means it only adds replicas, each copied from an existing one. Changes nothing.",
-            plan),
-        write("replication", "scale", "scale(collection: string, factor: int, opts?: map) -> map",
-            "Raise a collection's factor keeping its data: apply the scale plan, wait until every copy is READY, check every shard has the replicas, then write the factor with a full GET-edit-PUT. Refuses unsafe plans and servers without replica movement. Ctrl-C or the timeout cancels the copies. opts: timeout = \"10m\".",
-            scale, Some(simulate_scale)),
-        write("replication", "recreate_empty", "recreate_empty(collection: string, factor: int) -> map",
-            "Recreate an EMPTY collection with the factor: back its schema up to $XDG_STATE_HOME/elysiactl/backups/ first. Refuses when it holds any object. Returns {backup, from, to}.",
-            recreate_empty, Some(simulate_recreate)),
-        write("replication", "set_factor", "set_factor(collection: string, factor: int) -> map",
-            "Write a factor with a full GET-edit-PUT, nothing else. Raising needs every shard to have the replicas already (use scale); lowering leaves extra replicas in place.",
-            set_factor, Some(simulate_set)),
+        read("replication", "plan", plan)
+            .param("collection", Ty::Str)
+            .param("factor", Ty::Int)
+            .returns(Ty::record(&["plan", "safe", "problems"]))
+            .doc("The leader's plan to give every shard `factor` replicas (GET /v1/replication/scale): {plan: {planId, shardScaleActions}, safe, problems}. Safe means it only adds replicas, each copied from an existing one. Changes nothing."),
+        write("replication", "scale", scale, simulate_scale)
+            .param("collection", Ty::Str)
+            .param("factor", Ty::Int)
+            .opts(vec![opt("timeout", Ty::Duration)])
+            .returns(factor_change(&["operations", "seconds"]))
+            .doc("Raise a collection's factor keeping its data: apply the scale plan, wait until every copy is READY, check every shard has the replicas, then write the factor with a full GET-edit-PUT. Refuses unsafe plans and servers without replica movement. Ctrl-C or the timeout cancels the copies. opts: timeout = \"10m\"."),
+        write("replication", "recreate_empty", recreate_empty, simulate_recreate)
+            .param("collection", Ty::Str)
+            .param("factor", Ty::Int)
+            .returns(factor_change(&["backup"]))
+            .doc("Recreate an EMPTY collection with the factor: back its schema up to $XDG_STATE_HOME/elysiactl/backups/ first. Refuses when it holds any object. Returns {collection, method, from, to, backup}."),
+        write("replication", "set_factor", set_factor, simulate_set)
+            .param("collection", Ty::Str)
+            .param("factor", Ty::Int)
+            .returns(factor_change(&[]))
+            .doc("Write a factor with a full GET-edit-PUT, nothing else. Raising needs every shard to have the replicas already (use scale); lowering leaves extra replicas in place."),
     ]
 }

@@ -1,8 +1,8 @@
 //! The repository list for scripts: `repos.list()`, `repos.update(entries)`,
 //! `repos.changed(path, since)`, `repos.last_synced(path, collection)`.
 
-use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use super::{read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
 use crate::index::{repos, store::Store, store_path};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -20,19 +20,12 @@ fn list(host: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn update(host: &Host, a: &Args) -> HostResult<Value> {
-    let entries: Vec<String> = match a.value(0) {
-        Value::Array(v) => v
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        Value::String(s) => vec![s],
-        _ => Vec::new(),
-    };
+    let entries = entries(a);
     let cfg = &host.config.repos;
     let width = cfg.max_concurrent.max(1);
     let mut out = Vec::new();
     for group in entries.chunks(width) {
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
         let results: Vec<Value> = std::thread::scope(|s| {
             let handles: Vec<_> = group
                 .iter()
@@ -48,8 +41,37 @@ fn update(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!(out))
 }
 
-fn simulate_update(_: &Host, a: &Args) -> HostResult<Value> {
-    Ok(json!({"dry_run": true, "entries": a.value(0)}))
+fn entries(a: &Args) -> Vec<String> {
+    match a.value(0) {
+        Value::Array(v) => v
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Value::String(s) => vec![s],
+        _ => Vec::new(),
+    }
+}
+
+/// Plan fact: a folder this dry run would have cloned (it does not exist yet).
+fn planned_clone_key(path: &Value) -> String {
+    format!("repos.planned_clone.{}", path.as_str().unwrap_or_default())
+}
+
+/// Each entry's answer as the update would give it, nothing fetched.
+fn simulate_update(host: &Host, a: &Args) -> HostResult<Value> {
+    let rows: Vec<Value> = entries(a)
+        .iter()
+        .map(|e| {
+            let mut row = repos::plan_update(&host.config.repos, e);
+            if row["action"] == "cloned" {
+                host.plan
+                    .set_fact(&planned_clone_key(&row["path"]), json!(true));
+            }
+            row["dry_run"] = json!(true);
+            row
+        })
+        .collect();
+    Ok(json!(rows))
 }
 
 fn changed(_: &Host, a: &Args) -> HostResult<Value> {
@@ -58,10 +80,19 @@ fn changed(_: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn last_synced(host: &Host, a: &Args) -> HostResult<Value> {
-    let path = std::fs::canonicalize(a.str(0)?).map_err(|e| HostError::io("repository path", e))?;
+    let given = a.str(0)?;
+    if host.dry_run && host.plan.fact(&planned_clone_key(&json!(given))).is_some() {
+        // Cloned only in this dry run: never synced.
+        return Ok(Value::Null);
+    }
+    let path = std::fs::canonicalize(&given).map_err(|e| HostError::io("repository path", e))?;
     let collection = a
         .opt_str(1)?
         .unwrap_or_else(|| host.config.index.collection.clone());
+    // Opening the store creates it: with none there, nothing was synced.
+    if !store_path().exists() {
+        return Ok(Value::Null);
+    }
     let store = Store::open(&store_path())?;
     Ok(store
         .repo(&collection, &path.display().to_string())?
@@ -71,14 +102,26 @@ fn last_synced(host: &Host, a: &Args) -> HostResult<Value> {
 
 pub fn functions() -> Vec<HostFn> {
     vec![
-        read("repos", "list", "list(file?: string) -> array",
-            "The repository list: one entry (a path, a URL or user@host:path) per line, # comments; default repos.file (MGIT_REPOS_FILE). Anything else (a file under /proc, /sys, /dev or /run, not a regular text file, over 1 MiB, or with a line that is no repository) is refused without showing its content.", list),
-        write("repos", "update", "update(entries: array) -> array",
-            "Clone or fast-forward each repository (repos.clone_depth, repos.max_concurrent at once; a local working tree is used in place): [{entry, name, path, action, head} or {entry, error}].",
-            update, Some(simulate_update)),
-        read("repos", "changed", "changed(path: string, since?: string) -> int",
-            "Files changed between commit `since` and HEAD (git diff --name-only); null when `since` is unknown, which means everything.", changed),
-        read("repos", "last_synced", "last_synced(path: string, collection?: string) -> string",
-            "The commit index sync last recorded for this repository and collection, or null.", last_synced),
+        read("repos", "list", list)
+            .optional("file", Ty::Str)
+            .returns(Ty::array(Ty::Str))
+            .doc("The repository list: one entry (a path, a URL or user@host:path) per line, # comments; default repos.file (MGIT_REPOS_FILE). Anything else (a file under /proc, /sys, /dev or /run, not a regular text file, over 1 MiB, or with a line that is no repository) is refused without showing its content."),
+        write("repos", "update", update, simulate_update)
+            .param("entries", Ty::list_of(Ty::Str))
+            .returns(Ty::array(Ty::Either(vec![
+                Ty::record(&["entry", "name", "path", "action", "head"]),
+                Ty::record(&["entry", "error"]),
+            ])))
+            .doc("Clone or fast-forward each repository (repos.clone_depth, repos.max_concurrent at once; a local working tree is used in place): [{entry, name, path, action, head} or {entry, error}]. In a dry run nothing is fetched: action says what would be done, head is the commit now."),
+        read("repos", "changed", changed)
+            .param("path", Ty::Str)
+            .optional("since", Ty::Str)
+            .returns(Ty::Int.or_null())
+            .doc("Files changed between commit `since` and HEAD (git diff --name-only); null when `since` is unknown, which means everything."),
+        read("repos", "last_synced", last_synced)
+            .param("path", Ty::Str)
+            .optional("collection", Ty::Str)
+            .returns(Ty::Str.or_null())
+            .doc("The commit index sync last recorded for this repository and collection, or null."),
     ]
 }

@@ -2,9 +2,9 @@
 //! `schedule.list()`, `schedule.history(#{job: "repo-sync"})`, and the
 //! daemon: `daemon.run()`, `daemon.start()`, `daemon.status()`, `daemon.stop()`.
 
-use super::{read, write, Args, Host, HostFn};
-use crate::config::{Config, JobConfig};
-use crate::error::{HostError, HostResult};
+use super::{opt, read, required, write, Args, Host, HostFn, Ty};
+use crate::base::config::{Config, JobConfig};
+use crate::base::error::{HostError, HostResult};
 use crate::schedule::{self, daemon, history::History};
 use serde_json::{json, Value};
 
@@ -17,17 +17,19 @@ fn current_jobs(host: &Host) -> HostResult<Vec<JobConfig>> {
     Ok(Config::load(Some(&path))?.jobs)
 }
 
-fn command_exists() -> HostResult<impl Fn(&[String]) -> bool> {
-    let catalog = crate::cli::catalog::Catalog::load()?;
-    Ok(move |w: &[String]| catalog.find_command(w))
+fn command_exists(host: &Host) -> HostResult<super::CommandCheck> {
+    host.commands.clone().ok_or_else(|| {
+        HostError::unknown("this host was made without the command catalog")
+            .with_hint("jobs are checked against the catalog the command line loads")
+    })
 }
 
 /// Tell a running daemon to reload (it also notices the file change).
 fn nudge_daemon() {
-    if let Ok(crate::sys::process::PidState::Running { pid }) =
-        crate::sys::process::pid_state(&daemon::pid_file())
+    if let Ok(crate::base::process::PidState::Running { pid }) =
+        crate::base::process::pid_state(&daemon::pid_file())
     {
-        let _ = crate::sys::process::signal(pid, crate::sys::process::Signal::SIGHUP);
+        let _ = crate::base::process::signal(pid, crate::base::process::Signal::SIGHUP);
     }
 }
 
@@ -54,10 +56,6 @@ fn list(host: &Host, _: &Args) -> HostResult<Value> {
 
 fn job_from(a: &Args) -> HostResult<JobConfig> {
     let o = a.opts(0)?;
-    o.only(&[
-        "name", "cron", "command", "playbook", "timeout", "overlap", "missed", "jitter",
-        "timezone", "enabled",
-    ])?;
     let playbook = match o.str("playbook")? {
         Some(p) if !p.is_empty() => std::fs::canonicalize(&p)
             .map_err(|e| {
@@ -85,9 +83,9 @@ fn job_from(a: &Args) -> HostResult<JobConfig> {
 /// What `add` and its dry run refuse: everything `validate` refuses (also
 /// when loading a file), and a job that would never run, which a file may
 /// keep (with a warning) but a new job should not start as.
-fn check_new_job(job: &JobConfig) -> HostResult<()> {
-    let exists = command_exists()?;
-    schedule::validate(job, &exists)
+fn check_new_job(host: &Host, job: &JobConfig) -> HostResult<()> {
+    let exists = command_exists(host)?;
+    schedule::validate(job, &*exists)
         .and_then(|()| schedule::never_fires(job).map_or(Ok(()), Err))
         .map_err(|e| {
             HostError::validation(format!("job {:?} refused: {e}", job.name))
@@ -97,7 +95,7 @@ fn check_new_job(job: &JobConfig) -> HostResult<()> {
 
 fn add(host: &Host, a: &Args) -> HostResult<Value> {
     let job = job_from(a)?;
-    check_new_job(&job)?;
+    check_new_job(host, &job)?;
     schedule::update_jobs(&host.config.file_path(), |jobs| {
         if jobs.iter().any(|j| j.name == job.name) {
             return Err(HostError::validation(format!(
@@ -120,9 +118,9 @@ fn next_runs(job: &JobConfig) -> Vec<String> {
         .collect()
 }
 
-fn simulate_add(_: &Host, a: &Args) -> HostResult<Value> {
+fn simulate_add(host: &Host, a: &Args) -> HostResult<Value> {
     let job = job_from(a)?;
-    check_new_job(&job)?;
+    check_new_job(host, &job)?;
     Ok(json!({"added": job.name, "next": next_runs(&job), "dry_run": true}))
 }
 
@@ -200,7 +198,6 @@ fn simulate_run(host: &Host, a: &Args) -> HostResult<Value> {
 
 fn history(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["job", "limit"])?;
     let limit = o.int_in("limit", 50, 1, 100_000)? as usize;
     Ok(json!(
         History::open()?.runs(o.str("job")?.as_deref(), limit)?
@@ -208,10 +205,27 @@ fn history(_: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn daemon_run(host: &Host, _: &Args) -> HostResult<Value> {
-    let r = daemon::run(host.config.file.clone().filter(|f| f.exists()));
-    crate::script::restart_deadline();
+    let exists = command_exists(host)?;
+    let r = daemon::run(host.config.file.clone().filter(|f| f.exists()), &*exists);
+    crate::base::cancel::restart_deadline();
     r
 }
+/// A dry run of the daemon: the jobs are loaded and checked as a start
+/// would, and refused as it would be when a daemon already runs; nothing runs.
+fn simulate_daemon_run(host: &Host, _: &Args) -> HostResult<Value> {
+    if let crate::base::process::PidState::Running { pid } =
+        crate::base::process::pid_state(&daemon::pid_file())?
+    {
+        return Err(
+            HostError::validation(format!("a daemon already runs as PID {pid}"))
+                .with_hint("`elysiactl daemon stop` stops it; `elysiactl daemon status` shows it"),
+        );
+    }
+    let exists = command_exists(host)?;
+    let jobs = daemon::load_jobs(&host.config.file.clone().filter(|f| f.exists()), &*exists)?;
+    Ok(json!({"stopped": true, "jobs": jobs.len(), "dry_run": true}))
+}
+
 fn daemon_start(host: &Host, _: &Args) -> HostResult<Value> {
     daemon::detach(host.config.file.clone().filter(|f| f.exists()))
 }
@@ -223,7 +237,6 @@ fn daemon_status(_: &Host, _: &Args) -> HostResult<Value> {
 }
 fn daemon_stop(_: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
-    o.only(&["timeout"])?;
     daemon::stop(
         o.duration("timeout")?
             .unwrap_or(std::time::Duration::from_secs(120)),
@@ -232,34 +245,72 @@ fn daemon_stop(_: &Host, a: &Args) -> HostResult<Value> {
 
 /// A dry run of daemon.stop: what it would stop, nothing signalled.
 fn simulate_daemon_stop(_: &Host, _: &Args) -> HostResult<Value> {
-    Ok(match crate::sys::process::pid_state(&daemon::pid_file())? {
-        crate::sys::process::PidState::Running { pid } => {
-            json!({"stopped": format!("would stop PID {pid}"), "pid": pid, "dry_run": true})
-        }
-        _ => json!({"stopped": "not running", "dry_run": true}),
-    })
+    Ok(
+        match crate::base::process::pid_state(&daemon::pid_file())? {
+            crate::base::process::PidState::Running { pid } => {
+                json!({"stopped": format!("would stop PID {pid}"), "pid": pid, "dry_run": true})
+            }
+            _ => json!({"stopped": "not running", "dry_run": true}),
+        },
+    )
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let job = || Ty::record(&["job"]);
     vec![
-        read("schedule", "list", "list() -> array",
-            "The jobs of the config file: name, cron, what it runs, enabled, timeout, overlap, missed, the next three run times, the last outcome.", list),
-        write("schedule", "add", "add(job: map) -> map",
-            "Add a job to the config file after checking it: #{name, cron (5 fields, or 6 with seconds first), command: [\"index\", \"repos\"] or playbook: \"file.rhai\", timeout = \"1h\", overlap = \"skip\"|\"allow\", missed = \"skip\"|\"once\", jitter, timezone = \"local\"|\"UTC\"}. A running daemon reloads.",
-            add, Some(simulate_add)),
-        write("schedule", "remove", "remove(name: string) -> map", "Remove a job from the config file.", remove, Some(simulate_change)),
-        write("schedule", "enable", "enable(name: string) -> map", "Enable a job.", enable, Some(simulate_change)),
-        write("schedule", "disable", "disable(name: string) -> map", "Disable a job (kept in the file, not run).", disable, Some(simulate_change)),
-        write("schedule", "run", "run(name: string) -> map",
-            "Run a job now, in the foreground, with its timeout; recorded in the history like a scheduled run.", run_now, Some(simulate_run)),
-        read("schedule", "history", "history(opts?: map) -> array",
-            "Recorded runs, newest first: {job, reason, scheduled_for, started, ended, lateness_ms, outcome (ok|failed|timeout|skipped|running), exit_code, output (first lines), figures}. opts: job, limit = 50.", history),
-        write("daemon", "run", "run() -> map",
-            "Run the schedule in the foreground until SIGTERM or Ctrl-C (SIGHUP or a changed config file reloads the jobs).", daemon_run, None),
-        write("daemon", "start", "start() -> map",
-            "Start the daemon in the background with a PID file and a log file; returns {pid, log}.", daemon_start, Some(simulate_daemon_start)),
-        read("daemon", "status", "status() -> map", "Whether the daemon runs: {running, pid, uptime_seconds, cpu_percent, memory_bytes, log}.", daemon_status),
-        write("daemon", "stop", "stop(opts?: map) -> map",
-            "Stop the daemon gracefully (SIGTERM: running jobs finish within their timeouts; SIGKILL after opts.timeout = 120 s).", daemon_stop, Some(simulate_daemon_stop)),
+        read("schedule", "list", list)
+            .returns(Ty::array(Ty::record(&["name", "cron", "enabled", "next"])))
+            .doc("The jobs of the config file: name, cron, what it runs, enabled, timeout, overlap, missed, the next three run times, the last outcome."),
+        write("schedule", "add", add, simulate_add)
+            .param(
+                "job",
+                Ty::Opts(vec![
+                    required("name", Ty::Str),
+                    required("cron", Ty::Str),
+                    opt("command", Ty::list_of(Ty::Str)),
+                    opt("playbook", Ty::Str),
+                    opt("timeout", Ty::Str),
+                    opt("overlap", Ty::one_of(["skip", "allow"])),
+                    opt("missed", Ty::one_of(["skip", "once"])),
+                    opt("jitter", Ty::Str),
+                    opt("timezone", Ty::Str),
+                    opt("enabled", Ty::Bool),
+                ]),
+            )
+            .returns(Ty::record(&["added", "next"]))
+            .doc("Add a job to the config file after checking it: #{name, cron (5 fields, or 6 with seconds first), command: [\"index\", \"repos\"] or playbook: \"file.rhai\", timeout = \"1h\", overlap = \"skip\"|\"allow\", missed = \"skip\"|\"once\", jitter, timezone = \"local\"|\"UTC\"}. A running daemon reloads."),
+        write("schedule", "remove", remove, simulate_change)
+            .param("name", Ty::Str)
+            .returns(job())
+            .doc("Remove a job from the config file."),
+        write("schedule", "enable", enable, simulate_change)
+            .param("name", Ty::Str)
+            .returns(job())
+            .doc("Enable a job."),
+        write("schedule", "disable", disable, simulate_change)
+            .param("name", Ty::Str)
+            .returns(job())
+            .doc("Disable a job (kept in the file, not run)."),
+        write("schedule", "run", run_now, simulate_run)
+            .param("name", Ty::Str)
+            .returns(Ty::record(&["job", "reason", "scheduled_for", "started", "outcome"]))
+            .doc("Run a job now, in the foreground, with its timeout; recorded in the history like a scheduled run."),
+        read("schedule", "history", history)
+            .opts(vec![opt("job", Ty::Str), opt("limit", Ty::Int)])
+            .returns(Ty::array(Ty::Map))
+            .doc("Recorded runs, newest first: {job, reason, scheduled_for, started, ended, lateness_ms, outcome (ok|failed|timeout|skipped|running), exit_code, output (first lines), figures}. opts: job, limit = 50."),
+        write("daemon", "run", daemon_run, simulate_daemon_run)
+            .returns(Ty::record(&["stopped"]))
+            .doc("Run the schedule in the foreground until SIGTERM or Ctrl-C (SIGHUP or a changed config file reloads the jobs). In a dry run the jobs are loaded and checked, and nothing runs."),
+        write("daemon", "start", daemon_start, simulate_daemon_start)
+            .returns(Ty::record(&["pid", "log"]))
+            .doc("Start the daemon in the background with a PID file and a log file; returns {pid, log}."),
+        read("daemon", "status", daemon_status)
+            .returns(Ty::record(&["running", "pid"]))
+            .doc("Whether the daemon runs: {running, pid, uptime_seconds, cpu_percent, memory_bytes, log}."),
+        write("daemon", "stop", daemon_stop, simulate_daemon_stop)
+            .opts(vec![opt("timeout", Ty::Duration)])
+            .returns(Ty::record(&["stopped"]))
+            .doc("Stop the daemon gracefully (SIGTERM: running jobs finish within their timeouts; SIGKILL after opts.timeout = 120 s)."),
     ]
 }

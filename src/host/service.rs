@@ -2,21 +2,41 @@
 //! `service.stop("elysia")`, `service.restart("weaviate", #{rolling: true})`,
 //! `service.status()`. Built-in commands are thin scripts over these.
 
-use super::{read, write, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
 use crate::services::{elysia, weaviate};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const SERVICES: &[&str] = &["weaviate", "elysia"];
+/// The managed services, as scripts name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Weaviate,
+    Elysia,
+}
 
-fn service_name(a: &Args, i: usize) -> HostResult<String> {
-    let name = a.str(i)?;
-    if SERVICES.contains(&name.as_str()) {
-        Ok(name)
-    } else {
-        Err(HostError::validation(format!("unknown service {name:?}"))
-            .with_hint("the services are \"weaviate\" and \"elysia\""))
+impl Service {
+    const NAMES: [&'static str; 2] = ["weaviate", "elysia"];
+
+    fn name(self) -> &'static str {
+        match self {
+            Service::Weaviate => "weaviate",
+            Service::Elysia => "elysia",
+        }
+    }
+
+    /// Argument `i`, which the declaration has checked is a service name.
+    fn of(a: &Args, i: usize) -> HostResult<Service> {
+        match a.str(i)?.as_str() {
+            "weaviate" => Ok(Service::Weaviate),
+            "elysia" => Ok(Service::Elysia),
+            other => Err(HostError::validation(format!("unknown service {other:?}"))
+                .with_hint("the services are \"weaviate\" and \"elysia\"")),
+        }
+    }
+
+    fn ty() -> Ty {
+        Ty::one_of(Service::NAMES)
     }
 }
 
@@ -42,17 +62,14 @@ fn secs(o: &super::args::Opts, key: &str, default: u64) -> HostResult<Duration> 
 }
 
 fn start(host: &Host, a: &Args) -> HostResult<Value> {
-    let name = service_name(a, 0)?;
     let o = a.opts(1)?;
-    match name.as_str() {
-        "weaviate" => {
-            o.only(&["nodes", "wait", "timeout"])?;
+    match Service::of(a, 0)? {
+        Service::Weaviate => {
             let nodes = node_indexes(host, o.int_list("nodes")?)?;
             let timeout = secs(&o, "timeout", host.config.weaviate.ready_timeout)?;
             weaviate::start(host, nodes, o.bool("wait", true)?, timeout)
         }
-        _ => {
-            o.only(&["timeout", "wait"])?;
+        Service::Elysia => {
             let timeout = secs(&o, "timeout", host.config.elysia.ready_timeout)?;
             elysia::start(host, timeout, o.bool("wait", true)?)
         }
@@ -60,11 +77,9 @@ fn start(host: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn stop(host: &Host, a: &Args) -> HostResult<Value> {
-    let name = service_name(a, 0)?;
     let o = a.opts(1)?;
-    match name.as_str() {
-        "weaviate" => {
-            o.only(&["nodes", "timeout"])?;
+    match Service::of(a, 0)? {
+        Service::Weaviate => {
             let nodes = node_indexes(host, o.int_list("nodes")?)?;
             weaviate::stop(
                 host,
@@ -72,28 +87,22 @@ fn stop(host: &Host, a: &Args) -> HostResult<Value> {
                 secs(&o, "timeout", host.config.weaviate.stop_timeout)?,
             )
         }
-        _ => {
-            o.only(&["timeout"])?;
+        Service::Elysia => {
             elysia::stop(host, secs(&o, "timeout", host.config.elysia.stop_timeout)?)
         }
     }
 }
 
 fn restart(host: &Host, a: &Args) -> HostResult<Value> {
-    let name = service_name(a, 0)?;
     let o = a.opts(1)?;
-    match name.as_str() {
-        "weaviate" => {
-            o.only(&["rolling", "timeout"])?;
-            weaviate::restart(
-                host,
-                o.bool("rolling", false)?,
-                secs(&o, "timeout", host.config.weaviate.ready_timeout)?,
-                Duration::from_secs(host.config.weaviate.stop_timeout),
-            )
-        }
-        _ => {
-            o.only(&["graceful", "timeout"])?;
+    match Service::of(a, 0)? {
+        Service::Weaviate => weaviate::restart(
+            host,
+            o.bool("rolling", false)?,
+            secs(&o, "timeout", host.config.weaviate.ready_timeout)?,
+            Duration::from_secs(host.config.weaviate.stop_timeout),
+        ),
+        Service::Elysia => {
             let timeout = secs(&o, "timeout", host.config.elysia.ready_timeout)?;
             let stop_timeout = if o.bool("graceful", false)? {
                 timeout
@@ -106,36 +115,150 @@ fn restart(host: &Host, a: &Args) -> HostResult<Value> {
     }
 }
 
-fn simulate(host: &Host, a: &Args, state: &str) -> HostResult<Value> {
-    let name = service_name(a, 0)?;
-    host.plan.set_fact(&format!("service.{name}"), json!(state));
-    Ok(json!({"service": name, "dry_run": true, "would_be": state}))
+// ---- dry run -----------------------------------------------------------------
+//
+// Each simulation answers in the shape the real call has for that service,
+// with what can be known without doing it (which nodes, the runtime, what a
+// stop would find), and remembers the service's planned state for status().
+
+fn plan_state(host: &Host, service: Service, state: &str) {
+    host.plan
+        .set_fact(&format!("service.{}", service.name()), json!(state));
+}
+
+fn planned_weaviate_start(host: &Host, nodes: Option<Vec<usize>>) -> HostResult<Value> {
+    let rt = weaviate::runtime_for(host)?;
+    let nodes = nodes.unwrap_or_else(|| (0..host.config.weaviate.nodes).collect());
+    Ok(json!({
+        "service": "weaviate", "runtime": rt.kind().as_str(),
+        "started": nodes.iter().map(|&i| host.config.weaviate.node(i).name).collect::<Vec<_>>(),
+        "ready": null, "seconds": null, "readiness": null, "dry_run": true,
+    }))
+}
+
+fn planned_elysia_start(host: &Host) -> Value {
+    json!({
+        "service": "elysia", "pid": null, "url": host.config.elysia.url(), "ready": null,
+        "seconds": null, "dry_run": true,
+    })
+}
+
+/// What stopping a node or Elysia would find: "terminated" for one that runs.
+fn planned_stop(running: bool) -> &'static str {
+    if running {
+        "terminated"
+    } else {
+        "not running"
+    }
+}
+
+fn elysia_runs() -> HostResult<bool> {
+    Ok(matches!(
+        crate::base::process::pid_state(&elysia::pid_file())?,
+        crate::base::process::PidState::Running { .. }
+    ))
 }
 
 fn simulate_start(host: &Host, a: &Args) -> HostResult<Value> {
-    simulate(host, a, "running")
+    let service = Service::of(a, 0)?;
+    let o = a.opts(1)?;
+    let planned = match service {
+        Service::Weaviate => {
+            planned_weaviate_start(host, node_indexes(host, o.int_list("nodes")?)?)?
+        }
+        Service::Elysia => planned_elysia_start(host),
+    };
+    plan_state(host, service, "running");
+    Ok(planned)
 }
 
 fn simulate_stop(host: &Host, a: &Args) -> HostResult<Value> {
-    simulate(host, a, "stopped")
+    let service = Service::of(a, 0)?;
+    let o = a.opts(1)?;
+    let planned = match service {
+        Service::Weaviate => {
+            let rt = weaviate::runtime_for(host)?;
+            let nodes = node_indexes(host, o.int_list("nodes")?)?
+                .unwrap_or_else(|| (0..host.config.weaviate.nodes).collect());
+            let mut stopped = serde_json::Map::new();
+            for i in nodes {
+                let st = rt.node_state(i)?;
+                stopped.insert(st.node, json!(planned_stop(st.running)));
+            }
+            json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": stopped, "dry_run": true})
+        }
+        Service::Elysia => {
+            json!({"service": "elysia", "stopped": planned_stop(elysia_runs()?), "dry_run": true})
+        }
+    };
+    plan_state(host, service, "stopped");
+    Ok(planned)
 }
 
 fn simulate_restart(host: &Host, a: &Args) -> HostResult<Value> {
-    simulate(host, a, "running")
+    let service = Service::of(a, 0)?;
+    let o = a.opts(1)?;
+    let planned = match service {
+        Service::Weaviate if o.bool("rolling", false)? => {
+            weaviate::can_roll(host)?;
+            let rt = weaviate::runtime_for(host)?;
+            let steps = (0..host.config.weaviate.nodes)
+                .map(|i| {
+                    let st = rt.node_state(i)?;
+                    Ok(json!({"node": st.node, "stop": planned_stop(st.running), "seconds": null}))
+                })
+                .collect::<HostResult<Vec<_>>>()?;
+            json!({"service": "weaviate", "rolling": true, "nodes": steps, "dry_run": true})
+        }
+        Service::Weaviate => planned_weaviate_start(host, None)?,
+        Service::Elysia => planned_elysia_start(host),
+    };
+    plan_state(host, service, "running");
+    Ok(planned)
+}
+
+/// A service's status as the plan left it: under --dry-run, a service an
+/// earlier step would have stopped reads as stopped.
+fn planned_status(host: &Host, service: &str, mut status: Value) -> Value {
+    if host.plan.fact(&format!("service.{service}")) != Some(json!("stopped")) {
+        return status;
+    }
+    let stopped = |row: &mut Value| {
+        for key in ["running", "ready", "weaviate_connected"] {
+            if row.get(key).is_some() {
+                row[key] = json!(false);
+            }
+        }
+        row["detail"] = json!("stopped (dry-run)");
+    };
+    status["up"] = json!(false);
+    match status.get_mut("nodes").and_then(Value::as_array_mut) {
+        Some(nodes) => nodes.iter_mut().for_each(stopped),
+        None => stopped(&mut status),
+    }
+    status
+}
+
+fn weaviate_status(host: &Host) -> HostResult<Value> {
+    Ok(planned_status(host, "weaviate", weaviate::status(host)?))
+}
+
+fn elysia_status(host: &Host) -> HostResult<Value> {
+    Ok(planned_status(host, "elysia", elysia::status(host)?))
 }
 
 /// Status of one service, or of all with an overall `up`.
 pub fn status_of(host: &Host, name: Option<&str>) -> HostResult<Value> {
     let elysia_on = host.config.elysia.enabled;
     match name {
-        Some("weaviate") => weaviate::status(host),
-        Some(_) => elysia::status(host),
+        Some("weaviate") => weaviate_status(host),
+        Some(_) => elysia_status(host),
         None => {
-            let w = weaviate::status(host)?;
+            let w = weaviate_status(host)?;
             let mut up = w["up"].as_bool().unwrap_or(false);
             let mut all = json!({"weaviate": w});
             if elysia_on {
-                let e = elysia::status(host)?;
+                let e = elysia_status(host)?;
                 up = up && e["up"].as_bool().unwrap_or(false);
                 all["elysia"] = e;
             }
@@ -146,17 +269,16 @@ pub fn status_of(host: &Host, name: Option<&str>) -> HostResult<Value> {
 }
 
 fn status(host: &Host, a: &Args) -> HostResult<Value> {
-    let name = match a.get(0) {
-        Some(_) => Some(service_name(a, 0)?),
+    let service = match a.get(0) {
+        Some(_) => Some(Service::of(a, 0)?),
         None => None,
     };
-    status_of(host, name.as_deref())
+    status_of(host, service.map(Service::name))
 }
 
 fn logs(host: &Host, a: &Args) -> HostResult<Value> {
-    let name = service_name(a, 0)?;
+    let service = Service::of(a, 0)?;
     let o = a.opts(1)?;
-    o.only(&["node", "lines"])?;
     let node = node_indexes(host, o.int("node")?.map(|n| vec![n]))?
         .and_then(|v| v.first().copied())
         .unwrap_or(0);
@@ -169,34 +291,70 @@ fn logs(host: &Host, a: &Args) -> HostResult<Value> {
         0 => return Ok(json!([])),
         n => n.min(10_000) as usize,
     };
-    match name.as_str() {
-        "weaviate" => Ok(json!(weaviate::runtime_for(host)?.log_tail(node, lines))),
-        _ => Ok(json!(crate::sys::process::tail_lines(
-            &crate::paths::log_dir().join("elysia.log"),
+    match service {
+        Service::Weaviate => Ok(json!(weaviate::runtime_for(host)?.log_tail(node, lines))),
+        Service::Elysia => Ok(json!(crate::base::process::tail_lines(
+            &crate::base::paths::log_dir().join("elysia.log"),
             lines
         ))),
     }
 }
 
 fn names(_: &Host, _: &Args) -> HostResult<Value> {
-    Ok(json!(SERVICES))
+    Ok(json!(Service::NAMES))
 }
 
 pub fn functions() -> Vec<HostFn> {
+    let weaviate_start = || {
+        Ty::record(&[
+            "service",
+            "runtime",
+            "started",
+            "ready",
+            "seconds",
+            "readiness",
+        ])
+    };
+    let elysia_start = || Ty::record(&["service", "pid", "url", "ready", "seconds"]);
+    let nodes = || opt("nodes", Ty::list_of(Ty::Int)).only_for("weaviate");
     vec![
-        write("service", "start", "start(name: string, opts?: map) -> map",
-            "Start \"weaviate\" or \"elysia\" and wait until ready. Weaviate opts: nodes (indexes), wait (true), timeout (seconds or \"3m\"); Elysia opts: timeout, wait.",
-            start, Some(simulate_start)),
-        write("service", "stop", "stop(name: string, opts?: map) -> map",
-            "Stop a service gracefully: SIGTERM (docker stop), SIGKILL after opts.timeout. Weaviate opts: nodes.",
-            stop, Some(simulate_stop)),
-        write("service", "restart", "restart(name: string, opts?: map) -> map",
-            "Restart a service. Weaviate opts: rolling (one node at a time, waiting for readiness between), timeout; Elysia opts: graceful, timeout.",
-            restart, Some(simulate_restart)),
-        read("service", "status", "status(name?: string) -> map",
-            "Status of one service, or of all with an overall `up` (see the README for the schema).", status),
-        read("service", "logs", "logs(name: string, opts?: map) -> array",
-            "The last log lines of a service (opts: node for Weaviate, lines = 20, at most 10000; 0 gives none, a negative count is refused).", logs),
-        read("service", "names", "names() -> array", "The managed services: [\"weaviate\", \"elysia\"].", names),
+        write("service", "start", start, simulate_start)
+            .param("name", Service::ty())
+            .opts(vec![nodes(), opt("wait", Ty::Bool), opt("timeout", Ty::Duration)])
+            .returns(Ty::Either(vec![weaviate_start(), elysia_start()]))
+            .doc("Start \"weaviate\" or \"elysia\" and wait until ready. Weaviate opts: nodes (indexes), wait (true), timeout (seconds or \"3m\"); Elysia opts: timeout, wait."),
+        write("service", "stop", stop, simulate_stop)
+            .param("name", Service::ty())
+            .opts(vec![nodes(), opt("timeout", Ty::Duration)])
+            .returns(Ty::Either(vec![
+                Ty::Record(vec![("service", Ty::Str), ("runtime", Ty::Str), ("stopped", Ty::Map)]),
+                Ty::Record(vec![("service", Ty::Str), ("stopped", Ty::Str)]),
+            ]))
+            .doc("Stop a service gracefully: SIGTERM (docker stop), SIGKILL after opts.timeout. Weaviate opts: nodes. Returns what each stop ended with (\"terminated\", \"killed\", \"not running\")."),
+        write("service", "restart", restart, simulate_restart)
+            .param("name", Service::ty())
+            .opts(vec![
+                opt("rolling", Ty::Bool).only_for("weaviate"),
+                opt("graceful", Ty::Bool).only_for("elysia"),
+                opt("timeout", Ty::Duration),
+            ])
+            .returns(Ty::Either(vec![
+                Ty::record(&["service", "rolling", "nodes"]),
+                weaviate_start(),
+                elysia_start(),
+            ]))
+            .doc("Restart a service. Weaviate opts: rolling (one node at a time, waiting for readiness between), timeout; Elysia opts: graceful, timeout."),
+        read("service", "status", status)
+            .optional("name", Service::ty())
+            .returns(Ty::record(&["up"]))
+            .doc("Status of one service, or of all with an overall `up` (docs/commands.md has the schema)."),
+        read("service", "logs", logs)
+            .param("name", Service::ty())
+            .opts(vec![opt("node", Ty::Int), opt("lines", Ty::Int)])
+            .returns(Ty::array(Ty::Str))
+            .doc("The last log lines of a service (opts: node for Weaviate, lines = 20, at most 10000; 0 gives none, a negative count is refused)."),
+        read("service", "names", names)
+            .returns(Ty::array(Ty::Str))
+            .doc("The managed services: [\"weaviate\", \"elysia\"]."),
     ]
 }

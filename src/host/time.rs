@@ -1,97 +1,21 @@
 //! Time helpers for scripts: durations as text ("30s", "2m 30s"), sleeping,
 //! timestamps.
 
-use super::{read, Args, Host, HostFn};
-use crate::error::{HostError, HostResult};
+use super::{read, Args, Host, HostFn, Ty};
+use crate::base::error::HostResult;
+use crate::base::units::{deadline_after, format_duration, to_duration};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The longest duration anything accepts (a sleep, a timeout, a job's limit):
-/// far beyond any real wait, and far enough below `Duration::MAX` that adding
-/// it to the current time cannot overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-const MAX_DURATION_TEXT: &str = "100 years";
-
-fn too_long(what: impl std::fmt::Display) -> HostError {
-    HostError::validation(format!(
-        "{what} is longer than the longest duration accepted ({MAX_DURATION_TEXT})"
-    ))
-    .with_hint("write a duration such as \"500ms\", \"30s\", \"10m\" or \"2h\"")
-}
-
-/// A duration from seconds (a number) or text ("500ms", "30s", "1h 5m"),
-/// between zero and [`MAX_DURATION`].
-pub fn to_duration(v: &Value) -> HostResult<Duration> {
-    match v {
-        Value::Number(n) => from_secs(n.as_f64().unwrap_or(-1.0), &n.to_string()),
-        Value::String(s) => parse_duration(s),
-        other => Err(HostError::validation(format!(
-            "{} is not a duration",
-            super::args::type_name(other)
-        ))),
-    }
-}
-
-/// Seconds as a duration; `shown` is the value as the user wrote it.
-fn from_secs(secs: f64, shown: &str) -> HostResult<Duration> {
-    if !(secs.is_finite() && secs >= 0.0) {
-        return Err(HostError::validation(format!("{shown} is not a duration"))
-            .with_hint("give a number of seconds of 0 or more, or text such as \"30s\""));
-    }
-    match Duration::try_from_secs_f64(secs) {
-        Ok(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(too_long(format_args!("{shown} seconds"))),
-    }
-}
-
-/// Text as a duration: a number of seconds ("2.5") or humantime's units
-/// ("500ms", "1h 30m"), between zero and [`MAX_DURATION`].
-pub fn parse_duration(s: &str) -> HostResult<Duration> {
-    let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        return from_secs(secs, &format!("{t:?}"));
-    }
-    let d = humantime::parse_duration(t).map_err(|e| {
-        HostError::validation(format!("{s:?} is not a duration: {e}"))
-            .with_hint("write it as \"500ms\", \"30s\", \"2m\" or \"1h 30m\"")
-    })?;
-    if d > MAX_DURATION {
-        return Err(too_long(format_args!("{s:?}")));
-    }
-    Ok(d)
-}
-
-/// Like [`parse_duration`], for limits where zero makes no sense (a job's
-/// timeout: every run would time out at once).
-pub fn parse_positive_duration(s: &str) -> HostResult<Duration> {
-    let d = parse_duration(s)?;
-    if d.is_zero() {
-        return Err(
-            HostError::validation(format!("{s:?} is zero; this must be longer than that"))
-                .with_hint("give a duration such as \"30s\" or \"10m\""),
-        );
-    }
-    Ok(d)
-}
-
-/// The instant `d` from now, or the far future when that cannot be
-/// represented (a timeout from a config value no clock can reach).
-pub fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(MAX_DURATION))
-        .unwrap_or(now)
-}
-
 fn sleep(host: &Host, a: &Args) -> HostResult<Value> {
     let d = to_duration(&a.value(0))?;
-    crate::script::check_interrupt()?;
+    crate::base::cancel::check_interrupt()?;
     // Sleep in slices so a script's wall-clock limit and Ctrl-C stay responsive.
     let deadline = deadline_after(d);
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
         std::thread::sleep(left.min(Duration::from_millis(100)));
-        crate::script::check_interrupt()?;
+        crate::base::cancel::check_interrupt()?;
     }
     let _ = host;
     Ok(Value::Null)
@@ -114,90 +38,22 @@ fn format(_: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!(format_duration(d)))
 }
 
-/// "1h 2m 3s" style, at second precision above a minute.
-pub fn format_duration(d: Duration) -> String {
-    if d < Duration::from_secs(60) {
-        let ms = d.as_millis();
-        if ms < 10_000 {
-            return format!("{:.1}s", d.as_secs_f64());
-        }
-        return format!("{}s", d.as_secs());
-    }
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-}
-
 pub fn functions() -> Vec<HostFn> {
     vec![
-        read("time", "sleep", "sleep(duration: string|number) -> null",
-            "Pause the script, e.g. time.sleep(\"2s\"). Counts against the script's wall-clock limit.", sleep),
-        read("time", "seconds", "seconds(duration: string|number) -> float",
-            "Seconds in a duration: time.seconds(\"1m 30s\") is 90.", seconds),
-        read("time", "now", "now() -> float", "Seconds since the Unix epoch.", now),
-        read("time", "format", "format(duration: string|number) -> string",
-            "A duration as text: time.format(3725) is \"1h 2m 5s\".", format),
+        read("time", "sleep", sleep)
+            .param("duration", Ty::Duration)
+            .returns(Ty::Null)
+            .doc("Pause the script, e.g. time.sleep(\"2s\"). Counts against the script's wall-clock limit."),
+        read("time", "seconds", seconds)
+            .param("duration", Ty::Duration)
+            .returns(Ty::Number)
+            .doc("Seconds in a duration: time.seconds(\"1m 30s\") is 90."),
+        read("time", "now", now)
+            .returns(Ty::Number)
+            .doc("Seconds since the Unix epoch."),
+        read("time", "format", format)
+            .param("duration", Ty::Duration)
+            .returns(Ty::Str)
+            .doc("A duration as text: time.format(3725) is \"1h 2m 5s\"."),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_both_ways() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
-        assert_eq!(to_duration(&json!(3)).unwrap(), Duration::from_secs(3));
-        let e = parse_duration("soon").unwrap_err();
-        assert!(e.hint.contains("30s"));
-        assert!(to_duration(&json!(-1)).is_err());
-    }
-
-    #[test]
-    fn durations_too_long_for_the_clock_are_refused_not_panicking() {
-        for text in [
-            "1e300",
-            "1e20",
-            "inf",
-            "NaN",
-            "-5",
-            "200y",
-            "9999999999999999y",
-        ] {
-            let e = parse_duration(text).unwrap_err();
-            assert!(!e.message.is_empty() && !e.hint.is_empty(), "{text}: {e}");
-        }
-        let e = to_duration(&json!(1e300)).unwrap_err();
-        assert!(e.message.contains("100 years"), "{}", e.message);
-        let e = parse_duration("200y").unwrap_err();
-        assert!(e.message.contains("longer than"), "{}", e.message);
-        assert_eq!(
-            parse_duration("99y").unwrap(),
-            Duration::from_secs(99 * 31_557_600)
-        );
-        assert_eq!(to_duration(&json!(0)).unwrap(), Duration::ZERO);
-        // Whatever was accepted can be added to the clock.
-        let _ = Instant::now() + MAX_DURATION;
-    }
-
-    #[test]
-    fn positive_durations_refuse_zero() {
-        assert!(parse_positive_duration("0").is_err());
-        assert!(parse_positive_duration("0s").is_err());
-        assert_eq!(
-            parse_positive_duration("1s").unwrap(),
-            Duration::from_secs(1)
-        );
-    }
-
-    #[test]
-    fn deadlines_saturate() {
-        assert!(deadline_after(Duration::MAX) > Instant::now());
-    }
-
-    #[test]
-    fn durations_format_readably() {
-        assert_eq!(format_duration(Duration::from_secs(3725)), "1h 2m 5s");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-    }
 }

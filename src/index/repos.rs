@@ -2,9 +2,9 @@
 //! cloning or fast-forwarding each repository (git, shallow when asked), and
 //! counting what changed since the commit last synced.
 
-use crate::config::ReposConfig;
-use crate::error::{HostError, HostResult};
-use crate::paths;
+use crate::base::config::ReposConfig;
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -94,8 +94,8 @@ fn looks_like_repository(entry: &str) -> bool {
     }
     if let Some((user_host, path)) = entry.split_once(':') {
         return match user_host.split_once('@') {
-            Some((user, host)) => {
-                !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/')
+            Some((user, ctx)) => {
+                !user.is_empty() && !ctx.is_empty() && !path.is_empty() && !ctx.contains('/')
             }
             None => false,
         };
@@ -181,6 +181,30 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
         }
         Err(e) => json!({"entry": entry, "name": folder_name(entry), "error": e}),
     }
+}
+
+/// What [`update`] would do, without doing it: its answer, with the commit
+/// the repository is at now (null for one not cloned yet).
+pub fn plan_update(cfg: &ReposConfig, entry: &str) -> Value {
+    let local = Path::new(entry);
+    let (path, action) = if local.join(".git").exists() {
+        (local.to_path_buf(), "in place")
+    } else {
+        let dir = workdir(cfg).join(folder_name(entry));
+        let action = if dir.join(".git").exists() {
+            "fast-forwarded"
+        } else {
+            "cloned"
+        };
+        (dir, action)
+    };
+    let canon = std::fs::canonicalize(&path).unwrap_or(path);
+    let head = if canon.exists() {
+        git(Some(&canon), &["rev-parse", "HEAD"]).ok()
+    } else {
+        None
+    };
+    json!({"entry": entry, "name": folder_name(entry), "path": canon, "action": action, "head": head})
 }
 
 /// Files changed between `since` and HEAD; None when `since` is unknown or

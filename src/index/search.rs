@@ -3,9 +3,9 @@
 //! the vectors compare; keyword (BM25) search where the chunks have none.
 
 use super::collection_embedder;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
 use crate::embed::Embedder;
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
 use serde_json::{json, Value};
 
 pub struct SearchOptions {
@@ -21,7 +21,7 @@ pub struct SearchOptions {
 
 const MODES: [&str; 4] = ["auto", "bm25", "vector", "hybrid"];
 
-pub fn search(host: &Host, o: &SearchOptions) -> HostResult<Value> {
+pub fn search(ctx: &Context, o: &SearchOptions) -> HostResult<Value> {
     let class = crate::clients::weaviate::class_name(&o.collection)?;
     if o.query.trim().is_empty() {
         return Err(HostError::validation("the search query is empty")
@@ -39,7 +39,7 @@ pub fn search(host: &Host, o: &SearchOptions) -> HostResult<Value> {
                 .with_hint("0 is keyword only, 1 vector only; 0.5 weighs them equally"),
         );
     }
-    let embedder_name = collection_embedder(host, &class)?.ok_or_else(|| {
+    let embedder_name = collection_embedder(ctx, &class)?.ok_or_else(|| {
         HostError::validation(format!("there is no collection {class}")).with_hint(format!(
             "index something into it first: elysiactl index sync PATH --collection {class}"
         ))
@@ -59,7 +59,7 @@ pub fn search(host: &Host, o: &SearchOptions) -> HostResult<Value> {
     let vector = if mode == "bm25" {
         String::new()
     } else {
-        let embedder = Embedder::load(&host.config.index, &embedder_name, &host.rt)?
+        let embedder = Embedder::load(&ctx.config.index, &embedder_name, &ctx.rt)?
             .expect("a collection with vectors names an embedder");
         serde_json::to_string(&embedder.embed(&[o.query.as_str()])?[0]).unwrap_or_default()
     };
@@ -76,7 +76,7 @@ pub fn search(host: &Host, o: &SearchOptions) -> HostResult<Value> {
          chunk_index content _additional {{ id score distance }} }} }} }}",
         o.limit.clamp(1, 1000)
     );
-    let data = host.block_on(super::node0_client(host).graphql(&gql))?;
+    let data = ctx.block_on(super::node0_client(ctx).graphql(&gql))?;
     let hits: Vec<Value> = data["Get"][&class]
         .as_array()
         .cloned()

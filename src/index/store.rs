@@ -5,7 +5,7 @@
 //! kill -9 loses at most the last uncommitted batch, which the next run
 //! simply uploads again (object IDs are deterministic).
 
-use crate::error::{Category, HostError, HostResult};
+use crate::base::error::{Category, HostError, HostResult};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -5,8 +5,8 @@
 //! and picks; this only measures.
 
 use super::{sync, SyncOptions};
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ pub struct Trial {
     pub files: usize,
 }
 
-pub fn trial(host: &Host, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
+pub fn trial(ctx: &Context, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
     if t.batch_size == 0 || t.upload_concurrency == 0 || t.embed_workers == 0 || t.files == 0 {
         return Err(HostError::validation(
             "a trial needs batch_size, upload_concurrency, embed_workers and files above 0",
@@ -26,14 +26,14 @@ pub fn trial(host: &Host, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
             "e.g. index.trial([\"/src/repo\"], #{batch_size: 200, upload_concurrency: 4})",
         ));
     }
-    let mut config = host.config.clone();
+    let mut config = ctx.config.clone();
     config.index.batch_size = t.batch_size;
     config.index.upload_concurrency = t.upload_concurrency;
     config.index.embed_workers = t.embed_workers;
     // The same ceilings as the config file's, so a trial cannot ask for 100000 threads.
     config.validate()?;
-    let trial_host = Host::new(config, host.rt.clone(), false);
-    let scratch = crate::paths::state_dir().join(format!("tune-{}", std::process::id()));
+    let trial = Context::new(config, ctx.rt.clone());
+    let scratch = crate::base::paths::state_dir().join(format!("tune-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)
         .map_err(|e| HostError::io(format!("cannot create {}", scratch.display()), e))?;
     let collection = format!("ElysiactlTune{}", std::process::id());
@@ -45,11 +45,11 @@ pub fn trial(host: &Host, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value> {
         // The sample is the first files of a walk.
         rescan: true,
     };
-    let result = sync(&trial_host, &options);
+    let result = sync(&trial, &options);
     // Whatever happened, the scratch collection and store go.
-    let client = super::node0_client(host);
-    let dropped = match host.block_on(client.class_exists(&collection)) {
-        Ok(true) => host.block_on(client.delete_class(&collection)),
+    let client = super::node0_client(ctx);
+    let dropped = match ctx.block_on(client.class_exists(&collection)) {
+        Ok(true) => ctx.block_on(client.delete_class(&collection)),
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     };

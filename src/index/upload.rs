@@ -3,10 +3,11 @@
 //! timeout, rate limit, a node's 5xx), and a circuit breaker per node that
 //! opens after repeated failures and lets one probe through after a pause.
 
+use crate::base::config::Transport;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
 use crate::clients::weaviate::grpc::GrpcBatchClient;
 use crate::clients::weaviate::WeaviateClient;
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
 use backon::BlockingRetryable;
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,13 +87,13 @@ pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_j
 }
 
 impl Uploader {
-    pub fn new(host: &Host) -> HostResult<Uploader> {
-        let specs = host.config.weaviate.node_specs();
-        let grpc = match host.config.index.transport.as_str() {
-            "grpc" => {
+    pub fn new(ctx: &Context) -> HostResult<Uploader> {
+        let specs = ctx.config.weaviate.node_specs();
+        let grpc = match ctx.config.index.transport_kind()? {
+            Transport::Grpc => {
                 // tonic's channels start their workers on the current runtime.
-                let _in_runtime = host.rt.enter();
-                let api_key = &host.config.weaviate.api_key;
+                let _in_runtime = ctx.rt.enter();
+                let api_key = &ctx.config.weaviate.api_key;
                 Some(
                     specs
                         .iter()
@@ -100,16 +101,15 @@ impl Uploader {
                         .collect::<HostResult<Vec<_>>>()?,
                 )
             }
-            // Config::validate refuses anything else.
-            _ => None,
+            Transport::Rest => None,
         };
-        let clients: Vec<WeaviateClient> = host
+        let clients: Vec<WeaviateClient> = ctx
             .config
             .weaviate
             .node_specs()
             .iter()
             .map(|s| {
-                WeaviateClient::for_node(host.http.clone(), s, &host.config.weaviate.api_key)
+                WeaviateClient::for_node(ctx.http.clone(), s, &ctx.config.weaviate.api_key)
                     .with_timeout(Duration::from_secs(60))
             })
             .collect();
@@ -123,7 +123,7 @@ impl Uploader {
             breakers,
             next: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
-            backoff: crate::retry::exponential(
+            backoff: crate::base::retry::exponential(
                 Duration::from_millis(100),
                 Duration::from_secs(5),
                 ATTEMPTS - 1,
@@ -150,14 +150,14 @@ impl Uploader {
         })
     }
 
-    fn timed_batch(&self, host: &Host, objects: &[Value]) -> HostResult<Vec<Option<String>>> {
+    fn timed_batch(&self, ctx: &Context, objects: &[Value]) -> HostResult<Vec<Option<String>>> {
         let t0 = Instant::now();
         let r = match &self.grpc {
-            Some(grpc) => self.with_retry(host, "batch upsert", |i| {
+            Some(grpc) => self.with_retry(ctx, "batch upsert", |i| {
                 let c = grpc[i].clone();
                 async move { c.batch_objects(objects, "QUORUM").await }
             }),
-            None => self.with_retry(host, "batch upsert", |i| {
+            None => self.with_retry(ctx, "batch upsert", |i| {
                 let c = self.clients[i].clone();
                 async move { c.batch_objects(objects, "QUORUM").await }
             }),
@@ -180,15 +180,15 @@ impl Uploader {
     }
 
     /// Run `op` against a node (its index), retrying what may pass on another node.
-    fn with_retry<T, F, Fut>(&self, host: &Host, what: &str, op: F) -> HostResult<T>
+    fn with_retry<T, F, Fut>(&self, ctx: &Context, what: &str, op: F) -> HostResult<T>
     where
         F: Fn(usize) -> Fut,
         Fut: std::future::Future<Output = HostResult<T>>,
     {
         let attempt = || {
-            crate::script::check_interrupt().map_err(Attempt::Stopped)?;
+            crate::base::cancel::check_interrupt().map_err(Attempt::Stopped)?;
             let i = self.pick().ok_or(Attempt::NoNode)?;
-            match host.block_on(op(i)) {
+            match ctx.block_on(op(i)) {
                 Ok(v) => {
                     self.breakers[i].lock().unwrap().success();
                     Ok(v)
@@ -223,8 +223,8 @@ impl Uploader {
 
     /// Upsert objects; per-object failures are retried once, and what still
     /// fails is returned with its message (index, message).
-    pub fn upsert(&self, host: &Host, objects: &[Value]) -> HostResult<Vec<(usize, String)>> {
-        let first = self.timed_batch(host, objects)?;
+    pub fn upsert(&self, ctx: &Context, objects: &[Value]) -> HostResult<Vec<(usize, String)>> {
+        let first = self.timed_batch(ctx, objects)?;
         let failed: Vec<usize> = first
             .iter()
             .enumerate()
@@ -236,7 +236,7 @@ impl Uploader {
         }
         self.retries.fetch_add(1, Ordering::Relaxed);
         let again: Vec<Value> = failed.iter().map(|&i| objects[i].clone()).collect();
-        let second = self.timed_batch(host, &again)?;
+        let second = self.timed_batch(ctx, &again)?;
         Ok(failed
             .iter()
             .zip(second)
@@ -244,10 +244,10 @@ impl Uploader {
             .collect())
     }
 
-    pub fn delete(&self, host: &Host, class: &str, ids: &[String]) -> HostResult<usize> {
+    pub fn delete(&self, ctx: &Context, class: &str, ids: &[String]) -> HostResult<usize> {
         let mut deleted = 0;
         for group in ids.chunks(32) {
-            let results = self.with_retry(host, "delete", |i| {
+            let results = self.with_retry(ctx, "delete", |i| {
                 let c = self.clients[i].clone();
                 async move {
                     let all = futures_util::future::join_all(
@@ -284,13 +284,13 @@ mod tests {
         assert_eq!(b.state(), "closed");
     }
 
-    fn uploader(rt: &tokio::runtime::Runtime) -> (std::sync::Arc<Host>, Uploader) {
-        let config = crate::config::Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
-        let host = Host::new(config, rt.handle().clone(), false);
-        let mut up = Uploader::new(&host).unwrap();
+    fn uploader(rt: &tokio::runtime::Runtime) -> (Context, Uploader) {
+        let config = crate::base::config::Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
+        let ctx = Context::new(config, rt.handle().clone());
+        let mut up = Uploader::new(&ctx).unwrap();
         let ms = Duration::from_millis(1);
-        up.backoff = crate::retry::exponential(ms, ms, ATTEMPTS - 1);
-        (host, up)
+        up.backoff = crate::base::retry::exponential(ms, ms, ATTEMPTS - 1);
+        (ctx, up)
     }
 
     fn rt() -> tokio::runtime::Runtime {
@@ -303,9 +303,9 @@ mod tests {
     #[test]
     fn failures_that_may_pass_are_retried_on_the_next_node_and_others_are_not() {
         let rt = rt();
-        let (host, up) = uploader(&rt);
+        let (ctx, up) = uploader(&rt);
         let nodes = std::sync::Mutex::new(Vec::new());
-        let r = up.with_retry(&host, "batch upsert", |i| {
+        let r = up.with_retry(&ctx, "batch upsert", |i| {
             let mut tried = nodes.lock().unwrap();
             tried.push(i);
             let n = tried.len();
@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(up.retries.load(Ordering::Relaxed), 2);
 
         let calls = AtomicUsize::new(0);
-        let r: HostResult<()> = up.with_retry(&host, "batch upsert", |_| {
+        let r: HostResult<()> = up.with_retry(&ctx, "batch upsert", |_| {
             calls.fetch_add(1, Ordering::Relaxed);
             async { Err(HostError::validation("no such class")) }
         });
@@ -335,9 +335,9 @@ mod tests {
     #[test]
     fn a_request_gives_up_after_its_attempts_with_the_last_failure() {
         let rt = rt();
-        let (host, up) = uploader(&rt);
+        let (ctx, up) = uploader(&rt);
         let calls = AtomicUsize::new(0);
-        let r: HostResult<()> = up.with_retry(&host, "batch upsert", |_| {
+        let r: HostResult<()> = up.with_retry(&ctx, "batch upsert", |_| {
             let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
             async move { Err(HostError::network(format!("refused {n}"))) }
         });
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn with_every_breaker_open_the_last_real_failure_is_reported() {
         let rt = rt();
-        let (host, up) = uploader(&rt);
+        let (ctx, up) = uploader(&rt);
         // Node 0 fails once more before its breaker opens; the others are open.
         for (i, b) in up.breakers.iter().enumerate() {
             let failures = if i == 0 {
@@ -361,14 +361,14 @@ mod tests {
             }
         }
         let calls = AtomicUsize::new(0);
-        let r: HostResult<()> = up.with_retry(&host, "batch upsert", |_| {
+        let r: HostResult<()> = up.with_retry(&ctx, "batch upsert", |_| {
             calls.fetch_add(1, Ordering::Relaxed);
             async { Err(HostError::network("node 0 refused")) }
         });
         assert_eq!(calls.into_inner(), 1, "no node to try after the first");
         assert_eq!(r.unwrap_err().message, "node 0 refused");
         // Nothing tried at all: the breakers are named.
-        let r: HostResult<()> = up.with_retry(&host, "delete", |_| async { Ok(()) });
+        let r: HostResult<()> = up.with_retry(&ctx, "delete", |_| async { Ok(()) });
         let e = r.unwrap_err();
         assert!(
             e.message.contains("every node's circuit breaker is open"),

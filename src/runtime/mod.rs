@@ -5,8 +5,8 @@
 pub mod docker;
 pub mod process;
 
-use crate::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
-use crate::error::HostResult;
+use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::error::HostResult;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -118,7 +118,7 @@ fn detect(config: &Config, rt: &tokio::runtime::Handle) -> RuntimeKind {
 }
 
 fn marker() -> std::path::PathBuf {
-    crate::paths::run_dir().join("weaviate.runtime")
+    crate::base::paths::run_dir().join("weaviate.runtime")
 }
 
 /// The runtime the cluster was last started with, while it may still run.
@@ -131,7 +131,7 @@ pub fn remember(kind: Option<RuntimeKind>) {
     let path = marker();
     match kind {
         Some(k) => {
-            let _ = std::fs::create_dir_all(crate::paths::run_dir());
+            let _ = std::fs::create_dir_all(crate::base::paths::run_dir());
             let _ = std::fs::write(path, k.as_str());
         }
         None => {

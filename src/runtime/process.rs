@@ -2,10 +2,10 @@
 //! loopback, with its own data folder, PID file and log file.
 
 use super::{common_node_env, NodeState, WeaviateRuntime};
-use crate::config::{NodeSpec, RuntimeKind, WeaviateConfig};
-use crate::error::{HostError, HostResult};
-use crate::paths;
-use crate::sys::process::{self as proc, PidState, SpawnSpec};
+use crate::base::config::{NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
+use crate::base::process::{self as proc, PidState, SpawnSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn api_key_enables_key_auth_without_anonymous_access() {
         let cfg = WeaviateConfig {
-            api_key: crate::config::Secret::new("k1"),
+            api_key: crate::base::config::Secret::new("k1"),
             ..Default::default()
         };
         let rt = ProcessRuntime::new(cfg);

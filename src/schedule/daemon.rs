@@ -6,10 +6,10 @@
 
 use super::history::History;
 use super::{next_times, parse_duration};
-use crate::config::{Config, JobConfig};
-use crate::error::{HostError, HostResult};
-use crate::paths;
-use crate::sys::process::{self as proc, PidState, Signal};
+use crate::base::config::{Config, JobConfig};
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
+use crate::base::process::{self as proc, PidState, Signal};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -235,12 +235,14 @@ struct Slot {
     running: Arc<AtomicUsize>,
 }
 
-fn load_jobs(config_file: &Option<PathBuf>) -> HostResult<Vec<JobConfig>> {
+pub(crate) fn load_jobs(
+    config_file: &Option<PathBuf>,
+    command_exists: super::CommandExists,
+) -> HostResult<Vec<JobConfig>> {
     let cfg = Config::load(config_file.as_deref())?;
     let text = std::fs::read_to_string(config_file.clone().unwrap_or_else(paths::config_file))
         .unwrap_or_default();
-    let catalog = crate::cli::catalog::Catalog::load()?;
-    super::validate_all(&cfg.jobs, &text, &|words| catalog.find_command(words))?;
+    super::validate_all(&cfg.jobs, &text, command_exists)?;
     Ok(cfg.jobs)
 }
 
@@ -261,12 +263,16 @@ fn jitter(job: &JobConfig) -> Duration {
     let Ok(max) = parse_duration(&job.jitter, "jitter") else {
         return Duration::ZERO;
     };
-    let n = (now_ns() % 1_000_003) as f64 / 1_000_003.0;
-    max.mul_f64(n)
+    max.mul_f64(crate::base::retry::random_fraction())
 }
 
 /// Run the schedule in the foreground until SIGTERM (or Ctrl-C).
-pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
+/// `command_exists` checks a job's command against the script catalog, which
+/// lives above the domain.
+pub fn run(
+    config_file: Option<PathBuf>,
+    command_exists: super::CommandExists,
+) -> HostResult<Value> {
     let pf = pid_file();
     if let PidState::Running { pid } = proc::pid_state(&pf)? {
         if pid != std::process::id() {
@@ -298,7 +304,7 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut seen_mtime = mtime(&watched);
     let reload = |slots: &mut HashMap<String, Slot>| -> HostResult<usize> {
-        let jobs = load_jobs(&config_file)?;
+        let jobs = load_jobs(&config_file, command_exists)?;
         let now = Utc::now();
         let mut fresh = HashMap::new();
         for job in jobs {
@@ -376,7 +382,7 @@ pub fn run(config_file: Option<PathBuf>) -> HostResult<Value> {
             }
         }
     }
-    while !TERM.load(Ordering::SeqCst) && !crate::script::interrupted() {
+    while !TERM.load(Ordering::SeqCst) && !crate::base::cancel::interrupted() {
         let changed = mtime(&watched) != seen_mtime;
         if HUP.swap(false, Ordering::SeqCst) || changed {
             seen_mtime = mtime(&watched);

@@ -3,8 +3,8 @@
 //! atomic, durable commit: a kill -9 leaves either the old or the new record,
 //! and a run whose daemon died shows as "interrupted" instead of vanishing.
 
-use crate::error::{Category, HostError, HostResult};
-use crate::paths;
+use crate::base::error::{Category, HostError, HostResult};
+use crate::base::paths;
 use backon::{BlockingRetryable, ConstantBuilder};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::Value;
@@ -76,7 +76,7 @@ impl History {
                 let pid = run["pid"].as_u64().unwrap_or(0) as u32;
                 if run["outcome"] == "running"
                     && pid != live_daemon
-                    && !crate::sys::process::is_alive(pid)
+                    && !crate::base::process::is_alive(pid)
                 {
                     run["outcome"] = Value::from("interrupted");
                     run["detail"] = Value::from("the daemon stopped before the run ended");

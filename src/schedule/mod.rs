@@ -6,8 +6,8 @@ pub mod cron_expr;
 pub mod daemon;
 pub mod history;
 
-use crate::config::JobConfig;
-use crate::error::{HostError, HostResult};
+use crate::base::config::JobConfig;
+use crate::base::error::{HostError, HostResult};
 use chrono::{DateTime, Local, Utc};
 use std::path::Path;
 use std::time::Duration;
@@ -19,7 +19,7 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
 }
 
 pub fn parse_duration(s: &str, what: &str) -> HostResult<Duration> {
-    crate::host::time::parse_duration(s).map_err(|_| {
+    crate::base::units::parse_duration(s).map_err(|_| {
         HostError::validation(format!("{what} {s:?} is not a duration"))
             .with_hint("write it like 30s, 10m or 1h")
     })
@@ -196,7 +196,7 @@ pub fn update_jobs<T>(
         #[serde(default)]
         jobs: Vec<JobConfig>,
     }
-    crate::config::edit_file(config_file, |doc| {
+    crate::base::config::edit_file(config_file, |doc| {
         let mut jobs = toml::from_str::<Jobs>(&doc.to_string())
             .map_err(|e| {
                 HostError::validation(format!(
@@ -328,7 +328,7 @@ mod tests {
             text.contains("# my cluster") && text.contains("nodes = 3 # three"),
             "{text}"
         );
-        let cfg = crate::config::Config::parse(&text).unwrap();
+        let cfg = crate::base::config::Config::parse(&text).unwrap();
         assert_eq!(cfg.jobs.len(), 1);
         assert_eq!(cfg.jobs[0].cron, "*/5 * * * *");
         update_jobs(&f, |jobs| {
@@ -337,7 +337,7 @@ mod tests {
         })
         .unwrap();
         assert!(
-            crate::config::Config::parse(&std::fs::read_to_string(&f).unwrap())
+            crate::base::config::Config::parse(&std::fs::read_to_string(&f).unwrap())
                 .unwrap()
                 .jobs
                 .is_empty()

@@ -13,7 +13,7 @@
 //! //! @example elysiactl start --mode safe
 //! ```
 
-use crate::error::{HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{json, Map, Value};
 

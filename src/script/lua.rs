@@ -3,8 +3,9 @@
 //! errors as tables `{category, message, hint}` that `pcall` returns.
 
 use super::lua_limits::{self, Limiter};
-use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
-use crate::error::{HostError, HostResult};
+use super::{safe_import_path, ImportChain, Limits, Script};
+use crate::base::cancel::check_interrupt;
+use crate::base::error::{HostError, HostResult};
 use crate::host::{registry, Host, MODULES};
 use mlua::{
     Function, Lua, LuaOptions, LuaSerdeExt, MultiValue, SerializeOptions, StdLib, Table,

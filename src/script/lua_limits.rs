@@ -14,7 +14,7 @@
 //! `__gc` finalizers run with hooks off, so the prelude refuses them.
 
 use super::lua_pattern::{self, Capture, Match, PatternError};
-use crate::error::HostError;
+use crate::base::error::HostError;
 use mlua::{ffi, Lua, MultiValue, Table, Value as LuaValue};
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -57,7 +57,7 @@ impl Limiter {
                 ),
             )
         } else {
-            super::check_interrupt().err()
+            crate::base::cancel::check_interrupt().err()
         };
         match err {
             Some(e) => {

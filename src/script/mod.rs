@@ -3,6 +3,7 @@
 //! sandbox limits, interruption (Ctrl-C, wall clock), bundled scripts, and
 //! the conversion of script errors into `HostError`s.
 
+pub mod catalog;
 pub mod header;
 pub mod lua;
 mod lua_limits;
@@ -10,14 +11,12 @@ mod lua_pattern;
 pub mod repl;
 pub mod rhai;
 
-use crate::error::{Category, HostError, HostResult};
+use crate::base::error::{HostError, HostResult};
 use crate::host::Host;
 use serde_json::Value;
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod bundled {
     include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
@@ -74,12 +73,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_config(cfg: &crate::config::Config) -> Limits {
+    pub fn from_config(cfg: &crate::base::config::Config) -> Limits {
         Limits {
             max_operations: cfg.script.max_operations,
             // The config was validated with the same parser; the fallback
             // only covers a Config built by hand.
-            timeout: crate::host::time::parse_duration(&cfg.script.timeout)
+            timeout: crate::base::units::parse_duration(&cfg.script.timeout)
                 .unwrap_or(Duration::from_secs(1800)),
         }
     }
@@ -94,75 +93,6 @@ pub struct Script {
     /// Imports / `require` may load files from here (and from the bundled stdlib), nowhere else.
     pub import_dir: Option<PathBuf>,
     pub args: Value,
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    static DEADLINE: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
-}
-
-/// Mark the running script as interrupted (Ctrl-C). It stops at its next
-/// operation or host call.
-pub fn interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-pub fn clear_interrupt() {
-    INTERRUPTED.store(false, Ordering::SeqCst);
-}
-
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Called by long host functions between steps, and by the engines'
-/// progress hooks: fails once the script is interrupted or out of time.
-pub fn check_interrupt() -> HostResult<()> {
-    if interrupted() {
-        return Err(HostError::new(Category::Timeout, "interrupted (Ctrl-C)")
-            .with_hint("nothing further was changed after the interruption; re-run to continue")
-            .with_exit_code(130));
-    }
-    let over = DEADLINE
-        .with(|d| d.get())
-        .and_then(|(deadline, limit)| (Instant::now() > deadline).then_some(limit));
-    if let Some(limit) = over {
-        return Err(HostError::timeout(format!(
-            "the script ran longer than its limit of {}",
-            humantime::format_duration(limit)
-        ))
-        .with_hint("raise script.timeout in the config, or pass --script-timeout")
-        .with_exit_code(124));
-    }
-    Ok(())
-}
-
-/// Starts the script's time limit over, for host functions that run a
-/// service until told to stop (the daemon, the embedding server): how long
-/// they served is not time the script spent, so its last steps still run.
-pub fn restart_deadline() {
-    DEADLINE.with(|d| {
-        if let Some((_, limit)) = d.get() {
-            d.set(Some((crate::host::time::deadline_after(limit), limit)));
-        }
-    });
-}
-
-/// Sets the wall-clock deadline for scripts run on this thread until dropped.
-pub struct DeadlineGuard;
-
-impl DeadlineGuard {
-    pub fn set(limit: Duration) -> DeadlineGuard {
-        DEADLINE.with(|d| d.set(Some((crate::host::time::deadline_after(limit), limit))));
-        DeadlineGuard
-    }
-}
-
-impl Drop for DeadlineGuard {
-    fn drop(&mut self) {
-        DEADLINE.with(|d| d.set(None));
-    }
 }
 
 /// Import names are plain relative names: no absolute paths, no `..`.
@@ -244,7 +174,7 @@ impl ImportChain {
 
 /// Run a whole script. An integer result is the command's exit code.
 pub fn run(host: Arc<Host>, script: Script, limits: Limits) -> HostResult<Value> {
-    let _deadline = DeadlineGuard::set(limits.timeout);
+    let _deadline = crate::base::cancel::DeadlineGuard::set(limits.timeout);
     match script.language {
         Language::Rhai => rhai::run(host, &script, limits),
         Language::Lua => lua::run(host, &script, limits),

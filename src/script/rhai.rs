@@ -1,14 +1,18 @@
 //! The Rhai engine: host modules as `cluster::nodes()`, options as maps,
 //! errors as maps `#{category, message, hint}` that `try`/`catch` can read.
 
-use super::{check_interrupt, safe_import_path, ImportChain, Limits, Script};
-use crate::error::{Category, HostError, HostResult};
+use super::{safe_import_path, ImportChain, Limits, Script};
+use crate::base::cancel::check_interrupt;
+use crate::base::error::{Category, HostError, HostResult};
 use crate::host::{registry, Host, HostFn, MODULES};
 use ::rhai::module_resolvers::FileModuleResolver;
+use ::rhai::plugin::{PluginFunc, RhaiFunc};
 use ::rhai::{
-    Dynamic, Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared, AST,
+    Dynamic, Engine, EvalAltResult, FuncRegistration, Module, ModuleResolver, NativeCallContext,
+    Position, Scope, Shared, AST,
 };
 use serde_json::Value;
+use std::any::TypeId;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -63,25 +67,61 @@ fn call(host: &Host, f: &HostFn, args: Vec<Dynamic>) -> RhaiResult {
         .map_err(host_error_to_rhai)
 }
 
-/// Registers one host function under every arity its signature allows.
+/// One host function bound to one host, callable by Rhai with any number
+/// of arguments (the declaration's arity is registered, not a fixed list of
+/// closure shapes).
+struct Bound {
+    host: Arc<Host>,
+    f: &'static HostFn,
+}
+
+impl PluginFunc for Bound {
+    fn call(&self, _: Option<NativeCallContext>, args: &mut [&mut Dynamic]) -> RhaiResult {
+        call(
+            &self.host,
+            self.f,
+            args.iter_mut().map(|a| a.take()).collect(),
+        )
+    }
+
+    fn is_method_call(&self) -> bool {
+        false
+    }
+
+    fn has_context(&self) -> bool {
+        false
+    }
+
+    /// Host calls change the world and answer differently each time: never
+    /// fold one into a constant.
+    fn is_volatile(&self) -> bool {
+        true
+    }
+}
+
+/// Registers one host function under every number of arguments its
+/// declaration allows.
 fn register(module: &mut Module, host: &Arc<Host>, f: &'static HostFn) {
     let (required, total) = f.arity();
     for n in required..=total {
-        let h = host.clone();
-        match n {
-            0 => module.set_native_fn(f.name, move || call(&h, f, vec![])),
-            1 => module.set_native_fn(f.name, move |a: Dynamic| call(&h, f, vec![a])),
-            2 => module.set_native_fn(f.name, move |a: Dynamic, b: Dynamic| {
-                call(&h, f, vec![a, b])
-            }),
-            3 => module.set_native_fn(f.name, move |a: Dynamic, b: Dynamic, c: Dynamic| {
-                call(&h, f, vec![a, b, c])
-            }),
-            _ => module.set_native_fn(
-                f.name,
-                move |a: Dynamic, b: Dynamic, c: Dynamic, d: Dynamic| call(&h, f, vec![a, b, c, d]),
-            ),
+        let bound = Bound {
+            host: host.clone(),
+            f,
         };
+        let params: Vec<String> = f.params[..n]
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.ty))
+            .chain([f.returns.to_string()])
+            .collect();
+        FuncRegistration::new(f.name)
+            .with_params_info(params)
+            .set_into_module_raw(
+                module,
+                vec![TypeId::of::<Dynamic>(); n],
+                RhaiFunc::Plugin {
+                    func: Shared::new(bound),
+                },
+            );
     }
 }
 
@@ -313,6 +353,52 @@ mod tests {
             d = Dynamic::from_array(vec![d]);
         }
         d
+    }
+
+    /// Declared arity decides what Rhai accepts, however many parameters:
+    /// the binding once stopped at four.
+    #[test]
+    fn a_function_of_six_parameters_takes_three_to_six_arguments() {
+        use crate::host::{read, Ty};
+        let f: &'static HostFn = Box::leak(Box::new(
+            read("m", "six", |_, a| Ok(Value::Array(a.values().to_vec())))
+                .param("a", Ty::Int)
+                .param("b", Ty::Int)
+                .param("c", Ty::Int)
+                .optional("d", Ty::Int)
+                .optional("e", Ty::Int)
+                .optional("f", Ty::Int)
+                .returns(Ty::array(Ty::Int))
+                .finish(),
+        ));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let host = Host::new(Default::default(), rt.handle().clone(), false);
+        let mut module = Module::new();
+        register(&mut module, &host, f);
+        let mut engine = Engine::new();
+        engine.register_static_module("m", module.into());
+        let got = |src: &str| {
+            engine
+                .eval::<Dynamic>(src)
+                .map(|d| from_dynamic(&d).unwrap())
+                .map_err(|e| to_host_error(&e, "t").message)
+        };
+        assert_eq!(
+            got("m::six(1, 2, 3, 4, 5, 6)").unwrap(),
+            serde_json::json!([1, 2, 3, 4, 5, 6])
+        );
+        assert_eq!(
+            got("m::six(1, 2, 3)").unwrap(),
+            serde_json::json!([1, 2, 3])
+        );
+        assert!(got("m::six(1, 2)").unwrap_err().contains("no function"));
+        assert!(got("m::six(1, 2, 3, 4, 5, 6, 7)")
+            .unwrap_err()
+            .contains("no function"));
+        let e = got("m::six(1, 2, 3, 4, \"five\")").unwrap_err();
+        assert!(e.contains("argument 5 (e) must be an integer"), "{e}");
     }
 
     #[test]

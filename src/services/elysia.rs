@@ -2,12 +2,12 @@
 //! settings as environment variables, tracked by PID file, and called ready
 //! only when it really reaches Weaviate (its `/api/health` is a constant).
 
-use crate::clients::elysia::{probe, Probe};
-use crate::config::{Config, ElysiaConfig};
-use crate::error::{Category, HostError, HostResult};
-use crate::host::Host;
-use crate::paths;
-use crate::sys::process::{self as proc, PidState, SpawnSpec};
+use crate::base::config::{Config, ElysiaConfig};
+use crate::base::context::Context;
+use crate::base::error::{Category, HostError, HostResult};
+use crate::base::paths;
+use crate::base::process::{self as proc, PidState, SpawnSpec};
+use crate::clients::elysia::{self as client, Probe};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,32 @@ use std::time::{Duration, Instant};
 
 pub fn pid_file() -> PathBuf {
     paths::run_dir().join("elysia.pid")
+}
+
+/// The user the last successful probe made, so the next check costs one
+/// cheap request instead of creating another user in Elysia.
+fn probe_user_file() -> PathBuf {
+    paths::state_dir().join("elysia-probe-user")
+}
+
+/// Whether Elysia answers and really reaches Weaviate (see
+/// `clients::elysia::probe`), reusing the probe user of an earlier check.
+pub async fn probe(http: &reqwest::Client, cfg: &ElysiaConfig) -> Probe {
+    let file = probe_user_file();
+    let known = std::fs::read_to_string(&file)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let (p, keep) = client::probe(http, cfg, known.as_deref()).await;
+    if keep != known {
+        // Losing this file only costs the next check a new user.
+        let _ = match keep {
+            Some(user) => std::fs::create_dir_all(paths::state_dir())
+                .and_then(|()| std::fs::write(&file, user)),
+            None => std::fs::remove_file(&file),
+        };
+    }
+    p
 }
 
 pub fn log_file() -> PathBuf {
@@ -176,11 +202,11 @@ fn elysia_program(cfg: &ElysiaConfig) -> HostResult<PathBuf> {
     Ok(program)
 }
 
-fn preflight(host: &Host) -> HostResult<PathBuf> {
-    let cfg = &host.config.elysia;
+fn preflight(ctx: &Context) -> HostResult<PathBuf> {
+    let cfg = &ctx.config.elysia;
     let program = elysia_program(cfg)?;
     if let Some(env_file) = shadowing_dotenv(&prefix(cfg)?) {
-        host.out.warn(&format!(
+        ctx.out.warn(&format!(
             "{} overrides the settings elysiactl passes to Elysia (it calls load_dotenv(override=True)); move or remove it",
             env_file.display()
         ));
@@ -198,12 +224,12 @@ fn preflight(host: &Host) -> HostResult<PathBuf> {
     Ok(program)
 }
 
-pub fn start(host: &Host, timeout: Duration, wait: bool) -> HostResult<Value> {
-    let cfg = &host.config.elysia;
+pub fn start(ctx: &Context, timeout: Duration, wait: bool) -> HostResult<Value> {
+    let cfg = &ctx.config.elysia;
     let t0 = Instant::now();
     let pid = match proc::pid_state(&pid_file())? {
         PidState::Running { pid } => {
-            host.out.status(&format!("elysia already runs (PID {pid})"));
+            ctx.out.status(&format!("elysia already runs (PID {pid})"));
             pid
         }
         state => {
@@ -211,7 +237,7 @@ pub fn start(host: &Host, timeout: Duration, wait: bool) -> HostResult<Value> {
                 tracing::info!("elysia: removing stale PID file (PID {pid} is gone)");
                 let _ = std::fs::remove_file(pid_file());
             }
-            let program = preflight(host)?;
+            let program = preflight(ctx)?;
             proc::spawn(&SpawnSpec {
                 program,
                 args: vec![
@@ -223,7 +249,7 @@ pub fn start(host: &Host, timeout: Duration, wait: bool) -> HostResult<Value> {
                     "--reload".into(),
                     "False".into(),
                 ],
-                env: environment(&host.config)?,
+                env: environment(&ctx.config)?,
                 // Variables of the caller's shell that would point Elysia elsewhere.
                 env_remove: [
                     "WEAVIATE_IS_CUSTOM",
@@ -242,7 +268,7 @@ pub fn start(host: &Host, timeout: Duration, wait: bool) -> HostResult<Value> {
         }
     };
     let probe = if wait {
-        Some(wait_ready(host, timeout)?)
+        Some(wait_ready(ctx, timeout)?)
     } else {
         None
     };
@@ -257,14 +283,14 @@ pub fn start(host: &Host, timeout: Duration, wait: bool) -> HostResult<Value> {
 
 /// Poll until Elysia answers and reaches Weaviate; fail early with its last
 /// log lines when the process dies.
-pub fn wait_ready(host: &Host, timeout: Duration) -> HostResult<Probe> {
+pub fn wait_ready(ctx: &Context, timeout: Duration) -> HostResult<Probe> {
     let started = Instant::now();
-    let bar = host.out.progress_start("elysia", None);
+    let bar = ctx.out.progress_start("elysia", None);
     let result = loop {
-        if let Err(e) = crate::script::check_interrupt() {
+        if let Err(e) = crate::base::cancel::check_interrupt() {
             break Err(e);
         }
-        let p = host.block_on(probe(&host.http, &host.config.elysia));
+        let p = ctx.block_on(probe(&ctx.http, &ctx.config.elysia));
         let msg = if p.up {
             if p.weaviate_connected {
                 "ready".to_string()
@@ -274,7 +300,7 @@ pub fn wait_ready(host: &Host, timeout: Duration) -> HostResult<Probe> {
         } else {
             "starting (Python imports take 10-30 s)".to_string()
         };
-        host.out.progress_set(bar, None, Some(&msg));
+        ctx.out.progress_set(bar, None, Some(&msg));
         if p.ready() {
             break Ok(p);
         }
@@ -303,12 +329,12 @@ pub fn wait_ready(host: &Host, timeout: Duration) -> HostResult<Probe> {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    host.out.progress_done(bar, None);
+    ctx.out.progress_done(bar, None);
     result
 }
 
-pub fn stop(host: &Host, timeout: Duration) -> HostResult<Value> {
-    let _ = host;
+pub fn stop(ctx: &Context, timeout: Duration) -> HostResult<Value> {
+    let _ = ctx;
     let outcome = match proc::read_pid_file(&pid_file())? {
         None => "not running".to_string(),
         Some(rec) => proc::terminate(rec, timeout)?.to_string(),
@@ -317,9 +343,9 @@ pub fn stop(host: &Host, timeout: Duration) -> HostResult<Value> {
     Ok(json!({"service": "elysia", "stopped": outcome}))
 }
 
-/// The documented status schema of Elysia (see the README).
-pub fn status(host: &Host) -> HostResult<Value> {
-    let cfg = &host.config.elysia;
+/// The documented status schema of Elysia (docs/commands.md).
+pub fn status(ctx: &Context) -> HostResult<Value> {
+    let cfg = &ctx.config.elysia;
     let state = proc::pid_state(&pid_file())?;
     let (running, pid, detail) = match state {
         PidState::Absent => (false, None, "not started".to_string()),
@@ -332,22 +358,16 @@ pub fn status(host: &Host) -> HostResult<Value> {
     };
     let stats = pid.filter(|_| running).and_then(proc::stats);
     let p = if running {
-        host.block_on(probe(&host.http, cfg))
+        ctx.block_on(probe(&ctx.http, cfg))
     } else {
         Probe::default()
     };
-    let mut detail = if detail.is_empty() {
+    let detail = if detail.is_empty() {
         p.detail.clone()
     } else {
         detail
     };
-    let mut up = running && p.ready();
-    let mut running = running;
-    if host.plan.fact("service.elysia") == Some(json!("stopped")) {
-        up = false;
-        running = false;
-        detail = "stopped (dry-run)".into();
-    }
+    let up = running && p.ready();
     Ok(json!({
         "service": "elysia",
         "up": up,
@@ -376,7 +396,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.weaviate.rest_port = 9080;
         cfg.weaviate.grpc_port = 9051;
-        cfg.weaviate.api_key = crate::config::Secret::new("wk");
+        cfg.weaviate.api_key = crate::base::config::Secret::new("wk");
         let key = fernet_key(dir.path()).unwrap();
         let env = environment_with_key(&cfg, key).unwrap();
         assert_eq!(env["WEAVIATE_IS_LOCAL"], "True");

@@ -2,46 +2,47 @@
 //! and wait for readiness (every node ready, a RAFT leader, all voters),
 //! graceful stop, rolling restart, status.
 
-use crate::clients::weaviate::{cluster_readiness, ClusterReadiness, WeaviateClient};
-use crate::error::{HostError, HostResult};
-use crate::host::Host;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
+use crate::clients::weaviate::WeaviateClient;
 use crate::runtime::{self, WeaviateRuntime};
+use crate::services::readiness::{cluster_readiness, ClusterReadiness};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-pub fn runtime_for(host: &Host) -> HostResult<Box<dyn WeaviateRuntime>> {
-    runtime::select(&host.config, &host.rt)
+pub fn runtime_for(ctx: &Context) -> HostResult<Box<dyn WeaviateRuntime>> {
+    runtime::select(&ctx.config, &ctx.rt)
 }
 
-fn all_nodes(host: &Host) -> Vec<usize> {
-    (0..host.config.weaviate.nodes).collect()
+fn all_nodes(ctx: &Context) -> Vec<usize> {
+    (0..ctx.config.weaviate.nodes).collect()
 }
 
-pub fn readiness(host: &Host) -> ClusterReadiness {
-    let nodes = host.config.weaviate.node_specs();
-    host.block_on(cluster_readiness(
-        &host.http,
+pub fn readiness(ctx: &Context) -> ClusterReadiness {
+    let nodes = ctx.config.weaviate.node_specs();
+    ctx.block_on(cluster_readiness(
+        &ctx.http,
         &nodes,
-        &host.config.weaviate.api_key,
+        &ctx.config.weaviate.api_key,
     ))
 }
 
 /// Poll until the cluster is ready, failing early when a node's process or
 /// container has died (with its last log lines), or at the timeout.
 pub fn wait_ready(
-    host: &Host,
+    ctx: &Context,
     rt: &dyn WeaviateRuntime,
     timeout: Duration,
 ) -> HostResult<ClusterReadiness> {
     let started = Instant::now();
-    let bar = host.out.progress_start("weaviate", None);
-    let expected = host.config.weaviate.nodes;
+    let bar = ctx.out.progress_start("weaviate", None);
+    let expected = ctx.config.weaviate.nodes;
     let result = loop {
-        if let Err(e) = crate::script::check_interrupt() {
+        if let Err(e) = crate::base::cancel::check_interrupt() {
             break Err(e);
         }
-        let r = readiness(host);
-        host.out.progress_set(bar, None, Some(&r.summary()));
+        let r = readiness(ctx);
+        ctx.out.progress_set(bar, None, Some(&r.summary()));
         if r.is_ready(expected) {
             break Ok(r);
         }
@@ -68,18 +69,18 @@ pub fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(300));
     };
-    host.out.progress_done(bar, None);
+    ctx.out.progress_done(bar, None);
     result
 }
 
 pub fn start(
-    host: &Host,
+    ctx: &Context,
     nodes: Option<Vec<usize>>,
     wait: bool,
     timeout: Duration,
 ) -> HostResult<Value> {
-    let rt = runtime_for(host)?;
-    let nodes = nodes.unwrap_or_else(|| all_nodes(host));
+    let rt = runtime_for(ctx)?;
+    let nodes = nodes.unwrap_or_else(|| all_nodes(ctx));
     rt.preflight(&nodes)?;
     let t0 = Instant::now();
     // Start every node before waiting: readiness needs RAFT quorum, so no
@@ -89,24 +90,24 @@ pub fn start(
     }
     runtime::remember(Some(rt.kind()));
     let readiness = if wait {
-        Some(wait_ready(host, rt.as_ref(), timeout)?)
+        Some(wait_ready(ctx, rt.as_ref(), timeout)?)
     } else {
         None
     };
     Ok(json!({
         "service": "weaviate",
         "runtime": rt.kind().as_str(),
-        "started": nodes.iter().map(|&i| host.config.weaviate.node(i).name).collect::<Vec<_>>(),
-        "ready": readiness.as_ref().map(|r| r.is_ready(host.config.weaviate.nodes)),
+        "started": nodes.iter().map(|&i| ctx.config.weaviate.node(i).name).collect::<Vec<_>>(),
+        "ready": readiness.as_ref().map(|r| r.is_ready(ctx.config.weaviate.nodes)),
         "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "readiness": readiness,
     }))
 }
 
-pub fn stop(host: &Host, nodes: Option<Vec<usize>>, timeout: Duration) -> HostResult<Value> {
-    let rt = runtime_for(host)?;
+pub fn stop(ctx: &Context, nodes: Option<Vec<usize>>, timeout: Duration) -> HostResult<Value> {
+    let rt = runtime_for(ctx)?;
     let whole = nodes.is_none();
-    let nodes = nodes.unwrap_or_else(|| all_nodes(host));
+    let nodes = nodes.unwrap_or_else(|| all_nodes(ctx));
     let outcomes: Vec<HostResult<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
@@ -125,7 +126,7 @@ pub fn stop(host: &Host, nodes: Option<Vec<usize>>, timeout: Duration) -> HostRe
     });
     let mut result = serde_json::Map::new();
     for (i, o) in nodes.iter().zip(outcomes) {
-        result.insert(host.config.weaviate.node(*i).name, json!(o?));
+        result.insert(ctx.config.weaviate.node(*i).name, json!(o?));
     }
     if whole {
         rt.cleanup(false)?;
@@ -134,38 +135,45 @@ pub fn stop(host: &Host, nodes: Option<Vec<usize>>, timeout: Duration) -> HostRe
     Ok(json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": result}))
 }
 
-/// Restart every node; `rolling` does one node at a time and waits for the
-/// whole cluster to be ready in between, so clients keep being served.
-pub fn restart(
-    host: &Host,
-    rolling: bool,
-    timeout: Duration,
-    stop_timeout: Duration,
-) -> HostResult<Value> {
-    if !rolling {
-        stop(host, None, stop_timeout)?;
-        return start(host, None, true, timeout);
-    }
-    let rt = runtime_for(host)?;
-    let expected = host.config.weaviate.nodes;
-    let before = readiness(host);
-    if !before.is_ready(expected) {
+/// A rolling restart keeps clients served only if the cluster is ready
+/// before it starts.
+pub fn can_roll(ctx: &Context) -> HostResult<()> {
+    let before = readiness(ctx);
+    if !before.is_ready(ctx.config.weaviate.nodes) {
         return Err(HostError::weaviate(format!(
             "a rolling restart needs a ready cluster first: {}",
             before.summary()
         ))
         .with_hint("fix the cluster (`elysiactl status`), or restart without --rolling"));
     }
+    Ok(())
+}
+
+/// Restart every node; `rolling` does one node at a time and waits for the
+/// whole cluster to be ready in between, so clients keep being served.
+pub fn restart(
+    ctx: &Context,
+    rolling: bool,
+    timeout: Duration,
+    stop_timeout: Duration,
+) -> HostResult<Value> {
+    if !rolling {
+        stop(ctx, None, stop_timeout)?;
+        return start(ctx, None, true, timeout);
+    }
+    let rt = runtime_for(ctx)?;
+    let expected = ctx.config.weaviate.nodes;
+    can_roll(ctx)?;
     let mut steps = Vec::new();
     for i in 0..expected {
-        let name = host.config.weaviate.node(i).name;
-        host.out
+        let name = ctx.config.weaviate.node(i).name;
+        ctx.out
             .status(&format!("restarting {name} ({}/{expected})", i + 1));
         let t0 = Instant::now();
         let how = rt.stop_node(i, stop_timeout)?;
         rt.start_node(i)?;
-        wait_ready(host, rt.as_ref(), timeout)?;
-        wait_settled(host, timeout)?;
+        wait_ready(ctx, rt.as_ref(), timeout)?;
+        wait_settled(ctx, timeout)?;
         steps.push(json!({"node": name, "stop": how, "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0}));
     }
     Ok(json!({"service": "weaviate", "rolling": true, "nodes": steps}))
@@ -175,13 +183,13 @@ pub fn restart(
 /// wait until every node sees every configured node HEALTHY and reports all
 /// its shards loaded, so the replicas that will serve while the next node is
 /// away are all reachable.
-pub fn wait_settled(host: &Host, timeout: Duration) -> HostResult<()> {
+pub fn wait_settled(ctx: &Context, timeout: Duration) -> HostResult<()> {
     let started = Instant::now();
-    let specs = host.config.weaviate.node_specs();
+    let specs = ctx.config.weaviate.node_specs();
     loop {
-        crate::script::check_interrupt()?;
-        let views = host.block_on(futures_util::future::join_all(specs.iter().map(|s| {
-            let c = WeaviateClient::for_node(host.http.clone(), s, &host.config.weaviate.api_key)
+        crate::base::cancel::check_interrupt()?;
+        let views = ctx.block_on(futures_util::future::join_all(specs.iter().map(|s| {
+            let c = WeaviateClient::for_node(ctx.http.clone(), s, &ctx.config.weaviate.api_key)
                 .with_timeout(Duration::from_secs(5));
             async move { c.nodes_status(true).await }
         })));
@@ -222,13 +230,12 @@ pub fn wait_settled(host: &Host, timeout: Duration) -> HostResult<()> {
 }
 
 /// Per node: what the runtime knows joined with what the node's API says.
-pub fn status(host: &Host) -> HostResult<Value> {
-    let rt = runtime_for(host)?;
-    let r = readiness(host);
-    let simulated_stop = host.plan.fact("service.weaviate") == Some(json!("stopped"));
+pub fn status(ctx: &Context) -> HostResult<Value> {
+    let rt = runtime_for(ctx)?;
+    let r = readiness(ctx);
     let mut nodes = Vec::new();
-    let mut all_up = r.is_ready(host.config.weaviate.nodes);
-    for i in 0..host.config.weaviate.nodes {
+    let all_up = r.is_ready(ctx.config.weaviate.nodes);
+    for i in 0..ctx.config.weaviate.nodes {
         let st = rt.node_state(i)?;
         let api = r.nodes.get(i);
         let mut row = serde_json::to_value(&st).unwrap_or_default();
@@ -236,12 +243,6 @@ pub fn status(host: &Host) -> HostResult<Value> {
         row["live"] = json!(api.map(|a| a.live).unwrap_or(false));
         row["version"] = json!(api.and_then(|a| a.version.clone()));
         row["latency_ms"] = json!(api.and_then(|a| a.latency_ms));
-        if simulated_stop {
-            row["running"] = json!(false);
-            row["ready"] = json!(false);
-            row["detail"] = json!("stopped (dry-run)");
-            all_up = false;
-        }
         nodes.push(row);
     }
     Ok(json!({

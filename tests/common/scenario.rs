@@ -72,6 +72,9 @@ pub fn full(s: &Stack, with_elysia: bool) {
         assert!(r.stdout.contains("Elysia: ready"), "{}", r.stdout);
         assert!(!r.stdout.contains("weaviate-0"), "{}", r.stdout);
     }
+    if with_elysia && s.runtime == "process" {
+        elysia_probe_is_cheap_and_truthful(s);
+    }
     // Every node's log, a header and the last lines each; none with --lines 0.
     let r = s.run(&["weaviate", "logs", "--lines", "2"]).ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -242,4 +245,44 @@ pub fn full(s: &Stack, with_elysia: bool) {
         assert_eq!(r.code, 1, "{}", r.stdout);
         assert!(r.stdout.contains("Elysia: down"), "{}", r.stdout);
     }
+}
+
+/// `health` reuses the Elysia probe user an earlier check made (one cheap
+/// request instead of creating a user), and is still truthful: with Weaviate
+/// stopped, Elysia is reported as unable to reach it; once Weaviate is back,
+/// Elysia is reported connected again (through a fresh user where the old
+/// one stayed disconnected).
+fn elysia_probe_is_cheap_and_truthful(s: &Stack) {
+    let user_file = s.state_dir().join("elysia-probe-user");
+    let healthy = |what: &str| {
+        let v = s.run(&["health", "--json"]).ok().json();
+        assert_eq!(v["status"], "healthy", "{what}: {v:#}");
+        assert_eq!(v["elysia"]["weaviate_connected"], true, "{what}: {v:#}");
+    };
+    healthy("first check");
+    let user = std::fs::read_to_string(&user_file).expect("the probe user is kept");
+    healthy("second check");
+    assert_eq!(
+        std::fs::read_to_string(&user_file).unwrap(),
+        user,
+        "a second check reuses the probe user"
+    );
+    let r = s.run(&["health", "--json"]);
+    eprintln!("TIMING {} health: {:.3}s", s.runtime, r.seconds);
+
+    s.run(&["weaviate", "stop"]).ok();
+    let r = s.run(&["health", "--json"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let e = &r.json()["elysia"];
+    assert_eq!(e["up"], true, "{e:#}");
+    assert_eq!(e["weaviate_connected"], false, "{e:#}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Weaviate"),
+        "{e:#}"
+    );
+    s.run(&["weaviate", "start", "--timeout", "240"]).ok();
+    healthy("after Weaviate came back");
 }

@@ -1,0 +1,241 @@
+//! Validation: every setting within what the tool can act on, else the
+//! first that is not, by its dotted name so that the loader can point at its
+//! line in the file.
+
+use super::{embedding_endpoint_missing, Config, EmbedderKind, Transport};
+use crate::base::error::{HostError, HostResult};
+
+/// Most threads one stage of the index pipeline (or the repository
+/// fetcher) may run: far beyond what helps on any machine this runs on, and
+/// far below where spawning fails.
+pub const MAX_WORKERS: u64 = 64;
+
+/// A setting that fails `Config::check`.
+pub(super) struct Invalid {
+    /// Dotted, e.g. `index.batch_size`; where two settings clash, both, the
+    /// one to name first.
+    pub(super) keys: Vec<String>,
+    pub(super) error: HostError,
+}
+
+/// The line (1-based) where a dotted key is set in a config file's text.
+pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    let start = item.span()?.start;
+    Some(text.get(..start)?.matches('\n').count() + 1)
+}
+
+/// A host as URLs are built from it (`http://{host}:{port}`): a DNS name,
+/// an IPv4 address, or an IPv6 address in brackets.
+fn check_host(host: &str) -> Result<(), &'static str> {
+    if host.is_empty() {
+        return Err("it is empty");
+    }
+    if host.contains("://") {
+        return Err("it has a scheme");
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| "what is in brackets is not an IPv6 address");
+    }
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err("an IPv6 address needs brackets, e.g. [::1]");
+    }
+    if host.contains('/') {
+        return Err("it has a path");
+    }
+    if host.contains(':') {
+        return Err("it has a port");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+        return Err("a host name is letters, digits, - and _ in dot-separated parts");
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn validate(&self) -> HostResult<()> {
+        self.check().map_err(|bad| bad.error)
+    }
+
+    /// Every setting within what the tool can act on, else the first that
+    /// is not, by its dotted name (so a loader can find its line).
+    pub(super) fn check(&self) -> Result<(), Invalid> {
+        let bad = |key: &str, error: HostError| Invalid {
+            keys: key.split(',').map(str::to_string).collect(),
+            error,
+        };
+        let i = &self.index;
+        let embedder = EmbedderKind::parse(&i.embedder).map_err(|e| bad("index.embedder", e))?;
+        if embedder == EmbedderKind::Openai
+            && (i.embedding_url.is_empty() || i.embedding_model.is_empty())
+        {
+            return Err(bad("index.embedder", embedding_endpoint_missing()));
+        }
+        Transport::parse(&i.transport).map_err(|e| bad("index.transport", e))?;
+        // Sizes the index pipeline is built from: threads are spawned per
+        // worker and a batch is held in memory, so each has a ceiling.
+        for (key, value, min, max, what) in [
+            ("index.batch_size", i.batch_size as u64, 1, 10_000, "objects per batch request"),
+            ("index.upload_concurrency", i.upload_concurrency as u64, 1, MAX_WORKERS, "uploader threads, each with a request in flight"),
+            ("index.chunk_workers", i.chunk_workers as u64, 1, MAX_WORKERS, "threads reading and chunking files"),
+            ("index.embed_workers", i.embed_workers as u64, 1, MAX_WORKERS, "threads embedding chunks"),
+            ("index.max_file_bytes", i.max_file_bytes, 1, 1 << 30, "the largest file indexed, in bytes (0 would leave every file out and delete what was indexed)"),
+            ("index.chunk_lines", i.chunk_lines as u64, 1, 100_000, "the most lines in one chunk"),
+            ("index.embedding_timeout_s", i.embedding_timeout_s, 1, 3600, "seconds one embedding request may take"),
+            ("repos.max_concurrent", self.repos.max_concurrent as u64, 1, MAX_WORKERS, "repositories fetched at once, a thread each"),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(bad(
+                    key,
+                    HostError::validation(format!("{key} = {value} is out of range"))
+                        .with_hint(format!("use {min} to {max}: {what}")),
+                ));
+            }
+        }
+        if i.overlap_lines >= i.chunk_lines {
+            return Err(bad(
+                "index.overlap_lines,index.chunk_lines",
+                HostError::validation(format!(
+                    "index.overlap_lines = {} must be less than index.chunk_lines = {}",
+                    i.overlap_lines, i.chunk_lines
+                ))
+                .with_hint("windows move on by chunk_lines - overlap_lines lines; e.g. chunk_lines = 60, overlap_lines = 8"),
+            ));
+        }
+        for (key, host) in [
+            ("weaviate.host", &self.weaviate.host),
+            ("elysia.host", &self.elysia.host),
+        ] {
+            if let Err(why) = check_host(host) {
+                let port = if key == "weaviate.host" {
+                    "weaviate.rest_port (node i listens on rest_port + i)"
+                } else {
+                    "elysia.port"
+                };
+                return Err(bad(
+                    key,
+                    HostError::validation(format!(
+                        "{key} = {host:?} is not a host name or IP address: {why}"
+                    ))
+                    .with_hint(format!(
+                        "write only the host, e.g. \"127.0.0.1\" or \"weaviate.internal\"; \
+                         the port goes in {port}, and there is no scheme or path"
+                    )),
+                ));
+            }
+        }
+        let w = &self.weaviate;
+        if w.nodes == 0 || w.nodes > 9 {
+            return Err(bad(
+                "weaviate.nodes",
+                HostError::validation(format!("weaviate.nodes = {} is out of range", w.nodes))
+                    .with_hint("use between 1 and 9 nodes"),
+            ));
+        }
+        let top = |base: u16, span: usize| base as usize + span;
+        for (name, base, span) in [
+            ("rest_port", w.rest_port, w.nodes),
+            ("grpc_port", w.grpc_port, w.nodes),
+            ("gossip_port", w.gossip_port, 2 * w.nodes),
+            ("raft_port", w.raft_port, 2 * w.nodes),
+            ("metrics_port", w.metrics_port, w.nodes),
+        ] {
+            if base == 0 || top(base, span) > 65535 {
+                return Err(bad(
+                    &format!("weaviate.{name}"),
+                    HostError::validation(format!(
+                        "weaviate.{name} = {base} leaves no room for {} nodes",
+                        w.nodes
+                    ))
+                    .with_hint("pick a base port between 1024 and 60000"),
+                ));
+            }
+        }
+        // The same parser as --script-timeout, so "90" means 90 seconds in both.
+        crate::base::units::parse_duration(&self.script.timeout).map_err(|e| {
+            bad(
+                "script.timeout",
+                HostError::validation(format!(
+                    "script.timeout = {:?}: {}",
+                    self.script.timeout, e.message
+                ))
+                .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
+            )
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_transport_is_grpc_rest_or_refused() {
+        let mut cfg = Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
+        assert!(cfg.validate().is_ok());
+        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_TRANSPORT").then(|| "carrier-pigeon".into()))
+            .unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.message.contains("carrier-pigeon"), "{}", err.message);
+        assert!(err.hint.contains("grpc"), "{}", err.hint);
+    }
+
+    #[test]
+    fn index_embedder_is_one_of_the_built_ones() {
+        let mut cfg = Config::parse("[index]\nembedder = \"static\"\n").unwrap();
+        assert!(cfg.validate().is_ok());
+        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_EMBEDDER").then(|| "gpt".into()))
+            .unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.message.contains("\"gpt\""), "{}", err.message);
+        assert!(err.hint.contains("minilm"), "{}", err.hint);
+        cfg.index.embedder = "openai".into();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.message.contains("embedding_url"), "{}", err.message);
+        cfg.index.embedding_url = "http://127.0.0.1:1/v1".into();
+        cfg.index.embedding_model = "m".into();
+        cfg.apply_env(|k| (k == "ELYSIACTL_EMBEDDING_API_KEY").then(|| "sk-x".into()))
+            .unwrap();
+        assert!(cfg.validate().is_ok());
+        assert_eq!(cfg.index.embedding_api_key.expose(), "sk-x");
+        assert!(!serde_json::to_string(&cfg).unwrap().contains("sk-x"));
+    }
+
+    #[test]
+    fn hosts_are_names_or_addresses_without_port_scheme_or_path() {
+        for good in [
+            "127.0.0.1",
+            "localhost",
+            "weaviate-0.svc.cluster.local",
+            "[::1]",
+            "db_1",
+        ] {
+            assert!(check_host(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("127.0.0.1:8080/v1", "path"),
+            ("127.0.0.1:8080", "port"),
+            ("http://h", "scheme"),
+            ("::1", "brackets"),
+            ("", "empty"),
+            ("a b", "letters"),
+            ("a..b", "letters"),
+        ] {
+            assert!(check_host(bad).unwrap_err().contains(why), "{bad}");
+        }
+    }
+}

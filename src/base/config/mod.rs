@@ -1,0 +1,585 @@
+//! Effective configuration: defaults, then the TOML file, then the seed's
+//! environment variables, then command-line flags. Secrets live in `Secret`,
+//! which never prints its value, so logs, `--json` and errors cannot leak it.
+//!
+//! This file holds the types and their defaults; load.rs reads the file and
+//! the environment, check.rs validates (naming the line of a bad value), and
+//! edit.rs is the one locked, atomic writer of the config file.
+
+mod check;
+mod edit;
+mod load;
+
+pub use check::MAX_WORKERS;
+pub use edit::{edit_file, set_values};
+
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub const DEFAULT_WEAVIATE_VERSION: &str = "1.38.11";
+
+/// An API key or similar. Serializes and prints as `***` (or empty when unset).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+    pub fn redacted(&self) -> &'static str {
+        if self.is_set() {
+            "***"
+        } else {
+            ""
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.redacted())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Docker,
+    Process,
+}
+
+impl RuntimeKind {
+    pub fn parse(s: &str) -> HostResult<RuntimeKind> {
+        match s {
+            "docker" => Ok(RuntimeKind::Docker),
+            "process" => Ok(RuntimeKind::Process),
+            other => Err(HostError::validation(format!("unknown runtime '{other}'"))
+                .with_hint("use `docker` or `process`")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Process => "process",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeaviateConfig {
+    /// `docker` or `process`; unset means: docker when an engine answers and the image exists, else process.
+    pub runtime: Option<RuntimeKind>,
+    /// Names what this cluster owns in Docker: `<name>-weaviate-0` containers, the `<name>` network, volumes.
+    pub cluster_name: String,
+    pub version: String,
+    pub nodes: usize,
+    /// Address clients use to reach the nodes.
+    pub host: String,
+    /// REST port of node 0; node i listens on rest_port + i.
+    pub rest_port: u16,
+    /// gRPC port of node 0; node i listens on grpc_port + i.
+    pub grpc_port: u16,
+    /// Memberlist port of node 0 (process runtime); node i uses gossip_port + 2i and the data port one above.
+    pub gossip_port: u16,
+    /// RAFT port of node 0 (process runtime); node i uses raft_port + 2i and the RPC port one above.
+    pub raft_port: u16,
+    /// Prometheus port of node 0; node i uses metrics_port + i.
+    pub metrics_port: u16,
+    /// Weaviate API key; when set, nodes start with API-key authentication and clients send it.
+    pub api_key: Secret,
+    /// Path to the weaviate-server binary; empty means the one `elysiactl install weaviate` builds.
+    pub binary: String,
+    /// Docker image for the docker runtime; empty means `elysiactl/weaviate:<version>`.
+    pub image: String,
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    pub stop_timeout: u64,
+    /// Seconds `start` waits for the cluster to be ready.
+    pub ready_timeout: u64,
+    /// Replication factor every collection should have (health, repair); 0 means the node count, capped at 3.
+    pub replication_factor: usize,
+    /// Extra environment for every node (overrides the defaults elysiactl sets).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for WeaviateConfig {
+    fn default() -> Self {
+        WeaviateConfig {
+            runtime: None,
+            cluster_name: "elysiactl".into(),
+            version: DEFAULT_WEAVIATE_VERSION.into(),
+            nodes: 3,
+            host: "127.0.0.1".into(),
+            rest_port: 8080,
+            grpc_port: 50051,
+            gossip_port: 7100,
+            raft_port: 8300,
+            metrics_port: 2112,
+            api_key: Secret::default(),
+            binary: String::new(),
+            image: String::new(),
+            stop_timeout: 30,
+            ready_timeout: 180,
+            replication_factor: 0,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ElysiaConfig {
+    /// Whether `start`/`stop`/`status` manage Elysia at all.
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    /// Python used to create the venv.
+    pub python: String,
+    /// The venv; empty means `$XDG_DATA_HOME/elysiactl/elysia-venv`.
+    pub venv: String,
+    /// A named conda environment to use instead of a venv (created by `install elysia`).
+    pub conda_env: String,
+    pub version: String,
+    /// Key for Elysia's model provider, passed to Elysia as the variable named by `api_key_env`.
+    pub api_key: Secret,
+    pub api_key_env: String,
+    pub stop_timeout: u64,
+    pub ready_timeout: u64,
+    /// Extra environment for Elysia (models, providers, timeouts).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for ElysiaConfig {
+    fn default() -> Self {
+        ElysiaConfig {
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 8000,
+            python: "python3".into(),
+            venv: String::new(),
+            conda_env: String::new(),
+            version: "0.2.8".into(),
+            api_key: Secret::default(),
+            api_key_env: "OPENAI_API_KEY".into(),
+            stop_timeout: 15,
+            ready_timeout: 120,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptConfig {
+    /// Most Rhai operations / Lua instructions a script may run; 0 means no
+    /// limit (the wall-clock limit, `timeout`, still applies).
+    pub max_operations: u64,
+    /// Wall-clock limit for one script, e.g. "10m".
+    pub timeout: String,
+}
+
+impl Default for ScriptConfig {
+    fn default() -> Self {
+        ScriptConfig {
+            max_operations: 50_000_000,
+            timeout: "30m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub weaviate: WeaviateConfig,
+    pub elysia: ElysiaConfig,
+    pub script: ScriptConfig,
+    pub index: IndexConfig,
+    pub repos: ReposConfig,
+    /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).
+    pub jobs: Vec<JobConfig>,
+    /// Where the values came from, for `config show`.
+    #[serde(skip_deserializing)]
+    pub sources: Vec<String>,
+    /// The config file this was loaded from (or would be).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+/// `index sync`: where chunks go and how the pipeline is sized.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// The collection chunks are written to unless --collection says otherwise.
+    pub collection: String,
+    /// Objects per batch upsert.
+    pub batch_size: usize,
+    /// Batch requests in flight at once.
+    pub upload_concurrency: usize,
+    /// Threads reading, hashing and chunking files.
+    pub chunk_workers: usize,
+    /// Files larger than this are skipped (and recorded).
+    pub max_file_bytes: u64,
+    /// Most lines in one chunk; windows overlap by `overlap_lines`.
+    pub chunk_lines: usize,
+    pub overlap_lines: usize,
+    /// "none" (keyword search only), "static" (a token table distilled from
+    /// all-MiniLM-L6-v2: fast), "minilm" (the transformer itself: better, slow
+    /// on few cores) or "openai" (an OpenAI-compatible endpoint, below). The
+    /// local ones need `elysiactl install model`.
+    pub embedder: String,
+    /// For "openai": the API's base URL (POST {url}/embeddings), e.g.
+    /// "https://api.openai.com/v1" or "http://127.0.0.1:8090/v1".
+    pub embedding_url: String,
+    /// For "openai": the model the endpoint embeds with.
+    pub embedding_model: String,
+    /// For "openai": the bearer token; env ELYSIACTL_EMBEDDING_API_KEY.
+    pub embedding_api_key: Secret,
+    /// For "openai": seconds one request may take.
+    pub embedding_timeout_s: u64,
+    /// Threads embedding chunks (a stage of its own between chunkers and uploaders).
+    pub embed_workers: usize,
+    /// How batches travel: "grpc" (what the official clients use; the server
+    /// answers with errors only) or "rest" (/v1/batch/objects).
+    pub transport: String,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            collection: "CodeChunks".into(),
+            batch_size: 200,
+            upload_concurrency: 4,
+            chunk_workers: 2,
+            max_file_bytes: 1 << 20,
+            chunk_lines: 60,
+            overlap_lines: 8,
+            embedder: "none".into(),
+            embedding_url: String::new(),
+            embedding_model: String::new(),
+            embedding_api_key: Secret::default(),
+            embedding_timeout_s: 60,
+            embed_workers: 2,
+            transport: "grpc".into(),
+        }
+    }
+}
+
+/// What turns chunks into vectors (`index.embedder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedderKind {
+    /// No vectors: keyword search only.
+    None,
+    /// The token table distilled from all-MiniLM-L6-v2: fast.
+    Static,
+    /// all-MiniLM-L6-v2 itself: better, slow on few cores.
+    Minilm,
+    /// An OpenAI-compatible endpoint (`index.embedding_url`, `index.embedding_model`).
+    Openai,
+}
+
+impl EmbedderKind {
+    pub const ALL: [EmbedderKind; 4] = [
+        EmbedderKind::None,
+        EmbedderKind::Static,
+        EmbedderKind::Minilm,
+        EmbedderKind::Openai,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbedderKind::None => "none",
+            EmbedderKind::Static => "static",
+            EmbedderKind::Minilm => "minilm",
+            EmbedderKind::Openai => "openai",
+        }
+    }
+
+    pub fn parse(s: &str) -> HostResult<EmbedderKind> {
+        EmbedderKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| unknown_embedder(s))
+    }
+}
+
+pub fn unknown_embedder(kind: &str) -> HostError {
+    HostError::validation(format!("index.embedder = {kind:?} is not an embedder")).with_hint(
+        "use \"none\" (keyword search), \"static\" (fast, distilled), \"minilm\" \
+         (all-MiniLM-L6-v2; slow on few cores) or \"openai\" (an OpenAI-compatible endpoint: \
+         index.embedding_url, index.embedding_model); the local ones need `elysiactl install model`",
+    )
+}
+
+/// What the endpoint embedder and the config's validation say when the
+/// endpoint's URL or model is not set.
+pub fn embedding_endpoint_missing() -> HostError {
+    HostError::validation(
+        "index.embedder = \"openai\" needs index.embedding_url and index.embedding_model",
+    )
+    .with_hint(
+        "e.g. embedding_url = \"https://api.openai.com/v1\", embedding_model = \
+         \"text-embedding-3-small\" under [index], and the key in \
+         ELYSIACTL_EMBEDDING_API_KEY (or index.embedding_api_key)",
+    )
+}
+
+/// How index batches travel (`index.transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// What the official clients use; the server answers with errors only.
+    Grpc,
+    /// `/v1/batch/objects`.
+    Rest,
+}
+
+impl Transport {
+    pub fn parse(s: &str) -> HostResult<Transport> {
+        match s {
+            "grpc" => Ok(Transport::Grpc),
+            "rest" => Ok(Transport::Rest),
+            other => Err(HostError::validation(format!(
+                "index.transport = {other:?} is not a transport"
+            ))
+            .with_hint("use \"grpc\" (the default) or \"rest\"")),
+        }
+    }
+}
+
+impl IndexConfig {
+    /// `embedder`, which the loaded configuration has already checked.
+    pub fn embedder_kind(&self) -> HostResult<EmbedderKind> {
+        EmbedderKind::parse(&self.embedder)
+    }
+
+    /// `transport`, which the loaded configuration has already checked.
+    pub fn transport_kind(&self) -> HostResult<Transport> {
+        Transport::parse(&self.transport)
+    }
+}
+
+/// `index repos`: the repository list the scheduled sync keeps indexed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReposConfig {
+    /// One repository per line (path or URL), `#` comments; env MGIT_REPOS_FILE.
+    pub file: String,
+    /// Where URLs are cloned; empty means `$XDG_DATA_HOME/elysiactl/repos`.
+    pub workdir: String,
+    /// Shallow clone depth, 0 for full history; env MGIT_CLONE_DEPTH.
+    pub clone_depth: u32,
+    /// Repositories fetched at once; env MGIT_MAX_CONCURRENT.
+    pub max_concurrent: usize,
+    /// Changed files a repository needs before it is re-indexed; env ELYSIA_DIFF_THRESHOLD.
+    pub diff_threshold: usize,
+}
+
+impl Default for ReposConfig {
+    fn default() -> Self {
+        ReposConfig {
+            file: String::new(),
+            workdir: String::new(),
+            clone_depth: 1,
+            max_concurrent: 4,
+            diff_threshold: 1,
+        }
+    }
+}
+
+/// One scheduled job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub name: String,
+    /// Five fields (minute first) or six (second first).
+    pub cron: String,
+    /// A command with its arguments, e.g. ["index", "repos"].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Or a playbook file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub playbook: String,
+    /// How long a run may take, e.g. "10m".
+    #[serde(default = "default_job_timeout")]
+    pub timeout: String,
+    /// "skip" (default): no second run while one runs; "allow".
+    #[serde(default = "default_skip")]
+    pub overlap: String,
+    /// A run missed while the daemon was down: "skip" (default) or "once" (run at start).
+    #[serde(default = "default_skip")]
+    pub missed: String,
+    /// Random delay up to this much, e.g. "30s".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jitter: String,
+    /// "local" (default), "UTC" or an IANA name such as "Europe/Berlin".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub timezone: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_job_timeout() -> String {
+    "1h".into()
+}
+fn default_skip() -> String {
+    "skip".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Per-node addresses, derived from the port bases so they are declared once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSpec {
+    pub index: usize,
+    pub name: String,
+    pub host: String,
+    pub rest_port: u16,
+    pub grpc_port: u16,
+    pub gossip_port: u16,
+    pub data_port: u16,
+    pub raft_port: u16,
+    pub raft_rpc_port: u16,
+    pub metrics_port: u16,
+}
+
+impl NodeSpec {
+    pub fn rest_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.rest_port)
+    }
+}
+
+impl WeaviateConfig {
+    pub fn node(&self, i: usize) -> NodeSpec {
+        let i16 = i as u16;
+        NodeSpec {
+            index: i,
+            name: format!("weaviate-{i}"),
+            host: self.host.clone(),
+            rest_port: self.rest_port + i16,
+            grpc_port: self.grpc_port + i16,
+            gossip_port: self.gossip_port + 2 * i16,
+            data_port: self.gossip_port + 2 * i16 + 1,
+            raft_port: self.raft_port + 2 * i16,
+            raft_rpc_port: self.raft_port + 2 * i16 + 1,
+            metrics_port: self.metrics_port + i16,
+        }
+    }
+
+    pub fn node_specs(&self) -> Vec<NodeSpec> {
+        (0..self.nodes).map(|i| self.node(i)).collect()
+    }
+
+    pub fn binary_path(&self) -> PathBuf {
+        if self.binary.is_empty() {
+            paths::data_dir()
+                .join("bin")
+                .join(format!("weaviate-server-{}", self.version))
+        } else {
+            PathBuf::from(&self.binary)
+        }
+    }
+
+    pub fn image_name(&self) -> String {
+        if self.image.is_empty() {
+            format!("elysiactl/weaviate:{}", self.version)
+        } else {
+            self.image.clone()
+        }
+    }
+
+    /// Replication factor collections are expected to have: the configured
+    /// one, else the node count capped at 3; never more than the nodes.
+    pub fn expected_replication_factor(&self) -> usize {
+        match self.replication_factor {
+            0 => self.nodes.clamp(1, 3),
+            n => n.clamp(1, self.nodes.max(1)),
+        }
+    }
+}
+
+impl ElysiaConfig {
+    pub fn venv_path(&self) -> PathBuf {
+        if self.venv.is_empty() {
+            paths::data_dir().join("elysia-venv")
+        } else {
+            PathBuf::from(&self.venv)
+        }
+    }
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+}
+
+impl Config {
+    /// The effective configuration as JSON, secrets redacted.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        crate::base::redact::json(&mut v);
+        v
+    }
+
+    /// Tell the redaction every secret this configuration holds, so that one
+    /// echoed back anywhere (a server's error, a log line) is masked too.
+    pub fn remember_secrets(&self) {
+        for key in [
+            &self.weaviate.api_key,
+            &self.elysia.api_key,
+            &self.index.embedding_api_key,
+        ] {
+            crate::base::redact::remember(key.expose());
+        }
+        for (name, value) in self.weaviate.env.iter().chain(&self.elysia.env) {
+            if crate::base::redact::is_secret_name(name) {
+                crate::base::redact::remember(value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_serialize() {
+        let mut cfg = Config::default();
+        cfg.weaviate.api_key = Secret::new("super-secret-key");
+        let text = serde_json::to_string(&cfg.redacted_json()).unwrap();
+        assert!(!text.contains("super-secret-key"));
+        assert!(text.contains("***"));
+        assert!(!format!("{cfg:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn node_ports_follow_the_documented_layout() {
+        let w = WeaviateConfig::default();
+        let n2 = w.node(2);
+        assert_eq!(
+            (
+                n2.rest_port,
+                n2.grpc_port,
+                n2.gossip_port,
+                n2.data_port,
+                n2.raft_port,
+                n2.raft_rpc_port
+            ),
+            (8082, 50053, 7104, 7105, 8304, 8305)
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! For unit tests that need something installed (a Docker engine, the
+//! model): found, or the test is skipped with a `SKIPPED:` line, except under
+//! CI (`CI` or `ELYSIACTL_TEST_REQUIRE_ALL` set), where it fails, as the
+//! integration tests do with their prerequisites (tests/common's `require`).
+
+/// Whether `what` is there; `install` says how to get it.
+pub fn require(what: &str, present: bool, install: &str) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() || std::env::var_os("ELYSIACTL_TEST_REQUIRE_ALL").is_some()
+    {
+        panic!("{what} is missing; run .ci/prepare ({install})");
+    }
+    eprintln!("SKIPPED: {what} is missing (run `{install}` to test with it)");
+    false
+}

@@ -1,0 +1,128 @@
+//! Objects: one read from a chosen node's replica, pages, single and batch
+//! writes, deletes.
+
+use super::{class_name, no_such_collection, path_segment, WeaviateClient};
+use crate::base::error::HostResult;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+impl WeaviateClient {
+    /// `GET /v1/objects/{C}/{id}` from exactly this node's replica
+    /// (`node_name`), or through the cluster at a consistency level.
+    /// `None` when the object is not there.
+    pub async fn object(
+        &self,
+        class: &str,
+        id: &str,
+        node: Option<&str>,
+        consistency: Option<&str>,
+    ) -> HostResult<Option<Value>> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let mut query = Vec::new();
+        if let Some(n) = node {
+            query.push(("node_name", n));
+        }
+        if let Some(c) = consistency {
+            query.push(("consistency_level", c));
+        }
+        let reply = self.send(Method::GET, &path, &query, None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.json_of(&Method::GET, &path, reply).map(Some)
+    }
+
+    /// `GET /v1/objects?class=C&limit=N[&after=ID]`: a page of objects in
+    /// ID order, without vectors.
+    pub async fn list_objects(
+        &self,
+        class: &str,
+        limit: u64,
+        after: Option<&str>,
+    ) -> HostResult<Vec<Value>> {
+        let class = class_name(class)?;
+        let path = "/v1/objects";
+        let n = limit.to_string();
+        let mut query = vec![("class", class.as_str()), ("limit", n.as_str())];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
+        let reply = self.send(Method::GET, path, &query, None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::UNPROCESSABLE_ENTITY
+        {
+            return Err(no_such_collection(&class));
+        }
+        let v = self.json_of(&Method::GET, path, reply)?;
+        Ok(v["objects"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `POST /v1/objects?consistency_level=L`: create one object.
+    pub async fn insert_object(&self, object: &Value, consistency: &str) -> HostResult<Value> {
+        let path = "/v1/objects";
+        let reply = self
+            .send(
+                Method::POST,
+                path,
+                &[("consistency_level", consistency)],
+                Some(object),
+                None,
+            )
+            .await?;
+        self.json_of(&Method::POST, path, reply)
+    }
+
+    /// `POST /v1/batch/objects?consistency_level=L`: create or replace many
+    /// objects (same ID = replaced). Returns, per object in order, its error
+    /// message if it failed.
+    pub async fn batch_objects(
+        &self,
+        objects: &[Value],
+        consistency: &str,
+    ) -> HostResult<Vec<Option<String>>> {
+        let path = "/v1/batch/objects";
+        let body = serde_json::json!({ "objects": objects });
+        let reply = self
+            .send(
+                Method::POST,
+                path,
+                &[("consistency_level", consistency)],
+                Some(&body),
+                None,
+            )
+            .await?;
+        let v = self.json_of(&Method::POST, path, reply)?;
+        let results = v.as_array().cloned().unwrap_or_default();
+        Ok((0..objects.len())
+            .map(|i| {
+                let errs = results.get(i).map(|r| &r["result"]["errors"]["error"]);
+                match errs.and_then(Value::as_array) {
+                    Some(list) if !list.is_empty() => Some(
+                        list.iter()
+                            .filter_map(|e| e["message"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                    _ if results.get(i).is_none() => {
+                        Some("missing from the batch reply".to_string())
+                    }
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// `DELETE /v1/objects/{C}/{id}`; true if it existed.
+    pub async fn delete_object(&self, class: &str, id: &str) -> HostResult<bool> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let reply = self.send(Method::DELETE, &path, &[], None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if reply.status.is_success() {
+            return Ok(true);
+        }
+        Err(self.status_error(&Method::DELETE, &path, &reply))
+    }
+}

@@ -1,2 +1,0 @@
-//! Operating-system helpers shared by the runtimes and services.
-pub mod process;
