@@ -134,8 +134,17 @@ impl Field {
             let (from, to) = match range {
                 "*" | "?" => (self.min, self.max),
                 r => match r.split_once('-') {
-                    Some((a, b)) => {
-                        let (a, b) = (self.value(a)?, self.value(b)?);
+                    Some((a, b_token)) => {
+                        let (a, mut b) = (self.value(a)?, self.value(b_token)?);
+                        // SUN is both 0 and 7; ending a range, it is 7, so
+                        // `fri-sun` means `5-7`.
+                        if self.name == WEEKDAY.name
+                            && b == 0
+                            && a > 0
+                            && !b_token.starts_with(|c: char| c.is_ascii_digit())
+                        {
+                            b = 7;
+                        }
                         if a > b {
                             return Err(format!(
                                 "{} range {r} runs backwards; write the smaller end first",
@@ -339,6 +348,27 @@ mod tests {
             .map(|t| t.weekday().to_string())
             .collect();
         assert_eq!(weekdays, ["Wed", "Thu", "Fri", "Mon", "Tue"]);
+    }
+
+    /// SUN ends a weekday range as 7 does (`fri-sun` is `5-7`), and still
+    /// starts one as 0. Found by tests/properties.rs.
+    #[test]
+    fn a_weekday_range_may_end_on_sunday_by_name() {
+        // 2026-11-24 is a Tuesday.
+        let t0: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let days = |expr: &str| -> Vec<String> {
+            parse(expr)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"))
+                .after(&t0)
+                .take(4)
+                .map(|t| t.weekday().to_string())
+                .collect()
+        };
+        assert_eq!(days("0 8 * * fri-sun"), ["Fri", "Sat", "Sun", "Fri"]);
+        assert_eq!(days("0 8 * * MON-SUN/3"), ["Thu", "Sun", "Mon", "Thu"]);
+        assert_eq!(days("0 8 * * sun-mon"), ["Sun", "Mon", "Sun", "Mon"]);
+        assert_eq!(days("0 8 * * sun"), ["Sun", "Sun", "Sun", "Sun"]);
+        assert!(err("0 8 * * sat-fri").contains("runs backwards"));
     }
 
     #[test]

@@ -41,24 +41,38 @@ pub fn zone(name: &str) -> Option<Zone> {
     }
 }
 
-/// The next `n` times a job fires after `after`, in its time zone.
+/// The next `n` times a job fires after `after`, in its time zone, each
+/// later than the one before.
 pub fn next_times(job: &JobConfig, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
     let Ok(s) = parse_cron(&job.cron) else {
         return Vec::new();
     };
-    match zone(&job.timezone) {
-        Some(Zone::Utc) => s.after(&after).take(n).collect(),
-        Some(Zone::Named(tz)) => s
-            .after(&after.with_timezone(&tz))
-            .take(n)
-            .map(|t| t.with_timezone(&Utc))
-            .collect(),
-        _ => s
-            .after(&after.with_timezone(&Local))
-            .take(n)
-            .map(|t| t.with_timezone(&Utc))
-            .collect(),
-    }
+    let times: Box<dyn Iterator<Item = DateTime<Utc>>> = match zone(&job.timezone) {
+        Some(Zone::Utc) => Box::new(s.after(&after)),
+        Some(Zone::Named(tz)) => Box::new(
+            s.after(&after.with_timezone(&tz))
+                .map(|t| t.with_timezone(&Utc)),
+        ),
+        _ => Box::new(
+            s.after(&after.with_timezone(&Local))
+                .map(|t| t.with_timezone(&Utc)),
+        ),
+    };
+    // In the hour a clock turns back, the crate gives each repeated local
+    // time at both offsets, the earlier first, and goes on from the later:
+    // the earlier of the next pair lies before what it already gave. Such a
+    // time taken as the next run is due at once, again and again.
+    let mut last = after;
+    times
+        .filter(|t| {
+            let forward = *t > last;
+            if forward {
+                last = *t;
+            }
+            forward
+        })
+        .take(n)
+        .collect()
 }
 
 /// Why a job that parses can still never run (`0 0 30 2 *`: February has
@@ -260,6 +274,31 @@ mod tests {
         berlin.timezone = "Mars/Olympus".into();
         let any = |_: &[String]| true;
         assert!(validate(&berlin, &any).unwrap_err().contains("not known"));
+    }
+
+    /// In the hour a clock turns back, local times happen twice; the next
+    /// runs are still later than `after`, each later than the one before
+    /// (the daemon takes an earlier one as due now and would run the job
+    /// again at once, all hour). Found by fuzzing (fuzz/ target cron).
+    #[test]
+    fn next_times_move_forward_through_a_repeated_hour() {
+        for (cron, zone, after) in [
+            ("*/10 * * * *", "America/New_York", "2026-11-01T06:00:30Z"),
+            ("* * * * * *", "America/New_York", "2026-11-01T06:00:01Z"),
+            ("30 2 * * *", "Europe/Berlin", "2026-10-25T01:15:00Z"),
+            ("*/5 * * * *", "Australia/Lord_Howe", "2026-04-04T15:05:00Z"),
+        ] {
+            let mut j = job(cron);
+            j.timezone = zone.into();
+            let after: DateTime<Utc> = after.parse().unwrap();
+            let runs = next_times(&j, after, 4);
+            assert_eq!(runs.len(), 4, "{cron} in {zone}");
+            let mut last = after;
+            for t in runs {
+                assert!(t > last, "{cron} in {zone}: {t} after {last}");
+                last = t;
+            }
+        }
     }
 
     #[test]

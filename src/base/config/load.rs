@@ -60,18 +60,23 @@ impl Config {
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
         cfg.remember_secrets();
-        if let Err(Invalid { keys, mut error }) = cfg.check() {
-            // Name the line when the file set it (an environment variable may have).
-            let line = text
-                .as_deref()
-                .and_then(|t| keys.iter().find_map(|k| line_of_key(t, k)));
-            if let Some(line) = line {
-                error.message = format!("{} (line {line} of {})", error.message, path.display());
-            }
-            return Err(error);
-        }
+        cfg.check_loaded(text.as_deref(), &path)?;
         cfg.file = Some(path);
         Ok(cfg)
+    }
+
+    /// `validate` as `load` does it: a bad setting also names its line in
+    /// `text`, the file at `path`, when the file set it (an environment
+    /// variable may have).
+    pub fn check_loaded(&self, text: Option<&str>, path: &Path) -> HostResult<()> {
+        let Err(Invalid { keys, mut error }) = self.check() else {
+            return Ok(());
+        };
+        let line = text.and_then(|t| keys.iter().find_map(|k| line_of_key(t, k)));
+        if let Some(line) = line {
+            error.message = format!("{} (line {line} of {})", error.message, path.display());
+        }
+        Err(error)
     }
 
     pub fn parse(text: &str) -> HostResult<Config> {
@@ -80,7 +85,7 @@ impl Config {
 
     /// Parse the text of `file`; an error names the line to fix (serde's
     /// message already lists the keys a table takes).
-    pub(super) fn parse_file(text: &str, file: Option<&Path>) -> HostResult<Config> {
+    pub fn parse_file(text: &str, file: Option<&Path>) -> HostResult<Config> {
         toml::from_str(text).map_err(|e| {
             let mut message = e.message().trim().to_string();
             let of_file = file
