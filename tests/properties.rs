@@ -404,16 +404,8 @@ fn selects(field: &Field, v: u32) -> bool {
 
 fn job(cron: &str) -> JobConfig {
     JobConfig {
-        name: "p".into(),
-        cron: cron.into(),
-        command: vec!["status".into()],
-        playbook: String::new(),
-        timeout: "1m".into(),
-        overlap: "skip".into(),
-        missed: "skip".into(),
-        jitter: String::new(),
         timezone: "UTC".into(),
-        enabled: true,
+        ..JobConfig::new("p", cron, &["status"])
     }
 }
 

@@ -26,16 +26,8 @@ const STARTS: &[(&str, &str)] = &[
 
 fn job(cron: &str, timezone: &str) -> JobConfig {
     JobConfig {
-        name: "fuzz".into(),
-        cron: cron.into(),
-        command: vec!["status".into()],
-        playbook: String::new(),
-        timeout: "1m".into(),
-        overlap: "skip".into(),
-        missed: "skip".into(),
-        jitter: String::new(),
         timezone: timezone.into(),
-        enabled: true,
+        ..JobConfig::new("fuzz", cron, &["status"])
     }
 }
 

@@ -231,16 +231,8 @@ mod tests {
 
     fn job(cron: &str) -> JobConfig {
         JobConfig {
-            name: "j".into(),
-            cron: cron.into(),
-            command: vec!["status".into()],
-            playbook: String::new(),
-            timeout: "1m".into(),
-            overlap: "skip".into(),
-            missed: "skip".into(),
-            jitter: String::new(),
             timezone: "UTC".into(),
-            enabled: true,
+            ..JobConfig::new("j", cron, &["status"])
         }
     }
 

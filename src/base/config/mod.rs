@@ -433,6 +433,25 @@ pub struct JobConfig {
     pub enabled: bool,
 }
 
+impl JobConfig {
+    /// A job running `command` on `cron`, every other setting as a config
+    /// file that leaves it out would have it.
+    pub fn new(name: &str, cron: &str, command: &[&str]) -> JobConfig {
+        JobConfig {
+            name: name.into(),
+            cron: cron.into(),
+            command: command.iter().map(|c| c.to_string()).collect(),
+            playbook: String::new(),
+            timeout: default_job_timeout(),
+            overlap: default_skip(),
+            missed: default_skip(),
+            jitter: String::new(),
+            timezone: String::new(),
+            enabled: default_true(),
+        }
+    }
+}
+
 fn default_job_timeout() -> String {
     "1h".into()
 }
