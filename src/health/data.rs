@@ -7,6 +7,7 @@ use super::cluster::{expected_factor, factor_of};
 use super::{client, Options, Problems, Severity};
 use crate::base::context::Context;
 use crate::base::error::HostResult;
+use crate::clients::weaviate::Consistency;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -161,7 +162,7 @@ fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
         let t0 = Instant::now();
         ctx.block_on(c0.insert_object(
             &json!({"class": name, "id": id, "properties": {"probe": "lag"}}),
-            "ONE",
+            Consistency::One,
         ))?;
         let acked_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let mut per_node = serde_json::Map::new();

@@ -7,7 +7,7 @@ use crate::base::config::Transport;
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::clients::weaviate::grpc::GrpcBatchClient;
-use crate::clients::weaviate::WeaviateClient;
+use crate::clients::weaviate::{Consistency, WeaviateClient};
 use backon::BlockingRetryable;
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,11 +155,11 @@ impl Uploader {
         let r = match &self.grpc {
             Some(grpc) => self.with_retry(ctx, "batch upsert", |i| {
                 let c = grpc[i].clone();
-                async move { c.batch_objects(objects, "QUORUM").await }
+                async move { c.batch_objects(objects, Consistency::Quorum).await }
             }),
             None => self.with_retry(ctx, "batch upsert", |i| {
                 let c = self.clients[i].clone();
-                async move { c.batch_objects(objects, "QUORUM").await }
+                async move { c.batch_objects(objects, Consistency::Quorum).await }
             }),
         };
         let _ = self

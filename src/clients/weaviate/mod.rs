@@ -42,8 +42,8 @@ mod schema;
 pub use cluster::Cluster;
 pub use errors::{is_no_such_collection, is_node_failure, is_unreachable, no_such_collection};
 pub use models::{
-    ClusterStatistics, NodeStatistics, NodeStats, NodeStatus, NodesStatus, RaftInfo, RaftServer,
-    ShardInfo,
+    ClusterStatistics, Consistency, NodeStatistics, NodeStats, NodeStatus, NodesStatus, RaftInfo,
+    RaftServer, ShardInfo,
 };
 pub use nodes::PROBE_TIMEOUT;
 pub use schema::{class_name, class_names_of};

@@ -5,6 +5,26 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+/// How many replicas must acknowledge a write (or answer a read) before
+/// Weaviate replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    One,
+    Quorum,
+    All,
+}
+
+impl Consistency {
+    /// The name Weaviate's REST API takes (`consistency_level=QUORUM`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::One => "ONE",
+            Consistency::Quorum => "QUORUM",
+            Consistency::All => "ALL",
+        }
+    }
+}
+
 /// `null` or absent → default.
 fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
 where

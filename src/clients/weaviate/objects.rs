@@ -1,7 +1,7 @@
 //! Objects: one read from a chosen node's replica, pages, single and batch
 //! writes, deletes.
 
-use super::{class_name, no_such_collection, path_segment, WeaviateClient};
+use super::{class_name, no_such_collection, path_segment, Consistency, WeaviateClient};
 use crate::base::error::HostResult;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -15,7 +15,7 @@ impl WeaviateClient {
         class: &str,
         id: &str,
         node: Option<&str>,
-        consistency: Option<&str>,
+        consistency: Option<Consistency>,
     ) -> HostResult<Option<Value>> {
         let class = class_name(class)?;
         let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
@@ -24,7 +24,7 @@ impl WeaviateClient {
             query.push(("node_name", n));
         }
         if let Some(c) = consistency {
-            query.push(("consistency_level", c));
+            query.push(("consistency_level", c.as_str()));
         }
         let reply = self.send(Method::GET, &path, &query, None, None).await?;
         if reply.status == StatusCode::NOT_FOUND {
@@ -58,13 +58,17 @@ impl WeaviateClient {
     }
 
     /// `POST /v1/objects?consistency_level=L`: create one object.
-    pub async fn insert_object(&self, object: &Value, consistency: &str) -> HostResult<Value> {
+    pub async fn insert_object(
+        &self,
+        object: &Value,
+        consistency: Consistency,
+    ) -> HostResult<Value> {
         let path = "/v1/objects";
         let reply = self
             .send(
                 Method::POST,
                 path,
-                &[("consistency_level", consistency)],
+                &[("consistency_level", consistency.as_str())],
                 Some(object),
                 None,
             )
@@ -78,7 +82,7 @@ impl WeaviateClient {
     pub async fn batch_objects(
         &self,
         objects: &[Value],
-        consistency: &str,
+        consistency: Consistency,
     ) -> HostResult<Vec<Option<String>>> {
         let path = "/v1/batch/objects";
         let body = serde_json::json!({ "objects": objects });
@@ -86,7 +90,7 @@ impl WeaviateClient {
             .send(
                 Method::POST,
                 path,
-                &[("consistency_level", consistency)],
+                &[("consistency_level", consistency.as_str())],
                 Some(&body),
                 None,
             )
