@@ -7,7 +7,7 @@
 //! cli        the clap tree from script headers; meta commands
 //! script     the Rhai and Lua engines over one registry; the catalog; the REPL
 //! host       the host API scripts call; dry-run is decided here
-//! domain     services, runtime, health, repair, index, embed, schedule, install
+//! domain     services, runtime, health, repair, index, embed, schedule, install, testdata
 //! clients    Weaviate (REST, gRPC), Docker, Elysia: transport, auth, models
 //! base       context, cancellation, output, units, config, errors, paths, processes
 //! ```
@@ -25,6 +25,7 @@ pub mod repair;
 pub mod runtime;
 pub mod schedule;
 pub mod services;
+pub mod testdata;
 
 pub mod clients;
 

@@ -146,6 +146,27 @@ fn cases(
     add("install.elysia", &["install::elysia()"]);
     add("install.model", &["install::model(#{force: true})"]);
     add(
+        "testdata.generate",
+        &[
+            r#"testdata::generate(#{records: 50, collection: "DryRunNewData", vectors: 4})"#,
+            r#"testdata::generate(#{records: 20, collection: "DryRunData"})"#,
+        ],
+    );
+    add(
+        "testdata.clean",
+        &[
+            "testdata::clean()",
+            r#"testdata::clean(#{name: "DryRunData"})"#,
+        ],
+    );
+    add(
+        "testdata.export_file",
+        &[&format!(
+            "testdata::export_file(\"DryRunData\", {:?}, #{{format: \"csv\"}})",
+            Path::new(export).with_file_name("dump.csv")
+        )],
+    );
+    add(
         "config.set",
         &[r#"config::set("index", #{batch_size: 123})"#],
     );
@@ -171,6 +192,15 @@ fn every_write_under_dry_run_changes_nothing() {
     // What the writes act on, made for real before anything is recorded.
     make_collection(&s, "DryRunKeep", 1, 2);
     make_collection(&s, "DryRunEmpty", 1, 0);
+    s.run(&[
+        "test-data",
+        "generate",
+        "--records",
+        "20",
+        "--collection",
+        "DryRunData",
+    ])
+    .ok();
     s.run(&[
         "schedule",
         "add",

@@ -68,3 +68,22 @@ pub fn refuse_system_tree(canonical: &Path, what: &str) -> HostResult<()> {
         None => Ok(()),
     }
 }
+
+/// Write a file so that a reader (or a crash) sees the old content or the
+/// new, never a part: written beside it, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> HostResult<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+    let Some(name) = name else {
+        return Err(
+            HostError::validation(format!("{} names no file", path.display()))
+                .with_hint("give a file path, e.g. data.ndjson"),
+        );
+    };
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            HostError::io(format!("cannot write {}", path.display()), e)
+        })
+}

@@ -50,6 +50,7 @@ pub mod replication;
 pub mod repos;
 pub mod schedule;
 pub mod service;
+pub mod testdata;
 pub mod time;
 
 use crate::base::config::Config;
@@ -294,6 +295,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "The repository list the scheduled sync indexes: clone, fast-forward, count changes.",
     ),
     (
+        "testdata",
+        "Seeded test datasets: generate, list, clean, validate against their seed, export.",
+    ),
+    (
         "install",
         "Build and install Weaviate and Elysia into the tool's data directory.",
     ),
@@ -324,6 +329,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(schedule::functions());
         all.extend(repos::functions());
         all.extend(install::functions());
+        all.extend(testdata::functions());
         all.extend(out::functions());
         all.extend(time::functions());
         all.extend(config_fns::functions());

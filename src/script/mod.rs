@@ -262,4 +262,25 @@ mod tests {
         assert!(bundled().iter().any(|(p, _)| p.starts_with("scripts/")));
         assert!(bundled().iter().any(|(p, _)| p.starts_with("stdlib/")));
     }
+
+    /// A syntax error in a bundled script (a reserved word such as `export`
+    /// as a function name) would otherwise surface only when its command runs.
+    #[test]
+    fn every_bundled_script_compiles() {
+        let mut rhai = ::rhai::Engine::new();
+        // The nesting the real engine allows (rhai.rs).
+        rhai.set_max_expr_depths(128, 64);
+        let lua = mlua::Lua::new();
+        for (path, text) in bundled() {
+            if path.ends_with(".rhai") {
+                if let Err(e) = rhai.compile(text) {
+                    panic!("{path}: {e}");
+                }
+            } else if path.ends_with(".lua") {
+                if let Err(e) = lua.load(*text).set_name(*path).into_function() {
+                    panic!("{path}: {e}");
+                }
+            }
+        }
+    }
 }

@@ -11,7 +11,10 @@ use super::Consistency;
 use crate::base::config::{NodeSpec, Secret};
 use crate::base::error::{Category, HostError, HostResult};
 use prost_types::value::Kind;
-use proto::{batch_object, BatchObject, BatchObjectsReply, BatchObjectsRequest, ConsistencyLevel};
+use proto::{
+    batch_object, BatchObject, BatchObjectsReply, BatchObjectsRequest, BooleanArrayProperties,
+    ConsistencyLevel, TextArrayProperties,
+};
 use serde_json::Value;
 use std::time::Duration;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -36,7 +39,10 @@ fn consistency(level: Consistency) -> ConsistencyLevel {
 }
 
 /// A JSON scalar as a protobuf Value. Objects and arrays have their own
-/// fields in Weaviate's message, which this tool does not send.
+/// fields in Weaviate's message: lists of text and of booleans are sent
+/// there (see `to_batch_object`), lists of numbers and nested objects are
+/// not, since their Weaviate type (int or number, the nested schema) is not
+/// in the JSON.
 fn scalar(name: &str, v: &Value) -> HostResult<prost_types::Value> {
     let kind = match v {
         Value::Null => Kind::NullValue(0),
@@ -45,10 +51,10 @@ fn scalar(name: &str, v: &Value) -> HostResult<prost_types::Value> {
         Value::String(s) => Kind::StringValue(s.clone()),
         Value::Array(_) | Value::Object(_) => {
             return Err(HostError::validation(format!(
-                "property {name:?}: the gRPC batch here carries scalar properties only"
+                "property {name:?}: the gRPC batch here carries scalars and lists of text or booleans only"
             ))
             .with_hint(
-                "set index.transport = \"rest\" for objects with array or nested properties",
+                "set index.transport = \"rest\" for objects with lists of numbers or nested properties",
             ))
         }
     };
@@ -66,9 +72,33 @@ pub fn to_batch_object(o: &Value) -> HostResult<BatchObject> {
         _ => Vec::new(),
     };
     let mut fields = std::collections::BTreeMap::new();
-    if let Some(props) = o["properties"].as_object() {
-        for (k, v) in props {
+    let mut texts = Vec::new();
+    let mut booleans = Vec::new();
+    for (k, v) in o["properties"].as_object().into_iter().flatten() {
+        let Value::Array(items) = v else {
             fields.insert(k.clone(), scalar(k, v)?);
+            continue;
+        };
+        // An empty list has no type to send; absent, Weaviate stores none.
+        if items.is_empty() {
+            continue;
+        }
+        if let Some(values) = items
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect()
+        {
+            texts.push(TextArrayProperties {
+                values,
+                prop_name: k.clone(),
+            });
+        } else if let Some(values) = items.iter().map(Value::as_bool).collect() {
+            booleans.push(BooleanArrayProperties {
+                values,
+                prop_name: k.clone(),
+            });
+        } else {
+            scalar(k, v)?;
         }
     }
     Ok(BatchObject {
@@ -76,6 +106,8 @@ pub fn to_batch_object(o: &Value) -> HostResult<BatchObject> {
         collection: field("class"),
         properties: Some(batch_object::Properties {
             non_ref_properties: Some(prost_types::Struct { fields }),
+            text_array_properties: texts,
+            boolean_array_properties: booleans,
             ..Default::default()
         }),
         vector_bytes,
@@ -264,11 +296,33 @@ mod tests {
     }
 
     #[test]
+    fn lists_of_text_and_booleans_go_in_their_own_fields() {
+        let o = serde_json::json!({"class": "C", "id": "x", "properties": {
+            "tags": ["a", "b"], "flags": [true, false], "none": [], "n": 1}});
+        let p = to_batch_object(&o).unwrap().properties.unwrap();
+        assert_eq!(p.text_array_properties.len(), 1);
+        assert_eq!(p.text_array_properties[0].prop_name, "tags");
+        assert_eq!(p.text_array_properties[0].values, ["a", "b"]);
+        assert_eq!(p.boolean_array_properties[0].values, [true, false]);
+        let scalars = p.non_ref_properties.unwrap().fields;
+        assert_eq!(
+            scalars.keys().collect::<Vec<_>>(),
+            ["n"],
+            "lists are not scalars"
+        );
+    }
+
+    #[test]
     fn objects_without_a_vector_or_with_nested_properties() {
         let o = serde_json::json!({"class": "C", "id": "x", "properties": {"n": 1}});
         assert!(to_batch_object(&o).unwrap().vector_bytes.is_empty());
-        let nested = serde_json::json!({"class": "C", "id": "x", "properties": {"tags": ["a"]}});
+        let nested = serde_json::json!({"class": "C", "id": "x", "properties": {"meta": {"a": 1}}});
         let e = to_batch_object(&nested).unwrap_err();
-        assert!(e.message.contains("\"tags\""), "{}", e.message);
+        assert!(e.message.contains("\"meta\""), "{}", e.message);
+        let numbers = serde_json::json!({"class": "C", "id": "x", "properties": {"ns": [1, 2]}});
+        assert!(
+            to_batch_object(&numbers).is_err(),
+            "int or number is not in the JSON"
+        );
     }
 }

@@ -1,0 +1,143 @@
+//! Test data for scripts: `testdata.generate(#{pattern: "documents",
+//! records: 1000, seed: 42})`, `testdata.list()`, `testdata.clean(#{older_than:
+//! "7d"})`, `testdata.validate("TestDataDocuments")`, `testdata.export_file(...)`.
+
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
+use crate::testdata::patterns::Pattern;
+use crate::testdata::{self, ExportFormat, GenerateOptions};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn generate_options(host: &Host, a: &Args) -> HostResult<GenerateOptions> {
+    let o = a.opts(0)?;
+    let pattern = Pattern::parse(&o.str("pattern")?.unwrap_or_else(|| "synthetic".into()))
+        .unwrap_or(Pattern::Synthetic);
+    let embedder = o.str("embedder")?;
+    let dims = o.int("vectors")?;
+    if embedder.is_some() && dims.is_some() {
+        return Err(HostError::validation("give vectors or embedder, not both")
+            .with_hint("--vectors DIM makes seeded random vectors; --embedder embeds the text"));
+    }
+    Ok(GenerateOptions {
+        pattern,
+        seed: o.int_in("seed", 42, 0, i64::MAX)? as u64,
+        count: o.int_in("records", 1000, 1, testdata::MAX_RECORDS as i64)? as u64,
+        collection: o
+            .str("collection")?
+            .unwrap_or_else(|| pattern.default_collection()),
+        dims: dims.map(|d| d.clamp(0, 1 << 20) as usize),
+        embedder,
+        factor: o.int_in(
+            "replication_factor",
+            host.config.weaviate.expected_replication_factor() as i64,
+            1,
+            64,
+        )? as usize,
+    })
+}
+
+fn generate(host: &Host, a: &Args) -> HostResult<Value> {
+    testdata::generate(host, &generate_options(host, a)?)
+}
+
+/// What would be written, checked as a real run checks it first.
+fn simulate_generate(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = generate_options(host, a)?;
+    let (dataset, create) = testdata::plan_generate(host, &o)?;
+    Ok(json!({
+        "collection": o.collection, "created": create, "dataset": dataset,
+        "written": 0, "refused": 0, "first_refusal": null, "seconds": 0.0,
+        "objects_per_s": 0.0, "dry_run": true,
+    }))
+}
+
+fn list(host: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!(testdata::list(host)?))
+}
+
+fn clean_filter(a: &Args) -> HostResult<(Option<std::time::Duration>, Option<String>)> {
+    let o = a.opts(0)?;
+    Ok((o.duration("older_than")?, o.str("name")?))
+}
+
+fn clean(host: &Host, a: &Args) -> HostResult<Value> {
+    let (older, name) = clean_filter(a)?;
+    testdata::clean(host, older, name.as_deref())
+}
+
+fn simulate_clean(host: &Host, a: &Args) -> HostResult<Value> {
+    let (older, name) = clean_filter(a)?;
+    Ok(json!({"removed": testdata::to_clean(host, older, name.as_deref())?, "dry_run": true}))
+}
+
+fn validate(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(1)?;
+    testdata::validate(host, &a.str(0)?, o.bool("replicas", true)?)
+}
+
+fn format_of(a: &Args, i: usize) -> HostResult<ExportFormat> {
+    let name = a.opts(i)?.str("format")?.unwrap_or_else(|| "ndjson".into());
+    ExportFormat::parse(&name).ok_or_else(|| {
+        HostError::validation(format!("unknown export format {name:?}"))
+            .with_hint("use json, ndjson or csv")
+    })
+}
+
+fn export(host: &Host, a: &Args) -> HostResult<Value> {
+    let (text, objects) = testdata::export(host, &a.str(0)?, format_of(a, 1)?)?;
+    Ok(json!({"objects": objects, "text": text}))
+}
+
+fn export_file(host: &Host, a: &Args) -> HostResult<Value> {
+    let path = PathBuf::from(a.str(1)?);
+    let (text, objects) = testdata::export(host, &a.str(0)?, format_of(a, 2)?)?;
+    crate::base::paths::write_atomic(&path, text.as_bytes())?;
+    Ok(json!({"path": path, "objects": objects, "bytes": text.len()}))
+}
+
+fn simulate_export_file(host: &Host, a: &Args) -> HostResult<Value> {
+    let (text, objects) = testdata::export(host, &a.str(0)?, format_of(a, 2)?)?;
+    Ok(json!({"path": a.str(1)?, "objects": objects, "bytes": text.len(), "dry_run": true}))
+}
+
+pub fn functions() -> Vec<HostFn> {
+    let format = || vec![opt("format", Ty::one_of(ExportFormat::NAMES))];
+    vec![
+        write("testdata", "generate", generate, simulate_generate)
+            .opts(vec![
+                opt("pattern", Ty::one_of(Pattern::NAMES)),
+                opt("records", Ty::Int),
+                opt("seed", Ty::Int),
+                opt("collection", Ty::Str),
+                opt("vectors", Ty::Int),
+                opt("embedder", Ty::one_of(["static", "minilm"])),
+                opt("replication_factor", Ty::Int),
+            ])
+            .returns(Ty::record(&["collection", "created", "dataset", "written", "refused", "seconds"]))
+            .doc("Write a seeded test dataset: opts.records = 1000 objects of opts.pattern (synthetic, user-activity, documents, code, load; default synthetic) from opts.seed = 42 into opts.collection (default TestData<Pattern>) at opts.replication_factor (default the cluster's), with seeded unit vectors of opts.vectors dimensions or vectors of the text from opts.embedder. The same seed gives the same objects and IDs. The collection must be new or hold the same dataset (written again, which repairs an interrupted run); any other collection is refused. Returns {collection, created, dataset: {pattern, seed, count, vectors, dims, created, fingerprint, bytes}, written, refused, first_refusal, seconds, objects_per_s}."),
+        read("testdata", "list", list)
+            .returns(Ty::array(Ty::Map))
+            .doc("The test datasets in the cluster: [{collection, pattern, seed, records, objects, complete, vectors, factor, bytes, created, age_s, fingerprint}]."),
+        write("testdata", "clean", clean, simulate_clean)
+            .opts(vec![opt("older_than", Ty::Duration), opt("name", Ty::Str)])
+            .returns(Ty::record(&["removed"]))
+            .doc("Remove test datasets: all, those older than opts.older_than, or the one opts.name names (refused when it is not a test dataset). Never touches another collection. Returns {removed: [what list shows of each]}."),
+        read("testdata", "validate", validate)
+            .param("collection", Ty::Str)
+            .opts(vec![opt("replicas", Ty::Bool)])
+            .returns(Ty::record(&["ok", "missing", "extra", "changed", "replicas_disagree"]))
+            .doc("Regenerate a test dataset from its seed and compare every object: {collection, ok, records, objects, missing: [id], extra: [id], changed: [{id, record, fields}], replicas_checked, replicas_disagree: [{id, present_on}]}; with opts.replicas = true (default) every object is also read from every node."),
+        read("testdata", "export_text", export)
+            .param("collection", Ty::Str)
+            .opts(format())
+            .returns(Ty::record(&["objects", "text"]))
+            .doc("A collection's objects ({id, properties}, in ID order, without vectors) as text: opts.format = \"ndjson\" (an object a line), \"json\" (an array) or \"csv\" (id, then a column per property; lists as JSON). Returns {objects, text}."),
+        write("testdata", "export_file", export_file, simulate_export_file)
+            .param("collection", Ty::Str)
+            .param("path", Ty::Str)
+            .opts(format())
+            .returns(Ty::record(&["path", "objects", "bytes"]))
+            .doc("testdata.export_text written to a file, replaced atomically: {path, objects, bytes}."),
+    ]
+}

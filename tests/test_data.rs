@@ -1,0 +1,205 @@
+//! `test-data` on a real three-node cluster (process runtime, factor 3):
+//! one seed gives one dataset (fingerprint, IDs and content), datasets are
+//! recognised and nothing else is ever written or removed, `validate` finds
+//! a changed and a deleted object, export is exact, clean and its dry run.
+
+mod common;
+
+use common::{http, require_weaviate, Stack};
+use serde_json::{json, Value};
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn test_data_on_a_real_cluster() {
+    if !require_weaviate() {
+        return;
+    }
+    let s = Stack::new("process", 3, false, "");
+    s.run(&["start", "--timeout", "180"]).ok();
+
+    // One seed, two collections: the same fingerprint, IDs and objects.
+    let gen = |collection: &str, seed: &str| {
+        s.run(&[
+            "test-data",
+            "generate",
+            "--records",
+            "300",
+            "--pattern",
+            "documents",
+            "--seed",
+            seed,
+            "--vectors",
+            "8",
+            "--collection",
+            collection,
+            "--json",
+        ])
+    };
+    let a = gen("DocsA", "42").ok().json();
+    assert_eq!(a["written"], 300, "{a:#}");
+    assert_eq!(a["refused"], 0, "{a:#}");
+    assert_eq!(a["created"], true);
+    let b = gen("DocsB", "42").ok().json();
+    assert_eq!(a["dataset"]["fingerprint"], b["dataset"]["fingerprint"]);
+    assert_eq!(s.count_of("DocsA"), 300);
+    assert_eq!(s.factor_of("DocsA"), 3);
+    let export = |c: &str| s.run(&["test-data", "export", c]).ok().stdout;
+    let (ea, eb) = (export("DocsA"), export("DocsB"));
+    assert_eq!(lines(&ea).len(), 300);
+    assert_eq!(ea, eb, "one seed gave two datasets");
+    // Another seed: another fingerprint and other objects.
+    let c = gen("DocsC", "43").ok().json();
+    assert_ne!(a["dataset"]["fingerprint"], c["dataset"]["fingerprint"]);
+    assert_ne!(lines(&export("DocsC"))[0], lines(&ea)[0]);
+    // The same dataset again is written again; another into it is refused.
+    assert_eq!(gen("DocsA", "42").ok().json()["created"], false);
+    let r = gen("DocsA", "7");
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("holds another test dataset"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("test-data clean --name DocsA"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        export("DocsA"),
+        ea,
+        "a refused generate changed the dataset"
+    );
+
+    // Someone else's collection is never written or removed.
+    s.make_collections(&["Articles:3:5"]);
+    let r = gen("Articles", "42");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a test dataset"), "{}", r.stderr);
+    let r = s.run(&["test-data", "clean", "--name", "Articles", "--force"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("not a test dataset"), "{}", r.stderr);
+    assert_eq!(s.count_of("Articles"), 5);
+
+    // validate: all well, then one object changed and one deleted.
+    let v = s
+        .run(&["test-data", "validate", "--collection", "DocsA", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v[0]["ok"], true, "{v:#}");
+    let ids: Vec<String> = lines(&ea)
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
+    let (code, body) = http(
+        s.rest_port,
+        "PATCH",
+        &format!("/v1/objects/DocsA/{}?consistency_level=ALL", ids[10]),
+        Some(&json!({"class": "DocsA", "properties": {"author": "Someone Else"}})),
+    );
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = http(
+        s.rest_port,
+        "DELETE",
+        &format!("/v1/objects/DocsA/{}?consistency_level=ALL", ids[20]),
+        None,
+    );
+    assert_eq!(code, 204, "{body}");
+    let r = s.run(&["test-data", "validate", "--collection", "DocsA", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = &r.json()[0];
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["missing"], json!([ids[20]]), "{v:#}");
+    assert_eq!(v["changed"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(v["changed"][0]["id"], ids[10], "{v:#}");
+    assert_eq!(v["changed"][0]["fields"], json!(["author"]), "{v:#}");
+    assert_eq!(v["extra"], json!([]));
+    assert_eq!(v["replicas_disagree"], json!([]), "{v:#}");
+    // list shows it incomplete; the foreign collection is not listed.
+    let l = s.run(&["test-data", "list", "--json"]).ok().json();
+    let names: Vec<&str> = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["collection"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DocsA", "DocsB", "DocsC"]);
+    assert_eq!(l[0]["objects"], 299);
+    assert_eq!(l[0]["complete"], false);
+    assert_eq!(l[1]["complete"], true);
+
+    // Export formats: JSON is the same objects as NDJSON; CSV has a row each.
+    let j: Value = serde_json::from_str(
+        &s.run(&["test-data", "export", "DocsB", "--format", "json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j.as_array().unwrap(), &lines(&eb));
+    let file = s.dir.path().join("docs.csv");
+    let file_s = file.to_str().unwrap();
+    s.run(&[
+        "test-data",
+        "export",
+        "DocsB",
+        "--format",
+        "csv",
+        "--output",
+        file_s,
+    ])
+    .ok();
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        csv.starts_with("id,title,body,author,tags,word_count,published\r\n"),
+        "{}",
+        &csv[..200.min(csv.len())]
+    );
+    assert_eq!(csv.matches(&ids[0]).count(), 1);
+
+    // clean: a dry run removes nothing; by age nothing is old enough; by name only that one.
+    let r = s.run(&["--dry-run", "test-data", "clean", "--force"]).ok();
+    assert!(r.stdout.contains("would remove DocsA"), "{}", r.stdout);
+    assert_eq!(
+        s.run(&["test-data", "list", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let r = s
+        .run(&[
+            "test-data",
+            "clean",
+            "--older-than",
+            "1h",
+            "--force",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["removed"], json!([]));
+    let r = s
+        .run(&["test-data", "clean", "--name", "DocsC", "--force", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r["removed"][0]["collection"], "DocsC");
+    let (code, _) = http(s.rest_port, "GET", "/v1/schema/DocsC", None);
+    assert_eq!(code, 404, "DocsC is still there");
+    let r = s
+        .run(&["test-data", "clean", "--force", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r["removed"].as_array().unwrap().len(), 2, "{r:#}");
+    assert_eq!(
+        s.count_of("Articles"),
+        5,
+        "clean touched another collection"
+    );
+}
