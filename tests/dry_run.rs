@@ -167,6 +167,14 @@ fn cases(
         )],
     );
     add(
+        "bench.run",
+        &[r#"bench::run(#{rate: 5, duration: "1s", warmup: 0, records: 50, dims: 4})"#],
+    );
+    add(
+        "bench.save",
+        &[r#"bench::save("dry", #{environment: #{}, samples_us: #{}, spec: #{}, summary: #{}})"#],
+    );
+    add(
         "config.set",
         &[r#"config::set("index", #{batch_size: 123})"#],
     );

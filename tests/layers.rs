@@ -16,8 +16,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "domain",
         &[
-            "services", "runtime", "health", "repair", "index", "schedule", "install", "embed",
+            "services",
+            "runtime",
+            "health",
+            "repair",
+            "index",
+            "schedule",
+            "install",
+            "embed",
             "testdata",
+            "benchmark",
         ],
     ),
     ("clients", &["clients"]),

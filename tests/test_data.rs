@@ -1,11 +1,14 @@
-//! `test-data` on a real three-node cluster (process runtime, factor 3):
-//! one seed gives one dataset (fingerprint, IDs and content), datasets are
-//! recognised and nothing else is ever written or removed, `validate` finds
-//! a changed and a deleted object, export is exact, clean and its dry run.
+//! `test-data` and `benchmark` on a real three-node cluster (process
+//! runtime, factor 3), one cluster for both: one seed gives one dataset
+//! (fingerprint, IDs and content), datasets are recognised and nothing else
+//! is ever written or removed, `validate` finds a changed and a deleted
+//! object, export is exact, clean and its dry run; a baseline compared with
+//! itself passes, a run against a slowed cluster is a regression (exit 3),
+//! thresholds are checked.
 
 mod common;
 
-use common::{http, require_weaviate, Stack};
+use common::{http, require_weaviate, signal, Stack};
 use serde_json::{json, Value};
 
 fn lines(text: &str) -> Vec<Value> {
@@ -15,13 +18,17 @@ fn lines(text: &str) -> Vec<Value> {
 }
 
 #[test]
-fn test_data_on_a_real_cluster() {
+fn test_data_and_benchmarks_on_a_real_cluster() {
     if !require_weaviate() {
         return;
     }
     let s = Stack::new("process", 3, false, "");
     s.run(&["start", "--timeout", "180"]).ok();
+    test_data(&s);
+    benchmarks(&s);
+}
 
+fn test_data(s: &Stack) {
     // One seed, two collections: the same fingerprint, IDs and objects.
     let gen = |collection: &str, seed: &str| {
         s.run(&[
@@ -202,4 +209,125 @@ fn test_data_on_a_real_cluster() {
         5,
         "clean touched another collection"
     );
+}
+
+fn benchmarks(s: &Stack) {
+    let load = [
+        "--rate",
+        "40",
+        "--duration",
+        "6s",
+        "--warmup",
+        "1s",
+        "--records",
+        "500",
+        "--dims",
+        "16",
+        "--mix",
+        "get=3,bm25=1,near_vector=1,filtered=1,insert=1",
+        "--json",
+    ];
+    let base = s
+        .run(&[&["benchmark", "baseline", "--save", "base"][..], &load].concat())
+        .ok()
+        .json();
+    let ops = &base["summary"]["operations"];
+    for op in ["get", "bm25", "near_vector", "filtered", "insert"] {
+        assert!(ops[op]["count"].as_u64().unwrap() > 0, "{op}: {base:#}");
+        assert_eq!(ops[op]["errors"], 0, "{op}: {base:#}");
+    }
+    assert_eq!(base["summary"]["dropped"], 0, "{base:#}");
+    assert_eq!(base["environment"]["nodes"], 3);
+    assert!(base["environment"]["weaviate"].is_string(), "{base:#}");
+    assert!(s
+        .dir
+        .path()
+        .join("data/elysiactl/benchmarks/base.json")
+        .exists());
+    // The scratch collection of the inserts is gone; the dataset stays, a test dataset.
+    let (code, _) = http(s.rest_port, "GET", "/v1/schema/BenchLoadWrites", None);
+    assert_eq!(code, 404);
+    assert_eq!(s.count_of("BenchLoad"), 500);
+    let list = s.run(&["benchmark", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["name"], "base");
+
+    // A run compared with itself passes.
+    let same = s
+        .run(&[
+            "benchmark",
+            "compare",
+            "--before",
+            "base",
+            "--after",
+            "base",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(same["ok"], true, "{same:#}");
+    assert_eq!(same["regressions"], json!([]));
+    // A threshold it cannot meet fails it, with exit code 3.
+    let r = s.run(&[
+        "benchmark",
+        "compare",
+        "--before",
+        "base",
+        "--after",
+        "base",
+        "--threshold",
+        "p95<0.001ms",
+        "--json",
+    ]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(!r.json()["thresholds_failed"].as_array().unwrap().is_empty());
+    let r = s.run(&[
+        "benchmark",
+        "compare",
+        "--before",
+        "base",
+        "--after",
+        "base",
+        "--threshold",
+        "p95>5ms",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("does not parse"), "{}", r.stderr);
+
+    // The same load against a slowed cluster: every node frozen half the
+    // time (SIGSTOP 50 ms, SIGCONT 50 ms), as a CPU quota of 50% would.
+    let pids: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let throttle = {
+        let (pids, stop) = (pids.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                pids.iter().for_each(|p| signal(*p, "STOP"));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                pids.iter().for_each(|p| signal(*p, "CONT"));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
+    let r = s.run(&[
+        "benchmark",
+        "compare",
+        "--baseline",
+        "base",
+        "--save",
+        "slow",
+        "--json",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    throttle.join().unwrap();
+    pids.iter().for_each(|p| signal(*p, "CONT"));
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["ok"], false);
+    assert!(!v["regressions"].as_array().unwrap().is_empty(), "{v:#}");
+    eprintln!("TIMING slowed cluster: {}", v["operations"]);
+    assert!(s
+        .dir
+        .path()
+        .join("data/elysiactl/benchmarks/slow.json")
+        .exists());
 }

@@ -35,6 +35,7 @@
 //!   simulation needs.
 
 pub mod args;
+pub mod bench;
 pub mod cluster;
 pub mod config_fns;
 pub mod decl;
@@ -299,6 +300,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Seeded test datasets: generate, list, clean, validate against their seed, export.",
     ),
     (
+        "bench",
+        "Benchmarks: an open-model load against a test dataset, saved runs, statistical comparison.",
+    ),
+    (
         "install",
         "Build and install Weaviate and Elysia into the tool's data directory.",
     ),
@@ -330,6 +335,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(repos::functions());
         all.extend(install::functions());
         all.extend(testdata::functions());
+        all.extend(bench::functions());
         all.extend(out::functions());
         all.extend(time::functions());
         all.extend(config_fns::functions());

@@ -1,0 +1,430 @@
+//! An open-model load generator: requests start at a target arrival rate
+//! whatever the server does, so a slow server cannot throttle the offered
+//! load and hide its latency (the coordinated-omission trap of closed-loop
+//! tools). Latency is measured from when a request was due, not from when
+//! it could be sent. A request due while `max_in_flight` are open is not
+//! sent and is counted as dropped: the generator never queues silently.
+//! Benchmarks and the load of chaos scenarios both run through here.
+
+use crate::base::cancel::check_interrupt;
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
+use crate::clients::weaviate::{Consistency, WeaviateClient};
+use crate::testdata::patterns::Pattern;
+use crate::testdata::{object_id, Dataset};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What one request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// An object by ID.
+    Get,
+    /// Keyword search (BM25) on the payload.
+    Bm25,
+    /// The 10 nearest neighbours of a stored vector.
+    NearVector,
+    /// Objects matching a range filter on an int property.
+    Filtered,
+    /// A new object written (into a scratch collection).
+    Insert,
+}
+
+impl Operation {
+    pub const NAMES: [&'static str; 5] = ["get", "bm25", "near_vector", "filtered", "insert"];
+
+    pub fn parse(s: &str) -> Option<Operation> {
+        Some(match s {
+            "get" => Operation::Get,
+            "bm25" => Operation::Bm25,
+            "near_vector" => Operation::NearVector,
+            "filtered" => Operation::Filtered,
+            "insert" => Operation::Insert,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Operation::NAMES[self as usize]
+    }
+}
+
+/// A load to offer: `rate` requests a second for `duration` after `warmup`
+/// (whose requests are sent but not recorded), drawn from `mix`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadSpec {
+    pub collection: String,
+    pub rate: f64,
+    #[serde(with = "seconds")]
+    pub duration: Duration,
+    #[serde(with = "seconds")]
+    pub warmup: Duration,
+    /// At most this many requests open at once (`concurrency` as scripts
+    /// and saved runs name it).
+    #[serde(rename = "concurrency")]
+    pub max_in_flight: usize,
+    /// Operation → weight.
+    pub mix: BTreeMap<Operation, u32>,
+    pub consistency: String,
+    pub seed: u64,
+}
+
+/// A duration as seconds, the way scripts and saved runs give it back.
+mod seconds {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+/// The raw outcome of a run: every recorded latency per operation (so a
+/// comparison can test the samples, not only their percentiles), errors
+/// and drops, and what the generator itself cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadResult {
+    pub spec: LoadSpec,
+    /// Microseconds from due time to answer, in order of completion.
+    pub latencies_us: BTreeMap<Operation, Vec<u64>>,
+    pub errors: BTreeMap<Operation, u64>,
+    pub first_errors: Vec<String>,
+    pub dropped: u64,
+    pub sent: u64,
+    pub seconds: f64,
+    /// The generator's own CPU seconds (user + system) over the run.
+    pub generator_cpu_s: f64,
+}
+
+impl LoadResult {
+    pub fn summary(&self) -> Value {
+        let mut ops = serde_json::Map::new();
+        for (op, lat) in &self.latencies_us {
+            let errors = self.errors.get(op).copied().unwrap_or(0);
+            let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("valid precision");
+            for &l in lat {
+                let _ = h.record(l.max(1));
+            }
+            let ms = |q: f64| (h.value_at_quantile(q) as f64 / 100.0).round() / 10.0;
+            let total = lat.len() as u64 + errors;
+            ops.insert(
+                op.as_str().into(),
+                json!({
+                    "count": lat.len(), "errors": errors,
+                    "error_rate": if total == 0 { 0.0 } else { errors as f64 / total as f64 },
+                    "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+                    "max_ms": (h.max() as f64 / 100.0).round() / 10.0,
+                    "throughput": (lat.len() as f64 / self.seconds.max(1e-9) * 10.0).round() / 10.0,
+                }),
+            );
+        }
+        json!({
+            "operations": ops, "sent": self.sent, "dropped": self.dropped,
+            "offered_rate": self.spec.rate, "seconds": (self.seconds * 100.0).round() / 100.0,
+            "generator_cpu_s": (self.generator_cpu_s * 100.0).round() / 100.0,
+            "generator_cpu_share": (self.generator_cpu_s / self.seconds.max(1e-9) * 1000.0).round() / 1000.0,
+            "first_errors": self.first_errors,
+        })
+    }
+}
+
+pub fn check_spec(s: &LoadSpec) -> HostResult<()> {
+    if !(s.rate > 0.0 && s.rate <= 100_000.0) {
+        return Err(
+            HostError::validation(format!("rate {} is out of range", s.rate))
+                .with_hint("give 0.1 to 100000 requests a second"),
+        );
+    }
+    if s.duration.is_zero() {
+        return Err(HostError::validation("a load needs a duration above zero")
+            .with_hint("e.g. --duration 30s"));
+    }
+    if s.mix.values().all(|w| *w == 0) {
+        return Err(
+            HostError::validation("the operation mix is empty").with_hint(format!(
+                "weigh at least one of {}",
+                Operation::NAMES.join(", ")
+            )),
+        );
+    }
+    if s.max_in_flight == 0 {
+        return Err(
+            HostError::validation("max in-flight requests must be at least 1")
+                .with_hint("e.g. --concurrency 64"),
+        );
+    }
+    Ok(())
+}
+
+/// This process's CPU time so far (all threads, user and system).
+fn cpu_seconds() -> f64 {
+    let ticks = procfs::ticks_per_second() as f64;
+    procfs::process::Process::myself()
+        .and_then(|p| p.stat())
+        .map(|st| (st.utime + st.stime) as f64 / ticks)
+        .unwrap_or(0.0)
+}
+
+/// What each request needs, prepared once: the dataset's IDs and vectors
+/// are regenerated from its seed, so no request waits on a lookup.
+struct Workload {
+    collection: String,
+    scratch: String,
+    pattern: Pattern,
+    dataset: Dataset,
+    clients: Vec<WeaviateClient>,
+    consistency: Consistency,
+}
+
+impl Workload {
+    async fn one(&self, op: Operation, n: u64, rng: &mut ChaCha8Rng) -> HostResult<()> {
+        let c = &self.clients[n as usize % self.clients.len()];
+        let record = rng.gen_range(0..self.dataset.count);
+        let class = &self.collection;
+        match op {
+            Operation::Get => {
+                let id = object_id(self.pattern, self.dataset.seed, record);
+                c.object(class, &id, None, Some(self.consistency))
+                    .await?
+                    .ok_or_else(|| HostError::weaviate(format!("object {id} is missing")))?;
+            }
+            Operation::Bm25 => {
+                let words = self.pattern.object(self.dataset.seed, record);
+                let text = words[self.pattern.text_property()].as_str().unwrap_or("");
+                let query: Vec<&str> = text.split_whitespace().take(2).collect();
+                let q = format!(
+                    "{{ Get {{ {class}(bm25: {{query: {:?}}}, limit: 10) {{ _additional {{ id }} }} }} }}",
+                    query.join(" ")
+                );
+                c.graphql(&q).await?;
+            }
+            Operation::NearVector => {
+                let v = self
+                    .pattern
+                    .vector(self.dataset.seed, record, self.dataset.dims.max(1));
+                let q = format!(
+                    "{{ Get {{ {class}(nearVector: {{vector: {}}}, limit: 10) {{ _additional {{ id }} }} }} }}",
+                    serde_json::to_string(&v).unwrap_or_default()
+                );
+                c.graphql(&q).await?;
+            }
+            Operation::Filtered => {
+                let (prop, lo) = self.filter_property(record);
+                let q = format!(
+                    "{{ Get {{ {class}(where: {{path: [\"{prop}\"], operator: LessThan, valueInt: {lo}}}, limit: 10) {{ _additional {{ id }} }} }} }}"
+                );
+                c.graphql(&q).await?;
+            }
+            Operation::Insert => {
+                let props = self.pattern.object(self.dataset.seed ^ 0xbe9c, n);
+                let mut o = json!({"class": self.scratch, "properties": props});
+                if self.dataset.dims > 0 {
+                    o["vector"] = json!(self.pattern.vector(
+                        self.dataset.seed ^ 0xbe9c,
+                        n,
+                        self.dataset.dims
+                    ));
+                }
+                c.insert_object(&o, self.consistency).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An int property of the pattern and a bound that keeps some objects.
+    fn filter_property(&self, record: u64) -> (&'static str, i64) {
+        let prop = self
+            .pattern
+            .properties()
+            .iter()
+            .find(|(_, t)| *t == "int")
+            .map(|(n, _)| *n)
+            .unwrap_or("n");
+        let o = self.pattern.object(self.dataset.seed, record);
+        (prop, o[prop].as_i64().unwrap_or(0) + 1)
+    }
+}
+
+fn consistency_of(name: &str) -> HostResult<Consistency> {
+    match name.to_ascii_uppercase().as_str() {
+        "ONE" => Ok(Consistency::One),
+        "QUORUM" => Ok(Consistency::Quorum),
+        "ALL" => Ok(Consistency::All),
+        other => Err(
+            HostError::validation(format!("unknown consistency level {other:?}"))
+                .with_hint("use ONE, QUORUM or ALL"),
+        ),
+    }
+}
+
+/// Offer the load to the cluster and record what happened. The dataset is
+/// the test dataset in `spec.collection`; inserts go to a scratch
+/// collection `<collection>Writes`, removed afterwards.
+pub fn run(
+    ctx: &Context,
+    spec: &LoadSpec,
+    dataset: Dataset,
+    progress: Option<i64>,
+) -> HostResult<LoadResult> {
+    check_spec(spec)?;
+    let pattern = Pattern::parse(&dataset.pattern)
+        .ok_or_else(|| HostError::validation(format!("unknown pattern {:?}", dataset.pattern)))?;
+    let consistency = consistency_of(&spec.consistency)?;
+    let scratch = format!("{}Writes", spec.collection);
+    let clients: Vec<WeaviateClient> = ctx
+        .config
+        .weaviate
+        .node_specs()
+        .iter()
+        .map(|s| WeaviateClient::in_context(ctx, s))
+        .collect();
+    let writes = spec.mix.get(&Operation::Insert).is_some_and(|w| *w > 0);
+    if writes {
+        let props: Vec<Value> = pattern
+            .properties()
+            .iter()
+            .map(|(n, t)| json!({"name": n, "dataType": [t]}))
+            .collect();
+        let def = json!({"class": scratch, "vectorizer": "none",
+            "description": "elysiactl benchmark scratch collection, removed after the run",
+            "replicationConfig": {"factor": ctx.config.weaviate.expected_replication_factor()},
+            "properties": props});
+        let _ = ctx.block_on(clients[0].delete_class(&scratch));
+        ctx.block_on(clients[0].create_class(&def))?;
+    }
+    let work = Arc::new(Workload {
+        collection: spec.collection.clone(),
+        scratch: scratch.clone(),
+        pattern,
+        dataset,
+        clients,
+        consistency,
+    });
+    let result = ctx.block_on(offer(ctx, spec, work, progress));
+    if writes {
+        let _ = ctx.block_on(
+            WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0)).delete_class(&scratch),
+        );
+    }
+    result
+}
+
+async fn offer(
+    ctx: &Context,
+    spec: &LoadSpec,
+    work: Arc<Workload>,
+    progress: Option<i64>,
+) -> HostResult<LoadResult> {
+    let ops: Vec<(Operation, u32)> = spec.mix.iter().map(|(o, w)| (*o, *w)).collect();
+    let total_weight: u32 = ops.iter().map(|(_, w)| w).sum();
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let interval = Duration::from_secs_f64(1.0 / spec.rate);
+    let recorded = Arc::new(Mutex::new(BTreeMap::<Operation, Vec<u64>>::new()));
+    let errors = Arc::new(Mutex::new((
+        BTreeMap::<Operation, u64>::new(),
+        Vec::<String>::new(),
+    )));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let cpu0 = cpu_seconds();
+    let start = tokio::time::Instant::now();
+    let record_from = start + spec.warmup;
+    let end = record_from + spec.duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut sent, mut dropped) = (0u64, 0u64);
+    let mut n: u64 = 0;
+    loop {
+        let due = start + interval.mul_f64(n as f64);
+        if due >= end {
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        if n.is_multiple_of(64) {
+            check_interrupt()?;
+            if let Some(bar) = progress {
+                let done = due.saturating_duration_since(start).as_secs();
+                ctx.out.progress_set(bar, Some(done), None);
+            }
+        }
+        // Reap what finished, so the set does not grow with the run.
+        while tasks.try_join_next().is_some() {}
+        let pick = rng.gen_range(0..total_weight);
+        let mut acc = 0;
+        let op = ops
+            .iter()
+            .find(|(_, w)| {
+                acc += w;
+                pick < acc
+            })
+            .map(|(o, _)| *o)
+            .unwrap_or(Operation::Get);
+        let record = due >= record_from;
+        n += 1;
+        if in_flight.load(Ordering::Relaxed) >= spec.max_in_flight {
+            if record {
+                dropped += 1;
+            }
+            continue;
+        }
+        if record {
+            sent += 1;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let (work, recorded, errors, in_flight) = (
+            work.clone(),
+            recorded.clone(),
+            errors.clone(),
+            in_flight.clone(),
+        );
+        let mut op_rng =
+            ChaCha8Rng::seed_from_u64(spec.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let due_std = due.into_std();
+        tasks.spawn(async move {
+            let r = work.one(op, n, &mut op_rng).await;
+            let us = due_std.elapsed().as_micros() as u64;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            if !record {
+                return;
+            }
+            match r {
+                Ok(()) => recorded.lock().unwrap().entry(op).or_default().push(us),
+                Err(e) => {
+                    let mut g = errors.lock().unwrap();
+                    *g.0.entry(op).or_default() += 1;
+                    if g.1.len() < 5 {
+                        g.1.push(format!("{}: {}", op.as_str(), e.message));
+                    }
+                }
+            }
+        });
+    }
+    // Requests still open at the end are waited for: their latency counts.
+    while tasks.join_next().await.is_some() {}
+    let seconds = spec.duration.as_secs_f64();
+    let mut latencies_us = std::mem::take(&mut *recorded.lock().unwrap());
+    let (mut errs, first) = std::mem::take(&mut *errors.lock().unwrap());
+    for (op, _) in &ops {
+        latencies_us.entry(*op).or_default();
+        errs.entry(*op).or_default();
+    }
+    Ok(LoadResult {
+        spec: spec.clone(),
+        latencies_us,
+        errors: errs,
+        first_errors: first,
+        dropped,
+        sent,
+        seconds,
+        generator_cpu_s: cpu_seconds() - cpu0,
+    })
+}

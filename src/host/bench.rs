@@ -1,0 +1,154 @@
+//! Benchmarks for scripts: `let r = bench::run(#{rate: 100, duration: "30s"})`,
+//! `bench::save("before", r)`, `bench::compare(bench::saved("before"), r,
+//! #{thresholds: ["p95<50ms"]})`, `bench::list()`.
+
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::base::error::{HostError, HostResult};
+use crate::benchmark::load::{LoadSpec, Operation};
+use crate::benchmark::{self};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+struct RunOptions {
+    spec: LoadSpec,
+    records: u64,
+    dims: usize,
+}
+
+fn run_options(a: &Args) -> HostResult<RunOptions> {
+    let o = a.opts(0)?;
+    let mix: BTreeMap<Operation, u32> = match a.value(0).get("mix") {
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, w)| {
+                let op = Operation::parse(k).ok_or_else(|| {
+                    HostError::validation(format!("unknown operation {k:?} in the mix")).with_hint(
+                        format!("the operations are {}", Operation::NAMES.join(", ")),
+                    )
+                })?;
+                let w = w.as_u64().filter(|w| *w <= 1000).ok_or_else(|| {
+                    HostError::validation(format!(
+                        "the weight of {k} must be a whole number 0 to 1000"
+                    ))
+                    .with_hint("e.g. #{get: 4, bm25: 1}")
+                })?;
+                Ok((op, w as u32))
+            })
+            .collect::<HostResult<_>>()?,
+        _ => [
+            (Operation::Get, 4),
+            (Operation::Bm25, 2),
+            (Operation::NearVector, 2),
+            (Operation::Filtered, 1),
+            (Operation::Insert, 1),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let rate = match a.value(0).get("rate") {
+        Some(v) => v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(f64::NAN),
+        None => 50.0,
+    };
+    Ok(RunOptions {
+        spec: LoadSpec {
+            collection: o.str("collection")?.unwrap_or_else(|| "BenchLoad".into()),
+            rate,
+            duration: o.duration("duration")?.unwrap_or(Duration::from_secs(30)),
+            warmup: o.duration("warmup")?.unwrap_or(Duration::from_secs(5)),
+            max_in_flight: o.int_in("concurrency", 64, 1, 10_000)? as usize,
+            mix,
+            consistency: o.str("consistency")?.unwrap_or_else(|| "QUORUM".into()),
+            seed: o.int_in("seed", 1, 0, i64::MAX)? as u64,
+        },
+        records: o.int_in("records", 5000, 10, 10_000_000)? as u64,
+        dims: o.int_in("dims", 64, 1, 4096)? as usize,
+    })
+}
+
+fn run(host: &Host, a: &Args) -> HostResult<Value> {
+    let r = run_options(a)?;
+    benchmark::run(host, &r.spec, r.records, r.dims)
+}
+
+/// The run's settings and no measurements: nothing was offered.
+fn simulate_run(_: &Host, a: &Args) -> HostResult<Value> {
+    let r = run_options(a)?;
+    benchmark::load::check_spec(&r.spec)?;
+    Ok(json!({
+        "time": null, "environment": {}, "spec": r.spec,
+        "summary": {"operations": {}, "sent": 0, "dropped": 0, "offered_rate": r.spec.rate, "seconds": 0.0},
+        "samples_us": {}, "errors": {}, "dry_run": true,
+    }))
+}
+
+fn save(_: &Host, a: &Args) -> HostResult<Value> {
+    let path = benchmark::save(&a.str(0)?, &a.value(1))?;
+    Ok(json!({"name": a.str(0)?, "path": path}))
+}
+
+fn simulate_save(_: &Host, a: &Args) -> HostResult<Value> {
+    let name = a.str(0)?;
+    Ok(
+        json!({"name": name, "path": benchmark::saved_dir().join(format!("{name}.json")), "dry_run": true}),
+    )
+}
+
+fn saved(_: &Host, a: &Args) -> HostResult<Value> {
+    benchmark::saved(&a.str(0)?)
+}
+
+fn list(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!(benchmark::list()?))
+}
+
+fn compare(_: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(2)?;
+    let thresholds = o.str_list("thresholds")?.unwrap_or_default();
+    let min = o.int_in("min_slowdown_percent", 10, 0, 1000)? as f64 / 100.0;
+    benchmark::compare_runs(&a.value(0), &a.value(1), &thresholds, min)
+}
+
+pub fn functions() -> Vec<HostFn> {
+    vec![
+        write("bench", "run", run, simulate_run)
+            .opts(vec![
+                opt("rate", Ty::Number),
+                opt("duration", Ty::Duration),
+                opt("warmup", Ty::Duration),
+                opt("concurrency", Ty::Int),
+                opt("mix", Ty::Map),
+                opt("consistency", Ty::one_of(["ONE", "QUORUM", "ALL"])),
+                opt("collection", Ty::Str),
+                opt("records", Ty::Int),
+                opt("dims", Ty::Int),
+                opt("seed", Ty::Int),
+            ])
+            .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us"]))
+            .doc("Offer an open-model load: opts.rate = 50 requests a second for opts.duration = 30s after opts.warmup = 5s (sent, not recorded), at most opts.concurrency = 64 in flight (a request due beyond that is dropped and counted), drawn from opts.mix = #{get: 4, bm25: 2, near_vector: 2, filtered: 1, insert: 1} at opts.consistency = QUORUM, against the test dataset in opts.collection = \"BenchLoad\" (made when missing: pattern load, opts.records = 5000, vectors of opts.dims = 64). Inserts go to a scratch collection removed afterwards. Latency counts from when a request was due. Returns {time, environment, spec, summary: {operations: {op: {count, errors, error_rate, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, throughput}}, sent, dropped, generator_cpu_s, generator_cpu_share}, samples_us: {op: [µs]}, errors}."),
+        write("bench", "save", save, simulate_save)
+            .param("name", Ty::Str)
+            .param("run", Ty::Map)
+            .returns(Ty::record(&["name", "path"]))
+            .doc("Save a run (what bench.run returned) under a name, replacing one saved before: {name, path}."),
+        read("bench", "saved", saved)
+            .param("name", Ty::Str)
+            .returns(Ty::Map)
+            .doc("A saved run, as bench.run returned it, with its name."),
+        read("bench", "list", list)
+            .returns(Ty::array(Ty::Map))
+            .doc("Saved runs, newest first: [{name, time, rate, seconds, operations, weaviate, nodes}]."),
+        read("bench", "compare", compare)
+            .param("before", Ty::Map)
+            .param("after", Ty::Map)
+            .opts(vec![
+                opt("thresholds", Ty::array(Ty::Str)),
+                opt("min_slowdown_percent", Ty::Int),
+            ])
+            .returns(Ty::record(&["ok", "operations", "regressions", "thresholds_failed", "environment_differences"]))
+            .doc("Compare two runs per operation with the Mann-Whitney U test on their raw samples (two-sided, p < 0.01): a regression is a significant difference whose median is slower by more than opts.min_slowdown_percent = 10. opts.thresholds such as [\"p95<50ms\", \"error_rate<1%\"] are checked on the later run. Returns {ok, operations: {op: {median_ms_before, median_ms_after, change, p_value, verdict}}, regressions, thresholds, thresholds_failed, environment_differences, test}."),
+    ]
+}
