@@ -41,7 +41,7 @@ pub fn add_to(root: Command) -> Command {
                     .allow_hyphen_values(true)
                     .help("Arguments for the playbook"),
             )
-            .after_help("Examples:\n  elysiactl run playbooks/cluster-report.rhai\n  elysiactl run --dry-run playbooks/rolling-restart.lua"),
+            .after_help("Examples:\n  elysiactl run playbooks/cluster-report.rhai\n  elysiactl run --dry-run playbooks/rolling-restart.lua --timeout 300"),
     )
     .subcommand(
         Command::new("repl")

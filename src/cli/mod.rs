@@ -23,6 +23,15 @@ Exit codes: 0 success; 1 failure or not everything is up; 2 bad usage;
 124 script time limit; 130 interrupted. A script's integer result (0 to 255)
 is its exit code; a negative or larger one is an error (exit 1).";
 
+/// The version with the commit it was built from (build.rs), so a report
+/// of a bug names the exact source.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ELYSIACTL_COMMIT"),
+    ")"
+);
+
 fn global_args(cmd: Command) -> Command {
     cmd.arg(
         Arg::new("config")
@@ -66,7 +75,7 @@ fn global_args(cmd: Command) -> Command {
 
 pub fn build_command(catalog: &Catalog) -> Command {
     let mut root = Command::new("elysiactl")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(VERSION)
         .about("Run, watch, script and repair a multi-node Weaviate cluster and the Elysia service")
         .after_help(AFTER_HELP)
         .subcommand_required(true)

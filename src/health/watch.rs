@@ -1,7 +1,10 @@
 //! `health --watch`: sample the health report every interval and show it
 //! live: a terminal dashboard (ratatui) when standard output is a terminal,
 //! otherwise one line (or one JSON object) per sample. Alerts say what got
-//! worse since the previous sample; `--export` appends every sample as NDJSON.
+//! worse since the previous sample; `--export` writes every sample to a file:
+//! a `.json` file holds one JSON array (rewritten atomically, so it is a
+//! valid document at every moment), any other (`.ndjson`, `.jsonl`) gets one
+//! line per sample appended.
 
 use super::{check, Options};
 use crate::base::context::Context;
@@ -128,26 +131,104 @@ pub fn alerts(previous: Option<&Value>, current: &Value) -> Vec<String> {
     out
 }
 
-fn export_line(file: &mut Option<std::fs::File>, s: &Value) -> HostResult<()> {
-    if let Some(f) = file {
-        writeln!(f, "{s}").map_err(|e| HostError::io("cannot append to the export file", e))?;
-        f.flush()
-            .map_err(|e| HostError::io("cannot append to the export file", e))?;
+/// Where `--export` writes the samples, by the file's extension.
+pub enum Export {
+    /// `.ndjson`, `.jsonl` and anything else: one line per sample, appended.
+    Lines(std::fs::File),
+    /// `.json`: the samples as one array, the whole file replaced each time.
+    Array { path: PathBuf, samples: Vec<Value> },
+}
+
+impl Export {
+    pub fn open(path: &std::path::Path) -> HostResult<Export> {
+        let cannot = |e| HostError::io(format!("cannot open {} for --export", path.display()), e);
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if !is_json {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(cannot)?;
+            return Ok(Export::Lines(f));
+        }
+        // A watch started again on the same file continues its array; a file
+        // that holds anything else is not overwritten.
+        let samples = match std::fs::read_to_string(path) {
+            Ok(text) if text.trim().is_empty() => Vec::new(),
+            Ok(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(v)) => v,
+                _ => {
+                    return Err(HostError::validation(format!(
+                        "{} exists and is not a JSON array of samples",
+                        path.display()
+                    ))
+                    .with_hint("export to a new file, or use .ndjson to append lines to any file"))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(cannot(e)),
+        };
+        let mut export = Export::Array {
+            path: path.to_path_buf(),
+            samples,
+        };
+        // Fail now, not after the first interval, when the folder is not writable.
+        export.rewrite()?;
+        Ok(export)
     }
-    Ok(())
+
+    fn rewrite(&mut self) -> HostResult<()> {
+        let Export::Array { path, samples } = self else {
+            return Ok(());
+        };
+        let cannot = |e| {
+            HostError::io(
+                format!("cannot write the export file {}", path.display()),
+                e,
+            )
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let mut text = serde_json::to_string_pretty(samples).expect("samples serialize");
+        text.push('\n');
+        // Written aside and renamed over: a reader never sees half an array.
+        if let Err(e) = std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &*path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(cannot(e));
+        }
+        Ok(())
+    }
+
+    pub fn push(&mut self, s: &Value) -> HostResult<()> {
+        match self {
+            Export::Lines(f) => {
+                let cannot = |e| HostError::io("cannot append to the export file", e);
+                writeln!(f, "{s}").map_err(cannot)?;
+                f.flush().map_err(cannot)
+            }
+            Export::Array { samples, .. } => {
+                samples.push(s.clone());
+                self.rewrite()
+            }
+        }
+    }
+}
+
+fn export_line(file: &mut Option<Export>, s: &Value) -> HostResult<()> {
+    match file {
+        Some(e) => e.push(s),
+        None => Ok(()),
+    }
 }
 
 pub fn watch(ctx: &Context, o: &WatchOptions) -> HostResult<Value> {
     let mut file = match &o.export {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| {
-                    HostError::io(format!("cannot open {} for --export", p.display()), e)
-                })?,
-        ),
+        Some(p) => Some(Export::open(p)?),
         None => None,
     };
     if std::io::stdout().is_terminal() && !o.json {
@@ -207,11 +288,7 @@ pub fn watch(ctx: &Context, o: &WatchOptions) -> HostResult<Value> {
 
 /// The live terminal dashboard. Sampling runs on its own thread so keys
 /// stay responsive while a hung node holds a sample up.
-fn dashboard(
-    ctx: &Context,
-    o: &WatchOptions,
-    file: &mut Option<std::fs::File>,
-) -> HostResult<Value> {
+fn dashboard(ctx: &Context, o: &WatchOptions, file: &mut Option<Export>) -> HostResult<Value> {
     use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
     let (tx, rx) = crossbeam_channel::bounded::<HostResult<Value>>(1);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);

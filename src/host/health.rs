@@ -100,7 +100,7 @@ pub fn functions() -> Vec<HostFn> {
             .param("file", Ty::Str)
             .opts(watch_opts())
             .returns(samples())
-            .doc("health.watch(opts), and every sample appended to file as NDJSON. In a dry run the samples are shown and the file is not touched."),
+            .doc("health.watch(opts), and every sample written to file: a .json file holds one JSON array, rewritten atomically after each sample; any other (.ndjson, .jsonl) gets one line per sample appended. In a dry run the samples are shown and the file is not touched."),
         read("health", "check", check)
             .opts(vec![
                 opt("cluster", Ty::Bool),

@@ -173,9 +173,13 @@ impl Config {
                     .with_hint(format!("set {name} to a number such as 10"))
             })
         };
-        if let Some(v) = get("MGIT_REPOS_FILE") {
-            self.repos.file = v;
-            applied.push("MGIT_REPOS_FILE");
+        // The original tool's README names the list MGIT_REPOS_LIST, its
+        // env files MGIT_REPOS_FILE: both mean repos.file, the latter wins.
+        for name in ["MGIT_REPOS_LIST", "MGIT_REPOS_FILE"] {
+            if let Some(v) = get(name) {
+                self.repos.file = v;
+                applied.push(name);
+            }
         }
         if let Some(v) = get("MGIT_CLONE_DEPTH") {
             self.repos.clone_depth = number("MGIT_CLONE_DEPTH", v)? as u32;
