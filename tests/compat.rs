@@ -277,3 +277,328 @@ fn version_has_the_commit_and_help_cites_real_playbooks() {
         r.stderr
     );
 }
+
+/// The original tool's variables, as its README exports them, with their
+/// effect where one shows without a cluster, and their origin in `config show`.
+#[test]
+fn original_variables_set_their_settings_and_show_their_origin() {
+    let s = stack();
+    let vars = [
+        ("ELYSIA_CONTROL_HOST", "127.0.0.9"),
+        ("ELYSIA_CONTROL_PORT", "8123"),
+        ("MGIT_INDEX_PATH", "/data/mgit-index"),
+        ("MGIT_REPOS_LIST", "/config/repos-to-index.txt"),
+        ("MGIT_UPDATE_INTERVAL", "3600"),
+        ("MGIT_MAX_REPOS", "1000"),
+        ("MGIT_BRANCH", "main"),
+        ("ELYSIA_INGEST_BATCH_SIZE", "50"),
+        ("ELYSIA_TIMEOUT", "300"),
+        ("ELYSIA_RETRY_ATTEMPTS", "3"),
+        ("ELYSIA_DIFF_THRESHOLD", "100"),
+    ];
+    let v = s.run_with(&["config", "show", "--json"], &vars).ok().json();
+    let expect = [
+        ("elysia", "host", json!("127.0.0.9")),
+        ("elysia", "port", json!(8123)),
+        ("repos", "workdir", json!("/data/mgit-index")),
+        ("repos", "file", json!("/config/repos-to-index.txt")),
+        ("repos", "update_interval", json!(3600)),
+        ("repos", "max_repos", json!(1000)),
+        ("repos", "branch", json!("main")),
+        ("index", "batch_size", json!(50)),
+        ("index", "request_timeout", json!(300)),
+        ("index", "retry_attempts", json!(3)),
+        ("repos", "total_diff_threshold", json!(100)),
+        // elysiactl's per-repository rule keeps its default under its own name.
+        ("repos", "diff_threshold", json!(1)),
+    ];
+    for (section, key, value) in &expect {
+        assert_eq!(&v[section][key], value, "{section}.{key}: {v:#}");
+    }
+    let text = s.run_with(&["config", "show"], &vars).ok().stdout;
+    for (name, key) in [
+        ("ELYSIA_CONTROL_HOST", "elysia.host"),
+        ("ELYSIA_CONTROL_PORT", "elysia.port"),
+        ("MGIT_INDEX_PATH", "repos.workdir"),
+        ("MGIT_REPOS_LIST", "repos.file"),
+        ("MGIT_UPDATE_INTERVAL", "repos.update_interval"),
+        ("MGIT_MAX_REPOS", "repos.max_repos"),
+        ("MGIT_BRANCH", "repos.branch"),
+        ("ELYSIA_INGEST_BATCH_SIZE", "index.batch_size"),
+        ("ELYSIA_TIMEOUT", "index.request_timeout"),
+        ("ELYSIA_RETRY_ATTEMPTS", "index.retry_attempts"),
+        ("ELYSIA_DIFF_THRESHOLD", "repos.total_diff_threshold"),
+    ] {
+        assert!(
+            text.contains(&format!("{name} -> {key}")),
+            "origin of {key}: {text}"
+        );
+    }
+    // ELYSIA_PORT, elysiactl's own name, wins over the alias; the port is used.
+    let e = s
+        .run_with(
+            &["elysia", "status", "--json"],
+            &[
+                ("ELYSIA_CONTROL_PORT", "8123"),
+                ("ELYSIA_CONTROL_HOST", "127.0.0.9"),
+            ],
+        )
+        .json();
+    assert_eq!(e["url"], "http://127.0.0.9:8123", "{e:#}");
+    let both = s
+        .run_with(
+            &["config", "show", "--json"],
+            &[("ELYSIA_CONTROL_PORT", "8123"), ("ELYSIA_PORT", "8124")],
+        )
+        .ok()
+        .json();
+    assert_eq!(both["elysia"]["port"], 8124);
+    // The elysiactl rule is reachable under an unambiguous name.
+    let per_repo = s
+        .run_with(
+            &["config", "show", "--json"],
+            &[("ELYSIACTL_REPO_DIFF_THRESHOLD", "5")],
+        )
+        .ok()
+        .json();
+    assert_eq!(per_repo["repos"]["diff_threshold"], 5);
+    assert!(per_repo["repos"]["total_diff_threshold"].is_null());
+    let bad = s.run_with(&["config", "show"], &[("MGIT_MAX_REPOS", "lots")]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("MGIT_MAX_REPOS=lots"), "{}", bad.stderr);
+}
+
+/// `--env-file` reads the original's config/*.env files over the
+/// environment (as its scripts' `source` did), names each variable's file in
+/// `config show`, lists the names it does not read, and refuses a bad line.
+#[test]
+fn env_files_of_the_original_tool_are_read() {
+    let s = stack();
+    let mgit = s.dir.path().join("mgit-config.env");
+    std::fs::write(
+        &mgit,
+        "# MGIT Index Configuration\nMGIT_INDEX_PATH=/data/mgit-index\nMGIT_REPOS_FILE=/config/repos-to-index.txt\n\
+         MGIT_UPDATE_INTERVAL=3600\nMGIT_MAX_REPOS=1000\nMGIT_CLONE_DEPTH=1\nMGIT_BRANCH=main\n",
+    )
+    .unwrap();
+    let elysia = s.dir.path().join("elysia-config.env");
+    std::fs::write(
+        &elysia,
+        "export ELYSIA_HOST=localhost\nELYSIA_PORT=\"8000\"\nELYSIA_API_KEY=your-api-key-here\n\
+         ELYSIA_BATCH_SIZE=50  # per request\nELYSIA_TIMEOUT=300\nWCD_URL=http://localhost:8080\n",
+    )
+    .unwrap();
+    let (m, e) = (mgit.to_str().unwrap(), elysia.to_str().unwrap());
+    let args = ["--env-file", m, "--env-file", e, "config", "show"];
+    let r = s.run_with(&args, &[("ELYSIA_PORT", "9999")]).ok();
+    assert!(
+        r.stdout.contains(&format!(
+            "# from env file {m}: MGIT_REPOS_FILE -> repos.file"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("# from env file {e}: ELYSIA_HOST -> elysia.host"))
+            && r.stdout
+                .contains("ignored (not read by elysiactl): WCD_URL"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("your-api-key-here"),
+        "a secret shown: {}",
+        r.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v = s
+        .run_with(&json_args, &[("ELYSIA_PORT", "9999")])
+        .ok()
+        .json();
+    assert_eq!(
+        v["elysia"]["port"], 8000,
+        "the file wins over the environment"
+    );
+    assert_eq!(v["elysia"]["host"], "localhost");
+    assert_eq!(v["index"]["batch_size"], 50);
+    assert_eq!(v["repos"]["workdir"], "/data/mgit-index");
+    assert_eq!(v["repos"]["branch"], "main");
+    assert_eq!(v["elysia"]["api_key"], "***");
+
+    let broken = s.dir.path().join("broken.env");
+    std::fs::write(&broken, "MGIT_BRANCH=main\nthis is not an assignment\n").unwrap();
+    let r = s.run(&["--env-file", broken.to_str().unwrap(), "config", "show"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("line 2 of"), "{}", r.stderr);
+    let r = s.run(&["--env-file", "/nonexistent/x.env", "status"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--env-file"), "{}", r.stderr);
+}
+
+/// MGIT_INDEX_PATH is where the list's repositories are cloned, MGIT_BRANCH
+/// the branch cloned, MGIT_MAX_REPOS how many of the list are taken.
+#[test]
+fn mgit_variables_decide_where_what_and_how_many_are_cloned() {
+    let s = stack();
+    let origin = s.dir.path().join("origin");
+    git_repo(&origin);
+    git(&origin, &["checkout", "-q", "-b", "dev"]);
+    std::fs::write(origin.join("dev-only.rs"), "fn dev() {}\n").unwrap();
+    git(&origin, &["add", "."]);
+    git(
+        &origin,
+        &[
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "dev",
+        ],
+    );
+    git(&origin, &["checkout", "-q", "-"]);
+    // Bare copies: entries that are not working trees get cloned.
+    let (first, second) = (
+        s.dir.path().join("first.git"),
+        s.dir.path().join("second.git"),
+    );
+    for b in [&first, &second] {
+        git(
+            s.dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                origin.to_str().unwrap(),
+                b.to_str().unwrap(),
+            ],
+        );
+    }
+    let list = s.dir.path().join("repos.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n{}\n", first.display(), second.display()),
+    )
+    .unwrap();
+    let index_path = s.dir.path().join("mgit-index");
+    let playbook = s.dir.path().join("update.rhai");
+    std::fs::write(&playbook, "out::json(repos::update(repos::list()));\n").unwrap();
+    let r = s.run_with(
+        &["run", playbook.to_str().unwrap()],
+        &[
+            ("MGIT_REPOS_LIST", list.to_str().unwrap()),
+            ("MGIT_INDEX_PATH", index_path.to_str().unwrap()),
+            ("MGIT_BRANCH", "dev"),
+            ("MGIT_MAX_REPOS", "1"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v.as_array().unwrap().len(), 1, "MGIT_MAX_REPOS=1: {v:#}");
+    assert!(r.stderr.contains("the first 1 are used"), "{}", r.stderr);
+    let clone = index_path.join("first");
+    assert_eq!(v[0]["action"], "cloned", "{v:#}");
+    assert!(
+        clone.join("dev-only.rs").exists(),
+        "MGIT_BRANCH=dev was cloned"
+    );
+    assert!(!index_path.join("second").exists());
+}
+
+/// MGIT_UPDATE_INTERVAL is the interval of the repo-sync job added without --cron.
+#[test]
+fn mgit_update_interval_is_the_repo_sync_jobs_interval() {
+    let s = stack();
+    let r = s
+        .run_with(
+            &["schedule", "add", "repo-sync", "--json"],
+            &[("MGIT_UPDATE_INTERVAL", "3600")],
+        )
+        .ok();
+    let next: Vec<chrono::DateTime<chrono::FixedOffset>> = r.json()["next"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!((next[1] - next[0]).num_seconds(), 3600, "{next:?}");
+    let cfg = std::fs::read_to_string(s.dir.path().join("config/elysiactl/config.toml")).unwrap();
+    assert!(cfg.contains("command = [\"index\", \"repos\"]"), "{cfg}");
+    let r = s.run_with(
+        &["schedule", "add", "repo-sync", "--json"],
+        &[("MGIT_UPDATE_INTERVAL", "700")],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout.contains("--cron") || r.stderr.contains("--cron"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+/// ELYSIA_DIFF_THRESHOLD has the original's meaning: all repositories'
+/// changed files together must be more than it; 100 and 2 changed files
+/// skip, 1 and 2 changed files index.
+#[test]
+fn elysia_diff_threshold_compares_the_total_as_the_original_did() {
+    let s = stack();
+    let repo = s.dir.path().join("work/app");
+    git_repo(&repo);
+    let head = |dir: &Path| {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let synced = head(&repo);
+    std::fs::write(repo.join("a.rs"), "fn a() {}\n").unwrap();
+    std::fs::write(repo.join("b.rs"), "fn b() {}\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "two files",
+        ],
+    );
+    let store = s.dir.path().join("data/elysiactl/index.redb");
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
+    let key = std::fs::canonicalize(&repo).unwrap().display().to_string();
+    elysiactl::index::store::Store::open(&store)
+        .unwrap()
+        .put_repos("CodeChunks", [(key.as_str(), json!({"commit": synced}))])
+        .unwrap();
+    let list = s.dir.path().join("repos.txt");
+    std::fs::write(&list, format!("{}\n", repo.display())).unwrap();
+    let action = |threshold: &str| {
+        let r = s.run_with(
+            &["--dry-run", "index", "repos", "--json"],
+            &[
+                ("MGIT_REPOS_FILE", list.to_str().unwrap()),
+                ("ELYSIA_DIFF_THRESHOLD", threshold),
+            ],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        r.json()["repositories"][0].clone()
+    };
+    let skipped = action("100");
+    assert_eq!(skipped["action"], "below threshold", "{skipped:#}");
+    assert_eq!(skipped["total_changed"], 2, "{skipped:#}");
+    assert_eq!(
+        action("2")["action"],
+        "below threshold",
+        "-gt: 2 is not more than 2"
+    );
+    assert_eq!(action("1")["action"], "indexed");
+}

@@ -41,6 +41,14 @@ fn global_args(cmd: Command) -> Command {
             .help("Config file [default: $XDG_CONFIG_HOME/elysiactl/config.toml]"),
     )
     .arg(
+        Arg::new("env_file")
+            .long("env-file")
+            .global(true)
+            .value_name("FILE")
+            .action(ArgAction::Append)
+            .help("Read NAME=value variables from FILE (the original tool's config/*.env) over the environment; repeatable"),
+    )
+    .arg(
         Arg::new("dry_run")
             .long("dry-run")
             .global(true)
@@ -105,7 +113,13 @@ fn init_logging(flag: Option<&str>) {
 /// Configuration with the global flags applied.
 fn load_config(m: &ArgMatches) -> HostResult<Config> {
     let path = m.get_one::<String>("config").map(PathBuf::from);
-    let mut cfg = Config::load(path.as_deref())?;
+    let env_files: Vec<PathBuf> = m
+        .get_many::<String>("env_file")
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .collect();
+    let mut cfg = Config::load_with_env_files(path.as_deref(), &env_files)?;
     if let Some(r) = m.get_one::<String>("runtime") {
         cfg.weaviate.runtime = Some(RuntimeKind::parse(r)?);
         cfg.sources.push("flag --runtime".into());

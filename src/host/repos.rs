@@ -16,7 +16,21 @@ fn list(host: &Host, a: &Args) -> HostResult<Value> {
                 .with_hint("set repos.file in the config or MGIT_REPOS_FILE, or pass --file"))
         }
     };
-    Ok(json!(repos::read_list(Path::new(&file))?))
+    Ok(json!(capped(host, repos::read_list(Path::new(&file))?)))
+}
+
+/// The first repos.max_repos entries (MGIT_MAX_REPOS), saying so when the
+/// list is longer.
+fn capped(host: &Host, mut entries: Vec<String>) -> Vec<String> {
+    let max = host.config.repos.max_repos;
+    if max > 0 && entries.len() > max {
+        host.out.warn(&format!(
+            "the list has {} repositories; repos.max_repos (MGIT_MAX_REPOS) = {max}: the first {max} are used",
+            entries.len()
+        ));
+        entries.truncate(max);
+    }
+    entries
 }
 
 /// The folders of the configured list, for the commands that take folders
@@ -30,7 +44,7 @@ fn local_paths(host: &Host, _: &Args) -> HostResult<Value> {
         .with_hint("name the folders (e.g. `elysiactl index sync ~/src/myrepo`), or set repos.file in the config or MGIT_REPOS_FILE (MGIT_REPOS_LIST) to a list"));
     }
     let (mut present, mut missing) = (Vec::new(), Vec::new());
-    for entry in repos::read_list(Path::new(file))? {
+    for entry in capped(host, repos::read_list(Path::new(file))?) {
         let path = repos::local_path(&host.config.repos, &entry);
         match std::fs::canonicalize(&path) {
             Ok(p) if p.is_dir() => present.push(json!(p)),

@@ -146,6 +146,9 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
         let depth = cfg.clone_depth.to_string();
         if dir.join(".git").exists() {
             let mut fetch = vec!["fetch", "--quiet", "origin"];
+            if !cfg.branch.is_empty() {
+                fetch.push(&cfg.branch);
+            }
             if cfg.clone_depth > 0 {
                 fetch.extend(["--depth", &depth]);
             }
@@ -159,6 +162,9 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
             std::fs::create_dir_all(workdir(cfg)).map_err(|e| e.to_string())?;
             let target = dir.display().to_string();
             let mut clone = vec!["clone", "--quiet"];
+            if !cfg.branch.is_empty() {
+                clone.extend(["--branch", &cfg.branch]);
+            }
             if cfg.clone_depth > 0 {
                 clone.extend(["--depth", &depth]);
             }

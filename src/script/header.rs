@@ -80,6 +80,7 @@ fn split_default(text: &str) -> (String, Option<String>) {
 const RESERVED_LONGS: &[&str] = &[
     "help",
     "config",
+    "env-file",
     "dry-run",
     "runtime",
     "script-timeout",
