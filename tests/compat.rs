@@ -602,3 +602,45 @@ fn elysia_diff_threshold_compares_the_total_as_the_original_did() {
     );
     assert_eq!(action("1")["action"], "indexed");
 }
+
+/// `man` renders the clap tree as roff (every command, the global flags);
+/// `man --dir` writes a page per command; `completions bash` registers a
+/// completion that offers the commands.
+#[test]
+fn man_pages_and_completions_come_from_the_command_tree() {
+    let s = stack();
+    let page = s.run(&["man"]).ok().stdout;
+    assert!(page.contains(".TH elysiactl 1"), "{page}");
+    assert!(page.contains("\\-\\-env\\-file"), "{page}");
+    assert!(page.contains("(commit "), "the version in the page: {page}");
+    let dir = s.dir.path().join("man1");
+    s.run(&["man", "--dir", dir.to_str().unwrap()]).ok();
+    let sync = std::fs::read_to_string(dir.join("elysiactl-index-sync.1")).unwrap();
+    assert!(sync.contains("\\-\\-rescan"), "{sync}");
+    assert!(dir.join("elysiactl-elysia-stop.1").exists());
+
+    let script = s.run(&["completions", "bash"]).ok().stdout;
+    let file = s.dir.path().join("elysiactl.bash");
+    std::fs::write(&file, script).unwrap();
+    // What bash offers after `elysiactl ind` and `elysiactl index s`.
+    let offer = |words: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}; _elysiactl elysiactl; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                file.display()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = offer("elysiactl ind");
+    assert!(top.lines().any(|l| l == "index"), "{top}");
+    let sub = offer("elysiactl index s");
+    assert!(
+        sub.lines().any(|l| l == "sync") && sub.lines().any(|l| l == "search"),
+        "{sub}"
+    );
+}
