@@ -103,6 +103,10 @@ fn cases(
         &["health::check(#{data: true, quick: true})"],
     );
     add(
+        "health.repair_data",
+        &["health::repair_data(#{enable_async_replication: true})"],
+    );
+    add(
         "replication.scale",
         &[r#"replication::scale("DryRunKeep", 2)"#],
     );

@@ -30,6 +30,26 @@ fn simulate_check(host: &Host, a: &Args) -> HostResult<Value> {
     health::check(host, &options(a, false)?)
 }
 
+fn repair_options(a: &Args, plan_only: bool) -> HostResult<health::data::RepairOptions> {
+    let o = a.opts(0)?;
+    Ok(health::data::RepairOptions {
+        collection: o.str("collection")?,
+        sample_size: o.int_in("sample_size", 20, 1, 10_000)? as usize,
+        enable_async_replication: o.bool("enable_async_replication", false)?,
+        plan_only,
+    })
+}
+
+fn repair_data(host: &Host, a: &Args) -> HostResult<Value> {
+    health::data::repair(host, &repair_options(a, false)?)
+}
+
+/// The replicas are compared for real (reads); what would be read at ALL
+/// and whether async replication would be turned on is listed.
+fn simulate_repair_data(host: &Host, a: &Args) -> HostResult<Value> {
+    health::data::repair(host, &repair_options(a, true)?)
+}
+
 fn watch(host: &Host, a: &Args) -> HostResult<Value> {
     watch_with(host, &a.opts(0)?, None)
 }
@@ -101,6 +121,14 @@ pub fn functions() -> Vec<HostFn> {
             .opts(watch_opts())
             .returns(samples())
             .doc("health.watch(opts), and every sample written to file: a .json file holds one JSON array, rewritten atomically after each sample; any other (.ndjson, .jsonl) gets one line per sample appended. In a dry run the samples are shown and the file is not touched."),
+        write("health", "repair_data", repair_data, simulate_repair_data)
+            .opts(vec![
+                opt("collection", Ty::Str),
+                opt("sample_size", Ty::Int),
+                opt("enable_async_replication", Ty::Bool),
+            ])
+            .returns(Ty::record(&["collections", "touched"]))
+            .doc("Repair what health.check({data: true}) finds: every sampled object missing on or differing between replicas is read at consistency ALL (Weaviate's read repair writes the newest version to the replicas that lack it), then every replica is read again. opts: collection, sample_size = 20, enable_async_replication (turn it on for those collections where it is off). Returns {collections: [{name, factor, read_at_all, fixed, remaining, read_errors, async_replication: on|enabled|off}], touched, fixed, remaining}; in a dry run {collections: [{name, would_read_at_all, async_replication}], touched, dry_run}."),
         read("health", "check", check)
             .opts(vec![
                 opt("cluster", Ty::Bool),
