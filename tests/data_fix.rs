@@ -2,7 +2,8 @@
 //! to diverge on purpose: a node is stopped while objects are written and
 //! updated at consistency ONE. Async replication is off server-wide, so only
 //! the fix can bring the replicas together. Every object is then read back
-//! from every node's own replica through Weaviate's REST API.
+//! from every node's own replica through Weaviate's REST API. On the same
+//! cluster, `health --watch` samples each node's disk and the replication lag.
 
 mod common;
 
@@ -134,6 +135,92 @@ fn health_data_fix_repairs_replicas_that_diverged() {
     let r = s.run(&["health", "--fix"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("health --data --fix"), "{}", r.stderr);
+
+    watch_samples_disk_and_replication_lag(&s);
+}
+
+/// `health --watch`: each node's data size and free space, the replication
+/// lag measured every N samples (carried in between), alerts at the
+/// thresholds, and Elysia's row.
+fn watch_samples_disk_and_replication_lag(s: &Stack) {
+    let r = s
+        .run(&[
+            "health",
+            "--watch",
+            "--json",
+            "--count",
+            "3",
+            "--interval",
+            "0.5",
+            "--lag-every",
+            "2",
+            "--lag-alert",
+            "0",
+            "--disk-alert",
+            "1",
+        ])
+        .ok();
+    let samples: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(samples.len(), 3, "{}", r.stdout);
+    let data_home = s.dir.path().join("data");
+    for (i, x) in samples.iter().enumerate() {
+        for n in x["nodes"].as_array().unwrap() {
+            let d = &n["disk"];
+            assert!(d["used_bytes"].as_u64().unwrap() > 0, "{x:#}");
+            assert!(d["free_bytes"].as_u64().unwrap() > 0, "{x:#}");
+            assert!(
+                d["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(data_home.to_str().unwrap()),
+                "{x:#}"
+            );
+        }
+        assert_eq!(x["lag_measured"], i % 2 == 0, "sample {i}: {x:#}");
+        assert!(
+            x["replication_lag_ms"].as_f64().unwrap() > 0.0,
+            "sample {i}: {x:#}"
+        );
+    }
+    let alerts: Vec<&str> = samples[0]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        alerts.iter().any(|a| a.starts_with("replication lag")),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.contains("data filesystem"))
+            .count(),
+        3,
+        "{alerts:?}"
+    );
+    // Carried, not measured: no new lag alert.
+    assert!(
+        !samples[1]["alerts"].to_string().contains("replication lag"),
+        "{:#}",
+        samples[1]
+    );
+    // No scratch collection is left behind by the probes.
+    let (_, schema) = http(s.rest_port, "GET", "/v1/schema", None);
+    assert!(!schema.contains("ElysiactlProbe"), "{schema}");
+    let text = s
+        .run(&["health", "--watch", "--count", "1", "--lag-every", "0"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("| elysia off |") && text.contains("| data "),
+        "{text}"
+    );
 }
 
 fn expected(i: u32) -> &'static str {

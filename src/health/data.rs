@@ -146,7 +146,7 @@ fn compare_collection(
 
 /// Write one object at consistency ONE through the first node and time how
 /// long until each other node holds it. The scratch collection is always removed.
-fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
+pub(super) fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
     let specs = ctx.config.weaviate.node_specs();
     let factor = expected_factor(ctx).min(specs.len() as u64);
     let name = format!("ElysiactlProbe{}", std::process::id());

@@ -51,25 +51,37 @@ fn simulate_repair_data(host: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn watch(host: &Host, a: &Args) -> HostResult<Value> {
-    watch_with(host, &a.opts(0)?, None)
+    watch_with(host, &a.opts(0)?, None, true)
+}
+
+/// The lag probe writes (a scratch collection): under --dry-run the watch
+/// samples everything else.
+fn simulate_watch(host: &Host, a: &Args) -> HostResult<Value> {
+    watch_with(host, &a.opts(0)?, None, false)
 }
 
 fn watch_export(host: &Host, a: &Args) -> HostResult<Value> {
     let file = a.str(0)?;
-    watch_with(host, &a.opts(1)?, Some(std::path::PathBuf::from(file)))
+    watch_with(
+        host,
+        &a.opts(1)?,
+        Some(std::path::PathBuf::from(file)),
+        true,
+    )
 }
 
 /// Under --dry-run the samples are still taken and shown (reads run); only
-/// the file is left alone.
+/// the file and the lag probe's collection are left alone.
 fn simulate_watch_export(host: &Host, a: &Args) -> HostResult<Value> {
     a.str(0)?;
-    watch_with(host, &a.opts(1)?, None)
+    watch_with(host, &a.opts(1)?, None, false)
 }
 
 fn watch_with(
     host: &Host,
     o: &super::args::Opts,
     export: Option<std::path::PathBuf>,
+    lag_allowed: bool,
 ) -> HostResult<Value> {
     let interval = o
         .duration("interval")?
@@ -90,6 +102,14 @@ fn watch_with(
                 None => None,
             },
             json: o.bool("json", false)?,
+            lag_every: match o.int("lag_every")? {
+                Some(_) if lag_allowed => {
+                    Some(o.int_in("lag_every", 5, 0, 1_000_000)? as u64).filter(|&k| k > 0)
+                }
+                _ => None,
+            },
+            lag_alert_ms: o.int_in("lag_alert_ms", 1000, 0, 3_600_000)? as f64,
+            disk_alert_percent: o.int_in("disk_alert_percent", 90, 1, 100)? as f64,
         },
     )
 }
@@ -100,6 +120,9 @@ pub fn functions() -> Vec<HostFn> {
             opt("interval", Ty::Duration),
             opt("count", Ty::Int),
             opt("json", Ty::Bool),
+            opt("lag_every", Ty::Int),
+            opt("lag_alert_ms", Ty::Int),
+            opt("disk_alert_percent", Ty::Int),
         ]
     };
     let samples = || Ty::record(&["samples"]);
@@ -114,8 +137,9 @@ pub fn functions() -> Vec<HostFn> {
                 ));
                 keys
             })
+            .writes_when(&["lag_every"], simulate_watch)
             .returns(samples())
-            .doc("Sample health every interval and show it live: a dashboard (nodes, RAFT, objects, CPU/memory/throughput sparklines, alerts when something gets worse) on a terminal, else one line per sample (opts.json: one JSON object per sample). opts: interval = \"2s\", count = stop after N samples. Runs until q, Esc or Ctrl-C; returns {samples}."),
+            .doc("Sample health every interval and show it live: a dashboard (nodes and Elysia, RAFT, objects, each node's data size and free disk, CPU/memory/throughput/replication-lag/disk sparklines, alerts when something gets worse or crosses a threshold) on a terminal, else one line per sample (opts.json: one JSON object per sample). opts: interval = \"2s\", count = stop after N samples, lag_every = measure the replication lag every N samples (a write into a scratch collection it removes; none under --dry-run), lag_alert_ms = 1000, disk_alert_percent = 90. Runs until q, Esc or Ctrl-C; returns {samples}."),
         write("health", "watch_export", watch_export, simulate_watch_export)
             .param("file", Ty::Str)
             .opts(watch_opts())
