@@ -348,6 +348,26 @@ mod tests {
         assert_eq!(r.unwrap_err().message, format!("refused {ATTEMPTS}"));
     }
 
+    /// ELYSIA_RETRY_ATTEMPTS (index.retry_attempts): how many tries a batch gets.
+    #[test]
+    fn the_configured_attempts_are_what_a_request_gets() {
+        let rt = rt();
+        let mut config =
+            crate::base::config::Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
+        config
+            .apply_env(|k| (k == "ELYSIA_RETRY_ATTEMPTS").then(|| "3".to_string()))
+            .unwrap();
+        let ctx = Context::new(config, rt.handle().clone());
+        let up = Uploader::new(&ctx).unwrap();
+        let calls = AtomicUsize::new(0);
+        let r: HostResult<()> = up.with_retry(&ctx, "batch upsert", |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err(HostError::network("refused")) }
+        });
+        assert!(r.is_err());
+        assert_eq!(calls.into_inner(), 3);
+    }
+
     #[test]
     fn with_every_breaker_open_the_last_real_failure_is_reported() {
         let rt = rt();
