@@ -48,6 +48,41 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("bundled.rs");
     fs::write(out, code).unwrap();
     generate_grpc_messages(&root);
+    record_commit(&root);
+}
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// `--version` names the commit it was built from: ELYSIACTL_COMMIT, the
+/// short hash of HEAD, or "unknown" outside a git checkout (a crate from the
+/// registry). Rebuilt when HEAD moves: the HEAD file, the branch it points
+/// to, and packed-refs (where `git gc` puts branches).
+fn record_commit(root: &Path) {
+    let commit =
+        git(root, &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=ELYSIACTL_COMMIT={commit}");
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    if let Some(branch) = git(root, &["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(branch);
+    }
+    for w in watched {
+        if let Some(p) = git(root, &["rev-parse", "--git-path", &w]) {
+            let p = root.join(p);
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
+        }
+    }
 }
 
 /// Only the messages: the service (`weaviate.proto`) imports the search,

@@ -103,6 +103,14 @@ fn cases(
         &["health::check(#{data: true, quick: true})"],
     );
     add(
+        "health.watch",
+        &["health::watch(#{count: 1, interval: 0.2, lag_every: 1})"],
+    );
+    add(
+        "health.repair_data",
+        &["health::repair_data(#{enable_async_replication: true})"],
+    );
+    add(
         "replication.scale",
         &[r#"replication::scale("DryRunKeep", 2)"#],
     );

@@ -41,7 +41,7 @@ pub fn add_to(root: Command) -> Command {
                     .allow_hyphen_values(true)
                     .help("Arguments for the playbook"),
             )
-            .after_help("Examples:\n  elysiactl run playbooks/cluster-report.rhai\n  elysiactl run --dry-run playbooks/rolling-restart.lua"),
+            .after_help("Examples:\n  elysiactl run playbooks/cluster-report.rhai\n  elysiactl run --dry-run playbooks/rolling-restart.lua --timeout 300"),
     )
     .subcommand(
         Command::new("repl")
@@ -92,7 +92,18 @@ pub fn add_to(root: Command) -> Command {
                     .required(true)
                     .value_parser(clap::value_parser!(clap_complete::Shell)),
             )
-            .after_help("Example:\n  elysiactl completions bash > ~/.local/share/bash-completion/completions/elysiactl"),
+            .after_help("Examples (docs/commands.md has every shell):\n  elysiactl completions bash > ~/.local/share/bash-completion/completions/elysiactl\n  elysiactl completions zsh > ~/.zfunc/_elysiactl\n  elysiactl completions fish > ~/.config/fish/completions/elysiactl.fish"),
+    )
+    .subcommand(
+        Command::new("man")
+            .about("Print the man page, or write one per command into a folder")
+            .arg(
+                Arg::new("dir")
+                    .long("dir")
+                    .value_name("DIR")
+                    .help("Write elysiactl.1 and elysiactl-COMMAND.1 for every command into DIR"),
+            )
+            .after_help("Examples:\n  elysiactl man | man -l -\n  elysiactl man --dir ~/.local/share/man/man1"),
     )
 }
 
@@ -137,6 +148,7 @@ pub fn dispatch_without_config(
             clap_complete::generate(shell, &mut cmd, "elysiactl", &mut std::io::stdout());
             0
         }
+        ("man", _) => man(root, m),
         ("config", Some(("path", p))) => {
             let explicit = p.get_one::<String>("config").map(PathBuf::from);
             println!(
@@ -147,6 +159,39 @@ pub fn dispatch_without_config(
         }
         _ => return None,
     })
+}
+
+/// The man pages come from the same clap tree as `--help` (user scripts
+/// included), so they never disagree with it.
+fn man(root: &Command, m: &ArgMatches) -> i32 {
+    let cmd = root.clone().version(super::VERSION);
+    let Some(dir) = m.get_one::<String>("dir") else {
+        let mut out = std::io::stdout().lock();
+        return match clap_mangen::Man::new(cmd).render(&mut out) {
+            Ok(()) => 0,
+            Err(e) => report_error(&HostError::io("cannot print the man page", e), false),
+        };
+    };
+    let dir = PathBuf::from(dir);
+    if m.get_flag("dry_run") {
+        eprintln!("[dry-run] would write the man pages into {}", dir.display());
+        return 0;
+    }
+    let written = std::fs::create_dir_all(&dir).and_then(|_| clap_mangen::generate_to(cmd, &dir));
+    match written {
+        Ok(()) => {
+            println!("wrote the man pages into {}", dir.display());
+            0
+        }
+        Err(e) => report_error(
+            &HostError::io(
+                format!("cannot write the man pages into {}", dir.display()),
+                e,
+            )
+            .with_hint("give --dir a folder you can write to"),
+            false,
+        ),
+    }
 }
 
 fn run(ctx: &Invocation, m: &ArgMatches) -> i32 {
@@ -225,6 +270,7 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
         ("config path", "Where the config file is read from"),
         ("api", "List the host API"),
         ("completions", "Print a shell completion script"),
+        ("man", "Print or write the man pages"),
     ] {
         rows.push(json!({"command": name, "about": about, "kind": "rust", "source": "built into the binary"}));
     }

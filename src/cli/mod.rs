@@ -23,6 +23,15 @@ Exit codes: 0 success; 1 failure or not everything is up; 2 bad usage;
 124 script time limit; 130 interrupted. A script's integer result (0 to 255)
 is its exit code; a negative or larger one is an error (exit 1).";
 
+/// The version with the commit it was built from (build.rs), so a report
+/// of a bug names the exact source.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ELYSIACTL_COMMIT"),
+    ")"
+);
+
 fn global_args(cmd: Command) -> Command {
     cmd.arg(
         Arg::new("config")
@@ -30,6 +39,14 @@ fn global_args(cmd: Command) -> Command {
             .global(true)
             .value_name("FILE")
             .help("Config file [default: $XDG_CONFIG_HOME/elysiactl/config.toml]"),
+    )
+    .arg(
+        Arg::new("env_file")
+            .long("env-file")
+            .global(true)
+            .value_name("FILE")
+            .action(ArgAction::Append)
+            .help("Read NAME=value variables from FILE (the original tool's config/*.env) over the environment; repeatable"),
     )
     .arg(
         Arg::new("dry_run")
@@ -66,7 +83,7 @@ fn global_args(cmd: Command) -> Command {
 
 pub fn build_command(catalog: &Catalog) -> Command {
     let mut root = Command::new("elysiactl")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(VERSION)
         .about("Run, watch, script and repair a multi-node Weaviate cluster and the Elysia service")
         .after_help(AFTER_HELP)
         .subcommand_required(true)
@@ -96,7 +113,13 @@ fn init_logging(flag: Option<&str>) {
 /// Configuration with the global flags applied.
 fn load_config(m: &ArgMatches) -> HostResult<Config> {
     let path = m.get_one::<String>("config").map(PathBuf::from);
-    let mut cfg = Config::load(path.as_deref())?;
+    let env_files: Vec<PathBuf> = m
+        .get_many::<String>("env_file")
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .collect();
+    let mut cfg = Config::load_with_env_files(path.as_deref(), &env_files)?;
     if let Some(r) = m.get_one::<String>("runtime") {
         cfg.weaviate.runtime = Some(RuntimeKind::parse(r)?);
         cfg.sources.push("flag --runtime".into());

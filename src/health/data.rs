@@ -146,7 +146,7 @@ fn compare_collection(
 
 /// Write one object at consistency ONE through the first node and time how
 /// long until each other node holds it. The scratch collection is always removed.
-fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
+pub(super) fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
     let specs = ctx.config.weaviate.node_specs();
     let factor = expected_factor(ctx).min(specs.len() as u64);
     let name = format!("ElysiactlProbe{}", std::process::id());
@@ -216,4 +216,133 @@ fn replication_lag(ctx: &Context, problems: &mut Problems) -> Value {
             json!({"error": e.message})
         }
     }
+}
+
+/// What `health --data --fix` does.
+#[derive(Debug, Clone, Default)]
+pub struct RepairOptions {
+    pub collection: Option<String>,
+    pub sample_size: usize,
+    /// Turn async replication on for a collection with divergent replicas
+    /// where it is off (the user agreed to it with a flag).
+    pub enable_async_replication: bool,
+    /// Only find and say what would be touched (dry-run).
+    pub plan_only: bool,
+}
+
+/// The sampled objects that are missing or differ, per collection (with its factor).
+fn divergent(ctx: &Context, o: &RepairOptions) -> HostResult<Vec<(String, u64, Vec<String>)>> {
+    let report = check(
+        ctx,
+        &Options {
+            data: true,
+            probe_lag: false,
+            collection: o.collection.clone(),
+            sample_size: o.sample_size,
+            ..Default::default()
+        },
+        &mut Problems::default(),
+    )?;
+    let mut out = Vec::new();
+    for c in report["collections"].as_array().into_iter().flatten() {
+        let mut ids: Vec<String> = ["missing", "differing"]
+            .iter()
+            .flat_map(|k| c[*k].as_array().into_iter().flatten())
+            .filter_map(|x| x["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            out.push((
+                c["name"].as_str().unwrap_or_default().to_string(),
+                c["factor"].as_u64().unwrap_or(1),
+                ids,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether every replica of `id` is there (at least `factor` copies) and alike.
+fn consistent(ctx: &Context, name: &str, id: &str, factor: u64) -> bool {
+    let specs = ctx.config.weaviate.node_specs();
+    let copies: Vec<Value> = specs
+        .iter()
+        .filter_map(|s| {
+            ctx.block_on(client(ctx, s).object(name, id, Some(&s.name), None))
+                .ok()
+                .flatten()
+                .map(|obj| fingerprint(&obj))
+        })
+        .collect();
+    copies.len() as u64 >= factor && copies.windows(2).all(|w| w[0] == w[1])
+}
+
+/// `health --data --fix`: find the sampled objects whose replicas are
+/// missing or differ, read each at consistency ALL (Weaviate's read repair
+/// writes the newest version to the replicas that lack it), optionally turn
+/// async replication on for those collections, and read every replica again
+/// to say what is fixed.
+pub fn repair(ctx: &Context, o: &RepairOptions) -> HostResult<Value> {
+    let specs = ctx.config.weaviate.node_specs();
+    let mut collections = Vec::new();
+    let (mut touched, mut fixed_total, mut remaining_total) = (0usize, 0usize, 0usize);
+    for (name, factor, ids) in divergent(ctx, o)? {
+        let c0 = client(ctx, &specs[0]);
+        let class = ctx.block_on(c0.get_class(&name))?;
+        let async_on = class["replicationConfig"]["asyncEnabled"] == true;
+        let async_replication = match (async_on, o.enable_async_replication, o.plan_only) {
+            (true, _, _) => "on",
+            (false, true, true) => "would enable",
+            (false, true, false) => {
+                let mut def = class.clone();
+                def["replicationConfig"]["asyncEnabled"] = json!(true);
+                ctx.block_on(c0.update_class(&name, &def))?;
+                // Weaviate 1.38 decides it per server (factor > 1 and no
+                // ASYNC_REPLICATION_DISABLED) and ignores the field: say so
+                // rather than claim it was turned on.
+                let now = ctx.block_on(c0.get_class(&name))?;
+                if now["replicationConfig"]["asyncEnabled"] == true {
+                    "enabled"
+                } else {
+                    "off server-wide (ASYNC_REPLICATION_DISABLED in weaviate.env)"
+                }
+            }
+            (false, false, _) => "off",
+        };
+        touched += ids.len();
+        if o.plan_only {
+            collections.push(json!({
+                "name": name, "factor": factor, "would_read_at_all": ids,
+                "async_replication": async_replication,
+            }));
+            continue;
+        }
+        let mut read_errors = Vec::new();
+        for id in &ids {
+            crate::base::cancel::check_interrupt()?;
+            if let Err(e) = ctx.block_on(c0.object(&name, id, None, Some(Consistency::All))) {
+                read_errors.push(json!({"id": id, "error": e.message}));
+            }
+        }
+        let (fixed, remaining): (Vec<String>, Vec<String>) = ids
+            .iter()
+            .cloned()
+            .partition(|id| consistent(ctx, &name, id, factor));
+        fixed_total += fixed.len();
+        remaining_total += remaining.len();
+        collections.push(json!({
+            "name": name, "factor": factor, "read_at_all": ids, "fixed": fixed,
+            "remaining": remaining, "read_errors": read_errors,
+            "async_replication": async_replication,
+        }));
+    }
+    let mut out = json!({"collections": collections, "touched": touched});
+    if o.plan_only {
+        out["dry_run"] = json!(true);
+    } else {
+        out["fixed"] = json!(fixed_total);
+        out["remaining"] = json!(remaining_total);
+    }
+    Ok(out)
 }

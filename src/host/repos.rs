@@ -16,7 +16,42 @@ fn list(host: &Host, a: &Args) -> HostResult<Value> {
                 .with_hint("set repos.file in the config or MGIT_REPOS_FILE, or pass --file"))
         }
     };
-    Ok(json!(repos::read_list(Path::new(&file))?))
+    Ok(json!(capped(host, repos::read_list(Path::new(&file))?)))
+}
+
+/// The first repos.max_repos entries (MGIT_MAX_REPOS), saying so when the
+/// list is longer.
+fn capped(host: &Host, mut entries: Vec<String>) -> Vec<String> {
+    let max = host.config.repos.max_repos;
+    if max > 0 && entries.len() > max {
+        host.out.warn(&format!(
+            "the list has {} repositories; repos.max_repos (MGIT_MAX_REPOS) = {max}: the first {max} are used",
+            entries.len()
+        ));
+        entries.truncate(max);
+    }
+    entries
+}
+
+/// The folders of the configured list, for the commands that take folders
+/// and were given none (as the original tool's `index sync` did).
+fn local_paths(host: &Host, _: &Args) -> HostResult<Value> {
+    let file = &host.config.repos.file;
+    if file.is_empty() {
+        return Err(HostError::validation(
+            "no folders given, and no repository list is configured to take them from",
+        )
+        .with_hint("name the folders (e.g. `elysiactl index sync ~/src/myrepo`), or set repos.file in the config or MGIT_REPOS_FILE (MGIT_REPOS_LIST) to a list"));
+    }
+    let (mut present, mut missing) = (Vec::new(), Vec::new());
+    for entry in capped(host, repos::read_list(Path::new(file))?) {
+        let path = repos::local_path(&host.config.repos, &entry);
+        match std::fs::canonicalize(&path) {
+            Ok(p) if p.is_dir() => present.push(json!(p)),
+            _ => missing.push(json!(entry)),
+        }
+    }
+    Ok(json!({"file": file, "present": present, "missing": missing}))
 }
 
 fn update(host: &Host, a: &Args) -> HostResult<Value> {
@@ -106,6 +141,9 @@ pub fn functions() -> Vec<HostFn> {
             .optional("file", Ty::Str)
             .returns(Ty::array(Ty::Str))
             .doc("The repository list: one entry (a path, a URL or user@host:path) per line, # comments; default repos.file (MGIT_REPOS_FILE). Anything else (a file under /proc, /sys, /dev or /run, not a regular text file, over 1 MiB, or with a line that is no repository) is refused without showing its content."),
+        read("repos", "local_paths", local_paths)
+            .returns(Ty::record(&["file", "present", "missing"]))
+            .doc("The folders of the configured repository list (repos.file): {file, present: [folders there now], missing: [entries not cloned yet]}. Refused when no list is configured."),
         write("repos", "update", update, simulate_update)
             .param("entries", Ty::list_of(Ty::Str))
             .returns(Ty::array(Ty::Either(vec![

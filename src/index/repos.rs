@@ -146,6 +146,9 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
         let depth = cfg.clone_depth.to_string();
         if dir.join(".git").exists() {
             let mut fetch = vec!["fetch", "--quiet", "origin"];
+            if !cfg.branch.is_empty() {
+                fetch.push(&cfg.branch);
+            }
             if cfg.clone_depth > 0 {
                 fetch.extend(["--depth", &depth]);
             }
@@ -159,6 +162,9 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
             std::fs::create_dir_all(workdir(cfg)).map_err(|e| e.to_string())?;
             let target = dir.display().to_string();
             let mut clone = vec!["clone", "--quiet"];
+            if !cfg.branch.is_empty() {
+                clone.extend(["--branch", &cfg.branch]);
+            }
             if cfg.clone_depth > 0 {
                 clone.extend(["--depth", &depth]);
             }
@@ -183,20 +189,27 @@ pub fn update(cfg: &ReposConfig, entry: &str) -> Value {
     }
 }
 
+/// The folder [`update`] keeps a list entry in: a local working tree
+/// itself, anything else its clone in the work folder (which may not exist yet).
+pub fn local_path(cfg: &ReposConfig, entry: &str) -> PathBuf {
+    let local = Path::new(entry);
+    if local.join(".git").exists() {
+        local.to_path_buf()
+    } else {
+        workdir(cfg).join(folder_name(entry))
+    }
+}
+
 /// What [`update`] would do, without doing it: its answer, with the commit
 /// the repository is at now (null for one not cloned yet).
 pub fn plan_update(cfg: &ReposConfig, entry: &str) -> Value {
-    let local = Path::new(entry);
-    let (path, action) = if local.join(".git").exists() {
-        (local.to_path_buf(), "in place")
+    let path = local_path(cfg, entry);
+    let action = if Path::new(entry).join(".git").exists() {
+        "in place"
+    } else if path.join(".git").exists() {
+        "fast-forwarded"
     } else {
-        let dir = workdir(cfg).join(folder_name(entry));
-        let action = if dir.join(".git").exists() {
-            "fast-forwarded"
-        } else {
-            "cloned"
-        };
-        (dir, action)
+        "cloned"
     };
     let canon = std::fs::canonicalize(&path).unwrap_or(path);
     let head = if canon.exists() {

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The tries of a batch in the tests (index.retry_attempts by default).
+#[cfg(test)]
 const ATTEMPTS: usize = 6;
 const BREAKER_THRESHOLD: u32 = 5;
 const BREAKER_PAUSE: Duration = Duration::from_secs(10);
@@ -89,6 +91,7 @@ pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_j
 impl Uploader {
     pub fn new(ctx: &Context) -> HostResult<Uploader> {
         let specs = ctx.config.weaviate.node_specs();
+        let request_timeout = Duration::from_secs(ctx.config.index.request_timeout);
         let grpc = match ctx.config.index.transport_kind()? {
             Transport::Grpc => {
                 // tonic's channels start their workers on the current runtime.
@@ -97,7 +100,7 @@ impl Uploader {
                 Some(
                     specs
                         .iter()
-                        .map(|s| GrpcBatchClient::for_node(s, api_key, Duration::from_secs(60)))
+                        .map(|s| GrpcBatchClient::for_node(s, api_key, request_timeout))
                         .collect::<HostResult<Vec<_>>>()?,
                 )
             }
@@ -110,7 +113,7 @@ impl Uploader {
             .iter()
             .map(|s| {
                 WeaviateClient::for_node(ctx.http.clone(), s, &ctx.config.weaviate.api_key)
-                    .with_timeout(Duration::from_secs(60))
+                    .with_timeout(request_timeout)
             })
             .collect();
         let breakers = clients
@@ -126,7 +129,7 @@ impl Uploader {
             backoff: crate::base::retry::exponential(
                 Duration::from_millis(100),
                 Duration::from_secs(5),
-                ATTEMPTS - 1,
+                ctx.config.index.retry_attempts.max(1) - 1,
             ),
             latency: Mutex::new(histogram()),
             sizes: Mutex::new(histogram()),
@@ -343,6 +346,26 @@ mod tests {
         });
         assert_eq!(calls.into_inner(), ATTEMPTS);
         assert_eq!(r.unwrap_err().message, format!("refused {ATTEMPTS}"));
+    }
+
+    /// ELYSIA_RETRY_ATTEMPTS (index.retry_attempts): how many tries a batch gets.
+    #[test]
+    fn the_configured_attempts_are_what_a_request_gets() {
+        let rt = rt();
+        let mut config =
+            crate::base::config::Config::parse("[index]\ntransport = \"rest\"\n").unwrap();
+        config
+            .apply_env(|k| (k == "ELYSIA_RETRY_ATTEMPTS").then(|| "3".to_string()))
+            .unwrap();
+        let ctx = Context::new(config, rt.handle().clone());
+        let up = Uploader::new(&ctx).unwrap();
+        let calls = AtomicUsize::new(0);
+        let r: HostResult<()> = up.with_retry(&ctx, "batch upsert", |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err(HostError::network("refused")) }
+        });
+        assert!(r.is_err());
+        assert_eq!(calls.into_inner(), 3);
     }
 
     #[test]

@@ -495,6 +495,16 @@ impl WeaviateRuntime for DockerRuntime {
         RuntimeKind::Docker
     }
 
+    fn data_path(&self, index: usize) -> HostResult<Option<std::path::PathBuf>> {
+        let name = self.volume_name(&self.node(index)?);
+        let docker = self.docker()?;
+        let volumes = self.block(dk::list_volumes(&docker, &[]))?;
+        Ok(volumes
+            .into_iter()
+            .find(|v| v.name == name && !v.mountpoint.is_empty())
+            .map(|v| std::path::PathBuf::from(v.mountpoint)))
+    }
+
     fn preflight(&self, nodes: &[usize]) -> HostResult<()> {
         let specs = nodes
             .iter()

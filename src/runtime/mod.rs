@@ -43,6 +43,9 @@ pub trait WeaviateRuntime: Send + Sync {
     fn node_state(&self, index: usize) -> HostResult<NodeState>;
     /// The last lines of the node's log.
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String>;
+    /// Where the node's data is on this machine (its folder, or its Docker
+    /// volume's mount point), for disk usage; None when there is none yet.
+    fn data_path(&self, index: usize) -> HostResult<Option<std::path::PathBuf>>;
     /// Remove what `stop` leaves on purpose (containers, network; never data
     /// volumes or folders unless `purge_data`).
     fn cleanup(&self, purge_data: bool) -> HostResult<()>;

@@ -98,6 +98,11 @@ impl WeaviateRuntime for ProcessRuntime {
         RuntimeKind::Process
     }
 
+    fn data_path(&self, index: usize) -> HostResult<Option<PathBuf>> {
+        let dir = self.data_dir(&self.cfg.node(index));
+        Ok(dir.exists().then_some(dir))
+    }
+
     fn preflight(&self, nodes: &[usize]) -> HostResult<()> {
         let binary = self.cfg.binary_path();
         if !binary.exists() {

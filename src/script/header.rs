@@ -9,6 +9,7 @@
 //! //! @flag --mode <MODE:fast|safe> How to wait
 //! //! @flag -j --json Print the result as JSON
 //! //! @flag --timeout <SECONDS:int> Seconds to wait [default: 180]
+//! //! @flag --recent [<N:int>] The N newest; `--recent` alone means 20 [default: 20]
 //! //! @arg [SERVICE] weaviate, elysia or all [default: all]
 //! //! @example elysiactl start --mode safe
 //! ```
@@ -32,6 +33,9 @@ pub struct FlagSpec {
     pub short: Option<char>,
     /// `None` for a switch.
     pub value: Option<ValueSpec>,
+    /// `[<VALUE>]`: the flag may come without its value, which then is the
+    /// default (what users of tools that print "the N most recent" type).
+    pub value_optional: bool,
     pub help: String,
     pub default: Option<String>,
 }
@@ -76,6 +80,7 @@ fn split_default(text: &str) -> (String, Option<String>) {
 const RESERVED_LONGS: &[&str] = &[
     "help",
     "config",
+    "env-file",
     "dry-run",
     "runtime",
     "script-timeout",
@@ -198,6 +203,7 @@ fn parse_flag(rest: &str) -> Result<FlagSpec, String> {
     let mut short = None;
     let mut long: Option<String> = None;
     let mut value = None;
+    let mut value_optional = false;
     while let Some(t) = tokens.peek().copied() {
         if let Some(l) = t.strip_prefix("--") {
             if let Some(first) = &long {
@@ -222,11 +228,15 @@ fn parse_flag(rest: &str) -> Result<FlagSpec, String> {
                 ));
             }
             short = Some(c);
-        } else if t.starts_with('<') && t.ends_with('>') {
+        } else if t.starts_with('<') && t.ends_with('>') || t.starts_with("[<") && t.ends_with(">]")
+        {
             if value.is_some() {
                 return Err(format!("a flag takes one value ({t} is a second)"));
             }
-            value = Some(parse_value(t)?);
+            value_optional = t.starts_with('[');
+            value = Some(parse_value(
+                t.trim_start_matches('[').trim_end_matches(']'),
+            )?);
         } else {
             break;
         }
@@ -234,6 +244,11 @@ fn parse_flag(rest: &str) -> Result<FlagSpec, String> {
     }
     let long = long.ok_or("a flag needs a --long name, e.g. `@flag -j --json Print JSON`")?;
     let (help, default) = split_default(&tokens.collect::<Vec<_>>().join(" "));
+    if value_optional && default.is_none() {
+        return Err(format!(
+            "--{long} may come without its value, so it needs a [default: x] to stand for it"
+        ));
+    }
     if let Some(d) = &default {
         match &value {
             None => {
@@ -263,6 +278,7 @@ fn parse_flag(rest: &str) -> Result<FlagSpec, String> {
         long,
         short,
         value,
+        value_optional,
         help,
         default,
     })
@@ -369,6 +385,9 @@ impl Header {
                     };
                     if let Some(d) = &f.default {
                         arg = arg.default_value(d.clone());
+                        if f.value_optional {
+                            arg = arg.num_args(0..=1).default_missing_value(d.clone());
+                        }
                     }
                 }
             }
@@ -447,6 +466,29 @@ mod tests {
         assert_eq!(a["json"], true);
         assert_eq!(a["timeout"], 180);
         assert_eq!(a["service"], "weaviate");
+    }
+
+    #[test]
+    fn a_value_in_brackets_may_be_left_out() {
+        let h = parse(
+            "//! Errors.\n//! @flag --recent [<N:int>] The newest [default: 20]\n//! @arg [WHAT] x\n",
+            "errors.rhai",
+        )
+        .unwrap();
+        let recent = |argv: &[&str]| {
+            let m = h.command("errors").try_get_matches_from(argv).unwrap();
+            h.args_from(&m)["recent"].clone()
+        };
+        assert_eq!(recent(&["errors", "--recent"]), 20);
+        assert_eq!(recent(&["errors", "--recent", "5"]), 5);
+        assert_eq!(recent(&["errors", "--recent=7"]), 7);
+        assert_eq!(recent(&["errors"]), 20);
+        let err = parse(
+            "//! X.\n//! @flag --recent [<N:int>] The newest\n",
+            "x.rhai",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("[default: x]"), "{}", err.message);
     }
 
     #[test]

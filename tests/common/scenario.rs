@@ -200,6 +200,14 @@ pub fn full(s: &Stack, with_elysia: bool) {
         let e = r.json();
         assert_eq!(e["ready"], true, "{e:#}");
         assert_ne!(e["pid"].as_u64().unwrap(), before, "a new process: {e:#}");
+        // The original tool's form: stopped by SIGTERM within the timeout.
+        let r = s
+            .run(&["elysia", "stop", "--graceful", "--timeout", "30", "--json"])
+            .ok();
+        assert_eq!(r.json()["stopped"], "terminated", "{}", r.stdout);
+        let r = s.run(&["elysia", "status"]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains("Elysia: down"), "{}", r.stdout);
     }
 
     // Dry-run: the plan is printed, nothing stops.

@@ -96,6 +96,9 @@ impl Config {
             ("index.chunk_lines", i.chunk_lines as u64, 1, 100_000, "the most lines in one chunk"),
             ("index.embedding_timeout_s", i.embedding_timeout_s, 1, 3600, "seconds one embedding request may take"),
             ("repos.max_concurrent", self.repos.max_concurrent as u64, 1, MAX_WORKERS, "repositories fetched at once, a thread each"),
+            ("index.request_timeout", i.request_timeout, 1, 3600, "seconds one batch upload may take"),
+            ("index.retry_attempts", i.retry_attempts as u64, 1, 100, "tries of one batch, the first included"),
+            ("repos.update_interval", self.repos.update_interval, 1, 7 * 86_400, "seconds between repo-sync runs"),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(bad(

@@ -257,6 +257,10 @@ pub struct IndexConfig {
     /// How batches travel: "grpc" (what the official clients use; the server
     /// answers with errors only) or "rest" (/v1/batch/objects).
     pub transport: String,
+    /// Seconds one batch upload may take; env ELYSIA_TIMEOUT.
+    pub request_timeout: u64,
+    /// Tries of a batch Weaviate refused for a passing reason; env ELYSIA_RETRY_ATTEMPTS.
+    pub retry_attempts: usize,
 }
 
 impl Default for IndexConfig {
@@ -276,6 +280,8 @@ impl Default for IndexConfig {
             embedding_timeout_s: 60,
             embed_workers: 2,
             transport: "grpc".into(),
+            request_timeout: 60,
+            retry_attempts: 6,
         }
     }
 }
@@ -377,15 +383,28 @@ impl IndexConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReposConfig {
-    /// One repository per line (path or URL), `#` comments; env MGIT_REPOS_FILE.
+    /// One repository per line (path or URL), `#` comments; env MGIT_REPOS_FILE
+    /// or MGIT_REPOS_LIST.
     pub file: String,
-    /// Where URLs are cloned; empty means `$XDG_DATA_HOME/elysiactl/repos`.
+    /// Where URLs are cloned; empty means `$XDG_DATA_HOME/elysiactl/repos`; env MGIT_INDEX_PATH.
     pub workdir: String,
+    /// The branch cloned and fetched; empty means the remote's default; env MGIT_BRANCH.
+    pub branch: String,
+    /// The most repositories of the list synced, the first ones; 0 means all; env MGIT_MAX_REPOS.
+    pub max_repos: usize,
+    /// Seconds between runs of the repo-sync job `schedule add repo-sync` makes
+    /// without --cron; env MGIT_UPDATE_INTERVAL.
+    pub update_interval: u64,
+    /// The original tool's rule: re-index only when the changed files of all
+    /// repositories together are more than this; unset means no such rule;
+    /// env ELYSIA_DIFF_THRESHOLD.
+    pub total_diff_threshold: Option<usize>,
     /// Shallow clone depth, 0 for full history; env MGIT_CLONE_DEPTH.
     pub clone_depth: u32,
     /// Repositories fetched at once; env MGIT_MAX_CONCURRENT.
     pub max_concurrent: usize,
-    /// Changed files a repository needs before it is re-indexed; env ELYSIA_DIFF_THRESHOLD.
+    /// Changed files a repository needs before it is re-indexed (at least
+    /// this many); env ELYSIACTL_REPO_DIFF_THRESHOLD.
     pub diff_threshold: usize,
 }
 
@@ -394,6 +413,10 @@ impl Default for ReposConfig {
         ReposConfig {
             file: String::new(),
             workdir: String::new(),
+            branch: String::new(),
+            max_repos: 0,
+            update_interval: 1800,
+            total_diff_threshold: None,
             clone_depth: 1,
             max_concurrent: 4,
             diff_threshold: 1,
