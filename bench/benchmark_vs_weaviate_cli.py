@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""`elysiactl benchmark` against `weaviate-cli benchmark qps`, side by side on one
+three-node cluster and one collection: BM25 queries at a fixed rate (weaviate-cli's
+--qps, elysiactl's --rate), the same concurrency, consistency QUORUM, limit 10, the same
+warm-up and duration, rounds interleaved. Prints each tool's achieved QPS and latency
+percentiles as it reports them, and each client's own CPU time (user + system of the child
+process: a load generator must not be the bottleneck).
+
+usage: bench/benchmark_vs_weaviate_cli.py [--qps N] [--seconds S] [--concurrency C]
+       [--rounds N] [--records N] [--elysiactl PATH]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import time
+
+from benchlib import ROOT, Cluster, machine
+from health_vs_weaviate_cli import CLI_VERSION, ensure_venv
+
+
+def timed(cmd, env):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({r.returncode}): {r.stderr.decode()[-800:]}\n{r.stdout.decode()[-800:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, r.stdout.decode()
+
+
+def cli_result(text):
+    """The main phase's figures as weaviate-cli prints them (with a fixed --qps its --json
+    prints nothing): the last "Actual QPS", "P50 latency" … lines."""
+    found = {}
+    for line in text.splitlines():
+        for key, label in (("qps", "Actual QPS:"), ("p50", "P50 latency:"), ("p90", "P90 latency:"),
+                           ("p99", "P99 latency:")):
+            if line.startswith(label):
+                found[key] = float(line[len(label):].replace("ms", "").strip())
+    if len(found) < 4:
+        raise SystemExit(f"weaviate-cli printed no figures:\n{text[-1500:]}")
+    return found
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qps", type=int, default=50)
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--records", type=int, default=5000)
+    ap.add_argument("--elysiactl", default=os.path.join(ROOT, "target", "debug", "elysiactl"))
+    a = ap.parse_args()
+    cli, _ = ensure_venv()
+    with Cluster(a.elysiactl) as c:
+        cfg = os.path.join(c.home, "weaviate-cli.json")
+        with open(cfg, "w") as f:
+            json.dump({"host": "localhost", "http_port": str(c.rest), "grpc_port": str(c.grpc)}, f)
+        subprocess.run([a.elysiactl, "test-data", "generate", "--pattern", "load", "--records", str(a.records),
+                        "--seed", "1", "--vectors", "64", "--collection", "BenchLoad"], env=c.env, check=True,
+                       stdout=subprocess.DEVNULL)
+        ectl = [a.elysiactl, "benchmark", "baseline", "--save", "side-by-side", "--mix", "bm25=1", "--rate",
+                str(a.qps), "--duration", f"{a.seconds}s", "--warmup", "2s", "--concurrency",
+                str(a.concurrency), "--consistency", "quorum", "--collection", "BenchLoad", "--json"]
+        wcli = [cli, "--config-file", cfg, "benchmark", "qps", "--collection", "BenchLoad", "--query-type", "bm25",
+                "--qps", str(a.qps), "--test-duration", str(a.seconds), "--warmup-duration", "2",
+                "--consistency-level", "QUORUM", "--concurrency", str(a.concurrency), "--limit", "10"]
+        rows = {"elysiactl": [], "weaviate-cli": []}
+        for _ in range(a.rounds):
+            _, cpu, out = timed(ectl, c.env)
+            s = json.loads(out)["summary"]
+            op = s["operations"]["bm25"]
+            rows["elysiactl"].append((op["throughput"], op["p50_ms"], op["p90_ms"], op["p99_ms"], cpu))
+            _, cpu, out = timed(wcli, c.env)
+            v = cli_result(out)
+            rows["weaviate-cli"].append((v["qps"], v["p50"], v["p90"], v["p99"], cpu))
+        print(f"# {machine(a.elysiactl)}; BM25 at {a.qps}/s for {a.seconds}s, concurrency {a.concurrency}, "
+              f"QUORUM, {a.records} objects; median of {a.rounds} rounds; weaviate-cli {CLI_VERSION}")
+        med = statistics.median
+        print("| tool | achieved QPS | p50 | p90 | p99 | client CPU |")
+        print("|---|---|---|---|---|---|")
+        for tool, rs in rows.items():
+            print(f"| {tool} | {med([r[0] for r in rs]):.1f} | {med([r[1] for r in rs]):.1f} ms | "
+                  f"{med([r[2] for r in rs]):.1f} ms | {med([r[3] for r in rs]):.1f} ms | {med([r[4] for r in rs]):.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
