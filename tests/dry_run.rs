@@ -99,6 +99,10 @@ fn cases(
         )],
     );
     add(
+        "logs.archive",
+        &[&format!("logs::archive({export:?}, #{{since: \"1h\"}})")],
+    );
+    add(
         "health.check",
         &["health::check(#{data: true, quick: true})"],
     );

@@ -213,6 +213,8 @@ pub struct Config {
     pub repos: ReposConfig,
     /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).
     pub jobs: Vec<JobConfig>,
+    /// Rotation of the log files the tool writes (services' output, the daemon's).
+    pub logs: crate::base::logfile::Rotation,
     /// Where the values came from, for `config show`.
     #[serde(skip_deserializing)]
     pub sources: Vec<String>,
