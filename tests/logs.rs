@@ -34,6 +34,7 @@ fn with_secret(s: &Stack) {
 
 fn checks(s: &Stack) {
     s.run(&["start", "--timeout", "240"]).ok();
+    config_diff_against_the_running_stack(s);
 
     // One timeline: every node and Elysia, in time order, each line tagged.
     let r = s.run(&["logs", "--all", "--since", "15m", "--json"]).ok();
@@ -220,6 +221,35 @@ fn checks(s: &Stack) {
     .unwrap();
     let r = s.run(&["run", lua.to_str().unwrap()]).ok();
     assert_eq!(r.stdout.trim(), "3");
+}
+
+/// `config diff [FILE]` reads the running side back from the processes:
+/// the file in use matches; a changed copy shows each change, secrets masked.
+fn config_diff_against_the_running_stack(s: &Stack) {
+    let r = s.run(&["config", "diff"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("no differences"), "{}", r.stdout);
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let changed = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(SECRET, "sk-another-secret-8842")
+        + "\n[weaviate.env]\nQUERY_DEFAULTS_LIMIT = \"50\"\n";
+    let new = s.dir.path().join("new.toml");
+    std::fs::write(&new, changed).unwrap();
+    let r = s.run(&["config", "diff", new.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains(SECRET) && !r.stdout.contains("sk-another-secret-8842"));
+    let v = r.json();
+    let changes = v["changes"].as_array().unwrap();
+    let find = |key: &str| changes.iter().find(|c| c["key"] == key).cloned();
+    let limit = find("weaviate.env.QUERY_DEFAULTS_LIMIT").unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(
+        (limit["a"].as_str(), limit["b"].as_str()),
+        (Some("50"), Some("25"))
+    );
+    let key = find("elysia.api_key").unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(key["b"], "*** (differs)");
+    assert_eq!(changes.len(), 2, "nothing else differs: {v:#}");
 }
 
 #[test]

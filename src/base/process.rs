@@ -391,7 +391,9 @@ mod tests {
         };
         spawn(&spec).unwrap();
         let rotated = crate::base::logfile::rotated(&log, 1);
-        assert!(fs::read_to_string(rotated).unwrap().starts_with("an old run"));
+        assert!(fs::read_to_string(rotated)
+            .unwrap()
+            .starts_with("an old run"));
         assert!(fs::read_to_string(&log).unwrap().starts_with(START_MARKER));
     }
 

@@ -61,15 +61,61 @@ pub fn add_to(root: Command) -> Command {
     )
     .subcommand(
         Command::new("config")
-            .about("Show the effective configuration")
+            .about("Show, check and compare the configuration")
             .subcommand_required(true)
             .arg_required_else_help(true)
+            .after_help(
+                "Not built yet: `config apply` (bring the running stack to the file) and \
+                 `config rollback`/`config history`. Until then, change the file, check it with \
+                 `config validate`, see what would change with `config diff`, and restart: \
+                 `elysiactl weaviate restart --rolling` for node settings, `elysiactl elysia \
+                 restart` for Elysia's.",
+            )
             .subcommand(
                 Command::new("show")
                     .about("Print the effective configuration (file, environment, flags), API keys redacted")
                     .arg(json_flag()),
             )
-            .subcommand(Command::new("path").about("Print where the config file is read from")),
+            .subcommand(Command::new("path").about("Print where the config file is read from"))
+            .subcommand(
+                Command::new("validate")
+                    .about("Check a config file: every problem with its line, its key and what to do")
+                    .long_about(
+                        "Check a config file: every problem with its line, its key and what to do.\n\n\
+                         Errors: TOML syntax, unknown keys, wrong types, values out of range (node \
+                         count, ports, hosts, durations), ports that clash or are taken by another \
+                         program (checked while this stack is down), paths that do not exist, a \
+                         replication factor above the node count. Warnings: what works but is likely \
+                         a mistake (replication factor 1 on several nodes, weaviate.env overriding \
+                         what the cluster needs to form).\n\n\
+                         Exit codes: 0 valid (warnings allowed unless --strict), 1 errors (or \
+                         warnings with --strict).",
+                    )
+                    .arg(Arg::new("file").value_name("FILE").help("The file to check [default: the config file in use]"))
+                    .arg(
+                        Arg::new("strict")
+                            .long("strict")
+                            .action(ArgAction::SetTrue)
+                            .help("Fail on warnings too"),
+                    )
+                    .arg(json_flag())
+                    .after_help("Examples:\n  elysiactl config validate\n  elysiactl config validate --strict new.toml"),
+            )
+            .subcommand(
+                Command::new("diff")
+                    .about("Compare two config files key by key, or one with what the running stack runs with")
+                    .long_about(
+                        "Compare the effective configuration (file, then environment) of A and B key by \
+                         key. With only A (or nothing: the config file in use), compare it with what the \
+                         running stack runs with, read back from the nodes and Elysia: each process's \
+                         environment, Elysia's port, Weaviate's version. Secrets are compared but shown \
+                         as ***.\n\nExit codes, as diff(1): 0 the same, 1 different.",
+                    )
+                    .arg(Arg::new("a").value_name("A").help("A config file [default: the config file in use]"))
+                    .arg(Arg::new("b").value_name("B").help("A second file [default: the running stack]"))
+                    .arg(json_flag())
+                    .after_help("Examples:\n  elysiactl config diff old.toml new.toml\n  elysiactl config diff new.toml   # against the running stack"),
+            ),
     )
     .subcommand(
         Command::new("api")
@@ -111,6 +157,7 @@ pub fn dispatch(ctx: &Invocation, name: &str, m: &ArgMatches) -> Option<i32> {
         }
         "config" => match m.subcommand() {
             Some(("show", s)) => config_show(ctx, s.get_flag("json")),
+            Some(("diff", d)) => config_diff(ctx, d),
             _ => 2,
         },
         _ => return None,
@@ -137,6 +184,7 @@ pub fn dispatch_without_config(
             clap_complete::generate(shell, &mut cmd, "elysiactl", &mut std::io::stdout());
             0
         }
+        ("config", Some(("validate", v))) => config_validate(v),
         ("config", Some(("path", p))) => {
             let explicit = p.get_one::<String>("config").map(PathBuf::from);
             println!(
@@ -223,6 +271,14 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
         ("commands", "List commands"),
         ("config show", "Show the effective configuration"),
         ("config path", "Where the config file is read from"),
+        (
+            "config validate",
+            "Check a config file: every problem with its line, key and fix",
+        ),
+        (
+            "config diff",
+            "Compare two config files, or one with the running stack",
+        ),
         ("api", "List the host API"),
         ("completions", "Print a shell completion script"),
     ] {
@@ -255,6 +311,109 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
         }
     }
     0
+}
+
+/// `config validate`: needs no loaded configuration, so a broken file
+/// (what it is for) cannot stop it.
+fn config_validate(m: &ArgMatches) -> i32 {
+    let json_mode = m.get_flag("json");
+    let file = match m.get_one::<String>("file") {
+        Some(f) => PathBuf::from(f),
+        None => crate::base::config::Config::path(
+            m.get_one::<String>("config").map(PathBuf::from).as_deref(),
+        ),
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => return report_error(
+            &HostError::io(format!("cannot read {}", file.display()), e).with_hint(
+                "give the path of a config file, or create it (`elysiactl config path` says where)",
+            ),
+            json_mode,
+        ),
+    };
+    let issues = crate::base::config::validate::validate(&text, &file);
+    let errors = issues.iter().filter(|i| i.severity == "error").count();
+    let warnings = issues.len() - errors;
+    let failed = errors > 0 || (m.get_flag("strict") && warnings > 0);
+    if json_mode {
+        let v = serde_json::json!({
+            "file": file.display().to_string(), "valid": !failed,
+            "errors": errors, "warnings": warnings, "issues": issues,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        for i in &issues {
+            let at = i.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let key = if i.key.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", i.key)
+            };
+            println!("{}{at}: {}{key}: {}", file.display(), i.severity, i.message);
+            println!("  fix: {}", i.hint);
+        }
+        match (errors, warnings) {
+            (0, 0) => println!("{}: valid", file.display()),
+            (0, w) => println!(
+                "{}: valid, {w} warning(s){}",
+                file.display(),
+                if failed { " (--strict: failing)" } else { "" }
+            ),
+            (e, w) => println!("{}: {e} error(s), {w} warning(s)", file.display()),
+        }
+    }
+    i32::from(failed)
+}
+
+/// `config diff [A] [B]`: two files, or a file against the running stack.
+fn config_diff(ctx: &Invocation, m: &ArgMatches) -> i32 {
+    use crate::base::config::Config;
+    let json_mode = m.get_flag("json");
+    let a = m.get_one::<String>("a").map(PathBuf::from);
+    let b = m.get_one::<String>("b").map(PathBuf::from);
+    let a_file = a.unwrap_or_else(|| ctx.config.file_path());
+    let a_cfg = match Config::load(Some(&a_file)) {
+        Ok(c) => c,
+        Err(e) => return report_error(&e, json_mode),
+    };
+    let (b_name, changes) = match &b {
+        Some(b_file) => match Config::load(Some(b_file)) {
+            Ok(b_cfg) => (
+                b_file.display().to_string(),
+                crate::services::config_diff::diff_configs(&a_cfg, &b_cfg),
+            ),
+            Err(e) => return report_error(&e, json_mode),
+        },
+        None => {
+            let context =
+                crate::base::context::Context::new(ctx.config.clone(), ctx.rt.handle().clone());
+            match crate::services::config_diff::diff_running(&context, &a_cfg) {
+                Ok(c) => ("running".to_string(), c),
+                Err(e) => return report_error(&e, json_mode),
+            }
+        }
+    };
+    let a_name = a_file.display().to_string();
+    if json_mode {
+        let v = serde_json::json!({"a": a_name, "b": b_name, "same": changes.is_empty(), "changes": changes});
+        println!(
+            "{}",
+            crate::base::redact::text(&serde_json::to_string_pretty(&v).unwrap_or_default())
+        );
+    } else if changes.is_empty() {
+        println!("no differences between {a_name} and {b_name}");
+    } else {
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| serde_json::json!({"key": c.key, "a": c.a, "b": c.b}))
+            .collect();
+        let table =
+            crate::base::output::render_table(&rows, &["key".into(), "a".into(), "b".into()]);
+        println!("a: {a_name}\nb: {b_name}");
+        println!("{}", crate::base::redact::text(&table));
+    }
+    i32::from(!changes.is_empty())
 }
 
 fn config_show(ctx: &Invocation, json_mode: bool) -> i32 {

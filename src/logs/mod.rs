@@ -485,10 +485,7 @@ pub fn colour_wanted() -> bool {
 /// key=value. Secrets the configuration holds are masked, escape sequences
 /// from a log are not passed to the terminal.
 pub fn render(e: &Entry, colour: bool) -> String {
-    let time = e
-        .time
-        .map(entry::rfc3339)
-        .unwrap_or_else(|| "-".repeat(24));
+    let time = e.time.map(entry::rfc3339).unwrap_or_else(|| "-".repeat(24));
     let level = e.level.map_or("-", Level::as_str).to_ascii_uppercase();
     let mut text = e.message.clone();
     for (k, v) in &e.fields {

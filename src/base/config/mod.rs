@@ -9,6 +9,7 @@
 mod check;
 mod edit;
 mod load;
+pub mod validate;
 
 pub use check::MAX_WORKERS;
 pub use edit::{edit_file, set_values};
