@@ -35,6 +35,7 @@ fn with_secret(s: &Stack) {
 fn checks(s: &Stack) {
     s.run(&["start", "--timeout", "240"]).ok();
     config_diff_against_the_running_stack(s);
+    config_apply_and_rollback(s);
 
     // One timeline: every node and Elysia, in time order, each line tagged.
     let r = s.run(&["logs", "--all", "--since", "15m", "--json"]).ok();
@@ -250,6 +251,147 @@ fn config_diff_against_the_running_stack(s: &Stack) {
     let key = find("elysia.api_key").unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(key["b"], "*** (differs)");
     assert_eq!(changes.len(), 2, "nothing else differs: {v:#}");
+}
+
+fn node_pids(s: &Stack) -> Vec<u64> {
+    let v = s.run(&["status", "--json"]).ok().json();
+    v["weaviate"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pid"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+/// `config apply`: a node setting is planned as one rolling restart, done
+/// while the official client keeps reading and writing, read back, and
+/// recorded; `config rollback` restores the earlier value the same way;
+/// --dry-run and a refused change leave everything as it was.
+fn config_apply_and_rollback(s: &Stack) {
+    let in_use = s.dir.path().join("config/elysiactl/config.toml");
+    let before = std::fs::read_to_string(&in_use).unwrap();
+    let target = s.dir.path().join("apply.toml");
+    std::fs::write(
+        &target,
+        format!("{before}\n[weaviate.env]\nQUERY_DEFAULTS_LIMIT = \"40\"\n"),
+    )
+    .unwrap();
+    let target = target.to_str().unwrap();
+
+    let pids = node_pids(s);
+    let r = s
+        .run(&["--dry-run", "config", "apply", target, "--json"])
+        .ok();
+    let plan = r.json();
+    assert_eq!(plan["rolling_restart"], true, "{plan:#}");
+    assert_eq!(plan["elysia_restart"], false, "{plan:#}");
+    assert_eq!(
+        std::fs::read_to_string(&in_use).unwrap(),
+        before,
+        "dry run wrote the file"
+    );
+    assert_eq!(node_pids(s), pids, "dry run restarted a node");
+    assert_eq!(s.run(&["config", "diff", target]).code, 1);
+
+    // Refused: the node count cannot change live; nothing is touched.
+    let refused = s.dir.path().join("refused.toml");
+    std::fs::write(&refused, before.replace("nodes = 3", "nodes = 2")).unwrap();
+    let r = s.run(&["config", "apply", refused.to_str().unwrap(), "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("weaviate.nodes") && r.stderr.contains("RAFT"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&in_use).unwrap(), before);
+
+    // Applied while the official client reads and writes.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let work = s.dir.path();
+    let (ready, stop) = (work.join("apply.ready"), work.join("apply.stop"));
+    let child = std::process::Command::new(common::python())
+        .arg(format!("{root}/tests/py/client_load.py"))
+        .args([
+            "127.0.0.1",
+            &s.rest_port.to_string(),
+            &s.grpc_port.to_string(),
+            &s.nodes.to_string(),
+            "ApplyProbe",
+            stop.to_str().unwrap(),
+            ready.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python with weaviate-client");
+    let t0 = Instant::now();
+    while !ready.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the client never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = s.run(&["config", "apply", target, "--yes", "--json"]).ok();
+    std::fs::write(&stop, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let load: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "client output ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(load["failure_count"], 0, "{load}");
+    let applied = r.json();
+    assert_eq!(
+        applied["done"],
+        serde_json::json!(["rolling restart of the nodes"]),
+        "{applied:#}"
+    );
+    assert_eq!(applied["verified"], true, "{applied:#}");
+    assert_eq!(
+        applied["version"], 2,
+        "version 1 is the file before: {applied:#}"
+    );
+    let after = node_pids(s);
+    assert!(
+        after.iter().zip(&pids).all(|(a, b)| a != b),
+        "every node restarted: {pids:?} {after:?}"
+    );
+    // Read back from the nodes: they run with the file now.
+    s.run(&["config", "diff"]).ok();
+
+    let r = s.run(&["config", "history", "--json"]).ok();
+    let versions = r.json();
+    assert_eq!(versions.as_array().unwrap().len(), 2, "{versions:#}");
+    assert!(versions[1]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("weaviate.env.QUERY_DEFAULTS_LIMIT"));
+    for e in std::fs::read_dir(s.state_dir().join("config-history"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        assert!(
+            !text.contains(SECRET),
+            "{} holds the secret",
+            e.path().display()
+        );
+    }
+
+    // Rollback: the earlier value, the same way, the secret in use kept.
+    let r = s.run(&["config", "rollback", "--yes", "--json"]).ok();
+    let back = r.json();
+    assert_eq!(back["rolled_back_to"], 1, "{back:#}");
+    assert_eq!(back["verified"], true, "{back:#}");
+    let now = std::fs::read_to_string(&in_use).unwrap();
+    assert!(
+        !now.contains("QUERY_DEFAULTS_LIMIT") && now.contains(SECRET),
+        "{now}"
+    );
+    s.run(&["config", "diff"]).ok();
+    assert_eq!(s.run(&["config", "diff", target]).code, 1);
 }
 
 #[test]

@@ -61,15 +61,13 @@ pub fn add_to(root: Command) -> Command {
     )
     .subcommand(
         Command::new("config")
-            .about("Show, check and compare the configuration")
+            .about("Show, check, compare, apply and roll back the configuration")
             .subcommand_required(true)
             .arg_required_else_help(true)
             .after_help(
-                "Not built yet: `config apply` (bring the running stack to the file) and \
-                 `config rollback`/`config history`. Until then, change the file, check it with \
-                 `config validate`, see what would change with `config diff`, and restart: \
-                 `elysiactl weaviate restart --rolling` for node settings, `elysiactl elysia \
-                 restart` for Elysia's.",
+                "A change goes: `config validate NEW.toml`, `config diff NEW.toml` (against the \
+                 running stack), `config apply NEW.toml` (plan, confirm, restart what needs it, \
+                 verify, record a version); `config history`, `config rollback` undo it.",
             )
             .subcommand(
                 Command::new("show")
@@ -100,6 +98,41 @@ pub fn add_to(root: Command) -> Command {
                     )
                     .arg(json_flag())
                     .after_help("Examples:\n  elysiactl config validate\n  elysiactl config validate --strict new.toml"),
+            )
+            .subcommand(
+                Command::new("apply")
+                    .about("Bring the running stack to a config file: plan, confirm, restart what needs it, verify, record")
+                    .long_about(
+                        "Bring the running stack to a config file (default: the one in use; a file given \
+                         becomes the one in use). The plan is `config diff` against the running stack, each \
+                         difference with its action: a rolling restart of the nodes (weaviate.env, version), \
+                         an Elysia restart (elysia.*), or a refusal with the reason (node count, ports and \
+                         addresses, the Weaviate API key: these need a stop and a start). Settings the \
+                         running services do not hold (index, script, jobs …) need nothing. Asks unless \
+                         --yes; --dry-run shows the plan only. Afterwards the stack is read back \
+                         (`verified`) and the file is recorded as a numbered version, secrets masked.",
+                    )
+                    .arg(Arg::new("file").value_name("FILE").help("The config to apply [default: the config file in use]"))
+                    .arg(Arg::new("yes").long("yes").short('y').action(ArgAction::SetTrue).help("Do not ask"))
+                    .arg(json_flag()),
+            )
+            .subcommand(
+                Command::new("history")
+                    .about("The applied configuration versions: number, time, summary")
+                    .arg(json_flag()),
+            )
+            .subcommand(
+                Command::new("rollback")
+                    .about("Apply an earlier recorded version the way `config apply` does (secrets in use are kept)")
+                    .arg(
+                        Arg::new("to")
+                            .long("to")
+                            .value_name("VERSION")
+                            .value_parser(clap::value_parser!(i64))
+                            .help("The version [default: the one before the latest]"),
+                    )
+                    .arg(Arg::new("yes").long("yes").short('y').action(ArgAction::SetTrue).help("Do not ask"))
+                    .arg(json_flag()),
             )
             .subcommand(
                 Command::new("diff")
@@ -158,6 +191,9 @@ pub fn dispatch(ctx: &Invocation, name: &str, m: &ArgMatches) -> Option<i32> {
         "config" => match m.subcommand() {
             Some(("show", s)) => config_show(ctx, s.get_flag("json")),
             Some(("diff", d)) => config_diff(ctx, d),
+            Some(("apply", a)) => config_apply(ctx, a, false),
+            Some(("rollback", a)) => config_apply(ctx, a, true),
+            Some(("history", h)) => config_history(ctx, h.get_flag("json")),
             _ => 2,
         },
         _ => return None,
@@ -332,7 +368,14 @@ fn config_validate(m: &ArgMatches) -> i32 {
             json_mode,
         ),
     };
-    let issues = crate::base::config::validate::validate(&text, &file);
+    // Weaviate in containers leaves no PID file: the runtime's marker says
+    // a cluster may run, and then its own ports are not "taken".
+    let ports = if crate::runtime::last_used().is_some() {
+        crate::base::config::validate::Ports::StackMayRun
+    } else {
+        crate::base::config::validate::Ports::CheckTaken
+    };
+    let issues = crate::base::config::validate::validate(&text, &file, ports);
     let errors = issues.iter().filter(|i| i.severity == "error").count();
     let warnings = issues.len() - errors;
     let failed = errors > 0 || (m.get_flag("strict") && warnings > 0);
@@ -364,6 +407,152 @@ fn config_validate(m: &ArgMatches) -> i32 {
         }
     }
     i32::from(failed)
+}
+
+fn call_host(host: &crate::host::Host, name: &str, args: Vec<Value>) -> Result<Value, HostError> {
+    let f = crate::host::find(name).expect("declared in host/config_fns.rs");
+    host.call(f, args)
+}
+
+/// `config apply [FILE]` and `config rollback [--to N]`: the plan first,
+/// then a confirmation (unless --yes or --dry-run), then the write, which
+/// the host plans instead under --dry-run.
+fn config_apply(ctx: &Invocation, m: &ArgMatches, rollback: bool) -> i32 {
+    let json_mode = m.get_flag("json");
+    let host = ctx.host();
+    let (write, args) = if rollback {
+        let mut opts = serde_json::Map::new();
+        if let Some(n) = m.get_one::<i64>("to") {
+            opts.insert("to".into(), serde_json::json!(n));
+        }
+        ("config.rollback", vec![Value::Object(opts)])
+    } else {
+        let file = m.get_one::<String>("file").map(|f| serde_json::json!(f));
+        ("config.apply", file.into_iter().collect())
+    };
+    // The plan, as the dry run of the write computes it.
+    let plan = {
+        let dry = crate::host::Host::new(ctx.config.clone(), ctx.rt.handle().clone(), true);
+        match call_host(&dry, write, args.clone()) {
+            Ok(p) => p,
+            Err(e) => return report_error(&e, json_mode),
+        }
+    };
+    let steps = plan["changes"].as_array().cloned().unwrap_or_default();
+    if !json_mode {
+        if steps.is_empty() {
+            println!("the running stack already runs with this configuration");
+        } else {
+            let rows: Vec<Value> = steps
+                .iter()
+                .map(|s| serde_json::json!({"key": s["key"], "file": s["file"], "running": s["running"], "action": s["action"]}))
+                .collect();
+            let cols = ["key", "file", "running", "action"].map(String::from);
+            println!(
+                "{}",
+                crate::base::redact::text(&crate::base::output::render_table(&rows, &cols))
+            );
+        }
+    }
+    if let Some(refused) = plan["refused"].as_array().filter(|r| !r.is_empty()) {
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s["key"].as_str().unwrap_or(""),
+                    s["reason"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        return report_error(
+            &HostError::validation(format!("refused, nothing was changed: {}", reasons.join("; ")))
+                .with_hint("apply the other changes on their own, or do the refused part by hand as each reason says"),
+            json_mode,
+        );
+    }
+    if ctx.dry_run {
+        if json_mode {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).unwrap_or_default()
+            );
+        }
+        return 0;
+    }
+    if !m.get_flag("yes") {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return report_error(
+                &HostError::validation("no terminal to confirm the change on").with_hint(
+                    "pass --yes to apply without asking, or --dry-run to see the plan only",
+                ),
+                json_mode,
+            );
+        }
+        eprint!("apply this? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing changed");
+            return 1;
+        }
+    }
+    match call_host(&host, write, args) {
+        Ok(r) => {
+            if json_mode {
+                println!(
+                    "{}",
+                    crate::base::redact::text(
+                        &serde_json::to_string_pretty(&r).unwrap_or_default()
+                    )
+                );
+            } else {
+                let done: Vec<&str> = r["done"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                println!(
+                    "applied as version {}{}; {}",
+                    r["version"],
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", done.join(", "))
+                    },
+                    if r["verified"] == true {
+                        "the stack runs with it (read back)"
+                    } else {
+                        "WARNING: the stack does not read back as the file"
+                    }
+                );
+            }
+            i32::from(r["verified"] != true)
+        }
+        Err(e) => report_error(&e, json_mode),
+    }
+}
+
+fn config_history(ctx: &Invocation, json_mode: bool) -> i32 {
+    match call_host(&ctx.host(), "config.history", vec![]) {
+        Ok(v) if json_mode => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }
+        Ok(v) => {
+            let rows = v.as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                println!(
+                    "no configuration applied yet (`elysiactl config apply` records versions)"
+                );
+            } else {
+                let cols = ["version", "time", "summary"].map(String::from);
+                println!("{}", crate::base::output::render_table(&rows, &cols));
+            }
+            0
+        }
+        Err(e) => report_error(&e, json_mode),
+    }
 }
 
 /// `config diff [A] [B]`: two files, or a file against the running stack.

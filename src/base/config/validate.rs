@@ -220,8 +220,16 @@ fn shape() -> serde_json::Map<String, Value> {
     map
 }
 
+/// Whether to report ports other programs hold: not while this stack may
+/// run, since its own nodes hold them then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ports {
+    CheckTaken,
+    StackMayRun,
+}
+
 /// Every problem of the config file `text` (read from `path`).
-pub fn validate(text: &str, path: &Path) -> Vec<Issue> {
+pub fn validate(text: &str, path: &Path, ports: Ports) -> Vec<Issue> {
     let doc = match ImDocument::parse(text) {
         Ok(d) => d,
         Err(e) => {
@@ -287,7 +295,7 @@ pub fn validate(text: &str, path: &Path) -> Vec<Issue> {
             return issues;
         }
     };
-    issues.extend(semantic(&cfg, text));
+    issues.extend(semantic(&cfg, text, ports));
     issues
 }
 
@@ -327,7 +335,8 @@ pub fn ports(cfg: &Config) -> Vec<(u16, String)> {
     out
 }
 
-/// Whether a service of this tool runs (then its ports are taken by it).
+/// Whether a process of this tool runs (then its ports are taken by it);
+/// containers have no PID file: the caller says whether they may run.
 fn our_stack_runs() -> bool {
     let run = crate::base::paths::run_dir();
     let Ok(entries) = std::fs::read_dir(&run) else {
@@ -342,7 +351,7 @@ fn our_stack_runs() -> bool {
     })
 }
 
-fn semantic(cfg: &Config, text: &str) -> Vec<Issue> {
+fn semantic(cfg: &Config, text: &str, ports_mode: Ports) -> Vec<Issue> {
     let mut issues = Vec::new();
     if let Err(invalid) = cfg.check() {
         let key = invalid.keys.first().cloned().unwrap_or_default();
@@ -400,7 +409,7 @@ fn semantic(cfg: &Config, text: &str) -> Vec<Issue> {
         }
     }
     // Taken by another program: only knowable while our own stack is down.
-    if !our_stack_runs() {
+    if ports_mode == Ports::CheckTaken && !our_stack_runs() {
         let mut taken_by_key: std::collections::BTreeMap<&str, Vec<u16>> = Default::default();
         for (port, key) in &all {
             if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
@@ -483,7 +492,7 @@ mod tests {
     /// The issues of `text`, less ports taken on this machine (which
     /// depend on what else runs here; `a_taken_port…` checks those).
     fn check(text: &str) -> Vec<Issue> {
-        validate(text, Path::new("t.toml"))
+        validate(text, Path::new("t.toml"), Ports::CheckTaken)
             .into_iter()
             .filter(|i| !i.message.contains("is taken"))
             .collect()
@@ -552,7 +561,7 @@ mod tests {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
         let text = format!("[weaviate]\nnodes = 1\n\nmetrics_port = {port}\n");
-        let issues: Vec<Issue> = validate(&text, Path::new("t.toml"))
+        let issues: Vec<Issue> = validate(&text, Path::new("t.toml"), Ports::CheckTaken)
             .into_iter()
             .filter(|i| i.message.contains("taken") && i.key == "weaviate.metrics_port")
             .collect();
