@@ -971,3 +971,42 @@ fn config_diff_two_files_masks_secrets() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("no differences"), "{}", r.stdout);
 }
+
+/// A secret given as `file:PATH` (owner-only) or `env:NAME` is used and
+/// never shown; a file others can read is refused at its line.
+#[test]
+fn secret_references_resolve_and_stay_hidden() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = stack();
+    let key = s.dir.path().join("weaviate.key");
+    std::fs::write(&key, "file-secret-5521\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = std::fs::read_to_string(config_file(&s)).unwrap().replace(
+        "[weaviate]\n",
+        &format!("[weaviate]\napi_key = \"file:{}\"\n", key.display()),
+    );
+    std::fs::write(config_file(&s), &text).unwrap();
+    append_config(
+        &s,
+        "\n[index]\nembedding_api_key = \"env:TEST_EMBED_KEY_5522\"\n",
+    );
+    let r = s
+        .run_with(
+            &["config", "show", "--json"],
+            &[("TEST_EMBED_KEY_5522", "env-secret-5522")],
+        )
+        .ok();
+    let v = r.json();
+    assert_eq!(v["weaviate"]["api_key"], "***");
+    assert_eq!(v["index"]["embedding_api_key"], "***");
+    assert!(!r.stdout.contains("secret-552"), "{}", r.stdout);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = s.run_with(&["config", "validate"], &[("TEST_EMBED_KEY_5522", "x")]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("chmod 600") && r.stdout.contains("config.toml:2:"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("file-secret-5521"));
+}
