@@ -521,6 +521,21 @@ mod tests {
     }
 
     #[test]
+    fn colour_by_level_only_when_asked_and_never_a_log_escape() {
+        let e = entry::parse(
+            "weaviate-0",
+            r#"{"level":"error","msg":"bad \u001b[2J","time":"2026-12-03T10:00:00Z"}"#,
+            None,
+        );
+        let plain = render(&e, false);
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+        assert!(plain.contains("weaviate-0 ERROR bad"), "{plain:?}");
+        let coloured = render(&e, true);
+        assert!(coloured.contains("\x1b[31mERROR"), "{coloured:?}");
+        assert!(!coloured.contains("\x1b[2J"), "{coloured:?}");
+    }
+
+    #[test]
     fn times_are_durations_back_or_points() {
         let now = at("2026-12-03T12:00:00Z");
         assert_eq!(parse_time("1h", now).unwrap(), at("2026-12-03T11:00:00Z"));
