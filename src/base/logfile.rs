@@ -114,4 +114,20 @@ mod tests {
         // Under the size: left alone.
         assert!(!rotate_if_over(&log, rotation).unwrap());
     }
+
+    #[test]
+    fn a_folder_rotates_only_its_logs_over_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("big.log"), "x".repeat(20)).unwrap();
+        fs::write(dir.path().join("small.log"), "x").unwrap();
+        fs::write(dir.path().join("big.txt"), "x".repeat(20)).unwrap();
+        let rotation = Rotation {
+            max_bytes: 10,
+            keep: 1,
+        };
+        let done = rotate_dir(dir.path(), rotation);
+        assert_eq!(done, vec![dir.path().join("big.log")]);
+        assert_eq!(fs::metadata(dir.path().join("big.txt")).unwrap().len(), 20);
+        assert_eq!(fs::metadata(dir.path().join("small.log")).unwrap().len(), 1);
+    }
 }
