@@ -7,7 +7,8 @@
 //! cli        the clap tree from script headers; meta commands
 //! script     the Rhai and Lua engines over one registry; the catalog; the REPL
 //! host       the host API scripts call; dry-run is decided here
-//! domain     services, runtime, health, repair, index, embed, schedule, install, testdata, benchmark
+//! domain     services, runtime, health, repair, index, embed, schedule, install, testdata,
+//!            benchmark, logs
 //! clients    Weaviate (REST, gRPC), Docker, Elysia: transport, auth, models
 //! base       context, cancellation, output, units, config, errors, paths, processes
 //! ```
@@ -22,6 +23,7 @@ pub mod embed;
 pub mod health;
 pub mod index;
 pub mod install;
+pub mod logs;
 pub mod repair;
 pub mod runtime;
 pub mod schedule;

@@ -578,3 +578,77 @@ fn index_counts_and_collection_names_are_checked() {
         assert!(!r.stderr.contains("only letters"), "{}", r.stderr);
     }
 }
+
+/// `logs` on files alone: the rotated copies are read for an older --since,
+/// lines are merged by time, an escape sequence in a log does not reach the
+/// terminal, and bad input is refused with the fix.
+#[test]
+fn logs_read_rotated_copies_and_refuse_bad_input() {
+    let s = stack();
+    let log_dir = s.state_dir().join("logs");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let line = |t: &str, level: &str, msg: &str| {
+        format!("{{\"level\":\"{level}\",\"msg\":\"{msg}\",\"time\":\"{t}\"}}\n")
+    };
+    std::fs::write(
+        log_dir.join("weaviate-0.log.1"),
+        line("2026-12-01T10:00:00Z", "info", "rotated away"),
+    )
+    .unwrap();
+    std::fs::write(
+        log_dir.join("weaviate-0.log"),
+        line("2026-12-01T10:00:02Z", "error", "current \\u001b[2Jclear"),
+    )
+    .unwrap();
+    std::fs::write(
+        log_dir.join("daemon.log"),
+        "2026-12-01T10:00:01.000Z warning: job x: no command\n",
+    )
+    .unwrap();
+    let r = s
+        .run(&["logs", "--all", "--since", "2026-12-01T09:00:00Z", "--json"])
+        .ok();
+    let sources: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["source"].to_string())
+        .collect();
+    assert_eq!(
+        sources,
+        ["\"weaviate-0\"", "\"daemon\"", "\"weaviate-0\""],
+        "{}",
+        r.stdout
+    );
+    let r = s
+        .run_with(
+            &["logs", "weaviate", "--level", "error"],
+            &[("NO_COLOR", "1")],
+        )
+        .ok();
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+    for (args, says) in [
+        (vec!["logs", "--since", "last tuesday"], "is not a time"),
+        (vec!["logs", "--search", "a(b"], "not a regular expression"),
+        (vec!["logs", "nginx"], "no service nginx"),
+        (vec!["logs", "--node", "5"], "there is no node 5"),
+        (
+            vec![
+                "logs",
+                "--since",
+                "2026-12-02T00:00:00Z",
+                "--until",
+                "2026-12-01T00:00:00Z",
+            ],
+            "since is after until",
+        ),
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}");
+        assert!(
+            r.stderr.contains(says) && r.stderr.contains("hint:"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}

@@ -832,3 +832,181 @@ fn health_samples_printed_and_exported_are_redacted() {
     );
     assert!(!r.stdout.contains(KEY), "{}", r.stdout);
 }
+
+/// `config validate`: each broken file reported at the right line and key,
+/// with a fix; a broken file in use does not stop it; --strict fails on
+/// warnings; the good file passes.
+#[test]
+fn config_validate_reports_each_problem_at_its_line() {
+    let s = stack();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    /// A file's name, its text, and the (key, line) of each error it must report.
+    type Case = (&'static str, String, Vec<(&'static str, usize)>);
+    let cases: Vec<Case> = vec![
+        (
+            "types-and-keys",
+            "[weaviate]\nnodes = \"three\"\nrest_prot = 8080\n\n[elysia]\nenabeld = true\n".into(),
+            vec![("weaviate.nodes", 2), ("weaviate.rest_prot", 3), ("elysia.enabeld", 6)],
+        ),
+        (
+            "syntax",
+            "[weaviate]\nnodes = 3\nhost = \"127.0.0.1\n".into(),
+            vec![("", 3)],
+        ),
+        (
+            "range",
+            "[weaviate]\n# many\nnodes = 12\n".into(),
+            vec![("weaviate.nodes", 3)],
+        ),
+        (
+            "factor-and-clash",
+            "[weaviate]\nnodes = 2\nrest_port = 28080\ngrpc_port = 28081\nreplication_factor = 3\n\
+             gossip_port = 27100\nraft_port = 28300\nmetrics_port = 22112\n[elysia]\nport = 28000\n"
+                .into(),
+            vec![("weaviate.replication_factor", 5), ("weaviate.grpc_port", 4)],
+        ),
+        (
+            "taken-port-and-path",
+            format!(
+                "[weaviate]\nnodes = 1\nrest_port = {taken}\nbinary = \"/no/such/weaviate-server\"\n"
+            ),
+            vec![("weaviate.rest_port", 3), ("weaviate.binary", 4)],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = s.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, &text).unwrap();
+        let r = s.run(&["config", "validate", file.to_str().unwrap(), "--json"]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stdout);
+        let v = r.json();
+        assert_eq!(v["valid"], false);
+        for (key, line) in expected {
+            assert!(
+                v["issues"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["key"] == key
+                        && i["line"] == line
+                        && i["severity"] == "error"
+                        && !i["hint"].as_str().unwrap().is_empty()),
+                "{name}: no error for {key:?} at line {line}: {:#}",
+                v["issues"]
+            );
+        }
+    }
+    // Text for people: file:line, the key, the fix.
+    let file = s.dir.path().join("types-and-keys.toml");
+    let r = s.run(&["config", "validate", file.to_str().unwrap()]);
+    assert!(
+        r.stdout
+            .contains("types-and-keys.toml:3: error [weaviate.rest_prot]: unknown key"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("did you mean `rest_port`"),
+        "{}",
+        r.stdout
+    );
+    // The file in use is broken: validate still runs (and says why).
+    std::fs::write(config_file(&s), "[weaviate]\nnodez = 3\n").unwrap();
+    let r = s.run(&["config", "validate"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("config.toml:2: error [weaviate.nodez]"),
+        "{}",
+        r.stdout
+    );
+    // Warnings pass, except under --strict.
+    let warn = s.dir.path().join("warn.toml");
+    std::fs::write(
+        &warn,
+        "[weaviate]\nnodes = 3\nrest_port = 28180\ngrpc_port = 28190\ngossip_port = 27200\n\
+         raft_port = 28400\nmetrics_port = 22212\nreplication_factor = 1\n[elysia]\nport = 28100\n",
+    )
+    .unwrap();
+    s.run(&["config", "validate", warn.to_str().unwrap()]).ok();
+    let r = s.run(&["config", "validate", "--strict", warn.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("warning [weaviate.replication_factor]"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `config diff A B`: key by key, secrets masked but their difference shown.
+#[test]
+fn config_diff_two_files_masks_secrets() {
+    let s = stack();
+    let a = s.dir.path().join("a.toml");
+    let b = s.dir.path().join("b.toml");
+    std::fs::write(&a, "[weaviate]\nnodes = 3\napi_key = \"alpha-key-991\"\n").unwrap();
+    std::fs::write(
+        &b,
+        "[weaviate]\nnodes = 3\napi_key = \"beta-key-992\"\n[weaviate.env]\nLOG_LEVEL = \"debug\"\n",
+    )
+    .unwrap();
+    let r = s.run(&[
+        "config",
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("alpha-key-991") && !r.stdout.contains("beta-key-992"));
+    let v = r.json();
+    let changes = v["changes"].as_array().unwrap();
+    let keys: Vec<&str> = changes.iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["weaviate.api_key", "weaviate.env.LOG_LEVEL"],
+        "{v:#}"
+    );
+    assert_eq!(changes[0]["b"], "*** (differs)");
+    let r = s.run(&["config", "diff", a.to_str().unwrap(), a.to_str().unwrap()]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("no differences"), "{}", r.stdout);
+}
+
+/// A secret given as `file:PATH` (owner-only) or `env:NAME` is used and
+/// never shown; a file others can read is refused at its line.
+#[test]
+fn secret_references_resolve_and_stay_hidden() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = stack();
+    let key = s.dir.path().join("weaviate.key");
+    std::fs::write(&key, "file-secret-5521\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = std::fs::read_to_string(config_file(&s)).unwrap().replace(
+        "[weaviate]\n",
+        &format!("[weaviate]\napi_key = \"file:{}\"\n", key.display()),
+    );
+    std::fs::write(config_file(&s), &text).unwrap();
+    append_config(
+        &s,
+        "\n[index]\nembedding_api_key = \"env:TEST_EMBED_KEY_5522\"\n",
+    );
+    let r = s
+        .run_with(
+            &["config", "show", "--json"],
+            &[("TEST_EMBED_KEY_5522", "env-secret-5522")],
+        )
+        .ok();
+    let v = r.json();
+    assert_eq!(v["weaviate"]["api_key"], "***");
+    assert_eq!(v["index"]["embedding_api_key"], "***");
+    assert!(!r.stdout.contains("secret-552"), "{}", r.stdout);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = s.run_with(&["config", "validate"], &[("TEST_EMBED_KEY_5522", "x")]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("chmod 600") && r.stdout.contains("config.toml:2:"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("file-secret-5521"));
+}

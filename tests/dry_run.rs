@@ -98,6 +98,12 @@ fn cases(
             "health::watch_export({export:?}, #{{count: 1, interval: 0.2}})"
         )],
     );
+    add("config.apply", &["config::apply()"]);
+    add("config.rollback", &["config::rollback(#{})"]);
+    add(
+        "logs.archive",
+        &[&format!("logs::archive({export:?}, #{{since: \"1h\"}})")],
+    );
     add(
         "health.check",
         &["health::check(#{data: true, quick: true})"],

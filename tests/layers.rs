@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "embed",
             "testdata",
             "benchmark",
+            "logs",
         ],
     ),
     ("clients", &["clients"]),

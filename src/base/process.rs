@@ -26,7 +26,14 @@ pub struct SpawnSpec {
     pub cwd: Option<PathBuf>,
     pub pid_file: PathBuf,
     pub log_file: PathBuf,
+    /// The log is rotated at start when over this size (the daemon rotates
+    /// it while the service runs).
+    pub rotation: crate::base::logfile::Rotation,
 }
+
+/// The line `spawn` writes before a service's first line: a time for the
+/// lines after it that carry none of their own (uvicorn's), for `logs`.
+pub const START_MARKER: &str = "--- elysiactl: started ";
 
 /// What a PID file records: the PID and the process start time in clock ticks
 /// since boot (`starttime`, field 22 of /proc/PID/stat).
@@ -69,11 +76,19 @@ pub fn spawn(spec: &SpawnSpec) -> HostResult<PidRecord> {
         fs::create_dir_all(dir)
             .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
     }
-    let log = fs::OpenOptions::new()
+    if let Err(e) = crate::base::logfile::rotate_if_over(&spec.log_file, spec.rotation) {
+        tracing::warn!("cannot rotate {}: {e}", spec.log_file.display());
+    }
+    let mut log = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&spec.log_file)
         .map_err(|e| HostError::io(format!("cannot open log {}", spec.log_file.display()), e))?;
+    {
+        use std::io::Write;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let _ = writeln!(log, "{START_MARKER}{} at {now} ---", spec.program.display());
+    }
     let log2 = log
         .try_clone()
         .map_err(|e| HostError::io("cannot duplicate the log handle", e))?;
@@ -358,6 +373,29 @@ pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spawn_rotates_an_oversized_log_and_marks_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("s.log");
+        fs::write(&log, "an old run's output, over the limit\n").unwrap();
+        let spec = SpawnSpec {
+            program: "/bin/true".into(),
+            pid_file: dir.path().join("s.pid"),
+            log_file: log.clone(),
+            rotation: crate::base::logfile::Rotation {
+                max_bytes: 10,
+                keep: 1,
+            },
+            ..Default::default()
+        };
+        spawn(&spec).unwrap();
+        let rotated = crate::base::logfile::rotated(&log, 1);
+        assert!(fs::read_to_string(rotated)
+            .unwrap()
+            .starts_with("an old run"));
+        assert!(fs::read_to_string(&log).unwrap().starts_with(START_MARKER));
+    }
 
     #[test]
     fn spawn_records_pid_and_terminate_cleans_up() {

@@ -61,15 +61,94 @@ pub fn add_to(root: Command) -> Command {
     )
     .subcommand(
         Command::new("config")
-            .about("Show the effective configuration")
+            .about("Show, check, compare, apply and roll back the configuration")
             .subcommand_required(true)
             .arg_required_else_help(true)
+            .after_help(
+                "A change goes: `config validate NEW.toml`, `config diff NEW.toml` (against the \
+                 running stack), `config apply NEW.toml` (plan, confirm, restart what needs it, \
+                 verify, record a version); `config history`, `config rollback` undo it.",
+            )
             .subcommand(
                 Command::new("show")
                     .about("Print the effective configuration (file, environment, flags), API keys redacted")
                     .arg(json_flag()),
             )
-            .subcommand(Command::new("path").about("Print where the config file is read from")),
+            .subcommand(Command::new("path").about("Print where the config file is read from"))
+            .subcommand(
+                Command::new("validate")
+                    .about("Check a config file: every problem with its line, its key and what to do")
+                    .long_about(
+                        "Check a config file: every problem with its line, its key and what to do.\n\n\
+                         Errors: TOML syntax, unknown keys, wrong types, values out of range (node \
+                         count, ports, hosts, durations), ports that clash or are taken by another \
+                         program (checked while this stack is down), paths that do not exist, a \
+                         replication factor above the node count. Warnings: what works but is likely \
+                         a mistake (replication factor 1 on several nodes, weaviate.env overriding \
+                         what the cluster needs to form).\n\n\
+                         Exit codes: 0 valid (warnings allowed unless --strict), 1 errors (or \
+                         warnings with --strict).",
+                    )
+                    .arg(Arg::new("file").value_name("FILE").help("The file to check [default: the config file in use]"))
+                    .arg(
+                        Arg::new("strict")
+                            .long("strict")
+                            .action(ArgAction::SetTrue)
+                            .help("Fail on warnings too"),
+                    )
+                    .arg(json_flag())
+                    .after_help("Examples:\n  elysiactl config validate\n  elysiactl config validate --strict new.toml"),
+            )
+            .subcommand(
+                Command::new("apply")
+                    .about("Bring the running stack to a config file: plan, confirm, restart what needs it, verify, record")
+                    .long_about(
+                        "Bring the running stack to a config file (default: the one in use; a file given \
+                         becomes the one in use). The plan is `config diff` against the running stack, each \
+                         difference with its action: a rolling restart of the nodes (weaviate.env, version), \
+                         an Elysia restart (elysia.*), or a refusal with the reason (node count, ports and \
+                         addresses, the Weaviate API key: these need a stop and a start). Settings the \
+                         running services do not hold (index, script, jobs …) need nothing. Asks unless \
+                         --yes; --dry-run shows the plan only. Afterwards the stack is read back \
+                         (`verified`) and the file is recorded as a numbered version, secrets masked.",
+                    )
+                    .arg(Arg::new("file").value_name("FILE").help("The config to apply [default: the config file in use]"))
+                    .arg(Arg::new("yes").long("yes").short('y').action(ArgAction::SetTrue).help("Do not ask"))
+                    .arg(json_flag()),
+            )
+            .subcommand(
+                Command::new("history")
+                    .about("The applied configuration versions: number, time, summary")
+                    .arg(json_flag()),
+            )
+            .subcommand(
+                Command::new("rollback")
+                    .about("Apply an earlier recorded version the way `config apply` does (secrets in use are kept)")
+                    .arg(
+                        Arg::new("to")
+                            .long("to")
+                            .value_name("VERSION")
+                            .value_parser(clap::value_parser!(i64))
+                            .help("The version [default: the one before the latest]"),
+                    )
+                    .arg(Arg::new("yes").long("yes").short('y').action(ArgAction::SetTrue).help("Do not ask"))
+                    .arg(json_flag()),
+            )
+            .subcommand(
+                Command::new("diff")
+                    .about("Compare two config files key by key, or one with what the running stack runs with")
+                    .long_about(
+                        "Compare the effective configuration (file, then environment) of A and B key by \
+                         key. With only A (or nothing: the config file in use), compare it with what the \
+                         running stack runs with, read back from the nodes and Elysia: each process's \
+                         environment, Elysia's port, Weaviate's version. Secrets are compared but shown \
+                         as ***.\n\nExit codes, as diff(1): 0 the same, 1 different.",
+                    )
+                    .arg(Arg::new("a").value_name("A").help("A config file [default: the config file in use]"))
+                    .arg(Arg::new("b").value_name("B").help("A second file [default: the running stack]"))
+                    .arg(json_flag())
+                    .after_help("Examples:\n  elysiactl config diff old.toml new.toml\n  elysiactl config diff new.toml   # against the running stack"),
+            ),
     )
     .subcommand(
         Command::new("api")
@@ -122,6 +201,10 @@ pub fn dispatch(ctx: &Invocation, name: &str, m: &ArgMatches) -> Option<i32> {
         }
         "config" => match m.subcommand() {
             Some(("show", s)) => config_show(ctx, s.get_flag("json")),
+            Some(("diff", d)) => config_diff(ctx, d),
+            Some(("apply", a)) => config_apply(ctx, a, false),
+            Some(("rollback", a)) => config_apply(ctx, a, true),
+            Some(("history", h)) => config_history(ctx, h.get_flag("json")),
             _ => 2,
         },
         _ => return None,
@@ -149,6 +232,7 @@ pub fn dispatch_without_config(
             0
         }
         ("man", _) => man(root, m),
+        ("config", Some(("validate", v))) => config_validate(v),
         ("config", Some(("path", p))) => {
             let explicit = p.get_one::<String>("config").map(PathBuf::from);
             println!(
@@ -268,6 +352,14 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
         ("commands", "List commands"),
         ("config show", "Show the effective configuration"),
         ("config path", "Where the config file is read from"),
+        (
+            "config validate",
+            "Check a config file: every problem with its line, key and fix",
+        ),
+        (
+            "config diff",
+            "Compare two config files, or one with the running stack",
+        ),
         ("api", "List the host API"),
         ("completions", "Print a shell completion script"),
         ("man", "Print or write the man pages"),
@@ -301,6 +393,262 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
         }
     }
     0
+}
+
+/// `config validate`: needs no loaded configuration, so a broken file
+/// (what it is for) cannot stop it.
+fn config_validate(m: &ArgMatches) -> i32 {
+    let json_mode = m.get_flag("json");
+    let file = match m.get_one::<String>("file") {
+        Some(f) => PathBuf::from(f),
+        None => crate::base::config::Config::path(
+            m.get_one::<String>("config").map(PathBuf::from).as_deref(),
+        ),
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => return report_error(
+            &HostError::io(format!("cannot read {}", file.display()), e).with_hint(
+                "give the path of a config file, or create it (`elysiactl config path` says where)",
+            ),
+            json_mode,
+        ),
+    };
+    // Weaviate in containers leaves no PID file: the runtime's marker says
+    // a cluster may run, and then its own ports are not "taken".
+    let ports = if crate::runtime::last_used().is_some() {
+        crate::base::config::validate::Ports::StackMayRun
+    } else {
+        crate::base::config::validate::Ports::CheckTaken
+    };
+    let issues = crate::base::config::validate::validate(&text, &file, ports);
+    let errors = issues.iter().filter(|i| i.severity == "error").count();
+    let warnings = issues.len() - errors;
+    let failed = errors > 0 || (m.get_flag("strict") && warnings > 0);
+    if json_mode {
+        let v = serde_json::json!({
+            "file": file.display().to_string(), "valid": !failed,
+            "errors": errors, "warnings": warnings, "issues": issues,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        for i in &issues {
+            let at = i.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let key = if i.key.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", i.key)
+            };
+            println!("{}{at}: {}{key}: {}", file.display(), i.severity, i.message);
+            println!("  fix: {}", i.hint);
+        }
+        match (errors, warnings) {
+            (0, 0) => println!("{}: valid", file.display()),
+            (0, w) => println!(
+                "{}: valid, {w} warning(s){}",
+                file.display(),
+                if failed { " (--strict: failing)" } else { "" }
+            ),
+            (e, w) => println!("{}: {e} error(s), {w} warning(s)", file.display()),
+        }
+    }
+    i32::from(failed)
+}
+
+fn call_host(host: &crate::host::Host, name: &str, args: Vec<Value>) -> Result<Value, HostError> {
+    let f = crate::host::find(name).expect("declared in host/config_fns.rs");
+    host.call(f, args)
+}
+
+/// `config apply [FILE]` and `config rollback [--to N]`: the plan first,
+/// then a confirmation (unless --yes or --dry-run), then the write, which
+/// the host plans instead under --dry-run.
+fn config_apply(ctx: &Invocation, m: &ArgMatches, rollback: bool) -> i32 {
+    let json_mode = m.get_flag("json");
+    let host = ctx.host();
+    let (write, args) = if rollback {
+        let mut opts = serde_json::Map::new();
+        if let Some(n) = m.get_one::<i64>("to") {
+            opts.insert("to".into(), serde_json::json!(n));
+        }
+        ("config.rollback", vec![Value::Object(opts)])
+    } else {
+        let file = m.get_one::<String>("file").map(|f| serde_json::json!(f));
+        ("config.apply", file.into_iter().collect())
+    };
+    // The plan, as the dry run of the write computes it.
+    let plan = {
+        let dry = crate::host::Host::new(ctx.config.clone(), ctx.rt.handle().clone(), true);
+        match call_host(&dry, write, args.clone()) {
+            Ok(p) => p,
+            Err(e) => return report_error(&e, json_mode),
+        }
+    };
+    let steps = plan["changes"].as_array().cloned().unwrap_or_default();
+    if !json_mode {
+        if steps.is_empty() {
+            println!("the running stack already runs with this configuration");
+        } else {
+            let rows: Vec<Value> = steps
+                .iter()
+                .map(|s| serde_json::json!({"key": s["key"], "file": s["file"], "running": s["running"], "action": s["action"]}))
+                .collect();
+            let cols = ["key", "file", "running", "action"].map(String::from);
+            println!(
+                "{}",
+                crate::base::redact::text(&crate::base::output::render_table(&rows, &cols))
+            );
+        }
+    }
+    if let Some(refused) = plan["refused"].as_array().filter(|r| !r.is_empty()) {
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s["key"].as_str().unwrap_or(""),
+                    s["reason"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        return report_error(
+            &HostError::validation(format!("refused, nothing was changed: {}", reasons.join("; ")))
+                .with_hint("apply the other changes on their own, or do the refused part by hand as each reason says"),
+            json_mode,
+        );
+    }
+    if ctx.dry_run {
+        if json_mode {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).unwrap_or_default()
+            );
+        }
+        return 0;
+    }
+    if !m.get_flag("yes") {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return report_error(
+                &HostError::validation("no terminal to confirm the change on").with_hint(
+                    "pass --yes to apply without asking, or --dry-run to see the plan only",
+                ),
+                json_mode,
+            );
+        }
+        eprint!("apply this? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing changed");
+            return 1;
+        }
+    }
+    match call_host(&host, write, args) {
+        Ok(r) => {
+            if json_mode {
+                println!(
+                    "{}",
+                    crate::base::redact::text(
+                        &serde_json::to_string_pretty(&r).unwrap_or_default()
+                    )
+                );
+            } else {
+                let done: Vec<&str> = r["done"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                println!(
+                    "applied as version {}{}; {}",
+                    r["version"],
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", done.join(", "))
+                    },
+                    if r["verified"] == true {
+                        "the stack runs with it (read back)"
+                    } else {
+                        "WARNING: the stack does not read back as the file"
+                    }
+                );
+            }
+            i32::from(r["verified"] != true)
+        }
+        Err(e) => report_error(&e, json_mode),
+    }
+}
+
+fn config_history(ctx: &Invocation, json_mode: bool) -> i32 {
+    match call_host(&ctx.host(), "config.history", vec![]) {
+        Ok(v) if json_mode => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }
+        Ok(v) => {
+            let rows = v.as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                println!(
+                    "no configuration applied yet (`elysiactl config apply` records versions)"
+                );
+            } else {
+                let cols = ["version", "time", "summary"].map(String::from);
+                println!("{}", crate::base::output::render_table(&rows, &cols));
+            }
+            0
+        }
+        Err(e) => report_error(&e, json_mode),
+    }
+}
+
+/// `config diff [A] [B]`: two files, or a file against the running stack.
+fn config_diff(ctx: &Invocation, m: &ArgMatches) -> i32 {
+    use crate::base::config::Config;
+    let json_mode = m.get_flag("json");
+    let a = m.get_one::<String>("a").map(PathBuf::from);
+    let b = m.get_one::<String>("b").map(PathBuf::from);
+    let a_file = a.unwrap_or_else(|| ctx.config.file_path());
+    let a_cfg = match Config::load(Some(&a_file)) {
+        Ok(c) => c,
+        Err(e) => return report_error(&e, json_mode),
+    };
+    let (b_name, changes) = match &b {
+        Some(b_file) => match Config::load(Some(b_file)) {
+            Ok(b_cfg) => (
+                b_file.display().to_string(),
+                crate::services::config_diff::diff_configs(&a_cfg, &b_cfg),
+            ),
+            Err(e) => return report_error(&e, json_mode),
+        },
+        None => {
+            let context =
+                crate::base::context::Context::new(ctx.config.clone(), ctx.rt.handle().clone());
+            match crate::services::config_diff::diff_running(&context, &a_cfg) {
+                Ok(c) => ("running".to_string(), c),
+                Err(e) => return report_error(&e, json_mode),
+            }
+        }
+    };
+    let a_name = a_file.display().to_string();
+    if json_mode {
+        let v = serde_json::json!({"a": a_name, "b": b_name, "same": changes.is_empty(), "changes": changes});
+        println!(
+            "{}",
+            crate::base::redact::text(&serde_json::to_string_pretty(&v).unwrap_or_default())
+        );
+    } else if changes.is_empty() {
+        println!("no differences between {a_name} and {b_name}");
+    } else {
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| serde_json::json!({"key": c.key, "a": c.a, "b": c.b}))
+            .collect();
+        let table =
+            crate::base::output::render_table(&rows, &["key".into(), "a".into(), "b".into()]);
+        println!("a: {a_name}\nb: {b_name}");
+        println!("{}", crate::base::redact::text(&table));
+    }
+    i32::from(!changes.is_empty())
 }
 
 fn config_show(ctx: &Invocation, json_mode: bool) -> i32 {

@@ -45,6 +45,7 @@ pub mod embed;
 pub mod health;
 pub mod index;
 pub mod install;
+pub mod logs;
 pub mod out;
 pub mod process;
 pub mod replication;
@@ -316,6 +317,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Time: sleep, durations such as \"30s\", timestamps.",
     ),
     ("config", "The effective configuration (secrets redacted)."),
+    (
+        "logs",
+        "What every service logged: read, filter, follow, print, export for a bug report.",
+    ),
 ];
 
 /// Every host function, in a stable order.
@@ -339,6 +344,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(out::functions());
         all.extend(time::functions());
         all.extend(config_fns::functions());
+        all.extend(logs::functions());
         all.into_iter().map(HostFn::finish).collect()
     })
 }

@@ -27,7 +27,7 @@ fn files_for(name: &str) -> HostResult<(PathBuf, PathBuf)> {
     ))
 }
 
-fn spawn(_: &Host, a: &Args) -> HostResult<Value> {
+fn spawn(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     let name = o
         .str("name")?
@@ -62,6 +62,7 @@ fn spawn(_: &Host, a: &Args) -> HostResult<Value> {
         cwd: o.str("cwd")?.map(PathBuf::from),
         pid_file: pid_file.clone(),
         log_file: log_file.clone(),
+        rotation: host.config.logs,
         ..Default::default()
     })?;
     Ok(json!({"name": name, "pid": rec.pid, "pid_file": pid_file, "log_file": log_file}))

@@ -532,6 +532,12 @@ impl WeaviateRuntime for DockerRuntime {
         self.block(self.state_async(&docker, &node))
     }
 
+    fn log_location(&self, index: usize) -> HostResult<super::LogLocation> {
+        Ok(super::LogLocation::Container(
+            self.container_name(&self.node(index)?),
+        ))
+    }
+
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {
         let Ok(node) = self.node(index) else {
             return Vec::new();

@@ -30,6 +30,13 @@ pub struct NodeState {
     pub detail: String,
 }
 
+/// Where a node's log can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogLocation {
+    File(std::path::PathBuf),
+    Container(String),
+}
+
 pub trait WeaviateRuntime: Send + Sync {
     fn kind(&self) -> RuntimeKind;
     /// Refuse to start when something is missing or in the way (binary or
@@ -46,6 +53,8 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Where the node's data is on this machine (its folder, or its Docker
     /// volume's mount point), for disk usage; None when there is none yet.
     fn data_path(&self, index: usize) -> HostResult<Option<std::path::PathBuf>>;
+    /// Where the node's log is: a file, or a container's output.
+    fn log_location(&self, index: usize) -> HostResult<LogLocation>;
     /// Remove what `stop` leaves on purpose (containers, network; never data
     /// volumes or folders unless `purge_data`).
     fn cleanup(&self, purge_data: bool) -> HostResult<()>;
@@ -101,7 +110,9 @@ pub fn select(
         None => detect(config, rt),
     };
     Ok(match kind {
-        RuntimeKind::Process => Box::new(process::ProcessRuntime::new(config.weaviate.clone())),
+        RuntimeKind::Process => Box::new(
+            process::ProcessRuntime::new(config.weaviate.clone()).with_rotation(config.logs),
+        ),
         RuntimeKind::Docker => Box::new(docker::DockerRuntime::new(
             config.weaviate.clone(),
             rt.clone(),

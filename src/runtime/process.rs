@@ -12,11 +12,21 @@ use std::time::Duration;
 
 pub struct ProcessRuntime {
     cfg: WeaviateConfig,
+    rotation: crate::base::logfile::Rotation,
 }
 
 impl ProcessRuntime {
     pub fn new(cfg: WeaviateConfig) -> ProcessRuntime {
-        ProcessRuntime { cfg }
+        ProcessRuntime {
+            cfg,
+            rotation: Default::default(),
+        }
+    }
+
+    /// When a node's log is rotated at its start (`[logs]` in the config).
+    pub fn with_rotation(mut self, rotation: crate::base::logfile::Rotation) -> ProcessRuntime {
+        self.rotation = rotation;
+        self
     }
 
     fn node(&self, index: usize) -> HostResult<NodeSpec> {
@@ -164,6 +174,7 @@ impl WeaviateRuntime for ProcessRuntime {
             cwd: Some(data),
             pid_file,
             log_file: self.log_file(&node),
+            rotation: self.rotation,
             ..Default::default()
         })?;
         Ok(())
@@ -210,6 +221,10 @@ impl WeaviateRuntime for ProcessRuntime {
             }
         }
         Ok(st)
+    }
+
+    fn log_location(&self, index: usize) -> HostResult<super::LogLocation> {
+        Ok(super::LogLocation::File(self.log_file(&self.node(index)?)))
     }
 
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {

@@ -266,6 +266,20 @@ fn jitter(job: &JobConfig) -> Duration {
     max.mul_f64(crate::base::retry::random_fraction())
 }
 
+/// How often the daemon rotates the log files that are over their size.
+const ROTATION_EVERY: Duration = Duration::from_secs(60);
+
+/// Rotate the services' logs and the daemon's own: the services never
+/// reopen their log, so only something that outlives them can keep it small.
+fn rotate_logs(config_file: &Option<PathBuf>) {
+    let rotation = crate::base::config::Config::load(config_file.as_deref())
+        .map(|c| c.logs)
+        .unwrap_or_default();
+    for path in crate::base::logfile::rotate_dir(&paths::log_dir(), rotation) {
+        log(&format!("rotated {}", path.display()));
+    }
+}
+
 /// Run the schedule in the foreground until SIGTERM (or Ctrl-C).
 /// `command_exists` checks a job's command against the script catalog, which
 /// lives above the domain.
@@ -382,7 +396,12 @@ pub fn run(
             }
         }
     }
+    let mut last_rotation: Option<Instant> = None;
     while !TERM.load(Ordering::SeqCst) && !crate::base::cancel::interrupted() {
+        if last_rotation.is_none_or(|t| t.elapsed() >= ROTATION_EVERY) {
+            last_rotation = Some(Instant::now());
+            rotate_logs(&config_file);
+        }
         let changed = mtime(&watched) != seen_mtime;
         if HUP.swap(false, Ordering::SeqCst) || changed {
             seen_mtime = mtime(&watched);

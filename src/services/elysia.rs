@@ -263,6 +263,7 @@ pub fn start(ctx: &Context, timeout: Duration, wait: bool) -> HostResult<Value> 
                 cwd: Some(work_dir()),
                 pid_file: pid_file(),
                 log_file: log_file(),
+                rotation: ctx.config.logs,
             })?
             .pid
         }

@@ -1,5 +1,7 @@
 //! The managed services' lifecycles: what `start`, `stop`, `restart` and
 //! `status` mean for Weaviate (over a runtime) and for Elysia (a process).
+pub mod config_apply;
+pub mod config_diff;
 pub mod elysia;
 pub mod readiness;
 pub mod weaviate;

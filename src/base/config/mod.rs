@@ -9,6 +9,7 @@
 mod check;
 mod edit;
 mod load;
+pub mod validate;
 
 pub use check::MAX_WORKERS;
 pub use edit::{edit_file, set_values};
@@ -22,11 +23,44 @@ use std::path::PathBuf;
 pub const DEFAULT_WEAVIATE_VERSION: &str = "1.38.11";
 
 /// An API key or similar. Serializes and prints as `***` (or empty when unset).
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+/// In the file it is the value, or a reference to it: `env:NAME` (an
+/// environment variable) or `file:PATH` (a file only its owner can read).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let written = String::deserialize(d)?;
+        Secret::resolve(&written).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Secret {
+    /// The secret `written` means: itself, or what its `env:`/`file:`
+    /// reference points at. An error never quotes a secret.
+    pub fn resolve(written: &str) -> Result<Secret, String> {
+        if let Some(name) = written.strip_prefix("env:") {
+            return std::env::var(name).map(Secret).map_err(|_| {
+                format!("the environment variable {name} this secret refers to is not set (export it, or write the value instead of the reference)")
+            });
+        }
+        if let Some(path) = written.strip_prefix("file:") {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("the secret file {path} cannot be read: {e}"))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "the secret file {path} can be read by others (mode {mode:o}): `chmod 600 {path}`"
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("the secret file {path} cannot be read: {e}"))?;
+            return Ok(Secret(text.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        Ok(Secret(written.to_string()))
+    }
+
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
@@ -213,6 +247,8 @@ pub struct Config {
     pub repos: ReposConfig,
     /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).
     pub jobs: Vec<JobConfig>,
+    /// Rotation of the log files the tool writes (services' output, the daemon's).
+    pub logs: crate::base::logfile::Rotation,
     /// Where the values came from, for `config show`.
     #[serde(skip_deserializing)]
     pub sources: Vec<String>,
@@ -606,6 +642,35 @@ mod tests {
         assert!(!text.contains("super-secret-key"));
         assert!(text.contains("***"));
         assert!(!format!("{cfg:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn secrets_can_be_references_to_a_variable_or_an_owner_only_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, "from-a-file-77\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = format!("[weaviate]\napi_key = \"file:{}\"\n", file.display());
+        let cfg = Config::parse(&text).unwrap();
+        assert_eq!(cfg.weaviate.api_key.expose(), "from-a-file-77");
+        // Readable by others: refused, with the fix, at its line.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.message.contains("chmod 600"), "{}", err.message);
+        assert!(err.hint.contains("line 2"), "{}", err.hint);
+        std::env::set_var("ELYSIACTL_TEST_SECRET_REF_71", "from-env-71");
+        let cfg =
+            Config::parse("[elysia]\napi_key = \"env:ELYSIACTL_TEST_SECRET_REF_71\"\n").unwrap();
+        assert_eq!(cfg.elysia.api_key.expose(), "from-env-71");
+        let err =
+            Config::parse("[elysia]\napi_key = \"env:ELYSIACTL_TEST_UNSET_72\"\n").unwrap_err();
+        assert!(
+            err.message
+                .contains("ELYSIACTL_TEST_UNSET_72 this secret refers to is not set"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

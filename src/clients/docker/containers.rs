@@ -248,6 +248,46 @@ pub async fn logs_tail(docker: &Docker, name: &str, lines: usize) -> HostResult<
         .collect())
 }
 
+/// A container's output between `since` and `until` (Unix seconds, 0 for
+/// no bound), each line with the time the engine stamped it (RFC 3339 with
+/// nanoseconds); `tail` keeps only the last lines. The engine's bounds are
+/// whole seconds: the caller trims to finer ones.
+pub async fn logs_between(
+    docker: &Docker,
+    name: &str,
+    since: i64,
+    until: i64,
+    tail: Option<usize>,
+) -> HostResult<Vec<(String, String)>> {
+    let mut stream = docker.logs(
+        name,
+        Some(LogsOptions::<String> {
+            follow: false,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            since,
+            until,
+            tail: tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
+        }),
+    );
+    let mut text = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => text.extend_from_slice(chunk.as_ref()),
+            Err(e) if is_not_found(&e) => return Err(no_such_container(name)),
+            Err(e) => return Err(engine_error(&format!("cannot read the log of {name}"), e)),
+        }
+    }
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((stamp, line)) => (stamp.to_string(), line.to_string()),
+            None => (String::new(), l.to_string()),
+        })
+        .collect())
+}
+
 /// Create (not start) a container; returns its ID.
 pub async fn create_container(docker: &Docker, spec: &ContainerSpec) -> HostResult<String> {
     let mut labels = spec.labels.clone();
