@@ -2,7 +2,8 @@
 """`elysiactl benchmark` against `weaviate-cli benchmark qps`, side by side on one
 three-node cluster and one collection: BM25 queries at a fixed rate (weaviate-cli's
 --qps, elysiactl's --rate), the same concurrency, consistency QUORUM, limit 10, the same
-warm-up and duration, rounds interleaved. Prints each tool's achieved QPS and latency
+duration (weaviate-cli's fixed-QPS run is one phase of --max-duration seconds, no warm-up;
+elysiactl's warm-up of 2 s comes before its measured duration), rounds interleaved. Prints each tool's achieved QPS and latency
 percentiles as it reports them, and each client's own CPU time (user + system of the child
 process: a load generator must not be the bottleneck).
 
@@ -68,7 +69,7 @@ def main():
                 str(a.qps), "--duration", f"{a.seconds}s", "--warmup", "2s", "--concurrency",
                 str(a.concurrency), "--consistency", "quorum", "--collection", "BenchLoad", "--json"]
         wcli = [cli, "--config-file", cfg, "benchmark", "qps", "--collection", "BenchLoad", "--query-type", "bm25",
-                "--qps", str(a.qps), "--test-duration", str(a.seconds), "--warmup-duration", "2",
+                "--qps", str(a.qps), "--max-duration", str(a.seconds),
                 "--consistency-level", "QUORUM", "--concurrency", str(a.concurrency), "--limit", "10"]
         rows = {"elysiactl": [], "weaviate-cli": []}
         for _ in range(a.rounds):
