@@ -7,7 +7,7 @@
 //! cli        the clap tree from script headers; meta commands
 //! script     the Rhai and Lua engines over one registry; the catalog; the REPL
 //! host       the host API scripts call; dry-run is decided here
-//! domain     services, runtime, health, repair, index, embed, schedule, install
+//! domain     services, runtime, health, repair, index, embed, schedule, install, chaos
 //! clients    Weaviate (REST, gRPC), Docker, Elysia: transport, auth, models
 //! base       context, cancellation, output, units, config, errors, paths, processes
 //! ```
@@ -17,6 +17,7 @@ pub mod script;
 
 pub mod host;
 
+pub mod chaos;
 pub mod embed;
 pub mod health;
 pub mod index;

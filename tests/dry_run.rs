@@ -149,6 +149,18 @@ fn cases(
         "config.set",
         &[r#"config::set("index", #{batch_size: 123})"#],
     );
+    add(
+        "chaos.node",
+        &[
+            r#"chaos::node("kill", 1, #{duration: "5s"})"#,
+            r#"chaos::node("stop", "weaviate-2")"#,
+            r#"chaos::node("pause", 0, #{duration: 3, detach: true, seed: 7})"#,
+        ],
+    );
+    add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
+    add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
+    add("chaos.reset", &["chaos::reset()"]);
+    add("chaos.reap", &["chaos::reap()"]);
     m
 }
 

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "services", "runtime", "health", "repair", "index", "schedule", "install", "embed",
+            "chaos",
         ],
     ),
     ("clients", &["clients"]),

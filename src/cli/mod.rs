@@ -179,6 +179,12 @@ pub fn run_script(ctx: &Invocation, script: Script) -> i32 {
         .unwrap_or(false);
     let host = ctx.host();
     let result = script::run(host.clone(), script, ctx.limits());
+    // Faults the script injected are undone however it ended; the interrupt
+    // that may have ended it must not stop the undo.
+    if !host.chaos_faults.lock().unwrap().is_empty() {
+        crate::base::cancel::clear_interrupt();
+        crate::host::chaos::rollback_run(&host);
+    }
     if ctx.dry_run {
         let n = host.plan.steps().len();
         eprintln!(
@@ -257,6 +263,23 @@ pub fn main() -> i32 {
                 if crate::base::cancel::interrupted() {
                     eprintln!("\ninterrupted twice; exiting");
                     std::process::exit(130);
+                }
+                crate::base::cancel::interrupt();
+            }
+        });
+    }
+    // SIGTERM (a service manager, `kill`, a CI timeout) ends the process at
+    // once as before, unless the script has chaos faults to roll back: then
+    // it stops the script the way the first Ctrl-C does, the rollback runs,
+    // and a second SIGTERM leaves at once.
+    let sigterm = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    });
+    if let Ok(mut sigterm) = sigterm {
+        rt.spawn(async move {
+            while sigterm.recv().await.is_some() {
+                if !crate::host::chaos::rollback_pending() || crate::base::cancel::interrupted() {
+                    std::process::exit(143);
                 }
                 crate::base::cancel::interrupt();
             }

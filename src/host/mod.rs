@@ -35,6 +35,7 @@
 //!   simulation needs.
 
 pub mod args;
+pub mod chaos;
 pub mod cluster;
 pub mod config_fns;
 pub mod decl;
@@ -306,6 +307,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Time: sleep, durations such as \"30s\", timestamps.",
     ),
     ("config", "The effective configuration (secrets redacted)."),
+    (
+        "chaos",
+        "Faults put into the cluster on purpose, each undone at its deadline: node kill, stop, pause; the fault registry, reset, the journal.",
+    ),
 ];
 
 /// Every host function, in a stable order.
@@ -327,6 +332,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(out::functions());
         all.extend(time::functions());
         all.extend(config_fns::functions());
+        all.extend(chaos::functions());
         all.into_iter().map(HostFn::finish).collect()
     })
 }
@@ -351,6 +357,8 @@ pub struct Host {
     pub plan: Plan,
     /// For `schedule.add` and the daemon, which refuse jobs naming no command.
     pub commands: Option<CommandCheck>,
+    /// Faults this run injected (not detached): undone when the script ends.
+    pub chaos_faults: std::sync::Mutex<Vec<String>>,
 }
 
 /// Host functions read the configuration, HTTP client and output through
@@ -369,6 +377,7 @@ impl Host {
             dry_run,
             plan: Plan::default(),
             commands: None,
+            chaos_faults: Default::default(),
         })
     }
 
@@ -384,6 +393,7 @@ impl Host {
             dry_run,
             plan: Plan::default(),
             commands: Some(commands),
+            chaos_faults: Default::default(),
         })
     }
 

@@ -354,6 +354,24 @@ impl DockerRuntime {
         dk::start_container(docker, &spec.name).await
     }
 
+    /// The node's container, ours and running; a fault on one that is not is refused.
+    async fn running_container(&self, docker: &Docker, node: &NodeSpec) -> HostResult<String> {
+        let name = self.container_name(node);
+        match dk::find_container(docker, &name).await? {
+            Some(c) if c.running => {
+                self.check_ours(&c)?;
+                Ok(name)
+            }
+            _ => Err(HostError::validation(format!(
+                "{} is not running (no running container {name})",
+                node.name
+            ))
+            .with_hint(
+                "`elysiactl status` shows the nodes; `elysiactl weaviate start` starts them",
+            )),
+        }
+    }
+
     async fn stop_async(
         &self,
         docker: &Docker,
@@ -520,6 +538,44 @@ impl WeaviateRuntime for DockerRuntime {
         let node = self.node(index)?;
         let docker = self.docker()?;
         self.block(self.state_async(&docker, &node))
+    }
+
+    fn fault_target(&self, index: usize) -> HostResult<String> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        self.block(self.running_container(&docker, &node))?;
+        Ok(format!("container {name}"))
+    }
+
+    fn kill_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            dk::kill_container(&docker, &name).await
+        })
+    }
+
+    fn pause_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            dk::pause_container(&docker, &name).await
+        })
+    }
+
+    fn resume_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        self.block(async {
+            match dk::find_container(&docker, &name).await? {
+                Some(c) if c.paused => dk::unpause_container(&docker, &name).await,
+                _ => Ok(()),
+            }
+        })
     }
 
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {

@@ -41,6 +41,16 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Returns how it ended ("terminated", "killed", "not running").
     fn stop_node(&self, index: usize, timeout: Duration) -> HostResult<String>;
     fn node_state(&self, index: usize) -> HostResult<NodeState>;
+    /// What a fault on the node acts on, for plans and the fault registry:
+    /// "PID 1234" or "container NAME".
+    fn fault_target(&self, index: usize) -> HostResult<String>;
+    /// SIGKILL the node's process (`docker kill`): no shutdown, as a crash.
+    fn kill_node(&self, index: usize) -> HostResult<()>;
+    /// Freeze the node (SIGSTOP, `docker pause`): it keeps its sockets but
+    /// answers nothing, as a node stalled by the OS or a long GC pause.
+    fn pause_node(&self, index: usize) -> HostResult<()>;
+    /// Undo `pause_node`; a node that is not paused is left as it is.
+    fn resume_node(&self, index: usize) -> HostResult<()>;
     /// The last lines of the node's log.
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String>;
     /// Remove what `stop` leaves on purpose (containers, network; never data

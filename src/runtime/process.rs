@@ -80,6 +80,19 @@ impl ProcessRuntime {
         env
     }
 
+    /// The PID of a node that runs; a fault on one that does not is refused.
+    fn running_pid(&self, index: usize) -> HostResult<u32> {
+        let node = self.node(index)?;
+        match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => Ok(pid),
+            _ => Err(
+                HostError::validation(format!("{} is not running", node.name)).with_hint(
+                    "`elysiactl status` shows the nodes; `elysiactl weaviate start` starts them",
+                ),
+            ),
+        }
+    }
+
     fn ports(node: &NodeSpec) -> [(&'static str, u16); 7] {
         [
             ("REST", node.rest_port),
@@ -205,6 +218,26 @@ impl WeaviateRuntime for ProcessRuntime {
             }
         }
         Ok(st)
+    }
+
+    fn fault_target(&self, index: usize) -> HostResult<String> {
+        Ok(format!("PID {}", self.running_pid(index)?))
+    }
+
+    fn kill_node(&self, index: usize) -> HostResult<()> {
+        proc::signal(self.running_pid(index)?, proc::Signal::SIGKILL)
+    }
+
+    fn pause_node(&self, index: usize) -> HostResult<()> {
+        proc::signal(self.running_pid(index)?, proc::Signal::SIGSTOP)
+    }
+
+    fn resume_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => proc::signal(pid, proc::Signal::SIGCONT),
+            _ => Ok(()),
+        }
     }
 
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {

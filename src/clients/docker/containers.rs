@@ -11,8 +11,9 @@ use super::{
 };
 use crate::base::error::{HostError, HostResult};
 use bollard::container::{
-    Config, CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    NetworkingConfig, RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
+    Config, CreateContainerOptions, InspectContainerOptions, KillContainerOptions,
+    ListContainersOptions, LogsOptions, NetworkingConfig, RemoveContainerOptions,
+    StartContainerOptions, StopContainerOptions,
 };
 use bollard::errors::Error as BollardError;
 use bollard::models::{
@@ -404,6 +405,21 @@ pub async fn remove_container(
         ),
         Err(e) => Err(engine_error(&format!("cannot remove container {name}"), e)),
     }
+}
+
+/// SIGKILL the container's process at once (`docker kill`): no grace
+/// period, the container stays, exited with 137.
+pub async fn kill_container(docker: &Docker, name: &str) -> HostResult<()> {
+    docker
+        .kill_container(name, Some(KillContainerOptions { signal: "SIGKILL" }))
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                no_such_container(name)
+            } else {
+                engine_error(&format!("cannot kill container {name}"), e)
+            }
+        })
 }
 
 pub async fn pause_container(docker: &Docker, name: &str) -> HostResult<()> {

@@ -1,0 +1,277 @@
+//! Node faults: kill (SIGKILL, `docker kill`), stop (graceful: SIGTERM,
+//! then SIGKILL after weaviate.stop_timeout) and pause (SIGSTOP, `docker
+//! pause`), in either runtime, each undone by starting or resuming the node.
+
+use super::{ensure_reaper, fault_duration, journal, now_ms, rfc3339_ms, Fault, Registry};
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
+use crate::services::weaviate::runtime_for;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeAction {
+    Kill,
+    Stop,
+    Pause,
+}
+
+impl NodeAction {
+    pub const NAMES: [&'static str; 3] = ["kill", "stop", "pause"];
+
+    pub fn parse(s: &str) -> HostResult<NodeAction> {
+        match s {
+            "kill" => Ok(NodeAction::Kill),
+            "stop" => Ok(NodeAction::Stop),
+            "pause" => Ok(NodeAction::Pause),
+            other => Err(
+                HostError::validation(format!("unknown node fault {other:?}"))
+                    .with_hint("the node faults are \"kill\", \"stop\" and \"pause\""),
+            ),
+        }
+    }
+
+    /// How the fault is made, for plans and messages: "SIGKILL".
+    pub fn how(self, runtime: &str) -> &'static str {
+        match (self, runtime) {
+            (NodeAction::Kill, "docker") => "docker kill, SIGKILL",
+            (NodeAction::Kill, _) => "SIGKILL",
+            (NodeAction::Stop, "docker") => {
+                "docker stop: SIGTERM, then SIGKILL after weaviate.stop_timeout"
+            }
+            (NodeAction::Stop, _) => "SIGTERM, then SIGKILL after weaviate.stop_timeout",
+            (NodeAction::Pause, "docker") => "docker pause: the cgroup freezer",
+            (NodeAction::Pause, _) => "SIGSTOP",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeAction::Kill => "kill",
+            NodeAction::Stop => "stop",
+            NodeAction::Pause => "pause",
+        }
+    }
+
+    /// "would kill weaviate-1 (PID 12, SIGKILL) for 30s, then start weaviate-1"
+    pub fn describe(f: &Fault) -> String {
+        format!(
+            "{} {} ({}, {}) for {}, then {}",
+            f.action.as_str(),
+            f.node,
+            f.target,
+            f.action.how(&f.runtime),
+            crate::base::units::format_duration(f.remaining()),
+            f.undo
+        )
+    }
+
+    pub fn undo_words(self, node: &str) -> String {
+        match self {
+            NodeAction::Kill | NodeAction::Stop => format!("start {node}"),
+            NodeAction::Pause => format!("resume {node} (SIGCONT / docker unpause)"),
+        }
+    }
+}
+
+/// What an injection would do, without doing it: the plan a dry run shows
+/// and the record the registry would hold.
+pub fn plan(
+    ctx: &Context,
+    action: NodeAction,
+    index: usize,
+    duration: Option<Duration>,
+    seed: Option<u64>,
+) -> HostResult<Fault> {
+    let duration = fault_duration(ctx, duration)?;
+    let rt = runtime_for(ctx)?;
+    let node = ctx.config.weaviate.node(index).name;
+    let target = rt.fault_target(index)?;
+    let since = now_ms();
+    let until = since + duration.as_millis() as i64;
+    Ok(Fault {
+        id: String::new(),
+        kind: "node".into(),
+        action,
+        node: node.clone(),
+        index,
+        runtime: rt.kind().as_str().into(),
+        target,
+        since: rfc3339_ms(since),
+        until: rfc3339_ms(until),
+        until_ms: until,
+        undo: action.undo_words(&node),
+        injected_by: std::process::id(),
+        seed,
+        undo_failures: 0,
+    })
+}
+
+/// Register the fault, make sure a reaper will undo it, then apply it.
+pub fn inject(
+    ctx: &Context,
+    action: NodeAction,
+    index: usize,
+    duration: Option<Duration>,
+    seed: Option<u64>,
+) -> HostResult<Fault> {
+    let mut fault = plan(ctx, action, index, duration, seed)?;
+    {
+        let mut reg = Registry::lock()?;
+        if let Some(other) = reg.faults.iter().find(|f| f.index == index) {
+            return Err(HostError::validation(format!(
+                "{} already has an active fault ({} {}, until {})",
+                other.node,
+                other.action.how(&other.runtime),
+                other.id,
+                other.until
+            ))
+            .with_hint(format!(
+                "one fault per node at a time: `elysiactl chaos undo {}` or `elysiactl chaos reset` first",
+                other.id
+            )));
+        }
+        fault.id = format!("{}-{}-{}", fault.node, fault.action.as_str(), now_ms());
+        reg.faults.push(fault.clone());
+        reg.save()?;
+        ensure_reaper(ctx, &reg)?;
+    }
+    let rt = runtime_for(ctx)?;
+    let applied = match action {
+        NodeAction::Kill => rt.kill_node(index),
+        NodeAction::Stop => rt
+            .stop_node(index, Duration::from_secs(ctx.config.weaviate.stop_timeout))
+            .map(|_| ()),
+        NodeAction::Pause => rt.pause_node(index),
+    };
+    if let Err(e) = applied {
+        // Nothing to undo: the fault never took. Out of the registry with it.
+        let _ = Registry::lock().and_then(|mut r| r.claim(&fault.id));
+        journal(
+            "inject_failed",
+            json!({"fault": fault.id, "node": fault.node, "action": action, "error": e.message}),
+        );
+        return Err(e);
+    }
+    journal(
+        "inject",
+        json!({"fault": fault.id, "node": fault.node, "action": action, "target": fault.target,
+               "runtime": fault.runtime, "until": fault.until, "seed": seed}),
+    );
+    Ok(fault)
+}
+
+/// Undo a node fault: start a killed or stopped node, resume a paused one.
+/// Each is harmless on a node that is already back. Returns what was done.
+pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
+    let rt = runtime_for(ctx)?;
+    match fault.action {
+        NodeAction::Kill | NodeAction::Stop => {
+            let was = rt.node_state(fault.index)?;
+            if was.running && !was.detail.contains("paused") {
+                return Ok("already running".into());
+            }
+            rt.start_node(fault.index)?;
+            Ok("started".into())
+        }
+        NodeAction::Pause => {
+            rt.resume_node(fault.index)?;
+            Ok("resumed".into())
+        }
+    }
+}
+
+/// Nodes left paused with no fault registered (a registry lost with a
+/// crash, or a pause made by hand): a paused node is never wanted, so
+/// `reset` resumes it. Stopped nodes are only reported: one may be stopped
+/// on purpose.
+pub fn resume_leftovers(ctx: &Context) -> HostResult<Vec<Value>> {
+    let rt = runtime_for(ctx)?;
+    let mut found = Vec::new();
+    for i in 0..ctx.config.weaviate.nodes {
+        let Ok(st) = rt.node_state(i) else { continue };
+        if st.running && st.detail.contains("paused") {
+            rt.resume_node(i)?;
+            journal("resume_leftover", json!({"node": st.node}));
+            found.push(json!({"node": st.node, "was": "paused", "now": "resumed"}));
+        }
+    }
+    Ok(found)
+}
+
+/// `count` distinct node indexes chosen with `seed` (a fresh one when none
+/// is given): the same seed picks the same nodes, so a run can be repeated.
+pub fn pick(nodes: usize, count: usize, seed: Option<u64>) -> HostResult<(u64, Vec<usize>)> {
+    if count == 0 || count > nodes {
+        return Err(
+            HostError::validation(format!("cannot choose {count} of {nodes} nodes"))
+                .with_hint(format!("give a count from 1 to {nodes}")),
+        );
+    }
+    let seed = match seed {
+        Some(s) => s,
+        None => {
+            let mut b = [0u8; 8];
+            getrandom::fill(&mut b)
+                .map_err(|e| HostError::unknown(format!("no randomness from the OS: {e}")))?;
+            // Seeds are shown and typed back: keep them short enough to retype.
+            u64::from_le_bytes(b) % 1_000_000
+        }
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut all: Vec<usize> = (0..nodes).collect();
+    all.shuffle(&mut rng);
+    all.truncate(count);
+    all.sort_unstable();
+    Ok((seed, all))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn fault(id: &str) -> Fault {
+        Fault {
+            id: id.into(),
+            kind: "node".into(),
+            action: NodeAction::Pause,
+            node: "weaviate-1".into(),
+            index: 1,
+            runtime: "process".into(),
+            target: "PID 1".into(),
+            since: rfc3339_ms(0),
+            until: rfc3339_ms(1000),
+            until_ms: 1000,
+            undo: NodeAction::Pause.undo_words("weaviate-1"),
+            injected_by: 1,
+            seed: None,
+            undo_failures: 0,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_picks_the_same_nodes() {
+        let (s, a) = pick(5, 2, Some(42)).unwrap();
+        assert_eq!(s, 42);
+        assert_eq!(pick(5, 2, Some(42)).unwrap().1, a);
+        assert_eq!(a.len(), 2);
+        assert!(a[0] < a[1] && a[1] < 5);
+        let picks: std::collections::BTreeSet<_> =
+            (0..20).map(|s| pick(5, 2, Some(s)).unwrap().1).collect();
+        assert!(picks.len() > 3, "seeds must change the choice: {picks:?}");
+        assert!(pick(3, 4, None).is_err());
+        assert!(pick(3, 0, None).is_err());
+    }
+
+    #[test]
+    fn faults_round_trip_through_the_registry_format() {
+        let f = fault("x");
+        let text = serde_json::to_string(&f).unwrap();
+        assert!(text.contains("\"action\":\"pause\""), "{text}");
+        assert_eq!(serde_json::from_str::<Fault>(&text).unwrap(), f);
+    }
+}

@@ -1,0 +1,227 @@
+//! Script access to chaos: node faults with a deadline, the shared fault
+//! registry, reset, the journal. See `crate::chaos` for how every fault is
+//! undone even when its injector is killed.
+//!
+//! Faults a script injects are its own: when the script ends, however it
+//! ends (success, error, Ctrl-C, SIGTERM), [`rollback_run`] undoes those
+//! still active, unless they were injected with `detach`.
+
+use super::cluster::resolve_node;
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::base::error::HostResult;
+use crate::chaos::{self, NodeAction};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Whether this process has injected faults its rollback must undo: the
+/// SIGTERM handler asks, to stop the script instead of exiting at once.
+static ROLLBACK_PENDING: AtomicBool = AtomicBool::new(false);
+
+pub fn rollback_pending() -> bool {
+    ROLLBACK_PENDING.load(Ordering::SeqCst)
+}
+
+fn node_index(host: &Host, v: &Value) -> HostResult<usize> {
+    Ok(resolve_node(&host.config.weaviate.node_specs(), v)?.index)
+}
+
+fn seed_of(o: &super::args::Opts) -> HostResult<Option<u64>> {
+    Ok(o.int("seed")?.map(|s| s.max(0) as u64))
+}
+
+fn node_fault(host: &Host, a: &Args) -> HostResult<Value> {
+    let action = NodeAction::parse(&a.str(0)?)?;
+    let index = node_index(host, &a.value(1))?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::node::inject(host, action, index, o.duration("duration")?, seed_of(&o)?)?;
+    if !o.bool("detach", false)? {
+        host.chaos_faults.lock().unwrap().push(fault.id.clone());
+        ROLLBACK_PENDING.store(true, Ordering::SeqCst);
+    }
+    host.out.status(&NodeAction::describe(&fault));
+    Ok(fault.to_json())
+}
+
+/// The exact plan: which process or container, what signal, for how long.
+fn simulate_node_fault(host: &Host, a: &Args) -> HostResult<Value> {
+    let action = NodeAction::parse(&a.str(0)?)?;
+    let index = node_index(host, &a.value(1))?;
+    let o = a.opts(2)?;
+    let fault = chaos::node::plan(host, action, index, o.duration("duration")?, seed_of(&o)?)?;
+    host.out
+        .plan_line(&format!("would {}", NodeAction::describe(&fault)));
+    let mut v = fault.to_json();
+    v["id"] = Value::Null;
+    v["dry_run"] = json!(true);
+    Ok(v)
+}
+
+fn undo(host: &Host, a: &Args) -> HostResult<Value> {
+    Ok(chaos::undo(host, &a.str(0)?, "requested")?.unwrap_or(Value::Null))
+}
+
+fn simulate_undo(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.str(0)?;
+    Ok(match chaos::active()?.into_iter().find(|f| f.id == id) {
+        Some(f) => {
+            host.out
+                .plan_line(&format!("would {} (fault {})", f.undo, f.id));
+            json!({"id": f.id, "node": f.node, "action": f.action, "undo": f.undo,
+                   "reason": "requested", "outcome": null, "dry_run": true})
+        }
+        None => Value::Null,
+    })
+}
+
+/// Wait out a fault, then undo it; Ctrl-C or SIGTERM ends the wait early
+/// and the script's rollback undoes it.
+fn hold(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.str(0)?;
+    loop {
+        let Some(f) = chaos::active()?.into_iter().find(|f| f.id == id) else {
+            // Undone meanwhile (by the reaper at its deadline, or a reset).
+            return Ok(Value::Null);
+        };
+        let left = f.remaining();
+        if left.is_zero() {
+            break;
+        }
+        crate::base::cancel::check_interrupt()?;
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    Ok(chaos::undo(host, &id, "expired")?.unwrap_or(Value::Null))
+}
+
+fn status(host: &Host, _: &Args) -> HostResult<Value> {
+    if !host.dry_run {
+        chaos::catch_up(host)?;
+    }
+    Ok(json!(chaos::active()?
+        .iter()
+        .map(chaos::Fault::to_json)
+        .collect::<Vec<_>>()))
+}
+
+fn reset(host: &Host, _: &Args) -> HostResult<Value> {
+    let r = chaos::reset(host)?;
+    host.chaos_faults.lock().unwrap().clear();
+    Ok(r)
+}
+
+fn simulate_reset(host: &Host, _: &Args) -> HostResult<Value> {
+    let undone: Vec<Value> = chaos::active()?
+        .into_iter()
+        .map(|f| {
+            host.out
+                .plan_line(&format!("would {} (fault {})", f.undo, f.id));
+            json!({"id": f.id, "node": f.node, "action": f.action, "undo": f.undo,
+                   "reason": "reset", "outcome": null})
+        })
+        .collect();
+    Ok(json!({"undone": undone, "leftovers": [], "failed": [], "dry_run": true}))
+}
+
+fn history(_: &Host, a: &Args) -> HostResult<Value> {
+    let limit = a.opts(0)?.int("limit")?.map(|n| n.max(0) as usize);
+    Ok(json!(chaos::history(limit)?))
+}
+
+fn pick(host: &Host, a: &Args) -> HostResult<Value> {
+    let count = a.int(0)?.max(0) as usize;
+    let (seed, nodes) =
+        chaos::node::pick(host.config.weaviate.nodes, count, seed_of(&a.opts(1)?)?)?;
+    Ok(json!({"seed": seed, "nodes": nodes,
+              "names": nodes.iter().map(|&i| host.config.weaviate.node(i).name).collect::<Vec<_>>()}))
+}
+
+fn reap(host: &Host, _: &Args) -> HostResult<Value> {
+    chaos::reap(host)
+}
+
+fn simulate_reap(_: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!({"undone": 0, "detail": "dry run: nothing undone", "dry_run": true}))
+}
+
+/// Undo what this run injected and is still active: called by the CLI when
+/// a script ends, whatever the way. Errors are reported, not raised: the
+/// script's own outcome is what the exit code says.
+pub fn rollback_run(host: &Host) -> Vec<Value> {
+    let ids: Vec<String> = std::mem::take(&mut *host.chaos_faults.lock().unwrap());
+    let mut done = Vec::new();
+    for id in ids {
+        match chaos::undo(host, &id, "rollback") {
+            Ok(Some(v)) => {
+                host.out.status(&format!(
+                    "rolled back: {}",
+                    v["undo"].as_str().unwrap_or_default()
+                ));
+                done.push(v);
+            }
+            Ok(None) => {}
+            Err(e) => host.out.warn(&format!(
+                "could not roll back fault {id}: {} (the reaper tries again; `elysiactl chaos reset` forces it)",
+                e.message
+            )),
+        }
+    }
+    ROLLBACK_PENDING.store(false, Ordering::SeqCst);
+    done
+}
+
+pub fn functions() -> Vec<HostFn> {
+    let fault = || {
+        Ty::record(&[
+            "id",
+            "kind",
+            "action",
+            "node",
+            "runtime",
+            "target",
+            "since",
+            "until",
+            "undo",
+            "remaining_seconds",
+        ])
+    };
+    let undone = || Ty::record(&["id", "node", "action", "undo", "reason", "outcome"]);
+    vec![
+        write("chaos", "node", node_fault, simulate_node_fault)
+            .param("action", Ty::one_of(NodeAction::NAMES))
+            .param("node", Ty::Node)
+            .opts(vec![
+                opt("duration", Ty::Duration),
+                opt("seed", Ty::Int),
+                opt("detach", Ty::Bool),
+            ])
+            .returns(fault())
+            .doc("Put a fault on a node and return its registry record {id, kind, action, node, index, runtime, target, since, until, undo, remaining_seconds, seed}. action: \"kill\" (SIGKILL / docker kill), \"stop\" (SIGTERM then SIGKILL after weaviate.stop_timeout / docker stop), \"pause\" (SIGSTOP / docker pause). opts: duration (default chaos.default_duration, at most chaos.max_duration): at its end the fault is undone (the node started or resumed) by a detached reaper, even if this process was killed; seed: recorded with the fault; detach = false: when false the fault is also undone when the script ends. One fault per node at a time."),
+        write("chaos", "undo", undo, simulate_undo)
+            .param("id", Ty::Str)
+            .returns(undone().or_null())
+            .doc("Undo one active fault now. Returns {id, node, action, undo, reason, outcome}, or null when no such fault is active (already undone)."),
+        write("chaos", "hold", hold, simulate_undo)
+            .param("id", Ty::Str)
+            .returns(undone().or_null())
+            .doc("Wait until the fault's deadline, then undo it (as chaos.undo). Ctrl-C and SIGTERM end the wait; the script's rollback then undoes the fault. null when it was undone meanwhile."),
+        read("chaos", "status", status)
+            .returns(Ty::array(fault()))
+            .doc("The active faults, from the registry every invocation shares. Undoes overdue faults first (and starts a reaper if one is needed), except in a dry run."),
+        write("chaos", "reset", reset, simulate_reset)
+            .returns(Ty::record(&["undone", "leftovers", "failed"]))
+            .doc("Undo every active fault now, and resume nodes left paused without a registry entry. Idempotent: a second reset finds nothing. Returns {undone: [...], leftovers: [...], failed: [...]}."),
+        read("chaos", "history", history)
+            .opts(vec![opt("limit", Ty::Int)])
+            .returns(Ty::array(Ty::Map))
+            .doc("The append-only chaos journal, oldest first: {time, event (inject, inject_failed, undo, undo_failed, undo_abandoned, reset, resume_leftover), pid, fault, node, action, target, reason, outcome, seed, ...}. opts.limit: only the last N entries."),
+        read("chaos", "pick", pick)
+            .param("count", Ty::Int)
+            .opts(vec![opt("seed", Ty::Int)])
+            .returns(Ty::record(&["seed", "nodes", "names"]))
+            .doc("Choose count distinct nodes at random: {seed, nodes: [index], names: [name]}. The same seed gives the same nodes; without one a seed is drawn and returned, to repeat the choice."),
+        write("chaos", "reap", reap, simulate_reap)
+            .returns(Ty::record(&["undone", "detail"]))
+            .doc("The reaper's loop (`elysiactl chaos reap`, started detached by chaos.node): undo each fault at its deadline; return when none is left."),
+    ]
+}
