@@ -104,6 +104,28 @@ fn node_faults_refuse_bad_input_before_touching_anything() {
 }
 
 #[test]
+fn resource_faults_say_what_is_not_built() {
+    let s = no_cluster();
+    let r = s.run(&["chaos", "resource", "--memory-pressure"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--memory-pressure is not built yet"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "resource", "--cpu-limit", "half", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("must be a percentage above 0"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "resource"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--cpu-limit PERCENT"), "{}", r.stderr);
+}
+
+#[test]
 fn chaos_durations_in_the_config_are_checked() {
     let s = Stack::new(
         "process",
@@ -378,6 +400,67 @@ fn process_node_faults_always_undo_themselves() {
     assert_eq!(inject["seed"], 7);
     s.run(&["chaos", "status"]).ok();
     s.run(&["weaviate", "start", "--timeout", "120"]).ok();
+
+    // 7. a CPU limit: the node in its own cgroup-v1 cpu group with the quota;
+    // the reaper moves it back and removes the group, even with the injector killed.
+    let victim = s.node_pid(1);
+    let mut injector = spawn(
+        &s,
+        &[
+            "chaos",
+            "resource",
+            "--cpu-limit",
+            "25%",
+            "--node",
+            "1",
+            "--duration",
+            "4s",
+        ],
+    );
+    let group = until(
+        "weaviate-1 in a chaos cgroup",
+        Duration::from_secs(10),
+        || {
+            let g = cpu_cgroup(victim)?;
+            g.contains("elysiactl-chaos-").then_some(g)
+        },
+    );
+    let limited_at = Instant::now();
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    let dir = format!("/sys/fs/cgroup/cpu{group}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/cpu.cfs_quota_us"))
+            .unwrap()
+            .trim(),
+        "25000"
+    );
+    let (code, _) = health(&s);
+    let lifted = until("the CPU limit lifted", Duration::from_secs(10), || {
+        (cpu_cgroup(victim).as_deref() == Some("/")).then(Instant::now)
+    });
+    assert!(
+        lifted < limited_at + Duration::from_secs(6),
+        "lifted {:?} after the limit",
+        lifted - limited_at
+    );
+    assert!(!std::path::Path::new(&dir).exists(), "the group is removed");
+    eprintln!("FIGURE process cpu-limit 25%: health exit {code} while limited; lifted by the reaper {:.2} s after it was set (duration 4 s)", (lifted - limited_at).as_secs_f64());
+    assert!(active(&s).is_empty());
+}
+
+/// The node's group in the cgroup-v1 hierarchy with the cpu controller.
+fn cpu_cgroup(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctl, group) = (p.next()?, p.next()?, p.next()?);
+            ctl.split(',')
+                .any(|c| c == "cpu")
+                .then(|| group.to_string())
+        })
 }
 
 /// The Docker engine and the image are there (or, outside CI, the test is skipped).
@@ -472,5 +555,25 @@ fn docker_node_faults_always_undo_themselves() {
     });
     let recover = health_until(&s, restarted, "healthy after the stop", |c| c == 0);
     report("docker stop (reaper at the deadline)", detect, recover);
+    assert!(active(&s).is_empty());
+
+    // A CPU limit through the engine's update API, lifted by reset.
+    s.run(&[
+        "chaos",
+        "resource",
+        "--cpu-limit",
+        "50%",
+        "--node",
+        "2",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    assert_eq!(container(&s, 2)["HostConfig"]["CpuQuota"], 50_000);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["undone"][0]["outcome"], "unlimited", "{r}");
+    let quota = container(&s, 2)["HostConfig"]["CpuQuota"].as_i64().unwrap();
+    assert!(quota <= 0, "no quota left: {quota}");
     assert!(active(&s).is_empty());
 }

@@ -157,6 +157,13 @@ fn cases(
             r#"chaos::node("pause", 0, #{duration: 3, detach: true, seed: 7})"#,
         ],
     );
+    add(
+        "chaos.cpu_limit",
+        &[
+            r#"chaos::cpu_limit(1, "50%", #{duration: "5s"})"#,
+            "chaos::cpu_limit(\"weaviate-0\", 150)",
+        ],
+    );
     add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);

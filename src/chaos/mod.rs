@@ -62,7 +62,7 @@ pub fn reaper_log_file() -> PathBuf {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fault {
     pub id: String,
-    /// "node" (network and resource faults are not built yet).
+    /// "node" or "resource" (network faults are not built yet).
     pub kind: String,
     pub action: NodeAction,
     pub node: String,
@@ -85,6 +85,13 @@ pub struct Fault {
     /// Failed undo attempts so far.
     #[serde(default)]
     pub undo_failures: u32,
+    /// A CPU limit: percent of one CPU.
+    #[serde(default)]
+    pub percent: Option<f64>,
+    /// What the undo puts back (the previous cgroup or CPU quota), once the
+    /// fault is applied.
+    #[serde(default)]
+    pub restore: Option<String>,
 }
 
 impl Fault {

@@ -1,6 +1,7 @@
-//! Node faults: kill (SIGKILL, `docker kill`), stop (graceful: SIGTERM,
-//! then SIGKILL after weaviate.stop_timeout) and pause (SIGSTOP, `docker
-//! pause`), in either runtime, each undone by starting or resuming the node.
+//! Faults on one node: kill (SIGKILL, `docker kill`), stop (graceful:
+//! SIGTERM, then SIGKILL after weaviate.stop_timeout), pause (SIGSTOP,
+//! `docker pause`) and a CPU limit (a cgroup-v1 CFS quota, `docker update`),
+//! in either runtime, each undone by starting, resuming or unlimiting it.
 
 use super::{ensure_reaper, fault_duration, journal, now_ms, rfc3339_ms, Fault, Registry};
 use crate::base::context::Context;
@@ -18,9 +19,12 @@ pub enum NodeAction {
     Kill,
     Stop,
     Pause,
+    #[serde(rename = "cpu-limit")]
+    CpuLimit,
 }
 
 impl NodeAction {
+    /// The faults `chaos.node` puts; the CPU limit has its own function.
     pub const NAMES: [&'static str; 3] = ["kill", "stop", "pause"];
 
     pub fn parse(s: &str) -> HostResult<NodeAction> {
@@ -28,6 +32,7 @@ impl NodeAction {
             "kill" => Ok(NodeAction::Kill),
             "stop" => Ok(NodeAction::Stop),
             "pause" => Ok(NodeAction::Pause),
+            "cpu-limit" => Ok(NodeAction::CpuLimit),
             other => Err(
                 HostError::validation(format!("unknown node fault {other:?}"))
                     .with_hint("the node faults are \"kill\", \"stop\" and \"pause\""),
@@ -46,6 +51,8 @@ impl NodeAction {
             (NodeAction::Stop, _) => "SIGTERM, then SIGKILL after weaviate.stop_timeout",
             (NodeAction::Pause, "docker") => "docker pause: the cgroup freezer",
             (NodeAction::Pause, _) => "SIGSTOP",
+            (NodeAction::CpuLimit, "docker") => "docker update --cpu-quota",
+            (NodeAction::CpuLimit, _) => "a cgroup-v1 cpu quota",
         }
     }
 
@@ -54,15 +61,18 @@ impl NodeAction {
             NodeAction::Kill => "kill",
             NodeAction::Stop => "stop",
             NodeAction::Pause => "pause",
+            NodeAction::CpuLimit => "cpu-limit",
         }
     }
 
     /// "would kill weaviate-1 (PID 12, SIGKILL) for 30s, then start weaviate-1"
     pub fn describe(f: &Fault) -> String {
+        let what = match f.percent {
+            Some(p) => format!("limit {} to {p}% of a CPU", f.node),
+            None => format!("{} {}", f.action.as_str(), f.node),
+        };
         format!(
-            "{} {} ({}, {}) for {}, then {}",
-            f.action.as_str(),
-            f.node,
+            "{what} ({}, {}) for {}, then {}",
             f.target,
             f.action.how(&f.runtime),
             crate::base::units::format_duration(f.remaining()),
@@ -74,6 +84,7 @@ impl NodeAction {
         match self {
             NodeAction::Kill | NodeAction::Stop => format!("start {node}"),
             NodeAction::Pause => format!("resume {node} (SIGCONT / docker unpause)"),
+            NodeAction::CpuLimit => format!("lift the CPU limit of {node}"),
         }
     }
 }
@@ -86,8 +97,19 @@ pub fn plan(
     index: usize,
     duration: Option<Duration>,
     seed: Option<u64>,
+    percent: Option<f64>,
 ) -> HostResult<Fault> {
     let duration = fault_duration(ctx, duration)?;
+    let percent = match (action, percent) {
+        (NodeAction::CpuLimit, Some(p)) if p > 0.0 && p.is_finite() => Some(p),
+        (NodeAction::CpuLimit, _) => {
+            return Err(
+                HostError::validation("a CPU limit needs a percentage above 0")
+                    .with_hint("give e.g. 50 (half of one CPU) or 150 (one and a half)"),
+            )
+        }
+        _ => None,
+    };
     let rt = runtime_for(ctx)?;
     let node = ctx.config.weaviate.node(index).name;
     let target = rt.fault_target(index)?;
@@ -95,7 +117,12 @@ pub fn plan(
     let until = since + duration.as_millis() as i64;
     Ok(Fault {
         id: String::new(),
-        kind: "node".into(),
+        kind: if percent.is_some() {
+            "resource"
+        } else {
+            "node"
+        }
+        .into(),
         action,
         node: node.clone(),
         index,
@@ -108,6 +135,8 @@ pub fn plan(
         injected_by: std::process::id(),
         seed,
         undo_failures: 0,
+        percent,
+        restore: None,
     })
 }
 
@@ -118,8 +147,9 @@ pub fn inject(
     index: usize,
     duration: Option<Duration>,
     seed: Option<u64>,
+    percent: Option<f64>,
 ) -> HostResult<Fault> {
-    let mut fault = plan(ctx, action, index, duration, seed)?;
+    let mut fault = plan(ctx, action, index, duration, seed, percent)?;
     {
         let mut reg = Registry::lock()?;
         if let Some(other) = reg.faults.iter().find(|f| f.index == index) {
@@ -147,6 +177,18 @@ pub fn inject(
             .stop_node(index, Duration::from_secs(ctx.config.weaviate.stop_timeout))
             .map(|_| ()),
         NodeAction::Pause => rt.pause_node(index),
+        NodeAction::CpuLimit => {
+            rt.limit_cpu(index, percent.unwrap_or(100.0))
+                .and_then(|previous| {
+                    // What to restore, kept with the fault: the reaper needs it.
+                    fault.restore = Some(previous);
+                    let mut reg = Registry::lock()?;
+                    if let Some(f) = reg.faults.iter_mut().find(|f| f.id == fault.id) {
+                        f.restore = fault.restore.clone();
+                    }
+                    reg.save()
+                })
+        }
     };
     if let Err(e) = applied {
         // Nothing to undo: the fault never took. Out of the registry with it.
@@ -160,7 +202,7 @@ pub fn inject(
     journal(
         "inject",
         json!({"fault": fault.id, "node": fault.node, "action": action, "target": fault.target,
-               "runtime": fault.runtime, "until": fault.until, "seed": seed}),
+               "runtime": fault.runtime, "until": fault.until, "seed": seed, "percent": percent}),
     );
     Ok(fault)
 }
@@ -182,12 +224,16 @@ pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
             rt.resume_node(fault.index)?;
             Ok("resumed".into())
         }
+        NodeAction::CpuLimit => {
+            rt.restore_cpu(fault.index, fault.restore.as_deref())?;
+            Ok("unlimited".into())
+        }
     }
 }
 
-/// Nodes left paused with no fault registered (a registry lost with a
-/// crash, or a pause made by hand): a paused node is never wanted, so
-/// `reset` resumes it. Stopped nodes are only reported: one may be stopped
+/// Nodes left paused or CPU-limited with no fault registered (a registry
+/// lost with a crash, or a pause made by hand): neither is ever wanted, so
+/// `reset` undoes them. Stopped nodes are only reported: one may be stopped
 /// on purpose.
 pub fn resume_leftovers(ctx: &Context) -> HostResult<Vec<Value>> {
     let rt = runtime_for(ctx)?;
@@ -198,6 +244,11 @@ pub fn resume_leftovers(ctx: &Context) -> HostResult<Vec<Value>> {
             rt.resume_node(i)?;
             journal("resume_leftover", json!({"node": st.node}));
             found.push(json!({"node": st.node, "was": "paused", "now": "resumed"}));
+        }
+        if rt.cpu_limited(i).unwrap_or(false) {
+            rt.restore_cpu(i, None)?;
+            journal("unlimit_leftover", json!({"node": st.node}));
+            found.push(json!({"node": st.node, "was": "CPU-limited", "now": "unlimited"}));
         }
     }
     Ok(found)
@@ -250,6 +301,8 @@ pub(crate) mod tests {
             injected_by: 1,
             seed: None,
             undo_failures: 0,
+            percent: None,
+            restore: None,
         }
     }
 

@@ -35,13 +35,78 @@ fn node_fault(host: &Host, a: &Args) -> HostResult<Value> {
     let index = node_index(host, &a.value(1))?;
     let o = a.opts(2)?;
     chaos::catch_up(host)?;
-    let fault = chaos::node::inject(host, action, index, o.duration("duration")?, seed_of(&o)?)?;
-    if !o.bool("detach", false)? {
+    let fault = chaos::node::inject(
+        host,
+        action,
+        index,
+        o.duration("duration")?,
+        seed_of(&o)?,
+        None,
+    )?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+/// A fault of this run is rolled back when the script ends, unless detached.
+fn remember(host: &Host, fault: &chaos::Fault, detach: bool) {
+    if !detach {
         host.chaos_faults.lock().unwrap().push(fault.id.clone());
         ROLLBACK_PENDING.store(true, Ordering::SeqCst);
     }
-    host.out.status(&NodeAction::describe(&fault));
+    host.out.status(&NodeAction::describe(fault));
+}
+
+/// A percentage: 50, 50.5, "50" or "50%".
+fn percent_of(a: &Args, i: usize) -> HostResult<f64> {
+    let v = a.value(i);
+    let n = match &v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    n.filter(|p| *p > 0.0 && p.is_finite()).ok_or_else(|| {
+        crate::base::error::HostError::validation(format!(
+            "a CPU limit must be a percentage above 0, got {v}"
+        ))
+        .with_hint("e.g. 50% (half of one CPU) or 150% (one and a half)")
+    })
+}
+
+fn cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let percent = percent_of(a, 1)?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::node::inject(
+        host,
+        NodeAction::CpuLimit,
+        index,
+        o.duration("duration")?,
+        None,
+        Some(percent),
+    )?;
+    remember(host, &fault, o.bool("detach", false)?);
     Ok(fault.to_json())
+}
+
+fn simulate_cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let percent = percent_of(a, 1)?;
+    let o = a.opts(2)?;
+    let fault = chaos::node::plan(
+        host,
+        NodeAction::CpuLimit,
+        index,
+        o.duration("duration")?,
+        None,
+        Some(percent),
+    )?;
+    host.out
+        .plan_line(&format!("would {}", NodeAction::describe(&fault)));
+    let mut v = fault.to_json();
+    v["id"] = Value::Null;
+    v["dry_run"] = json!(true);
+    Ok(v)
 }
 
 /// The exact plan: which process or container, what signal, for how long.
@@ -49,7 +114,14 @@ fn simulate_node_fault(host: &Host, a: &Args) -> HostResult<Value> {
     let action = NodeAction::parse(&a.str(0)?)?;
     let index = node_index(host, &a.value(1))?;
     let o = a.opts(2)?;
-    let fault = chaos::node::plan(host, action, index, o.duration("duration")?, seed_of(&o)?)?;
+    let fault = chaos::node::plan(
+        host,
+        action,
+        index,
+        o.duration("duration")?,
+        seed_of(&o)?,
+        None,
+    )?;
     host.out
         .plan_line(&format!("would {}", NodeAction::describe(&fault)));
     let mut v = fault.to_json();
@@ -197,6 +269,12 @@ pub fn functions() -> Vec<HostFn> {
             ])
             .returns(fault())
             .doc("Put a fault on a node and return its registry record {id, kind, action, node, index, runtime, target, since, until, undo, remaining_seconds, seed}. action: \"kill\" (SIGKILL / docker kill), \"stop\" (SIGTERM then SIGKILL after weaviate.stop_timeout / docker stop), \"pause\" (SIGSTOP / docker pause). opts: duration (default chaos.default_duration, at most chaos.max_duration): at its end the fault is undone (the node started or resumed) by a detached reaper, even if this process was killed; seed: recorded with the fault; detach = false: when false the fault is also undone when the script ends. One fault per node at a time."),
+        write("chaos", "cpu_limit", cpu_limit, simulate_cpu_limit)
+            .param("node", Ty::Node)
+            .param("percent", Ty::Either(vec![Ty::Number, Ty::Str]))
+            .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
+            .returns(fault())
+            .doc("Limit a node to a percentage of one CPU (50 or \"50%\": half a core; 150: one and a half) and return the fault's registry record (kind \"resource\", action \"cpu-limit\", percent). Process runtime: the node is moved into a cgroup-v1 cpu group with that CFS quota; docker: `docker update --cpu-quota`. Undone (the node moved back, the quota restored) at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
         write("chaos", "undo", undo, simulate_undo)
             .param("id", Ty::Str)
             .returns(undone().or_null())

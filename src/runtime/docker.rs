@@ -578,6 +578,46 @@ impl WeaviateRuntime for DockerRuntime {
         })
     }
 
+    fn limit_cpu(&self, index: usize, percent: f64) -> HostResult<String> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            let previous = dk::cpu_quota(&docker, &name).await?;
+            dk::set_cpu_quota(&docker, &name, super::cfs_quota(percent)).await?;
+            Ok(previous.to_string())
+        })
+    }
+
+    fn restore_cpu(&self, index: usize, previous: Option<&str>) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        let quota = previous
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|q| *q > 0)
+            .unwrap_or(-1);
+        self.block(async {
+            match dk::find_container(&docker, &name).await? {
+                Some(_) => dk::set_cpu_quota(&docker, &name, quota).await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// The containers are created without a CPU quota, so any is a fault's.
+    fn cpu_limited(&self, index: usize) -> HostResult<bool> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        self.block(async {
+            match dk::find_container(&docker, &name).await? {
+                Some(_) => Ok(dk::cpu_quota(&docker, &name).await? > 0),
+                None => Ok(false),
+            }
+        })
+    }
+
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {
         let Ok(node) = self.node(index) else {
             return Vec::new();

@@ -51,11 +51,26 @@ pub trait WeaviateRuntime: Send + Sync {
     fn pause_node(&self, index: usize) -> HostResult<()>;
     /// Undo `pause_node`; a node that is not paused is left as it is.
     fn resume_node(&self, index: usize) -> HostResult<()>;
+    /// Limit the node to `percent` of one CPU (CFS quota per 100 ms). Returns
+    /// what `restore_cpu` needs to put the previous setting back.
+    fn limit_cpu(&self, index: usize, percent: f64) -> HostResult<String>;
+    /// Undo `limit_cpu` with what it returned; None when that was lost (a
+    /// crash between the two): then the limit is removed.
+    fn restore_cpu(&self, index: usize, previous: Option<&str>) -> HostResult<()>;
+    /// Whether the node runs under a CPU limit this tool set (for `chaos
+    /// reset` to find one a crash left without a registry entry).
+    fn cpu_limited(&self, index: usize) -> HostResult<bool>;
     /// The last lines of the node's log.
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String>;
     /// Remove what `stop` leaves on purpose (containers, network; never data
     /// volumes or folders unless `purge_data`).
     fn cleanup(&self, purge_data: bool) -> HostResult<()>;
+}
+
+/// Microseconds per 100 ms CFS period for `percent` of one CPU; at least
+/// 1 ms, the kernel's minimum quota.
+pub fn cfs_quota(percent: f64) -> i64 {
+    ((percent / 100.0 * 100_000.0).round() as i64).max(1_000)
 }
 
 /// Environment every node gets, whatever the runtime. The runtime adds the
