@@ -209,6 +209,19 @@ fn alive(pid: u32) -> bool {
     proc_state(pid).is_some_and(|c| c != 'Z')
 }
 
+/// Wait until the injector has applied and recorded the fault (its
+/// `inject` journal entry), so that killing it then tests the reaper, not
+/// the provisional deadline of a fault killed mid-way.
+fn injected(s: &Stack, before: usize) {
+    until("the inject entry", Duration::from_secs(30), || {
+        (inject_count(s) > before).then_some(())
+    });
+}
+
+fn inject_count(s: &Stack) -> usize {
+    journal(s).iter().filter(|e| e["event"] == "inject").count()
+}
+
 fn spawn(s: &Stack, args: &[&str]) -> Child {
     s.command(args)
         .stdout(Stdio::null())
@@ -232,11 +245,13 @@ fn process_node_faults_always_undo_themselves() {
 
     // 1. kill, and the injector is SIGKILLed: the reaper starts the node at the deadline.
     let victim = s.node_pid(1);
+    let injects = inject_count(&s);
     let mut injector = spawn(&s, &["chaos", "node", "--kill", "1", "--duration", "6s"]);
     until("weaviate-1 killed", Duration::from_secs(10), || {
         (!alive(victim)).then_some(())
     });
     let killed_at = Instant::now();
+    injected(&s, injects);
     injector.kill().unwrap();
     injector.wait().unwrap();
     let fault = active(&s).pop().expect("the fault is registered");
@@ -404,6 +419,7 @@ fn process_node_faults_always_undo_themselves() {
     // 7. a CPU limit: the node in its own cgroup-v1 cpu group with the quota;
     // the reaper moves it back and removes the group, even with the injector killed.
     let victim = s.node_pid(1);
+    let injects = inject_count(&s);
     let mut injector = spawn(
         &s,
         &[
@@ -426,6 +442,7 @@ fn process_node_faults_always_undo_themselves() {
         },
     );
     let limited_at = Instant::now();
+    injected(&s, injects);
     injector.kill().unwrap();
     injector.wait().unwrap();
     let dir = format!("/sys/fs/cgroup/cpu{group}");
@@ -447,6 +464,27 @@ fn process_node_faults_always_undo_themselves() {
     assert!(!std::path::Path::new(&dir).exists(), "the group is removed");
     eprintln!("FIGURE process cpu-limit 25%: health exit {code} while limited; lifted by the reaper {:.2} s after it was set (duration 4 s)", (lifted - limited_at).as_secs_f64());
     assert!(active(&s).is_empty());
+
+    // 8. cycle: every node stopped and started in turn, the cluster ready after each.
+    let before: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
+    let t0 = Instant::now();
+    let steps = s
+        .run(&["chaos", "node", "--cycle", "--duration", "1s", "--json"])
+        .ok()
+        .json();
+    let steps = steps.as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["fault"]["node"], format!("weaviate-{i}"));
+        assert_eq!(step["ready"], true, "{step}");
+        let pid = s.node_pid(i);
+        assert!(pid != before[i] && alive(pid), "weaviate-{i} was restarted");
+    }
+    eprintln!(
+        "FIGURE process cycle of 3 nodes, 1 s each: {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(health(&s).0, 0);
 }
 
 /// The node's group in the cgroup-v1 hierarchy with the cpu controller.
@@ -491,11 +529,13 @@ fn docker_node_faults_always_undo_themselves() {
     assert_eq!(health(&s).0, 0);
 
     // kill, injector SIGKILLed: the container exits with 137, then runs again by the deadline.
+    let injects = inject_count(&s);
     let mut injector = spawn(&s, &["chaos", "node", "--kill", "1", "--duration", "6s"]);
     until("container 1 killed", Duration::from_secs(10), || {
         (container(&s, 1)["State"]["Running"] == false).then_some(())
     });
     let killed_at = Instant::now();
+    injected(&s, injects);
     injector.kill().unwrap();
     injector.wait().unwrap();
     assert_eq!(container(&s, 1)["State"]["ExitCode"], 137);
@@ -576,4 +616,81 @@ fn docker_node_faults_always_undo_themselves() {
     let quota = container(&s, 2)["HostConfig"]["CpuQuota"].as_i64().unwrap();
     assert!(quota <= 0, "no quota left: {quota}");
     assert!(active(&s).is_empty());
+
+    // A partition: weaviate-2 cut from the others. The majority sees it go;
+    // the rules are in DOCKER-USER while it lasts and gone after the heal.
+    let injects = inject_count(&s);
+    let mut injector = spawn(
+        &s,
+        &[
+            "chaos",
+            "network",
+            "--partition",
+            "2",
+            "from",
+            "0,1",
+            "--duration",
+            "8s",
+        ],
+    );
+    until("the partition rules", Duration::from_secs(10), || {
+        (chaos_rules() == 4).then_some(())
+    });
+    let cut_at = Instant::now();
+    injected(&s, injects);
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    let seen = until(
+        "weaviate-0 sees weaviate-2 go",
+        Duration::from_secs(30),
+        || (seen_by(s.rest_port, "weaviate-2") != "HEALTHY").then(Instant::now),
+    );
+    let detect = health_until(&s, cut_at, "health reports the partition", |c| c != 0);
+    let healed = until("the rules deleted", Duration::from_secs(15), || {
+        (chaos_rules() == 0).then(Instant::now)
+    });
+    assert!(
+        healed < cut_at + Duration::from_secs(10),
+        "healed {:?} after the cut",
+        healed - cut_at
+    );
+    let recover = health_until(&s, healed, "healthy after the partition", |c| c == 0);
+    eprintln!(
+        "FIGURE docker partition: weaviate-0 saw weaviate-2 leave after {:.2} s",
+        (seen - cut_at).as_secs_f64()
+    );
+    report(
+        "docker partition 2 from 0,1 (injector SIGKILLed)",
+        detect,
+        recover,
+    );
+
+    // A rule a crash left without a registry entry: reset deletes it.
+    s.run(&[
+        "chaos",
+        "network",
+        "--partition",
+        "1",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), 4, "{r}");
+    assert_eq!(chaos_rules(), 0);
+    s.run(&["weaviate", "start", "--timeout", "120"]).ok();
+}
+
+/// Rules of elysiactl's chaos in Docker's DOCKER-USER chain.
+fn chaos_rules() -> usize {
+    let out = std::process::Command::new("iptables")
+        .args(["-S", "DOCKER-USER"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("elysiactl-chaos:"))
+        .count()
 }

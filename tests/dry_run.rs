@@ -164,6 +164,13 @@ fn cases(
             "chaos::cpu_limit(\"weaviate-0\", 150)",
         ],
     );
+    add(
+        "chaos.partition",
+        &[
+            r#"chaos::partition([2], [0, 1], #{duration: "5s"})"#,
+            r#"chaos::partition("weaviate-1")"#,
+        ],
+    );
     add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);

@@ -16,6 +16,7 @@
 //! * The journal (`<state>/chaos/journal.jsonl`) is append-only: one line
 //!   per injection, undo, failure and reset, with its time and outcome.
 
+pub mod network;
 pub mod node;
 
 use crate::base::context::Context;
@@ -62,7 +63,7 @@ pub fn reaper_log_file() -> PathBuf {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fault {
     pub id: String,
-    /// "node" or "resource" (network faults are not built yet).
+    /// "node", "resource" or "network".
     pub kind: String,
     pub action: NodeAction,
     pub node: String,
@@ -256,6 +257,39 @@ pub fn fault_duration(ctx: &Context, asked: Option<Duration>) -> HostResult<Dura
     Ok(d)
 }
 
+/// How long an injector may take to apply a fault before the reaper counts
+/// it as crashed mid-way and undoes it anyway: the deadline given at
+/// registration is the duration plus this, and becomes the duration alone,
+/// counted from then, once the fault has taken.
+pub fn apply_grace(ctx: &Context, action: NodeAction) -> Duration {
+    let stop = match action {
+        NodeAction::Stop => Duration::from_secs(ctx.config.weaviate.stop_timeout),
+        _ => Duration::ZERO,
+    };
+    stop + Duration::from_secs(5)
+}
+
+/// The fault has taken: its deadline now counts from this moment, and what
+/// its undo needs (`restore`) is recorded with it.
+pub fn mark_applied(
+    fault: &mut Fault,
+    duration: Duration,
+    restore: Option<String>,
+) -> HostResult<()> {
+    fault.until_ms = now_ms() + duration.as_millis() as i64;
+    fault.until = rfc3339_ms(fault.until_ms);
+    if restore.is_some() {
+        fault.restore = restore;
+    }
+    let mut reg = Registry::lock()?;
+    if let Some(f) = reg.faults.iter_mut().find(|f| f.id == fault.id) {
+        f.until_ms = fault.until_ms;
+        f.until = fault.until.clone();
+        f.restore = fault.restore.clone();
+    }
+    reg.save()
+}
+
 /// Undo one fault by id, if it is still active. `reason` goes to the
 /// journal: "expired", "requested", "rollback", "reset". An undo that fails
 /// is put back with a later deadline, so the reaper tries again.
@@ -336,7 +370,12 @@ pub fn reset(ctx: &Context) -> HostResult<Value> {
             Err(e) => failed.push(json!({"id": f.id, "node": f.node, "error": e.message})),
         }
     }
-    let leftovers = node::resume_leftovers(ctx)?;
+    let mut leftovers = node::resume_leftovers(ctx)?;
+    let still: Vec<String> = active()?.into_iter().map(|f| f.id).collect();
+    leftovers.extend(network::delete_leftovers(
+        &ctx.config.weaviate.cluster_name,
+        &still,
+    ));
     journal(
         "reset",
         json!({"undone": undone.len(), "leftovers": leftovers, "failed": failed}),

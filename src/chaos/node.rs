@@ -3,7 +3,10 @@
 //! `docker pause`) and a CPU limit (a cgroup-v1 CFS quota, `docker update`),
 //! in either runtime, each undone by starting, resuming or unlimiting it.
 
-use super::{ensure_reaper, fault_duration, journal, now_ms, rfc3339_ms, Fault, Registry};
+use super::{
+    apply_grace, ensure_reaper, fault_duration, journal, mark_applied, now_ms, rfc3339_ms, Fault,
+    Registry,
+};
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::services::weaviate::runtime_for;
@@ -21,6 +24,7 @@ pub enum NodeAction {
     Pause,
     #[serde(rename = "cpu-limit")]
     CpuLimit,
+    Partition,
 }
 
 impl NodeAction {
@@ -53,6 +57,7 @@ impl NodeAction {
             (NodeAction::Pause, _) => "SIGSTOP",
             (NodeAction::CpuLimit, "docker") => "docker update --cpu-quota",
             (NodeAction::CpuLimit, _) => "a cgroup-v1 cpu quota",
+            (NodeAction::Partition, _) => "iptables DROP both ways",
         }
     }
 
@@ -62,14 +67,16 @@ impl NodeAction {
             NodeAction::Stop => "stop",
             NodeAction::Pause => "pause",
             NodeAction::CpuLimit => "cpu-limit",
+            NodeAction::Partition => "partition",
         }
     }
 
     /// "would kill weaviate-1 (PID 12, SIGKILL) for 30s, then start weaviate-1"
     pub fn describe(f: &Fault) -> String {
-        let what = match f.percent {
-            Some(p) => format!("limit {} to {p}% of a CPU", f.node),
-            None => format!("{} {}", f.action.as_str(), f.node),
+        let what = match (f.action, f.percent) {
+            (_, Some(p)) => format!("limit {} to {p}% of a CPU", f.node),
+            (NodeAction::Partition, _) => format!("partition {}", f.node),
+            _ => format!("{} {}", f.action.as_str(), f.node),
         };
         format!(
             "{what} ({}, {}) for {}, then {}",
@@ -85,6 +92,7 @@ impl NodeAction {
             NodeAction::Kill | NodeAction::Stop => format!("start {node}"),
             NodeAction::Pause => format!("resume {node} (SIGCONT / docker unpause)"),
             NodeAction::CpuLimit => format!("lift the CPU limit of {node}"),
+            NodeAction::Partition => format!("heal {node}"),
         }
     }
 }
@@ -106,6 +114,12 @@ pub fn plan(
             return Err(
                 HostError::validation("a CPU limit needs a percentage above 0")
                     .with_hint("give e.g. 50 (half of one CPU) or 150 (one and a half)"),
+            )
+        }
+        (NodeAction::Partition, _) => {
+            return Err(
+                HostError::validation("a partition is not a fault of one node")
+                    .with_hint("use chaos.partition(group, others)"),
             )
         }
         _ => None,
@@ -150,9 +164,14 @@ pub fn inject(
     percent: Option<f64>,
 ) -> HostResult<Fault> {
     let mut fault = plan(ctx, action, index, duration, seed, percent)?;
+    let duration = fault_duration(ctx, duration)?;
     {
         let mut reg = Registry::lock()?;
-        if let Some(other) = reg.faults.iter().find(|f| f.index == index) {
+        if let Some(other) = reg
+            .faults
+            .iter()
+            .find(|f| f.index == index && f.kind != "network")
+        {
             return Err(HostError::validation(format!(
                 "{} already has an active fault ({} {}, until {})",
                 other.node,
@@ -161,44 +180,44 @@ pub fn inject(
                 other.until
             ))
             .with_hint(format!(
-                "one fault per node at a time: `elysiactl chaos undo {}` or `elysiactl chaos reset` first",
-                other.id
+                "one fault per node at a time: `elysiactl chaos reset` undoes it (or wait until {})",
+                other.until
             )));
         }
         fault.id = format!("{}-{}-{}", fault.node, fault.action.as_str(), now_ms());
+        // Until it has taken (a graceful stop can take weaviate.stop_timeout),
+        // the reaper must not undo it: a provisional deadline covers that.
+        fault.until_ms += apply_grace(ctx, action).as_millis() as i64;
+        fault.until = rfc3339_ms(fault.until_ms);
         reg.faults.push(fault.clone());
         reg.save()?;
         ensure_reaper(ctx, &reg)?;
     }
     let rt = runtime_for(ctx)?;
     let applied = match action {
-        NodeAction::Kill => rt.kill_node(index),
+        NodeAction::Kill => rt.kill_node(index).map(|_| None),
         NodeAction::Stop => rt
             .stop_node(index, Duration::from_secs(ctx.config.weaviate.stop_timeout))
-            .map(|_| ()),
-        NodeAction::Pause => rt.pause_node(index),
-        NodeAction::CpuLimit => {
-            rt.limit_cpu(index, percent.unwrap_or(100.0))
-                .and_then(|previous| {
-                    // What to restore, kept with the fault: the reaper needs it.
-                    fault.restore = Some(previous);
-                    let mut reg = Registry::lock()?;
-                    if let Some(f) = reg.faults.iter_mut().find(|f| f.id == fault.id) {
-                        f.restore = fault.restore.clone();
-                    }
-                    reg.save()
-                })
+            .map(|_| None),
+        NodeAction::Pause => rt.pause_node(index).map(|_| None),
+        // plan() refuses it before anything is registered.
+        NodeAction::Partition => Ok(None),
+        NodeAction::CpuLimit => rt.limit_cpu(index, percent.unwrap_or(100.0)).map(Some),
+    };
+    let restore = match applied {
+        Ok(restore) => restore,
+        Err(e) => {
+            // Nothing to undo: the fault never took. Out of the registry with it.
+            let _ = Registry::lock().and_then(|mut r| r.claim(&fault.id));
+            journal(
+                "inject_failed",
+                json!({"fault": fault.id, "node": fault.node, "action": action, "error": e.message}),
+            );
+            return Err(e);
         }
     };
-    if let Err(e) = applied {
-        // Nothing to undo: the fault never took. Out of the registry with it.
-        let _ = Registry::lock().and_then(|mut r| r.claim(&fault.id));
-        journal(
-            "inject_failed",
-            json!({"fault": fault.id, "node": fault.node, "action": action, "error": e.message}),
-        );
-        return Err(e);
-    }
+    // Taken: should recording that fail, the provisional deadline still holds.
+    mark_applied(&mut fault, duration, restore)?;
     journal(
         "inject",
         json!({"fault": fault.id, "node": fault.node, "action": action, "target": fault.target,
@@ -228,6 +247,7 @@ pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
             rt.restore_cpu(fault.index, fault.restore.as_deref())?;
             Ok("unlimited".into())
         }
+        NodeAction::Partition => super::network::heal(fault),
     }
 }
 

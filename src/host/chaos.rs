@@ -130,6 +130,48 @@ fn simulate_node_fault(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(v)
 }
 
+/// Node indexes from a list of names or indexes (or one of them).
+fn node_indexes(host: &Host, v: &Value) -> HostResult<Vec<usize>> {
+    match v {
+        Value::Array(items) => items.iter().map(|x| node_index(host, x)).collect(),
+        Value::Object(m) if m.is_empty() => Ok(Vec::new()),
+        one => Ok(vec![node_index(host, one)?]),
+    }
+}
+
+/// The two sides: the group, and the others given or every other node.
+fn sides(host: &Host, a: &Args) -> HostResult<(Vec<usize>, Vec<usize>)> {
+    let group = node_indexes(host, &a.value(0))?;
+    let others = match a.get(1) {
+        Some(v) => node_indexes(host, v)?,
+        None => (0..host.config.weaviate.nodes)
+            .filter(|i| !group.contains(i))
+            .collect(),
+    };
+    Ok((group, others))
+}
+
+fn partition(host: &Host, a: &Args) -> HostResult<Value> {
+    let (group, others) = sides(host, a)?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::network::partition(host, &group, &others, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+fn simulate_partition(host: &Host, a: &Args) -> HostResult<Value> {
+    let (group, others) = sides(host, a)?;
+    let o = a.opts(2)?;
+    let fault = chaos::network::plan(host, &group, &others, o.duration("duration")?)?;
+    host.out
+        .plan_line(&format!("would {}", NodeAction::describe(&fault)));
+    let mut v = fault.to_json();
+    v["id"] = Value::Null;
+    v["dry_run"] = json!(true);
+    Ok(v)
+}
+
 fn undo(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(chaos::undo(host, &a.str(0)?, "requested")?.unwrap_or(Value::Null))
 }
@@ -275,6 +317,12 @@ pub fn functions() -> Vec<HostFn> {
             .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
             .returns(fault())
             .doc("Limit a node to a percentage of one CPU (50 or \"50%\": half a core; 150: one and a half) and return the fault's registry record (kind \"resource\", action \"cpu-limit\", percent). Process runtime: the node is moved into a cgroup-v1 cpu group with that CFS quota; docker: `docker update --cpu-quota`. Undone (the node moved back, the quota restored) at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
+        write("chaos", "partition", partition, simulate_partition)
+            .param("group", Ty::list_of(Ty::Node))
+            .optional("others", Ty::list_of(Ty::Node))
+            .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
+            .returns(fault())
+            .doc("Cut the network between two groups of nodes, both directions (docker runtime only: iptables DROP rules in DOCKER-USER between the containers' addresses, open connections included). others defaults to every node not in group. Returns the fault's registry record (kind \"network\", action \"partition\", node \"weaviate-1,weaviate-2 from weaviate-0\"). Healed at the end of opts.duration like chaos.node, and when the script ends unless opts.detach. The process runtime refuses it (not built)."),
         write("chaos", "undo", undo, simulate_undo)
             .param("id", Ty::Str)
             .returns(undone().or_null())

@@ -354,6 +354,28 @@ impl DockerRuntime {
         dk::start_container(docker, &spec.name).await
     }
 
+    /// The node's address on the cluster's network, which node-to-node
+    /// traffic uses (and a partition's iptables rules match).
+    pub fn node_ip(&self, index: usize) -> HostResult<String> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            let c = dk::inspect(&docker, &name).await?;
+            c.networks
+                .get(&self.network_name())
+                .map(|n| n.ip_address.clone())
+                .filter(|ip| !ip.is_empty())
+                .ok_or_else(|| {
+                    HostError::validation(format!(
+                        "container {name} has no address on the network {}",
+                        self.network_name()
+                    ))
+                    .with_hint("restart the node: `elysiactl weaviate restart`")
+                })
+        })
+    }
+
     /// The node's container, ours and running; a fault on one that is not is refused.
     async fn running_container(&self, docker: &Docker, node: &NodeSpec) -> HostResult<String> {
         let name = self.container_name(node);
