@@ -268,23 +268,6 @@ pub fn main() -> i32 {
             }
         });
     }
-    // SIGTERM (a service manager, `kill`, a CI timeout) ends the process at
-    // once as before, unless the script has chaos faults to roll back: then
-    // it stops the script the way the first Ctrl-C does, the rollback runs,
-    // and a second SIGTERM leaves at once.
-    let sigterm = rt.block_on(async {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    });
-    if let Ok(mut sigterm) = sigterm {
-        rt.spawn(async move {
-            while sigterm.recv().await.is_some() {
-                if !crate::host::chaos::rollback_pending() || crate::base::cancel::interrupted() {
-                    std::process::exit(143);
-                }
-                crate::base::cancel::interrupt();
-            }
-        });
-    }
     let ctx = Invocation {
         rt,
         config,

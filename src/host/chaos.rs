@@ -18,8 +18,27 @@ use std::time::Duration;
 /// SIGTERM handler asks, to stop the script instead of exiting at once.
 static ROLLBACK_PENDING: AtomicBool = AtomicBool::new(false);
 
-pub fn rollback_pending() -> bool {
-    ROLLBACK_PENDING.load(Ordering::SeqCst)
+/// From the first fault a run must roll back, SIGTERM (a service manager,
+/// `kill`, a CI timeout) stops the script the way the first Ctrl-C does, so
+/// the rollback runs before the process exits; a second SIGTERM, or one
+/// with nothing left to roll back, exits at once. Installed only then:
+/// other commands keep SIGTERM's default, or their own handling (`serve
+/// embeddings` stops gracefully on it).
+fn stop_script_on_sigterm(host: &Host) {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Registered here, before the fault is applied, not in the task: a
+    // SIGTERM before the task's first poll would otherwise be lost.
+    let Ok(mut sigterm) = host.block_on(async { signal(SignalKind::terminate()) }) else {
+        return;
+    };
+    host.rt.spawn(async move {
+        while sigterm.recv().await.is_some() {
+            if !ROLLBACK_PENDING.load(Ordering::SeqCst) || crate::base::cancel::interrupted() {
+                std::process::exit(143);
+            }
+            crate::base::cancel::interrupt();
+        }
+    });
 }
 
 fn node_index(host: &Host, v: &Value) -> HostResult<usize> {
@@ -51,7 +70,9 @@ fn node_fault(host: &Host, a: &Args) -> HostResult<Value> {
 fn remember(host: &Host, fault: &chaos::Fault, detach: bool) {
     if !detach {
         host.chaos_faults.lock().unwrap().push(fault.id.clone());
-        ROLLBACK_PENDING.store(true, Ordering::SeqCst);
+        if !ROLLBACK_PENDING.swap(true, Ordering::SeqCst) {
+            stop_script_on_sigterm(host);
+        }
     }
     host.out.status(&NodeAction::describe(fault));
 }
