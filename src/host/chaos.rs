@@ -26,8 +26,9 @@ static ROLLBACK_PENDING: AtomicBool = AtomicBool::new(false);
 /// embeddings` stops gracefully on it).
 fn stop_script_on_sigterm(host: &Host) {
     use tokio::signal::unix::{signal, SignalKind};
-    // Registered here, before the fault is applied, not in the task: a
-    // SIGTERM before the task's first poll would otherwise be lost.
+    // Registered here rather than in the task: a SIGTERM before the task's
+    // first poll would otherwise find the default disposition and kill us
+    // with the fault still on.
     let Ok(mut sigterm) = host.block_on(async { signal(SignalKind::terminate()) }) else {
         return;
     };
