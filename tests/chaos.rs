@@ -656,7 +656,7 @@ fn docker_node_faults_always_undo_themselves() {
     );
     let recover = health_until(&s, healed, "healthy after the partition", |c| c == 0);
     eprintln!(
-        "FIGURE docker partition: weaviate-0 saw weaviate-2 leave after {:.2} s",
+        "FIGURE docker partition: weaviate-0's /v1/nodes stopped showing weaviate-2 HEALTHY after {:.2} s",
         (seen - cut_at).as_secs_f64()
     );
     report(
