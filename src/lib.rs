@@ -8,7 +8,7 @@
 //! script     the Rhai and Lua engines over one registry; the catalog; the REPL
 //! host       the host API scripts call; dry-run is decided here
 //! domain     services, runtime, health, repair, index, embed, schedule, install, testdata,
-//!            benchmark, logs
+//!            benchmark, logs, chaos
 //! clients    Weaviate (REST, gRPC), Docker, Elysia: transport, auth, models
 //! base       context, cancellation, output, units, config, errors, paths, processes
 //! ```
@@ -19,6 +19,7 @@ pub mod script;
 pub mod host;
 
 pub mod benchmark;
+pub mod chaos;
 pub mod embed;
 pub mod health;
 pub mod index;

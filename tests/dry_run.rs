@@ -192,6 +192,32 @@ fn cases(
         "config.set",
         &[r#"config::set("index", #{batch_size: 123})"#],
     );
+    add(
+        "chaos.node",
+        &[
+            r#"chaos::node("kill", 1, #{duration: "5s"})"#,
+            r#"chaos::node("stop", "weaviate-2")"#,
+            r#"chaos::node("pause", 0, #{duration: 3, detach: true, seed: 7})"#,
+        ],
+    );
+    add(
+        "chaos.cpu_limit",
+        &[
+            r#"chaos::cpu_limit(1, "50%", #{duration: "5s"})"#,
+            "chaos::cpu_limit(\"weaviate-0\", 150)",
+        ],
+    );
+    add(
+        "chaos.partition",
+        &[
+            r#"chaos::partition([2], [0, 1], #{duration: "5s"})"#,
+            r#"chaos::partition("weaviate-1")"#,
+        ],
+    );
+    add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
+    add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
+    add("chaos.reset", &["chaos::reset()"]);
+    add("chaos.reap", &["chaos::reap()"]);
     m
 }
 

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "testdata",
             "benchmark",
             "logs",
+            "chaos",
         ],
     ),
     ("clients", &["clients"]),

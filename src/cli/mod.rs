@@ -202,6 +202,12 @@ pub fn run_script(ctx: &Invocation, script: Script) -> i32 {
         .unwrap_or(false);
     let host = ctx.host();
     let result = script::run(host.clone(), script, ctx.limits());
+    // Faults the script injected are undone however it ended; the interrupt
+    // that may have ended it must not stop the undo.
+    if !host.chaos_faults.lock().unwrap().is_empty() {
+        crate::base::cancel::clear_interrupt();
+        crate::host::chaos::rollback_run(&host);
+    }
     if ctx.dry_run {
         let n = host.plan.steps().len();
         eprintln!(

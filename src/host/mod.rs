@@ -36,6 +36,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod chaos;
 pub mod cluster;
 pub mod config_fns;
 pub mod decl;
@@ -321,6 +322,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "logs",
         "What every service logged: read, filter, follow, print, export for a bug report.",
     ),
+    (
+        "chaos",
+        "Faults put into the cluster on purpose, each undone at its deadline: node kill, stop, pause; the fault registry, reset, the journal.",
+    ),
 ];
 
 /// Every host function, in a stable order.
@@ -345,6 +350,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(time::functions());
         all.extend(config_fns::functions());
         all.extend(logs::functions());
+        all.extend(chaos::functions());
         all.into_iter().map(HostFn::finish).collect()
     })
 }
@@ -369,6 +375,8 @@ pub struct Host {
     pub plan: Plan,
     /// For `schedule.add` and the daemon, which refuse jobs naming no command.
     pub commands: Option<CommandCheck>,
+    /// Faults this run injected (not detached): undone when the script ends.
+    pub chaos_faults: std::sync::Mutex<Vec<String>>,
 }
 
 /// Host functions read the configuration, HTTP client and output through
@@ -387,6 +395,7 @@ impl Host {
             dry_run,
             plan: Plan::default(),
             commands: None,
+            chaos_faults: Default::default(),
         })
     }
 
@@ -402,6 +411,7 @@ impl Host {
             dry_run,
             plan: Plan::default(),
             commands: Some(commands),
+            chaos_faults: Default::default(),
         })
     }
 

@@ -354,6 +354,46 @@ impl DockerRuntime {
         dk::start_container(docker, &spec.name).await
     }
 
+    /// The node's address on the cluster's network, which node-to-node
+    /// traffic uses (and a partition's iptables rules match).
+    pub fn node_ip(&self, index: usize) -> HostResult<String> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            let c = dk::inspect(&docker, &name).await?;
+            c.networks
+                .get(&self.network_name())
+                .map(|n| n.ip_address.clone())
+                .filter(|ip| !ip.is_empty())
+                .ok_or_else(|| {
+                    HostError::validation(format!(
+                        "container {name} has no address on the network {}",
+                        self.network_name()
+                    ))
+                    .with_hint("restart the node: `elysiactl weaviate restart`")
+                })
+        })
+    }
+
+    /// The node's container, ours and running; a fault on one that is not is refused.
+    async fn running_container(&self, docker: &Docker, node: &NodeSpec) -> HostResult<String> {
+        let name = self.container_name(node);
+        match dk::find_container(docker, &name).await? {
+            Some(c) if c.running => {
+                self.check_ours(&c)?;
+                Ok(name)
+            }
+            _ => Err(HostError::validation(format!(
+                "{} is not running (no running container {name})",
+                node.name
+            ))
+            .with_hint(
+                "`elysiactl status` shows the nodes; `elysiactl weaviate start` starts them",
+            )),
+        }
+    }
+
     async fn stop_async(
         &self,
         docker: &Docker,
@@ -536,6 +576,84 @@ impl WeaviateRuntime for DockerRuntime {
         Ok(super::LogLocation::Container(
             self.container_name(&self.node(index)?),
         ))
+    }
+
+    fn fault_target(&self, index: usize) -> HostResult<String> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        self.block(self.running_container(&docker, &node))?;
+        Ok(format!("container {name}"))
+    }
+
+    fn kill_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            dk::kill_container(&docker, &name).await
+        })
+    }
+
+    fn pause_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            dk::pause_container(&docker, &name).await
+        })
+    }
+
+    fn resume_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        self.block(async {
+            match dk::find_container(&docker, &name).await? {
+                Some(c) if c.paused => dk::unpause_container(&docker, &name).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn limit_cpu(&self, index: usize, percent: f64) -> HostResult<String> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.running_container(&docker, &node).await?;
+            let previous = dk::cpu_quota(&docker, &name).await?;
+            dk::set_cpu_quota(&docker, &name, super::cfs_quota(percent)).await?;
+            Ok(previous.to_string())
+        })
+    }
+
+    fn restore_cpu(&self, index: usize, previous: Option<&str>) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        let quota = previous
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|q| *q > 0)
+            .unwrap_or(-1);
+        self.block(async {
+            match dk::find_container(&docker, &name).await? {
+                Some(_) => dk::set_cpu_quota(&docker, &name, quota).await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// The containers are created without a CPU quota, so any is a fault's.
+    fn cpu_limited(&self, index: usize) -> HostResult<bool> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        let name = self.container_name(&node);
+        self.block(async {
+            match dk::find_container(&docker, &name).await? {
+                Some(_) => Ok(dk::cpu_quota(&docker, &name).await? > 0),
+                None => Ok(false),
+            }
+        })
     }
 
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {

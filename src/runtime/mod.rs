@@ -48,6 +48,25 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Returns how it ended ("terminated", "killed", "not running").
     fn stop_node(&self, index: usize, timeout: Duration) -> HostResult<String>;
     fn node_state(&self, index: usize) -> HostResult<NodeState>;
+    /// What a fault on the node acts on, for plans and the fault registry:
+    /// "PID 1234" or "container NAME".
+    fn fault_target(&self, index: usize) -> HostResult<String>;
+    /// SIGKILL the node's process (`docker kill`): no shutdown, as a crash.
+    fn kill_node(&self, index: usize) -> HostResult<()>;
+    /// Freeze the node (SIGSTOP, `docker pause`): it keeps its sockets but
+    /// answers nothing, as a node stalled by the OS or a long GC pause.
+    fn pause_node(&self, index: usize) -> HostResult<()>;
+    /// Undo `pause_node`; a node that is not paused is left as it is.
+    fn resume_node(&self, index: usize) -> HostResult<()>;
+    /// Limit the node to `percent` of one CPU (CFS quota per 100 ms). Returns
+    /// what `restore_cpu` needs to put the previous setting back.
+    fn limit_cpu(&self, index: usize, percent: f64) -> HostResult<String>;
+    /// Undo `limit_cpu` with what it returned; None when that was lost (a
+    /// crash between the two): then the limit is removed.
+    fn restore_cpu(&self, index: usize, previous: Option<&str>) -> HostResult<()>;
+    /// Whether the node runs under a CPU limit this tool set (for `chaos
+    /// reset` to find one a crash left without a registry entry).
+    fn cpu_limited(&self, index: usize) -> HostResult<bool>;
     /// The last lines of the node's log.
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String>;
     /// Where the node's data is on this machine (its folder, or its Docker
@@ -58,6 +77,12 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Remove what `stop` leaves on purpose (containers, network; never data
     /// volumes or folders unless `purge_data`).
     fn cleanup(&self, purge_data: bool) -> HostResult<()>;
+}
+
+/// Microseconds per 100 ms CFS period for `percent` of one CPU; at least
+/// 1 ms, the kernel's minimum quota.
+pub fn cfs_quota(percent: f64) -> i64 {
+    ((percent / 100.0 * 100_000.0).round() as i64).max(1_000)
 }
 
 /// Environment every node gets, whatever the runtime. The runtime adds the

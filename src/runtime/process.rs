@@ -10,6 +10,33 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where the cgroup-v1 `cpu` controller is mounted (Debian's hybrid layout).
+static CPU_CGROUP_ROOT: std::sync::LazyLock<PathBuf> =
+    std::sync::LazyLock::new(|| PathBuf::from("/sys/fs/cgroup/cpu"));
+
+/// The process's group in the cgroup-v1 hierarchy that has the `cpu`
+/// controller ("1:cpu:/" or "4:cpu,cpuacct:/x" in /proc/PID/cgroup).
+fn cpu_cgroup_of(pid: u32) -> HostResult<String> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| HostError::io(format!("cannot read {path}"), e))?;
+    cpu_group_in(&text).ok_or_else(|| {
+        HostError::validation("this machine has no cgroup-v1 cpu controller for a CPU limit")
+            .with_hint("the process runtime limits CPU through /sys/fs/cgroup/cpu; use the docker runtime instead")
+    })
+}
+
+fn cpu_group_in(proc_cgroup: &str) -> Option<String> {
+    proc_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, group) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "cpu")
+            .then(|| group.to_string())
+    })
+}
+
 pub struct ProcessRuntime {
     cfg: WeaviateConfig,
     rotation: crate::base::logfile::Rotation,
@@ -88,6 +115,27 @@ impl ProcessRuntime {
             self.data_dir(node).display().to_string(),
         );
         env
+    }
+
+    /// The cgroup-v1 `cpu` group a CPU-limit fault moves the node into.
+    pub fn chaos_cgroup(&self, node: &NodeSpec) -> PathBuf {
+        CPU_CGROUP_ROOT.join(format!(
+            "elysiactl-chaos-{}-{}",
+            self.cfg.cluster_name, node.name
+        ))
+    }
+
+    /// The PID of a node that runs; a fault on one that does not is refused.
+    fn running_pid(&self, index: usize) -> HostResult<u32> {
+        let node = self.node(index)?;
+        match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => Ok(pid),
+            _ => Err(
+                HostError::validation(format!("{} is not running", node.name)).with_hint(
+                    "`elysiactl status` shows the nodes; `elysiactl weaviate start` starts them",
+                ),
+            ),
+        }
     }
 
     fn ports(node: &NodeSpec) -> [(&'static str, u16); 7] {
@@ -227,6 +275,78 @@ impl WeaviateRuntime for ProcessRuntime {
         Ok(super::LogLocation::File(self.log_file(&self.node(index)?)))
     }
 
+    fn fault_target(&self, index: usize) -> HostResult<String> {
+        Ok(format!("PID {}", self.running_pid(index)?))
+    }
+
+    fn kill_node(&self, index: usize) -> HostResult<()> {
+        proc::signal(self.running_pid(index)?, proc::Signal::SIGKILL)
+    }
+
+    fn pause_node(&self, index: usize) -> HostResult<()> {
+        proc::signal(self.running_pid(index)?, proc::Signal::SIGSTOP)
+    }
+
+    fn resume_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => proc::signal(pid, proc::Signal::SIGCONT),
+            _ => Ok(()),
+        }
+    }
+
+    fn limit_cpu(&self, index: usize, percent: f64) -> HostResult<String> {
+        let pid = self.running_pid(index)?;
+        let node = self.node(index)?;
+        let previous = cpu_cgroup_of(pid)?;
+        let group = self.chaos_cgroup(&node);
+        let io = |what: &str, e| HostError::io(format!("cannot {what} {}", group.display()), e);
+        std::fs::create_dir_all(&group).map_err(|e| io("create", e))?;
+        std::fs::write(group.join("cpu.cfs_period_us"), "100000")
+            .map_err(|e| io("set the period of", e))?;
+        std::fs::write(
+            group.join("cpu.cfs_quota_us"),
+            super::cfs_quota(percent).to_string(),
+        )
+        .map_err(|e| io("set the quota of", e))?;
+        // cgroup.procs moves every thread of the process.
+        std::fs::write(group.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| io("move the node into", e))?;
+        Ok(previous)
+    }
+
+    fn restore_cpu(&self, index: usize, previous: Option<&str>) -> HostResult<()> {
+        let node = self.node(index)?;
+        let group = self.chaos_cgroup(&node);
+        if let PidState::Running { pid } = proc::pid_state(&self.pid_file(&node))? {
+            let back = CPU_CGROUP_ROOT.join(previous.unwrap_or("/").trim_start_matches('/'));
+            std::fs::write(back.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+                HostError::io(
+                    format!("cannot move {} back to {}", node.name, back.display()),
+                    e,
+                )
+            })?;
+        }
+        // Empty now (or the node died in it): the group goes.
+        match std::fs::remove_dir(&group) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::io(
+                format!("cannot remove {}", group.display()),
+                e,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn cpu_limited(&self, index: usize) -> HostResult<bool> {
+        let node = self.node(index)?;
+        Ok(match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => cpu_cgroup_of(pid)
+                .map(|g| g.contains("elysiactl-chaos-"))
+                .unwrap_or(false),
+            _ => self.chaos_cgroup(&node).exists(),
+        })
+    }
+
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {
         self.node(index)
             .map(|n| proc::tail_lines(&self.log_file(&n), lines))
@@ -265,6 +385,21 @@ mod tests {
         assert_eq!(env["REPLICA_MOVEMENT_ENABLED"], "true");
         assert_eq!(env["ENABLE_MODULES"], "text2vec-openai");
         assert!(!rt.node_env(&rt.cfg.node(0)).contains_key("CLUSTER_JOIN"));
+    }
+
+    #[test]
+    fn the_cpu_group_is_found_in_separate_and_joined_hierarchies() {
+        assert_eq!(
+            cpu_group_in("2:cpuacct:/\n1:cpu:/x\n0::/").as_deref(),
+            Some("/x")
+        );
+        assert_eq!(
+            cpu_group_in("4:cpu,cpuacct:/a/b\n").as_deref(),
+            Some("/a/b")
+        );
+        assert_eq!(cpu_group_in("3:cpuset:/\n0::/user.slice"), None);
+        assert_eq!(super::super::cfs_quota(50.0), 50_000);
+        assert_eq!(super::super::cfs_quota(0.1), 1_000, "the kernel's minimum");
     }
 
     #[test]

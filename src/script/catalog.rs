@@ -336,8 +336,12 @@ impl Catalog {
                     .find(|(g, _)| *g == full)
                     .map(|(_, a)| a.clone())
                     .unwrap_or_else(|| format!("{group} commands"));
+                // The first line is the group's line in lists; the whole text
+                // is its own --help (what is built and what is not, for chaos).
+                let short = about.lines().next().unwrap_or_default().to_string();
                 Command::new(group.clone())
-                    .about(about)
+                    .about(short)
+                    .long_about(about)
                     .subcommand_required(true)
                     .arg_required_else_help(true)
             });

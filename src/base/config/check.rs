@@ -178,6 +178,30 @@ impl Config {
                 .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
             )
         })?;
+        let mut chaos = Vec::new();
+        for (key, text) in [
+            ("chaos.default_duration", &self.chaos.default_duration),
+            ("chaos.max_duration", &self.chaos.max_duration),
+        ] {
+            let d = crate::base::units::parse_positive_duration(text).map_err(|e| {
+                bad(
+                    key,
+                    HostError::validation(format!("{key} = {text:?}: {}", e.message))
+                        .with_hint("write a duration such as \"30s\" or \"10m\""),
+                )
+            })?;
+            chaos.push(d);
+        }
+        if chaos[0] > chaos[1] {
+            return Err(bad(
+                "chaos.default_duration",
+                HostError::validation(format!(
+                    "chaos.default_duration = {:?} is longer than chaos.max_duration = {:?}",
+                    self.chaos.default_duration, self.chaos.max_duration
+                ))
+                .with_hint("lower chaos.default_duration or raise chaos.max_duration"),
+            ));
+        }
         Ok(())
     }
 }

@@ -237,12 +237,33 @@ impl Default for ScriptConfig {
     }
 }
 
+/// `chaos`: how long an injected fault lasts before it is undone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChaosConfig {
+    /// A fault given no duration lasts this long.
+    pub default_duration: String,
+    /// No fault may last longer: a forgotten fault must not outlive a
+    /// working day's attention.
+    pub max_duration: String,
+}
+
+impl Default for ChaosConfig {
+    fn default() -> Self {
+        ChaosConfig {
+            default_duration: "30s".into(),
+            max_duration: "10m".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub weaviate: WeaviateConfig,
     pub elysia: ElysiaConfig,
     pub script: ScriptConfig,
+    pub chaos: ChaosConfig,
     pub index: IndexConfig,
     pub repos: ReposConfig,
     /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).

@@ -11,8 +11,9 @@ use super::{
 };
 use crate::base::error::{HostError, HostResult};
 use bollard::container::{
-    Config, CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    NetworkingConfig, RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
+    Config, CreateContainerOptions, InspectContainerOptions, KillContainerOptions,
+    ListContainersOptions, LogsOptions, NetworkingConfig, RemoveContainerOptions,
+    StartContainerOptions, StopContainerOptions, UpdateContainerOptions,
 };
 use bollard::errors::Error as BollardError;
 use bollard::models::{
@@ -444,6 +445,61 @@ pub async fn remove_container(
         ),
         Err(e) => Err(engine_error(&format!("cannot remove container {name}"), e)),
     }
+}
+
+/// SIGKILL the container's process at once (`docker kill`): no grace
+/// period, the container stays, exited with 137.
+pub async fn kill_container(docker: &Docker, name: &str) -> HostResult<()> {
+    docker
+        .kill_container(name, Some(KillContainerOptions { signal: "SIGKILL" }))
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                no_such_container(name)
+            } else {
+                engine_error(&format!("cannot kill container {name}"), e)
+            }
+        })
+}
+
+/// The container's CFS quota in microseconds per period (0 or -1: none).
+pub async fn cpu_quota(docker: &Docker, name: &str) -> HostResult<i64> {
+    let c = docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                no_such_container(name)
+            } else {
+                engine_error(&format!("cannot inspect container {name}"), e)
+            }
+        })?;
+    Ok(c.host_config.and_then(|h| h.cpu_quota).unwrap_or(0))
+}
+
+/// Set the container's CFS quota per 100 ms period (`docker update
+/// --cpu-quota`); -1 removes the limit (0 would mean "unchanged" to the engine).
+pub async fn set_cpu_quota(docker: &Docker, name: &str, quota: i64) -> HostResult<()> {
+    docker
+        .update_container(
+            name,
+            UpdateContainerOptions::<String> {
+                cpu_period: Some(100_000),
+                cpu_quota: Some(quota),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                no_such_container(name)
+            } else {
+                engine_error(
+                    &format!("cannot update the CPU quota of container {name}"),
+                    e,
+                )
+            }
+        })
 }
 
 pub async fn pause_container(docker: &Docker, name: &str) -> HostResult<()> {

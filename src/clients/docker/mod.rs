@@ -27,8 +27,9 @@ mod volumes;
 
 pub use bollard::Docker;
 pub use containers::{
-    create_container, find_container, inspect, list_containers, logs_between, logs_tail,
-    pause_container, remove_container, start_container, stop_container, unpause_container,
+    cpu_quota, create_container, find_container, inspect, kill_container, list_containers,
+    logs_between, logs_tail, pause_container, remove_container, set_cpu_quota, start_container,
+    stop_container, unpause_container,
 };
 pub use images::{build_image, image_exists, image_id, list_images};
 pub use models::{

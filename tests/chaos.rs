@@ -1,0 +1,696 @@
+//! Chaos on the real cluster, observed from outside: the node's process
+//! (/proc) or container (the Engine API), and Weaviate's own `/v1/nodes` as
+//! another node sees it. Every fault must be undone: at its deadline even
+//! when the injecting elysiactl was SIGKILLed, at once on SIGTERM, Ctrl-C
+//! and a script error, and by `chaos reset`. The first tests need no
+//! cluster. The cluster tests print, per fault, how long `health` took to
+//! report it and how long the cluster took to be healthy after the undo
+//! (`cargo test --test chaos -- --nocapture` shows them).
+
+mod common;
+
+use common::{docker_available, docker_get, http, Stack};
+use serde_json::Value;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn no_cluster() -> Stack {
+    Stack::new("process", 3, false, "")
+}
+
+/// Poll `f` every 50 ms until it gives a value; panic naming `what` after `limit`.
+fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn status_reset_and_history_work_with_nothing_injected() {
+    let s = no_cluster();
+    let r = s.run(&["chaos", "status"]).ok();
+    assert!(r.stdout.contains("no active faults"), "{}", r.stdout);
+    assert_eq!(
+        s.run(&["chaos", "status", "--json"]).ok().json(),
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        s.run(&["chaos", "history", "--json"]).ok().json(),
+        Value::Array(vec![])
+    );
+    // Idempotent, and each reset is journalled.
+    for _ in 0..2 {
+        let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+        assert_eq!(r["undone"], Value::Array(vec![]), "{r}");
+    }
+    let h = s.run(&["chaos", "history", "--json"]).ok().json();
+    let events: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["reset", "reset"]);
+}
+
+#[test]
+fn node_faults_refuse_bad_input_before_touching_anything() {
+    let s = no_cluster();
+    let r = s.run(&["chaos", "node"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("say which fault"), "{}", r.stderr);
+    let r = s.run(&["chaos", "node", "--kill", "1", "--pause", "2"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("one of --kill"), "{}", r.stderr);
+    let r = s.run(&["chaos", "node", "--kill", "1", "--duration", "2h"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("longer than chaos.max_duration (10m)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("raise chaos.max_duration"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "node", "--kill", "7"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("unknown node \"7\""), "{}", r.stderr);
+    // No cluster runs: the node is refused, not half-faulted.
+    let r = s.run(&["chaos", "node", "--kill", "1", "--duration", "5s"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("weaviate-1 is not running"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        s.run(&["chaos", "status", "--json"]).ok().json(),
+        Value::Array(vec![])
+    );
+    let r = s.run(&["chaos", "node", "--stop-random", "--count", "4"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("cannot choose 4 of 3 nodes"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn resource_faults_say_what_is_not_built() {
+    let s = no_cluster();
+    let r = s.run(&["chaos", "resource", "--memory-pressure"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--memory-pressure is not built yet"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "resource", "--cpu-limit", "half", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("must be a percentage above 0"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "resource"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--cpu-limit PERCENT"), "{}", r.stderr);
+}
+
+#[test]
+fn chaos_durations_in_the_config_are_checked() {
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        "\n[chaos]\ndefault_duration = \"20m\"\n",
+    );
+    let r = s.run(&["chaos", "status"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("chaos.default_duration"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("longer than chaos.max_duration"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn chaos_help_says_what_is_not_built() {
+    let r = no_cluster().run(&["chaos", "--help"]).ok();
+    assert!(r.stdout.contains("Not built yet"), "{}", r.stdout);
+    assert!(r.stdout.contains("chaos network"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 means weaviate-1"), "{}", r.stdout);
+}
+
+// ---- on a real cluster ----
+
+/// A one-shot `health`: its exit code and how long it took.
+fn health(s: &Stack) -> (i32, f64) {
+    let r = s.run(&["health"]);
+    (r.code, r.seconds)
+}
+
+/// Seconds from `since` until `health` says what `want` accepts; each
+/// sample is a full one-shot run of the command, as a user would make it.
+fn health_until(s: &Stack, since: Instant, what: &str, want: impl Fn(i32) -> bool) -> f64 {
+    until(what, Duration::from_secs(120), || {
+        let (code, _) = health(s);
+        want(code).then(|| since.elapsed().as_secs_f64())
+    })
+}
+
+fn active(s: &Stack) -> Vec<Value> {
+    s.run(&["chaos", "status", "--json"])
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn journal(s: &Stack) -> Vec<Value> {
+    s.run(&["chaos", "history", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+/// How `from` (a node's REST port) sees `name` in /v1/nodes: its status, or
+/// "absent" when it is not listed.
+fn seen_by(port: u16, name: &str) -> String {
+    let (code, body) = http(port, "GET", "/v1/nodes", None);
+    if code != 200 {
+        return format!("HTTP {code}");
+    }
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    v["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+        .map(|n| n["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_else(|| "absent".into())
+}
+
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+fn alive(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|c| c != 'Z')
+}
+
+/// Wait until the injector has applied and recorded the fault (its
+/// `inject` journal entry), so that killing it then tests the reaper, not
+/// the provisional deadline of a fault killed mid-way.
+fn injected(s: &Stack, before: usize) {
+    until("the inject entry", Duration::from_secs(30), || {
+        (inject_count(s) > before).then_some(())
+    });
+}
+
+fn inject_count(s: &Stack) -> usize {
+    journal(s).iter().filter(|e| e["event"] == "inject").count()
+}
+
+fn spawn(s: &Stack, args: &[&str]) -> Child {
+    s.command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn report(fault: &str, detect: f64, recover: f64) {
+    eprintln!("FIGURE {fault}: health reported it after {detect:.2} s; healthy again {recover:.2} s after the undo");
+}
+
+#[test]
+fn process_node_faults_always_undo_themselves() {
+    if !common::require_weaviate() {
+        return;
+    }
+    let s = Stack::new("process", 3, false, "");
+    s.run(&["start", "--timeout", "240"]).ok();
+    assert_eq!(health(&s).0, 0);
+
+    // 1. kill, and the injector is SIGKILLed: the reaper starts the node at the deadline.
+    let victim = s.node_pid(1);
+    let injects = inject_count(&s);
+    let mut injector = spawn(&s, &["chaos", "node", "--kill", "1", "--duration", "6s"]);
+    until("weaviate-1 killed", Duration::from_secs(10), || {
+        (!alive(victim)).then_some(())
+    });
+    let killed_at = Instant::now();
+    injected(&s, injects);
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    let fault = active(&s).pop().expect("the fault is registered");
+    assert_eq!(fault["action"], "kill");
+    assert_eq!(fault["target"], format!("PID {victim}"));
+    let detect = health_until(&s, killed_at, "health reports the kill", |c| c != 0);
+    until(
+        "weaviate-0 sees weaviate-1 gone",
+        Duration::from_secs(30),
+        || (seen_by(s.rest_port, "weaviate-1") != "HEALTHY").then_some(()),
+    );
+    let deadline = killed_at + Duration::from_secs(6);
+    let restarted = until("weaviate-1 started again", Duration::from_secs(15), || {
+        let pid = std::fs::read_to_string(s.state_dir().join("run/weaviate-1.pid")).ok()?;
+        let pid: u32 = pid.lines().next()?.trim().parse().ok()?;
+        (pid != victim && alive(pid)).then_some(Instant::now())
+    });
+    assert!(
+        restarted < deadline + Duration::from_secs(2),
+        "the node came back {:?} after its deadline",
+        restarted - deadline
+    );
+    let recover = health_until(&s, restarted, "healthy after the kill", |c| c == 0);
+    report("process kill (injector SIGKILLed)", detect, recover);
+    assert_eq!(seen_by(s.rest_port, "weaviate-1"), "HEALTHY");
+    assert!(active(&s).is_empty());
+    let undo = journal(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["event"] == "undo")
+        .unwrap();
+    assert_eq!(undo["reason"], "expired", "{undo}");
+    assert_eq!(undo["outcome"], "started", "{undo}");
+
+    // 2. pause, detached: SIGSTOP seen in /proc; reset resumes it, and again finds nothing.
+    let victim = s.node_pid(2);
+    let r = s
+        .run(&[
+            "chaos",
+            "node",
+            "--pause",
+            "weaviate-2",
+            "--duration",
+            "60s",
+            "--detach",
+            "--json",
+        ])
+        .ok();
+    let paused_at = Instant::now();
+    assert_eq!(r.json()[0]["node"], "weaviate-2");
+    assert_eq!(proc_state(victim), Some('T'));
+    let detect = health_until(&s, paused_at, "health reports the pause", |c| c != 0);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let resumed_at = Instant::now();
+    assert_eq!(r["undone"][0]["outcome"], "resumed", "{r}");
+    assert_ne!(proc_state(victim), Some('T'));
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(
+        r["undone"],
+        Value::Array(vec![]),
+        "a second reset finds nothing: {r}"
+    );
+    let recover = health_until(&s, resumed_at, "healthy after the pause", |c| c == 0);
+    report("process pause (SIGSTOP)", detect, recover);
+
+    // 3. stop, and the injector gets SIGTERM: it rolls back at once and exits 130.
+    let victim = s.node_pid(0);
+    let mut injector = spawn(&s, &["chaos", "node", "--stop", "0", "--duration", "5m"]);
+    until("weaviate-0 stopped", Duration::from_secs(30), || {
+        (!alive(victim)).then_some(())
+    });
+    let stopped_at = Instant::now();
+    let detect = health_until(&s, stopped_at, "health reports the stop", |c| c != 0);
+    common::signal(injector.id(), "TERM");
+    let status = injector.wait().unwrap();
+    let rolled_back_at = Instant::now();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(active(&s).is_empty(), "the rollback emptied the registry");
+    let pid = s.node_pid(0);
+    assert!(pid != victim && alive(pid), "weaviate-0 runs again");
+    let recover = health_until(&s, rolled_back_at, "healthy after the stop", |c| c == 0);
+    report("process stop (SIGTERM to the injector)", detect, recover);
+    let undo = journal(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["event"] == "undo")
+        .unwrap();
+    assert_eq!(undo["reason"], "rollback", "{undo}");
+
+    // 4. a playbook that fails after injecting, in each language: rolled back.
+    for (file, text) in [
+        (
+            "fails.rhai",
+            "let f = chaos::node(\"pause\", 1, #{duration: \"60s\"});\nthrow \"boom\";\n",
+        ),
+        (
+            "fails.lua",
+            "local f = chaos.node(\"pause\", 1, {duration = \"60s\"})\nerror(\"boom\")\n",
+        ),
+    ] {
+        let p = s.dir.path().join(file);
+        std::fs::write(&p, text).unwrap();
+        let victim = s.node_pid(1);
+        let r = s.run(&["run", p.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{file}: {}", r.stderr);
+        assert!(r.stderr.contains("boom"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("rolled back: resume weaviate-1"),
+            "{}",
+            r.stderr
+        );
+        assert_ne!(proc_state(victim), Some('T'), "{file}");
+        assert!(active(&s).is_empty());
+    }
+
+    // 5. a node paused by hand, with no fault registered: reset resumes it.
+    let victim = s.node_pid(2);
+    common::signal(victim, "STOP");
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"][0]["node"], "weaviate-2", "{r}");
+    assert_ne!(proc_state(victim), Some('T'));
+
+    // 6. a random choice repeats with its seed, and the seed is journalled.
+    let r = s
+        .run(&[
+            "chaos",
+            "node",
+            "--stop-random",
+            "--count",
+            "1",
+            "--seed",
+            "7",
+            "--duration",
+            "1s",
+            "--json",
+        ])
+        .ok();
+    let chosen = r.stdout.lines().next().map(|_| r.json()).unwrap();
+    let name = chosen[0]["node"].as_str().unwrap().to_string();
+    let dry = s.run(&[
+        "--dry-run",
+        "chaos",
+        "node",
+        "--stop-random",
+        "--count",
+        "1",
+        "--seed",
+        "7",
+        "--json",
+    ]);
+    assert!(
+        dry.stdout.contains(&name),
+        "the same seed, the same node: {}",
+        dry.stdout
+    );
+    let inject = journal(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["event"] == "inject")
+        .unwrap();
+    assert_eq!(inject["seed"], 7);
+    s.run(&["chaos", "status"]).ok();
+    s.run(&["weaviate", "start", "--timeout", "120"]).ok();
+
+    // 7. a CPU limit: the node in its own cgroup-v1 cpu group with the quota;
+    // the reaper moves it back and removes the group, even with the injector killed.
+    let victim = s.node_pid(1);
+    let injects = inject_count(&s);
+    let mut injector = spawn(
+        &s,
+        &[
+            "chaos",
+            "resource",
+            "--cpu-limit",
+            "25%",
+            "--node",
+            "1",
+            "--duration",
+            "4s",
+        ],
+    );
+    let group = until(
+        "weaviate-1 in a chaos cgroup",
+        Duration::from_secs(10),
+        || {
+            let g = cpu_cgroup(victim)?;
+            g.contains("elysiactl-chaos-").then_some(g)
+        },
+    );
+    let limited_at = Instant::now();
+    injected(&s, injects);
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    let dir = format!("/sys/fs/cgroup/cpu{group}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/cpu.cfs_quota_us"))
+            .unwrap()
+            .trim(),
+        "25000"
+    );
+    let (code, _) = health(&s);
+    let lifted = until("the CPU limit lifted", Duration::from_secs(10), || {
+        (cpu_cgroup(victim).as_deref() == Some("/")).then(Instant::now)
+    });
+    assert!(
+        lifted < limited_at + Duration::from_secs(6),
+        "lifted {:?} after the limit",
+        lifted - limited_at
+    );
+    assert!(!std::path::Path::new(&dir).exists(), "the group is removed");
+    eprintln!("FIGURE process cpu-limit 25%: health exit {code} while limited; lifted by the reaper {:.2} s after it was set (duration 4 s)", (lifted - limited_at).as_secs_f64());
+    assert!(active(&s).is_empty());
+
+    // 8. cycle: every node stopped and started in turn, the cluster ready after each.
+    let before: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
+    let t0 = Instant::now();
+    let steps = s
+        .run(&["chaos", "node", "--cycle", "--duration", "1s", "--json"])
+        .ok()
+        .json();
+    let steps = steps.as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["fault"]["node"], format!("weaviate-{i}"));
+        assert_eq!(step["ready"], true, "{step}");
+        let pid = s.node_pid(i);
+        assert!(pid != before[i] && alive(pid), "weaviate-{i} was restarted");
+    }
+    eprintln!(
+        "FIGURE process cycle of 3 nodes, 1 s each: {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(health(&s).0, 0);
+}
+
+/// The node's group in the cgroup-v1 hierarchy with the cpu controller.
+fn cpu_cgroup(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctl, group) = (p.next()?, p.next()?, p.next()?);
+            ctl.split(',')
+                .any(|c| c == "cpu")
+                .then(|| group.to_string())
+        })
+}
+
+/// The Docker engine and the image are there (or, outside CI, the test is skipped).
+fn docker_ready() -> bool {
+    let image = "elysiactl/weaviate:1.38.11";
+    common::require("a Docker engine", docker_available())
+        && common::require(
+            &format!("the image {image} (elysiactl install weaviate)"),
+            docker_get(&format!("/images/{image}/json")).is_some_and(|v| v["Id"].is_string()),
+        )
+}
+
+fn container(s: &Stack, node: usize) -> Value {
+    docker_get(&format!(
+        "/containers/{}-weaviate-{node}/json",
+        s.cluster_name
+    ))
+    .unwrap_or_default()
+}
+
+#[test]
+fn docker_node_faults_always_undo_themselves() {
+    if !docker_ready() {
+        return;
+    }
+    let s = Stack::new("docker", 3, false, "");
+    s.run(&["start", "--timeout", "240"]).ok();
+    assert_eq!(health(&s).0, 0);
+
+    // kill, injector SIGKILLed: the container exits with 137, then runs again by the deadline.
+    let injects = inject_count(&s);
+    let mut injector = spawn(&s, &["chaos", "node", "--kill", "1", "--duration", "6s"]);
+    until("container 1 killed", Duration::from_secs(10), || {
+        (container(&s, 1)["State"]["Running"] == false).then_some(())
+    });
+    let killed_at = Instant::now();
+    injected(&s, injects);
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    assert_eq!(container(&s, 1)["State"]["ExitCode"], 137);
+    let detect = health_until(&s, killed_at, "health reports the kill", |c| c != 0);
+    let restarted = until("container 1 running again", Duration::from_secs(15), || {
+        (container(&s, 1)["State"]["Running"] == true).then(Instant::now)
+    });
+    assert!(
+        restarted < killed_at + Duration::from_secs(8),
+        "back {:?} after the kill",
+        restarted - killed_at
+    );
+    let recover = health_until(&s, restarted, "healthy after the kill", |c| c == 0);
+    report("docker kill (injector SIGKILLed)", detect, recover);
+
+    // pause: the engine reports it paused; reset unpauses; a second reset finds nothing.
+    s.run(&[
+        "chaos",
+        "node",
+        "--pause",
+        "2",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    let paused_at = Instant::now();
+    assert_eq!(container(&s, 2)["State"]["Paused"], true);
+    let detect = health_until(&s, paused_at, "health reports the pause", |c| c != 0);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let resumed_at = Instant::now();
+    assert_eq!(r["undone"][0]["outcome"], "resumed", "{r}");
+    assert_eq!(container(&s, 2)["State"]["Paused"], false);
+    assert_eq!(
+        s.run(&["chaos", "reset", "--json"]).ok().json()["undone"],
+        Value::Array(vec![])
+    );
+    let recover = health_until(&s, resumed_at, "healthy after the pause", |c| c == 0);
+    report("docker pause", detect, recover);
+
+    // stop with the reaper at the deadline (detached): the container is recreated and runs.
+    s.run(&[
+        "chaos",
+        "node",
+        "--stop",
+        "0",
+        "--duration",
+        "3s",
+        "--detach",
+    ])
+    .ok();
+    let stopped_at = Instant::now();
+    assert_ne!(container(&s, 0)["State"]["Running"], true);
+    let detect = health_until(&s, stopped_at, "health reports the stop", |c| c != 0);
+    let restarted = until("container 0 running again", Duration::from_secs(30), || {
+        (container(&s, 0)["State"]["Running"] == true).then(Instant::now)
+    });
+    let recover = health_until(&s, restarted, "healthy after the stop", |c| c == 0);
+    report("docker stop (reaper at the deadline)", detect, recover);
+    assert!(active(&s).is_empty());
+
+    // A CPU limit through the engine's update API, lifted by reset.
+    s.run(&[
+        "chaos",
+        "resource",
+        "--cpu-limit",
+        "50%",
+        "--node",
+        "2",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    assert_eq!(container(&s, 2)["HostConfig"]["CpuQuota"], 50_000);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["undone"][0]["outcome"], "unlimited", "{r}");
+    let quota = container(&s, 2)["HostConfig"]["CpuQuota"].as_i64().unwrap();
+    assert!(quota <= 0, "no quota left: {quota}");
+    assert!(active(&s).is_empty());
+
+    // A partition: weaviate-2 cut from the others. The majority sees it go;
+    // the rules are in DOCKER-USER while it lasts and gone after the heal.
+    let injects = inject_count(&s);
+    let mut injector = spawn(
+        &s,
+        &[
+            "chaos",
+            "network",
+            "--partition",
+            "2",
+            "from",
+            "0,1",
+            "--duration",
+            "8s",
+        ],
+    );
+    until("the partition rules", Duration::from_secs(10), || {
+        (chaos_rules() == 4).then_some(())
+    });
+    let cut_at = Instant::now();
+    injected(&s, injects);
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    let seen = until(
+        "weaviate-0 sees weaviate-2 go",
+        Duration::from_secs(30),
+        || (seen_by(s.rest_port, "weaviate-2") != "HEALTHY").then(Instant::now),
+    );
+    let detect = health_until(&s, cut_at, "health reports the partition", |c| c != 0);
+    let healed = until("the rules deleted", Duration::from_secs(15), || {
+        (chaos_rules() == 0).then(Instant::now)
+    });
+    assert!(
+        healed < cut_at + Duration::from_secs(10),
+        "healed {:?} after the cut",
+        healed - cut_at
+    );
+    let recover = health_until(&s, healed, "healthy after the partition", |c| c == 0);
+    eprintln!(
+        "FIGURE docker partition: weaviate-0's /v1/nodes stopped showing weaviate-2 HEALTHY after {:.2} s",
+        (seen - cut_at).as_secs_f64()
+    );
+    report(
+        "docker partition 2 from 0,1 (injector SIGKILLed)",
+        detect,
+        recover,
+    );
+
+    // A rule a crash left without a registry entry: reset deletes it.
+    s.run(&[
+        "chaos",
+        "network",
+        "--partition",
+        "1",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), 4, "{r}");
+    assert_eq!(chaos_rules(), 0);
+    s.run(&["weaviate", "start", "--timeout", "120"]).ok();
+}
+
+/// Rules of elysiactl's chaos in Docker's DOCKER-USER chain.
+fn chaos_rules() -> usize {
+    let out = std::process::Command::new("iptables")
+        .args(["-S", "DOCKER-USER"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("elysiactl-chaos:"))
+        .count()
+}
