@@ -5,6 +5,7 @@ home sees the installed embedding model (`elysiactl install model`) through
 a symbolic link."""
 import os
 import platform
+import resource
 import shutil
 import socket
 import subprocess
@@ -82,3 +83,18 @@ class Cluster:
     def __exit__(self, *_):
         self.run("stop", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def timed(cmd, env):
+    """Run a command; (wall seconds, its CPU seconds: user + system, stdout). A failure stops
+    the benchmark with the command's output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({r.returncode}): {r.stderr.decode()[-800:]}\n{r.stdout.decode()[-800:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, r.stdout.decode()
+

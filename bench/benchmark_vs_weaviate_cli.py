@@ -13,25 +13,12 @@ usage: bench/benchmark_vs_weaviate_cli.py [--qps N] [--seconds S] [--concurrency
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import time
 
-from benchlib import ROOT, Cluster, machine
+from benchlib import ROOT, Cluster, machine, timed
 from health_vs_weaviate_cli import CLI_VERSION, ensure_venv
-
-
-def timed(cmd, env):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
-        raise SystemExit(f"{cmd[:3]} failed ({r.returncode}): {r.stderr.decode()[-800:]}\n{r.stdout.decode()[-800:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, r.stdout.decode()
 
 
 def cli_result(text):
