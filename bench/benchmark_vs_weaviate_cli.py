@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import subprocess
-import time
 
 from benchlib import ROOT, Cluster, machine, timed
 from health_vs_weaviate_cli import CLI_VERSION, ensure_venv
