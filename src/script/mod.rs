@@ -263,6 +263,20 @@ mod tests {
         assert!(bundled().iter().any(|(p, _)| p.starts_with("stdlib/")));
     }
 
+    /// Rhai reserves words (`export`, `print`, …) that cannot be called as
+    /// `module::name(…)`: a host function so named would exist for Lua only.
+    #[test]
+    fn every_host_function_can_be_called_from_rhai() {
+        let mut rhai = ::rhai::Engine::new();
+        rhai.set_max_expr_depths(128, 64);
+        for f in crate::host::registry() {
+            let call = format!("{}::{}()", f.module, f.name);
+            if let Err(e) = rhai.compile(&call) {
+                panic!("{}: {e}; rename it", f.qualified_name());
+            }
+        }
+    }
+
     /// A syntax error in a bundled script (a reserved word such as `export`
     /// as a function name) would otherwise surface only when its command runs.
     #[test]
