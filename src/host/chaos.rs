@@ -111,6 +111,17 @@ fn cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(fault.to_json())
 }
 
+/// A fault as a dry run answers: the plan line printed, the fault in the
+/// shape the real call returns, with no registry ID.
+fn planned(host: &Host, fault: &chaos::Fault) -> Value {
+    host.out
+        .plan_line(&format!("would {}", NodeAction::describe(fault)));
+    let mut v = fault.to_json();
+    v["id"] = Value::Null;
+    v["dry_run"] = json!(true);
+    v
+}
+
 fn simulate_cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
     let index = node_index(host, &a.value(0))?;
     let percent = percent_of(a, 1)?;
@@ -123,12 +134,7 @@ fn simulate_cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
         None,
         Some(percent),
     )?;
-    host.out
-        .plan_line(&format!("would {}", NodeAction::describe(&fault)));
-    let mut v = fault.to_json();
-    v["id"] = Value::Null;
-    v["dry_run"] = json!(true);
-    Ok(v)
+    Ok(planned(host, &fault))
 }
 
 /// The exact plan: which process or container, what signal, for how long.
@@ -144,12 +150,7 @@ fn simulate_node_fault(host: &Host, a: &Args) -> HostResult<Value> {
         seed_of(&o)?,
         None,
     )?;
-    host.out
-        .plan_line(&format!("would {}", NodeAction::describe(&fault)));
-    let mut v = fault.to_json();
-    v["id"] = Value::Null;
-    v["dry_run"] = json!(true);
-    Ok(v)
+    Ok(planned(host, &fault))
 }
 
 /// Node indexes from a list of names or indexes (or one of them).
@@ -186,12 +187,7 @@ fn simulate_partition(host: &Host, a: &Args) -> HostResult<Value> {
     let (group, others) = sides(host, a)?;
     let o = a.opts(2)?;
     let fault = chaos::network::plan(host, &group, &others, o.duration("duration")?)?;
-    host.out
-        .plan_line(&format!("would {}", NodeAction::describe(&fault)));
-    let mut v = fault.to_json();
-    v["id"] = Value::Null;
-    v["dry_run"] = json!(true);
-    Ok(v)
+    Ok(planned(host, &fault))
 }
 
 fn undo(host: &Host, a: &Args) -> HostResult<Value> {
