@@ -103,9 +103,7 @@ pub fn object_id(pattern: Pattern, seed: u64, i: u64) -> String {
     .to_string()
 }
 
-fn client(ctx: &Context) -> WeaviateClient {
-    WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0))
-}
+use crate::index::node0_client as client;
 
 /// The dataset a `GenerateOptions` describes, fingerprint included: one
 /// pass over the objects without writing anything.
