@@ -3,6 +3,7 @@ Elysia off) in a temporary home on free ports, started and stopped through
 elysiactl, and a description of the machine for the results. The temporary
 home sees the installed embedding model (`elysiactl install model`) through
 a symbolic link."""
+import json
 import os
 import platform
 import resource
@@ -97,4 +98,12 @@ def timed(cmd, env):
         raise SystemExit(f"{cmd[:3]} failed ({r.returncode}): {r.stderr.decode()[-800:]}\n{r.stdout.decode()[-800:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, r.stdout.decode()
+
+
+def weaviate_cli_config(c):
+    """A weaviate-cli config file pointing at cluster `c`; its path."""
+    cfg = os.path.join(c.home, "weaviate-cli.json")
+    with open(cfg, "w") as f:
+        json.dump({"host": "localhost", "http_port": str(c.rest), "grpc_port": str(c.grpc)}, f)
+    return cfg
 

@@ -12,14 +12,13 @@ and stops the cluster. weaviate-cli is installed into a venv of its own
 usage: bench/health_vs_weaviate_cli.py [--rounds N] [--elysiactl PATH]
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-from benchlib import DATA, ROOT, Cluster, machine
+from benchlib import weaviate_cli_config, DATA, ROOT, Cluster, machine
 
 VENV = os.path.join(DATA, "bench-venv")
 CLI_VERSION = "3.4.2"
@@ -42,9 +41,7 @@ def main():
     ectl = a.elysiactl
     with Cluster(ectl) as c:
         rest, grpc, env = c.rest, c.grpc, c.env
-        cli_cfg = os.path.join(c.home, "weaviate-cli.json")
-        with open(cli_cfg, "w") as f:
-            json.dump({"host": "localhost", "http_port": str(rest), "grpc_port": str(grpc)}, f)
+        cli_cfg = weaviate_cli_config(c)
         make = os.path.join(ROOT, "tests", "py", "make_collections.py")
         subprocess.run([py, make, "127.0.0.1", str(rest), str(grpc)] + [f"Bench{i}:3:100" for i in range(10)], check=True)
         commands = {

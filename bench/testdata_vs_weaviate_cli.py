@@ -17,7 +17,7 @@ import os
 import statistics
 import subprocess
 
-from benchlib import ROOT, Cluster, machine, timed
+from benchlib import weaviate_cli_config, ROOT, Cluster, machine, timed
 from health_vs_weaviate_cli import CLI_VERSION, ensure_venv
 
 
@@ -45,9 +45,7 @@ def main():
     a = ap.parse_args()
     cli, _ = ensure_venv()
     with Cluster(a.elysiactl) as c:
-        cfg = os.path.join(c.home, "weaviate-cli.json")
-        with open(cfg, "w") as f:
-            json.dump({"host": "localhost", "http_port": str(c.rest), "grpc_port": str(c.grpc)}, f)
+        cfg = weaviate_cli_config(c)
         wcli = [cli, "--config-file", cfg]
         results = {"elysiactl": [], "weaviate-cli": []}
         sizes = {}
