@@ -8,22 +8,64 @@ use super::HostFn;
 use crate::base::config::EmbedderKind;
 use crate::base::error::{HostError, HostResult};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 
-pub struct Args {
+/// A function of the calling script, as the host calls it: one value in,
+/// the function's result out. The engine binds it for the length of a call.
+pub type ScriptFn<'a> = Box<dyn FnMut(Value) -> HostResult<Value> + 'a>;
+
+pub struct Args<'a> {
     function: String,
     signature: &'static str,
     params: Vec<&'static str>,
     values: Vec<Value>,
+    /// The script's functions by argument position (`Ty::Function` parameters).
+    functions: RefCell<Vec<(usize, ScriptFn<'a>)>>,
 }
 
-impl Args {
-    pub fn new(f: &HostFn, values: Vec<Value>) -> Args {
+impl<'a> Args<'a> {
+    pub fn new(f: &HostFn, values: Vec<Value>) -> Args<'a> {
+        Args::with_functions(f, values, Vec::new())
+    }
+
+    pub fn with_functions(
+        f: &HostFn,
+        values: Vec<Value>,
+        functions: Vec<(usize, ScriptFn<'a>)>,
+    ) -> Args<'a> {
         Args {
             function: f.qualified_name(),
             signature: f.signature,
             params: f.params.iter().map(|p| p.name).collect(),
             values,
+            functions: RefCell::new(functions),
         }
+    }
+
+    /// Whether the script passed a function at position `i`.
+    pub fn has_function(&self, i: usize) -> bool {
+        self.functions.borrow().iter().any(|(at, _)| *at == i)
+    }
+
+    /// Calls the script's function at position `i` with `v`; None when the
+    /// script passed none there. Its failure comes back as this call's error.
+    pub fn call_function(&self, i: usize, v: Value) -> HostResult<Option<Value>> {
+        let mut functions = self.functions.borrow_mut();
+        let Some((_, f)) = functions.iter_mut().find(|(at, _)| *at == i) else {
+            return Ok(None);
+        };
+        f(v).map(Some).map_err(|e| {
+            let hint = if e.hint.is_empty() {
+                format!(
+                    "the function given to {}() as {} failed",
+                    self.function,
+                    self.param_name(i)
+                )
+            } else {
+                e.hint.clone()
+            };
+            HostError { hint, ..e }
+        })
     }
 
     pub fn values(&self) -> &[Value] {

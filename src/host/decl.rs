@@ -41,6 +41,9 @@ pub enum Ty {
     Opts(Vec<OptKey>),
     /// Any of these types.
     Either(Vec<Ty>),
+    /// A function of the calling script (a Rhai closure or `Fn("name")`, a
+    /// Lua function), which the host calls back: never a JSON value.
+    Function,
 }
 
 /// A key of an options map.
@@ -222,6 +225,7 @@ impl Ty {
                     .join(", ")
             ),
             Ty::Opts(_) => "a map of options".into(),
+            Ty::Function => "a function".into(),
             Ty::Either(alternatives) => {
                 let mut words: Vec<String> = alternatives.iter().map(Ty::describe).collect();
                 let last = words.pop().unwrap_or_default();
@@ -246,6 +250,7 @@ impl Ty {
             Ty::Duration => json!("duration"),
             Ty::Node => json!("node"),
             Ty::Map => json!("map"),
+            Ty::Function => json!("function"),
             Ty::OneOf(names) => json!({ "one_of": names }),
             Ty::Array(item) => json!({ "array": item.to_json() }),
             Ty::Record(fields) => json!({
@@ -301,6 +306,7 @@ impl fmt::Display for Ty {
             Ty::Duration => f.write_str("duration"),
             Ty::Node => f.write_str("node"),
             Ty::Map => f.write_str("map"),
+            Ty::Function => f.write_str("fn"),
             Ty::OneOf(names) => f.write_str(
                 &names
                     .iter()
@@ -381,11 +387,15 @@ pub fn is_set(v: Option<&Value>) -> bool {
 
 /// The checks of one call, in the order a reader would make them: the
 /// number of arguments, each argument's type, each option's name and type.
+/// Checks a call's arguments against the declaration. `functions` are the
+/// positions where the script passed one of its functions (their values are
+/// null): only a `Ty::Function` parameter takes one, and it takes nothing else.
 pub fn check_call(
     function: &str,
     signature: &str,
     params: &[Param],
     args: &[Value],
+    functions: &[usize],
 ) -> Result<(), HostError> {
     let required = params.iter().filter(|p| !p.optional).count();
     let total = params.len();
@@ -404,6 +414,22 @@ pub fn check_call(
     }
     let first = args.first().and_then(Value::as_str);
     for (i, (p, v)) in params.iter().zip(args).enumerate() {
+        let mismatch = |expected: String, got: &str| {
+            HostError::validation(format!(
+                "{function}(): argument {} ({}) must be {expected}, got {got}",
+                i + 1,
+                p.name,
+            ))
+            .with_hint(format!("signature: {signature}"))
+        };
+        match (p.ty == Ty::Function, functions.contains(&i)) {
+            (true, true) => continue,
+            (false, true) => return Err(mismatch(p.ty.describe(), "a function")),
+            (true, false) if !(v.is_null() && p.optional) => {
+                return Err(mismatch(p.ty.describe(), &shown(v)))
+            }
+            _ => {}
+        }
         if v.is_null() && p.optional {
             continue;
         }
@@ -574,7 +600,7 @@ mod tests {
     fn calls_are_checked_before_they_run() {
         let p = params();
         let check = |args: Value| {
-            check_call("m.f", "f(...)", &p, args.as_array().unwrap())
+            check_call("m.f", "f(...)", &p, args.as_array().unwrap(), &[])
                 .err()
                 .map(|e| format!("{} | {}", e.message, e.hint))
         };

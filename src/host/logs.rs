@@ -124,7 +124,8 @@ fn print_fn(host: &Host, a: &Args) -> HostResult<Value> {
 fn follow_fn(host: &Host, a: &Args) -> HostResult<Value> {
     let o = a.opts(0)?;
     let (sources, filter) = selection(host, &o)?;
-    let print = o.bool("print", true)?;
+    let callback = a.has_function(1);
+    let print = o.bool("print", !callback)?;
     let json_mode = o.bool("json", false)?;
     let colour = print && !json_mode && logs::colour_wanted();
     let stop_on = o.str("stop_on")?.map(|p| Filter::search(&p)).transpose()?;
@@ -133,13 +134,28 @@ fn follow_fn(host: &Host, a: &Args) -> HostResult<Value> {
     let mut seen = 0usize;
     let mut kept: Vec<Value> = Vec::new();
     let mut matched = Value::Null;
+    let mut callback_said_stop = false;
+    let mut failure = None;
     let stop = logs::follow(host, &sources, &filter, timeout, |e| {
         let v = e.to_json();
         seen += 1;
         if print {
             show(host, &v, json_mode, colour);
-        } else if kept.len() < 10_000 {
+        } else if !callback && kept.len() < 10_000 {
             kept.push(v.clone());
+        }
+        if callback {
+            match a.call_function(1, v.clone()) {
+                Ok(Some(Value::Bool(false))) => {
+                    callback_said_stop = true;
+                    return false;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    failure = Some(err);
+                    return false;
+                }
+            }
         }
         if stop_on.as_ref().is_some_and(|re| re.is_match(&e.raw)) {
             matched = v;
@@ -147,7 +163,11 @@ fn follow_fn(host: &Host, a: &Args) -> HostResult<Value> {
         }
         max.is_none_or(|m| seen < m)
     })?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
     let reason = match stop {
+        logs::Stop::Done if callback_said_stop => "callback",
         logs::Stop::Done if !matched.is_null() => "match",
         logs::Stop::Done => "count",
         other => other.as_str(),
@@ -212,8 +232,9 @@ pub fn functions() -> Vec<HostFn> {
                 opt("count", Ty::Int),
                 opt("timeout", Ty::Duration),
             ]))
+            .optional("on_line", Ty::Function)
             .returns(Ty::record(&["lines", "stopped", "matched", "entries"]))
-            .doc("Follow the logs from now on (across rotation and node restarts) until Ctrl-C, timeout, count lines, or a line matching the regular expression stop_on. print (true) shows each line as it comes (json: one JSON object a line); with print false the entries are returned. Returns {lines, stopped: match|count|timeout|interrupted, matched, entries}."),
+            .doc("Follow the logs from now on (across rotation and node restarts) until Ctrl-C, timeout, count lines, a line matching the regular expression stop_on, or on_line returning false. on_line, a function of the script, is called with each entry ({time, source, level, message, fields}) as it comes; an error it raises ends the follow with that error. print shows each line (json: one JSON object a line); it defaults to true without on_line, false with it. Without on_line and print the entries are returned. Returns {lines, stopped: match|count|timeout|callback|interrupted, matched, entries}. Example: logs.follow(#{services: [\"weaviate\"], timeout: \"30s\"}, |e| { if e.level == \"error\" { errors += 1; } errors < 3 })"),
         read("logs", "show", print_fn)
             .param("entries", Ty::array(Ty::Map))
             .opts(vec![opt("json", Ty::Bool)])

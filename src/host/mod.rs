@@ -59,7 +59,7 @@ pub mod time;
 use crate::base::config::Config;
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
-pub use args::Args;
+pub use args::{Args, ScriptFn};
 pub use decl::{opt, refused, required, OptKey, Param, Ty};
 use dryrun::Plan;
 use serde_json::Value;
@@ -419,13 +419,26 @@ impl Host {
     /// arguments are checked against the declaration, then the call runs, or,
     /// under `--dry-run` when it would change something, is planned.
     pub fn call(&self, f: &HostFn, args: Vec<Value>) -> HostResult<Value> {
+        self.call_with_functions(f, args, Vec::new())
+    }
+
+    /// A call in which the script also passed functions of its own (null in
+    /// `args` at their positions), for the host to call back.
+    pub fn call_with_functions(
+        &self,
+        f: &HostFn,
+        args: Vec<Value>,
+        functions: Vec<(usize, ScriptFn<'_>)>,
+    ) -> HostResult<Value> {
+        let positions: Vec<usize> = functions.iter().map(|(i, _)| *i).collect();
         decl::check_call(
             &f.qualified_name(),
             &format!("{}.{}", f.module, f.signature),
             &f.params,
             &args,
+            &positions,
         )?;
-        let args = Args::new(f, args);
+        let args = Args::with_functions(f, args, functions);
         let result = match f.simulation_for(args.values()) {
             Some(simulate) if self.dry_run => {
                 self.plan.record(self, f, &args);

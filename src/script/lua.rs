@@ -55,7 +55,7 @@ local array_mt = __array_mt
 __array_mt = nil
 function array(...) return raw_setmetatable({...}, array_mt) end
 local function field(t, k, kind) local v = rawget(t, k) if type(v) == kind then return v end end
-__elysiactl_main = function(fn)
+__elysiactl_main = function(fn, ...)
   return xpcall(fn, function(e)
     if getmetatable(e) == HostError then return e end
     local t = type(e)
@@ -76,7 +76,7 @@ __elysiactl_main = function(fn)
     end
     return { category = "validation", message = describe(e),
              hint = 'raise errors with a message: error("what went wrong"), or error({message = "...", hint = "..."})', exit_code = 1 }
-  end)
+  end, ...)
 end
 "#;
 
@@ -212,9 +212,15 @@ pub fn new_state(
             let func = lua
                 .create_function(move |lua, args: MultiValue| {
                     let mut values = Vec::with_capacity(args.len());
+                    let mut functions: Vec<(usize, crate::host::ScriptFn)> = Vec::new();
                     let mut failure = check_interrupt().err();
                     if failure.is_none() {
-                        for a in args {
+                        for (i, a) in args.into_iter().enumerate() {
+                            if let LuaValue::Function(func) = a {
+                                values.push(Value::Null);
+                                functions.push((i, script_fn(lua, func)));
+                                continue;
+                            }
                             match from_lua(lua, a) {
                                 Ok(v) => values.push(v),
                                 Err(e) => {
@@ -225,12 +231,14 @@ pub fn new_state(
                         }
                     }
                     // Trailing nils are absent optional arguments.
-                    while values.last() == Some(&Value::Null) {
+                    while values.len() > functions.last().map_or(0, |(i, _)| i + 1)
+                        && values.last() == Some(&Value::Null)
+                    {
                         values.pop();
                     }
                     let result = match failure {
                         Some(e) => Err(e),
-                        None => h.call(f, values),
+                        None => h.call_with_functions(f, values, functions),
                     };
                     match result {
                         Ok(v) => Ok((true, to_lua(lua, &v)?)),
@@ -306,6 +314,35 @@ pub fn new_state(
     Ok(LuaState { lua, limiter })
 }
 
+/// What `__elysiactl_main` returned: the chunk's value, or its error as
+/// the host error it raised (or one made from what the script raised).
+fn outcome(lua: &Lua, result: mlua::Result<MultiValue>) -> HostResult<Value> {
+    let mut values = result
+        .map_err(|e| HostError::validation(e.to_string()))?
+        .into_iter();
+    let ok = matches!(values.next(), Some(LuaValue::Boolean(true)));
+    let first = values.next().unwrap_or(LuaValue::Nil);
+    if ok {
+        from_lua(lua, first)
+    } else {
+        let j = from_lua(lua, first)?;
+        Err(HostError::from_json(&j).unwrap_or_else(|| HostError::validation(j.to_string())))
+    }
+}
+
+/// A script's function as the host calls it, under the same error wrapper
+/// as the script itself, so an error it raises comes back intact.
+fn script_fn(lua: &Lua, f: Function) -> crate::host::ScriptFn<'_> {
+    Box::new(move |v: Value| {
+        let main: Function = lua
+            .globals()
+            .get("__elysiactl_main")
+            .map_err(|e| HostError::unknown(e.to_string()))?;
+        let arg = to_lua(lua, &v).map_err(|e| HostError::unknown(e.to_string()))?;
+        outcome(lua, main.call::<MultiValue>((f.clone(), arg)))
+    })
+}
+
 impl LuaState {
     fn syntax_error(name: &str, e: mlua::Error) -> HostError {
         let text = match &e {
@@ -327,17 +364,7 @@ impl LuaState {
         if let Some(e) = self.limiter.take_error() {
             return Err(e);
         }
-        let mut values = result
-            .map_err(|e| HostError::validation(e.to_string()))?
-            .into_iter();
-        let ok = matches!(values.next(), Some(LuaValue::Boolean(true)));
-        let first = values.next().unwrap_or(LuaValue::Nil);
-        if ok {
-            from_lua(&self.lua, first)
-        } else {
-            let j = from_lua(&self.lua, first)?;
-            Err(HostError::from_json(&j).unwrap_or_else(|| HostError::validation(j.to_string())))
-        }
+        outcome(&self.lua, result)
     }
 
     pub fn set_args(&self, args: &Value) -> HostResult<()> {

@@ -8,8 +8,8 @@ use crate::host::{registry, Host, HostFn, MODULES};
 use ::rhai::module_resolvers::FileModuleResolver;
 use ::rhai::plugin::{PluginFunc, RhaiFunc};
 use ::rhai::{
-    Dynamic, Engine, EvalAltResult, FuncRegistration, Module, ModuleResolver, NativeCallContext,
-    Position, Scope, Shared, AST,
+    Dynamic, Engine, EvalAltResult, FnPtr, FuncRegistration, Module, ModuleResolver,
+    NativeCallContext, Position, Scope, Shared, AST,
 };
 use serde_json::Value;
 use std::any::TypeId;
@@ -55,16 +55,43 @@ fn host_error_to_rhai(e: HostError) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(to_dynamic(&v), Position::NONE))
 }
 
-fn call(host: &Host, f: &HostFn, args: Vec<Dynamic>) -> RhaiResult {
+fn call(host: &Host, f: &HostFn, ctx: Option<NativeCallContext>, args: Vec<Dynamic>) -> RhaiResult {
     check_interrupt().map_err(host_error_to_rhai)?;
-    let values = args
-        .iter()
-        .map(from_dynamic)
-        .collect::<HostResult<Vec<_>>>()
-        .map_err(host_error_to_rhai)?;
-    host.call(f, values)
+    let mut values = Vec::with_capacity(args.len());
+    let mut functions: Vec<(usize, crate::host::ScriptFn)> = Vec::new();
+    for (i, a) in args.into_iter().enumerate() {
+        if !a.is_fnptr() {
+            values.push(from_dynamic(&a).map_err(host_error_to_rhai)?);
+            continue;
+        }
+        let fp = a.cast::<FnPtr>();
+        match &ctx {
+            Some(ctx) => {
+                values.push(Value::Null);
+                functions.push((i, script_fn(ctx, fp)));
+            }
+            None => {
+                return Err(host_error_to_rhai(HostError::validation(format!(
+                    "{}(): the function {} cannot be called back here",
+                    f.qualified_name(),
+                    fp.fn_name()
+                ))))
+            }
+        }
+    }
+    host.call_with_functions(f, values, functions)
         .map(|v| to_dynamic(&v))
         .map_err(host_error_to_rhai)
+}
+
+/// A script's function (a closure or `Fn("name")`) as the host calls it: in
+/// the script's own context, so its captured variables, limits and Ctrl-C apply.
+fn script_fn<'a>(ctx: &'a NativeCallContext<'a>, fp: FnPtr) -> crate::host::ScriptFn<'a> {
+    Box::new(move |v: Value| {
+        fp.call_within_context::<Dynamic>(ctx, (to_dynamic(&v),))
+            .map_err(|e| to_host_error(&e, ctx.call_source().unwrap_or("script")))
+            .and_then(|d| from_dynamic(&d))
+    })
 }
 
 /// One host function bound to one host, callable by Rhai with any number
@@ -76,10 +103,11 @@ struct Bound {
 }
 
 impl PluginFunc for Bound {
-    fn call(&self, _: Option<NativeCallContext>, args: &mut [&mut Dynamic]) -> RhaiResult {
+    fn call(&self, ctx: Option<NativeCallContext>, args: &mut [&mut Dynamic]) -> RhaiResult {
         call(
             &self.host,
             self.f,
+            ctx,
             args.iter_mut().map(|a| a.take()).collect(),
         )
     }
@@ -88,8 +116,9 @@ impl PluginFunc for Bound {
         false
     }
 
+    /// The context calls the script's functions back (`logs.follow(opts, |e| …)`).
     fn has_context(&self) -> bool {
-        false
+        true
     }
 
     /// Host calls change the world and answer differently each time: never
