@@ -222,6 +222,36 @@ fn checks(s: &Stack) {
     .unwrap();
     let r = s.run(&["run", lua.to_str().unwrap()]).ok();
     assert_eq!(r.stdout.trim(), "3");
+
+    // follow with a callback: Elysia's access lines for requests made while
+    // the playbook follows, until the callback has seen two of them.
+    let follow = s.dir.path().join("follow.rhai");
+    std::fs::write(
+        &follow,
+        "let hits = [];
+         let r = logs::follow(#{services: [\"elysia\"], timeout: \"60s\"}, |e| {
+             if e.message.contains(\"GET /api/health\") { hits.push(e.source); }
+             hits.len() < 2
+         });
+         out::line(`${r.stopped} ${hits}`);
+",
+    )
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let knocker = {
+        let (stop, port) = (stop.clone(), s.elysia_port);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::panic::catch_unwind(|| common::http(port, "GET", "/api/health", None));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let r = s.run(&["run", follow.to_str().unwrap()]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    knocker.join().unwrap();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.trim(), "callback [\"elysia\", \"elysia\"]");
 }
 
 /// `config diff [FILE]` reads the running side back from the processes:
@@ -253,6 +283,24 @@ fn config_diff_against_the_running_stack(s: &Stack) {
     assert_eq!(changes.len(), 2, "nothing else differs: {v:#}");
 }
 
+/// QUERY_DEFAULTS_LIMIT as each node applies it, read back from Weaviate
+/// itself: how many objects a listing without a limit returns from a
+/// collection of 60 (GraphQL has a default of its own).
+fn default_limits(s: &Stack) -> Vec<usize> {
+    (0..s.nodes as u16)
+        .map(|i| {
+            let path = "/v1/objects?class=LimitProbe";
+            let (code, body) = common::http(s.rest_port + i, "GET", path, None);
+            assert_eq!(code, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            v["objects"]
+                .as_array()
+                .unwrap_or_else(|| panic!("node {i}: {body}"))
+                .len()
+        })
+        .collect()
+}
+
 fn node_pids(s: &Stack) -> Vec<u64> {
     let v = s.run(&["status", "--json"]).ok().json();
     v["weaviate"]["nodes"]
@@ -277,6 +325,16 @@ fn config_apply_and_rollback(s: &Stack) {
     )
     .unwrap();
     let target = target.to_str().unwrap();
+    s.run(&[
+        "test-data",
+        "generate",
+        "--records",
+        "60",
+        "--collection",
+        "LimitProbe",
+    ])
+    .ok();
+    assert_eq!(default_limits(s), vec![25; s.nodes], "the default before");
 
     let pids = node_pids(s);
     let r = s
@@ -358,8 +416,14 @@ fn config_apply_and_rollback(s: &Stack) {
         after.iter().zip(&pids).all(|(a, b)| a != b),
         "every node restarted: {pids:?} {after:?}"
     );
-    // Read back from the nodes: they run with the file now.
+    // Read back from the nodes: they run with the file now, and Weaviate
+    // itself answers with the new limit on every node.
     s.run(&["config", "diff"]).ok();
+    assert_eq!(
+        default_limits(s),
+        vec![40; s.nodes],
+        "read back from Weaviate"
+    );
 
     let r = s.run(&["config", "history", "--json"]).ok();
     let versions = r.json();
@@ -391,6 +455,11 @@ fn config_apply_and_rollback(s: &Stack) {
         "{now}"
     );
     s.run(&["config", "diff"]).ok();
+    assert_eq!(
+        default_limits(s),
+        vec![25; s.nodes],
+        "rolled back in Weaviate"
+    );
     assert_eq!(s.run(&["config", "diff", target]).code, 1);
 }
 
