@@ -65,7 +65,13 @@ fn docker_runtime_guards_recreates_and_cleans_up() {
     eprintln!("image {image} built in {:.1?}", t.elapsed());
     assert!(image_available(rt.handle(), &image));
 
-    let r = DockerRuntime::new(cfg.clone(), rt.handle().clone()).unwrap();
+    let rotation = elysiactl::base::logfile::Rotation {
+        max_bytes: 5 << 20,
+        keep: 2,
+    };
+    let r = DockerRuntime::new(cfg.clone(), rt.handle().clone())
+        .unwrap()
+        .with_rotation(rotation);
 
     // Whatever happens, the test's containers (the foreign one made below
     // included), network, volumes and tag go.
@@ -159,6 +165,17 @@ fn docker_runtime_guards_recreates_and_cleans_up() {
         r.start_node(i).expect("start node");
     }
     eprintln!("3 containers started in {:.1?}", t.elapsed());
+    // The engine rotates the nodes' logs by the `[logs]` limits.
+    let inspected = rt
+        .block_on(docker.inspect_container(&r.container_name(&cfg.node(1)), None))
+        .unwrap();
+    let log = inspected.host_config.unwrap().log_config.unwrap();
+    assert_eq!(log.typ.as_deref(), Some("json-file"));
+    let opts = log.config.unwrap();
+    assert_eq!(
+        (opts["max-size"].as_str(), opts["max-file"].as_str()),
+        ("5242880", "3")
+    );
     // Starting again is a no-op for a running, unchanged node.
     r.start_node(0).expect("second start");
     r.preflight(&nodes)

@@ -49,6 +49,7 @@ pub struct DockerRuntime {
     cpu_seen: Mutex<HashMap<String, (f64, f64)>>,
     /// Wall-clock origin of the readings above.
     epoch: std::time::Instant,
+    rotation: Option<crate::base::logfile::Rotation>,
 }
 
 /// Run a future to completion from synchronous code. From a thread that is
@@ -114,7 +115,14 @@ impl DockerRuntime {
             docker: Mutex::new(None),
             cpu_seen: Mutex::new(HashMap::new()),
             epoch: std::time::Instant::now(),
+            rotation: None,
         })
+    }
+
+    /// The engine rotates the nodes' logs by these limits (`[logs]`).
+    pub fn with_rotation(mut self, rotation: crate::base::logfile::Rotation) -> DockerRuntime {
+        self.rotation = Some(rotation);
+        self
     }
 
     fn block<F>(&self, fut: F) -> F::Output
@@ -241,6 +249,7 @@ impl DockerRuntime {
                 .collect(),
             volumes: vec![(self.volume_name(node), DATA_PATH.into())],
             stop_timeout: Some(self.cfg.stop_timeout as i64),
+            log_rotation: self.rotation,
         }
     }
 

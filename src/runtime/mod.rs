@@ -138,10 +138,10 @@ pub fn select(
         RuntimeKind::Process => Box::new(
             process::ProcessRuntime::new(config.weaviate.clone()).with_rotation(config.logs),
         ),
-        RuntimeKind::Docker => Box::new(docker::DockerRuntime::new(
-            config.weaviate.clone(),
-            rt.clone(),
-        )?),
+        RuntimeKind::Docker => Box::new(
+            docker::DockerRuntime::new(config.weaviate.clone(), rt.clone())?
+                .with_rotation(config.logs),
+        ),
     })
 }
 

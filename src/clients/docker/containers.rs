@@ -17,8 +17,8 @@ use bollard::container::{
 };
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, EndpointSettings, HostConfig, Mount, MountTypeEnum, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerInspectResponse, EndpointSettings, HostConfig, HostConfigLogConfig, Mount,
+    MountTypeEnum, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -342,6 +342,16 @@ pub async fn create_container(docker: &Docker, spec: &ContainerSpec) -> HostResu
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::NO),
                 maximum_retry_count: None,
+            }),
+            log_config: spec.log_rotation.filter(|r| r.max_bytes > 0).map(|r| {
+                HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    // The current file counts among json-file's max-file.
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), r.max_bytes.to_string()),
+                        ("max-file".to_string(), (r.keep + 1).to_string()),
+                    ])),
+                }
             }),
             ..Default::default()
         }),

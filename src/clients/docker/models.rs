@@ -187,6 +187,9 @@ pub struct ContainerSpec {
     pub volumes: Vec<(String, String)>,
     /// Seconds the engine waits after SIGTERM on a plain `stop`.
     pub stop_timeout: Option<i64>,
+    /// Size-based rotation of the container's log by the engine (json-file
+    /// driver), as the tool rotates the logs it writes itself.
+    pub log_rotation: Option<crate::base::logfile::Rotation>,
 }
 
 impl ContainerSpec {
