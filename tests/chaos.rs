@@ -168,6 +168,29 @@ fn health_until(s: &Stack, since: Instant, what: &str, want: impl Fn(i32) -> boo
     })
 }
 
+/// A one-shot `health --json` names the fault from what the runtime or the
+/// fault registry knows (check "process"), not from a probe's timeout, and
+/// cuts its calls short: the verdict comes within a second.
+fn named_at_once(s: &Stack, node: &str, needle: &str) {
+    let r = s.run(&["health", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    let problems = v["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["check"] == "process"
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(node) && m.contains(needle))),
+        "{v:#}"
+    );
+    assert!(
+        !problems.iter().any(|p| p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("within 3.0s") || m.contains("within 5.0s"))),
+        "a call waited out the usual timeout: {v:#}"
+    );
+}
+
 fn active(s: &Stack) -> Vec<Value> {
     s.run(&["chaos", "status", "--json"])
         .json()
@@ -311,6 +334,7 @@ fn process_node_faults_always_undo_themselves() {
     assert_eq!(r.json()[0]["node"], "weaviate-2");
     assert_eq!(proc_state(victim), Some('T'));
     let detect = health_until(&s, paused_at, "health reports the pause", |c| c != 0);
+    named_at_once(&s, "weaviate-2", "paused (SIGSTOP)");
     let r = s.run(&["chaos", "reset", "--json"]).ok().json();
     let resumed_at = Instant::now();
     assert_eq!(r["undone"][0]["outcome"], "resumed", "{r}");
@@ -553,6 +577,7 @@ fn docker_node_faults_always_undo_themselves() {
             })
         });
         let detect = health_until(&s, killed_at, "health reports the kill", |c| c != 0);
+        named_at_once(&s, "weaviate-1", "exited with 137");
         (detect, watch.join().expect("container 1 running again"))
     });
     assert!(
@@ -577,6 +602,7 @@ fn docker_node_faults_always_undo_themselves() {
     let paused_at = Instant::now();
     assert_eq!(container(&s, 2)["State"]["Paused"], true);
     let detect = health_until(&s, paused_at, "health reports the pause", |c| c != 0);
+    named_at_once(&s, "weaviate-2", "paused");
     let r = s.run(&["chaos", "reset", "--json"]).ok().json();
     let resumed_at = Instant::now();
     assert_eq!(r["undone"][0]["outcome"], "resumed", "{r}");
@@ -665,6 +691,7 @@ fn docker_node_faults_always_undo_themselves() {
         || (seen_by(s.rest_port, "weaviate-2") != "HEALTHY").then(Instant::now),
     );
     let detect = health_until(&s, cut_at, "health reports the partition", |c| c != 0);
+    named_at_once(&s, "weaviate-2", "cut off from the others by chaos fault");
     let healed = heal_watch.join().expect("the partition was healed");
     assert!(
         healed < cut_at + Duration::from_secs(10),

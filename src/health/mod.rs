@@ -13,7 +13,7 @@ use crate::base::context::Context;
 use crate::base::error::HostResult;
 use crate::clients::elysia as elysia_client;
 use crate::clients::weaviate::{Cluster, WeaviateClient};
-use crate::services::readiness::{cluster_readiness, ClusterReadiness};
+use crate::services::readiness::{cluster_readiness_within, ClusterReadiness};
 use crate::services::weaviate as weaviate_service;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -97,10 +97,82 @@ pub fn client(ctx: &Context, spec: &NodeSpec) -> WeaviateClient {
 }
 
 /// The whole health report.
+/// How long any call may take once a node is known to be down, frozen or
+/// cut off: the others' cluster-wide answers stall on it, and the verdict
+/// is already "degraded", so it comes within a second rather than after the
+/// usual timeouts (Kubernetes' default probe timeout is one second too).
+pub const KNOWN_FAULT_BUDGET: Duration = Duration::from_millis(600);
+
+/// What is known about a node without asking it: what is wrong, and what to do.
+struct Signal {
+    message: String,
+    hint: &'static str,
+}
+
+/// What is known about each node without asking it, in milliseconds: the
+/// runtime's view of its process or container (not running, paused) and
+/// the chaos registry's partitions. None for a node with nothing known.
+fn runtime_signals(ctx: &Context) -> Vec<Option<Signal>> {
+    let n = ctx.config.weaviate.nodes;
+    let mut signals: Vec<Option<Signal>> = (0..n).map(|_| None).collect();
+    let Ok(rt) = weaviate_service::runtime_for(ctx) else {
+        return signals;
+    };
+    for (i, signal) in signals.iter_mut().enumerate() {
+        let Ok(st) = rt.node_state(i) else { continue };
+        // A node never started refuses connections at once anyway.
+        let never_started = st.detail.starts_with("not started");
+        let what = if st.container.is_some() {
+            "container"
+        } else {
+            "process"
+        };
+        if !st.running && !never_started {
+            *signal = Some(Signal {
+                message: format!("its {what} is not running: {}", st.detail),
+                hint: "`elysiactl weaviate start` starts it; `elysiactl logs weaviate --node N` shows why it stopped",
+            });
+        } else if st.running && st.detail.contains("paused") {
+            *signal = Some(Signal {
+                message: format!("its {what} is {}", st.detail),
+                hint: "`elysiactl chaos reset` resumes a node a chaos fault froze; otherwise `kill -CONT PID` or `docker unpause`",
+            });
+        }
+    }
+    for f in crate::chaos::active().unwrap_or_default() {
+        if f.action == crate::chaos::NodeAction::Partition && f.index < n {
+            signals[f.index].get_or_insert_with(|| Signal {
+                message: format!(
+                    "it is cut off from the others by chaos fault {} until {}",
+                    f.id, f.until
+                ),
+                hint:
+                    "`elysiactl chaos reset` heals it now; the fault heals itself at its deadline",
+            });
+        }
+    }
+    signals
+}
+
 pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
     let t0 = Instant::now();
     let mut problems = Problems::default();
     let specs = ctx.config.weaviate.node_specs();
+    let signals = runtime_signals(ctx);
+    let budget = signals
+        .iter()
+        .any(Option::is_some)
+        .then_some(KNOWN_FAULT_BUDGET);
+    for (spec, signal) in specs.iter().zip(&signals) {
+        if let Some(s) = signal {
+            problems.add(
+                Severity::Degraded,
+                "process",
+                format!("node {}: {}", spec.name, s.message),
+                s.hint,
+            );
+        }
+    }
     // Everything that may wait on a hung node runs at once, so a paused node
     // costs one timeout, not one per check.
     let grpc_probes = async {
@@ -108,7 +180,7 @@ pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
             futures_util::future::join_all(
                 specs
                     .iter()
-                    .map(|s| grpc_health(&ctx.config.weaviate.host, s.grpc_port)),
+                    .map(|s| grpc_health(&ctx.config.weaviate.host, s.grpc_port, budget)),
             )
             .await
         } else {
@@ -118,7 +190,8 @@ pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
     let membership = async {
         if o.cluster {
             futures_util::future::join_all(specs.iter().map(|s| {
-                let c = client(ctx, s).with_timeout(crate::clients::weaviate::PROBE_TIMEOUT);
+                let c = client(ctx, s)
+                    .with_timeout(budget.unwrap_or(crate::clients::weaviate::PROBE_TIMEOUT));
                 async move { c.nodes_status(false).await }
             }))
             .await
@@ -136,14 +209,14 @@ pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
     };
     let (readiness, grpc, views, elysia) = ctx.block_on(async {
         tokio::join!(
-            cluster_readiness(&ctx.http, &specs, &ctx.config.weaviate.api_key),
+            cluster_readiness_within(&ctx.http, &specs, &ctx.config.weaviate.api_key, budget),
             grpc_probes,
             membership,
             elysia_probe
         )
     });
     let mut report = json!({});
-    report["weaviate"] = weaviate_section(ctx, o, &readiness, &grpc, &mut problems)?;
+    report["weaviate"] = weaviate_section(ctx, o, &readiness, &grpc, budget, &mut problems)?;
     if let Some(p) = elysia {
         report["elysia"] = elysia_section(ctx, o, p, &mut problems);
     }
@@ -182,6 +255,7 @@ fn weaviate_section(
     o: &Options,
     r: &ClusterReadiness,
     grpc: &[Value],
+    budget: Option<Duration>,
     problems: &mut Problems,
 ) -> HostResult<Value> {
     let n = ctx.config.weaviate.nodes;
@@ -237,7 +311,7 @@ fn weaviate_section(
         None
     };
     let counts = if o.verbose {
-        per_node_counts(ctx, r)
+        per_node_counts(ctx, r, budget)
     } else {
         Default::default()
     };
@@ -275,14 +349,6 @@ fn weaviate_section(
                     "memory_bytes": st.memory_bytes, "uptime_seconds": st.uptime_seconds,
                     "restarts": st.restarts, "detail": st.detail,
                 });
-                if st.detail.contains("paused") {
-                    problems.add(
-                        Severity::Degraded,
-                        "process",
-                        format!("node {} is paused ({})", node.name, st.detail),
-                        "resume it (kill -CONT PID or docker unpause), or restart it with `elysiactl weaviate restart`",
-                    );
-                }
             }
             row["ports"] = json!({"rest": spec.rest_port, "grpc": spec.grpc_port});
         }
@@ -312,9 +378,14 @@ fn weaviate_section(
 fn per_node_counts(
     ctx: &Context,
     r: &ClusterReadiness,
+    budget: Option<Duration>,
 ) -> std::collections::BTreeMap<String, (i64, usize)> {
-    let view =
-        ctx.block_on(ready_nodes(ctx, r).any_node(|c| async move { c.nodes_status(true).await }));
+    let view = ctx.block_on(ready_nodes(ctx, r).any_node(|c| async move {
+        match budget {
+            Some(b) => c.with_timeout(b).nodes_status(true).await,
+            None => c.nodes_status(true).await,
+        }
+    }));
     let mut out = std::collections::BTreeMap::new();
     for n in view.map(|st| st.nodes).unwrap_or_default() {
         let objects = n.shards.iter().map(|s| s.object_count).sum();
@@ -362,12 +433,12 @@ pub fn elysia_errors(lines: &[String], n: usize) -> Vec<Value> {
 /// A gRPC health check (`grpc.health.v1.Health/Check`) over HTTP/2 without
 /// TLS: reachable when something answers on the port, serving when it says
 /// SERVING.
-pub async fn grpc_health(host: &str, port: u16) -> Value {
+pub async fn grpc_health(host: &str, port: u16, budget: Option<Duration>) -> Value {
     let t0 = Instant::now();
     let Ok(client) = reqwest::Client::builder()
         .http2_prior_knowledge()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(2).min(budget.unwrap_or(Duration::MAX)))
+        .timeout(budget.unwrap_or(Duration::from_secs(3)))
         .build()
     else {
         return json!({"reachable": false, "serving": false, "latency_ms": null, "error": "no HTTP/2 client"});

@@ -274,7 +274,7 @@ impl ClusterReadiness {
     }
 }
 
-async fn probe_node(client: WeaviateClient) -> NodeProbe {
+async fn probe_node(client: WeaviateClient, budget: Option<Duration>) -> NodeProbe {
     let (live, ready) = tokio::join!(client.live(), client.ready_with_latency());
     let mut p = NodeProbe::default();
     match ready {
@@ -303,7 +303,7 @@ async fn probe_node(client: WeaviateClient) -> NodeProbe {
     if p.live {
         match client
             .clone()
-            .with_timeout(READINESS_CALL_TIMEOUT)
+            .with_timeout(budget.unwrap_or(READINESS_CALL_TIMEOUT))
             .version()
             .await
         {
@@ -326,22 +326,42 @@ pub async fn cluster_readiness(
     nodes: &[NodeSpec],
     api_key: &Secret,
 ) -> ClusterReadiness {
+    cluster_readiness_within(http, nodes, api_key, None).await
+}
+
+/// The same, every call cut at `budget` when one is given: when a node is
+/// already known to be down or frozen, the others' cluster-wide answers
+/// stall on it, and the verdict should not wait out the usual timeouts.
+pub async fn cluster_readiness_within(
+    http: &reqwest::Client,
+    nodes: &[NodeSpec],
+    api_key: &Secret,
+    budget: Option<Duration>,
+) -> ClusterReadiness {
     let clients: Vec<WeaviateClient> = nodes
         .iter()
-        .map(|s| WeaviateClient::for_node(http.clone(), s, api_key))
+        .map(|s| {
+            let c = WeaviateClient::for_node(http.clone(), s, api_key);
+            match budget {
+                Some(b) => c.with_timeout(b),
+                None => c,
+            }
+        })
         .collect();
     // The probes and every node's view of RAFT and membership run at once: a
     // hung node (or a node whose /v1/nodes waits on a hung peer) then costs
     // one timeout in total, not one per step.
     let views = futures_util::future::join_all(clients.iter().map(|c| {
-        let c = c.clone().with_timeout(READINESS_CALL_TIMEOUT);
+        let c = c
+            .clone()
+            .with_timeout(budget.unwrap_or(READINESS_CALL_TIMEOUT));
         async move {
             let (stats, members) = tokio::join!(c.raft_statistics(), c.nodes_status(false));
             (stats, members)
         }
     }));
     let (probes, views) = tokio::join!(
-        futures_util::future::join_all(clients.iter().cloned().map(probe_node)),
+        futures_util::future::join_all(clients.iter().cloned().map(|c| probe_node(c, budget))),
         views
     );
 
