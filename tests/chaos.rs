@@ -738,3 +738,189 @@ fn chaos_rules() -> usize {
         .filter(|l| l.contains("elysiactl-chaos:"))
         .count()
 }
+
+// ---- scenarios ----
+
+fn scenario(s: &Stack, name: &str, text: &str) -> String {
+    let p = s.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const BUNDLED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/playbooks/chaos/node-loss.yaml"
+);
+
+#[test]
+fn scenario_mistakes_are_named_before_anything_runs() {
+    let s = no_cluster();
+    let r = s.run(&["chaos", "run", BUNDLED, "--check", "--json"]).ok();
+    assert_eq!(r.json()["method"][0]["call"], "chaos.node");
+    let good = std::fs::read_to_string(BUNDLED).unwrap();
+    for (change, needle) in [
+        (
+            good.replace("call: chaos.node", "call: chaos.nuke"),
+            "there is no host function chaos.nuke",
+        ),
+        (
+            good.replace("call: cluster.ready\n", "call: chaos.reset\n"),
+            "a probe only observes, and chaos.reset changes things",
+        ),
+        (
+            good.replace("    call: chaos.node", "    cal: chaos.node"),
+            ":23:5: method[0]: unknown field `cal`",
+        ),
+        (
+            good.replace("arguments: [kill, 1,", "arguments: [explode, 1,"),
+            "argument 1 (action) must be one of",
+        ),
+        (
+            good.replace("equals: healthy}", "equal: healthy}"),
+            "tolerance rule `equal` is unknown",
+        ),
+    ] {
+        let f = scenario(&s, "broken.yaml", &change);
+        let r = s.run(&["chaos", "run", &f]);
+        assert_eq!(r.code, 1, "{needle}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(needle),
+            "wanted {needle:?} in {}",
+            r.stderr
+        );
+    }
+    assert!(
+        s.run(&["chaos", "history", "--json"]).ok().json() == Value::Array(vec![]),
+        "a refused scenario leaves no trace in the journal"
+    );
+}
+
+/// The bundled scenario holds on a healthy cluster; a wrong expectation
+/// deviates (exit 3, the journal says why); a guard aborts (exit 4); the
+/// rollbacks run every time, and a dry run touches nothing.
+#[test]
+fn process_scenarios_hold_deviate_and_abort() {
+    if !common::require_weaviate() {
+        return;
+    }
+    let s = Stack::new("process", 3, false, "");
+    s.run(&["start", "--timeout", "240"]).ok();
+
+    // Dry run: the kill is planned, no process is touched.
+    let pid = s.node_pid(1);
+    let r = s
+        .run(&["--dry-run", "chaos", "run", BUNDLED, "--json"])
+        .ok();
+    assert!(
+        r.stderr.contains("[dry-run] would kill weaviate-1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.node_pid(1), pid, "the dry run killed a node");
+    assert!(active(&s).is_empty());
+
+    let r = s.run(&["chaos", "run", BUNDLED, "--json"]).ok();
+    let j = r.json();
+    assert_eq!(
+        (j["status"].as_str(), j["deviated"].as_bool()),
+        (Some("completed"), Some(false)),
+        "{j:#}"
+    );
+    assert_eq!(j["run"][0]["status"], "succeeded", "{j:#}");
+    assert_eq!(j["steady_states"]["after"]["met"], true, "{j:#}");
+    assert_ne!(
+        s.node_pid(1),
+        pid,
+        "weaviate-1 was killed and started again"
+    );
+    assert!(std::path::Path::new(j["journal_file"].as_str().unwrap()).exists());
+    assert!(
+        r.stderr.contains("action kill weaviate-1 for 15 s: done"),
+        "{}",
+        r.stderr
+    );
+
+    // A wrong expectation: after stopping weaviate-2 for a minute, "healthy".
+    let wrong = scenario(
+        &s,
+        "wrong.yaml",
+        r#"
+title: a stopped node does not matter (it does)
+steady-state-hypothesis:
+  title: healthy
+  probes:
+    - {name: health, call: health.check, tolerance: {path: status, equals: healthy}}
+method:
+  - {type: action, name: stop weaviate-2, call: chaos.node, arguments: [stop, 2, {duration: 60s, detach: true}]}
+rollbacks:
+  - {type: action, name: reset, call: chaos.reset}
+"#,
+    );
+    let journal_copy = s.dir.path().join("wrong-journal.json");
+    let r = s.run(&[
+        "chaos",
+        "run",
+        &wrong,
+        "--journal",
+        journal_copy.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let j: Value = serde_json::from_str(&std::fs::read_to_string(&journal_copy).unwrap()).unwrap();
+    assert_eq!(j["deviated"], true);
+    let reason = j["steady_states"]["after"]["probes"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("status = \"degraded\", wanted \"healthy\""),
+        "{reason}"
+    );
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded", "{j:#}");
+    assert!(active(&s).is_empty(), "the rollback undid the stop");
+    health_until(&s, Instant::now(), "healthy after the rollback", |c| c == 0);
+
+    // A guard that trips: weaviate-2 must stay ready, and the method pauses it.
+    let guarded = scenario(
+        &s,
+        "guarded.yaml",
+        r#"
+title: weaviate-2 must stay ready
+method:
+  - {type: action, name: pause weaviate-2, call: chaos.node, arguments: [pause, 2, {duration: 60s, detach: true}], pauses: {after: 30s}}
+  - {type: action, name: never reached, call: chaos.node, arguments: [kill, 0, {duration: 5s, detach: true}]}
+rollbacks:
+  - {type: action, name: reset, call: chaos.reset}
+guards:
+  - {name: weaviate-2 ready, call: cluster.ready, arguments: [2], tolerance: true, allow: 1s}
+"#,
+    );
+    let t0 = Instant::now();
+    let r = s.run(&["chaos", "run", &guarded, "--json"]);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "the guard did not cut the 30 s pause short"
+    );
+    let j = r.json();
+    assert_eq!(j["aborted_by"]["guard"], "weaviate-2 ready", "{j:#}");
+    assert_eq!(
+        j["run"].as_array().unwrap().len(),
+        1,
+        "the method stopped: {j:#}"
+    );
+    assert_eq!(j["rollbacks"][0]["status"], "succeeded", "{j:#}");
+    assert_ne!(
+        proc_state(s.node_pid(2)),
+        Some('T'),
+        "the rollback resumed it"
+    );
+    let events: Vec<String> = journal(&s)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .filter(|e| e.starts_with("scenario"))
+        .collect();
+    assert_eq!(
+        events.len(),
+        6,
+        "start and end of the three runs; the dry run wrote nothing: {events:?}"
+    );
+}

@@ -218,6 +218,16 @@ fn cases(
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);
     add("chaos.reap", &["chaos::reap()"]);
+    add(
+        "chaos.run",
+        &[&format!(
+            "chaos::run({:?})",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/playbooks/chaos/node-loss.yaml"
+            )
+        )],
+    );
     m
 }
 

@@ -18,6 +18,7 @@
 
 pub mod network;
 pub mod node;
+pub mod scenario;
 
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};

@@ -37,6 +37,7 @@
 pub mod args;
 pub mod bench;
 pub mod chaos;
+pub mod chaos_scenario;
 pub mod cluster;
 pub mod config_fns;
 pub mod decl;
@@ -351,6 +352,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(config_fns::functions());
         all.extend(logs::functions());
         all.extend(chaos::functions());
+        all.extend(chaos_scenario::functions());
         all.into_iter().map(HostFn::finish).collect()
     })
 }
