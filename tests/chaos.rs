@@ -805,6 +805,17 @@ fn process_scenarios_hold_deviate_and_abort() {
     }
     let s = Stack::new("process", 3, false, "");
     s.run(&["start", "--timeout", "240"]).ok();
+    s.run(&[
+        "test-data",
+        "generate",
+        "--records",
+        "300",
+        "--collection",
+        "ChaosData",
+        "--replication-factor",
+        "3",
+    ])
+    .ok();
 
     // Dry run: the kill is planned, no process is touched.
     let pid = s.node_pid(1);
@@ -839,6 +850,12 @@ fn process_scenarios_hold_deviate_and_abort() {
         "{}",
         r.stderr
     );
+    assert_eq!(j["snapshot"]["collections"], 1, "{j:#}");
+    let v = s
+        .run(&["chaos", "validate", "--within", "60s", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v:#}");
 
     // A wrong expectation: after stopping weaviate-2 for a minute, "healthy".
     let wrong = scenario(
@@ -922,5 +939,45 @@ guards:
         events.len(),
         6,
         "start and end of the three runs; the dry run wrote nothing: {events:?}"
+    );
+
+    // validate: recovered, then an object lost since the snapshot is named.
+    let v = s
+        .run(&["chaos", "validate", "--within", "60s", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v:#}");
+    let (code, body) = http(
+        s.rest_port,
+        "GET",
+        "/v1/objects?class=ChaosData&limit=1",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["objects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = http(
+        s.rest_port,
+        "DELETE",
+        &format!("/v1/objects/ChaosData/{id}?consistency_level=ALL"),
+        None,
+    );
+    assert_eq!(code, 204, "{body}");
+    let r = s.run(&["chaos", "validate", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    let diffs = v["differences"].as_array().unwrap();
+    assert!(
+        diffs.iter().any(|d| d["collection"] == "ChaosData"
+            && d["what"] == "count"
+            && d["before"] == 300
+            && d["now"] == 299),
+        "{v:#}"
+    );
+    assert!(
+        diffs.iter().any(|d| d["what"] == "fingerprint"),
+        "the first object in ID order went, so the sample changed: {v:#}"
     );
 }

@@ -218,6 +218,7 @@ fn cases(
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);
     add("chaos.reap", &["chaos::reap()"]);
+    add("chaos.snapshot", &["chaos::snapshot()"]);
     add(
         "chaos.run",
         &[&format!(

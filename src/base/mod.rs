@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod json;
 pub mod logfile;
 pub mod output;
 pub mod paths;

@@ -19,6 +19,7 @@
 pub mod network;
 pub mod node;
 pub mod scenario;
+pub mod snapshot;
 
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};

@@ -1,13 +1,16 @@
 //! Running a chaos scenario (`chaos run FILE`): the steady-state hypothesis
-//! first, then the method with its guards, the hypothesis again, and the
-//! rollbacks whatever happened. Each step calls a host function by name,
-//! so a scenario can do what a playbook can, and under `--dry-run` its
-//! writes are planned like any other. The format is `crate::chaos::scenario`.
+//! first, a snapshot of the data, then the method with its guards, the
+//! hypothesis again, and the rollbacks whatever happened. Each step calls a
+//! host function by name, so a scenario can do what a playbook can, and
+//! under `--dry-run` its writes are planned like any other. The format is
+//! `crate::chaos::scenario`; `chaos validate` checks the recovery against
+//! the snapshot (`crate::chaos::snapshot`).
 
 use super::{opt, read, write, Args, Effect, Host, HostFn, Ty};
 use crate::base::cancel::interrupted;
 use crate::base::error::{HostError, HostResult};
 use crate::chaos::scenario::{self, duration_of, Activity, Kind, Scenario, Tolerance};
+use crate::chaos::snapshot;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -282,10 +285,28 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
     let mut method = Vec::new();
     let mut aborted_by = Value::Null;
     let mut after = None;
+    let mut snapshot_taken = Value::Null;
     if before.as_ref().is_some_and(|b| b["met"] == false) {
         status = "failed";
         run.say("the steady state was not met before the method: the method does not run");
     } else {
+        // The data the method must not lose, for `chaos validate` afterwards.
+        snapshot_taken = match snapshot::take(host) {
+            Ok(snap) => {
+                let n = snap["collections"].as_object().map_or(0, |c| c.len());
+                if !host.dry_run {
+                    if let Err(e) = snapshot::save(&snap) {
+                        run.say(&format!("snapshot not kept: {}", e.message));
+                    }
+                }
+                run.say(&format!("snapshot of {n} collection(s) taken"));
+                json!({"taken_at": snap["taken_at"], "collections": n})
+            }
+            Err(e) => {
+                run.say(&format!("no snapshot: {}", e.message));
+                json!({"error": e.message})
+            }
+        };
         'steps: for a in &s.method {
             if let Err(why) = run.pause(pause_of(a, "before")) {
                 (status, aborted_by) = stop_reason(why);
@@ -347,7 +368,7 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
         "end": ended.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "seconds": round3(run.t0.elapsed().as_secs_f64()),
         "steady_states": {"before": before, "after": after},
-        "run": method, "rollbacks": rollbacks, "aborted_by": aborted_by,
+        "snapshot": snapshot_taken, "run": method, "rollbacks": rollbacks, "aborted_by": aborted_by,
     });
     crate::base::redact::json(&mut journal);
     journal_event(
@@ -420,12 +441,83 @@ fn run_fn(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(journal)
 }
 
+fn snapshot_fn(host: &Host, _: &Args) -> HostResult<Value> {
+    let snap = snapshot::take(host)?;
+    snapshot::save(&snap)?;
+    Ok(snap)
+}
+
+fn simulate_snapshot(host: &Host, _: &Args) -> HostResult<Value> {
+    snapshot::take(host)
+}
+
+/// Did the system recover? Health with the cluster and data checks, and
+/// the data against the snapshot; asked again until `within` is gone.
+fn validate_fn(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    let within = o.duration("within")?.unwrap_or_default();
+    let t0 = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let report = crate::health::check(
+            host,
+            &crate::health::Options {
+                cluster: true,
+                data: true,
+                probe_lag: false,
+                sample_size: 20,
+                ..Default::default()
+            },
+        )?;
+        let before = snapshot::load()?;
+        let differences = match &before {
+            Some(b) => snapshot::differences(b, &snapshot::take(host)?),
+            None => Vec::new(),
+        };
+        let healthy = report["status"] == "healthy";
+        let problems: Vec<Value> = report["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["message"].clone())
+            .collect();
+        let checks = vec![
+            json!({"check": "recovered", "ok": healthy,
+                   "detail": if healthy { json!("every node ready, RAFT whole, factors as expected, sampled replicas equal, Elysia reaching Weaviate") } else { json!(problems) }}),
+            json!({"check": "data as before", "ok": differences.is_empty(),
+            "detail": match &before {
+                None => json!("no snapshot: `chaos run` takes one before its method, `chaos snapshot` takes one now"),
+                Some(_) if differences.is_empty() => json!("schema, counts and sample fingerprints equal the snapshot"),
+                Some(_) => json!(differences),
+            }}),
+        ];
+        let ok = healthy && differences.is_empty();
+        if ok || t0.elapsed() >= within || interrupted() {
+            return Ok(json!({
+                "ok": ok, "checks": checks, "status": report["status"],
+                "snapshot": before.map(|b| b["taken_at"].clone()),
+                "differences": differences, "attempts": attempts,
+                "seconds": round3(t0.elapsed().as_secs_f64()),
+            }));
+        }
+        std::thread::sleep(Duration::from_secs(1).min(within.saturating_sub(t0.elapsed())));
+    }
+}
+
 pub fn functions() -> Vec<HostFn> {
     vec![
         read("chaos", "scenario", scenario_fn)
             .param("file", Ty::Str)
             .returns(Ty::record(&["file", "title", "hypothesis", "method", "rollbacks", "guards"]))
             .doc("Read and check a scenario file (YAML) without running it: its format (each mistake with its line), every call a host function taking the arguments given, probes and guards only reading. Returns {file, title, description, hypothesis, method, rollbacks, guards} with each step's type, name and call."),
+        write("chaos", "snapshot", snapshot_fn, simulate_snapshot)
+            .returns(Ty::record(&["taken_at", "collections"]))
+            .doc("Record the data a chaos experiment must not lose, for chaos.validate: each collection's properties and replication factor, its exact count, and a blake3 fingerprint of its first 200 objects in ID order (IDs and properties). chaos.run takes one before its method. Returns {taken_at, collections: {name: {factor, properties, count, sampled, fingerprint}}}; kept under the state folder's chaos/snapshot.json."),
+        read("chaos", "validate", validate_fn)
+            .opts(vec![opt("within", Ty::Duration)])
+            .returns(Ty::record(&["ok", "checks", "status", "snapshot", "differences"]))
+            .doc("Did the system recover? health.check with the cluster and data checks (every node back, RAFT leader and voters, factors as expected, sampled replicas equal, Elysia reaching Weaviate), and the data against the last snapshot (schema, counts, sample fingerprints). within: ask again until it passes or this much time is gone. Returns {ok, checks: [{check, ok, detail}], status, snapshot (when it was taken), differences, attempts, seconds}."),
         write("chaos", "run", run_fn, run_fn)
             .param("file", Ty::Str)
             .opts(vec![opt("journal", Ty::Str)])

@@ -202,23 +202,7 @@ pub fn session(
     })
 }
 
-/// Sort map keys recursively, so a value prints the same whatever language built it.
-pub fn canonical(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, canonical(v)))
-                    .collect(),
-            )
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
-        other => other,
-    }
-}
+pub use crate::base::json::canonical;
 
 #[cfg(test)]
 mod tests {
