@@ -941,6 +941,24 @@ guards:
         "start and end of the three runs; the dry run wrote nothing: {events:?}"
     );
 
+    // Inserts at QUORUM while two nodes crash in turn: no acknowledged write lost.
+    let import = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/playbooks/chaos/import-while-nodes-crash.yaml"
+    );
+    let r = s.run(&["chaos", "run", import, "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let j = r.json();
+    let acknowledged = j["load"]["acknowledged"].as_u64().unwrap();
+    eprintln!(
+        "FIGURE import while nodes crash (factor 3, QUORUM): {acknowledged} writes acknowledged, {} lost; load {}",
+        j["load"]["lost"], j["load"]["summary"]["operations"]["insert"]
+    );
+    assert!(acknowledged > 300, "the load ran: {j:#}");
+    assert_eq!(j["load"]["lost"], 0, "{j:#}");
+    let (code, _) = http(s.rest_port, "GET", "/v1/schema/ChaosImportWrites", None);
+    assert_eq!(code, 404, "the scratch collection was removed");
+
     // validate: recovered, then an object lost since the snapshot is named.
     let v = s
         .run(&["chaos", "validate", "--within", "60s", "--json"])

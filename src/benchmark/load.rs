@@ -105,6 +105,10 @@ pub struct LoadResult {
     pub seconds: f64,
     /// The generator's own CPU seconds (user + system) over the run.
     pub generator_cpu_s: f64,
+    /// IDs of the inserts Weaviate acknowledged, for a chaos run to look
+    /// for afterwards (not saved with benchmark runs).
+    #[serde(skip)]
+    pub acknowledged: Vec<String>,
 }
 
 impl LoadResult {
@@ -185,6 +189,7 @@ struct Workload {
     dataset: Dataset,
     clients: Vec<WeaviateClient>,
     consistency: Consistency,
+    acknowledged: Mutex<Vec<String>>,
 }
 
 impl Workload {
@@ -228,7 +233,8 @@ impl Workload {
             }
             Operation::Insert => {
                 let props = self.pattern.object(self.dataset.seed ^ 0xbe9c, n);
-                let mut o = json!({"class": self.scratch, "properties": props});
+                let id = object_id(self.pattern, self.dataset.seed ^ 0xbe9c, n);
+                let mut o = json!({"class": self.scratch, "id": id, "properties": props});
                 if self.dataset.dims > 0 {
                     o["vector"] = json!(self.pattern.vector(
                         self.dataset.seed ^ 0xbe9c,
@@ -237,6 +243,7 @@ impl Workload {
                     ));
                 }
                 c.insert_object(&o, self.consistency).await?;
+                self.acknowledged.lock().unwrap().push(id);
             }
         }
         Ok(())
@@ -277,11 +284,28 @@ pub fn run(
     dataset: Dataset,
     progress: Option<i64>,
 ) -> HostResult<LoadResult> {
+    run_with(ctx, spec, dataset, progress, false)
+}
+
+/// The scratch collection a run's inserts go to.
+pub fn scratch_of(spec: &LoadSpec) -> String {
+    format!("{}Writes", spec.collection)
+}
+
+/// `run`; with `keep_writes` the scratch collection stays, so that a chaos
+/// run can look for every acknowledged insert (`missing`), then drop it.
+pub fn run_with(
+    ctx: &Context,
+    spec: &LoadSpec,
+    dataset: Dataset,
+    progress: Option<i64>,
+    keep_writes: bool,
+) -> HostResult<LoadResult> {
     check_spec(spec)?;
     let pattern = Pattern::parse(&dataset.pattern)
         .ok_or_else(|| HostError::validation(format!("unknown pattern {:?}", dataset.pattern)))?;
     let consistency = consistency_of(&spec.consistency)?;
-    let scratch = format!("{}Writes", spec.collection);
+    let scratch = scratch_of(spec);
     let clients: Vec<WeaviateClient> = ctx
         .config
         .weaviate
@@ -310,9 +334,15 @@ pub fn run(
         dataset,
         clients,
         consistency,
+        acknowledged: Mutex::new(Vec::new()),
     });
-    let result = ctx.block_on(offer(ctx, spec, work, progress));
-    if writes {
+    let result = ctx
+        .block_on(offer(ctx, spec, work.clone(), progress))
+        .map(|mut r| {
+            r.acknowledged = std::mem::take(&mut *work.acknowledged.lock().unwrap());
+            r
+        });
+    if writes && !keep_writes {
         let _ = ctx.block_on(
             WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0)).delete_class(&scratch),
         );
@@ -426,5 +456,52 @@ async fn offer(
         sent,
         seconds,
         generator_cpu_s: cpu_seconds() - cpu0,
+        acknowledged: Vec::new(),
     })
+}
+
+/// Which of the acknowledged inserts cannot be read back at `consistency`
+/// (each asked up to three times, on any node): writes the cluster lost.
+pub fn missing(ctx: &Context, spec: &LoadSpec, acknowledged: &[String]) -> HostResult<Vec<String>> {
+    let consistency = consistency_of(&spec.consistency)?;
+    let scratch = scratch_of(spec);
+    let clients: Vec<WeaviateClient> = ctx
+        .config
+        .weaviate
+        .node_specs()
+        .iter()
+        .map(|s| WeaviateClient::in_context(ctx, s))
+        .collect();
+    let mut lost = Vec::new();
+    for chunk in acknowledged.chunks(32) {
+        let found = ctx.block_on(futures_util::future::join_all(
+            chunk.iter().enumerate().map(|(i, id)| {
+                let (clients, scratch) = (&clients, &scratch);
+                async move {
+                    for attempt in 0..3 {
+                        let c = &clients[(i + attempt) % clients.len()];
+                        if let Ok(found) = c.object(scratch, id, None, Some(consistency)).await {
+                            return found.is_some();
+                        }
+                    }
+                    false
+                }
+            }),
+        ));
+        check_interrupt()?;
+        lost.extend(
+            chunk
+                .iter()
+                .zip(found)
+                .filter(|(_, f)| !f)
+                .map(|(id, _)| id.clone()),
+        );
+    }
+    Ok(lost)
+}
+
+/// Remove the scratch collection a `run_with(.., true)` kept.
+pub fn drop_writes(ctx: &Context, spec: &LoadSpec) {
+    let c = WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0));
+    let _ = ctx.block_on(c.delete_class(&scratch_of(spec)));
 }

@@ -28,6 +28,49 @@ pub struct Scenario {
     /// fails longer than it allows stops the method, and the rollbacks run.
     #[serde(default)]
     pub guards: Vec<Guard>,
+    /// Reads and writes offered while the method runs; every write Weaviate
+    /// acknowledged must be there afterwards.
+    #[serde(default)]
+    pub load: Option<Load>,
+}
+
+/// The `load:` block: an open-model load (`benchmark`'s generator) on a
+/// test dataset, from just before the method for `duration`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// The test dataset read from (generated when missing); inserts go to
+    /// `<collection>Writes`, removed after the run.
+    #[serde(default = "load_collection")]
+    pub collection: String,
+    #[serde(default = "load_records")]
+    pub records: u64,
+    /// Requests a second.
+    pub rate: f64,
+    pub duration: Value,
+    /// Operation (get, bm25, near_vector, filtered, insert) → weight.
+    #[serde(default = "load_mix")]
+    pub mix: std::collections::BTreeMap<String, u32>,
+    #[serde(default = "load_consistency")]
+    pub consistency: String,
+    #[serde(default = "load_concurrency")]
+    pub concurrency: usize,
+}
+
+fn load_collection() -> String {
+    "ChaosLoad".into()
+}
+fn load_records() -> u64 {
+    200
+}
+fn load_mix() -> std::collections::BTreeMap<String, u32> {
+    [("get".to_string(), 1), ("insert".to_string(), 1)].into()
+}
+fn load_consistency() -> String {
+    "QUORUM".into()
+}
+fn load_concurrency() -> usize {
+    16
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -218,6 +261,16 @@ fn check(s: &Scenario, file: &str) -> HostResult<()> {
         if let Some(p) = &a.pauses {
             duration_of(&p.before, &format!("{file}: {what}: pauses.before"))?;
             duration_of(&p.after, &format!("{file}: {what}: pauses.after"))?;
+        }
+    }
+    if let Some(l) = &s.load {
+        if duration_of(&Some(l.duration.clone()), &format!("{file}: load.duration"))?
+            .is_none_or(|d| d.is_zero())
+        {
+            return bad(
+                "load.duration is zero".into(),
+                "give how long the load runs, e.g. duration: 40s",
+            );
         }
     }
     for g in &s.guards {

@@ -9,6 +9,7 @@
 use super::{opt, read, write, Args, Effect, Host, HostFn, Ty};
 use crate::base::cancel::interrupted;
 use crate::base::error::{HostError, HostResult};
+use crate::benchmark::load::{LoadResult, LoadSpec, Operation};
 use crate::chaos::scenario::{self, duration_of, Activity, Kind, Scenario, Tolerance};
 use crate::chaos::snapshot;
 use serde_json::{json, Value};
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// How often guards are asked while the method pauses.
 const GUARD_INTERVAL: Duration = Duration::from_secs(1);
+/// Vector dimensions of the load's dataset (for near_vector reads).
+const LOAD_DIMENSIONS: usize = 8;
 /// How often a probe with `within` is asked again.
 const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -26,7 +29,33 @@ fn load(file: &str) -> HostResult<Scenario> {
     })?;
     let s = scenario::parse(&text, file)?;
     check_calls(&s, file)?;
+    if let Some(l) = &s.load {
+        crate::benchmark::load::check_spec(&load_spec(l)?).map_err(|e| {
+            HostError::validation(format!("{file}: load: {}", e.message)).with_hint(e.hint)
+        })?;
+    }
     Ok(s)
+}
+
+fn load_spec(l: &scenario::Load) -> HostResult<LoadSpec> {
+    let mut mix = std::collections::BTreeMap::new();
+    for (name, weight) in &l.mix {
+        let op = Operation::parse(name).ok_or_else(|| {
+            HostError::validation(format!("load.mix: {name:?} is not an operation"))
+                .with_hint("the operations: get, bm25, near_vector, filtered, insert")
+        })?;
+        mix.insert(op, *weight);
+    }
+    Ok(LoadSpec {
+        collection: l.collection.clone(),
+        rate: l.rate,
+        duration: duration_of(&Some(l.duration.clone()), "load.duration")?.unwrap_or_default(),
+        warmup: Duration::ZERO,
+        max_in_flight: l.concurrency,
+        mix,
+        consistency: l.consistency.clone(),
+        seed: 7,
+    })
 }
 
 /// Every call names a host function, takes the arguments given, and a
@@ -281,16 +310,38 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
     run.say(&format!("experiment: {}", s.title));
 
     let before = run.hypothesis(s, "before");
-    let mut status = "completed";
+    let mut status: &'static str;
     let mut method = Vec::new();
     let mut aborted_by = Value::Null;
     let mut after = None;
     let mut snapshot_taken = Value::Null;
+    let mut load_offered: Option<HostResult<(LoadSpec, LoadResult)>> = None;
     if before.as_ref().is_some_and(|b| b["met"] == false) {
         status = "failed";
         run.say("the steady state was not met before the method: the method does not run");
     } else {
-        // The data the method must not lose, for `chaos validate` afterwards.
+        // The load's dataset first: without it the experiment means nothing.
+        let dataset = match (&s.load, host.dry_run) {
+            (Some(l), false) => {
+                match crate::benchmark::dataset(host, &l.collection, l.records, LOAD_DIMENSIONS) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        load_offered = Some(Err(e));
+                        None
+                    }
+                }
+            }
+            (Some(l), true) => {
+                host.out.plan_line(&format!(
+                    "would offer {} requests/s to {} for the load, and look for every acknowledged write afterwards",
+                    l.rate, l.collection
+                ));
+                None
+            }
+            _ => None,
+        };
+        // The data the method must not lose (the load's dataset included), for
+        // `chaos validate` afterwards.
         snapshot_taken = match snapshot::take(host) {
             Ok(snap) => {
                 let n = snap["collections"].as_object().map_or(0, |c| c.len());
@@ -307,33 +358,32 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
                 json!({"error": e.message})
             }
         };
-        'steps: for a in &s.method {
-            if let Err(why) = run.pause(pause_of(a, "before")) {
-                (status, aborted_by) = stop_reason(why);
-                break 'steps;
-            }
-            if interrupted() {
-                status = "interrupted";
-                break;
-            }
-            if !run.guards.is_empty() {
-                if let Some(t) = run.guards_tripped() {
-                    (status, aborted_by) = ("aborted", t);
-                    break;
-                }
-            }
-            let done = run.activity(a, false);
-            let action_failed = a.kind == Kind::Action && done["status"] == "failed";
-            method.push(done);
-            if action_failed {
-                status = "failed";
-                run.say(&format!("action {} failed: the method stops", a.name));
-                break;
-            }
-            if let Err(why) = run.pause(pause_of(a, "after")) {
-                (status, aborted_by) = stop_reason(why);
-                break;
-            }
+        if load_offered.is_some() {
+            status = "failed";
+        } else {
+            // The load runs beside the method, on its own thread, for its duration.
+            let (st, ab, steps, offered) = std::thread::scope(|scope| {
+                let load = s.load.as_ref().zip(dataset).map(|(l, dataset)| {
+                    let spec = load_spec(l);
+                    run.say(&format!(
+                        "load: {} requests/s on {} at {}",
+                        l.rate, l.collection, l.consistency
+                    ));
+                    scope.spawn(move || -> HostResult<(LoadSpec, LoadResult)> {
+                        let spec = spec?;
+                        let r = crate::benchmark::load::run_with(host, &spec, dataset, None, true)?;
+                        Ok((spec, r))
+                    })
+                });
+                let (st, ab, steps) = method_steps(&mut run, s);
+                let offered = load.map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(HostError::unknown("the load generator panicked")))
+                });
+                (st, ab, steps, offered)
+            });
+            (status, aborted_by, method) = (st, ab, steps);
+            load_offered = offered;
         }
         if status == "completed" {
             after = run.hypothesis(s, "after");
@@ -348,13 +398,39 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
             rollbacks.push(run.activity(a, false));
         }
     }
-    let deviated = after.as_ref().is_some_and(|a| a["met"] == false);
+    // Every write the cluster acknowledged must be there, now that it healed.
+    let load = match load_offered {
+        None => Value::Null,
+        Some(Err(e)) => {
+            run.say(&format!("the load could not run: {}", e.message));
+            if status == "completed" {
+                status = "failed";
+            }
+            json!({"error": e.message})
+        }
+        Some(Ok((spec, r))) => {
+            let lost = crate::benchmark::load::missing(host, &spec, &r.acknowledged);
+            crate::benchmark::load::drop_writes(host, &spec);
+            let lost = lost.unwrap_or_else(|e| vec![format!("not checked: {}", e.message)]);
+            run.say(&format!(
+                "load: {} writes acknowledged, {} of them lost",
+                r.acknowledged.len(),
+                lost.len()
+            ));
+            json!({"summary": r.summary(), "acknowledged": r.acknowledged.len(),
+                   "lost": lost.len(), "lost_ids": lost.iter().take(10).collect::<Vec<_>>()})
+        }
+    };
+    let lost_writes = load["lost"].as_u64().unwrap_or(0) > 0;
+    let deviated = after.as_ref().is_some_and(|a| a["met"] == false) || lost_writes;
     let verdict = match (status, deviated) {
         ("completed", false) => "the steady state held",
+        ("completed", true) if lost_writes => "DEVIATED: acknowledged writes were lost",
         ("completed", true) => "DEVIATED: the steady state did not hold after the method",
         ("failed", _) if method.is_empty() && before.is_some() => {
             "FAILED: the steady state was not met before the method"
         }
+        ("failed", _) if load["error"].is_string() => "FAILED: the load could not run",
         ("failed", _) => "FAILED: an action failed",
         ("aborted", _) => "ABORTED: a guard tripped; the rollbacks ran",
         _ => "INTERRUPTED: the rollbacks ran",
@@ -368,7 +444,7 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
         "end": ended.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "seconds": round3(run.t0.elapsed().as_secs_f64()),
         "steady_states": {"before": before, "after": after},
-        "snapshot": snapshot_taken, "run": method, "rollbacks": rollbacks, "aborted_by": aborted_by,
+        "snapshot": snapshot_taken, "load": load, "run": method, "rollbacks": rollbacks, "aborted_by": aborted_by,
     });
     crate::base::redact::json(&mut journal);
     journal_event(
@@ -376,6 +452,43 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
         json!({"title": s.title, "file": file, "status": status, "deviated": deviated}),
     );
     Ok(journal)
+}
+
+/// The method's steps in order, until one fails, a guard trips or Ctrl-C:
+/// (status, what aborted it, the steps done).
+fn method_steps(run: &mut Run, s: &Scenario) -> (&'static str, Value, Vec<Value>) {
+    let mut status = "completed";
+    let mut aborted_by = Value::Null;
+    let mut method = Vec::new();
+    for a in &s.method {
+        if let Err(why) = run.pause(pause_of(a, "before")) {
+            (status, aborted_by) = stop_reason(why);
+            break;
+        }
+        if interrupted() {
+            status = "interrupted";
+            break;
+        }
+        if !run.guards.is_empty() {
+            if let Some(t) = run.guards_tripped() {
+                (status, aborted_by) = ("aborted", t);
+                break;
+            }
+        }
+        let done = run.activity(a, false);
+        let action_failed = a.kind == Kind::Action && done["status"] == "failed";
+        method.push(done);
+        if action_failed {
+            status = "failed";
+            run.say(&format!("action {} failed: the method stops", a.name));
+            break;
+        }
+        if let Err(why) = run.pause(pause_of(a, "after")) {
+            (status, aborted_by) = stop_reason(why);
+            break;
+        }
+    }
+    (status, aborted_by, method)
 }
 
 fn stop_reason(why: Value) -> (&'static str, Value) {
