@@ -169,13 +169,15 @@ fn expected_node_env(
     let node = cfg.weaviate.node(i);
     match kind {
         RuntimeKind::Process => {
-            crate::runtime::process::ProcessRuntime::new(cfg.weaviate.clone()).node_env(&node)
+            crate::runtime::process::ProcessRuntime::new(crate::runtime::weaviate_for(cfg, kind))
+                .node_env(&node)
         }
-        RuntimeKind::Docker => {
-            crate::runtime::docker::DockerRuntime::new(cfg.weaviate.clone(), ctx.rt.clone())
-                .map(|r| r.node_env(&node))
-                .unwrap_or_default()
-        }
+        RuntimeKind::Docker => crate::runtime::docker::DockerRuntime::new(
+            crate::runtime::weaviate_for(cfg, kind),
+            ctx.rt.clone(),
+        )
+        .map(|r| r.node_env(&node))
+        .unwrap_or_default(),
     }
 }
 

@@ -178,6 +178,31 @@ impl Config {
                 .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
             )
         })?;
+        if self.backup.enabled && !self.backup.secret_key.is_set() {
+            return Err(bad(
+                "backup.enabled",
+                HostError::validation("backup.enabled = true needs backup.secret_key").with_hint(
+                    "set backup.secret_key under [backup] (a value, \"env:NAME\" or \"file:PATH\")",
+                ),
+            ));
+        }
+        if self.backup.bucket.len() < 3
+            || self.backup.bucket.len() > 63
+            || !self
+                .backup
+                .bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return Err(bad(
+                "backup.bucket",
+                HostError::validation(format!(
+                    "backup.bucket = {:?} is not an S3 bucket name",
+                    self.backup.bucket
+                ))
+                .with_hint("use 3 to 63 lowercase letters, digits, '-' or '.'"),
+            ));
+        }
         let mut chaos = Vec::new();
         for (key, text) in [
             ("chaos.default_duration", &self.chaos.default_duration),

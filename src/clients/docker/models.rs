@@ -187,6 +187,10 @@ pub struct ContainerSpec {
     pub volumes: Vec<(String, String)>,
     /// Seconds the engine waits after SIGTERM on a plain `stop`.
     pub stop_timeout: Option<i64>,
+    /// `name:address` lines for /etc/hosts (`host-gateway` is the host).
+    /// Left out of the fingerprint when empty, so older containers match.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
 }
 
 impl ContainerSpec {
