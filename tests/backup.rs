@@ -149,10 +149,18 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     // Weaviate's refusals, named.
     let r = s.run(&["backup", "create", "--id", "first", "--wait"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("first"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("first") && r.stderr.contains("exists already"),
+        "{}",
+        r.stderr
+    );
     let r = s.run(&["backup", "create", "--include", "NoSuchThing", "--wait"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("NoSuchThing"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("NoSuchThing") && r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
     let r = s.run(&["backup", "create", "--id", "Bad ID"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("not a backup ID"), "{}", r.stderr);
@@ -275,6 +283,14 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert_eq!(ids[1], "third", "{ids:?}");
 
+    // A node down: Weaviate refuses the backup, and the answer says what to do.
+    common::signal(s.node_pid(2), "KILL");
+    let r = s.run(&["backup", "create", "--id", "node-down", "--wait"]);
+    eprintln!("node down: {}", r.stderr);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("weaviate-2"), "{}", r.stderr);
+    assert!(r.stderr.contains("a node is down"), "{}", r.stderr);
+
     // stop takes the store down with the nodes.
     let r = s.run(&["stop", "--json"]).ok().json();
     assert_eq!(
@@ -306,6 +322,57 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn a_stack_started_before_backups_were_enabled_is_told_to_restart() {
+    if !require_weaviate()
+        || !require(
+            "versitygw (elysiactl install backup-store)",
+            versitygw_binary().exists(),
+        )
+    {
+        return;
+    }
+    let s = Stack::new("process", 1, false, "");
+    s.run(&["start", "--timeout", "240"]).ok();
+    let port = free_block(1);
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "{text}\n[backup]\nenabled = true\nport = {port}\nsecret_key = \"{SECRET}\"\nbinary = \"{}\"\n",
+            versitygw_binary().display()
+        ),
+    )
+    .unwrap();
+    // Neither the store nor the module yet.
+    let r = s.run(&["backup", "create", "--wait"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("backup store") && r.stderr.contains("not running"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("restart the stack"), "{}", r.stderr);
+    // `start` brings the store up but leaves the running node as it is.
+    s.run(&["start", "--timeout", "240"]).ok();
+    let r = s.run(&["backup", "list"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("weaviate-0 runs without the backup-s3 module")
+            && r.stderr.contains("restart the stack"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(SECRET));
+    // Restarted, it backs up.
+    s.run(&["stop"]).ok();
+    s.run(&["start", "--timeout", "240"]).ok();
+    let list = s.run(&["backup", "list", "--json"]).ok().json();
+    assert_eq!(list, serde_json::json!([]));
 }
 
 #[test]

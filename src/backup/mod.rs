@@ -53,6 +53,40 @@ pub struct RestoreOpts {
     pub timeout: Duration,
 }
 
+/// Backups need the store running and every node with the backup-s3
+/// module: both come with a start after [backup] was enabled, so either
+/// missing means the stack runs as it was started before.
+fn preflight(ctx: &Context) -> HostResult<()> {
+    store::require_enabled(ctx)?;
+    let restart = "restart the stack (`elysiactl stop && elysiactl start`) so that it runs with [backup]: the store, and the nodes with the backup-s3 module";
+    if !matches!(
+        crate::base::process::pid_state(&store::pid_file())?,
+        crate::base::process::PidState::Running { .. }
+    ) {
+        return Err(HostError::validation(format!(
+            "the backup store (versitygw at {}) is not running",
+            ctx.config.backup.url()
+        ))
+        .with_hint(restart));
+    }
+    let specs = ctx.config.weaviate.node_specs();
+    for spec in &specs {
+        let c = crate::clients::weaviate::WeaviateClient::in_context(ctx, spec);
+        let Ok(meta) = ctx.block_on(c.meta()) else {
+            // A node that does not answer: Weaviate's own refusal names it.
+            continue;
+        };
+        if meta["modules"].get("backup-s3").is_none() {
+            return Err(HostError::validation(format!(
+                "{} runs without the backup-s3 module",
+                spec.name
+            ))
+            .with_hint(restart));
+        }
+    }
+    Ok(())
+}
+
 fn cluster(ctx: &Context) -> Cluster {
     Cluster::in_context(ctx, &ctx.config.weaviate.node_specs())
 }
@@ -100,12 +134,13 @@ fn explain(e: HostError, id: &str) -> HostError {
         && (m.contains("not exist") || m.contains("not found") || m.contains("doesn't exist"))
     {
         "a collection named in --include/--exclude does not exist: `elysiactl weaviate collections` lists them".to_string()
-    } else if m.contains("node")
-        && (m.contains("unavailable")
-            || m.contains("not available")
-            || m.contains("unreachable")
-            || m.contains("down")
-            || m.contains("not ready"))
+    } else if m.contains("connection refused")
+        || m.contains("node")
+            && (m.contains("unavailable")
+                || m.contains("not available")
+                || m.contains("unreachable")
+                || m.contains("down")
+                || m.contains("not ready"))
     {
         "a node is down: a backup needs every node that holds data; start it (`elysiactl start`) and check `elysiactl status`".to_string()
     } else {
@@ -157,7 +192,7 @@ fn wait_for(
 /// Start a backup of the cluster; with `wait`, until it ends, then record
 /// its files in the manifest.
 pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
-    store::require_enabled(ctx)?;
+    preflight(ctx)?;
     if !o.include.is_empty() && !o.exclude.is_empty() {
         return Err(
             HostError::validation("a backup takes --include or --exclude, not both")
@@ -260,7 +295,7 @@ fn write_manifest(ctx: &Context, s3: &S3Client, id: &str) -> HostResult<Vec<S3Ob
 /// Every backup Weaviate knows in the store, newest first, with the size
 /// the store holds for each.
 pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
-    store::require_enabled(ctx)?;
+    preflight(ctx)?;
     let c = cluster(ctx);
     let listed = ctx
         .block_on(c.any_node(|n| async move { n.backup_list(BACKEND).await }))
@@ -307,7 +342,7 @@ pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
 /// Weaviate's status of the backup, and every file recorded at creation
 /// present in the store with its size. `ok` is false with what is wrong.
 pub fn verify(ctx: &Context, id: &str) -> HostResult<Value> {
-    store::require_enabled(ctx)?;
+    preflight(ctx)?;
     backup_id(id)?;
     let c = cluster(ctx);
     let st = ctx
@@ -446,7 +481,7 @@ pub fn restore_plan(
 
 /// Restore a backup's collections; refused while any of them exists.
 pub fn restore(ctx: &Context, id: &str, o: &RestoreOpts) -> HostResult<Value> {
-    store::require_enabled(ctx)?;
+    preflight(ctx)?;
     backup_id(id)?;
     let collections = restore_plan(ctx, id, &o.include, &o.exclude)?;
     let clash = existing_targets(ctx, id, &collections)?;
@@ -540,7 +575,7 @@ pub fn prune_plan(rows: &[Value], retain: usize) -> HostResult<(Vec<String>, Vec
 
 /// Remove backups beyond the retention from the store.
 pub fn prune(ctx: &Context, retain: usize) -> HostResult<Value> {
-    store::require_enabled(ctx)?;
+    preflight(ctx)?;
     let rows = list(ctx)?;
     let (kept, delete) = prune_plan(&rows, retain)?;
     let s3 = store::client(ctx);
