@@ -393,3 +393,47 @@ fn backup_commands_without_a_configured_store_say_how_to_configure_it() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("backup.secret_key"), "{}", r.stderr);
 }
+
+#[test]
+fn docker_nodes_reach_the_store_on_the_host_and_restore_a_backup() {
+    let image = "elysiactl/weaviate:1.38.11";
+    if !require("a Docker engine", common::docker_available())
+        || !require(
+            &format!("the image {image} (elysiactl install weaviate)"),
+            common::docker_get(&format!("/images/{image}/json"))
+                .is_some_and(|v| v["Id"].is_string()),
+        )
+        || !require(
+            "versitygw (elysiactl install backup-store)",
+            versitygw_binary().exists(),
+        )
+    {
+        return;
+    }
+    let port = free_block(1);
+    let s = Stack::new(
+        "docker",
+        3,
+        false,
+        &format!(
+            "\n[backup]\nenabled = true\nport = {port}\nsecret_key = \"{SECRET}\"\nbinary = \"{}\"\n",
+            versitygw_binary().display()
+        ),
+    );
+    s.run(&["start", "--timeout", "240"]).ok();
+    let docs = generate(&s, "DockerDocs", "documents", "200");
+    let b = create(&s, "in-docker");
+    assert_eq!(b["status"], "SUCCESS", "{b}");
+    s.run(&["backup", "verify", "in-docker"]).ok();
+    delete_collection(&s, "DockerDocs");
+    s.run(&["backup", "restore", "in-docker", "--wait"]).ok();
+    assert_eq!(s.count_of("DockerDocs"), 200);
+    assert_eq!(s.factor_of("DockerDocs"), 3);
+    let v = validate(&s, "DockerDocs");
+    assert_eq!(v["ok"], true, "{v}");
+    let listed = s.run(&["test-data", "list", "--json"]).ok().json();
+    assert_eq!(
+        listed[0]["fingerprint"], docs["dataset"]["fingerprint"],
+        "{listed}"
+    );
+}
