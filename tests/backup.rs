@@ -347,6 +347,37 @@ fn a_stack_started_before_backups_were_enabled_is_told_to_restart() {
         ),
     )
     .unwrap();
+    // The difference is named by the [backup] settings, and not applied live.
+    let r = s.run(&["config", "diff", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains(SECRET));
+    let keys: Vec<String> = r.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap().to_string())
+        .collect();
+    for key in [
+        "backup.bucket",
+        "backup.port",
+        "backup.secret_key",
+        "weaviate.env.ENABLE_MODULES",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");
+    }
+    assert!(
+        !keys.iter().any(|k| k.starts_with("weaviate-0")),
+        "{keys:?}"
+    );
+    let r = s.run(&["--dry-run", "config", "apply", "--json"]);
+    assert!(
+        r.stdout
+            .contains("the backup store starts and stops with the stack"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+
     // Neither the store nor the module yet.
     let r = s.run(&["backup", "create", "--wait"]);
     assert_ne!(r.code, 0, "{}", r.stdout);
