@@ -282,6 +282,49 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     let ids = ids_listed(&s);
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert_eq!(ids[1], "third", "{ids:?}");
+    let scheduled = ids[0].clone();
+
+    // Incremental on the newest good backup; its base is kept by pruning,
+    // and it restores.
+    generate(&s, "BackupMore", "synthetic", "100");
+    let inc = s
+        .run(&[
+            "backup",
+            "create",
+            "--id",
+            "fifth",
+            "--incremental",
+            "--wait",
+            "--json",
+        ])
+        .ok()
+        .json()["backup"]
+        .clone();
+    assert_eq!(inc["base"], scheduled.as_str(), "{inc}");
+    let list = s.run(&["backup", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["id"], "fifth", "{list}");
+    assert_eq!(list[0]["base"], scheduled.as_str(), "{list}");
+    s.run(&["backup", "verify", "fifth"]).ok();
+    let p = s
+        .run(&["backup", "prune", "--retain", "1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(p["kept"], serde_json::json!(["fifth", scheduled]), "{p}");
+    assert_eq!(p["deleted"], serde_json::json!(["third"]), "{p}");
+    for c in ["BackupDocs", "BackupUsers", "BackupMore"] {
+        delete_collection(&s, c);
+    }
+    let r = s
+        .run(&["backup", "restore", "fifth", "--wait", "--json"])
+        .ok()
+        .json();
+    eprintln!(
+        "FIGURE restore of an incremental backup (800 objects): {}s",
+        r["seconds"]
+    );
+    assert_eq!(s.count_of("BackupDocs"), 400);
+    assert_eq!(s.count_of("BackupMore"), 100);
+    assert_eq!(validate(&s, "BackupMore")["ok"], true);
 
     // A node down: Weaviate refuses the backup, and the answer says what to do.
     common::signal(s.node_pid(2), "KILL");

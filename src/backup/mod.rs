@@ -39,6 +39,10 @@ pub const COMPRESSION: &[(&str, &str)] = &[
 
 pub struct CreateOpts {
     pub id: Option<String>,
+    /// Incremental on this backup: only files changed since go into the new one.
+    pub base: Option<String>,
+    /// Incremental on the newest successful backup (full when there is none).
+    pub incremental: bool,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub compression: Option<String>,
@@ -211,6 +215,14 @@ pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
     if let Some(c) = &o.compression {
         body["config"] = json!({"CompressionLevel": compression_level(c)?});
     }
+    let base = match &o.base {
+        Some(b) => Some(backup_id(b)?.to_string()),
+        None if o.incremental => newest_good(&list(ctx)?),
+        None => None,
+    };
+    if let Some(b) = &base {
+        body["incremental_base_backup_id"] = json!(b);
+    }
     let t0 = Instant::now();
     let s3 = store::client(ctx);
     hold_folders(ctx, &s3, &id)?;
@@ -224,7 +236,7 @@ pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
     let classes = started["classes"].clone();
     if !o.wait {
         return Ok(
-            json!({"id": id, "status": started["status"], "collections": classes,
+            json!({"id": id, "status": started["status"], "collections": classes, "base": base,
                          "seconds": round1(t0.elapsed().as_secs_f64()), "files": null, "size_bytes": null}),
         );
     }
@@ -248,9 +260,28 @@ pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
     let files = write_manifest(ctx, &s3, &id)?;
     let size: u64 = files.iter().map(|f| f.size).sum();
     Ok(
-        json!({"id": id, "status": "SUCCESS", "collections": classes,
+        json!({"id": id, "status": "SUCCESS", "collections": classes, "base": base,
               "seconds": round1(t0.elapsed().as_secs_f64()), "files": files.len(), "size_bytes": size}),
     )
+}
+
+/// The newest successful backup of a list (newest first, as `list` gives it).
+fn newest_good(rows: &[Value]) -> Option<String> {
+    rows.iter()
+        .find(|r| r["status"] == "SUCCESS")
+        .and_then(|r| r["id"].as_str().map(str::to_string))
+}
+
+/// The base backup Weaviate's descriptor in the store names, if any: the
+/// list leaves it out for a user that is not root (anonymous access too).
+fn base_in_store(ctx: &Context, s3: &S3Client, id: &str) -> HostResult<Option<String>> {
+    let Some(bytes) = ctx.block_on(s3.get(&format!("{id}/backup_config.json")))? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|d| d["baseBackupId"].as_str().map(str::to_string))
+        .filter(|b| !b.is_empty()))
 }
 
 fn prefix(id: &str) -> String {
@@ -300,7 +331,8 @@ pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
     let listed = ctx
         .block_on(c.any_node(|n| async move { n.backup_list(BACKEND).await }))
         .map_err(|e| explain(e, ""))?;
-    let objects = ctx.block_on(store::client(ctx).list(""))?;
+    let s3 = store::client(ctx);
+    let objects = ctx.block_on(s3.list(""))?;
     let mut sizes: BTreeMap<String, (u64, usize)> = BTreeMap::new();
     for o in objects.iter().filter(|o| !o.key.ends_with('/')) {
         if let Some((id, _)) = o.key.split_once('/') {
@@ -317,7 +349,14 @@ pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
         .map(|b| {
             let id = b["id"].as_str().unwrap_or("").to_string();
             let (size, files) = sizes.get(&id).copied().unwrap_or_default();
-            json!({
+            let base = match b["incremental_base_backup_id"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+            {
+                Some(base) => Some(base.to_string()),
+                None => base_in_store(ctx, &s3, &id)?,
+            };
+            Ok(json!({
                 "id": id,
                 "time": b["startedAt"],
                 "completed": b["completedAt"],
@@ -325,10 +364,10 @@ pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
                 "size_bytes": size,
                 "files": files,
                 "status": b["status"],
-                "base": b["incremental_base_backup_id"].as_str().filter(|s| !s.is_empty()),
-            })
+                "base": base,
+            }))
         })
-        .collect();
+        .collect::<HostResult<_>>()?;
     rows.sort_by(|a, b| {
         b["time"]
             .as_str()
@@ -415,6 +454,15 @@ pub fn verify(ctx: &Context, id: &str) -> HostResult<Value> {
     }
     for m in &missing {
         problems.push(format!("{m} is missing from the store"));
+    }
+    // An incremental backup restores only with its base.
+    if let Some(base) = base_in_store(ctx, &s3, id)? {
+        if ctx
+            .block_on(s3.get(&format!("{base}/backup_config.json")))?
+            .is_none()
+        {
+            problems.push(format!("its base backup {base} is missing from the store"));
+        }
     }
     for w in &wrong_size {
         problems.push(format!(

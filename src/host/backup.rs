@@ -31,8 +31,14 @@ fn create_opts(a: &Args) -> HostResult<CreateOpts> {
     if let Some(c) = &compression {
         backup::compression_level(c)?;
     }
+    let base = o.str("base")?;
+    if let Some(b) = &base {
+        backup_id(b)?;
+    }
     Ok(CreateOpts {
         id,
+        base,
+        incremental: o.bool("incremental", false)?,
         include: list_opt(&o, "include")?,
         exclude: list_opt(&o, "exclude")?,
         compression,
@@ -60,7 +66,7 @@ fn simulate_create(host: &Host, a: &Args) -> HostResult<Value> {
     };
     Ok(
         json!({"id": o.id.unwrap_or_else(backup::default_id), "status": "PLANNED",
-              "collections": collections, "seconds": null, "files": null, "size_bytes": null,
+              "collections": collections, "base": o.base, "seconds": null, "files": null, "size_bytes": null,
               "dry_run": true}),
     )
 }
@@ -138,6 +144,8 @@ pub fn functions() -> Vec<HostFn> {
     let mut create_keys = wait();
     create_keys.push(opt("id", Ty::Str));
     create_keys.push(opt("compression", Ty::Str));
+    create_keys.push(opt("base", Ty::Str));
+    create_keys.push(opt("incremental", Ty::Bool));
     vec![
         write("backup", "create", create, simulate_create)
             .opts(create_keys)
@@ -145,11 +153,12 @@ pub fn functions() -> Vec<HostFn> {
                 ("id", Ty::Str),
                 ("status", Ty::Str),
                 ("collections", names()),
+                ("base", Ty::Str.or_null()),
                 ("seconds", Ty::Number.or_null()),
                 ("files", Ty::Int.or_null()),
                 ("size_bytes", Ty::Int.or_null()),
             ]))
-            .doc("Back up the cluster into the store ([backup]) through Weaviate's backup-s3 module. Opts: id (default elysiactl-YYYYMMDD-HHMMSS), include or exclude (collections, wildcards allowed), compression (default, speed, best, zstd, zstd-speed, zstd-best, none), wait (until it ends, with progress; then records every file and its size in <id>/elysiactl-manifest.json for verify), timeout (1h)."),
+            .doc("Back up the cluster into the store ([backup]) through Weaviate's backup-s3 module. Opts: id (default elysiactl-YYYYMMDD-HHMMSS), include or exclude (collections, wildcards allowed), compression (default, speed, best, zstd, zstd-speed, zstd-best, none), base (an earlier backup: only files changed since go in) or incremental (base: the newest successful backup; full when none), wait (until it ends, with progress; then records every file and its size in <id>/elysiactl-manifest.json for verify), timeout (1h)."),
         read("backup", "list", list)
             .returns(Ty::array(Ty::Record(vec![
                 ("id", Ty::Str),
