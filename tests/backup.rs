@@ -22,8 +22,7 @@ fn versitygw_binary() -> PathBuf {
         .join("elysiactl/bin/versitygw-1.8.0")
 }
 
-fn backup_stack() -> Stack {
-    let port = free_block(1);
+fn backup_stack(port: u16) -> Stack {
     Stack::new(
         "process",
         3,
@@ -106,7 +105,8 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     {
         return;
     }
-    let s = backup_stack();
+    let store_port = free_block(1);
+    let s = backup_stack(store_port);
     let started = s.run(&["start", "--timeout", "240", "--json"]).ok();
     let store = &started.json()["weaviate"]["backup_store"];
     assert_eq!(store["bucket"], "elysiactl-backups", "{store}");
@@ -204,6 +204,41 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
             .unwrap_or_else(|| panic!("{name} not listed: {datasets}"));
         assert_eq!(listed["fingerprint"], fingerprint(generated), "{listed}");
         assert_eq!(listed["complete"], true, "{listed}");
+    }
+
+    // Into a second cluster on other ports that shares the store: its start
+    // uses the running store, and the backup restores there the same.
+    {
+        let other = backup_stack(store_port);
+        let r = other
+            .run(&["start", "--timeout", "240", "--json"])
+            .ok()
+            .json();
+        assert_eq!(r["weaviate"]["backup_store"]["action"], "shared", "{r}");
+        assert!(ids_listed(&other).contains(&"first".to_string()));
+        let r = other
+            .run(&[
+                "backup",
+                "restore",
+                "first",
+                "--include",
+                "BackupDocs",
+                "--wait",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(r["collections"], serde_json::json!(["BackupDocs"]), "{r}");
+        assert_eq!(other.count_of("BackupDocs"), 400);
+        assert_eq!(validate(&other, "BackupDocs")["ok"], true);
+        let (code, _) = http(other.rest_port, "GET", "/v1/schema/BackupUsers", None);
+        assert_eq!(code, 404, "only the included collection is restored");
+        // Its stop leaves the first stack's store running.
+        other.run(&["stop"]).ok();
+        assert!(
+            running(store_pid),
+            "the other stack stopped a store it did not start"
+        );
     }
 
     // Two more backups; the list has all three, newest first, with sizes.

@@ -63,10 +63,7 @@ pub struct RestoreOpts {
 fn preflight(ctx: &Context) -> HostResult<()> {
     store::require_enabled(ctx)?;
     let restart = "restart the stack (`elysiactl stop && elysiactl start`) so that it runs with [backup]: the store, and the nodes with the backup-s3 module";
-    if !matches!(
-        crate::base::process::pid_state(&store::pid_file())?,
-        crate::base::process::PidState::Running { .. }
-    ) {
+    if !store::running(ctx)? {
         return Err(HostError::validation(format!(
             "the backup store (versitygw at {}) is not running",
             ctx.config.backup.url()

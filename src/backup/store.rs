@@ -80,6 +80,12 @@ pub fn start(ctx: &Context, timeout: Duration, also_listen: Option<String>) -> H
     let mut action = "present";
     match proc::pid_state(&pid_file)? {
         PidState::Running { .. } => {}
+        _ if proc::port_in_use(&b.host, b.port) && answers(ctx) => {
+            // Another stack's store with these keys (a second cluster sharing
+            // the store, to restore one's backups into the other): used as it
+            // is, and left to the stack that started it.
+            action = "shared";
+        }
         state => {
             if let PidState::Stale { .. } = state {
                 let _ = std::fs::remove_file(&pid_file);
@@ -142,6 +148,18 @@ pub fn start(ctx: &Context, timeout: Duration, also_listen: Option<String>) -> H
         json!({"service": "backup-store", "action": action, "endpoint": b.url(),
               "bucket": b.bucket, "bucket_created": created}),
     )
+}
+
+/// Whether a store answers at the configured address with the configured
+/// keys (ours or another stack's).
+pub fn answers(ctx: &Context) -> bool {
+    ctx.block_on(client(ctx).probe()).is_ok()
+}
+
+/// Whether the store this stack uses runs: its own, or another stack's
+/// that answers with these keys.
+pub fn running(ctx: &Context) -> HostResult<bool> {
+    Ok(matches!(proc::pid_state(&pid_file())?, PidState::Running { .. }) || answers(ctx))
 }
 
 /// Stop the store if it runs.

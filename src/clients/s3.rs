@@ -179,6 +179,18 @@ impl S3Client {
         }
     }
 
+    /// One small listing of the bucket: Ok when the store answers and takes
+    /// these keys and the bucket exists.
+    pub async fn probe(&self) -> HostResult<()> {
+        let q = [("list-type", "2"), ("max-keys", "1")];
+        let (status, body) = self.send(Method::GET, None, &q, Vec::new()).await?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(self.refused(&format!("listing bucket {}", self.bucket), status, &body))
+        }
+    }
+
     /// Every object whose key starts with `prefix`, in key order.
     pub async fn list(&self, prefix: &str) -> HostResult<Vec<S3Object>> {
         let mut out = Vec::new();
