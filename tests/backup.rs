@@ -546,3 +546,71 @@ fn docker_nodes_reach_the_store_on_the_host_and_restore_a_backup() {
         "{listed}"
     );
 }
+
+/// Why `backup create` puts folder objects before Weaviate writes: versitygw
+/// removes a folder that a delete leaves empty, unless the folder was put
+/// as an object. Every node puts and deletes an access-check file under
+/// `<id>/<node>/` at the start of a backup; a folder removed under another
+/// node's concurrent put failed that put ("Existing Object is a
+/// directory") and the backup with it.
+#[test]
+fn versitygw_keeps_only_folders_put_as_objects() {
+    use elysiactl::base::config::Secret;
+    use elysiactl::clients::s3::S3Client;
+    if !require(
+        "versitygw (elysiactl install backup-store)",
+        versitygw_binary().exists(),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_block(1);
+    let mut store = std::process::Command::new(versitygw_binary())
+        .args(["--port", &format!("127.0.0.1:{port}"), "--quiet", "posix"])
+        .arg(dir.path())
+        .env("ROOT_ACCESS_KEY_ID", "test")
+        .env("ROOT_SECRET_ACCESS_KEY", SECRET)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s3 = S3Client::new(
+        reqwest::Client::new(),
+        &format!("http://127.0.0.1:{port}"),
+        "bucket",
+        "test",
+        &Secret::new(SECRET),
+    );
+    let result = rt.block_on(async {
+        let started = std::time::Instant::now();
+        while s3.ensure_bucket().await.is_err() {
+            assert!(started.elapsed().as_secs() < 30, "versitygw did not answer");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // Without folder objects: the delete takes both folders with it.
+        s3.put("plain/node/access-check", b"x".to_vec()).await?;
+        s3.delete("plain/node/access-check").await?;
+        let plain_gone = !dir.path().join("bucket/plain").exists();
+        // With them: the folders stay, and are no file of any listing but their own.
+        s3.put("held/", Vec::new()).await?;
+        s3.put("held/node/", Vec::new()).await?;
+        s3.put("held/node/access-check", b"x".to_vec()).await?;
+        s3.delete("held/node/access-check").await?;
+        let held_kept = dir.path().join("bucket/held/node").is_dir();
+        let listed = s3.list("held/").await?;
+        Ok::<_, elysiactl::base::error::HostError>((plain_gone, held_kept, listed))
+    });
+    let _ = store.kill();
+    let _ = store.wait();
+    let (plain_gone, held_kept, listed) = result.unwrap();
+    assert!(
+        plain_gone,
+        "versitygw kept an emptied folder: the folder objects are not needed"
+    );
+    assert!(held_kept, "a folder put as an object was removed");
+    let keys: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["held/", "held/node/"]);
+}
