@@ -121,12 +121,13 @@ impl Config {
         for (key, host) in [
             ("weaviate.host", &self.weaviate.host),
             ("elysia.host", &self.elysia.host),
+            ("backup.host", &self.backup.host),
         ] {
             if let Err(why) = check_host(host) {
-                let port = if key == "weaviate.host" {
-                    "weaviate.rest_port (node i listens on rest_port + i)"
-                } else {
-                    "elysia.port"
+                let port = match key {
+                    "weaviate.host" => "weaviate.rest_port (node i listens on rest_port + i)",
+                    "backup.host" => "backup.port",
+                    _ => "elysia.port",
                 };
                 return Err(bad(
                     key,
@@ -234,6 +235,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backups_enabled_need_a_secret_a_bucket_name_and_a_host() {
+        let check = |text: &str| Config::parse(text).unwrap().validate();
+        let ok = "[backup]\nenabled = true\nsecret_key = \"s3cr3t-key-1\"\n";
+        assert!(check(ok).is_ok());
+        let err = check("[backup]\nenabled = true\n").unwrap_err();
+        assert!(err.message.contains("backup.secret_key"), "{}", err.message);
+        let err = check(&format!("{ok}bucket = \"Has_Upper\"\n")).unwrap_err();
+        assert!(
+            err.message.contains("not an S3 bucket name"),
+            "{}",
+            err.message
+        );
+        let err = check(&format!("{ok}host = \"127.0.0.1:7070\"\n")).unwrap_err();
+        assert!(err.message.contains("backup.host"), "{}", err.message);
+        assert!(err.hint.contains("backup.port"), "{}", err.hint);
+        // Not enabled: no secret needed.
+        assert!(check("[backup]\nport = 9000\n").is_ok());
+    }
 
     #[test]
     fn index_transport_is_grpc_rest_or_refused() {
