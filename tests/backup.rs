@@ -494,6 +494,25 @@ fn backup_commands_without_a_configured_store_say_how_to_configure_it() {
         "{}",
         r.stderr
     );
+    // Bad input to the commands that need no store: named, nothing written.
+    for (args, said) in [
+        (
+            &["backup", "schedule", "--daily", "--at", "25:99"][..],
+            "not a time of day",
+        ),
+        (
+            &["backup", "schedule", "--retain", "3"][..],
+            "needs --daily or --cron",
+        ),
+        (&["backup", "create", "--retain", "2"][..], "needs --wait"),
+    ] {
+        let r = s.run(args);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains(said), "{args:?}: {}", r.stderr);
+    }
+    let cfg_text =
+        std::fs::read_to_string(s.dir.path().join("config/elysiactl/config.toml")).unwrap();
+    assert!(!cfg_text.contains("[[jobs]]"), "{cfg_text}");
     // Enabled without a secret: refused at load, naming the key.
     let cfg = s.dir.path().join("config/elysiactl/config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
