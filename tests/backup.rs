@@ -154,12 +154,24 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         "{}",
         r.stderr
     );
-    let r = s.run(&["backup", "create", "--include", "NoSuchThing", "--wait"]);
+    let r = s.run(&[
+        "backup",
+        "create",
+        "--id",
+        "refused",
+        "--include",
+        "NoSuchThing",
+        "--wait",
+    ]);
     assert_ne!(r.code, 0);
     assert!(
         r.stderr.contains("NoSuchThing") && r.stderr.contains("does not exist"),
         "{}",
         r.stderr
+    );
+    assert!(
+        !store_dir(&s).join("refused").exists(),
+        "a refused backup left its folders in the store"
     );
     let r = s.run(&["backup", "create", "--id", "Bad ID"]);
     assert_ne!(r.code, 0);

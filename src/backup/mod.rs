@@ -224,12 +224,16 @@ pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
     let s3 = store::client(ctx);
     hold_folders(ctx, &s3, &id)?;
     let c = cluster(ctx);
-    let started = ctx
-        .block_on(c.any_node_write(|n| {
-            let body = body.clone();
-            async move { n.backup_create(BACKEND, &body).await }
-        }))
-        .map_err(|e| explain(e, &id))?;
+    let started = match ctx.block_on(c.any_node_write(|n| {
+        let body = body.clone();
+        async move { n.backup_create(BACKEND, &body).await }
+    })) {
+        Ok(v) => v,
+        Err(e) => {
+            release_folders(ctx, &s3, &id);
+            return Err(explain(e, &id));
+        }
+    };
     let classes = started["classes"].clone();
     if !o.wait {
         return Ok(
@@ -290,6 +294,20 @@ fn prefix(id: &str) -> String {
 /// it was put as an object; every node puts and deletes an access-check file
 /// at the start, and a folder removed under another node's concurrent put
 /// fails that put ("Existing Object is a directory"), and the backup with it.
+/// Remove what `hold_folders` put when Weaviate refused the backup, so a
+/// refused ID leaves nothing behind; a prefix with any file in it (a
+/// backup of that ID exists) is left alone.
+fn release_folders(ctx: &Context, s3: &S3Client, id: &str) {
+    let Ok(objects) = ctx.block_on(s3.list(&prefix(id))) else {
+        return;
+    };
+    if objects.iter().all(|o| o.key.ends_with('/')) {
+        for o in objects.iter().rev() {
+            let _ = ctx.block_on(s3.delete(&o.key));
+        }
+    }
+}
+
 fn hold_folders(ctx: &Context, s3: &S3Client, id: &str) -> HostResult<()> {
     ctx.block_on(s3.put(&prefix(id), Vec::new()))?;
     for node in ctx.config.weaviate.node_specs() {
