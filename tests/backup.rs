@@ -139,7 +139,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     }
     assert!(b["files"].as_u64().unwrap() > 3, "{b}");
     eprintln!(
-        "FIGURE backup of 700 objects (factor 3, 3 nodes): {}s, {} files, {} bytes",
+        "TIMING backup of 700 objects (factor 3, 3 nodes): {}s, {} files, {} bytes",
         b["seconds"], b["files"], b["size_bytes"]
     );
     assert!(store_dir(&s)
@@ -198,7 +198,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         .ok()
         .json();
     assert_eq!(r["status"], "SUCCESS", "{r}");
-    eprintln!("FIGURE restore of 700 objects: {}s", r["seconds"]);
+    eprintln!("TIMING restore of 700 objects: {}s", r["seconds"]);
     assert_eq!(s.count_of("BackupDocs"), 400);
     assert_eq!(s.count_of("BackupUsers"), 300);
     assert_eq!(s.factor_of("BackupDocs"), 3);
@@ -366,7 +366,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         .ok()
         .json();
     eprintln!(
-        "FIGURE restore of an incremental backup (800 objects): {}s",
+        "TIMING restore of an incremental backup (800 objects): {}s",
         r["seconds"]
     );
     assert_eq!(s.count_of("BackupDocs"), 400);
