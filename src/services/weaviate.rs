@@ -83,7 +83,8 @@ pub fn start(
     let nodes = nodes.unwrap_or_else(|| all_nodes(ctx));
     rt.preflight(&nodes)?;
     let t0 = Instant::now();
-    // The nodes' backup-s3 module checks its bucket at start: the store first.
+    // The store first: versitygw needs the bucket before the first backup, and a
+    // store that cannot start stops the start before a node points at nothing.
     let backup_store = if ctx.config.backup.enabled {
         Some(start_backup_store(ctx, rt.kind(), timeout)?)
     } else {
