@@ -18,6 +18,7 @@ pub mod script;
 
 pub mod host;
 
+pub mod backup;
 pub mod benchmark;
 pub mod chaos;
 pub mod embed;

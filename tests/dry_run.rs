@@ -160,6 +160,22 @@ fn cases(
     add("install.elysia", &["install::elysia()"]);
     add("install.model", &["install::model(#{force: true})"]);
     add(
+        "install.backup_store",
+        &["install::backup_store(#{force: true})"],
+    );
+    add(
+        "backup.create",
+        &[
+            r#"backup::create(#{wait: true})"#,
+            r#"backup::create(#{id: "dry-run", include: ["DryRunKeep"], compression: "best"})"#,
+        ],
+    );
+    add(
+        "backup.restore",
+        &[r#"backup::restore("dry-run", #{include: ["DryRunKeep"], wait: true})"#],
+    );
+    add("backup.prune", &[r#"backup::prune(#{retain: 2})"#]);
+    add(
         "testdata.generate",
         &[
             r#"testdata::generate(#{records: 50, collection: "DryRunNewData", vectors: 4})"#,

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "services",
             "runtime",
+            "backup",
             "health",
             "repair",
             "index",

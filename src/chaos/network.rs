@@ -69,7 +69,10 @@ fn docker_runtime(ctx: &Context) -> HostResult<DockerRuntime> {
         )
         .with_hint("run the cluster in Docker (weaviate.runtime = \"docker\"); in the process runtime every node is on 127.0.0.1"));
     }
-    DockerRuntime::new(ctx.config.weaviate.clone(), ctx.rt.clone())
+    DockerRuntime::new(
+        crate::runtime::weaviate_for(&ctx.config, RuntimeKind::Docker),
+        ctx.rt.clone(),
+    )
 }
 
 /// The fault a partition would be, with the addresses it would cut between.

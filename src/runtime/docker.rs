@@ -37,6 +37,8 @@ pub const DATA_PORT: u16 = 7101;
 pub const RAFT_PORT: u16 = 8300;
 pub const RAFT_RPC_PORT: u16 = 8301;
 pub const DATA_PATH: &str = "/var/lib/weaviate";
+/// The name a node reaches the host by (services such as the backup store).
+pub const HOST_GATEWAY_NAME: &str = "host.docker.internal";
 
 pub struct DockerRuntime {
     cfg: WeaviateConfig,
@@ -250,6 +252,12 @@ impl DockerRuntime {
             volumes: vec![(self.volume_name(node), DATA_PATH.into())],
             stop_timeout: Some(self.cfg.stop_timeout as i64),
             log_rotation: self.rotation,
+            // Only a node that talks to a host service needs the host's name.
+            extra_hosts: if self.cfg.env.contains_key("BACKUP_S3_ENDPOINT") {
+                vec![format!("{HOST_GATEWAY_NAME}:host-gateway")]
+            } else {
+                Vec::new()
+            },
         }
     }
 

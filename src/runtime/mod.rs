@@ -97,7 +97,7 @@ pub fn common_node_env(w: &WeaviateConfig, node: &NodeSpec) -> BTreeMap<String, 
     set("DEFAULT_VECTORIZER_MODULE", "none".into());
     // text2vec-openai: Elysia's feedback collection cannot be created without it;
     // it needs no key until used.
-    set("ENABLE_MODULES", "text2vec-openai".into());
+    set("ENABLE_MODULES", DEFAULT_MODULES.into());
     // The replication API (/v1/replication/*) answers 501 without it; repair needs it.
     set("REPLICA_MOVEMENT_ENABLED", "true".into());
     set("PROMETHEUS_MONITORING_ENABLED", "true".into());
@@ -123,6 +123,37 @@ pub fn common_node_env(w: &WeaviateConfig, node: &NodeSpec) -> BTreeMap<String, 
     env
 }
 
+/// The Weaviate settings the nodes run with: the configured ones, plus,
+/// when backups are enabled, the `backup-s3` module pointed at the store
+/// (as the runtime's nodes reach it). A variable set in weaviate.env wins.
+pub fn weaviate_for(config: &Config, kind: RuntimeKind) -> WeaviateConfig {
+    let mut w = config.weaviate.clone();
+    let b = &config.backup;
+    if !b.enabled {
+        return w;
+    }
+    let endpoint = match kind {
+        RuntimeKind::Process => b.endpoint(),
+        RuntimeKind::Docker => format!("{}:{}", docker::HOST_GATEWAY_NAME, b.port),
+    };
+    for (k, v) in crate::backup::store::node_env(b, &endpoint) {
+        w.env.entry(k.to_string()).or_insert(v);
+    }
+    let modules = w
+        .env
+        .get("ENABLE_MODULES")
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_MODULES.to_string());
+    if !modules.split(',').any(|m| m.trim() == "backup-s3") {
+        w.env
+            .insert("ENABLE_MODULES".into(), format!("{modules},backup-s3"));
+    }
+    w
+}
+
+/// The modules every node loads (see `common_node_env`).
+const DEFAULT_MODULES: &str = "text2vec-openai";
+
 /// The runtime to use: configured, else the one the running cluster was
 /// started with, else docker when an engine answers and the image exists,
 /// else process.
@@ -136,10 +167,10 @@ pub fn select(
     };
     Ok(match kind {
         RuntimeKind::Process => Box::new(
-            process::ProcessRuntime::new(config.weaviate.clone()).with_rotation(config.logs),
+            process::ProcessRuntime::new(weaviate_for(config, kind)).with_rotation(config.logs),
         ),
         RuntimeKind::Docker => Box::new(
-            docker::DockerRuntime::new(config.weaviate.clone(), rt.clone())?
+            docker::DockerRuntime::new(weaviate_for(config, kind), rt.clone())?
                 .with_rotation(config.logs),
         ),
     })

@@ -30,6 +30,9 @@ pub fn action_for(key: &str) -> (&'static str, Option<&'static str>) {
             "Elysia does not run: `elysiactl elysia start` starts it with the file's settings",
         );
     }
+    if key.starts_with("backup.") {
+        return refuse("the backup store starts and stops with the stack, and every node needs the same store: stop, change [backup], start");
+    }
     if key.starts_with("weaviate.") {
         return ("rolling restart of the nodes", None);
     }

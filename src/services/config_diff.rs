@@ -150,6 +150,9 @@ fn node_key(var: &str, node: &str, file: &Config) -> String {
     match var {
         "AUTHENTICATION_APIKEY_ALLOWED_KEYS" => "weaviate.api_key".into(),
         "RAFT_BOOTSTRAP_EXPECT" => "weaviate.nodes".into(),
+        _ if !file.weaviate.env.contains_key(var) && backup_key(var).is_some() => {
+            backup_key(var).unwrap_or_default().into()
+        }
         _ if file.weaviate.env.contains_key(var)
             || crate::runtime::common_node_env(&Default::default(), &file.weaviate.node(0))
                 .contains_key(var) =>
@@ -158,6 +161,19 @@ fn node_key(var: &str, node: &str, file: &Config) -> String {
         }
         _ => format!("{node}.env.{var}"),
     }
+}
+
+/// The [backup] setting behind a variable the runtime gives the nodes
+/// when backups are enabled (runtime::weaviate_for).
+fn backup_key(var: &str) -> Option<&'static str> {
+    Some(match var {
+        "BACKUP_S3_BUCKET" => "backup.bucket",
+        "BACKUP_S3_ENDPOINT" => "backup.port",
+        "AWS_ACCESS_KEY_ID" => "backup.access_key",
+        "AWS_SECRET_ACCESS_KEY" => "backup.secret_key",
+        "BACKUP_S3_USE_SSL" | "AWS_REGION" => "backup.enabled",
+        _ => return None,
+    })
 }
 
 fn expected_node_env(
@@ -169,13 +185,15 @@ fn expected_node_env(
     let node = cfg.weaviate.node(i);
     match kind {
         RuntimeKind::Process => {
-            crate::runtime::process::ProcessRuntime::new(cfg.weaviate.clone()).node_env(&node)
+            crate::runtime::process::ProcessRuntime::new(crate::runtime::weaviate_for(cfg, kind))
+                .node_env(&node)
         }
-        RuntimeKind::Docker => {
-            crate::runtime::docker::DockerRuntime::new(cfg.weaviate.clone(), ctx.rt.clone())
-                .map(|r| r.node_env(&node))
-                .unwrap_or_default()
-        }
+        RuntimeKind::Docker => crate::runtime::docker::DockerRuntime::new(
+            crate::runtime::weaviate_for(cfg, kind),
+            ctx.rt.clone(),
+        )
+        .map(|r| r.node_env(&node))
+        .unwrap_or_default(),
     }
 }
 

@@ -83,6 +83,13 @@ pub fn start(
     let nodes = nodes.unwrap_or_else(|| all_nodes(ctx));
     rt.preflight(&nodes)?;
     let t0 = Instant::now();
+    // The store first: versitygw needs the bucket before the first backup, and a
+    // store that cannot start stops the start before a node points at nothing.
+    let backup_store = if ctx.config.backup.enabled {
+        Some(start_backup_store(ctx, rt.kind(), timeout)?)
+    } else {
+        None
+    };
     // Start every node before waiting: readiness needs RAFT quorum, so no
     // node is ready until enough voters are up.
     for &i in &nodes {
@@ -101,7 +108,27 @@ pub fn start(
         "ready": readiness.as_ref().map(|r| r.is_ready(ctx.config.weaviate.nodes)),
         "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "readiness": readiness,
+        "backup_store": backup_store,
     }))
+}
+
+/// The backup store, listening where the runtime's nodes reach it.
+fn start_backup_store(
+    ctx: &Context,
+    kind: crate::base::config::RuntimeKind,
+    timeout: Duration,
+) -> HostResult<Value> {
+    let also = match kind {
+        crate::base::config::RuntimeKind::Process => None,
+        crate::base::config::RuntimeKind::Docker => {
+            let gateway = ctx.block_on(async {
+                let d = crate::clients::docker::connect().await?;
+                crate::clients::docker::default_bridge_gateway(&d).await
+            })?;
+            Some(format!("{gateway}:{}", ctx.config.backup.port))
+        }
+    };
+    crate::backup::store::start(ctx, timeout, also)
 }
 
 pub fn stop(ctx: &Context, nodes: Option<Vec<usize>>, timeout: Duration) -> HostResult<Value> {
@@ -131,6 +158,12 @@ pub fn stop(ctx: &Context, nodes: Option<Vec<usize>>, timeout: Duration) -> Host
     if whole {
         rt.cleanup(false)?;
         runtime::remember(None);
+        // Stopped with the nodes, whether or not backups are still enabled:
+        // the store a config change disabled must not outlive the stack.
+        let store = crate::backup::store::stop(timeout)?;
+        if store != "not running" {
+            result.insert("backup-store".into(), json!(store));
+        }
     }
     Ok(json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": result}))
 }

@@ -121,12 +121,13 @@ impl Config {
         for (key, host) in [
             ("weaviate.host", &self.weaviate.host),
             ("elysia.host", &self.elysia.host),
+            ("backup.host", &self.backup.host),
         ] {
             if let Err(why) = check_host(host) {
-                let port = if key == "weaviate.host" {
-                    "weaviate.rest_port (node i listens on rest_port + i)"
-                } else {
-                    "elysia.port"
+                let port = match key {
+                    "weaviate.host" => "weaviate.rest_port (node i listens on rest_port + i)",
+                    "backup.host" => "backup.port",
+                    _ => "elysia.port",
                 };
                 return Err(bad(
                     key,
@@ -178,6 +179,31 @@ impl Config {
                 .with_hint("write a duration such as \"30s\", \"10m\" or \"1h\""),
             )
         })?;
+        if self.backup.enabled && !self.backup.secret_key.is_set() {
+            return Err(bad(
+                "backup.enabled",
+                HostError::validation("backup.enabled = true needs backup.secret_key").with_hint(
+                    "set backup.secret_key under [backup] (a value, \"env:NAME\" or \"file:PATH\")",
+                ),
+            ));
+        }
+        if self.backup.bucket.len() < 3
+            || self.backup.bucket.len() > 63
+            || !self
+                .backup
+                .bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return Err(bad(
+                "backup.bucket",
+                HostError::validation(format!(
+                    "backup.bucket = {:?} is not an S3 bucket name",
+                    self.backup.bucket
+                ))
+                .with_hint("use 3 to 63 lowercase letters, digits, '-' or '.'"),
+            ));
+        }
         let mut chaos = Vec::new();
         for (key, text) in [
             ("chaos.default_duration", &self.chaos.default_duration),
@@ -209,6 +235,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backups_enabled_need_a_secret_a_bucket_name_and_a_host() {
+        let check = |text: &str| Config::parse(text).unwrap().validate();
+        let ok = "[backup]\nenabled = true\nsecret_key = \"s3cr3t-key-1\"\n";
+        assert!(check(ok).is_ok());
+        let err = check("[backup]\nenabled = true\n").unwrap_err();
+        assert!(err.message.contains("backup.secret_key"), "{}", err.message);
+        let err = check(&format!("{ok}bucket = \"Has_Upper\"\n")).unwrap_err();
+        assert!(
+            err.message.contains("not an S3 bucket name"),
+            "{}",
+            err.message
+        );
+        let err = check(&format!("{ok}host = \"127.0.0.1:7070\"\n")).unwrap_err();
+        assert!(err.message.contains("backup.host"), "{}", err.message);
+        assert!(err.hint.contains("backup.port"), "{}", err.hint);
+        // Not enabled: no secret needed.
+        assert!(check("[backup]\nport = 9000\n").is_ok());
+    }
 
     #[test]
     fn index_transport_is_grpc_rest_or_refused() {

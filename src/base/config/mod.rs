@@ -257,6 +257,77 @@ impl Default for ChaosConfig {
     }
 }
 
+pub const DEFAULT_VERSITYGW_VERSION: &str = "1.8.0";
+
+/// `backup`: the S3 store Weaviate's `backup-s3` module writes to. The store
+/// is versitygw (S3 over a local folder), which `install backup-store` builds
+/// and `start`/`stop` run with the nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Whether the stack runs the store and the nodes the `backup-s3` module.
+    pub enabled: bool,
+    /// versitygw release `install backup-store` builds.
+    pub version: String,
+    /// Path to a versitygw binary; empty means the one `install backup-store` builds.
+    pub binary: String,
+    /// Address the store listens on and clients use.
+    pub host: String,
+    pub port: u16,
+    /// The bucket every backup goes into (created at start).
+    pub bucket: String,
+    /// The folder versitygw serves; empty means `$XDG_DATA_HOME/elysiactl/backup-store`.
+    pub dir: String,
+    pub access_key: String,
+    /// The store's secret key (the nodes get it as AWS_SECRET_ACCESS_KEY).
+    pub secret_key: Secret,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            enabled: false,
+            version: DEFAULT_VERSITYGW_VERSION.into(),
+            binary: String::new(),
+            host: "127.0.0.1".into(),
+            port: 7070,
+            bucket: "elysiactl-backups".into(),
+            dir: String::new(),
+            access_key: "elysiactl".into(),
+            secret_key: Secret::default(),
+        }
+    }
+}
+
+impl BackupConfig {
+    pub fn binary_path(&self) -> PathBuf {
+        if self.binary.is_empty() {
+            paths::data_dir()
+                .join("bin")
+                .join(format!("versitygw-{}", self.version))
+        } else {
+            PathBuf::from(&self.binary)
+        }
+    }
+
+    pub fn dir_path(&self) -> PathBuf {
+        if self.dir.is_empty() {
+            paths::data_dir().join("backup-store")
+        } else {
+            PathBuf::from(&self.dir)
+        }
+    }
+
+    /// `host:port`, as Weaviate's BACKUP_S3_ENDPOINT wants it (no scheme).
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.endpoint())
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -264,6 +335,7 @@ pub struct Config {
     pub elysia: ElysiaConfig,
     pub script: ScriptConfig,
     pub chaos: ChaosConfig,
+    pub backup: BackupConfig,
     pub index: IndexConfig,
     pub repos: ReposConfig,
     /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).
@@ -640,6 +712,7 @@ impl Config {
             &self.weaviate.api_key,
             &self.elysia.api_key,
             &self.index.embedding_api_key,
+            &self.backup.secret_key,
         ] {
             crate::base::redact::remember(key.expose());
         }

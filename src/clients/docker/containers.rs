@@ -339,6 +339,7 @@ pub async fn create_container(docker: &Docker, spec: &ContainerSpec) -> HostResu
             port_bindings: Some(bindings),
             mounts: Some(mounts),
             network_mode: spec.network.clone(),
+            extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::NO),
                 maximum_retry_count: None,

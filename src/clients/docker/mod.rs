@@ -36,7 +36,7 @@ pub use models::{
     ContainerDetails, ContainerInfo, ContainerSpec, ContainerStats, EngineInfo, ImageInfo,
     NetworkAttachment, NetworkInfo, PortMapping, PortSpec, VolumeInfo,
 };
-pub use networks::{ensure_network, list_networks, remove_network};
+pub use networks::{default_bridge_gateway, ensure_network, list_networks, remove_network};
 pub use stats::{stats, stats_now};
 pub use volumes::{ensure_volume, list_volumes, remove_volume};
 

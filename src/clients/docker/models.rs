@@ -190,6 +190,10 @@ pub struct ContainerSpec {
     /// Size-based rotation of the container's log by the engine (json-file
     /// driver), as the tool rotates the logs it writes itself.
     pub log_rotation: Option<crate::base::logfile::Rotation>,
+    /// `name:address` lines for /etc/hosts (`host-gateway` is the host).
+    /// Left out of the fingerprint when empty, so older containers match.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
 }
 
 impl ContainerSpec {

@@ -93,3 +93,22 @@ pub async fn remove_network(docker: &Docker, name: &str) -> HostResult<bool> {
         Err(e) => Err(engine_error(&format!("cannot remove network {name}"), e)),
     }
 }
+
+/// The gateway address of Docker's default bridge: what `host-gateway` in
+/// a container's extra hosts resolves to, so where a host service must
+/// listen for containers to reach it.
+pub async fn default_bridge_gateway(docker: &Docker) -> HostResult<String> {
+    let n = docker
+        .inspect_network::<String>("bridge", None)
+        .await
+        .map_err(|e| engine_error("cannot inspect Docker's bridge network", e))?;
+    n.ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|c| c.gateway)
+        .ok_or_else(|| {
+            HostError::validation("Docker's bridge network has no gateway address")
+                .with_hint("check `docker network inspect bridge`")
+        })
+}

@@ -1,0 +1,204 @@
+//! Backups from scripts: `backup.create(#{wait: true})`, `backup.list()`,
+//! `backup.verify(id)`, `backup.restore(id, #{wait: true})`,
+//! `backup.prune(#{retain: 7})`, `backup.store()`. The domain is
+//! `crate::backup`; the `backup` commands are thin scripts over these.
+//!
+//! A dry run plans without the store: it names the collections a backup or
+//! restore would take and, where the store answers, what pruning would
+//! remove; the real call is what refuses when [backup] is not configured.
+
+use super::{opt, read, write, Args, Host, HostFn, Ty};
+use crate::backup::{self, CreateOpts, RestoreOpts};
+use crate::base::error::HostResult;
+use crate::clients::weaviate::backups::backup_id;
+use crate::clients::weaviate::Cluster;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn list_opt(o: &super::args::Opts, key: &str) -> HostResult<Vec<String>> {
+    Ok(o.str_list(key)?.unwrap_or_default())
+}
+
+fn create_opts(a: &Args) -> HostResult<CreateOpts> {
+    let o = a.opts(0)?;
+    let id = o.str("id")?;
+    if let Some(id) = &id {
+        backup_id(id)?;
+    }
+    let compression = o.str("compression")?;
+    if let Some(c) = &compression {
+        backup::compression_level(c)?;
+    }
+    let base = o.str("base")?;
+    if let Some(b) = &base {
+        backup_id(b)?;
+    }
+    Ok(CreateOpts {
+        id,
+        base,
+        incremental: o.bool("incremental", false)?,
+        include: list_opt(&o, "include")?,
+        exclude: list_opt(&o, "exclude")?,
+        compression,
+        wait: o.bool("wait", false)?,
+        timeout: o.duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT),
+    })
+}
+
+fn create(host: &Host, a: &Args) -> HostResult<Value> {
+    backup::create(host, &create_opts(a)?)
+}
+
+/// The collections the backup would hold: those named, or every one but
+/// those excluded.
+fn simulate_create(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = create_opts(a)?;
+    let collections = if o.include.is_empty() {
+        let c = Cluster::in_context(host, &host.config.weaviate.node_specs());
+        host.block_on(c.any_node(|n| async move { n.class_names().await }))?
+            .into_iter()
+            .filter(|c| !o.exclude.contains(c))
+            .collect()
+    } else {
+        o.include.clone()
+    };
+    Ok(
+        json!({"id": o.id.unwrap_or_else(backup::default_id), "status": "PLANNED",
+              "collections": collections, "base": o.base, "seconds": null, "files": null, "size_bytes": null,
+              "dry_run": true}),
+    )
+}
+
+fn list(host: &Host, _: &Args) -> HostResult<Value> {
+    Ok(json!(backup::list(host)?))
+}
+
+fn verify(host: &Host, a: &Args) -> HostResult<Value> {
+    backup::verify(host, &a.str(0)?)
+}
+
+fn restore_opts(a: &Args) -> HostResult<RestoreOpts> {
+    let o = a.opts(1)?;
+    Ok(RestoreOpts {
+        include: list_opt(&o, "include")?,
+        exclude: list_opt(&o, "exclude")?,
+        wait: o.bool("wait", false)?,
+        timeout: o.duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT),
+    })
+}
+
+fn restore(host: &Host, a: &Args) -> HostResult<Value> {
+    backup::restore(host, &a.str(0)?, &restore_opts(a)?)
+}
+
+fn simulate_restore(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.str(0)?;
+    backup_id(&id)?;
+    let o = restore_opts(a)?;
+    let collections = if host.config.backup.enabled {
+        backup::restore_plan(host, &id, &o.include, &o.exclude)?
+    } else {
+        o.include.clone()
+    };
+    Ok(
+        json!({"id": id, "status": "PLANNED", "collections": collections, "seconds": null,
+              "dry_run": true}),
+    )
+}
+
+fn retain_of(a: &Args) -> HostResult<usize> {
+    Ok(a.opts(0)?.int_in("retain", 7, 0, 10_000)? as usize)
+}
+
+fn prune(host: &Host, a: &Args) -> HostResult<Value> {
+    backup::prune(host, retain_of(a)?)
+}
+
+fn simulate_prune(host: &Host, a: &Args) -> HostResult<Value> {
+    let retain = retain_of(a)?;
+    let rows = if host.config.backup.enabled {
+        backup::list(host)?
+    } else {
+        Vec::new()
+    };
+    let (kept, deleted) = backup::prune_plan(&rows, retain)?;
+    Ok(json!({"kept": kept, "deleted": deleted, "freed_bytes": null, "dry_run": true}))
+}
+
+fn store(host: &Host, _: &Args) -> HostResult<Value> {
+    backup::store::status(host)
+}
+
+pub fn functions() -> Vec<HostFn> {
+    let names = || Ty::array(Ty::Str);
+    let wait = || {
+        vec![
+            opt("include", names()),
+            opt("exclude", names()),
+            opt("wait", Ty::Bool),
+            opt("timeout", Ty::Duration),
+        ]
+    };
+    let mut create_keys = wait();
+    create_keys.push(opt("id", Ty::Str));
+    create_keys.push(opt("compression", Ty::Str));
+    create_keys.push(opt("base", Ty::Str));
+    create_keys.push(opt("incremental", Ty::Bool));
+    vec![
+        write("backup", "create", create, simulate_create)
+            .opts(create_keys)
+            .returns(Ty::Record(vec![
+                ("id", Ty::Str),
+                ("status", Ty::Str),
+                ("collections", names()),
+                ("base", Ty::Str.or_null()),
+                ("seconds", Ty::Number.or_null()),
+                ("files", Ty::Int.or_null()),
+                ("size_bytes", Ty::Int.or_null()),
+            ]))
+            .doc("Back up the cluster into the store ([backup]) through Weaviate's backup-s3 module. Opts: id (default elysiactl-YYYYMMDD-HHMMSS), include or exclude (collections, wildcards allowed), compression (default, speed, best, zstd, zstd-speed, zstd-best, none), base (an earlier backup: only files changed since go in) or incremental (base: the newest successful backup; full when none), wait (until it ends, with progress; then records every file and its size in <id>/elysiactl-manifest.json for verify), timeout (1h)."),
+        read("backup", "list", list)
+            .returns(Ty::array(Ty::Record(vec![
+                ("id", Ty::Str),
+                ("time", Ty::Any),
+                ("collections", Ty::Array(Box::new(Ty::Any))),
+                ("size_bytes", Ty::Int),
+                ("status", Ty::Any),
+                ("base", Ty::Str.or_null()),
+            ])))
+            .doc("Every backup in the store, newest first: id, time (started), completed, collections, size_bytes and files (as the store holds them), status, base (of an incremental backup)."),
+        read("backup", "verify", verify)
+            .param("id", Ty::Str)
+            .returns(Ty::Record(vec![
+                ("id", Ty::Str),
+                ("ok", Ty::Bool),
+                ("status", Ty::Str),
+                ("missing", names()),
+                ("problems", names()),
+            ]))
+            .doc("Check a backup: Weaviate says SUCCESS, and every file recorded at creation is in the store with its recorded size (and each node's part Weaviate's descriptor names). ok is false with missing, wrong_size and problems saying what is wrong."),
+        write("backup", "restore", restore, simulate_restore)
+            .param("id", Ty::Str)
+            .opts(wait())
+            .returns(Ty::Record(vec![
+                ("id", Ty::Str),
+                ("status", Ty::Str),
+                ("collections", names()),
+                ("seconds", Ty::Number.or_null()),
+            ]))
+            .doc("Restore a backup's collections (include/exclude pick some). Refused while any of them exists (Weaviate does not restore over a collection): delete those first or exclude them. Opts: wait (until it ends, with progress), timeout (1h)."),
+        write("backup", "prune", prune, simulate_prune)
+            .opts(vec![opt("retain", Ty::Int)])
+            .returns(Ty::Record(vec![
+                ("kept", names()),
+                ("deleted", names()),
+                ("freed_bytes", Ty::Int.or_null()),
+            ]))
+            .doc("Delete backups beyond the newest `retain` successful ones (default 7) from the store, and failed ones; keeps the bases kept backups build on and never touches a running one. retain 0 is refused: the only good backup is never deleted."),
+        read("backup", "store", store)
+            .returns(Ty::record(&["enabled", "running", "pid", "endpoint", "bucket", "dir", "binary"]))
+            .doc("The backup store (versitygw): whether it is enabled and runs, its endpoint, bucket and folder."),
+    ]
+}
