@@ -25,6 +25,7 @@ fn cases(
     victim: u32,
     repo: &str,
     export: &str,
+    migrations: &str,
 ) -> BTreeMap<&'static str, Vec<String>> {
     let c = format!("{container:?}");
     let mut m: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -218,6 +219,34 @@ fn cases(
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);
     add("chaos.reap", &["chaos::reap()"]);
+    add(
+        "cluster.insert_objects",
+        &[
+            r#"cluster::insert_objects("DryRunKeep", [#{text: "new"}, #{id: "00000000-0000-4000-8000-000000000001", properties: #{text: "x"}}])"#,
+        ],
+    );
+    add(
+        "cluster.add_property",
+        &[r#"cluster::add_property("DryRunKeep", #{name: "extra", dataType: ["int"]})"#],
+    );
+    add(
+        "migrate.create",
+        &[
+            &format!("migrate::create(\"second\", #{{dir: {migrations:?}}})"),
+            &format!("migrate::create(\"third\", #{{dir: {migrations:?}, lua: true}})"),
+        ],
+    );
+    add(
+        "migrate.record",
+        &[&format!(
+            "migrate::record({:?})",
+            Path::new(migrations)
+                .join("0001_first.rhai")
+                .to_str()
+                .unwrap()
+        )],
+    );
+    add("migrate.unrecord", &[r#"migrate::unrecord("0001")"#]);
     m
 }
 
@@ -270,6 +299,13 @@ fn every_write_under_dry_run_changes_nothing() {
         .spawn()
         .unwrap();
     let export = s.state_dir().join("samples.ndjson");
+    let migrations = root.join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("0001_first.rhai"),
+        "fn up() {}\nfn down() {}\n",
+    )
+    .unwrap();
 
     let files_before = xdg_files(root);
     let weaviate_before = weaviate_state(&s);
@@ -282,6 +318,7 @@ fn every_write_under_dry_run_changes_nothing() {
         victim.id(),
         repo.to_str().unwrap(),
         export.to_str().unwrap(),
+        migrations.to_str().unwrap(),
     );
     let mut missing = Vec::new();
     let mut checked = 0;
@@ -336,6 +373,8 @@ fn every_write_under_dry_run_changes_nothing() {
         .collect();
     assert!(added.is_empty(), "files were created: {added:?}");
     assert_eq!(weaviate_state(&s), weaviate_before, "Weaviate changed");
+    let migration_files: Vec<_> = std::fs::read_dir(&migrations).unwrap().collect();
+    assert_eq!(migration_files.len(), 1, "a migration file was written");
     assert_eq!(container_state(&container), "running");
     assert!(
         victim.try_wait().unwrap().is_none(),

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "benchmark",
             "logs",
             "chaos",
+            "migrate",
         ],
     ),
     ("clients", &["clients"]),

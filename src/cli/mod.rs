@@ -142,12 +142,19 @@ pub struct Invocation {
 impl Invocation {
     pub fn host(&self) -> Arc<Host> {
         let catalog = self.catalog.clone();
-        Host::with_commands(
+        let host = Host::with_commands(
             self.config.clone(),
             self.rt.handle().clone(),
             self.dry_run,
             Arc::new(move |words: &[String]| catalog.find_command(words)),
-        )
+        );
+        let limits = self.limits();
+        let _ = host
+            .script_runner
+            .set(Arc::new(move |host, path, function| {
+                script::call_file_function(host, path, function, limits)
+            }));
+        host
     }
     pub fn limits(&self) -> Limits {
         Limits::from_config(&self.config)

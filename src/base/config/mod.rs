@@ -257,6 +257,22 @@ impl Default for ChaosConfig {
     }
 }
 
+/// `migrate`: where the versioned schema migrations are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MigrateConfig {
+    /// The migrations folder; relative to the working directory.
+    pub dir: String,
+}
+
+impl Default for MigrateConfig {
+    fn default() -> Self {
+        MigrateConfig {
+            dir: "migrations".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -264,6 +280,7 @@ pub struct Config {
     pub elysia: ElysiaConfig,
     pub script: ScriptConfig,
     pub chaos: ChaosConfig,
+    pub migrate: MigrateConfig,
     pub index: IndexConfig,
     pub repos: ReposConfig,
     /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).

@@ -14,6 +14,7 @@
 //! (with the collection writes) and [`shards`] (what a collection holds).
 
 mod nodes;
+mod objects;
 mod readiness;
 mod schema;
 mod shards;
@@ -139,6 +140,7 @@ pub fn functions() -> Vec<HostFn> {
     all.extend(readiness::functions());
     all.extend(schema::functions());
     all.extend(shards::functions());
+    all.extend(objects::functions());
     all
 }
 
