@@ -1,0 +1,235 @@
+//! `migrate` on a real three-node cluster (process runtime), one cluster for
+//! every check: a Rhai and a Lua migration applied, rolled back and applied
+//! again leave the same schema and counts; the record is read from the
+//! cluster (a second, fresh config sees it); `validate` catches an edited
+//! applied file; a throwing migration stops `up` with nothing recorded for it
+//! and its partial change undone; `--dry-run` changes nothing.
+
+mod common;
+
+use common::{http, require_weaviate, Stack};
+use serde_json::Value;
+
+const BOOKS: &str = r#"// Books with two properties and ten objects.
+fn up() {
+    cluster::create_collection(#{
+        class: "MigBooks", vectorizer: "none",
+        properties: [#{name: "title", dataType: ["text"]}, #{name: "pages", dataType: ["int"]}],
+    });
+    let rows = [];
+    for i in 0..10 { rows.push(#{title: `book ${i}`, pages: 100 + i}); }
+    cluster::insert_objects("MigBooks", rows);
+}
+fn down() { cluster::delete_collection("MigBooks"); }
+"#;
+
+const AUTHORS: &str = r#"-- A second collection with data, in Lua.
+function up()
+    cluster.create_collection({ class = "MigAuthors", vectorizer = "none",
+        replicationConfig = { factor = 3 },
+        properties = { { name = "name", dataType = { "text" } }, { name = "born", dataType = { "int" } } } })
+    local rows = {}
+    for i = 1, 25 do rows[#rows + 1] = { name = "author " .. i, born = 1900 + i } end
+    cluster.insert_objects("MigAuthors", rows)
+end
+function down()
+    cluster.delete_collection("MigAuthors")
+end
+"#;
+
+const BROKEN: &str = r#"// Creates a collection, then fails: up() must stop here.
+fn up() {
+    cluster::create_collection(#{class: "MigBroken", vectorizer: "none"});
+    throw "the third migration is broken";
+}
+fn down() { cluster::delete_collection("MigBroken"); }
+"#;
+
+fn class_names(s: &Stack) -> Vec<String> {
+    let (code, body) = http(s.rest_port, "GET", "/v1/schema", None);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<String> = v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["class"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The migrated collections' definitions and counts.
+fn snapshot(s: &Stack) -> Vec<(Value, u64)> {
+    ["MigBooks", "MigAuthors"]
+        .iter()
+        .map(|c| {
+            let (code, body) = http(s.rest_port, "GET", &format!("/v1/schema/{c}"), None);
+            assert_eq!(code, 200, "{c}: {body}");
+            (serde_json::from_str(&body).unwrap(), s.count_of(c))
+        })
+        .collect()
+}
+
+fn states(r: &common::Run) -> Vec<String> {
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            format!(
+                "{}:{}",
+                row["version"].as_str().unwrap(),
+                row["state"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn migrations_apply_roll_back_and_reapply_on_a_real_cluster() {
+    if !require_weaviate() {
+        return;
+    }
+    let s = Stack::new("process", 3, false, "");
+    s.run(&["start", "--timeout", "180"]).ok();
+    let dir = s.dir.path().join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("0001_create_books.rhai"), BOOKS).unwrap();
+    std::fs::write(dir.join("0002_create_authors.lua"), AUTHORS).unwrap();
+    let d = dir.to_str().unwrap();
+    let migrate = |args: &[&str]| {
+        let mut all = vec!["migrate"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--dir", d]);
+        s.run(&all)
+    };
+
+    // A dry run plans both migrations and their records, and changes nothing.
+    let before = class_names(&s);
+    let r = s.run(&["--dry-run", "migrate", "up", "--dir", d]).ok();
+    for planned in [
+        "would cluster.create_collection",
+        "would cluster.insert_objects(\"MigAuthors\"",
+        "would migrate.record(",
+    ] {
+        assert!(r.stderr.contains(planned), "{planned}: {}", r.stderr);
+    }
+    assert_eq!(class_names(&s), before, "the dry run changed the schema");
+    assert_eq!(
+        states(&migrate(&["status", "--json"]).ok()),
+        ["0001:pending", "0002:pending"]
+    );
+
+    // Applied, and recorded in the cluster with the cluster's factor.
+    let r = migrate(&["up", "--json"]).ok();
+    assert_eq!(
+        r.json()["applied"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(s.factor_of("ElysiactlMigrations"), 3);
+    let first = snapshot(&s);
+    assert_eq!(first[0].1, 10);
+    assert_eq!(first[1].1, 25);
+
+    // A second operator with a fresh config sees the same record.
+    let other = s.dir.path().join("other-config");
+    std::fs::create_dir_all(other.join("elysiactl")).unwrap();
+    std::fs::copy(
+        s.dir.path().join("config/elysiactl/config.toml"),
+        other.join("elysiactl/config.toml"),
+    )
+    .unwrap();
+    let r = s
+        .run_with(
+            &["migrate", "status", "--json", "--dir", d],
+            &[("XDG_CONFIG_HOME", other.to_str().unwrap())],
+        )
+        .ok();
+    assert_eq!(states(&r), ["0001:applied", "0002:applied"]);
+    let row = &r.json()[1];
+    assert_eq!(row["checksum"], row["applied_checksum"]);
+    assert!(row["applied_by"].as_str().unwrap().contains('@'), "{row}");
+
+    // A dry rollback changes nothing; a real one undoes both, newest first.
+    let r = s
+        .run(&[
+            "--dry-run",
+            "migrate",
+            "rollback",
+            "--steps",
+            "2",
+            "--dir",
+            d,
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains("would migrate.unrecord(\"0002\")"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(snapshot(&s), first, "the dry rollback changed something");
+    let r = migrate(&["rollback", "--steps", "2"]).ok();
+    assert!(
+        r.stdout.find("rolled back 0002").unwrap() < r.stdout.find("rolled back 0001").unwrap(),
+        "{}",
+        r.stdout
+    );
+    let names = class_names(&s);
+    assert!(!names.iter().any(|n| n.starts_with("Mig")), "{names:?}");
+    assert_eq!(
+        states(&migrate(&["status", "--json"]).ok()),
+        ["0001:pending", "0002:pending"]
+    );
+
+    // Up to a version, then the rest: the same schema and counts as before.
+    migrate(&["up", "--to", "1"]).ok();
+    assert_eq!(
+        states(&migrate(&["status", "--json"]).ok()),
+        ["0001:applied", "0002:pending"]
+    );
+    migrate(&["up"]).ok();
+    assert_eq!(
+        snapshot(&s),
+        first,
+        "up, rollback, up changed the schema or data"
+    );
+
+    // validate: fine, then an applied file edited is named and fails.
+    migrate(&["validate"]).ok();
+    let books = dir.join("0001_create_books.rhai");
+    std::fs::write(&books, format!("{BOOKS}// edited after it was applied\n")).unwrap();
+    let r = migrate(&["validate"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0001_create_books.rhai changed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(migrate(&["status"]).code, 1);
+    std::fs::write(&books, BOOKS).unwrap();
+    migrate(&["validate"]).ok();
+
+    // A migration that throws: up stops there, its partial change is undone,
+    // nothing is recorded for it, the earlier ones stay applied.
+    std::fs::write(dir.join("0003_broken.rhai"), BROKEN).unwrap();
+    let r = migrate(&["up"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    for needle in [
+        "0003_broken failed in up()",
+        "the third migration is broken",
+        "not recorded",
+        "down() ran",
+        "stay applied",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+    }
+    assert!(!class_names(&s).contains(&"MigBroken".to_string()));
+    assert_eq!(
+        states(&migrate(&["status", "--json"]).ok()),
+        ["0001:applied", "0002:applied", "0003:pending"]
+    );
+    assert_eq!(snapshot(&s), first);
+}
