@@ -247,6 +247,25 @@ fn cases(
         )],
     );
     add("migrate.unrecord", &[r#"migrate::unrecord("0001")"#]);
+    add(
+        "cluster.create_alias",
+        &[r#"cluster::create_alias("DryRunNewAlias", "DryRunKeep")"#],
+    );
+    add(
+        "cluster.update_alias",
+        &[r#"cluster::update_alias("DryRunAlias", "DryRunEmpty")"#],
+    );
+    add(
+        "cluster.delete_alias",
+        &[r#"cluster::delete_alias("DryRunAlias")"#],
+    );
+    add(
+        "cluster.copy_objects",
+        &[
+            r#"cluster::copy_objects("DryRunKeep", "DryRunEmpty")"#,
+            r#"{ cluster::create_collection(#{class: "DryRunCopy", vectorizer: "none"}); cluster::copy_objects("DryRunKeep", "DryRunCopy", |o| o) }"#,
+        ],
+    );
     m
 }
 
@@ -269,6 +288,9 @@ fn every_write_under_dry_run_changes_nothing() {
     // What the writes act on, made for real before anything is recorded.
     make_collection(&s, "DryRunKeep", 1, 2);
     make_collection(&s, "DryRunEmpty", 1, 0);
+    let alias = json!({"alias": "DryRunAlias", "class": "DryRunKeep"});
+    let (code, body) = http(s.rest_port, "POST", "/v1/aliases", Some(&alias));
+    assert_eq!(code, 200, "{body}");
     s.run(&[
         "test-data",
         "generate",
@@ -501,8 +523,14 @@ fn xdg_files(root: &Path) -> BTreeMap<String, String> {
     files
 }
 
-/// The schema (definitions by name) and every collection's object count.
+/// The schema (definitions by name), every collection's object count, the aliases.
 fn weaviate_state(s: &Stack) -> Value {
+    let (code, aliases) = http(s.rest_port, "GET", "/v1/aliases", None);
+    assert_eq!(code, 200, "{aliases}");
+    let mut aliases: Value = serde_json::from_str(&aliases).unwrap();
+    if let Some(list) = aliases["aliases"].as_array_mut() {
+        list.sort_by(|a, b| a["alias"].as_str().cmp(&b["alias"].as_str()));
+    }
     let (code, body) = http(s.rest_port, "GET", "/v1/schema", None);
     assert_eq!(code, 200, "{body}");
     let schema: Value = serde_json::from_str(&body).unwrap();
@@ -512,7 +540,7 @@ fn weaviate_state(s: &Stack) -> Value {
         let count = s.count_of(&name);
         classes.insert(name, json!({"definition": c, "count": count}));
     }
-    json!(classes)
+    json!({"classes": classes, "aliases": aliases})
 }
 
 fn container_state(name: &str) -> String {

@@ -13,6 +13,7 @@
 //! nodes); the calls live by concern: [`nodes`], [`readiness`], [`schema`]
 //! (with the collection writes) and [`shards`] (what a collection holds).
 
+mod aliases;
 mod nodes;
 mod objects;
 mod readiness;
@@ -141,6 +142,7 @@ pub fn functions() -> Vec<HostFn> {
     all.extend(schema::functions());
     all.extend(shards::functions());
     all.extend(objects::functions());
+    all.extend(aliases::functions());
     all
 }
 
