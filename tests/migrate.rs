@@ -232,4 +232,114 @@ fn migrations_apply_roll_back_and_reapply_on_a_real_cluster() {
         ["0001:applied", "0002:applied", "0003:pending"]
     );
     assert_eq!(snapshot(&s), first);
+    std::fs::remove_file(dir.join("0003_broken.rhai")).unwrap();
+
+    alias_type_change(&s, &dir);
+}
+
+const BOOKS_V1: &str = r#"// Readers use the alias AlBooks from the start; year is text here.
+fn up() {
+    cluster::create_collection(#{class: "AlBooksV1", vectorizer: "none",
+        replicationConfig: #{factor: 3},
+        properties: [#{name: "title", dataType: ["text"]}, #{name: "year", dataType: ["text"]}]});
+    let rows = [];
+    for i in 0..300 { rows.push(#{title: `book ${i}`, year: `${1700 + i}`}); }
+    cluster::insert_objects("AlBooksV1", rows);
+    cluster::create_alias("AlBooks", "AlBooksV1");
+}
+fn down() { cluster::delete_alias("AlBooks"); cluster::delete_collection("AlBooksV1"); }
+"#;
+
+const YEAR_TO_INT: &str = r#"// year becomes an int: a new collection, the objects copied through a
+// transform, the alias switched; the old collection stays for down().
+import "stdlib/migrate" as m;
+fn up() {
+    let def = cluster::collection("AlBooksV1");
+    def.class = "AlBooksV2";
+    def.properties = def.properties.map(|p| if p.name == "year" { #{name: "year", dataType: ["int"]} } else { p });
+    m::switch_collection("AlBooks", "AlBooksV1", def, |o| { o.properties.year = parse_int(o.properties.year); o });
+}
+fn down() { m::switch_back("AlBooks", "AlBooksV1", "AlBooksV2"); }
+"#;
+
+fn alias_target(s: &Stack) -> String {
+    let (code, body) = http(s.rest_port, "GET", "/v1/aliases/AlBooks", None);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["class"].as_str().unwrap().to_string()
+}
+
+/// A property's type changed through an alias while the official Python
+/// client reads through it: no read fails, it sees both types, and a
+/// rollback switches back with the old collection intact.
+fn alias_type_change(s: &Stack, dir: &std::path::Path) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("0003_books_v1.rhai"), BOOKS_V1).unwrap();
+    s.run(&["migrate", "up", "--dir", d]).ok();
+    assert_eq!(alias_target(s), "AlBooksV1");
+
+    let work = s.dir.path();
+    let (ready, stop) = (work.join("alias.ready"), work.join("alias.stop"));
+    let child = std::process::Command::new(common::python())
+        .arg(format!(
+            "{}/tests/py/alias_reader.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args([
+            "127.0.0.1",
+            &s.rest_port.to_string(),
+            &s.grpc_port.to_string(),
+            "AlBooks",
+            "300",
+            stop.to_str().unwrap(),
+            ready.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python with weaviate-client");
+    let wait_for = |marker: &std::path::Path, what: &str| {
+        let t0 = Instant::now();
+        while !marker.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "the reader never {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&ready, "got ready");
+
+    std::fs::write(dir.join("0004_year_to_int.rhai"), YEAR_TO_INT).unwrap();
+    s.run(&["migrate", "up", "--dir", d]).ok();
+    assert_eq!(alias_target(s), "AlBooksV2");
+    assert_eq!(s.count_of("AlBooksV2"), 300);
+    assert_eq!(s.count_of("AlBooksV1"), 300, "the old collection is kept");
+    let (_, body) = http(s.rest_port, "GET", "/v1/schema/AlBooksV2", None);
+    assert!(body.contains(r#""dataType":["int"],"#), "{body}");
+    wait_for(
+        &ready.with_extension("ready.int"),
+        "read the new collection",
+    );
+    s.run(&["migrate", "rollback", "--dir", d]).ok();
+    assert_eq!(alias_target(s), "AlBooksV1");
+    assert!(!class_names(s).contains(&"AlBooksV2".to_string()));
+    wait_for(
+        &ready.with_extension("ready.back"),
+        "read the old collection again",
+    );
+
+    std::fs::write(&stop, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let load: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "reader output ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(load["failure_count"], 0, "{load}");
+    assert!(load["types"]["int"].as_u64().unwrap_or(0) > 0, "{load}");
+    assert!(load["types"]["str"].as_u64().unwrap_or(0) > 0, "{load}");
 }
