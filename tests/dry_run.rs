@@ -236,15 +236,14 @@ fn cases(
             &format!("migrate::create(\"third\", #{{dir: {migrations:?}, lua: true}})"),
         ],
     );
+    let first = Path::new(migrations).join("0001_first.rhai");
+    let first = first.to_str().unwrap();
     add(
         "migrate.record",
-        &[&format!(
-            "migrate::record({:?})",
-            Path::new(migrations)
-                .join("0001_first.rhai")
-                .to_str()
-                .unwrap()
-        )],
+        &[
+            &format!("migrate::record({first:?})"),
+            &format!("migrate::record({first:?}, #{{before: cluster::schema()}})"),
+        ],
     );
     add("migrate.unrecord", &[r#"migrate::unrecord("0001")"#]);
     add(

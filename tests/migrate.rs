@@ -342,4 +342,23 @@ fn alias_type_change(s: &Stack, dir: &std::path::Path) {
     assert_eq!(load["failure_count"], 0, "{load}");
     assert!(load["types"]["int"].as_u64().unwrap_or(0) > 0, "{load}");
     assert!(load["types"]["str"].as_u64().unwrap_or(0) > 0, "{load}");
+
+    // Schema drift: a property added outside the migrations is named.
+    s.run(&["migrate", "validate", "--dir", d]).ok();
+    let note = serde_json::json!({"name": "note", "dataType": ["text"]});
+    let (code, body) = http(
+        s.rest_port,
+        "POST",
+        "/v1/schema/AlBooksV1/properties",
+        Some(&note),
+    );
+    assert_eq!(code, 200, "{body}");
+    let r = s.run(&["migrate", "validate", "--dir", d]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("schema drift: collection AlBooksV1 differs from what migration 0003_books_v1 left: property note added"),
+        "{}",
+        r.stdout
+    );
 }

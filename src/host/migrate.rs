@@ -54,7 +54,9 @@ fn rollback_plan(host: &Host, a: &Args) -> HostResult<Value> {
 
 fn problems(host: &Host, a: &Args) -> HostResult<Value> {
     let (files, applied) = files_and_applied(host, a, 0)?;
-    Ok(Value::Array(mg::problems(&files, &applied)))
+    let mut all = mg::problems(&files, &applied);
+    all.extend(mg::drift(&applied, &super::cluster::schema_now(host)?));
+    Ok(Value::Array(all))
 }
 
 fn run(host: &Host, a: &Args) -> HostResult<Value> {
@@ -74,12 +76,25 @@ fn file_at(path: &Path) -> HostResult<MigrationFile> {
         })
 }
 
-fn record(host: &Host, a: &Args) -> HostResult<Value> {
-    let file = file_at(Path::new(&a.str(0)?))?;
-    Ok(mg::record(host, &file)?.to_json())
+/// The collections the migration changed: `opts.before` (the schema before
+/// its up() ran) against the schema now. Nothing when no `before` is given.
+fn changes(host: &Host, a: &Args) -> HostResult<Value> {
+    match a.opts(1)?.get("before") {
+        Some(before) => Ok(mg::schema_changes(
+            before,
+            &super::cluster::schema_now(host)?,
+        )),
+        None => Ok(json!({})),
+    }
 }
 
-fn simulate_record(_: &Host, a: &Args) -> HostResult<Value> {
+fn record(host: &Host, a: &Args) -> HostResult<Value> {
+    let file = file_at(Path::new(&a.str(0)?))?;
+    let changes = changes(host, a)?;
+    Ok(mg::record(host, &file, changes)?.to_json())
+}
+
+fn simulate_record(host: &Host, a: &Args) -> HostResult<Value> {
     let file = file_at(Path::new(&a.str(0)?))?;
     Ok(mg::Applied {
         version: file.version,
@@ -87,6 +102,7 @@ fn simulate_record(_: &Host, a: &Args) -> HostResult<Value> {
         checksum: file.checksum,
         applied_at: mg::now_rfc3339(),
         applied_by: mg::who(),
+        schema: changes(host, a)?,
     }
     .to_json())
 }
@@ -134,7 +150,7 @@ pub fn functions() -> Vec<HostFn> {
         read("migrate", "problems", problems)
             .opts(vec![dir_opt()])
             .returns(Ty::array(Ty::record(&["version", "problem"])))
-            .doc("What `migrate validate` reports: applied files changed since (their checksum differs from the recorded one), applied files gone, pending files numbered before applied ones. Empty when all is well."),
+            .doc("What `migrate validate` reports, [{version, name, file, problem}]: applied files changed since (their checksum differs from the recorded one), applied files gone, pending files numbered before applied ones, and schema drift: a collection an applied migration changed whose vectorizer, properties, factor or multi-tenancy differ now from what the newest such migration left (or that is gone, or back after it was deleted). Empty when all is well."),
         read("migrate", "run", run)
             .param("file", Ty::Str)
             .param("function", Ty::one_of(["up", "down"]))
@@ -142,8 +158,9 @@ pub fn functions() -> Vec<HostFn> {
             .doc("Run a migration file's up() or down() (Rhai: fn up(); Lua: global function up()), under the same limits as this script. Its writes are planned under --dry-run like any other; its error is this call's error. It is not recorded: see migrate.record."),
         write("migrate", "record", record, simulate_record)
             .param("file", Ty::Str)
-            .returns(Ty::record(&["version", "name", "checksum", "applied_at", "applied_by"]))
-            .doc("Record the migration file as applied (its version, name, checksum, the time, user@host) in the cluster's ElysiactlMigrations collection, creating that on first use with the cluster's replication factor."),
+            .opts(vec![opt("before", Ty::record(&["classes"]))])
+            .returns(Ty::record(&["version", "name", "checksum", "applied_at", "applied_by", "collections"]))
+            .doc("Record the migration file as applied (its version, name, checksum, the time, user@host) in the cluster's ElysiactlMigrations collection, creating that on first use with the cluster's replication factor. opts.before: cluster.schema() from before its up() ran; the collections that changed since are recorded with their shape (vectorizer, properties, factor, multi-tenancy), for the drift check of migrate.problems(). Returns the record; collections names them."),
         write("migrate", "unrecord", unrecord, simulate_unrecord)
             .param("version", Ty::Str)
             .returns(Ty::Bool)

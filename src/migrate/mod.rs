@@ -67,6 +67,9 @@ pub struct Applied {
     pub checksum: String,
     pub applied_at: String,
     pub applied_by: String,
+    /// What this migration's up() left of the collections it changed, as
+    /// [`shape`]s by name (null: deleted); for the drift check.
+    pub schema: Value,
 }
 
 /// The migrations folder: the given one, else the configured one
@@ -270,6 +273,10 @@ fn from_object(o: &Value) -> Option<Applied> {
         checksum: p["checksum"].as_str().unwrap_or_default().to_string(),
         applied_at: p["appliedAt"].as_str().unwrap_or_default().to_string(),
         applied_by: p["appliedBy"].as_str().unwrap_or_default().to_string(),
+        schema: p["schema"]
+            .as_str()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_else(|| json!({})),
     })
 }
 
@@ -322,6 +329,7 @@ pub fn collection_def(ctx: &Context) -> Value {
             text("checksum"),
             {"name": "appliedAt", "dataType": ["date"]},
             text("appliedBy"),
+            {"name": "schema", "dataType": ["text"], "indexFilterable": false, "indexSearchable": false},
         ],
     })
 }
@@ -384,9 +392,10 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Record `m` as applied now, by this user; creates the record collection
-/// on first use.
-pub fn record(ctx: &Context, m: &MigrationFile) -> HostResult<Applied> {
+/// Record `m` as applied now, by this user, with the collections its up()
+/// changed (`changes`, from [`schema_changes`]); creates the record
+/// collection on first use.
+pub fn record(ctx: &Context, m: &MigrationFile, changes: Value) -> HostResult<Applied> {
     ensure_collection(ctx)?;
     let applied = Applied {
         version: m.version,
@@ -394,6 +403,7 @@ pub fn record(ctx: &Context, m: &MigrationFile) -> HostResult<Applied> {
         checksum: m.checksum.clone(),
         applied_at: now_rfc3339(),
         applied_by: who(),
+        schema: changes,
     };
     let object = json!({
         "class": COLLECTION,
@@ -404,6 +414,7 @@ pub fn record(ctx: &Context, m: &MigrationFile) -> HostResult<Applied> {
             "checksum": applied.checksum,
             "appliedAt": applied.applied_at,
             "appliedBy": applied.applied_by,
+            "schema": applied.schema.to_string(),
         },
     });
     let errors = ctx.block_on(cluster(ctx).any_node_write(|c| {
@@ -445,8 +456,134 @@ impl Applied {
             "checksum": self.checksum,
             "applied_at": self.applied_at,
             "applied_by": self.applied_by,
+            "collections": self.schema.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default(),
         })
     }
+}
+
+/// What of a collection definition a migration decides and drift is
+/// checked on: the vectorizer, the properties (name, type, tokenization),
+/// the replication factor and multi-tenancy. Server defaults and tuning
+/// that Weaviate fills in are left out.
+pub fn shape(def: &Value) -> Value {
+    let mut props: Vec<Value> = def["properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            json!({
+                "name": p["name"],
+                "dataType": p["dataType"],
+                "tokenization": p.get("tokenization").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    props.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    json!({
+        "vectorizer": def.get("vectorizer").cloned().unwrap_or(Value::Null),
+        "properties": props,
+        "factor": def["replicationConfig"]["factor"].as_u64().unwrap_or(1),
+        "multi_tenancy": def["multiTenancyConfig"]["enabled"].as_bool().unwrap_or(false),
+    })
+}
+
+fn shapes_of(schema: &Value) -> BTreeMap<String, Value> {
+    schema["classes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["class"].as_str()?.to_string(), shape(c))))
+        .filter(|(name, _)| !is_system_collection(name))
+        .collect()
+}
+
+/// The collections whose shape differs between two `/v1/schema` answers:
+/// name → the shape after, or null when deleted.
+pub fn schema_changes(before: &Value, after: &Value) -> Value {
+    let (b, a) = (shapes_of(before), shapes_of(after));
+    let mut out = serde_json::Map::new();
+    for (name, shape) in &a {
+        if b.get(name) != Some(shape) {
+            out.insert(name.clone(), shape.clone());
+        }
+    }
+    for name in b.keys().filter(|n| !a.contains_key(*n)) {
+        out.insert(name.clone(), Value::Null);
+    }
+    Value::Object(out)
+}
+
+/// Collections that differ from what the newest applied migration touching
+/// them left: changed, deleted or recreated outside the migrations.
+pub fn drift(applied: &[Applied], live: &Value) -> Vec<Value> {
+    let live = shapes_of(live);
+    let mut expected: BTreeMap<String, (u32, String, Value)> = BTreeMap::new();
+    for a in applied {
+        for (name, shape) in a.schema.as_object().into_iter().flatten() {
+            expected.insert(name.clone(), (a.version, a.name.clone(), shape.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, (version, mname, want)) in expected {
+        let label = format!("{version:04}_{mname}");
+        let problem = match (want.is_null(), live.get(&name)) {
+            (true, None) => continue,
+            (false, Some(now)) if *now == want => continue,
+            (true, Some(_)) => {
+                format!("schema drift: collection {name} exists, but migration {label} deleted it")
+            }
+            (false, None) => format!(
+                "schema drift: collection {name} is gone, but migration {label} left it in place"
+            ),
+            (false, Some(now)) => format!(
+                "schema drift: collection {name} differs from what migration {label} left: {}",
+                differences(&want, now)
+            ),
+        };
+        out.push(
+            json!({"version": format!("{version:04}"), "name": mname, "file": Value::Null,
+            "collection": name, "problem": problem}),
+        );
+    }
+    out
+}
+
+/// The differences between two shapes, for a person.
+fn differences(want: &Value, now: &Value) -> String {
+    let mut out = Vec::new();
+    for key in ["vectorizer", "factor", "multi_tenancy"] {
+        if want[key] != now[key] {
+            out.push(format!("{key} {} then, {} now", want[key], now[key]));
+        }
+    }
+    let props = |v: &Value| -> BTreeMap<String, Value> {
+        v["properties"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    p.clone(),
+                )
+            })
+            .collect()
+    };
+    let (w, n) = (props(want), props(now));
+    for (name, p) in &n {
+        match w.get(name) {
+            None => out.push(format!("property {name} added")),
+            Some(q) if q != p => out.push(format!(
+                "property {name}: {} {} then, {} {} now",
+                q["dataType"], q["tokenization"], p["dataType"], p["tokenization"]
+            )),
+            _ => {}
+        }
+    }
+    for name in w.keys().filter(|k| !n.contains_key(*k)) {
+        out.push(format!("property {name} removed"));
+    }
+    out.join("; ")
 }
 
 /// One row per version found in the folder or the record: applied,
@@ -621,6 +758,7 @@ mod tests {
             checksum: sum.into(),
             applied_at: "2026-12-03T16:00:00Z".into(),
             applied_by: "ops@box".into(),
+            schema: json!({}),
         }
     }
 
@@ -737,6 +875,54 @@ mod tests {
         assert!(rollback_plan(&files, &applied, 0).is_err());
         let e = rollback_plan(&files[..1], &applied, 1).unwrap_err();
         assert!(e.message.contains("its file is not"), "{e}");
+    }
+
+    fn class(name: &str, props: Value) -> Value {
+        json!({"class": name, "vectorizer": "none", "properties": props,
+               "replicationConfig": {"factor": 3}, "shardingConfig": {"actualCount": 3}})
+    }
+
+    #[test]
+    fn changes_and_drift_compare_what_a_migration_decides() {
+        let title = json!({"name": "title", "dataType": ["text"], "tokenization": "word", "indexFilterable": true});
+        let before = json!({"classes": [class("Keep", json!([title])), class("Gone", json!([]))]});
+        let mut changed = class(
+            "Keep",
+            json!([title, {"name": "year", "dataType": ["int"]}]),
+        );
+        let after = json!({"classes": [changed.clone(), class("New", json!([])),
+            {"class": COLLECTION, "properties": []}]});
+        let c = schema_changes(&before, &after);
+        let mut names: Vec<&String> = c.as_object().unwrap().keys().collect();
+        names.sort();
+        assert_eq!(names, ["Gone", "Keep", "New"]);
+        assert!(c["Gone"].is_null());
+        // Server tuning is no change; a property's type is.
+        changed["shardingConfig"]["actualCount"] = json!(1);
+        assert_eq!(
+            schema_changes(
+                &after,
+                &json!({"classes": [changed.clone(), class("New", json!([]))]})
+            ),
+            json!({})
+        );
+        let mut applied = rec(1, "a", "s");
+        applied.schema = c;
+        assert!(drift(&[applied.clone()], &after).is_empty());
+        changed["properties"][1]["dataType"] = json!(["text"]);
+        let live = json!({"classes": [changed, class("Gone", json!([]))]});
+        let d = drift(&[applied], &live);
+        let problems: Vec<&str> = d.iter().map(|p| p["problem"].as_str().unwrap()).collect();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains("Gone exists, but migration 0001_a deleted it"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("Keep differs") && problems[1].contains("property year"),
+            "{problems:?}"
+        );
+        assert!(problems[2].contains("New is gone"), "{problems:?}");
     }
 
     #[test]

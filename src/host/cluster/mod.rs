@@ -21,6 +21,7 @@ mod schema;
 mod shards;
 pub mod simulated;
 
+pub use schema::schema_now;
 pub use simulated::{set_simulated, simulated};
 
 use super::{Args, Host, HostFn};
