@@ -735,3 +735,16 @@ fn the_migrations_record_is_refused_as_a_target() {
         assert!(!r.stderr.contains("Connection refused"), "{}", r.stderr);
     }
 }
+
+/// migrate.run runs migration files only: it is no way around the sandbox's
+/// lack of file access.
+#[test]
+fn migrate_run_refuses_a_file_that_is_no_migration() {
+    let s = stack();
+    let p = s.dir.path().join("sneak.rhai");
+    std::fs::write(&p, "migrate::run(\"/etc/passwd\", \"up\")").unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("is not a migration file"), "{}", r.stderr);
+    assert!(!r.stderr.contains("root:"), "{}", r.stderr);
+}

@@ -209,6 +209,23 @@ fn migrations_apply_roll_back_and_reapply_on_a_real_cluster() {
         r.stdout
     );
     assert_eq!(migrate(&["status"]).code, 1);
+    let r = s
+        .run(&[
+            "--dry-run",
+            "migrate",
+            "rollback",
+            "--steps",
+            "2",
+            "--dir",
+            d,
+        ])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("0001_create_books.rhai changed since it was applied"),
+        "{}",
+        r.stderr
+    );
     std::fs::write(&books, BOOKS).unwrap();
     migrate(&["validate"]).ok();
 
