@@ -748,3 +748,18 @@ fn migrate_run_refuses_a_file_that_is_no_migration() {
     assert!(r.stderr.contains("is not a migration file"), "{}", r.stderr);
     assert!(!r.stderr.contains("root:"), "{}", r.stderr);
 }
+
+/// The migrations folder comes from `migrate.dir` when no --dir is given.
+#[test]
+fn migrate_dir_comes_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("db/migrations");
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        &format!("\n[migrate]\ndir = {:?}\n", migrations.to_str().unwrap()),
+    );
+    s.run(&["migrate", "new", "first"]).ok();
+    assert!(migrations.join("0001_first.rhai").exists());
+}
