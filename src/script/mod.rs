@@ -319,6 +319,17 @@ mod tests {
         assert_eq!(call(&lua, "up").unwrap(), serde_json::json!(42));
         let e = call(&lua, "down").unwrap_err();
         assert!(e.message.contains("no global function down()"), "{e}");
+        let failing = dir.join("0004_d.lua");
+        std::fs::write(
+            &failing,
+            "function up() error({message = \"lua up failed\", hint = \"fix it\"}) end",
+        )
+        .unwrap();
+        let e = call(&failing, "up").unwrap_err();
+        assert_eq!(
+            (e.message.as_str(), e.hint.as_str()),
+            ("lua up failed", "fix it")
+        );
         // An endless up() meets the same operation limit as a whole script.
         let endless = dir.join("0003_c.rhai");
         std::fs::write(&endless, "fn up() { loop {} }").unwrap();
