@@ -246,6 +246,8 @@ fn cases(
         ],
     );
     add("migrate.unrecord", &[r#"migrate::unrecord("0001")"#]);
+    add("migrate.lock", &["migrate::lock()"]);
+    add("migrate.unlock", &["migrate::unlock()"]);
     add(
         "cluster.create_alias",
         &[r#"cluster::create_alias("DryRunNewAlias", "DryRunKeep")"#],

@@ -251,7 +251,68 @@ fn migrations_apply_roll_back_and_reapply_on_a_real_cluster() {
     assert_eq!(snapshot(&s), first);
     std::fs::remove_file(dir.join("0003_broken.rhai")).unwrap();
 
+    stale_lock(&s, &dir);
     alias_type_change(&s, &dir);
+}
+
+/// A run ended by Ctrl-C releases the lock; one killed while it holds the
+/// lock leaves it: `up` refuses naming the holder, `migrate unlock` removes it. (Every `up` above after the failed
+/// one shows that an error releases it.)
+fn stale_lock(s: &Stack, dir: &std::path::Path) {
+    let d = dir.to_str().unwrap();
+    let hold = s.dir.path().join("hold.rhai");
+    std::fs::write(
+        &hold,
+        "migrate::lock(); out::line(\"locked\"); time::sleep(120);",
+    )
+    .unwrap();
+    let hold_lock = || {
+        let mut holder = s
+            .command(&["run", hold.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "locked");
+        holder
+    };
+    // Ctrl-C ends the holder and releases its lock.
+    let mut holder = hold_lock();
+    common::signal(holder.id(), "INT");
+    let _ = holder.wait();
+    assert_eq!(
+        s.run(&["migrate", "unlock"]).ok().stdout.trim(),
+        "no lock was held"
+    );
+    // SIGKILL leaves it.
+    let mut holder = hold_lock();
+    holder.kill().unwrap();
+    let _ = holder.wait();
+    std::fs::write(dir.join("0003_note.rhai"), "fn up() {}\nfn down() {}\n").unwrap();
+    let r = s.run(&["migrate", "up", "--dir", d]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("holds the lock since"), "{}", r.stderr);
+    assert!(r.stderr.contains("migrate unlock"), "{}", r.stderr);
+    // A dry run says so too, and the status does not list the lock.
+    assert_eq!(s.run(&["--dry-run", "migrate", "up", "--dir", d]).code, 1);
+    assert_eq!(
+        states(&s.run(&["migrate", "status", "--json", "--dir", d]).ok()),
+        ["0001:applied", "0002:applied", "0003:pending"]
+    );
+    let r = s.run(&["migrate", "unlock"]).ok();
+    assert!(r.stdout.contains("removed the lock"), "{}", r.stdout);
+    s.run(&["migrate", "up", "--dir", d]).ok();
+    s.run(&["migrate", "rollback", "--dir", d]).ok();
+    std::fs::remove_file(dir.join("0003_note.rhai")).unwrap();
+    assert_eq!(
+        s.run(&["migrate", "unlock"]).ok().stdout.trim(),
+        "no lock was held"
+    );
 }
 
 const BOOKS_V1: &str = r#"// Readers use the alias AlBooks from the start; year is text here.

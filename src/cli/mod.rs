@@ -215,6 +215,13 @@ pub fn run_script(ctx: &Invocation, script: Script) -> i32 {
         crate::base::cancel::clear_interrupt();
         crate::host::chaos::rollback_run(&host);
     }
+    if host
+        .migrate_locked
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        crate::base::cancel::clear_interrupt();
+        crate::host::migrate::release_run(&host);
+    }
     if ctx.dry_run {
         let n = host.plan.steps().len();
         eprintln!(

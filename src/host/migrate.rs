@@ -8,6 +8,7 @@ use crate::base::error::{HostError, HostResult};
 use crate::migrate::{self as mg, MigrationFile};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 fn dir(host: &Host, a: &Args, i: usize) -> HostResult<PathBuf> {
     let given = a.opts(i)?.str("dir")?;
@@ -120,6 +121,56 @@ fn simulate_unrecord(host: &Host, a: &Args) -> HostResult<Value> {
         .any(|r| r.version == version)))
 }
 
+fn lock(host: &Host, _: &Args) -> HostResult<Value> {
+    if host.migrate_locked.load(Ordering::SeqCst) {
+        return Err(
+            HostError::validation("this run holds the migrations lock already")
+                .with_hint("take it once per run; it is released when the script ends"),
+        );
+    }
+    let holder = mg::lock(host)?;
+    host.migrate_locked.store(true, Ordering::SeqCst);
+    Ok(holder)
+}
+
+/// Release the lock this run took, when the script has ended without doing
+/// so (an error, Ctrl-C, the time limit): the command line calls this.
+pub fn release_run(host: &Host) {
+    if !host.migrate_locked.swap(false, Ordering::SeqCst) || host.dry_run {
+        return;
+    }
+    if let Err(e) = mg::unlock(host) {
+        host.out.warn(&format!(
+            "could not release the migrations lock: {} (`elysiactl migrate unlock` removes it)",
+            e.message
+        ));
+    }
+}
+
+/// A dry run takes no lock, but says so when another run holds it.
+fn simulate_lock(host: &Host, _: &Args) -> HostResult<Value> {
+    host.migrate_locked.store(true, Ordering::SeqCst);
+    match mg::lock_holder(host)? {
+        Some(holder) => Err(HostError::validation(format!(
+            "another migrate up or rollback holds the lock: {} since {}",
+            holder["held_by"].as_str().unwrap_or("?"),
+            holder["since"].as_str().unwrap_or("?")
+        ))
+        .with_hint("wait for it to end; if it was killed, `elysiactl migrate unlock` removes the stale lock")),
+        None => Ok(json!({"held_by": mg::who(), "since": mg::now_rfc3339()})),
+    }
+}
+
+fn unlock(host: &Host, _: &Args) -> HostResult<Value> {
+    let holder = mg::unlock(host)?;
+    host.migrate_locked.store(false, Ordering::SeqCst);
+    Ok(holder.unwrap_or(Value::Null))
+}
+
+fn simulate_unlock(host: &Host, _: &Args) -> HostResult<Value> {
+    Ok(mg::lock_holder(host)?.unwrap_or(Value::Null))
+}
+
 fn create(host: &Host, a: &Args) -> HostResult<Value> {
     let lua = a.opts(1)?.bool("lua", false)?;
     Ok(mg::create(&dir(host, a, 1)?, &a.str(0)?, lua)?.to_json())
@@ -167,6 +218,12 @@ pub fn functions() -> Vec<HostFn> {
             .param("version", Ty::Str)
             .returns(Ty::Bool)
             .doc("Remove the record of an applied version (\"0002\" or \"2\"); whether there was one. For rollback, after the migration's down() ran."),
+        write("migrate", "lock", lock, simulate_lock)
+            .returns(Ty::record(&["held_by", "since"]))
+            .doc("Take the migrations lock for this run (a fixed object in ElysiactlMigrations), so two operators do not apply at once; fails naming who holds it and since when. Released by migrate.unlock() or when the script ends, however it ends (error, Ctrl-C, time limit); only a killed process leaves it, for `elysiactl migrate unlock`. Best effort: two takes at the same instant through different nodes can both succeed."),
+        write("migrate", "unlock", unlock, simulate_unlock)
+            .returns(Ty::record(&["held_by", "since"]).or_null())
+            .doc("Release the migrations lock (also a stale one left by a killed run): who held it and since when, or null when none was held."),
         write("migrate", "create", create, simulate_create)
             .param("name", Ty::Str)
             .opts(vec![dir_opt(), opt("lua", Ty::Bool)])

@@ -389,6 +389,9 @@ pub struct Host {
     pub commands: Option<CommandCheck>,
     /// Faults this run injected (not detached): undone when the script ends.
     pub chaos_faults: std::sync::Mutex<Vec<String>>,
+    /// Whether this run holds the migrations lock: released when the script
+    /// ends, however it ends (see `migrate::release_run`).
+    pub migrate_locked: std::sync::atomic::AtomicBool,
     /// For `migrate.run`; unset where no engine is at hand (unit tests).
     pub script_runner: OnceLock<ScriptRunner>,
     /// This host itself, for a script run from inside a host call, whose
@@ -413,6 +416,7 @@ impl Host {
             plan: Plan::default(),
             commands: None,
             chaos_faults: Default::default(),
+            migrate_locked: Default::default(),
             script_runner: OnceLock::new(),
             me: me.clone(),
         })
@@ -431,6 +435,7 @@ impl Host {
             plan: Plan::default(),
             commands: Some(commands),
             chaos_faults: Default::default(),
+            migrate_locked: Default::default(),
             script_runner: OnceLock::new(),
             me: me.clone(),
         })

@@ -280,6 +280,78 @@ fn from_object(o: &Value) -> Option<Applied> {
     })
 }
 
+/// The lock object's ID in the record collection: taken by `migrate up`
+/// and `rollback` for their run, so two operators do not apply at once.
+const LOCK_ID: &str = "00000000-0000-4000-8000-ffffffffffff";
+
+/// Who holds the lock and since when, or None.
+pub fn lock_holder(ctx: &Context) -> HostResult<Option<Value>> {
+    let found = ctx.block_on(cluster(ctx).any_node(|c| async move {
+        c.object(COLLECTION, LOCK_ID, None, Some(Consistency::Quorum))
+            .await
+    }));
+    let found = match found {
+        Ok(f) => f,
+        Err(e) if is_no_such_collection(&e) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(found.map(
+        |o| json!({"held_by": o["properties"]["appliedBy"], "since": o["properties"]["appliedAt"]}),
+    ))
+}
+
+fn held(holder: &Value) -> HostError {
+    HostError::validation(format!(
+        "another migrate up or rollback is running: {} holds the lock since {}",
+        holder["held_by"].as_str().unwrap_or("?"),
+        holder["since"].as_str().unwrap_or("?")
+    ))
+    .with_hint(
+        "wait for it to end; if it was killed, `elysiactl migrate unlock` removes the stale lock",
+    )
+}
+
+/// Take the lock (a fixed object in the record collection, created only
+/// when absent), or fail naming who holds it. Best effort: two creates at
+/// the same instant through different nodes can both succeed.
+pub fn lock(ctx: &Context) -> HostResult<Value> {
+    if let Some(holder) = lock_holder(ctx)? {
+        return Err(held(&holder));
+    }
+    ensure_collection(ctx)?;
+    let (by, since) = (who(), now_rfc3339());
+    let object = json!({
+        "class": COLLECTION,
+        "id": LOCK_ID,
+        "properties": {"version": 0, "name": "lock", "appliedAt": since, "appliedBy": by},
+    });
+    let created = ctx.block_on(cluster(ctx).any_node_write(|c| {
+        let object = object.clone();
+        async move { c.insert_object(&object, Consistency::All).await }
+    }));
+    match created {
+        Ok(_) => Ok(json!({"held_by": by, "since": since})),
+        Err(e) => match lock_holder(ctx)? {
+            Some(holder) if holder["held_by"] != json!(by) || holder["since"] != json!(since) => {
+                Err(held(&holder))
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// Remove the lock: who held it and since when, or None when none was held.
+pub fn unlock(ctx: &Context) -> HostResult<Option<Value>> {
+    let holder = lock_holder(ctx)?;
+    if holder.is_some() {
+        ctx.block_on(
+            cluster(ctx)
+                .any_node_write(|c| async move { c.delete_object(COLLECTION, LOCK_ID).await }),
+        )?;
+    }
+    Ok(holder)
+}
+
 /// The applied migrations the cluster records, by version. None applied
 /// when the collection does not exist yet.
 pub fn applied(ctx: &Context) -> HostResult<Vec<Applied>> {
@@ -303,7 +375,11 @@ pub fn applied(ctx: &Context) -> HostResult<Vec<Applied>> {
         Err(e) if is_no_such_collection(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut out: Vec<Applied> = objects.iter().filter_map(from_object).collect();
+    let mut out: Vec<Applied> = objects
+        .iter()
+        .filter(|o| o["id"].as_str() != Some(LOCK_ID))
+        .filter_map(from_object)
+        .collect();
     out.sort_by_key(|a| a.version);
     Ok(out)
 }
