@@ -26,6 +26,7 @@ pub mod health;
 pub mod index;
 pub mod install;
 pub mod logs;
+pub mod migrate;
 pub mod repair;
 pub mod runtime;
 pub mod schedule;

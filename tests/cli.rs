@@ -652,3 +652,114 @@ fn logs_read_rotated_copies_and_refuse_bad_input() {
         );
     }
 }
+
+/// `migrate new` numbers files after the highest, refuses a name the folder
+/// has, writes nothing under --dry-run; `migrate --help` teaches the format.
+#[test]
+fn migrate_new_numbers_files_and_refuses_a_clashing_name() {
+    let s = stack();
+    let dir = s.dir.path().join("migrations");
+    let d = dir.to_str().unwrap();
+    let r = s.run(&["migrate", "new", "create_books", "--dir", d]).ok();
+    assert!(r.stdout.contains("0001_create_books.rhai"), "{}", r.stdout);
+    let r = s
+        .run(&[
+            "migrate",
+            "new",
+            "add_authors",
+            "--lua",
+            "--dir",
+            d,
+            "--json",
+        ])
+        .ok();
+    assert_eq!(r.json()["version"], "0002");
+    let lua = std::fs::read_to_string(dir.join("0002_add_authors.lua")).unwrap();
+    assert!(lua.contains("function up()") && lua.contains("function down()"));
+    let rhai = std::fs::read_to_string(dir.join("0001_create_books.rhai")).unwrap();
+    assert!(rhai.contains("fn up()") && rhai.contains("fn down()"));
+    let r = s.run(&["migrate", "new", "create_books", "--dir", d]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("exists already"), "{}", r.stderr);
+    assert!(r.stderr.contains("0001_create_books.rhai"), "{}", r.stderr);
+    let r = s.run(&["migrate", "new", "Bad-Name", "--dir", d]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    let r = s
+        .run(&["--dry-run", "migrate", "new", "third", "--dir", d])
+        .ok();
+    assert!(r.stdout.contains("would write"), "{}", r.stdout);
+    assert!(r.stderr.contains("would migrate.create("), "{}", r.stderr);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    let r = s.run(&["migrate", "--help"]).ok();
+    for needle in [
+        "NNNN_name.rhai",
+        "fn up()",
+        "ElysiactlMigrations",
+        "--dry-run",
+    ] {
+        assert!(r.stdout.contains(needle), "{needle}: {}", r.stdout);
+    }
+}
+
+/// elysiactl's record of applied migrations holds nothing else: index sync
+/// and test data refuse it by name before touching the cluster.
+#[test]
+fn the_migrations_record_is_refused_as_a_target() {
+    let s = stack();
+    let repo = s.dir.path().to_str().unwrap().to_string();
+    for args in [
+        vec![
+            "index",
+            "sync",
+            repo.as_str(),
+            "--collection",
+            "ElysiactlMigrations",
+        ],
+        vec![
+            "test-data",
+            "generate",
+            "--records",
+            "5",
+            "--collection",
+            "ElysiactlMigrations",
+        ],
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("record of applied migrations"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("Connection refused"), "{}", r.stderr);
+    }
+}
+
+/// migrate.run runs migration files only: it is no way around the sandbox's
+/// lack of file access.
+#[test]
+fn migrate_run_refuses_a_file_that_is_no_migration() {
+    let s = stack();
+    let p = s.dir.path().join("sneak.rhai");
+    std::fs::write(&p, "migrate::run(\"/etc/passwd\", \"up\")").unwrap();
+    let r = s.run(&["run", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("is not a migration file"), "{}", r.stderr);
+    assert!(!r.stderr.contains("root:"), "{}", r.stderr);
+}
+
+/// The migrations folder comes from `migrate.dir` when no --dir is given.
+#[test]
+fn migrate_dir_comes_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("db/migrations");
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        &format!("\n[migrate]\ndir = {:?}\n", migrations.to_str().unwrap()),
+    );
+    s.run(&["migrate", "new", "first"]).ok();
+    assert!(migrations.join("0001_first.rhai").exists());
+}

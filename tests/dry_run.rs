@@ -25,6 +25,7 @@ fn cases(
     victim: u32,
     repo: &str,
     export: &str,
+    migrations: &str,
 ) -> BTreeMap<&'static str, Vec<String>> {
     let c = format!("{container:?}");
     let mut m: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -245,6 +246,54 @@ fn cases(
             )
         )],
     );
+    add(
+        "cluster.insert_objects",
+        &[
+            r#"cluster::insert_objects("DryRunKeep", [#{text: "new"}, #{id: "00000000-0000-4000-8000-000000000001", properties: #{text: "x"}}])"#,
+        ],
+    );
+    add(
+        "cluster.add_property",
+        &[r#"cluster::add_property("DryRunKeep", #{name: "extra", dataType: ["int"]})"#],
+    );
+    add(
+        "migrate.create",
+        &[
+            &format!("migrate::create(\"second\", #{{dir: {migrations:?}}})"),
+            &format!("migrate::create(\"third\", #{{dir: {migrations:?}, lua: true}})"),
+        ],
+    );
+    let first = Path::new(migrations).join("0001_first.rhai");
+    let first = first.to_str().unwrap();
+    add(
+        "migrate.record",
+        &[
+            &format!("migrate::record({first:?})"),
+            &format!("migrate::record({first:?}, #{{before: cluster::schema()}})"),
+        ],
+    );
+    add("migrate.unrecord", &[r#"migrate::unrecord("0001")"#]);
+    add("migrate.lock", &["migrate::lock()"]);
+    add("migrate.unlock", &["migrate::unlock()"]);
+    add(
+        "cluster.create_alias",
+        &[r#"cluster::create_alias("DryRunNewAlias", "DryRunKeep")"#],
+    );
+    add(
+        "cluster.update_alias",
+        &[r#"cluster::update_alias("DryRunAlias", "DryRunEmpty")"#],
+    );
+    add(
+        "cluster.delete_alias",
+        &[r#"cluster::delete_alias("DryRunAlias")"#],
+    );
+    add(
+        "cluster.copy_objects",
+        &[
+            r#"cluster::copy_objects("DryRunKeep", "DryRunEmpty")"#,
+            r#"{ cluster::create_collection(#{class: "DryRunCopy", vectorizer: "none"}); cluster::copy_objects("DryRunKeep", "DryRunCopy", |o| o) }"#,
+        ],
+    );
     m
 }
 
@@ -267,6 +316,9 @@ fn every_write_under_dry_run_changes_nothing() {
     // What the writes act on, made for real before anything is recorded.
     make_collection(&s, "DryRunKeep", 1, 2);
     make_collection(&s, "DryRunEmpty", 1, 0);
+    let alias = json!({"alias": "DryRunAlias", "class": "DryRunKeep"});
+    let (code, body) = http(s.rest_port, "POST", "/v1/aliases", Some(&alias));
+    assert_eq!(code, 200, "{body}");
     s.run(&[
         "test-data",
         "generate",
@@ -297,6 +349,13 @@ fn every_write_under_dry_run_changes_nothing() {
         .spawn()
         .unwrap();
     let export = s.state_dir().join("samples.ndjson");
+    let migrations = root.join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("0001_first.rhai"),
+        "fn up() {}\nfn down() {}\n",
+    )
+    .unwrap();
 
     let files_before = xdg_files(root);
     let weaviate_before = weaviate_state(&s);
@@ -309,6 +368,7 @@ fn every_write_under_dry_run_changes_nothing() {
         victim.id(),
         repo.to_str().unwrap(),
         export.to_str().unwrap(),
+        migrations.to_str().unwrap(),
     );
     let mut missing = Vec::new();
     let mut checked = 0;
@@ -363,6 +423,8 @@ fn every_write_under_dry_run_changes_nothing() {
         .collect();
     assert!(added.is_empty(), "files were created: {added:?}");
     assert_eq!(weaviate_state(&s), weaviate_before, "Weaviate changed");
+    let migration_files: Vec<_> = std::fs::read_dir(&migrations).unwrap().collect();
+    assert_eq!(migration_files.len(), 1, "a migration file was written");
     assert_eq!(container_state(&container), "running");
     assert!(
         victim.try_wait().unwrap().is_none(),
@@ -489,8 +551,14 @@ fn xdg_files(root: &Path) -> BTreeMap<String, String> {
     files
 }
 
-/// The schema (definitions by name) and every collection's object count.
+/// The schema (definitions by name), every collection's object count, the aliases.
 fn weaviate_state(s: &Stack) -> Value {
+    let (code, aliases) = http(s.rest_port, "GET", "/v1/aliases", None);
+    assert_eq!(code, 200, "{aliases}");
+    let mut aliases: Value = serde_json::from_str(&aliases).unwrap();
+    if let Some(list) = aliases["aliases"].as_array_mut() {
+        list.sort_by(|a, b| a["alias"].as_str().cmp(&b["alias"].as_str()));
+    }
     let (code, body) = http(s.rest_port, "GET", "/v1/schema", None);
     assert_eq!(code, 200, "{body}");
     let schema: Value = serde_json::from_str(&body).unwrap();
@@ -500,7 +568,7 @@ fn weaviate_state(s: &Stack) -> Value {
         let count = s.count_of(&name);
         classes.insert(name, json!({"definition": c, "count": count}));
     }
-    json!(classes)
+    json!({"classes": classes, "aliases": aliases})
 }
 
 fn container_state(name: &str) -> String {

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "benchmark",
             "logs",
             "chaos",
+            "migrate",
         ],
     ),
     ("clients", &["clients"]),

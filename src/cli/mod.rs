@@ -142,12 +142,19 @@ pub struct Invocation {
 impl Invocation {
     pub fn host(&self) -> Arc<Host> {
         let catalog = self.catalog.clone();
-        Host::with_commands(
+        let host = Host::with_commands(
             self.config.clone(),
             self.rt.handle().clone(),
             self.dry_run,
             Arc::new(move |words: &[String]| catalog.find_command(words)),
-        )
+        );
+        let limits = self.limits();
+        let _ = host
+            .script_runner
+            .set(Arc::new(move |host, path, function| {
+                script::call_file_function(host, path, function, limits)
+            }));
+        host
     }
     pub fn limits(&self) -> Limits {
         Limits::from_config(&self.config)
@@ -207,6 +214,13 @@ pub fn run_script(ctx: &Invocation, script: Script) -> i32 {
     if !host.chaos_faults.lock().unwrap().is_empty() {
         crate::base::cancel::clear_interrupt();
         crate::host::chaos::rollback_run(&host);
+    }
+    if host
+        .migrate_locked
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        crate::base::cancel::clear_interrupt();
+        crate::host::migrate::release_run(&host);
     }
     if ctx.dry_run {
         let n = host.plan.steps().len();

@@ -289,7 +289,8 @@ fn collections_check(
             "name": name,
             "factor": factor,
             "expected_factor": want,
-            "system": SYSTEM_COLLECTIONS.contains(&name.as_str()),
+            "system": SYSTEM_COLLECTIONS.contains(&name.as_str())
+                || crate::migrate::is_system_collection(name),
             "parent": parent,
             "ok": row_problems.is_empty(),
             "replicas_per_node": per_node,

@@ -49,6 +49,7 @@ pub mod health;
 pub mod index;
 pub mod install;
 pub mod logs;
+pub mod migrate;
 pub mod out;
 pub mod process;
 pub mod replication;
@@ -332,6 +333,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "chaos",
         "Faults put into the cluster on purpose, each undone at its deadline: node kill, stop, pause; the fault registry, reset, the journal.",
     ),
+    (
+        "migrate",
+        "Versioned schema migrations: the files, the record of applied versions in the cluster, running up() and down().",
+    ),
 ];
 
 /// Every host function, in a stable order.
@@ -359,6 +364,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(chaos::functions());
         all.extend(chaos_scenario::functions());
         all.extend(backup::functions());
+        all.extend(migrate::functions());
         all.into_iter().map(HostFn::finish).collect()
     })
 }
@@ -377,6 +383,12 @@ pub fn find(qualified: &str) -> Option<&'static HostFn> {
 /// catalog's answer, handed down by the layer that loads the catalog.
 pub type CommandCheck = Arc<dyn Fn(&[String]) -> bool + Send + Sync>;
 
+/// Calls one function of a script file (a migration's `up` or `down`) on
+/// this host: the script layer's engines, handed down by the layer that
+/// owns them, as [`CommandCheck`] is.
+pub type ScriptRunner =
+    Arc<dyn Fn(Arc<Host>, &std::path::Path, &str) -> HostResult<Value> + Send + Sync>;
+
 pub struct Host {
     pub ctx: Context,
     pub dry_run: bool,
@@ -385,6 +397,14 @@ pub struct Host {
     pub commands: Option<CommandCheck>,
     /// Faults this run injected (not detached): undone when the script ends.
     pub chaos_faults: std::sync::Mutex<Vec<String>>,
+    /// Whether this run holds the migrations lock: released when the script
+    /// ends, however it ends (see `migrate::release_run`).
+    pub migrate_locked: std::sync::atomic::AtomicBool,
+    /// For `migrate.run`; unset where no engine is at hand (unit tests).
+    pub script_runner: OnceLock<ScriptRunner>,
+    /// This host itself, for a script run from inside a host call, whose
+    /// engine holds the host as every engine does.
+    me: std::sync::Weak<Host>,
 }
 
 /// Host functions read the configuration, HTTP client and output through
@@ -398,12 +418,15 @@ impl std::ops::Deref for Host {
 
 impl Host {
     pub fn new(config: Config, rt: tokio::runtime::Handle, dry_run: bool) -> Arc<Host> {
-        Arc::new(Host {
+        Arc::new_cyclic(|me| Host {
             ctx: Context::new(config, rt),
             dry_run,
             plan: Plan::default(),
             commands: None,
             chaos_faults: Default::default(),
+            migrate_locked: Default::default(),
+            script_runner: OnceLock::new(),
+            me: me.clone(),
         })
     }
 
@@ -414,13 +437,28 @@ impl Host {
         dry_run: bool,
         commands: CommandCheck,
     ) -> Arc<Host> {
-        Arc::new(Host {
+        Arc::new_cyclic(|me| Host {
             ctx: Context::new(config, rt),
             dry_run,
             plan: Plan::default(),
             commands: Some(commands),
             chaos_faults: Default::default(),
+            migrate_locked: Default::default(),
+            script_runner: OnceLock::new(),
+            me: me.clone(),
         })
+    }
+
+    /// Run function `function` of the script file at `path` on this host
+    /// (same dry run, same plan, same limits).
+    pub fn run_script_function(&self, path: &std::path::Path, function: &str) -> HostResult<Value> {
+        let (Some(runner), Some(me)) = (self.script_runner.get(), self.me.upgrade()) else {
+            return Err(HostError::unknown(
+                "no script engine is attached to this host".to_string(),
+            )
+            .with_hint("a bug in elysiactl: the command line attaches one to every host"));
+        };
+        runner(me, path, function)
     }
 
     /// The single entry point both engines use to call a host function:

@@ -74,7 +74,8 @@ pub(crate) fn node0_client(ctx: &Context) -> crate::clients::weaviate::WeaviateC
 /// small repositories fill batches as well as one big one does.
 pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
     let t0 = Instant::now();
-    crate::clients::weaviate::class_name(&o.collection)?;
+    let class = crate::clients::weaviate::class_name(&o.collection)?;
+    crate::migrate::refuse_system_collection(&class, "index sync")?;
     let embedder = Embedder::load(&ctx.config.index, &ctx.config.index.embedder, &ctx.rt)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&o.store)?;

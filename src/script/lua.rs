@@ -388,6 +388,36 @@ pub fn run(host: Arc<Host>, script: &Script, limits: Limits) -> HostResult<Value
     state.call_main(f)
 }
 
+/// Run a script's chunk (which defines its functions as globals), then call
+/// its global function `function` with no arguments (a migration's `up` or
+/// `down`), in one state under the same limits as a whole script.
+pub fn call_function(
+    host: Arc<Host>,
+    script: &Script,
+    function: &str,
+    limits: Limits,
+) -> HostResult<Value> {
+    let state = new_state(&host, limits, script.import_dir.clone())?;
+    state.set_args(&script.args)?;
+    let chunk = state
+        .lua
+        .load(script.source.as_str())
+        .set_name(format!("@{}", script.name))
+        .into_function()
+        .map_err(|e| LuaState::syntax_error(&script.name, e))?;
+    state.call_main(chunk)?;
+    let Ok(LuaValue::Function(f)) = state.lua.globals().get::<LuaValue>(function) else {
+        return Err(HostError::validation(format!(
+            "{} defines no global function {function}()",
+            script.name
+        ))
+        .with_hint(format!(
+            "add `function {function}() … end` (global, not local) to the script"
+        )));
+    };
+    state.call_main(f)
+}
+
 pub struct LuaSession {
     state: LuaState,
 }

@@ -295,6 +295,45 @@ pub fn run(host: Arc<Host>, script: &Script, limits: Limits) -> HostResult<Value
     from_dynamic(&result)
 }
 
+/// Run a script's top level, then call its function `function` with no
+/// arguments (a migration's `up` or `down`), in one engine under the same
+/// limits as a whole script. A script without that function is refused
+/// before any of it runs.
+pub fn call_function(
+    host: Arc<Host>,
+    script: &Script,
+    function: &str,
+    limits: Limits,
+) -> HostResult<Value> {
+    let engine = engine(&host, limits, script.import_dir.clone());
+    let mut ast: AST = engine
+        .compile(&script.source)
+        .map_err(|e| to_host_error(&EvalAltResult::from(e), &script.name))?;
+    ast.set_source(script.name.clone());
+    if !ast
+        .iter_functions()
+        .any(|f| f.name == function && f.params.is_empty())
+    {
+        return Err(
+            HostError::validation(format!("{} defines no fn {function}()", script.name)).with_hint(
+                format!("add `fn {function}() {{ … }}` (without parameters) to the script"),
+            ),
+        );
+    }
+    let mut scope = Scope::new();
+    scope.push_constant("args", to_dynamic(&script.args));
+    let result = engine
+        .call_fn_with_options::<Dynamic>(
+            ::rhai::CallFnOptions::new().eval_ast(true),
+            &mut scope,
+            &ast,
+            function,
+            (),
+        )
+        .map_err(|e| to_host_error(&e, &script.name))?;
+    from_dynamic(&result)
+}
+
 /// The REPL's Rhai session: variables and functions persist between inputs.
 pub struct RhaiSession {
     engine: Engine,

@@ -197,7 +197,7 @@ pub fn plan_generate(ctx: &Context, o: &GenerateOptions) -> HostResult<(Dataset,
 }
 
 fn check_options(ctx: &Context, o: &GenerateOptions) -> HostResult<()> {
-    class_name(&o.collection)?;
+    crate::migrate::refuse_system_collection(&class_name(&o.collection)?, "test-data generate")?;
     if o.count == 0 || o.count > MAX_RECORDS {
         return Err(
             HostError::validation(format!("--records {} is out of range", o.count))

@@ -299,6 +299,22 @@ impl Default for BackupConfig {
     }
 }
 
+/// `migrate`: where the versioned schema migrations are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MigrateConfig {
+    /// The migrations folder; relative to the working directory.
+    pub dir: String,
+}
+
+impl Default for MigrateConfig {
+    fn default() -> Self {
+        MigrateConfig {
+            dir: "migrations".into(),
+        }
+    }
+}
+
 impl BackupConfig {
     pub fn binary_path(&self) -> PathBuf {
         if self.binary.is_empty() {
@@ -336,6 +352,7 @@ pub struct Config {
     pub script: ScriptConfig,
     pub chaos: ChaosConfig,
     pub backup: BackupConfig,
+    pub migrate: MigrateConfig,
     pub index: IndexConfig,
     pub repos: ReposConfig,
     /// Scheduled jobs (`elysiactl schedule`, `elysiactl daemon`).

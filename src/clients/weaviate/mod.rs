@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+mod aliases;
 pub mod backups;
 mod cluster;
 mod errors;

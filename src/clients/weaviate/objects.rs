@@ -41,10 +41,33 @@ impl WeaviateClient {
         limit: u64,
         after: Option<&str>,
     ) -> HostResult<Vec<Value>> {
+        self.page(class, limit, after, false).await
+    }
+
+    /// The same page with each object's vectors (`include=vector`), for a copy.
+    pub async fn list_objects_with_vectors(
+        &self,
+        class: &str,
+        limit: u64,
+        after: Option<&str>,
+    ) -> HostResult<Vec<Value>> {
+        self.page(class, limit, after, true).await
+    }
+
+    async fn page(
+        &self,
+        class: &str,
+        limit: u64,
+        after: Option<&str>,
+        vectors: bool,
+    ) -> HostResult<Vec<Value>> {
         let class = class_name(class)?;
         let path = "/v1/objects";
         let n = limit.to_string();
         let mut query = vec![("class", class.as_str()), ("limit", n.as_str())];
+        if vectors {
+            query.push(("include", "vector"));
+        }
         if let Some(a) = after {
             query.push(("after", a));
         }

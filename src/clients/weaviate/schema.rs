@@ -64,6 +64,20 @@ impl WeaviateClient {
         self.json_of(&Method::PUT, &path, reply)
     }
 
+    /// `POST /v1/schema/{name}/properties`: add one property. Weaviate has
+    /// no way to remove or change one afterwards.
+    pub async fn add_property(&self, name: &str, property: &Value) -> HostResult<Value> {
+        let class = class_name(name)?;
+        let path = format!("/v1/schema/{class}/properties");
+        let reply = self
+            .send(Method::POST, &path, &[], Some(property), None)
+            .await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(no_such_collection(&class));
+        }
+        self.json_of(&Method::POST, &path, reply)
+    }
+
     /// `DELETE /v1/schema/{name}`: drops the collection **and its data**. The
     /// server answers 200 even when it did not exist.
     pub async fn delete_class(&self, name: &str) -> HostResult<()> {

@@ -13,12 +13,15 @@
 //! nodes); the calls live by concern: [`nodes`], [`readiness`], [`schema`]
 //! (with the collection writes) and [`shards`] (what a collection holds).
 
+mod aliases;
 mod nodes;
+mod objects;
 mod readiness;
 mod schema;
 mod shards;
 pub mod simulated;
 
+pub use schema::schema_now;
 pub use simulated::{set_simulated, simulated};
 
 use super::{Args, Host, HostFn};
@@ -139,6 +142,8 @@ pub fn functions() -> Vec<HostFn> {
     all.extend(readiness::functions());
     all.extend(schema::functions());
     all.extend(shards::functions());
+    all.extend(objects::functions());
+    all.extend(aliases::functions());
     all
 }
 
