@@ -263,6 +263,7 @@ pub fn status_of(host: &Host, name: Option<&str>) -> HostResult<Value> {
                 all["elysia"] = e;
             }
             all["up"] = json!(up);
+            all["environment"] = json!(crate::base::paths::active_env());
             Ok(all)
         }
     }

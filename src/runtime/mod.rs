@@ -1,9 +1,11 @@
 //! Where Weaviate nodes run. One trait, a `process` and a `docker`
-//! implementation; everything above this module (services, scripts) is the
+//! implementation, and `remote` (a cluster run elsewhere) whose process
+//! operations refuse; everything above this module (services, scripts) is the
 //! same for both, and a runtime difference ends here.
 
 pub mod docker;
 pub mod process;
+pub mod remote;
 
 use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
 use crate::base::error::HostResult;
@@ -142,6 +144,7 @@ pub fn select(
             config.weaviate.clone(),
             rt.clone(),
         )?),
+        RuntimeKind::Remote => Box::new(remote::RemoteRuntime::new(config.weaviate.clone())),
     })
 }
 

@@ -1,0 +1,511 @@
+//! Named environments, as kubectl's contexts: each is a config file (the
+//! `default` one is config.toml, the others envs/NAME.toml) and its own
+//! state and data folders (base::paths scopes them). This module lists,
+//! adds, removes and compares them and says which one a command acts on.
+
+use crate::base::config::{Config, RuntimeKind};
+use crate::base::context::Context;
+use crate::base::error::{HostError, HostResult};
+use crate::base::paths::{self, DEFAULT_ENV};
+use crate::clients::weaviate::class_names_of;
+use crate::clients::weaviate::Cluster;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// Which environment a command acts on and what chose it: `--env`, then
+/// `ELYSIACTL_ENV`, then `env switch`'s choice, then `default`.
+pub fn resolve(flag: Option<&str>) -> HostResult<(String, &'static str)> {
+    let (name, source) = if let Some(f) = flag {
+        (f.to_string(), "--env")
+    } else if let Some(v) = std::env::var(paths::ENV_VAR).ok().filter(|v| !v.is_empty()) {
+        (v, paths::ENV_VAR)
+    } else if let Some(s) = switched() {
+        (s, "env switch")
+    } else {
+        (DEFAULT_ENV.to_string(), "default")
+    };
+    paths::check_env_name(&name)?;
+    Ok((name, source))
+}
+
+/// The environment `env switch` chose, if any.
+fn switched() -> Option<String> {
+    let text = std::fs::read_to_string(paths::current_env_file()).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+pub fn exists(name: &str) -> bool {
+    name == DEFAULT_ENV || paths::env_config_file(name).exists()
+}
+
+/// Refuse an environment that has no config file (a typo must not act on
+/// a fresh, empty environment).
+pub fn require(name: &str) -> HostResult<()> {
+    if exists(name) {
+        return Ok(());
+    }
+    Err(HostError::validation(format!(
+        "there is no environment {name} (no {})",
+        paths::env_config_file(name).display()
+    ))
+    .with_hint(format!(
+        "`elysiactl env list` names the environments; `elysiactl env add {name}` makes one"
+    )))
+}
+
+/// Every environment's name: `default` first, then envs/*.toml by name.
+pub fn names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(paths::envs_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let stem = p.file_stem()?.to_str()?.to_string();
+            (p.extension()? == "toml" && paths::check_env_name(&stem).is_ok()).then_some(stem)
+        })
+        .filter(|n| n != DEFAULT_ENV)
+        .collect();
+    names.sort();
+    names.insert(0, DEFAULT_ENV.to_string());
+    names
+}
+
+/// Where a cluster is reached: its URLs, or host and first port.
+fn address(cfg: &Config) -> String {
+    let w = &cfg.weaviate;
+    if w.urls.is_empty() {
+        format!("{}:{}", w.host, w.rest_port)
+    } else {
+        w.urls.join(", ")
+    }
+}
+
+/// One row per environment for `env list`; `active` is marked.
+pub fn list(active: &str) -> Vec<Value> {
+    names()
+        .into_iter()
+        .map(|name| {
+            let mut row = json!({
+                "name": name,
+                "current": name == active,
+                "file": paths::env_config_file(&name).display().to_string(),
+                "state": paths::state_dir_of(&name).display().to_string(),
+            });
+            match Config::load_env(&name) {
+                Ok(cfg) => {
+                    row["runtime"] = json!(cfg
+                        .weaviate
+                        .runtime
+                        .map(|r| r.as_str())
+                        .unwrap_or("detected"));
+                    row["weaviate"] = json!(address(&cfg));
+                    row["nodes"] = json!(cfg.weaviate.nodes);
+                    row["cluster_name"] = json!(cfg.weaviate.cluster_name);
+                    row["extends"] = json!(cfg.extends);
+                    row["running"] = json!(stack_may_run(&name));
+                }
+                Err(e) => row["error"] = json!(e.message),
+            }
+            row
+        })
+        .collect()
+}
+
+/// Make `name` what a bare command acts on.
+pub fn switch(name: &str) -> HostResult<()> {
+    paths::check_env_name(name)?;
+    require(name)?;
+    let file = paths::current_env_file();
+    if name == DEFAULT_ENV {
+        return match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HostError::io(
+                format!("cannot remove {}", file.display()),
+                e,
+            )),
+            _ => Ok(()),
+        };
+    }
+    std::fs::create_dir_all(paths::config_dir()).map_err(|e| {
+        HostError::io(
+            format!("cannot create {}", paths::config_dir().display()),
+            e,
+        )
+    })?;
+    paths::write_atomic(&file, format!("{name}\n").as_bytes())
+}
+
+/// Whether environment `env` may have something running: a live PID in
+/// its run folder, or the runtime marker `start` leaves until `stop`.
+pub fn stack_may_run(env: &str) -> bool {
+    let run = paths::run_dir_of(env);
+    if run.join("weaviate.runtime").exists() {
+        return true;
+    }
+    std::fs::read_dir(&run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// What `env add` makes.
+#[derive(Debug, Default, Clone)]
+pub struct AddOptions {
+    /// Copy this config file.
+    pub from: Option<PathBuf>,
+    /// Inherit every key of this environment.
+    pub extends: Option<String>,
+    /// A remote cluster at these REST URLs.
+    pub urls: Vec<String>,
+    /// `env:NAME` or `file:PATH`: the remote cluster's API key, by reference.
+    pub api_key_ref: Option<String>,
+    /// The remote cluster's gRPC port.
+    pub grpc_port: Option<u16>,
+    /// The remote cluster's node count (default: one per URL).
+    pub nodes: Option<usize>,
+}
+
+/// The ports every local environment's cluster and Elysia take, to keep a
+/// new one clear of them.
+fn ports_in_use() -> Vec<std::ops::Range<u32>> {
+    let mut used = Vec::new();
+    for name in names() {
+        let Ok(cfg) = Config::load_env(&name) else {
+            continue;
+        };
+        let w = &cfg.weaviate;
+        if w.runtime == Some(RuntimeKind::Remote) {
+            continue;
+        }
+        let n = w.nodes as u32;
+        for (base, span) in [
+            (w.rest_port, n),
+            (w.grpc_port, n),
+            (w.gossip_port, 2 * n),
+            (w.raft_port, 2 * n),
+            (w.metrics_port, n),
+            (cfg.elysia.port, 1),
+        ] {
+            used.push(base as u32..base as u32 + span);
+        }
+    }
+    used
+}
+
+/// `template`'s ports moved by the first multiple of 100 that clashes with
+/// no environment's, as config lines.
+fn own_ports(template: &Config) -> HostResult<String> {
+    let used = ports_in_use();
+    let w = &template.weaviate;
+    let n = w.nodes as u32;
+    for k in 1..=100u32 {
+        let shift = 100 * k;
+        let wanted = [
+            ("rest_port", w.rest_port as u32 + shift, n),
+            ("grpc_port", w.grpc_port as u32 + shift, n),
+            ("gossip_port", w.gossip_port as u32 + shift, 2 * n),
+            ("raft_port", w.raft_port as u32 + shift, 2 * n),
+            ("metrics_port", w.metrics_port as u32 + shift, n),
+            ("port", template.elysia.port as u32 + shift, 1),
+        ];
+        let clashes = wanted.iter().any(|(_, base, span)| {
+            base + span > 65535 || used.iter().any(|r| r.start < base + span && *base < r.end)
+        });
+        if clashes {
+            continue;
+        }
+        let line = |(key, base, _): &(&str, u32, u32)| format!("{key} = {base}\n");
+        let weaviate: String = wanted[..5].iter().map(line).collect();
+        return Ok(format!("{weaviate}\n[elysia]\n{}", line(&wanted[5])));
+    }
+    Err(
+        HostError::validation("no free block of ports for a new environment")
+            .with_hint("write the ports yourself: `elysiactl env add NAME --from FILE`"),
+    )
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The config file text `env add NAME` writes.
+fn new_config(name: &str, o: &AddOptions, with_key: bool) -> HostResult<String> {
+    if let Some(from) = &o.from {
+        return std::fs::read_to_string(from).map_err(|e| {
+            HostError::io(format!("cannot read {}", from.display()), e)
+                .with_hint("give --from the path of a config file")
+        });
+    }
+    let mut text = format!(
+        "# Environment {name}, made by `elysiactl env add`. docs/environments.md says what\n\
+         # every key does; keys left out have their defaults{}.\n",
+        o.extends
+            .as_ref()
+            .map(|b| format!(" or the values of {b}"))
+            .unwrap_or_default()
+    );
+    if let Some(base) = &o.extends {
+        text.push_str(&format!("extends = {}\n", toml_string(base)));
+    }
+    if !o.urls.is_empty() {
+        text.push_str("\n# A cluster run elsewhere: only its API is used; start, stop and node\n# chaos refuse.\n[weaviate]\nruntime = \"remote\"\n");
+        let urls: Vec<String> = o.urls.iter().map(|u| toml_string(u)).collect();
+        text.push_str(&format!("urls = [{}]\n", urls.join(", ")));
+        text.push_str(&format!("nodes = {}\n", o.nodes.unwrap_or(o.urls.len())));
+        if let Some(g) = o.grpc_port {
+            text.push_str(&format!("grpc_port = {g}\n"));
+        }
+        if let Some(k) = o.api_key_ref.as_ref().filter(|_| with_key) {
+            text.push_str(&format!("api_key = {}\n", toml_string(k)));
+        }
+        text.push_str(
+            "\n# Elysia is not run for a remote cluster unless you enable it here (it then\n\
+             # runs locally against the remote Weaviate).\n[elysia]\nenabled = false\n",
+        );
+        return Ok(text);
+    }
+    let template = match &o.extends {
+        Some(base) => Config::load_env(base)?,
+        None => Config::default(),
+    };
+    text.push_str(&format!(
+        "\n# Its own ports and Docker names, so it runs beside the other environments.\n\
+         [weaviate]\ncluster_name = {}\n{}",
+        toml_string(&format!("elysiactl-{name}")),
+        own_ports(&template)?
+    ));
+    Ok(text)
+}
+
+/// Write environment `name`'s config; refused when it exists or would not load.
+pub fn add(name: &str, o: &AddOptions) -> HostResult<Value> {
+    paths::check_env_name(name)?;
+    if exists(name) {
+        return Err(HostError::validation(format!(
+            "the environment {name} exists ({})",
+            paths::env_config_file(name).display()
+        ))
+        .with_hint(format!(
+            "edit that file, or `elysiactl env remove {name}` first"
+        )));
+    }
+    if let Some(base) = &o.extends {
+        paths::check_env_name(base)?;
+        require(base)?;
+    }
+    if let Some(k) = &o.api_key_ref {
+        if !(k.starts_with("env:") || k.starts_with("file:")) {
+            return Err(HostError::validation(
+                "--api-key-ref takes a reference, not a key: env:NAME or file:PATH",
+            )
+            .with_hint("e.g. --api-key-ref env:PROD_WEAVIATE_KEY, so the key is never written into the config or your shell history"));
+        }
+    }
+    for u in &o.urls {
+        crate::base::config::parse_url(u).map_err(|why| {
+            HostError::validation(format!("--url: {why}"))
+                .with_hint("give the cluster's REST URL, e.g. https://weaviate.example.com or http://10.0.0.5:8080")
+        })?;
+    }
+    let text = new_config(name, o, true)?;
+    // A key referred to by a variable this shell has not set (it may be set
+    // only where the environment is used) is checked when it is used.
+    let key_unresolved = o
+        .api_key_ref
+        .as_ref()
+        .is_some_and(|k| crate::base::config::Secret::resolve(k).is_err());
+    let file = paths::env_config_file(name);
+    std::fs::create_dir_all(paths::envs_dir())
+        .map_err(|e| HostError::io(format!("cannot create {}", paths::envs_dir().display()), e))?;
+    // What is written must load (a base that does not, a bad --from file):
+    // otherwise it is taken back.
+    let loaded = if key_unresolved {
+        paths::write_atomic(&file, new_config(name, o, false)?.as_bytes())?;
+        let loaded = Config::load_env(name);
+        paths::write_atomic(&file, text.as_bytes())?;
+        loaded
+    } else {
+        paths::write_atomic(&file, text.as_bytes())?;
+        Config::load_env(name)
+    };
+    match loaded {
+        Ok(cfg) => Ok(json!({
+            "name": name,
+            "file": file.display().to_string(),
+            "runtime": cfg.weaviate.runtime.map(|r| r.as_str()),
+            "weaviate": address(&cfg),
+            "cluster_name": cfg.weaviate.cluster_name,
+            "elysia_port": cfg.elysia.port,
+            "api_key_unresolved": key_unresolved.then(|| o.api_key_ref.clone()),
+        })),
+        Err(e) => {
+            let _ = std::fs::remove_file(&file);
+            Err(e)
+        }
+    }
+}
+
+/// Remove environment `name`'s config (its state and data folders are
+/// left, and named). Refused for `default`, for one another extends, and
+/// while its stack may run unless `force`.
+pub fn remove(name: &str, force: bool) -> HostResult<Value> {
+    paths::check_env_name(name)?;
+    if name == DEFAULT_ENV {
+        return Err(
+            HostError::validation("the default environment cannot be removed")
+                .with_hint("it is config.toml itself; edit or delete that file"),
+        );
+    }
+    require(name)?;
+    let heirs: Vec<String> = names()
+        .into_iter()
+        .filter(|n| n != name)
+        .filter(|n| {
+            Config::load_env(n)
+                .map(|c| c.extends.as_deref() == Some(name))
+                .unwrap_or(false)
+        })
+        .collect();
+    if !heirs.is_empty() {
+        return Err(HostError::validation(format!(
+            "{} extend{} {name}",
+            heirs.join(", "),
+            if heirs.len() == 1 { "s" } else { "" }
+        ))
+        .with_hint("remove them first, or change their `extends`"));
+    }
+    if stack_may_run(name) && !force {
+        return Err(HostError::validation(format!(
+            "the stack of environment {name} may be running ({} has its PID files); nothing was removed",
+            paths::run_dir_of(name).display()
+        ))
+        .with_hint(format!(
+            "stop it first (`elysiactl --env {name} stop`), or pass --force to remove the config anyway"
+        )));
+    }
+    let file = paths::env_config_file(name);
+    std::fs::remove_file(&file)
+        .map_err(|e| HostError::io(format!("cannot remove {}", file.display()), e))?;
+    if switched().as_deref() == Some(name) {
+        let _ = std::fs::remove_file(paths::current_env_file());
+    }
+    Ok(json!({
+        "removed": name,
+        "file": file.display().to_string(),
+        "kept_state": paths::state_dir_of(name).display().to_string(),
+        "kept_data": paths::env_data_dir_of(name).display().to_string(),
+    }))
+}
+
+/// What an environment's cluster says of itself: version, nodes, and per
+/// collection its replication factor and object count.
+fn cluster_facts(cfg: &Config, rt: &tokio::runtime::Handle) -> Value {
+    let ctx = Context::new(cfg.clone(), rt.clone());
+    let cluster = Cluster::in_context(&ctx, &cfg.weaviate.node_specs());
+    let read = async {
+        let version: Option<String> = cluster
+            .any_node(|c| async move { c.version().await })
+            .await?;
+        let nodes: Value = cluster
+            .any_node(|c| async move { c.nodes(false).await })
+            .await?;
+        let schema: Value = cluster
+            .any_node(|c| async move { c.schema().await })
+            .await?;
+        let mut collections = serde_json::Map::new();
+        for class in class_names_of(&schema) {
+            let def = schema["classes"]
+                .as_array()
+                .and_then(|a| a.iter().find(|c| c["class"] == class.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            let name = class.clone();
+            let count: Option<u64> = cluster
+                .any_node(|c| {
+                    let name = name.clone();
+                    async move { c.count(&name).await }
+                })
+                .await
+                .ok();
+            collections.insert(
+                class,
+                json!({
+                    "replication_factor": def["replicationConfig"]["factor"].as_u64().unwrap_or(1),
+                    "objects": count,
+                    "properties": def["properties"].as_array().map(|p| p.len()),
+                    "vectorizer": def["vectorizer"],
+                }),
+            );
+        }
+        HostResult::Ok(json!({
+            "reachable": true,
+            "version": version,
+            "nodes": nodes["nodes"].as_array().map(|n| n.len()),
+            "collections": collections,
+        }))
+    };
+    match ctx.block_on(read) {
+        Ok(v) => v,
+        Err(e) => json!({"reachable": false, "error": e.message}),
+    }
+}
+
+/// `env diff A B`: the configurations key by key (secrets masked) and,
+/// when both clusters answer, what they say of themselves.
+pub fn diff(a: &str, b: &str, rt: &tokio::runtime::Handle) -> HostResult<Value> {
+    for n in [a, b] {
+        paths::check_env_name(n)?;
+        require(n)?;
+    }
+    let (ca, cb) = (Config::load_env(a)?, Config::load_env(b)?);
+    let config = super::config_diff::diff_configs(&ca, &cb);
+    let (fa, fb) = (cluster_facts(&ca, rt), cluster_facts(&cb, rt));
+    let mut cluster = Vec::new();
+    if fa["reachable"] == true && fb["reachable"] == true {
+        let mut push = |key: String, x: &Value, y: &Value| {
+            if x != y {
+                cluster.push(json!({"key": key, "a": x, "b": y}));
+            }
+        };
+        push("version".into(), &fa["version"], &fb["version"]);
+        push("nodes".into(), &fa["nodes"], &fb["nodes"]);
+        let empty = serde_json::Map::new();
+        let cols = |f: &Value| {
+            f["collections"]
+                .as_object()
+                .cloned()
+                .unwrap_or_else(|| empty.clone())
+        };
+        let (xa, xb) = (cols(&fa), cols(&fb));
+        let mut names: Vec<&String> = xa.keys().chain(xb.keys()).collect();
+        names.sort();
+        names.dedup();
+        for n in names {
+            match (xa.get(n), xb.get(n)) {
+                (Some(x), Some(y)) => {
+                    for field in ["replication_factor", "objects", "properties", "vectorizer"] {
+                        push(format!("collections.{n}.{field}"), &x[field], &y[field]);
+                    }
+                }
+                (x, y) => {
+                    let present =
+                        |v: Option<&Value>| json!(if v.is_some() { "present" } else { "absent" });
+                    push(format!("collections.{n}"), &present(x), &present(y));
+                }
+            }
+        }
+    }
+    let same = config.is_empty() && cluster.is_empty();
+    Ok(json!({
+        "a": a,
+        "b": b,
+        "same": same,
+        "config": config,
+        "clusters": {"a": fa, "b": fb},
+        "cluster": cluster,
+    }))
+}
