@@ -179,3 +179,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> HostResult<()> {
             HostError::io(format!("cannot write {}", path.display()), e)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_environment_keeps_todays_folders_and_another_gets_its_own() {
+        let root = state_dir_of(DEFAULT_ENV);
+        assert!(root.ends_with("elysiactl"), "{}", root.display());
+        assert_eq!(state_dir_of("staging"), root.join("envs/staging"));
+        assert_eq!(env_data_dir_of("staging"), data_dir().join("envs/staging"));
+        assert_eq!(env_data_dir_of(DEFAULT_ENV), data_dir());
+        assert!(env_config_file(DEFAULT_ENV).ends_with("elysiactl/config.toml"));
+        assert!(env_config_file("staging").ends_with("elysiactl/envs/staging.toml"));
+    }
+
+    #[test]
+    fn an_environment_name_cannot_leave_its_folder() {
+        for bad in ["", "../x", "a/b", ".hidden", "-x", "a b", &"x".repeat(41)] {
+            assert!(check_env_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["default", "staging", "local-2", "prod_eu"] {
+            assert!(check_env_name(good).is_ok(), "{good:?}");
+        }
+    }
+}

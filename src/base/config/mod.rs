@@ -771,6 +771,40 @@ mod tests {
     }
 
     #[test]
+    fn nodes_of_a_remote_cluster_are_reached_at_its_urls() {
+        let w = WeaviateConfig {
+            urls: vec![
+                "https://w.example.com".into(),
+                "http://10.0.0.5:8080/".into(),
+            ],
+            nodes: 3,
+            grpc_port: 50051,
+            ..Default::default()
+        };
+        assert_eq!(w.node(0).rest_url(), "https://w.example.com:443");
+        assert_eq!(w.node(1).rest_url(), "http://10.0.0.5:8080");
+        // More nodes than URLs: behind a load balancer, they share them.
+        assert_eq!(w.node(2).rest_url(), "https://w.example.com:443");
+        assert_eq!(w.node(2).grpc_port, 50051);
+        for bad in [
+            "w.example.com",
+            "http://h/v1",
+            "ftp://h",
+            "http://u@h",
+            "http://h:x",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        let remote = "[weaviate]\nruntime = \"remote\"\n";
+        let err = Config::parse(remote).unwrap().validate().unwrap_err();
+        assert!(
+            err.message.contains("needs weaviate.urls"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
     fn node_ports_follow_the_documented_layout() {
         let w = WeaviateConfig::default();
         let n2 = w.node(2);
