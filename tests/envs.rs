@@ -116,6 +116,32 @@ fn environments_are_added_listed_switched_and_removed() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(seen.contains("environment staging"), "{seen}");
 
+    // clone: the file as written, with its own ports and Docker names.
+    let c = s
+        .run(&["env", "clone", "staging", "copy", "--json"])
+        .ok()
+        .json();
+    assert_eq!(c["cluster_name"], "elysiactl-copy");
+    let copy_cfg = s
+        .run(&["--env", "copy", "config", "show", "--json"])
+        .ok()
+        .json();
+    assert_ne!(
+        copy_cfg["weaviate"]["rest_port"],
+        staging_cfg["weaviate"]["rest_port"]
+    );
+    assert_ne!(
+        copy_cfg["weaviate"]["rest_port"],
+        other_cfg["weaviate"]["rest_port"]
+    );
+    assert_eq!(
+        copy_cfg["weaviate"]["nodes"],
+        staging_cfg["weaviate"]["nodes"]
+    );
+    let r = s.run(&["env", "clone", "staging", "other"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    s.run(&["env", "remove", "copy"]).ok();
+
     // Removing the current one goes back to default; removing default is refused.
     let r = s.run(&["env", "remove", "default"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -525,6 +551,71 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
         config_keys.contains(&"weaviate.replication_factor"),
         "{config_keys:?}"
     );
+    // env clone --data: schema and objects with vectors into the running
+    // "side", counted at both ends; the copy validates against its seed and
+    // exports byte for byte as the original.
+    s.run(&[
+        "test-data",
+        "generate",
+        "--records",
+        "150",
+        "--pattern",
+        "documents",
+        "--vectors",
+        "8",
+        "--collection",
+        "CloneMe",
+    ])
+    .ok();
+    let c = s
+        .run(&[
+            "env",
+            "clone",
+            "default",
+            "side",
+            "--data",
+            "--collection",
+            "CloneMe",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(c["equal"], true, "{c:#}");
+    assert_eq!(c["collections"][0]["target_count"], 150, "{c:#}");
+    let v = s
+        .run(&[
+            "--env",
+            "side",
+            "test-data",
+            "validate",
+            "--collection",
+            "CloneMe",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v[0]["ok"], true, "{v:#}");
+    let export = |env: &str| {
+        s.run(&["--env", env, "test-data", "export", "CloneMe"])
+            .ok()
+            .stdout
+    };
+    let (original, copy) = (export("default"), export("side"));
+    assert_eq!(original.lines().count(), 150);
+    assert!(original == copy, "the copy exports differently");
+    // Copying again is refused: side has it now.
+    let r = s.run(&[
+        "env",
+        "clone",
+        "default",
+        "side",
+        "--data",
+        "--collection",
+        "CloneMe",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("already has CloneMe"), "{}", r.stderr);
+
     // The key is compared, never shown.
     let api = d["config"]
         .as_array()

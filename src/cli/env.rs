@@ -86,6 +86,27 @@ pub fn add_to(root: Command) -> Command {
                     ),
             )
             .subcommand(
+                Command::new("clone")
+                    .about("Copy an environment's configuration under a new name, with its own ports and Docker names")
+                    .long_about(
+                        "Copy SRC's config file to DST as it is written (what it extends included), with \
+                         DST's own ports (clear of every environment's) and Docker names (elysiactl-DST), \
+                         so the clone runs beside SRC. A remote SRC is copied unchanged.\n\n\
+                         --data copies the collections too, through the batch API (schema first, then \
+                         every object with its vectors; the replication factor capped at DST's nodes), \
+                         and counts each at both ends (exit 1 when a count differs). DST's cluster must \
+                         run: clone the config, `elysiactl --env DST start`, then `env clone SRC DST \
+                         --data` again (an existing DST gets only the data). A collection DST already \
+                         has is refused, nothing copied.",
+                    )
+                    .arg(Arg::new("src").value_name("SRC").required(true).help("The environment to copy"))
+                    .arg(Arg::new("dst").value_name("DST").required(true).help("The new environment's name, or with --data an existing one"))
+                    .arg(Arg::new("data").long("data").action(ArgAction::SetTrue).help("Also copy the data: schema, then every object with its vectors through the batch API, counted at both ends (DST's cluster must run)"))
+                    .arg(Arg::new("collection").long("collection").value_name("NAME").action(ArgAction::Append).requires("data").help("With --data: only this collection (repeatable)"))
+                    .arg(json_flag())
+                    .after_help("Examples:\n  elysiactl env clone staging staging-2\n  elysiactl --env staging-2 start\n  elysiactl env clone staging staging-2 --data"),
+            )
+            .subcommand(
                 Command::new("remove")
                     .about("Remove an environment's config (its state and data folders are kept and named)")
                     .arg(name_arg("The environment"))
@@ -107,6 +128,52 @@ pub fn add_to(root: Command) -> Command {
                     .after_help("Examples:\n  elysiactl env diff staging prod\n  elysiactl env diff default staging --json | jq .cluster"),
             ),
     )
+}
+
+/// Multi-threaded: the domain blocks on a handle, which drives no I/O on
+/// a current-thread runtime.
+fn runtime() -> Result<tokio::runtime::Runtime, HostError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| HostError::unknown(format!("cannot start the async runtime: {e}")))
+}
+
+/// `env clone SRC DST --data`: DST's config first when it has none.
+fn clone_data(s: &ArgMatches, src: &str, dst: &str, json_mode: bool) -> Result<i32, HostError> {
+    envs::require(src)?;
+    if !envs::exists(dst) {
+        let v = envs::clone_config(src, dst)?;
+        eprintln!(
+            "cloned the configuration of {src} as {dst} ({})",
+            v["file"].as_str().unwrap_or("")
+        );
+    }
+    let only: Vec<String> = s
+        .get_many::<String>("collection")
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let rt = runtime()?;
+    let v = envs::copy_data(src, dst, &only, rt.handle())?;
+    if json_mode {
+        print(&v);
+    } else {
+        let rows = v["collections"].as_array().cloned().unwrap_or_default();
+        table(
+            &rows,
+            &[
+                "collection",
+                "written",
+                "source_count",
+                "target_count",
+                "equal",
+            ],
+        );
+    }
+    Ok(i32::from(v["equal"] != true))
 }
 
 fn print(v: &Value) {
@@ -212,6 +279,27 @@ pub fn dispatch(m: &ArgMatches, source: &str) -> i32 {
             }
             Ok(0)
         }
+        "clone" => {
+            let (src, dst) = (
+                s.get_one::<String>("src").expect("required"),
+                s.get_one::<String>("dst").expect("required"),
+            );
+            if s.get_flag("data") {
+                return clone_data(s, src, dst, json_mode);
+            }
+            let v = envs::clone_config(src, dst)?;
+            if json_mode {
+                print(&v);
+            } else {
+                println!(
+                    "cloned {src} as {dst} ({}); its Weaviate at {}, Docker names {}; data not copied",
+                    v["file"].as_str().unwrap_or(""),
+                    v["weaviate"].as_str().unwrap_or(""),
+                    v["cluster_name"].as_str().unwrap_or("")
+                );
+            }
+            Ok(0)
+        }
         "remove" => {
             let v = envs::remove(&name(), s.get_flag("force"))?;
             if json_mode {
@@ -232,13 +320,7 @@ pub fn dispatch(m: &ArgMatches, source: &str) -> i32 {
                 s.get_one::<String>("a").expect("required"),
                 s.get_one::<String>("b").expect("required"),
             );
-            // Multi-threaded: the domain blocks on a handle, which drives
-            // no I/O on a current-thread runtime.
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| HostError::unknown(format!("cannot start the async runtime: {e}")))?;
+            let rt = runtime()?;
             let v = envs::diff(a, b, rt.handle())?;
             if json_mode {
                 print(&v);

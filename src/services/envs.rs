@@ -197,35 +197,50 @@ fn ports_in_use() -> Vec<std::ops::Range<u32>> {
 }
 
 /// `template`'s ports moved by the first multiple of 100 that clashes with
-/// no environment's, as config lines.
-fn own_ports(template: &Config) -> HostResult<String> {
+/// no environment's: (section, key, port).
+fn own_ports(template: &Config) -> HostResult<Vec<(&'static str, &'static str, u32)>> {
     let used = ports_in_use();
     let w = &template.weaviate;
     let n = w.nodes as u32;
     for k in 1..=100u32 {
         let shift = 100 * k;
         let wanted = [
-            ("rest_port", w.rest_port as u32 + shift, n),
-            ("grpc_port", w.grpc_port as u32 + shift, n),
-            ("gossip_port", w.gossip_port as u32 + shift, 2 * n),
-            ("raft_port", w.raft_port as u32 + shift, 2 * n),
-            ("metrics_port", w.metrics_port as u32 + shift, n),
-            ("port", template.elysia.port as u32 + shift, 1),
+            ("weaviate", "rest_port", w.rest_port as u32 + shift, n),
+            ("weaviate", "grpc_port", w.grpc_port as u32 + shift, n),
+            (
+                "weaviate",
+                "gossip_port",
+                w.gossip_port as u32 + shift,
+                2 * n,
+            ),
+            ("weaviate", "raft_port", w.raft_port as u32 + shift, 2 * n),
+            ("weaviate", "metrics_port", w.metrics_port as u32 + shift, n),
+            ("elysia", "port", template.elysia.port as u32 + shift, 1),
         ];
-        let clashes = wanted.iter().any(|(_, base, span)| {
+        let clashes = wanted.iter().any(|(_, _, base, span)| {
             base + span > 65535 || used.iter().any(|r| r.start < base + span && *base < r.end)
         });
-        if clashes {
-            continue;
+        if !clashes {
+            return Ok(wanted.iter().map(|(s, k, p, _)| (*s, *k, *p)).collect());
         }
-        let line = |(key, base, _): &(&str, u32, u32)| format!("{key} = {base}\n");
-        let weaviate: String = wanted[..5].iter().map(line).collect();
-        return Ok(format!("{weaviate}\n[elysia]\n{}", line(&wanted[5])));
     }
     Err(
         HostError::validation("no free block of ports for a new environment")
             .with_hint("write the ports yourself: `elysiactl env add NAME --from FILE`"),
     )
+}
+
+/// `own_ports` as config lines: the weaviate keys, then an [elysia] table.
+fn own_ports_text(template: &Config) -> HostResult<String> {
+    let ports = own_ports(template)?;
+    let line = |(_, key, port): &(&str, &str, u32)| format!("{key} = {port}\n");
+    let weaviate: String = ports
+        .iter()
+        .filter(|p| p.0 == "weaviate")
+        .map(line)
+        .collect();
+    let elysia: String = ports.iter().filter(|p| p.0 == "elysia").map(line).collect();
+    Ok(format!("{weaviate}\n[elysia]\n{elysia}"))
 }
 
 fn toml_string(s: &str) -> String {
@@ -276,14 +291,12 @@ fn new_config(name: &str, o: &AddOptions, with_key: bool) -> HostResult<String> 
         "\n# Its own ports and Docker names, so it runs beside the other environments.\n\
          [weaviate]\ncluster_name = {}\n{}",
         toml_string(&format!("elysiactl-{name}")),
-        own_ports(&template)?
+        own_ports_text(&template)?
     ));
     Ok(text)
 }
 
-/// Write environment `name`'s config; refused when it exists or would not load.
-pub fn add(name: &str, o: &AddOptions) -> HostResult<Value> {
-    paths::check_env_name(name)?;
+fn refuse_existing(name: &str) -> HostResult<()> {
     if exists(name) {
         return Err(HostError::validation(format!(
             "the environment {name} exists ({})",
@@ -293,6 +306,13 @@ pub fn add(name: &str, o: &AddOptions) -> HostResult<Value> {
             "edit that file, or `elysiactl env remove {name}` first"
         )));
     }
+    Ok(())
+}
+
+/// Write environment `name`'s config; refused when it exists or would not load.
+pub fn add(name: &str, o: &AddOptions) -> HostResult<Value> {
+    paths::check_env_name(name)?;
+    refuse_existing(name)?;
     if let Some(base) = &o.extends {
         paths::check_env_name(base)?;
         require(base)?;
@@ -347,6 +367,248 @@ pub fn add(name: &str, o: &AddOptions) -> HostResult<Value> {
             Err(e)
         }
     }
+}
+
+/// `env clone SRC DST`: SRC's config file as it is written (what it
+/// extends included), with DST's own ports and Docker names when SRC runs
+/// locally; a remote SRC is copied unchanged (the same cluster by a second
+/// name). The data is not copied here.
+pub fn clone_config(src: &str, dst: &str) -> HostResult<Value> {
+    paths::check_env_name(src)?;
+    paths::check_env_name(dst)?;
+    require(src)?;
+    refuse_existing(dst)?;
+    let src_file = paths::env_config_file(src);
+    let text = match std::fs::read_to_string(&src_file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(HostError::io(
+                format!("cannot read {}", src_file.display()),
+                e,
+            ))
+        }
+    };
+    let cfg = Config::load_env(src)?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
+        HostError::validation(format!("{}: {e}", src_file.display()))
+            .with_hint(format!("fix {}", src_file.display()))
+    })?;
+    let remote = cfg.weaviate.runtime == Some(RuntimeKind::Remote);
+    if !remote {
+        let mut set = |section: &str, key: &str, value: toml_edit::Item| {
+            let table = doc
+                .entry(section)
+                .or_insert(toml_edit::table())
+                .as_table_like_mut();
+            if let Some(t) = table {
+                t.insert(key, value);
+            }
+        };
+        set(
+            "weaviate",
+            "cluster_name",
+            toml_edit::value(format!("elysiactl-{dst}")),
+        );
+        for (section, key, port) in own_ports(&cfg)? {
+            set(section, key, toml_edit::value(port as i64));
+        }
+    }
+    let file = paths::env_config_file(dst);
+    std::fs::create_dir_all(paths::envs_dir())
+        .map_err(|e| HostError::io(format!("cannot create {}", paths::envs_dir().display()), e))?;
+    let header = format!("# Cloned from the environment {src} by `elysiactl env clone`.\n");
+    paths::write_atomic(&file, format!("{header}{doc}").as_bytes())?;
+    match Config::load_env(dst) {
+        Ok(c) => Ok(json!({
+            "source": src,
+            "name": dst,
+            "file": file.display().to_string(),
+            "weaviate": address(&c),
+            "cluster_name": c.weaviate.cluster_name,
+            "elysia_port": c.elysia.port,
+        })),
+        Err(e) => {
+            let _ = std::fs::remove_file(&file);
+            Err(e)
+        }
+    }
+}
+
+/// The keys of a collection's definition a copy keeps: what it is, not
+/// where its shards were (sharding follows the target's nodes).
+const SCHEMA_KEYS: &[&str] = &[
+    "class",
+    "description",
+    "properties",
+    "vectorizer",
+    "vectorIndexType",
+    "vectorIndexConfig",
+    "vectorConfig",
+    "invertedIndexConfig",
+    "moduleConfig",
+    "replicationConfig",
+];
+
+/// What a batch write of a copied object carries.
+const OBJECT_KEYS: &[&str] = &["class", "id", "properties", "vector", "vectors"];
+
+/// `env clone SRC DST --data`: copy collections (all of SRC's, or
+/// `only`) from SRC's cluster into DST's through the batch API, schema
+/// first, then every object with its vectors, in pages by ID; each
+/// collection counted at both ends. Refused, changing nothing, when DST
+/// already has one of them or a cluster does not answer.
+pub fn copy_data(
+    src: &str,
+    dst: &str,
+    only: &[String],
+    rt: &tokio::runtime::Handle,
+) -> HostResult<Value> {
+    let (cs, cd) = (Config::load_env(src)?, Config::load_env(dst)?);
+    let (xs, xd) = (
+        Context::new(cs.clone(), rt.clone()),
+        Context::new(cd.clone(), rt.clone()),
+    );
+    let from = Cluster::in_context(&xs, &cs.weaviate.node_specs());
+    let to = Cluster::in_context(&xd, &cd.weaviate.node_specs());
+    let answer = |e: HostError, env: &str| {
+        HostError::network(format!("the cluster of environment {env} does not answer: {}", e.message))
+            .with_hint(format!("start it (`elysiactl --env {env} start`), then run this again: an existing DST gets only the data"))
+    };
+    let schema: Value = xs
+        .block_on(from.any_node(|c| async move { c.schema().await }))
+        .map_err(|e| answer(e, src))?;
+    let existing: Vec<String> = xd
+        .block_on(to.any_node(|c| async move { c.class_names().await }))
+        .map_err(|e| answer(e, dst))?;
+    let classes: Vec<Value> = schema["classes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| only.is_empty() || only.iter().any(|o| c["class"] == o.as_str()))
+        .collect();
+    let missing: Vec<&String> = only
+        .iter()
+        .filter(|o| !classes.iter().any(|c| c["class"] == o.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(HostError::validation(format!(
+            "{src} has no collection {}",
+            missing
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .with_hint(format!(
+            "`elysiactl --env {src} test-data list` or its schema names them"
+        )));
+    }
+    let clash: Vec<String> = classes
+        .iter()
+        .filter_map(|c| c["class"].as_str())
+        .filter(|c| existing.iter().any(|e| e == c))
+        .map(str::to_string)
+        .collect();
+    if !clash.is_empty() {
+        return Err(HostError::validation(format!(
+            "{dst} already has {}: nothing was copied",
+            clash.join(", ")
+        ))
+        .with_hint("remove them there first, or choose the others with --collection"));
+    }
+    if let Some(mt) = classes
+        .iter()
+        .find(|c| c["multiTenancyConfig"]["enabled"] == true)
+    {
+        return Err(HostError::validation(format!(
+            "{} has tenants, which a copy does not carry yet: nothing was copied",
+            mt["class"].as_str().unwrap_or("")
+        ))
+        .with_hint("leave it out with --collection"));
+    }
+    let mut copied = Vec::new();
+    for class in classes {
+        let name = class["class"].as_str().unwrap_or("").to_string();
+        let mut def = serde_json::Map::new();
+        for k in SCHEMA_KEYS {
+            if let Some(v) = class.get(*k) {
+                def.insert(k.to_string(), v.clone());
+            }
+        }
+        // No more copies than DST has nodes.
+        let factor = class["replicationConfig"]["factor"].as_u64().unwrap_or(1);
+        let factor = factor.clamp(1, cd.weaviate.nodes.max(1) as u64);
+        if let Some(r) = def.get_mut("replicationConfig") {
+            r["factor"] = json!(factor);
+        }
+        let def = Value::Object(def);
+        xd.block_on(to.any_node_write(|c| {
+            let def = def.clone();
+            async move { c.create_class(&def).await }
+        }))?;
+        let mut after: Option<String> = None;
+        let mut written = 0u64;
+        loop {
+            crate::base::cancel::check_interrupt()?;
+            let page: Vec<Value> = xs.block_on(from.any_node(|c| {
+                let (name, after) = (name.clone(), after.clone());
+                async move {
+                    c.list_objects_with_vectors(&name, 200, after.as_deref())
+                        .await
+                }
+            }))?;
+            let Some(last) = page.last() else { break };
+            after = last["id"].as_str().map(str::to_string);
+            let objects: Vec<Value> = page
+                .iter()
+                .map(|o| {
+                    let mut m = serde_json::Map::new();
+                    for k in OBJECT_KEYS {
+                        if let Some(v) = o.get(*k).filter(|v| !v.is_null()) {
+                            m.insert(k.to_string(), v.clone());
+                        }
+                    }
+                    Value::Object(m)
+                })
+                .collect();
+            let errors = xd.block_on(to.any_node_write(|c| {
+                let objects = objects.clone();
+                async move {
+                    c.batch_objects(&objects, crate::clients::weaviate::Consistency::All)
+                        .await
+                }
+            }))?;
+            if let Some(e) = errors.iter().flatten().next() {
+                return Err(
+                    HostError::weaviate(format!("{dst} refused objects of {name}: {e}")).with_hint(
+                        format!(
+                    "{name} is in {dst} in part: remove it there, fix the cause, and copy again"
+                ),
+                    ),
+                );
+            }
+            written += objects.len() as u64;
+        }
+        let count = |x: &Context, cl: &Cluster| -> HostResult<u64> {
+            x.block_on(cl.any_node(|c| {
+                let name = name.clone();
+                async move { c.count(&name).await }
+            }))
+        };
+        let (n_src, n_dst) = (count(&xs, &from)?, count(&xd, &to)?);
+        copied.push(json!({
+            "collection": name, "written": written, "source_count": n_src,
+            "target_count": n_dst, "equal": n_src == n_dst, "replication_factor": factor,
+        }));
+    }
+    Ok(json!({
+        "source": src,
+        "target": dst,
+        "collections": copied,
+        "equal": copied.iter().all(|c| c["equal"] == true),
+    }))
 }
 
 /// Remove environment `name`'s config (its state and data folders are

@@ -41,12 +41,36 @@ impl WeaviateClient {
         limit: u64,
         after: Option<&str>,
     ) -> HostResult<Vec<Value>> {
+        self.objects_page(class, limit, after, false).await
+    }
+
+    /// `list_objects` with each object's vectors (`include=vector`), for a
+    /// copy that must carry them.
+    pub async fn list_objects_with_vectors(
+        &self,
+        class: &str,
+        limit: u64,
+        after: Option<&str>,
+    ) -> HostResult<Vec<Value>> {
+        self.objects_page(class, limit, after, true).await
+    }
+
+    async fn objects_page(
+        &self,
+        class: &str,
+        limit: u64,
+        after: Option<&str>,
+        vectors: bool,
+    ) -> HostResult<Vec<Value>> {
         let class = class_name(class)?;
         let path = "/v1/objects";
         let n = limit.to_string();
         let mut query = vec![("class", class.as_str()), ("limit", n.as_str())];
         if let Some(a) = after {
             query.push(("after", a));
+        }
+        if vectors {
+            query.push(("include", "vector"));
         }
         let reply = self.send(Method::GET, path, &query, None, None).await?;
         if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::UNPROCESSABLE_ENTITY
