@@ -507,6 +507,51 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
         r.stdout
     );
     assert!(!collections(rest, None).contains(&"CodeChunks".to_string()));
+    // Elysia runs here against the remote Weaviate (its "custom" connection,
+    // with the key): start waits until Elysia really reaches it.
+    if common::require(
+        "the Elysia venv (elysiactl install elysia)",
+        common::elysia_venv().join("bin/elysia").exists(),
+    ) {
+        let far = env_file(&s, "far");
+        let text = std::fs::read_to_string(&far).unwrap().replace(
+            "enabled = false",
+            &format!(
+                "enabled = true\nport = {}\nvenv = \"{}\"",
+                common::free_block(1),
+                common::elysia_venv().display()
+            ),
+        );
+        std::fs::write(&far, text).unwrap();
+        let _stop_elysia = StopEnv(&s, "far");
+        let r = s
+            .run_with(
+                &[
+                    "--env",
+                    "far",
+                    "elysia",
+                    "start",
+                    "--timeout",
+                    "180",
+                    "--json",
+                ],
+                &key,
+            )
+            .ok()
+            .json();
+        assert_eq!(r["ready"], true, "{r:#}");
+        let st = s
+            .run_with(&["--env", "far", "elysia", "status", "--json"], &key)
+            .ok()
+            .json();
+        assert_eq!(st["weaviate_connected"], true, "{st:#}");
+        assert!(s
+            .dir
+            .path()
+            .join("state/elysiactl/envs/far/run/elysia.pid")
+            .exists());
+        s.run_with(&["--env", "far", "elysia", "stop"], &key).ok();
+    }
     // start refuses, and the cluster it points at runs on.
     let r = s.run_with(&["--env", "far", "start"], &key);
     assert_ne!(r.code, 0);
