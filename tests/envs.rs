@@ -116,6 +116,26 @@ fn environments_are_added_listed_switched_and_removed() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(seen.contains("environment staging"), "{seen}");
 
+    // Playbooks see it, in both languages.
+    let rhai = s.dir.path().join("where.rhai");
+    std::fs::write(
+        &rhai,
+        "out::line(env::current().name + \" \" + env::list().len());\n",
+    )
+    .unwrap();
+    let lua = s.dir.path().join("where.lua");
+    std::fs::write(
+        &lua,
+        "out.line(env.current().name .. ' ' .. tostring(env.current().remote))\n",
+    )
+    .unwrap();
+    let r = s.run(&["run", rhai.to_str().unwrap()]).ok();
+    assert_eq!(r.stdout.trim(), "staging 3");
+    let r = s
+        .run(&["--env", "other", "run", lua.to_str().unwrap()])
+        .ok();
+    assert_eq!(r.stdout.trim(), "other false");
+
     // clone: the file as written, with its own ports and Docker names.
     let c = s
         .run(&["env", "clone", "staging", "copy", "--json"])
