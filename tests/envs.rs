@@ -5,7 +5,8 @@
 //! its own (checked by reading both clusters), `env switch` moving a bare
 //! command, a remote environment reaching one of them by URL and API key
 //! (health, repair --dry-run, index sync work; start refuses), and `env
-//! diff` naming a different factor and config key.
+//! diff` naming a different factor and config key, `env clone --data`. In
+//! Docker: two environments' containers, networks and volumes apart.
 
 mod common;
 
@@ -690,4 +691,97 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
         .unwrap();
     assert_eq!(api["a"], "***");
     assert!(!d.to_string().contains(KEY));
+}
+
+/// Removes what the docker test's second environment may have left.
+struct DockerEnvGone<'a>(&'a Stack, String);
+
+impl Drop for DockerEnvGone<'_> {
+    fn drop(&mut self) {
+        let env = &self.1;
+        let _ = self.0.run(&["--env", env, "stop", "--timeout", "10"]);
+        let cluster = format!("elysiactl-{env}");
+        for id in docker_ids(&cluster) {
+            common::docker_request("DELETE", &format!("/containers/{id}?force=true&v=true"));
+        }
+        common::docker_request("DELETE", &format!("/volumes/{cluster}-weaviate-0-data"));
+        common::docker_request("DELETE", &format!("/networks/{cluster}"));
+    }
+}
+
+/// The containers labelled as cluster `cluster`'s.
+fn docker_ids(cluster: &str) -> Vec<String> {
+    common::docker_get(&format!(
+        "/containers/json?all=true&filters=%7B%22label%22%3A%5B%22io.elysiactl.cluster%3D{cluster}%22%5D%7D"
+    ))
+    .and_then(|v| v.as_array().cloned())
+    .map(|a| a.iter().filter_map(|c| c["Id"].as_str().map(str::to_string)).collect())
+    .unwrap_or_default()
+}
+
+#[test]
+fn two_docker_environments_keep_to_their_own_containers_network_and_volumes() {
+    if !common::require("a Docker engine", common::docker_available()) || !require_weaviate() {
+        return;
+    }
+    let s = Stack::new("docker", 1, false, "");
+    // Unique per test process: containers are global to the engine.
+    let env = format!("dk{}", std::process::id());
+    let file = s.dir.path().join("dk.toml");
+    let p = common::free_block;
+    std::fs::write(
+        &file,
+        format!(
+            "[weaviate]\nruntime = \"docker\"\nnodes = 1\nrest_port = {}\ngrpc_port = {}\n\
+             metrics_port = {}\nstop_timeout = 20\n[elysia]\nenabled = false\n",
+            p(1),
+            p(1),
+            p(1)
+        ),
+    )
+    .unwrap();
+    s.run(&["env", "add", &env, "--from", file.to_str().unwrap()])
+        .ok();
+    let _gone = DockerEnvGone(&s, env.clone());
+    std::thread::scope(|t| {
+        let a = t.spawn(|| s.run(&["start", "--timeout", "180"]).ok());
+        let b = t.spawn(|| s.run(&["--env", &env, "start", "--timeout", "180"]).ok());
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+    // The environment named its own container, network and volume.
+    let cluster = format!("elysiactl-{env}");
+    assert_eq!(docker_ids(&cluster).len(), 1);
+    assert_eq!(s.containers().len(), 1);
+    for path in [
+        format!("/containers/{cluster}-weaviate-0/json"),
+        format!("/networks/{cluster}"),
+        format!("/volumes/{cluster}-weaviate-0-data"),
+    ] {
+        let (status, body) = common::docker_request("GET", &path).unwrap();
+        assert!(status.contains("200"), "{path}: {status} {body}");
+    }
+    // A write with --env lands in its own cluster only.
+    s.run(&[
+        "--env",
+        &env,
+        "test-data",
+        "generate",
+        "--records",
+        "40",
+        "--collection",
+        "DockerSide",
+    ])
+    .ok();
+    let st = s.run(&["--env", &env, "status", "--json"]).ok().json();
+    let port = st["weaviate"]["nodes"][0]["rest_port"].as_u64().unwrap() as u16;
+    assert!(collections(port, None).contains(&"DockerSide".to_string()));
+    assert!(!collections(s.rest_port, None).contains(&"DockerSide".to_string()));
+    // Stopping it leaves the default one running, and keeps only its volume.
+    s.run(&["--env", &env, "stop"]).ok();
+    assert!(docker_ids(&cluster).is_empty());
+    let (status, _) = common::docker_request("GET", &format!("/networks/{cluster}")).unwrap();
+    assert!(status.contains("404"), "{status}");
+    assert_eq!(s.containers().len(), 1);
+    s.run(&["status"]).ok();
 }
