@@ -252,6 +252,16 @@ fn an_environment_extends_another_and_says_where_each_value_came_from() {
         "environment WEAVIATE_PORT"
     );
 
+    // ELYSIACTL_CONFIG stands for config.toml, never for another environment's file.
+    let elsewhere = s.dir.path().join("elsewhere.toml");
+    let via_var = [("ELYSIACTL_CONFIG", elsewhere.to_str().unwrap())];
+    let r = s
+        .run_with(&["--env", "child", "config", "path"], &via_var)
+        .ok();
+    assert!(r.stdout.trim().ends_with("envs/child.toml"), "{}", r.stdout);
+    let r = s.run_with(&["config", "path"], &via_var).ok();
+    assert_eq!(r.stdout.trim(), elsewhere.to_str().unwrap());
+
     // A cycle is refused with the chain.
     std::fs::write(envs.join("base.toml"), "extends = \"child\"\n").unwrap();
     let r = s.run(&["--env", "child", "config", "show"]);

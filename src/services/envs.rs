@@ -49,7 +49,8 @@ pub fn require(name: &str) -> HostResult<()> {
         paths::env_config_file(name).display()
     ))
     .with_hint(format!(
-        "`elysiactl env list` names the environments; `elysiactl env add {name}` makes one"
+        "`elysiactl env list` names the environments; `elysiactl env add {name}` makes one; \
+         `elysiactl env switch default` goes back to the default one"
     )))
 }
 

@@ -24,12 +24,18 @@ impl Config {
         self.file.clone().unwrap_or_else(paths::config_file)
     }
 
-    /// Where the config file is read from: `--config`, else
-    /// `ELYSIACTL_CONFIG`, else the XDG default. Needs no file to exist.
+    /// Where the config file is read from: `--config`, else (in the
+    /// `default` environment) `ELYSIACTL_CONFIG`, else the active
+    /// environment's file. Needs no file to exist. `ELYSIACTL_CONFIG` stands
+    /// for config.toml only: `--env staging` must read staging's file.
     pub fn path(explicit: Option<&Path>) -> PathBuf {
         explicit
             .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("ELYSIACTL_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                (paths::active_env() == paths::DEFAULT_ENV)
+                    .then(|| std::env::var_os("ELYSIACTL_CONFIG").map(PathBuf::from))
+                    .flatten()
+            })
             .unwrap_or_else(paths::config_file)
     }
 
