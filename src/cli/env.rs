@@ -44,6 +44,12 @@ pub fn add_to(root: Command) -> Command {
             )
             .subcommand_required(true)
             .arg_required_else_help(true)
+            .after_help(
+                "Examples:\n  elysiactl env add staging && elysiactl --env staging start\n  \
+                 elysiactl env switch staging && elysiactl status\n  \
+                 ELYSIACTL_ENV=prod elysiactl health --cluster\n  \
+                 elysiactl env diff staging prod\n\ndocs/environments.md has the whole story.",
+            )
             .subcommand(
                 Command::new("list")
                     .about("Every environment: current one marked, runtime, where its Weaviate is, whether it runs")

@@ -373,6 +373,25 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
             "config diff",
             "Compare two config files, or one with the running stack",
         ),
+        ("env list", "Every environment, the current one marked"),
+        ("env current", "The environment a command acts on"),
+        (
+            "env switch",
+            "Make an environment what bare commands act on",
+        ),
+        (
+            "env add",
+            "Make an environment: local, extending another, or remote",
+        ),
+        (
+            "env clone",
+            "Copy an environment's configuration (and with --data its data)",
+        ),
+        ("env remove", "Remove an environment's config"),
+        (
+            "env diff",
+            "Compare two environments: configuration and clusters",
+        ),
         ("api", "List the host API"),
         ("completions", "Print a shell completion script"),
         ("man", "Print or write the man pages"),
