@@ -581,6 +581,15 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
             .path()
             .join("state/elysiactl/envs/far/run/elysia.pid")
             .exists());
+        // A bare stop refuses before touching anything: Elysia runs on.
+        let r = s.run_with(&["--env", "far", "stop"], &key);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("managed elsewhere"), "{}", r.stderr);
+        let st = s
+            .run_with(&["--env", "far", "elysia", "status", "--json"], &key)
+            .ok()
+            .json();
+        assert_eq!(st["running"], true, "{st:#}");
         s.run_with(&["--env", "far", "elysia", "stop"], &key).ok();
     }
     // start refuses, and the cluster it points at runs on.
