@@ -305,6 +305,8 @@ fn a_remote_environment_refuses_process_control_without_touching_anything() {
         &["start"][..],
         &["stop"],
         &["weaviate", "restart"],
+        &["weaviate", "restart", "--rolling"],
+        &["weaviate", "logs"],
         &["chaos", "node", "--kill", "weaviate-0"],
     ] {
         let mut all = vec!["--env", "prod"];

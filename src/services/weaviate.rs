@@ -157,6 +157,12 @@ pub fn restart(
     timeout: Duration,
     stop_timeout: Duration,
 ) -> HostResult<Value> {
+    if ctx.config.weaviate.runtime == Some(crate::base::config::RuntimeKind::Remote) {
+        return Err(crate::runtime::remote::managed_elsewhere(
+            &ctx.config.weaviate,
+            "restart it",
+        ));
+    }
     if !rolling {
         stop(ctx, None, stop_timeout)?;
         return start(ctx, None, true, timeout);
