@@ -339,6 +339,67 @@ fn a_remote_environment_refuses_process_control_without_touching_anything() {
     assert!(!env_file(&s, "p2").exists());
 }
 
+#[test]
+fn env_diff_without_clusters_compares_configs_and_the_installed_elysia() {
+    let s = stack();
+    let venv = common::elysia_venv();
+    if !common::require(
+        "the Elysia venv (elysiactl install elysia)",
+        venv.join("bin/elysia").exists(),
+    ) {
+        return;
+    }
+    let file = s.dir.path().join("with-elysia.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[weaviate]\nrest_port = {}\nreplication_factor = 1\napi_key = \"diff-secret-9\"\n[elysia]\nenabled = true\nvenv = \"{}\"\n",
+            common::free_block(3),
+            venv.display()
+        ),
+    )
+    .unwrap();
+    s.run(&["env", "add", "e", "--from", file.to_str().unwrap()])
+        .ok();
+    let r = s.run(&["env", "diff", "default", "e", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stdout.contains("diff-secret-9"));
+    let d = r.json();
+    assert_eq!(d["clusters"]["a"]["reachable"], false);
+    let keys: Vec<&str> = d["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    for k in [
+        "weaviate.replication_factor",
+        "weaviate.api_key",
+        "elysia.enabled",
+        "weaviate.cluster_name",
+    ] {
+        assert!(keys.contains(&k), "{k}: {keys:?}");
+    }
+    let elysia = d["cluster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "elysia.installed_version")
+        .cloned();
+    let elysia = elysia.unwrap_or_else(|| panic!("{d:#}"));
+    assert!(elysia["a"].is_null() && elysia["b"].is_string(), "{elysia}");
+    // The text form says the clusters do not answer, and never shows the key.
+    let t = s.run(&["env", "diff", "default", "e"]);
+    assert_eq!(t.code, 1);
+    assert!(t.stdout.contains("not reachable"), "{}", t.stdout);
+    assert!(
+        t.stdout.contains("elysia.installed_version"),
+        "{}",
+        t.stdout
+    );
+    assert!(!t.stdout.contains("diff-secret-9"));
+}
+
 // ---- on the real stack ----------------------------------------------------
 
 /// A request with the API key, for the cluster that requires one.

@@ -126,7 +126,7 @@ pub fn add_to(root: Command) -> Command {
                         "Compare two environments: the effective configuration key by key (secrets \
                          compared but shown as ***) and, when both clusters answer, Weaviate's version, \
                          the node count, and per collection its replication factor, property count, \
-                         vectorizer and object count.\n\nExit codes, as diff(1): 0 the same, 1 different.",
+                         vectorizer and object count; the Elysia version installed for each.\n\nExit codes, as diff(1): 0 the same, 1 different.",
                     )
                     .arg(Arg::new("a").value_name("A").required(true).help("An environment"))
                     .arg(Arg::new("b").value_name("B").required(true).help("Another"))
@@ -349,17 +349,13 @@ pub fn dispatch(m: &ArgMatches, source: &str) -> i32 {
                     }
                 }
                 let cluster = v["cluster"].as_array().cloned().unwrap_or_default();
-                if v["clusters"]["a"]["reachable"] == true
-                    && v["clusters"]["b"]["reachable"] == true
-                {
-                    if cluster.is_empty() {
-                        println!(
-                            "clusters: the same (version, nodes, collections, factors, counts)"
-                        );
-                    } else {
-                        println!("clusters:");
-                        table(&cluster, &["key", "a", "b"]);
-                    }
+                let both = v["clusters"]["a"]["reachable"] == true
+                    && v["clusters"]["b"]["reachable"] == true;
+                if !cluster.is_empty() {
+                    println!("clusters and Elysia:");
+                    table(&cluster, &["key", "a", "b"]);
+                } else if both {
+                    println!("clusters: the same (version, nodes, collections, factors, counts)");
                 }
             }
             Ok(i32::from(v["same"] != true))

@@ -728,6 +728,18 @@ pub fn diff(a: &str, b: &str, rt: &tokio::runtime::Handle) -> HostResult<Value> 
     let config = super::config_diff::diff_configs(&ca, &cb);
     let (fa, fb) = (cluster_facts(&ca, rt), cluster_facts(&cb, rt));
     let mut cluster = Vec::new();
+    // Elysia as installed for each (its venv may be shared, or not).
+    let elysia = |c: &Config| {
+        c.elysia.enabled.then(|| {
+            super::elysia::prefix(&c.elysia)
+                .ok()
+                .and_then(|p| super::elysia::installed_version(&p))
+        })
+    };
+    let (ea, eb) = (json!(elysia(&ca).flatten()), json!(elysia(&cb).flatten()));
+    if ea != eb {
+        cluster.push(json!({"key": "elysia.installed_version", "a": ea, "b": eb}));
+    }
     if fa["reachable"] == true && fb["reachable"] == true {
         let mut push = |key: String, x: &Value, y: &Value| {
             if x != y {
@@ -769,6 +781,7 @@ pub fn diff(a: &str, b: &str, rt: &tokio::runtime::Handle) -> HostResult<Value> 
         "same": same,
         "config": config,
         "clusters": {"a": fa, "b": fb},
+        "elysia": {"a": ea, "b": eb},
         "cluster": cluster,
     }))
 }
