@@ -4,7 +4,8 @@
 //! once on their own ports and folders, a command with --env acting only on
 //! its own (checked by reading both clusters), `env switch` moving a bare
 //! command, a remote environment reaching one of them by URL and API key
-//! (health, repair --dry-run, index sync work; start refuses), and `env
+//! (health, repair --dry-run, index sync, test-data, benchmark and a local
+//! Elysia work; start, stop, restart, logs and chaos refuse), and `env
 //! diff` naming a different factor and config key, `env clone --data`. In
 //! Docker: two environments' containers, networks and volumes apart.
 
@@ -655,6 +656,69 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
         assert_eq!(st["running"], true, "{st:#}");
         s.run_with(&["--env", "far", "elysia", "stop"], &key).ok();
     }
+    // test-data and benchmark through the remote environment; its baseline
+    // is kept in its own data folder.
+    let r = s
+        .run_with(
+            &[
+                "--env",
+                "far",
+                "test-data",
+                "generate",
+                "--records",
+                "30",
+                "--collection",
+                "FarData",
+                "--json",
+            ],
+            &key,
+        )
+        .ok()
+        .json();
+    assert_eq!(r["written"], 30, "{r:#}");
+    assert!(collections(s.rest_port, Some(KEY)).contains(&"FarData".to_string()));
+    let b = s
+        .run_with(
+            &[
+                "--env",
+                "far",
+                "benchmark",
+                "baseline",
+                "--save",
+                "farbase",
+                "--rate",
+                "20",
+                "--duration",
+                "2s",
+                "--warmup",
+                "1s",
+                "--records",
+                "100",
+                "--dims",
+                "8",
+                "--mix",
+                "get=1",
+                "--json",
+            ],
+            &key,
+        )
+        .ok()
+        .json();
+    assert!(
+        b["summary"]["operations"]["get"]["count"].as_u64().unwrap() > 0,
+        "{b:#}"
+    );
+    assert_eq!(b["summary"]["operations"]["get"]["errors"], 0, "{b:#}");
+    assert!(s
+        .dir
+        .path()
+        .join("data/elysiactl/envs/far/benchmarks/farbase.json")
+        .exists());
+    assert!(!s
+        .dir
+        .path()
+        .join("data/elysiactl/benchmarks/farbase.json")
+        .exists());
     // start refuses, and the cluster it points at runs on.
     let r = s.run_with(&["--env", "far", "start"], &key);
     assert_ne!(r.code, 0);
