@@ -253,6 +253,28 @@ fn an_environment_extends_another_and_says_where_each_value_came_from() {
         "environment WEAVIATE_PORT"
     );
 
+    // config validate takes `extends`, and checks the merged result: the base's
+    // 2 nodes with the child's factor of 3 is an error.
+    let r = s.run(&["--env", "child", "config", "validate"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    std::fs::write(
+        envs.join("child.toml"),
+        "extends = \"base\"\n[weaviate]\nrest_port = 19080\nreplication_factor = 3\n",
+    )
+    .unwrap();
+    let r = s.run(&["--env", "child", "config", "validate"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("weaviate.replication_factor"),
+        "{}",
+        r.stdout
+    );
+    std::fs::write(
+        envs.join("child.toml"),
+        "extends = \"base\"\n[weaviate]\nrest_port = 19080\n",
+    )
+    .unwrap();
+
     // ELYSIACTL_CONFIG stands for config.toml, never for another environment's file.
     let elsewhere = s.dir.path().join("elsewhere.toml");
     let via_var = [("ELYSIACTL_CONFIG", elsewhere.to_str().unwrap())];

@@ -22,6 +22,23 @@ pub(super) fn resolve(text: &str, path: &Path, name: &str) -> HostResult<(toml::
     layer(text, path, &mut chain)
 }
 
+/// The configuration of the file `path` (text `text`, which extends
+/// `base`) merged over what it extends.
+pub(super) fn merged(table: toml::Table, path: &Path, base: &str) -> HostResult<Config> {
+    let mut cfg: Config = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            HostError::validation(format!(
+                "{} with what it extends ({base}): {}",
+                path.display(),
+                e.message().trim()
+            ))
+            .with_hint(format!("fix {} or the environment {base}", path.display()))
+        })?;
+    cfg.extends = Some(base.to_string());
+    Ok(cfg)
+}
+
 fn layer(text: &str, path: &Path, chain: &mut Vec<String>) -> HostResult<(toml::Table, Origins)> {
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         HostError::validation(format!("{}: {}", path.display(), e.message().trim()))

@@ -80,17 +80,7 @@ impl Config {
             })?;
             let (table, origins) = super::layers::resolve(text, &path, env)?;
             if let Some(base) = cfg.extends.clone() {
-                cfg = toml::Value::Table(table)
-                    .try_into()
-                    .map_err(|e: toml::de::Error| {
-                        HostError::validation(format!(
-                            "{} with what it extends ({base}): {}",
-                            path.display(),
-                            e.message().trim()
-                        ))
-                        .with_hint(format!("fix {} or the environment {base}", path.display()))
-                    })?;
-                cfg.extends = Some(base);
+                cfg = super::layers::merged(table, &path, &base)?;
             }
             let own = format!("file {}", path.display());
             own_keys = origins
