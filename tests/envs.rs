@@ -194,6 +194,18 @@ fn an_unknown_or_badly_named_environment_is_refused() {
     let r = s.run(&["env", "switch", "nope"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(!s.dir.path().join("config/elysiactl/current-env").exists());
+    // A switched-to environment whose file was deleted by hand: commands
+    // refuse, but `env` and the tool's own commands still work, to go back.
+    s.run(&["env", "add", "gone"]).ok();
+    s.run(&["env", "switch", "gone"]).ok();
+    std::fs::remove_file(env_file(&s, "gone")).unwrap();
+    let r = s.run(&["status"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("env switch default"), "{}", r.stderr);
+    s.run(&["commands"]).ok();
+    s.run(&["env", "list"]).ok();
+    s.run(&["env", "switch", "default"]).ok();
+    s.run(&["config", "show"]).ok();
 }
 
 #[test]

@@ -144,12 +144,12 @@ fn load_config(m: &ArgMatches) -> HostResult<Config> {
 /// Decide the environment this run acts on and pin it in `ELYSIACTL_ENV`,
 /// where every path (base::paths) and every process the tool starts reads
 /// it, so nothing later (an `env switch` from another shell) can change it
-/// halfway. Returns what chose it. An environment with no config is refused,
-/// except by `env` itself (to switch away from it, or remove it).
-fn pin_environment(m: &ArgMatches, env_command: bool) -> HostResult<&'static str> {
+/// halfway. Returns what chose it. An environment with no config is refused
+/// unless `may_be_missing` (`env` itself: to switch away from it, or remove it).
+fn pin_environment(m: &ArgMatches, may_be_missing: bool) -> HostResult<&'static str> {
     let flag = m.get_one::<String>("env").map(String::as_str);
     let (name, source) = crate::services::envs::resolve(flag)?;
-    if !env_command {
+    if !may_be_missing {
         crate::services::envs::require(&name)?;
     }
     // Single-threaded still: no runtime has been built and no thread spawned.
@@ -279,7 +279,10 @@ pub fn main() -> i32 {
     };
     init_logging(matches.get_one::<String>("log_level").map(String::as_str));
     let (name, sub) = matches.subcommand().expect("subcommand_required");
-    let env_source = match pin_environment(&matches, name == "env") {
+    // These work on the tool itself, or on environments: a missing one
+    // (a switched-to file deleted by hand) must not stop them.
+    let needs_no_env = ["env", "commands", "api", "completions", "man"].contains(&name);
+    let env_source = match pin_environment(&matches, needs_no_env) {
         Ok(source) => source,
         Err(e) => return report_error(&e, false),
     };
