@@ -572,6 +572,9 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
     assert_eq!(st["weaviate"]["nodes"][0]["rest_port"], rest);
     let h = s.run(&["health"]).ok();
     assert!(h.stdout.starts_with("Environment: side"), "{}", h.stdout);
+    let w = s.run(&["health", "--watch", "--count", "1", "--json"]).ok();
+    let sample: Value = serde_json::from_str(w.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(sample["environment"], "side", "{sample:#}");
     s.run(&["env", "switch", "default"]).ok();
     let st = s.run(&["status", "--json"]).ok().json();
     assert_eq!(st["environment"], "default");
