@@ -435,6 +435,39 @@ fn env_diff_without_clusters_compares_configs_and_the_installed_elysia() {
     assert!(!t.stdout.contains("diff-secret-9"));
 }
 
+#[test]
+fn a_process_the_tool_starts_keeps_its_environment() {
+    let s = stack();
+    s.run(&["env", "add", "side"]).ok();
+    s.run(&["--env", "side", "daemon", "--detach"]).ok();
+    // Stop it however the test ends.
+    struct StopDaemon<'a>(&'a Stack);
+    impl Drop for StopDaemon<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["--env", "side", "daemon", "stop"]);
+        }
+    }
+    let _stop = StopDaemon(&s);
+    let pid_file = s
+        .dir
+        .path()
+        .join("state/elysiactl/envs/side/run/daemon.pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = pid.lines().next().unwrap().trim();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"ELYSIACTL_ENV=side"),
+        "the daemon does not know its environment"
+    );
+    // A switch elsewhere does not move it, and the default has none.
+    s.run(&["env", "switch", "default"]).ok();
+    assert_eq!(s.run(&["daemon", "status"]).code, 1);
+    s.run(&["--env", "side", "daemon", "status"]).ok();
+    s.run(&["--env", "side", "daemon", "stop"]).ok();
+}
+
 // ---- on the real stack ----------------------------------------------------
 
 /// A request with the API key, for the cluster that requires one.
