@@ -174,6 +174,22 @@ fn environments_are_added_listed_switched_and_removed() {
 }
 
 #[test]
+fn a_new_environment_keeps_clear_of_one_that_does_not_load_here() {
+    let s = stack();
+    let envs = s.dir.path().join("config/elysiactl/envs");
+    std::fs::create_dir_all(&envs).unwrap();
+    // Its key's variable is not set in this shell; its ports are taken all the same.
+    std::fs::write(
+        envs.join("keyed.toml"),
+        "[weaviate]\nrest_port = 8180\ngrpc_port = 50151\ngossip_port = 7200\nraft_port = 8400\n\
+         metrics_port = 2212\napi_key = \"env:ENVS_TEST_UNSET_KEY_5\"\n[elysia]\nport = 8100\n",
+    )
+    .unwrap();
+    let added = s.run(&["env", "add", "fresh", "--json"]).ok().json();
+    assert_eq!(added["weaviate"], "127.0.0.1:8280", "{added:#}");
+}
+
+#[test]
 fn an_unknown_or_badly_named_environment_is_refused() {
     let s = stack();
     let r = s.run(&["--env", "nope", "status"]);

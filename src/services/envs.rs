@@ -175,9 +175,9 @@ pub struct AddOptions {
 fn ports_in_use() -> Vec<std::ops::Range<u32>> {
     let mut used = Vec::new();
     for name in names() {
-        let Ok(cfg) = Config::load_env(&name) else {
-            continue;
-        };
+        // One that does not load now (a secret's variable unset in this
+        // shell) still holds its ports where it is used: read them as written.
+        let cfg = Config::load_env(&name).unwrap_or_else(|_| ports_as_written(&name));
         let w = &cfg.weaviate;
         if w.runtime == Some(RuntimeKind::Remote) {
             continue;
@@ -195,6 +195,39 @@ fn ports_in_use() -> Vec<std::ops::Range<u32>> {
         }
     }
     used
+}
+
+/// The port settings of `name`'s file as written (defaults for the rest),
+/// for one whose whole configuration does not load.
+fn ports_as_written(name: &str) -> Config {
+    let mut cfg = Config::default();
+    let table: toml::Table = std::fs::read_to_string(paths::env_config_file(name))
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_default();
+    let get = |section: &str, key: &str| table.get(section)?.get(key)?.as_integer();
+    let port = |section: &str, key: &str, default: u16| {
+        get(section, key)
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(default)
+    };
+    let w = &mut cfg.weaviate;
+    w.nodes = get("weaviate", "nodes").map_or(w.nodes, |n| n.clamp(1, 9) as usize);
+    w.rest_port = port("weaviate", "rest_port", w.rest_port);
+    w.grpc_port = port("weaviate", "grpc_port", w.grpc_port);
+    w.gossip_port = port("weaviate", "gossip_port", w.gossip_port);
+    w.raft_port = port("weaviate", "raft_port", w.raft_port);
+    w.metrics_port = port("weaviate", "metrics_port", w.metrics_port);
+    if table
+        .get("weaviate")
+        .and_then(|t| t.get("runtime"))
+        .and_then(|r| r.as_str())
+        == Some("remote")
+    {
+        w.runtime = Some(RuntimeKind::Remote);
+    }
+    cfg.elysia.port = port("elysia", "port", cfg.elysia.port);
+    cfg
 }
 
 /// `template`'s ports moved by the first multiple of 100 that clashes with
