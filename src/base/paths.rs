@@ -16,23 +16,110 @@ fn xdg(var: &str, fallback: &str) -> PathBuf {
     }
 }
 
-/// `$XDG_CONFIG_HOME/elysiactl`: config.toml and user command scripts.
+/// `$XDG_CONFIG_HOME/elysiactl`: config.toml, the other environments'
+/// configs (envs/) and user command scripts.
 pub fn config_dir() -> PathBuf {
     xdg("XDG_CONFIG_HOME", ".config").join(APP)
 }
 
-/// `$XDG_DATA_HOME/elysiactl`: installed binaries, the Elysia venv, node data.
+/// `$XDG_DATA_HOME/elysiactl`: what every environment shares (installed
+/// binaries, the Elysia venv, the embedding model).
 pub fn data_dir() -> PathBuf {
     xdg("XDG_DATA_HOME", ".local/share").join(APP)
 }
 
-/// `$XDG_STATE_HOME/elysiactl`: PID files, logs, REPL history, backups.
-pub fn state_dir() -> PathBuf {
-    xdg("XDG_STATE_HOME", ".local/state").join(APP)
+/// The environment this run acts on. The command line pins it in
+/// `ELYSIACTL_ENV` (from `--env`, the variable itself, or `env switch`'s
+/// choice) before anything reads a path, so every path below, and every
+/// process the tool starts, agrees on it.
+pub fn active_env() -> String {
+    std::env::var(ENV_VAR)
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| DEFAULT_ENV.to_string())
 }
 
+/// The variable that names the active environment.
+pub const ENV_VAR: &str = "ELYSIACTL_ENV";
+
+/// The environment of a single-stack set-up: today's config.toml and
+/// folders, unchanged.
+pub const DEFAULT_ENV: &str = "default";
+
+/// An environment's name ends up in file names and Docker names: a letter
+/// or digit, then letters, digits, `-` or `_`, at most 40.
+pub fn check_env_name(name: &str) -> HostResult<()> {
+    let ok = name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            HostError::validation(format!("{name:?} cannot name an environment"))
+                .with_hint("use letters, digits, - and _ (at most 40), e.g. staging or local-2"),
+        )
+    }
+}
+
+/// `$XDG_CONFIG_HOME/elysiactl/envs`: one NAME.toml per environment besides `default`.
+pub fn envs_dir() -> PathBuf {
+    config_dir().join("envs")
+}
+
+/// The config file of environment `env`: config.toml for `default`, else envs/NAME.toml.
+pub fn env_config_file(env: &str) -> PathBuf {
+    if env == DEFAULT_ENV {
+        config_dir().join("config.toml")
+    } else {
+        envs_dir().join(format!("{env}.toml"))
+    }
+}
+
+/// Where `env switch` records the environment a bare command acts on.
+pub fn current_env_file() -> PathBuf {
+    config_dir().join("current-env")
+}
+
+/// Below a root folder, the part that belongs to environment `env`: the
+/// root itself for `default` (today's layout), else `envs/NAME` in it.
+fn scoped(root: PathBuf, env: &str) -> PathBuf {
+    if env == DEFAULT_ENV {
+        root
+    } else {
+        root.join("envs").join(env)
+    }
+}
+
+/// The state folder of environment `env` (see `state_dir`).
+pub fn state_dir_of(env: &str) -> PathBuf {
+    scoped(xdg("XDG_STATE_HOME", ".local/state").join(APP), env)
+}
+
+/// The data folder of environment `env` (see `env_data_dir`).
+pub fn env_data_dir_of(env: &str) -> PathBuf {
+    scoped(data_dir(), env)
+}
+
+/// The active environment's state: PID files, logs, REPL history, fault
+/// registry, config history, backups. `$XDG_STATE_HOME/elysiactl` for
+/// `default`, `…/elysiactl/envs/NAME` for another.
+pub fn state_dir() -> PathBuf {
+    state_dir_of(&active_env())
+}
+
+/// The active environment's data: node data, index stores, benchmark
+/// baselines, cloned repositories. `$XDG_DATA_HOME/elysiactl` for
+/// `default`, `…/elysiactl/envs/NAME` for another.
+pub fn env_data_dir() -> PathBuf {
+    env_data_dir_of(&active_env())
+}
+
+/// The active environment's config file.
 pub fn config_file() -> PathBuf {
-    config_dir().join("config.toml")
+    env_config_file(&active_env())
 }
 
 pub fn user_scripts_dir() -> PathBuf {
@@ -41,6 +128,11 @@ pub fn user_scripts_dir() -> PathBuf {
 
 pub fn run_dir() -> PathBuf {
     state_dir().join("run")
+}
+
+/// The run folder (PID files, the runtime marker) of environment `env`.
+pub fn run_dir_of(env: &str) -> PathBuf {
+    state_dir_of(env).join("run")
 }
 
 pub fn log_dir() -> PathBuf {
@@ -86,4 +178,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> HostResult<()> {
             let _ = std::fs::remove_file(&tmp);
             HostError::io(format!("cannot write {}", path.display()), e)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_environment_keeps_todays_folders_and_another_gets_its_own() {
+        let root = state_dir_of(DEFAULT_ENV);
+        assert!(root.ends_with("elysiactl"), "{}", root.display());
+        assert_eq!(state_dir_of("staging"), root.join("envs/staging"));
+        assert_eq!(env_data_dir_of("staging"), data_dir().join("envs/staging"));
+        assert_eq!(env_data_dir_of(DEFAULT_ENV), data_dir());
+        assert!(env_config_file(DEFAULT_ENV).ends_with("elysiactl/config.toml"));
+        assert!(env_config_file("staging").ends_with("elysiactl/envs/staging.toml"));
+    }
+
+    #[test]
+    fn an_environment_name_cannot_leave_its_folder() {
+        for bad in ["", "../x", "a/b", ".hidden", "-x", "a b", &"x".repeat(41)] {
+            assert!(check_env_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["default", "staging", "local-2", "prod_eu"] {
+            assert!(check_env_name(good).is_ok(), "{good:?}");
+        }
+    }
 }

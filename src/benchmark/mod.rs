@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 pub fn saved_dir() -> PathBuf {
-    paths::data_dir().join("benchmarks")
+    paths::env_data_dir().join("benchmarks")
 }
 
 fn saved_path(name: &str) -> HostResult<PathBuf> {

@@ -63,6 +63,12 @@ fn iptables(args: &[String]) -> HostResult<String> {
 
 fn docker_runtime(ctx: &Context) -> HostResult<DockerRuntime> {
     let rt = crate::services::weaviate::runtime_for(ctx)?;
+    if rt.kind() == RuntimeKind::Remote {
+        return Err(crate::runtime::remote::managed_elsewhere(
+            &ctx.config.weaviate,
+            "partition its network",
+        ));
+    }
     if rt.kind() != RuntimeKind::Docker {
         return Err(HostError::validation(
             "a network partition in the process runtime is not built yet",

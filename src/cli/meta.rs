@@ -72,7 +72,20 @@ pub fn add_to(root: Command) -> Command {
             .subcommand(
                 Command::new("show")
                     .about("Print the effective configuration (file, environment, flags), API keys redacted")
-                    .arg(json_flag()),
+                    .long_about(
+                        "Print the effective configuration of the active environment (--env NAME for \
+                         another): defaults, the file and what it extends, the environment variables, \
+                         the flags; API keys redacted. --origins writes after each value where it came \
+                         from; --json has the same in `origins`.",
+                    )
+                    .arg(
+                        Arg::new("origins")
+                            .long("origins")
+                            .action(ArgAction::SetTrue)
+                            .help("Say after every value where it came from (a file, a base environment, a variable, a flag, or the default)"),
+                    )
+                    .arg(json_flag())
+                    .after_help("Examples:\n  elysiactl config show\n  elysiactl --env staging config show --origins"),
             )
             .subcommand(Command::new("path").about("Print where the config file is read from"))
             .subcommand(
@@ -200,7 +213,7 @@ pub fn dispatch(ctx: &Invocation, name: &str, m: &ArgMatches) -> Option<i32> {
             }
         }
         "config" => match m.subcommand() {
-            Some(("show", s)) => config_show(ctx, s.get_flag("json")),
+            Some(("show", s)) => config_show(ctx, s.get_flag("json"), s.get_flag("origins")),
             Some(("diff", d)) => config_diff(ctx, d),
             Some(("apply", a)) => config_apply(ctx, a, false),
             Some(("rollback", a)) => config_apply(ctx, a, true),
@@ -359,6 +372,25 @@ fn commands(catalog: &Catalog, json_mode: bool) -> i32 {
         (
             "config diff",
             "Compare two config files, or one with the running stack",
+        ),
+        ("env list", "Every environment, the current one marked"),
+        ("env current", "The environment a command acts on"),
+        (
+            "env switch",
+            "Make an environment what bare commands act on",
+        ),
+        (
+            "env add",
+            "Make an environment: local, extending another, or remote",
+        ),
+        (
+            "env clone",
+            "Copy an environment's configuration (and with --data its data)",
+        ),
+        ("env remove", "Remove an environment's config"),
+        (
+            "env diff",
+            "Compare two environments: configuration and clusters",
         ),
         ("api", "List the host API"),
         ("completions", "Print a shell completion script"),
@@ -651,11 +683,16 @@ fn config_diff(ctx: &Invocation, m: &ArgMatches) -> i32 {
     i32::from(!changes.is_empty())
 }
 
-fn config_show(ctx: &Invocation, json_mode: bool) -> i32 {
-    let v = ctx.config.redacted_json();
+fn config_show(ctx: &Invocation, json_mode: bool, origins: bool) -> i32 {
+    let mut v = ctx.config.redacted_json();
     if json_mode {
+        v["environment"] = json!(crate::base::paths::active_env());
+        v["origins"] = json!(ctx.config.origins);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return 0;
+    }
+    if origins {
+        return config_show_origins(ctx, v);
     }
     for s in &ctx.config.sources {
         println!("# from {s}");
@@ -680,6 +717,46 @@ fn config_show(ctx: &Invocation, json_mode: bool) -> i32 {
             &HostError::unknown(format!("cannot print the config: {e}")),
             false,
         ),
+    }
+}
+
+/// `config show --origins`: one `key = value  # origin` line per setting.
+fn config_show_origins(ctx: &Invocation, mut v: Value) -> i32 {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("sources");
+    }
+    println!("# environment {}", crate::base::paths::active_env());
+    let mut flat = Vec::new();
+    flatten_settings(&v, "", &mut flat);
+    for (key, value) in flat {
+        let origin = ctx
+            .config
+            .origins
+            .iter()
+            .find(|(k, _)| {
+                **k == key || key.starts_with(&format!("{k}.")) || key.starts_with(&format!("{k}["))
+            })
+            .map(|(_, o)| o.as_str())
+            .unwrap_or("default");
+        println!("{key} = {value}  # {origin}");
+    }
+    0
+}
+
+/// Dotted keys and their values, tables opened (`weaviate.env.LOG_LEVEL`).
+fn flatten_settings(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) if !map.is_empty() || prefix.is_empty() => {
+            for (k, item) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_settings(item, &path, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
     }
 }
 

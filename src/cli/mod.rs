@@ -3,6 +3,7 @@
 //! themselves. A few meta commands (run, repl, commands, config, api,
 //! completions) are Rust because they operate on scripts and the tool.
 
+mod env;
 mod meta;
 
 use crate::base::config::{Config, RuntimeKind};
@@ -34,6 +35,13 @@ pub const VERSION: &str = concat!(
 
 fn global_args(cmd: Command) -> Command {
     cmd.arg(
+        Arg::new("env")
+            .long("env")
+            .global(true)
+            .value_name("NAME")
+            .help("The environment to act on [default: $ELYSIACTL_ENV, else `env switch`'s choice, else default]; `elysiactl env list` names them"),
+    )
+    .arg(
         Arg::new("config")
             .long("config")
             .global(true)
@@ -60,7 +68,7 @@ fn global_args(cmd: Command) -> Command {
             .long("runtime")
             .global(true)
             .value_name("RUNTIME")
-            .value_parser(["docker", "process"])
+            .value_parser(["docker", "process", "remote"])
             .help("Where Weaviate runs [default: configured, else detected]"),
     )
     .arg(
@@ -90,7 +98,7 @@ pub fn build_command(catalog: &Catalog) -> Command {
         .arg_required_else_help(true);
     root = global_args(root);
     root = catalog.add_to(root);
-    meta::add_to(root)
+    env::add_to(meta::add_to(root))
 }
 
 /// What to log: the `--log-level` flag when given (what the user just
@@ -123,12 +131,30 @@ fn load_config(m: &ArgMatches) -> HostResult<Config> {
     if let Some(r) = m.get_one::<String>("runtime") {
         cfg.weaviate.runtime = Some(RuntimeKind::parse(r)?);
         cfg.sources.push("flag --runtime".into());
+        cfg.origins
+            .insert("weaviate.runtime".into(), "flag --runtime".into());
     }
     if let Some(t) = m.get_one::<String>("script_timeout") {
         crate::base::units::parse_duration(t)?;
         cfg.script.timeout = t.clone();
     }
     Ok(cfg)
+}
+
+/// Decide the environment this run acts on and pin it in `ELYSIACTL_ENV`,
+/// where every path (base::paths) and every process the tool starts reads
+/// it, so nothing later (an `env switch` from another shell) can change it
+/// halfway. Returns what chose it. An environment with no config is refused
+/// unless `may_be_missing` (`env` itself: to switch away from it, or remove it).
+fn pin_environment(m: &ArgMatches, may_be_missing: bool) -> HostResult<&'static str> {
+    let flag = m.get_one::<String>("env").map(String::as_str);
+    let (name, source) = crate::services::envs::resolve(flag)?;
+    if !may_be_missing {
+        crate::services::envs::require(&name)?;
+    }
+    // Single-threaded still: no runtime has been built and no thread spawned.
+    std::env::set_var(crate::base::paths::ENV_VAR, &name);
+    Ok(source)
 }
 
 /// One run of the command line: what every command it dispatches shares.
@@ -267,6 +293,16 @@ pub fn main() -> i32 {
     };
     init_logging(matches.get_one::<String>("log_level").map(String::as_str));
     let (name, sub) = matches.subcommand().expect("subcommand_required");
+    // These work on the tool itself, or on environments: a missing one
+    // (a switched-to file deleted by hand) must not stop them.
+    let needs_no_env = ["env", "commands", "api", "completions", "man"].contains(&name);
+    let env_source = match pin_environment(&matches, needs_no_env) {
+        Ok(source) => source,
+        Err(e) => return report_error(&e, false),
+    };
+    if name == "env" {
+        return env::dispatch(sub, env_source);
+    }
     if let Some(code) = meta::dispatch_without_config(&catalog, &cmd, name, sub) {
         return code;
     }

@@ -233,6 +233,7 @@ pub fn check(ctx: &Context, o: &Options) -> HostResult<Value> {
         Some(Severity::Down) => ("down", 2),
     };
     let mut out = json!({
+        "environment": crate::base::paths::active_env(),
         "status": status,
         "exit_code": code,
         "checked_at": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),

@@ -156,6 +156,7 @@ pub fn sample_with(
     });
     let mut s = json!({
         "time": report["checked_at"], "t": (t * 1000.0).round() / 1000.0,
+        "environment": report["environment"],
         "status": report["status"], "exit_code": report["exit_code"],
         "summary": report["weaviate"]["summary"], "leader": report["weaviate"]["leader"],
         "voters": report["weaviate"]["voters"], "objects": objects, "objects_per_s": objects_per_s,

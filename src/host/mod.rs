@@ -45,6 +45,7 @@ pub mod decl;
 pub mod docker;
 pub mod dryrun;
 pub mod embed;
+pub mod env;
 pub mod health;
 pub mod index;
 pub mod install;
@@ -322,6 +323,10 @@ pub const MODULES: &[(&str, &str)] = &[
     ),
     ("config", "The effective configuration (secrets redacted)."),
     (
+        "env",
+        "The environment a script acts on (a named config with its own state), and the others.",
+    ),
+    (
         "logs",
         "What every service logged: read, filter, follow, print, export for a bug report.",
     ),
@@ -352,6 +357,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(replication::functions());
         all.extend(index::functions());
         all.extend(embed::functions());
+        all.extend(env::functions());
         all.extend(schedule::functions());
         all.extend(repos::functions());
         all.extend(install::functions());

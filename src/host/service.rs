@@ -263,6 +263,7 @@ pub fn status_of(host: &Host, name: Option<&str>) -> HostResult<Value> {
                 all["elysia"] = e;
             }
             all["up"] = json!(up);
+            all["environment"] = json!(crate::base::paths::active_env());
             Ok(all)
         }
     }
@@ -292,7 +293,12 @@ fn logs(host: &Host, a: &Args) -> HostResult<Value> {
         n => n.min(10_000) as usize,
     };
     match service {
-        Service::Weaviate => Ok(json!(weaviate::runtime_for(host)?.log_tail(node, lines))),
+        Service::Weaviate => {
+            let rt = weaviate::runtime_for(host)?;
+            // Where a node logs, or a refusal (a remote cluster's logs are where it runs).
+            rt.log_location(node)?;
+            Ok(json!(rt.log_tail(node, lines)))
+        }
         Service::Elysia => Ok(json!(crate::base::process::tail_lines(
             &crate::base::paths::log_dir().join("elysia.log"),
             lines

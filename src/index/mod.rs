@@ -39,7 +39,7 @@ use std::time::Instant;
 use store::Store;
 
 pub fn store_path() -> PathBuf {
-    paths::data_dir().join("index.redb")
+    paths::env_data_dir().join("index.redb")
 }
 
 pub struct SyncOptions {

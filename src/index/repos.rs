@@ -127,7 +127,7 @@ fn folder_name(entry: &str) -> String {
 
 fn workdir(cfg: &ReposConfig) -> PathBuf {
     if cfg.workdir.is_empty() {
-        paths::data_dir().join("repos")
+        paths::env_data_dir().join("repos")
     } else {
         PathBuf::from(&cfg.workdir)
     }

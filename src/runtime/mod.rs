@@ -1,9 +1,11 @@
 //! Where Weaviate nodes run. One trait, a `process` and a `docker`
-//! implementation; everything above this module (services, scripts) is the
+//! implementation, and `remote` (a cluster run elsewhere) whose process
+//! operations refuse; everything above this module (services, scripts) is the
 //! same for both, and a runtime difference ends here.
 
 pub mod docker;
 pub mod process;
+pub mod remote;
 
 use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
 use crate::base::error::HostResult;
@@ -135,6 +137,8 @@ pub fn weaviate_for(config: &Config, kind: RuntimeKind) -> WeaviateConfig {
     let endpoint = match kind {
         RuntimeKind::Process => b.endpoint(),
         RuntimeKind::Docker => format!("{}:{}", docker::HOST_GATEWAY_NAME, b.port),
+        // A remote cluster's nodes are configured by whoever runs them.
+        RuntimeKind::Remote => return w,
     };
     for (k, v) in crate::backup::store::node_env(b, &endpoint) {
         w.env.entry(k.to_string()).or_insert(v);
@@ -173,6 +177,7 @@ pub fn select(
             docker::DockerRuntime::new(weaviate_for(config, kind), rt.clone())?
                 .with_rotation(config.logs),
         ),
+        RuntimeKind::Remote => Box::new(remote::RemoteRuntime::new(config.weaviate.clone())),
     })
 }
 

@@ -76,7 +76,7 @@ impl ProcessRuntime {
     }
 
     pub fn data_dir(&self, node: &NodeSpec) -> PathBuf {
-        paths::data_dir().join("weaviate").join(&node.name)
+        paths::env_data_dir().join("weaviate").join(&node.name)
     }
 
     /// Environment for one node: the common settings plus loopback addresses

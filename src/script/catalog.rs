@@ -49,6 +49,7 @@ pub const RESERVED: &[&str] = &[
     "repl",
     "commands",
     "config",
+    "env",
     "api",
     "completions",
     "help",

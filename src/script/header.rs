@@ -80,6 +80,7 @@ fn split_default(text: &str) -> (String, Option<String>) {
 const RESERVED_LONGS: &[&str] = &[
     "help",
     "config",
+    "env",
     "env-file",
     "dry-run",
     "runtime",
@@ -525,6 +526,7 @@ mod tests {
             ("//! @flag --help x\n", "elysiactl itself"),
             ("//! @flag -h --hosts x\n", "taken by --help"),
             ("//! @flag --config <F> x\n", "elysiactl itself"),
+            ("//! @flag --env <NAME> x\n", "elysiactl itself"),
             ("//! @flag --dry-run x\n", "elysiactl itself"),
             ("//! @flag --script-timeout <D> x\n", "elysiactl itself"),
             ("//! @flag --a --b x\n", "one long name"),

@@ -194,6 +194,8 @@ fn expected_node_env(
         )
         .map(|r| r.node_env(&node))
         .unwrap_or_default(),
+        // No process of a remote cluster is this tool's to read.
+        RuntimeKind::Remote => BTreeMap::new(),
     }
 }
 
@@ -231,6 +233,12 @@ fn env_changes(
 pub fn diff_running(ctx: &Context, file: &Config) -> HostResult<Vec<Change>> {
     let rt = crate::runtime::select(&ctx.config, &ctx.rt)?;
     let kind = rt.kind();
+    if kind == RuntimeKind::Remote {
+        return Err(crate::runtime::remote::managed_elsewhere(
+            &ctx.config.weaviate,
+            "read back what its nodes run with",
+        ));
+    }
     let mut changes: Vec<Change> = Vec::new();
     let mut push = |c: Change| {
         if !changes.iter().any(|x| x.key == c.key) {

@@ -162,8 +162,27 @@ fn environment_with_key(cfg: &Config, fernet: String) -> HostResult<BTreeMap<Str
     let mut set = |k: &str, v: String| {
         env.insert(k.to_string(), v);
     };
-    set("WEAVIATE_IS_LOCAL", "True".into());
-    set("WCD_URL", format!("http://{}:{}", w.host, node0.rest_port));
+    if w.runtime == Some(crate::base::config::RuntimeKind::Remote) {
+        // A cluster run elsewhere: Elysia's "custom" connection, which takes
+        // the host, ports and TLS of REST and gRPC apart (its "local" one
+        // assumes plain HTTP, its "cloud" one Weaviate Cloud's gRPC host).
+        let secure = if node0.scheme == "https" {
+            "True"
+        } else {
+            "False"
+        };
+        set("WEAVIATE_IS_LOCAL", "False".into());
+        set("WEAVIATE_IS_CUSTOM", "True".into());
+        set("CUSTOM_HTTP_HOST", node0.host.clone());
+        set("CUSTOM_HTTP_PORT", node0.rest_port.to_string());
+        set("CUSTOM_HTTP_SECURE", secure.into());
+        set("CUSTOM_GRPC_HOST", node0.host.clone());
+        set("CUSTOM_GRPC_PORT", node0.grpc_port.to_string());
+        set("CUSTOM_GRPC_SECURE", secure.into());
+    } else {
+        set("WEAVIATE_IS_LOCAL", "True".into());
+    }
+    set("WCD_URL", node0.rest_url());
     set("LOCAL_WEAVIATE_PORT", node0.rest_port.to_string());
     set("LOCAL_WEAVIATE_GRPC_PORT", node0.grpc_port.to_string());
     // Set, so Elysia does not write a `.env` to remember its first start.
@@ -407,6 +426,25 @@ mod tests {
         assert_eq!(env["FERNET_KEY"].len(), 44);
         // The key is kept: a second start passes the same one.
         assert_eq!(fernet_key(dir.path()).unwrap(), env["FERNET_KEY"]);
+    }
+
+    #[test]
+    fn elysia_reaches_a_remote_cluster_by_its_url_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.weaviate.runtime = Some(crate::base::config::RuntimeKind::Remote);
+        cfg.weaviate.urls = vec!["https://w.example.com".into()];
+        cfg.weaviate.grpc_port = 443;
+        cfg.weaviate.api_key = crate::base::config::Secret::new("rk");
+        let env = environment_with_key(&cfg, fernet_key(dir.path()).unwrap()).unwrap();
+        assert_eq!(env["WEAVIATE_IS_LOCAL"], "False");
+        assert_eq!(env["WEAVIATE_IS_CUSTOM"], "True");
+        assert_eq!(env["CUSTOM_HTTP_HOST"], "w.example.com");
+        assert_eq!(env["CUSTOM_HTTP_PORT"], "443");
+        assert_eq!(env["CUSTOM_HTTP_SECURE"], "True");
+        assert_eq!(env["CUSTOM_GRPC_PORT"], "443");
+        assert_eq!(env["WCD_URL"], "https://w.example.com:443");
+        assert_eq!(env["WCD_API_KEY"], "rk");
     }
 
     #[test]

@@ -3,5 +3,6 @@
 pub mod config_apply;
 pub mod config_diff;
 pub mod elysia;
+pub mod envs;
 pub mod readiness;
 pub mod weaviate;

@@ -119,7 +119,9 @@ fn start_backup_store(
     timeout: Duration,
 ) -> HostResult<Value> {
     let also = match kind {
-        crate::base::config::RuntimeKind::Process => None,
+        crate::base::config::RuntimeKind::Process | crate::base::config::RuntimeKind::Remote => {
+            None
+        }
         crate::base::config::RuntimeKind::Docker => {
             let gateway = ctx.block_on(async {
                 let d = crate::clients::docker::connect().await?;
@@ -190,6 +192,12 @@ pub fn restart(
     timeout: Duration,
     stop_timeout: Duration,
 ) -> HostResult<Value> {
+    if ctx.config.weaviate.runtime == Some(crate::base::config::RuntimeKind::Remote) {
+        return Err(crate::runtime::remote::managed_elsewhere(
+            &ctx.config.weaviate,
+            "restart it",
+        ));
+    }
     if !rolling {
         stop(ctx, None, stop_timeout)?;
         return start(ctx, None, true, timeout);

@@ -163,7 +163,8 @@ impl Stack {
             .env_remove("ELYSIA_PORT")
             .env_remove("ELYSIA_HOST")
             .env_remove("ELYSIACTL_RUNTIME")
-            .env_remove("ELYSIACTL_CONFIG");
+            .env_remove("ELYSIACTL_CONFIG")
+            .env_remove("ELYSIACTL_ENV");
         for (k, v) in &self.extra_env {
             c.env(k, v);
         }

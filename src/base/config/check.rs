@@ -149,6 +149,22 @@ impl Config {
                     .with_hint("use between 1 and 9 nodes"),
             ));
         }
+        for url in &w.urls {
+            if let Err(why) = super::parse_url(url) {
+                return Err(bad(
+                    "weaviate.urls",
+                    HostError::validation(format!("weaviate.urls: {why}"))
+                        .with_hint("write each node's (or the load balancer's) REST URL, e.g. \"https://weaviate.example.com\" or \"http://10.0.0.5:8080\""),
+                ));
+            }
+        }
+        if w.runtime == Some(super::RuntimeKind::Remote) && w.urls.is_empty() {
+            return Err(bad(
+                "weaviate.runtime",
+                HostError::validation("weaviate.runtime = \"remote\" needs weaviate.urls")
+                    .with_hint("add urls = [\"https://…\"] under [weaviate]: where the cluster someone else runs answers"),
+            ));
+        }
         let top = |base: u16, span: usize| base as usize + span;
         for (name, base, span) in [
             ("rest_port", w.rest_port, w.nodes),

@@ -24,12 +24,18 @@ impl Config {
         self.file.clone().unwrap_or_else(paths::config_file)
     }
 
-    /// Where the config file is read from: `--config`, else
-    /// `ELYSIACTL_CONFIG`, else the XDG default. Needs no file to exist.
+    /// Where the config file is read from: `--config`, else (in the
+    /// `default` environment) `ELYSIACTL_CONFIG`, else the active
+    /// environment's file. Needs no file to exist. `ELYSIACTL_CONFIG` stands
+    /// for config.toml only: `--env staging` must read staging's file.
     pub fn path(explicit: Option<&Path>) -> PathBuf {
         explicit
             .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("ELYSIACTL_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                (paths::active_env() == paths::DEFAULT_ENV)
+                    .then(|| std::env::var_os("ELYSIACTL_CONFIG").map(PathBuf::from))
+                    .flatten()
+            })
             .unwrap_or_else(paths::config_file)
     }
 
@@ -45,7 +51,24 @@ impl Config {
         env_files: &[PathBuf],
     ) -> HostResult<Config> {
         let path = Config::path(explicit);
+        Config::load_from(&path, explicit.is_some(), env_files, &paths::active_env())
+    }
+
+    /// The effective configuration of environment `env` (its file, then
+    /// the environment variables), whichever environment is active.
+    pub fn load_env(env: &str) -> HostResult<Config> {
+        Config::load_from(&paths::env_config_file(env), false, &[], env)
+    }
+
+    fn load_from(
+        path: &Path,
+        explicit: bool,
+        env_files: &[PathBuf],
+        env: &str,
+    ) -> HostResult<Config> {
+        let path = path.to_path_buf();
         let mut text = None;
+        let mut own_keys = super::layers::Origins::new();
         let mut cfg = if path.exists() {
             let text = text.insert(
                 std::fs::read_to_string(&path)
@@ -55,9 +78,20 @@ impl Config {
                 HostError::validation(format!("{}: {}", path.display(), e.message))
                     .with_hint(e.hint)
             })?;
+            let (table, origins) = super::layers::resolve(text, &path, env)?;
+            if let Some(base) = cfg.extends.clone() {
+                cfg = super::layers::merged(table, &path, &base)?;
+            }
+            let own = format!("file {}", path.display());
+            own_keys = origins
+                .iter()
+                .filter(|(_, o)| **o == own)
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect();
+            cfg.origins = origins;
             cfg.sources.push(format!("file {}", path.display()));
             cfg
-        } else if explicit.is_some() {
+        } else if explicit {
             return Err(
                 HostError::fs(format!("config file {} does not exist", path.display()))
                     .with_hint("check the path given to --config"),
@@ -67,6 +101,15 @@ impl Config {
             cfg.sources.push("defaults".into());
             cfg
         };
+        // Two environments on one Docker engine must not share containers,
+        // a network or volumes: one that names none of its own gets its own.
+        if env != paths::DEFAULT_ENV && !own_keys.contains_key("weaviate.cluster_name") {
+            cfg.weaviate.cluster_name = format!("elysiactl-{env}");
+            cfg.origins.insert(
+                "weaviate.cluster_name".into(),
+                format!("environment name {env}"),
+            );
+        }
         cfg.apply_env(|k| std::env::var(k).ok())?;
         for f in env_files {
             cfg.apply_env_file(f)?;
@@ -151,7 +194,11 @@ impl Config {
                     .with_hint(format!("set {name} to a number such as 10"))
             })
         };
-        let mut set = |name: &str, key: &str| applied.push(format!("{name} -> {key}"));
+        let origins = &mut self.origins;
+        let mut set = |name: &str, key: &str| {
+            origins.insert(key.to_string(), format!("{origin} {name}"));
+            applied.push(format!("{name} -> {key}"))
+        };
         // The original tool's ELYSIA_CONTROL_* names first: ELYSIA_HOST and
         // ELYSIA_PORT, elysiactl's own, win when both are set.
         for name in ["ELYSIA_CONTROL_HOST", "ELYSIA_HOST"] {

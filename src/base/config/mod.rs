@@ -8,6 +8,7 @@
 
 mod check;
 mod edit;
+mod layers;
 mod load;
 pub mod validate;
 
@@ -96,6 +97,9 @@ impl Serialize for Secret {
 pub enum RuntimeKind {
     Docker,
     Process,
+    /// A cluster someone else runs (Kubernetes, Weaviate Cloud, hosts of
+    /// their own), reached at `weaviate.urls`: its API only, no processes.
+    Remote,
 }
 
 impl RuntimeKind {
@@ -103,14 +107,16 @@ impl RuntimeKind {
         match s {
             "docker" => Ok(RuntimeKind::Docker),
             "process" => Ok(RuntimeKind::Process),
+            "remote" => Ok(RuntimeKind::Remote),
             other => Err(HostError::validation(format!("unknown runtime '{other}'"))
-                .with_hint("use `docker` or `process`")),
+                .with_hint("use `docker`, `process`, or `remote` (a cluster run elsewhere, at weaviate.urls)")),
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Process => "process",
+            RuntimeKind::Remote => "remote",
         }
     }
 }
@@ -118,8 +124,12 @@ impl RuntimeKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WeaviateConfig {
-    /// `docker` or `process`; unset means: docker when an engine answers and the image exists, else process.
+    /// `docker`, `process` or `remote`; unset means: docker when an engine answers and the image exists, else process.
     pub runtime: Option<RuntimeKind>,
+    /// REST URLs the cluster is reached at (e.g. a remote cluster's
+    /// `https://weaviate.example.com`); node i uses `urls[i % len]`. Empty
+    /// means `http://host:rest_port+i`.
+    pub urls: Vec<String>,
     /// Names what this cluster owns in Docker: `<name>-weaviate-0` containers, the `<name>` network, volumes.
     pub cluster_name: String,
     pub version: String,
@@ -156,6 +166,7 @@ impl Default for WeaviateConfig {
     fn default() -> Self {
         WeaviateConfig {
             runtime: None,
+            urls: Vec::new(),
             cluster_name: "elysiactl".into(),
             version: DEFAULT_WEAVIATE_VERSION.into(),
             nodes: 3,
@@ -347,6 +358,10 @@ impl BackupConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// The environment whose configuration this one's keys override
+    /// (`extends = "staging"`); docs/environments.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     pub weaviate: WeaviateConfig,
     pub elysia: ElysiaConfig,
     pub script: ScriptConfig,
@@ -365,6 +380,10 @@ pub struct Config {
     /// The config file this was loaded from (or would be).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+    /// Where each set key's value came from (dotted key: a file, a
+    /// variable, a flag); a key not here has its default.
+    #[serde(skip)]
+    pub origins: BTreeMap<String, String>,
 }
 
 /// `index sync`: where chunks go and how the pipeline is sized.
@@ -636,6 +655,9 @@ fn default_true() -> bool {
 pub struct NodeSpec {
     pub index: usize,
     pub name: String,
+    /// "http", or "https" for a remote cluster's URL that says so.
+    #[serde(skip)]
+    pub scheme: &'static str,
     pub host: String,
     pub rest_port: u16,
     pub grpc_port: u16,
@@ -648,25 +670,44 @@ pub struct NodeSpec {
 
 impl NodeSpec {
     pub fn rest_url(&self) -> String {
-        format!("http://{}:{}", self.host, self.rest_port)
+        format!("{}://{}:{}", self.scheme, self.host, self.rest_port)
     }
 }
 
 impl WeaviateConfig {
     pub fn node(&self, i: usize) -> NodeSpec {
         let i16 = i as u16;
+        // A node reached at one of `urls` (behind a load balancer, several
+        // nodes share one) has its address there, and the gRPC port of them all.
+        let (scheme, host, rest_port, grpc_port) = match self.url_of(i) {
+            Some(u) => (u.scheme, u.host, u.port, self.grpc_port),
+            None => (
+                "http",
+                self.host.clone(),
+                self.rest_port + i16,
+                self.grpc_port + i16,
+            ),
+        };
         NodeSpec {
             index: i,
             name: format!("weaviate-{i}"),
-            host: self.host.clone(),
-            rest_port: self.rest_port + i16,
-            grpc_port: self.grpc_port + i16,
+            scheme,
+            host,
+            rest_port,
+            grpc_port,
             gossip_port: self.gossip_port + 2 * i16,
             data_port: self.gossip_port + 2 * i16 + 1,
             raft_port: self.raft_port + 2 * i16,
             raft_rpc_port: self.raft_port + 2 * i16 + 1,
             metrics_port: self.metrics_port + i16,
         }
+    }
+
+    /// Node i's entry of `urls`, taken apart; None when `urls` is empty
+    /// (check.rs refuses a URL this cannot read).
+    fn url_of(&self, i: usize) -> Option<ParsedUrl> {
+        let url = self.urls.get(i % self.urls.len().max(1))?;
+        parse_url(url).ok()
     }
 
     pub fn node_specs(&self) -> Vec<NodeSpec> {
@@ -699,6 +740,41 @@ impl WeaviateConfig {
             n => n.clamp(1, self.nodes.max(1)),
         }
     }
+}
+
+/// A REST URL of `weaviate.urls`, taken apart.
+pub struct ParsedUrl {
+    pub scheme: &'static str,
+    pub host: String,
+    pub port: u16,
+}
+
+/// `http(s)://HOST[:PORT][/]`: what a node's REST API is reached at. The
+/// port defaults to the scheme's; a path is refused (Weaviate's API is at
+/// the root).
+pub fn parse_url(url: &str) -> Result<ParsedUrl, String> {
+    let (scheme, rest, default_port) = if let Some(r) = url.strip_prefix("http://") {
+        ("http", r, 80)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        ("https", r, 443)
+    } else {
+        return Err(format!("{url:?} does not start with http:// or https://"));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains('/') || rest.contains('@') || rest.is_empty() {
+        return Err(format!(
+            "{url:?} is not scheme://host[:port] (no path, no user)"
+        ));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (
+            h.to_string(),
+            p.parse::<u16>()
+                .map_err(|_| format!("{url:?} has a port that is not a number"))?,
+        ),
+        _ => (rest.to_string(), default_port),
+    };
+    Ok(ParsedUrl { scheme, host, port })
 }
 
 impl ElysiaConfig {
@@ -779,6 +855,40 @@ mod tests {
         assert!(
             err.message
                 .contains("ELYSIACTL_TEST_UNSET_72 this secret refers to is not set"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn nodes_of_a_remote_cluster_are_reached_at_its_urls() {
+        let w = WeaviateConfig {
+            urls: vec![
+                "https://w.example.com".into(),
+                "http://10.0.0.5:8080/".into(),
+            ],
+            nodes: 3,
+            grpc_port: 50051,
+            ..Default::default()
+        };
+        assert_eq!(w.node(0).rest_url(), "https://w.example.com:443");
+        assert_eq!(w.node(1).rest_url(), "http://10.0.0.5:8080");
+        // More nodes than URLs: behind a load balancer, they share them.
+        assert_eq!(w.node(2).rest_url(), "https://w.example.com:443");
+        assert_eq!(w.node(2).grpc_port, 50051);
+        for bad in [
+            "w.example.com",
+            "http://h/v1",
+            "ftp://h",
+            "http://u@h",
+            "http://h:x",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        let remote = "[weaviate]\nruntime = \"remote\"\n";
+        let err = Config::parse(remote).unwrap().validate().unwrap_err();
+        assert!(
+            err.message.contains("needs weaviate.urls"),
             "{}",
             err.message
         );

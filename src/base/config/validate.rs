@@ -217,6 +217,8 @@ fn shape() -> serde_json::Map<String, Value> {
     v["jobs"] = Value::Array(vec![job]);
     let mut map = v.as_object().cloned().unwrap_or_default();
     map.remove("sources");
+    // Unset by default, so not serialized: a name when set.
+    map.insert("extends".into(), Value::String(String::new()));
     map
 }
 
@@ -293,6 +295,23 @@ pub fn validate(text: &str, path: &Path, ports: Ports) -> Vec<Issue> {
                 hint: e.hint,
             });
             return issues;
+        }
+    };
+    // An environment that extends another is checked as it will load:
+    // merged over its base.
+    let cfg = match cfg.extends.clone() {
+        None => cfg,
+        Some(base) => {
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let merged = super::layers::resolve(text, path, name)
+                .and_then(|(table, _)| super::layers::merged(table, path, &base));
+            match merged {
+                Ok(c) => c,
+                Err(e) => {
+                    issues.push(issue("error", "extends", text, e.message, e.hint));
+                    return issues;
+                }
+            }
         }
     };
     issues.extend(semantic(&cfg, text, ports));

@@ -71,6 +71,9 @@ impl WeaviateClient {
         if let Some(a) = after {
             query.push(("after", a));
         }
+        if vectors {
+            query.push(("include", "vector"));
+        }
         let reply = self.send(Method::GET, path, &query, None, None).await?;
         if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::UNPROCESSABLE_ENTITY
         {

@@ -28,8 +28,9 @@ pub fn run(host: Arc<Host>, language: Language, limits: Limits) -> HostResult<()
     let mut session = super::session(host, language, limits)?;
     let mut terminal = Terminal::open(language)?;
     eprintln!(
-        "elysiactl repl ({}): :help lists modules and commands, Tab completes, :quit or Ctrl-D leaves.",
-        language.extension()
+        "elysiactl repl ({}, environment {}): :help lists modules and commands, Tab completes, :quit or Ctrl-D leaves.",
+        language.extension(),
+        crate::base::paths::active_env()
     );
     if dry_run {
         eprintln!("dry run: functions that change things are intercepted and only recorded.");
@@ -62,10 +63,21 @@ pub trait LineReader {
     fn remember(&mut self, entry: &str);
 }
 
-pub fn prompt(language: Language) -> &'static str {
-    match language {
-        Language::Rhai => "rhai> ",
-        Language::Lua => "lua> ",
+/// `rhai> `, or `rhai [staging]> ` when acting on an environment other
+/// than `default`, so a prompt never hides which cluster it changes.
+pub fn prompt(language: Language) -> String {
+    prompt_in(language, &crate::base::paths::active_env())
+}
+
+fn prompt_in(language: Language, env: &str) -> String {
+    let lang = match language {
+        Language::Rhai => "rhai",
+        Language::Lua => "lua",
+    };
+    if env == crate::base::paths::DEFAULT_ENV {
+        format!("{lang}> ")
+    } else {
+        format!("{lang} [{env}]> ")
     }
 }
 
@@ -85,11 +97,11 @@ pub fn run_loop(
     loop {
         let continuing = !pending.is_empty();
         let p = if continuing {
-            CONTINUATION_PROMPT
+            CONTINUATION_PROMPT.to_string()
         } else {
             prompt(language)
         };
-        let line = match reader.read(p)? {
+        let line = match reader.read(&p)? {
             Read::Line(line) => line,
             Read::Interrupted => {
                 if continuing {
@@ -456,6 +468,8 @@ mod tests {
         assert!(err.contains("unknown command :bogus"), "{err}");
         assert!(reader.prompts.iter().any(|p| p == "... "));
         assert_eq!(reader.prompts[0], "rhai> ");
+        assert_eq!(prompt_in(Language::Rhai, "staging"), "rhai [staging]> ");
+        assert_eq!(prompt_in(Language::Lua, "default"), "lua> ");
         assert!(reader
             .history
             .contains(&"fn double(a) {\n  a * 2\n}".to_string()));
