@@ -921,10 +921,21 @@ fn config_validate_reports_each_problem_at_its_line() {
     );
     // Warnings pass, except under --strict.
     let warn = s.dir.path().join("warn.toml");
+    // Free ports: a port something else holds would be an error, not a warning.
+    let (rest, grpc, gossip, raft, metrics, elysia) = (
+        common::free_block(3),
+        common::free_block(3),
+        common::free_block(6),
+        common::free_block(6),
+        common::free_block(3),
+        common::free_block(1),
+    );
     std::fs::write(
         &warn,
-        "[weaviate]\nnodes = 3\nrest_port = 28180\ngrpc_port = 28190\ngossip_port = 27200\n\
-         raft_port = 28400\nmetrics_port = 22212\nreplication_factor = 1\n[elysia]\nport = 28100\n",
+        format!(
+            "[weaviate]\nnodes = 3\nrest_port = {rest}\ngrpc_port = {grpc}\ngossip_port = {gossip}\n\
+             raft_port = {raft}\nmetrics_port = {metrics}\nreplication_factor = 1\n[elysia]\nport = {elysia}\n"
+        ),
     )
     .unwrap();
     s.run(&["config", "validate", warn.to_str().unwrap()]).ok();

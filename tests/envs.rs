@@ -1017,3 +1017,47 @@ fn two_docker_environments_keep_to_their_own_containers_network_and_volumes() {
     assert_eq!(s.containers().len(), 1);
     s.run(&["status"]).ok();
 }
+
+/// `config diff` takes environments as well as files: their effective
+/// configuration, with what they extend merged in.
+#[test]
+fn config_diff_compares_two_environments() {
+    let s = stack();
+    s.run(&["env", "add", "staging", "--json"]).ok();
+    let r = s.run(&["config", "diff", "default", "staging", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(
+        (v["a"].as_str(), v["b"].as_str()),
+        (Some("environment default"), Some("environment staging"))
+    );
+    let keys: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"weaviate.rest_port"), "{v:#}");
+    assert!(keys.contains(&"weaviate.cluster_name"), "{v:#}");
+    assert_eq!(s.run(&["config", "diff", "staging", "staging"]).code, 0);
+    // A file and an environment mix.
+    let file = s.dir.path().join("config/elysiactl/config.toml");
+    let r = s.run(&["config", "diff", file.to_str().unwrap(), "default"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = s.run(&["config", "diff", "nowhere", "staging"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("nowhere is neither a config file nor an environment"),
+        "{}",
+        r.stderr
+    );
+    // Against the running stack: only the active environment's.
+    let r = s.run(&["config", "diff", "staging"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("elysiactl --env staging config diff"),
+        "{}",
+        r.stderr
+    );
+}

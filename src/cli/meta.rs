@@ -149,18 +149,19 @@ pub fn add_to(root: Command) -> Command {
             )
             .subcommand(
                 Command::new("diff")
-                    .about("Compare two config files key by key, or one with what the running stack runs with")
+                    .about("Compare two config files or environments key by key, or one with what the running stack runs with")
                     .long_about(
                         "Compare the effective configuration (file, then environment) of A and B key by \
-                         key. With only A (or nothing: the config file in use), compare it with what the \
-                         running stack runs with, read back from the nodes and Elysia: each process's \
-                         environment, Elysia's port, Weaviate's version. Secrets are compared but shown \
-                         as ***.\n\nExit codes, as diff(1): 0 the same, 1 different.",
+                         key; each is a config file or the name of an environment (`elysiactl env list`), \
+                         with what it extends merged in. With only A (or nothing: the config file in use), \
+                         compare it with what the running stack runs with, read back from the nodes and \
+                         Elysia: each process's environment, Elysia's port, Weaviate's version. Secrets are \
+                         compared but shown as ***.\n\nExit codes, as diff(1): 0 the same, 1 different.",
                     )
-                    .arg(Arg::new("a").value_name("A").help("A config file [default: the config file in use]"))
-                    .arg(Arg::new("b").value_name("B").help("A second file [default: the running stack]"))
+                    .arg(Arg::new("a").value_name("A").help("A config file or environment [default: the config file in use]"))
+                    .arg(Arg::new("b").value_name("B").help("A second file or environment [default: the running stack]"))
                     .arg(json_flag())
-                    .after_help("Examples:\n  elysiactl config diff old.toml new.toml\n  elysiactl config diff new.toml   # against the running stack"),
+                    .after_help("Examples:\n  elysiactl config diff old.toml new.toml\n  elysiactl config diff default staging   # two environments\n  elysiactl config diff new.toml   # against the running stack"),
             ),
     )
     .subcommand(
@@ -637,17 +638,34 @@ fn config_history(ctx: &Invocation, json_mode: bool) -> i32 {
 fn config_diff(ctx: &Invocation, m: &ArgMatches) -> i32 {
     use crate::base::config::Config;
     let json_mode = m.get_flag("json");
-    let a = m.get_one::<String>("a").map(PathBuf::from);
-    let b = m.get_one::<String>("b").map(PathBuf::from);
-    let a_file = a.unwrap_or_else(|| ctx.config.file_path());
-    let a_cfg = match Config::load(Some(&a_file)) {
-        Ok(c) => c,
-        Err(e) => return report_error(&e, json_mode),
+    let a = m.get_one::<String>("a");
+    let b = m.get_one::<String>("b");
+    let (a_name, a_cfg, a_env) = match a {
+        Some(a) => match config_side(a) {
+            Ok(side) => side,
+            Err(e) => return report_error(&e, json_mode),
+        },
+        None => {
+            let file = ctx.config.file_path();
+            match Config::load(Some(&file)) {
+                Ok(c) => (file.display().to_string(), c, None),
+                Err(e) => return report_error(&e, json_mode),
+            }
+        }
     };
-    let (b_name, changes) = match &b {
-        Some(b_file) => match Config::load(Some(b_file)) {
-            Ok(b_cfg) => (
-                b_file.display().to_string(),
+    if let (Some(env), None) = (&a_env, b) {
+        if *env != crate::base::paths::active_env() {
+            let e = HostError::validation(format!(
+                "the running stack compared is the active environment's, not {env}'s"
+            ))
+            .with_hint(format!("elysiactl --env {env} config diff"));
+            return report_error(&e, json_mode);
+        }
+    }
+    let (b_name, changes) = match b {
+        Some(b) => match config_side(b) {
+            Ok((b_name, b_cfg, _)) => (
+                b_name,
                 crate::services::config_diff::diff_configs(&a_cfg, &b_cfg),
             ),
             Err(e) => return report_error(&e, json_mode),
@@ -661,7 +679,6 @@ fn config_diff(ctx: &Invocation, m: &ArgMatches) -> i32 {
             }
         }
     };
-    let a_name = a_file.display().to_string();
     if json_mode {
         let v = serde_json::json!({"a": a_name, "b": b_name, "same": changes.is_empty(), "changes": changes});
         println!(
@@ -681,6 +698,25 @@ fn config_diff(ctx: &Invocation, m: &ArgMatches) -> i32 {
         println!("{}", crate::base::redact::text(&table));
     }
     i32::from(!changes.is_empty())
+}
+
+/// One side of `config diff`: a config file, or else an environment's
+/// effective configuration (its file merged over what it extends).
+fn config_side(
+    arg: &str,
+) -> Result<(String, crate::base::config::Config, Option<String>), HostError> {
+    let path = PathBuf::from(arg);
+    if path.exists() {
+        return crate::base::config::Config::load(Some(&path)).map(|c| (arg.to_string(), c, None));
+    }
+    if crate::services::envs::exists(arg) {
+        return crate::base::config::Config::load_env(arg)
+            .map(|c| (format!("environment {arg}"), c, Some(arg.to_string())));
+    }
+    Err(
+        HostError::validation(format!("{arg} is neither a config file nor an environment"))
+            .with_hint("give a file's path, or an environment `elysiactl env list` names"),
+    )
 }
 
 fn config_show(ctx: &Invocation, json_mode: bool, origins: bool) -> i32 {

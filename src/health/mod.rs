@@ -118,6 +118,10 @@ fn runtime_signals(ctx: &Context) -> Vec<Option<Signal>> {
     let Ok(rt) = weaviate_service::runtime_for(ctx) else {
         return signals;
     };
+    // A remote cluster's processes are not this machine's to see.
+    if rt.kind() == crate::base::config::RuntimeKind::Remote {
+        return signals;
+    }
     for (i, signal) in signals.iter_mut().enumerate() {
         let Ok(st) = rt.node_state(i) else { continue };
         // A node never started refuses connections at once anyway.
