@@ -488,21 +488,7 @@ fn a_process_the_tool_starts_keeps_its_environment() {
 
 /// A request with the API key, for the cluster that requires one.
 fn http_key(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the node");
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n").unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, body.to_string())
+    common::http_with_key(port, "GET", path, None, key)
 }
 
 fn collections(port: u16, key: Option<&str>) -> Vec<String> {

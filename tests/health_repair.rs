@@ -299,7 +299,7 @@ fn health_and_repair_on_a_broken_cluster() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     let v = r.json();
     assert!(
-        problems(&v).contains("node weaviate-1 is paused"),
+        problems(&v).contains("node weaviate-1: its process is paused"),
         "{}",
         problems(&v)
     );

@@ -306,13 +306,7 @@ pub fn run_with(
         .ok_or_else(|| HostError::validation(format!("unknown pattern {:?}", dataset.pattern)))?;
     let consistency = consistency_of(&spec.consistency)?;
     let scratch = scratch_of(spec);
-    let clients: Vec<WeaviateClient> = ctx
-        .config
-        .weaviate
-        .node_specs()
-        .iter()
-        .map(|s| WeaviateClient::in_context(ctx, s))
-        .collect();
+    let clients = node_clients(ctx);
     let writes = spec.mix.get(&Operation::Insert).is_some_and(|w| *w > 0);
     if writes {
         let props: Vec<Value> = pattern
@@ -460,18 +454,22 @@ async fn offer(
     })
 }
 
+/// One client a configured node, requests spread over them in turn.
+fn node_clients(ctx: &Context) -> Vec<WeaviateClient> {
+    ctx.config
+        .weaviate
+        .node_specs()
+        .iter()
+        .map(|s| WeaviateClient::in_context(ctx, s))
+        .collect()
+}
+
 /// Which of the acknowledged inserts cannot be read back at `consistency`
 /// (each asked up to three times, on any node): writes the cluster lost.
 pub fn missing(ctx: &Context, spec: &LoadSpec, acknowledged: &[String]) -> HostResult<Vec<String>> {
     let consistency = consistency_of(&spec.consistency)?;
     let scratch = scratch_of(spec);
-    let clients: Vec<WeaviateClient> = ctx
-        .config
-        .weaviate
-        .node_specs()
-        .iter()
-        .map(|s| WeaviateClient::in_context(ctx, s))
-        .collect();
+    let clients = node_clients(ctx);
     let mut lost = Vec::new();
     for chunk in acknowledged.chunks(32) {
         let found = ctx.block_on(futures_util::future::join_all(

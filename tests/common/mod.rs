@@ -291,14 +291,28 @@ pub fn python() -> PathBuf {
 /// A plain HTTP/1.0 request to a Weaviate node, so tests check the cluster
 /// without going through the tool. Returns the status code and the body.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    http_with_key(port, method, path, body, None)
+}
+
+/// `http`, with an API key as a bearer token when one is given.
+pub fn http_with_key(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    key: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the node");
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
