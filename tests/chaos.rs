@@ -668,33 +668,37 @@ fn docker_node_faults_always_undo_themselves() {
             "from",
             "0,1",
             "--duration",
-            "8s",
+            "12s",
         ],
     );
     until("the partition rules", Duration::from_secs(10), || {
         (chaos_rules() == 4).then_some(())
     });
     let cut_at = Instant::now();
-    // Watched from the cut on, beside the health checks below, which can
-    // take longer than the partition lasts (each waits out its probes).
+    // Watched from the cut on, beside the health checks below, which must
+    // run while the partition lasts.
     let heal_watch = std::thread::spawn(|| {
         until("the rules deleted", Duration::from_secs(30), || {
             (chaos_rules() == 0).then(Instant::now)
         })
     });
+    let port = s.rest_port;
+    let seen_watch = std::thread::spawn(move || {
+        until(
+            "weaviate-0 sees weaviate-2 go",
+            Duration::from_secs(30),
+            || (seen_by(port, "weaviate-2") != "HEALTHY").then(Instant::now),
+        )
+    });
     injected(&s, injects);
     injector.kill().unwrap();
     injector.wait().unwrap();
-    let seen = until(
-        "weaviate-0 sees weaviate-2 go",
-        Duration::from_secs(30),
-        || (seen_by(s.rest_port, "weaviate-2") != "HEALTHY").then(Instant::now),
-    );
     let detect = health_until(&s, cut_at, "health reports the partition", |c| c != 0);
     named_at_once(&s, "weaviate-2", "cut off from the others by chaos fault");
+    let seen = seen_watch.join().expect("weaviate-0 saw weaviate-2 go");
     let healed = heal_watch.join().expect("the partition was healed");
     assert!(
-        healed < cut_at + Duration::from_secs(10),
+        healed < cut_at + Duration::from_secs(14),
         "healed {:?} after the cut",
         healed - cut_at
     );
