@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(s) = scenario::parse(text, "fuzz.yaml") else {
         return;
     };
-    let results = [json!(null), json!("healthy"), json!(3), json!({"status": "ok", "nodes": [1, "a"]})];
+    let results = [
+        json!(null),
+        json!("healthy"),
+        json!(3),
+        json!({"status": "ok", "nodes": [1, "a"]}),
+    ];
     let activities = s
         .hypothesis
         .iter()
