@@ -51,13 +51,6 @@ impl WeaviateClient {
     pub async fn delete_alias(&self, alias: &str) -> HostResult<bool> {
         let alias = class_name(alias)?;
         let path = format!("/v1/aliases/{alias}");
-        let reply = self.send(Method::DELETE, &path, &[], None, None).await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        if reply.status.is_success() {
-            return Ok(true);
-        }
-        Err(self.status_error(&Method::DELETE, &path, &reply))
+        self.delete_existing(&path).await
     }
 }

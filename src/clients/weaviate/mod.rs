@@ -248,6 +248,18 @@ impl WeaviateClient {
         })
     }
 
+    /// `DELETE path`: true when it existed (deleted), false on 404.
+    async fn delete_existing(&self, path: &str) -> HostResult<bool> {
+        let reply = self.send(Method::DELETE, path, &[], None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if reply.status.is_success() {
+            return Ok(true);
+        }
+        Err(self.status_error(&Method::DELETE, path, &reply))
+    }
+
     fn status_error(&self, method: &Method, path: &str, reply: &Reply) -> HostError {
         status_error(
             &self.node,

@@ -146,13 +146,6 @@ impl WeaviateClient {
     pub async fn delete_object(&self, class: &str, id: &str) -> HostResult<bool> {
         let class = class_name(class)?;
         let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
-        let reply = self.send(Method::DELETE, &path, &[], None, None).await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        if reply.status.is_success() {
-            return Ok(true);
-        }
-        Err(self.status_error(&Method::DELETE, &path, &reply))
+        self.delete_existing(&path).await
     }
 }
