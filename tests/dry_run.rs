@@ -93,6 +93,7 @@ fn cases(
             r#"service::restart("elysia", #{graceful: true})"#,
         ],
     );
+    add("service.scale", &[r#"service::scale("weaviate", 4)"#]);
     add(
         "health.watch_export",
         &[&format!(

@@ -29,6 +29,18 @@ impl Context {
         }
     }
 
+    /// The same async runtime and connection pool over another
+    /// configuration: the cluster as it will be once a change is made (more
+    /// or fewer nodes), for waiting on it.
+    pub fn with_config(&self, config: Config) -> Context {
+        Context {
+            config,
+            rt: self.rt.clone(),
+            http: self.http.clone(),
+            out: Output::default(),
+        }
+    }
+
     /// Run a future to completion from a synchronous caller (the script thread).
     pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         self.rt.block_on(fut)

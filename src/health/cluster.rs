@@ -92,13 +92,14 @@ pub fn check(
         Some(false) => settle_synchronized(ctx, r),
         other => other,
     };
-    let raft_ok = r.leader.is_some() && r.voters == specs.len() && synchronized != Some(false);
+    let voters = crate::base::config::voters_for(specs.len());
+    let raft_ok = r.leader.is_some() && r.voters == voters && synchronized != Some(false);
     if r.leader.is_some() && !raft_ok {
         problems.add(
             Severity::Degraded,
             "raft",
             format!("RAFT is not whole: {}", r.summary()),
-            "every configured node must run and be a voter; see `elysiactl status`",
+            "every configured node must run, and the first ones (up to three) vote; see `elysiactl status`",
         );
     }
 

@@ -4,7 +4,7 @@
 
 use super::{opt, read, write, Args, Host, HostFn, Ty};
 use crate::base::error::{HostError, HostResult};
-use crate::services::{elysia, weaviate};
+use crate::services::{elysia, scale, weaviate};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -306,6 +306,39 @@ fn logs(host: &Host, a: &Args) -> HostResult<Value> {
     }
 }
 
+/// The node count to scale to: argument 1, a count of at least one.
+fn scale_target(a: &Args) -> HostResult<usize> {
+    match a.int(1)? {
+        n if n >= 1 => Ok(n as usize),
+        n => Err(HostError::validation(format!("cannot scale to {n} nodes"))
+            .with_hint("give the node count the cluster should have, e.g. --nodes 5")),
+    }
+}
+
+fn scale_plan(host: &Host, a: &Args) -> HostResult<Value> {
+    Service::of(a, 0)?;
+    Ok(serde_json::to_value(scale::plan(host, scale_target(a)?)?).unwrap_or_default())
+}
+
+fn scale(host: &Host, a: &Args) -> HostResult<Value> {
+    Service::of(a, 0)?;
+    let o = a.opts(2)?;
+    let plan = scale::plan(host, scale_target(a)?)?;
+    scale::execute(host, &plan, secs(&o, "timeout", 600)?)
+}
+
+/// The result a scale would have, from the plan (the moves listed, nothing
+/// verified).
+fn simulate_scale(host: &Host, a: &Args) -> HostResult<Value> {
+    Service::of(a, 0)?;
+    let plan = scale::plan(host, scale_target(a)?)?;
+    Ok(json!({
+        "service": "weaviate", "from": plan.from, "to": plan.to, "added": plan.add,
+        "removed": plan.remove, "moves": plan.moves.len(), "planned_moves": plan.moves,
+        "verified": null, "seconds": null, "dry_run": true,
+    }))
+}
+
 fn names(_: &Host, _: &Args) -> HostResult<Value> {
     Ok(json!(Service::NAMES))
 }
@@ -350,6 +383,17 @@ pub fn functions() -> Vec<HostFn> {
                 elysia_start(),
             ]))
             .doc("Restart a service. Weaviate opts: rolling (one node at a time, waiting for readiness between), timeout; Elysia opts: graceful, timeout."),
+        read("service", "scale_plan", scale_plan)
+            .param("name", Ty::one_of(["weaviate"]))
+            .param("nodes", Ty::Int)
+            .returns(Ty::record(&["from", "to", "add", "remove", "moves", "collections"]))
+            .doc("What scaling Weaviate to `nodes` nodes would do, read from the running cluster: the nodes added and removed, each replica move {collection, shard, from, to}, and each collection {collection, factor, shards, objects}. Refuses a cluster that is not ready, a remote one, and a node count below a collection's factor."),
+        write("service", "scale", scale, simulate_scale)
+            .param("name", Ty::one_of(["weaviate"]))
+            .param("nodes", Ty::Int)
+            .opts(vec![opt("timeout", Ty::Duration)])
+            .returns(Ty::record(&["service", "from", "to", "added", "removed", "moves", "verified", "seconds"]))
+            .doc("Grow or shrink Weaviate to `nodes` nodes without losing an object: new nodes join as non-voters and replicas move onto them; nodes that go are emptied by replica moves first, stopped, taken out of RAFT and their data removed. Verified afterwards (counts equal, every shard at its factor, RAFT holding exactly the nodes). opts: timeout for each wait (600 s)."),
         read("service", "status", status)
             .optional("name", Service::ty())
             .returns(Ty::record(&["up"]))

@@ -159,7 +159,7 @@ pub fn scale_up(
             .flatten()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
-        wait_for_ops(ctx, c, class, &op_ids, timeout)?;
+        wait_for_ops(ctx, c, class, &op_ids, timeout, "the factor is unchanged")?;
     }
     // Every shard must now have the replicas, or the PUT is refused.
     let shards = placement(c, ctx, class)?;
@@ -179,12 +179,16 @@ pub fn scale_up(
     }))
 }
 
-fn wait_for_ops(
+/// Wait until every replica operation is READY, showing progress; on
+/// Ctrl-C, a cancelled operation or the timeout, cancel them all and say so,
+/// with `unchanged`: what the caller leaves as it was.
+pub fn wait_for_ops(
     ctx: &Context,
     c: &WeaviateClient,
     class: &str,
     ids: &[String],
     timeout: Duration,
+    unchanged: &str,
 ) -> HostResult<()> {
     let t0 = Instant::now();
     let bar = ctx.out.progress_start(class, Some(ids.len() as u64));
@@ -194,7 +198,7 @@ fn wait_for_ops(
         }
         let mut e = why;
         e.message = format!(
-            "{}; the {} copy operation(s) were cancelled and the factor is unchanged",
+            "{}; the {} replica operation(s) were cancelled and {unchanged}",
             e.message,
             ids.len()
         );
@@ -235,7 +239,7 @@ fn wait_for_ops(
         }
         if t0.elapsed() > timeout {
             break Err(cancel_all(HostError::timeout(format!(
-                "{class}: the replica copies were not done after {}s ({ready}/{} ready)",
+                "{class}: the replica operations were not done after {}s ({ready}/{} ready)",
                 timeout.as_secs(),
                 ids.len()
             ))));

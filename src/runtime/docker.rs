@@ -685,6 +685,31 @@ impl WeaviateRuntime for DockerRuntime {
             .unwrap_or_default()
     }
 
+    fn cluster_api(&self, index: usize) -> HostResult<String> {
+        Ok(format!("{}:{DATA_PORT}", self.node_ip(index)?))
+    }
+
+    fn forget_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        let docker = self.docker()?;
+        self.block(async {
+            let name = self.container_name(&node);
+            if let Some(c) = dk::find_container(&docker, &name).await? {
+                self.check_ours(&c)?;
+                if c.running {
+                    return Err(HostError::validation(format!(
+                        "{} still runs (container {name}); only a stopped node is removed",
+                        node.name
+                    ))
+                    .with_hint("stop it first: `elysiactl weaviate stop --nodes N`"));
+                }
+                dk::remove_container(&docker, &name, true, false).await?;
+            }
+            dk::remove_volume(&docker, &self.volume_name(&node)).await?;
+            Ok(())
+        })
+    }
+
     fn cleanup(&self, purge_data: bool) -> HostResult<()> {
         let docker = self.docker()?;
         self.block(self.cleanup_async(&docker, purge_data))

@@ -76,6 +76,14 @@ pub trait WeaviateRuntime: Send + Sync {
     fn data_path(&self, index: usize) -> HostResult<Option<std::path::PathBuf>>;
     /// Where the node's log is: a file, or a container's output.
     fn log_location(&self, index: usize) -> HostResult<LogLocation>;
+    /// Where the node's internal cluster API answers (`host:port`, the
+    /// data port): RAFT membership changes are made there.
+    fn cluster_api(&self, index: usize) -> HostResult<String>;
+    /// Remove a stopped node that left the cluster for good (`weaviate
+    /// scale` down): its container and its data, so a node of that name
+    /// added later starts empty instead of with a RAFT state it was removed
+    /// from.
+    fn forget_node(&self, index: usize) -> HostResult<()>;
     /// Remove what `stop` leaves on purpose (containers, network; never data
     /// volumes or folders unless `purge_data`).
     fn cleanup(&self, purge_data: bool) -> HostResult<()>;
@@ -95,7 +103,9 @@ pub fn common_node_env(w: &WeaviateConfig, node: &NodeSpec) -> BTreeMap<String, 
         env.insert(k.to_string(), v);
     };
     set("CLUSTER_HOSTNAME", node.name.clone());
-    set("RAFT_BOOTSTRAP_EXPECT", w.nodes.to_string());
+    // The first `voters` names of RAFT_JOIN vote; a node beyond them joins
+    // the leader as a non-voter (OPS-API §3).
+    set("RAFT_BOOTSTRAP_EXPECT", w.voters().to_string());
     set("DEFAULT_VECTORIZER_MODULE", "none".into());
     // text2vec-openai: Elysia's feedback collection cannot be created without it;
     // it needs no key until used.

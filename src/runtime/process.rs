@@ -2,7 +2,7 @@
 //! loopback, with its own data folder, PID file and log file.
 
 use super::{common_node_env, NodeState, WeaviateRuntime};
-use crate::base::config::{NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::config::{node_name, NodeSpec, RuntimeKind, WeaviateConfig, MAX_NODES};
 use crate::base::error::{HostError, HostResult};
 use crate::base::paths;
 use crate::base::process::{self as proc, PidState, SpawnSpec};
@@ -94,11 +94,17 @@ impl ProcessRuntime {
         set("CLUSTER_DATA_BIND_PORT", node.data_port.to_string());
         set("RAFT_PORT", node.raft_port.to_string());
         set("RAFT_INTERNAL_RPC_PORT", node.raft_rpc_port.to_string());
+        // Every node the cluster could grow to, not only the configured
+        // ones: in localhost mode a node learns a peer's RAFT port only from
+        // its own RAFT_JOIN, read once at start, so a node `weaviate scale`
+        // adds later must be listed already.
         set(
             "RAFT_JOIN",
-            specs
-                .iter()
-                .map(|n| format!("{}:{}", n.name, n.raft_port))
+            (0..MAX_NODES)
+                .filter_map(|i| {
+                    let port = self.cfg.raft_port.checked_add(2 * i as u16)?;
+                    Some(format!("{}:{port}", node_name(i)))
+                })
                 .collect::<Vec<_>>()
                 .join(","),
         );
@@ -353,6 +359,28 @@ impl WeaviateRuntime for ProcessRuntime {
             .unwrap_or_default()
     }
 
+    fn cluster_api(&self, index: usize) -> HostResult<String> {
+        Ok(format!("127.0.0.1:{}", self.node(index)?.data_port))
+    }
+
+    fn forget_node(&self, index: usize) -> HostResult<()> {
+        let node = self.node(index)?;
+        if let PidState::Running { pid } = proc::pid_state(&self.pid_file(&node))? {
+            return Err(HostError::validation(format!(
+                "{} still runs (PID {pid}); only a stopped node is removed",
+                node.name
+            ))
+            .with_hint("stop it first: `elysiactl weaviate stop --nodes N`"));
+        }
+        let _ = std::fs::remove_file(self.pid_file(&node));
+        let d = self.data_dir(&node);
+        if d.exists() {
+            std::fs::remove_dir_all(&d)
+                .map_err(|e| HostError::io(format!("cannot remove {}", d.display()), e))?;
+        }
+        Ok(())
+    }
+
     fn cleanup(&self, purge_data: bool) -> HostResult<()> {
         for node in self.cfg.node_specs() {
             let _ = std::fs::remove_file(self.pid_file(&node));
@@ -376,10 +404,14 @@ mod tests {
     fn node_env_follows_the_localhost_layout() {
         let rt = ProcessRuntime::new(WeaviateConfig::default());
         let env = rt.node_env(&rt.cfg.node(1));
-        assert_eq!(
-            env["RAFT_JOIN"],
-            "weaviate-0:8300,weaviate-1:8302,weaviate-2:8304"
+        assert!(
+            env["RAFT_JOIN"]
+                .starts_with("weaviate-0:8300,weaviate-1:8302,weaviate-2:8304,weaviate-3:8306"),
+            "{}",
+            env["RAFT_JOIN"]
         );
+        assert_eq!(env["RAFT_JOIN"].split(',').count(), MAX_NODES);
+        assert_eq!(env["RAFT_BOOTSTRAP_EXPECT"], "3");
         assert_eq!(env["CLUSTER_JOIN"], "127.0.0.1:7100");
         assert_eq!(env["RAFT_INTERNAL_RPC_PORT"], "8303");
         assert_eq!(env["REPLICA_MOVEMENT_ENABLED"], "true");

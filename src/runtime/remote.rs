@@ -92,6 +92,12 @@ impl WeaviateRuntime for RemoteRuntime {
     fn log_location(&self, _index: usize) -> HostResult<LogLocation> {
         self.refuse("read its nodes' logs")
     }
+    fn cluster_api(&self, _index: usize) -> HostResult<String> {
+        self.refuse("change its RAFT membership")
+    }
+    fn forget_node(&self, _index: usize) -> HostResult<()> {
+        self.refuse("remove its nodes")
+    }
     fn cleanup(&self, _purge_data: bool) -> HostResult<()> {
         self.refuse("remove its containers or data")
     }

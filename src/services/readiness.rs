@@ -218,15 +218,19 @@ impl ClusterReadiness {
                     self.leaders.join(", ")
                 )),
             }
+            // Nodes beyond the voters (added by `weaviate scale`) join as
+            // non-voters on purpose.
+            let expected_voters = crate::base::config::voters_for(expected_nodes);
             let non_voters: Vec<&str> = self
                 .nodes
                 .iter()
+                .take(expected_voters)
                 .filter(|n| !n.is_voter)
                 .map(|n| n.name.as_str())
                 .collect();
-            if self.voters < expected_nodes || !non_voters.is_empty() {
+            if self.voters < expected_voters || !non_voters.is_empty() {
                 p.push(format!(
-                    "{} of {expected_nodes} voters{}",
+                    "{} of {expected_voters} voters{}",
                     self.voters,
                     if non_voters.is_empty() {
                         String::new()
@@ -239,7 +243,7 @@ impl ClusterReadiness {
         p
     }
 
-    /// Every node ready, exactly one leader, `expected_nodes` voters, nobody
+    /// Every node ready, exactly one leader, the expected voters, nobody
     /// missing from the membership.
     pub fn is_ready(&self, expected_nodes: usize) -> bool {
         self.problems_for(expected_nodes).is_empty() && self.leader.is_some()

@@ -1,5 +1,5 @@
 //! The Weaviate cluster's lifecycle over whichever runtime runs it: start
-//! and wait for readiness (every node ready, a RAFT leader, all voters),
+//! and wait for readiness (every node ready, a RAFT leader, the voters),
 //! graceful stop, rolling restart, status.
 
 use crate::base::context::Context;

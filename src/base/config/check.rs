@@ -142,11 +142,11 @@ impl Config {
             }
         }
         let w = &self.weaviate;
-        if w.nodes == 0 || w.nodes > 9 {
+        if w.nodes == 0 || w.nodes > super::MAX_NODES {
             return Err(bad(
                 "weaviate.nodes",
                 HostError::validation(format!("weaviate.nodes = {} is out of range", w.nodes))
-                    .with_hint("use between 1 and 9 nodes"),
+                    .with_hint(format!("use between 1 and {} nodes", super::MAX_NODES)),
             ));
         }
         for url in &w.urls {

@@ -690,7 +690,7 @@ impl WeaviateConfig {
         };
         NodeSpec {
             index: i,
-            name: format!("weaviate-{i}"),
+            name: node_name(i),
             scheme,
             host,
             rest_port,
@@ -712,6 +712,12 @@ impl WeaviateConfig {
 
     pub fn node_specs(&self) -> Vec<NodeSpec> {
         (0..self.nodes).map(|i| self.node(i)).collect()
+    }
+
+    /// How many nodes vote in RAFT: the first ones, at most three (see
+    /// [`voters_for`]).
+    pub fn voters(&self) -> usize {
+        voters_for(self.nodes)
     }
 
     pub fn binary_path(&self) -> PathBuf {
@@ -740,6 +746,22 @@ impl WeaviateConfig {
             n => n.clamp(1, self.nodes.max(1)),
         }
     }
+}
+
+/// Node `i`'s name in the cluster (CLUSTER_HOSTNAME).
+pub fn node_name(i: usize) -> String {
+    format!("weaviate-{i}")
+}
+
+/// The most nodes a cluster may have (ports are laid out for them).
+pub const MAX_NODES: usize = 9;
+
+/// RAFT voters of a cluster of `nodes`: the first nodes, at most three.
+/// More voters make every schema change wait for more acks without making a
+/// cluster safer, and a fixed voter set lets `weaviate scale` add and remove
+/// the nodes beyond it as non-voters without ever changing the quorum.
+pub fn voters_for(nodes: usize) -> usize {
+    nodes.clamp(1, 3)
 }
 
 /// A REST URL of `weaviate.urls`, taken apart.

@@ -66,4 +66,43 @@ impl WeaviateClient {
         }
         Err(self.status_error(&Method::POST, &path, &reply))
     }
+
+    /// `POST /v1/replication/replicate`: one replica operation, `COPY` (the
+    /// source keeps its replica) or `MOVE` (it drops it once the target has
+    /// it). Returns the operation's id.
+    pub async fn replicate(
+        &self,
+        class: &str,
+        shard: &str,
+        source: &str,
+        target: &str,
+        kind: &str,
+    ) -> HostResult<String> {
+        let class = class_name(class)?;
+        let path = "/v1/replication/replicate";
+        let body = serde_json::json!({
+            "collection": class, "shard": shard, "sourceNode": source,
+            "targetNode": target, "type": kind,
+        });
+        let reply = self
+            .send(Method::POST, path, &[], Some(&body), None)
+            .await?;
+        let v = self.json_of(&Method::POST, path, reply)?;
+        Ok(v["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// `POST /v1/cluster/remove` on a node's internal cluster API (its data
+    /// port, not the REST port): take `node` out of the RAFT configuration.
+    /// Any node forwards it to the leader.
+    pub async fn remove_raft_peer(&self, node: &str) -> HostResult<()> {
+        let path = "/v1/cluster/remove";
+        let body = serde_json::json!({ "node": node });
+        let reply = self
+            .send(Method::POST, path, &[], Some(&body), None)
+            .await?;
+        if reply.status.is_success() {
+            return Ok(());
+        }
+        Err(self.status_error(&Method::POST, path, &reply))
+    }
 }

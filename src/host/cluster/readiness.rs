@@ -66,7 +66,7 @@ fn readiness(host: &Host, _: &Args) -> HostResult<Value> {
 }
 
 /// Poll readiness until the cluster is ready (every configured node ready, one
-/// leader, every node a voter) or `timeout` passes (Timeout error naming what
+/// leader, the voters) or `timeout` passes (Timeout error naming what
 /// is still missing). Prints the summary to stderr when it changes unless
 /// `quiet`. Under dry-run it checks once and returns what it saw.
 pub fn wait_ready(
@@ -158,6 +158,6 @@ pub(super) fn functions() -> Vec<HostFn> {
                 opt("quiet", Ty::Bool),
             ])
             .returns(Ty::record(&["ready", "summary", "problems", "nodes"]))
-            .doc("Wait until every configured node is ready, there is one RAFT leader and every node is a voter; returns readiness(). Fails with a timeout error naming what is still missing. opts: timeout (seconds or \"3m\"; default weaviate.ready_timeout), interval = \"1s\", quiet = false (otherwise the summary is printed to stderr when it changes). In a dry run it checks once."),
+            .doc("Wait until every configured node is ready, there is one RAFT leader and the first nodes (up to three) vote; returns readiness(). Fails with a timeout error naming what is still missing. opts: timeout (seconds or \"3m\"; default weaviate.ready_timeout), interval = \"1s\", quiet = false (otherwise the summary is printed to stderr when it changes). In a dry run it checks once."),
     ]
 }
