@@ -5,4 +5,5 @@ pub mod config_diff;
 pub mod elysia;
 pub mod envs;
 pub mod readiness;
+pub mod scratch;
 pub mod weaviate;
