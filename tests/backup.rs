@@ -191,11 +191,32 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["deep"].is_null(), "no deep check unless asked: {v}");
 
+    // What a deep verify killed outright would leave: a scratch folder of a
+    // process that is gone, with a node running. The next one stops and removes it.
+    let leftover = s
+        .dir
+        .path()
+        .join("data/elysiactl/scratch/verify-999999999-20000");
+    std::fs::create_dir_all(leftover.join("run")).unwrap();
+    let mut orphan = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    std::fs::write(
+        leftover.join("run/weaviate-0.pid"),
+        format!("{}\n0\n", orphan.id()),
+    )
+    .unwrap();
+
     // verify --deep: restored into a scratch cluster, counts and content
     // fingerprints equal to those recorded; the scratch cluster gone after.
     let run = s
         .run(&["backup", "verify", "first", "--deep", "--json"])
         .ok();
+    assert!(
+        orphan.try_wait().unwrap().is_some(),
+        "the node a killed verify left still runs"
+    );
     let v = run.json();
     let deep = &v["deep"];
     assert_eq!(
@@ -300,7 +321,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         assert!(listed.to_string().contains("\"first\""), "{listed}");
 
         // Unknown environment: refused by name, nothing changed anywhere.
-        let schema_before = http(s.rest_port, "GET", "/v1/schema", None).1;
+        let schema_before = collections_of(s.rest_port);
         let r = s.run(&["backup", "restore", "first", "--target", "nope", "--wait"]);
         assert_ne!(r.code, 0, "{}", r.stdout);
         assert!(
@@ -309,10 +330,8 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
             r.stderr
         );
         assert!(!envs.join("nope.toml").exists());
-        assert_eq!(
-            http(s.rest_port, "GET", "/v1/schema", None).1,
-            schema_before
-        );
+        assert_eq!(collections_of(s.rest_port), schema_before);
+        assert!(collections_of(other.rest_port).is_empty());
         let (code, _) = http(other.rest_port, "GET", "/v1/schema/BackupDocs", None);
         assert_eq!(code, 404, "a refused restore restored");
 
@@ -445,6 +464,29 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         .map(|b| b["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["third", "second", "first"], "{list}");
+
+    // A manifest from before counts were recorded: --deep says it cannot
+    // check them and fails, rather than passing.
+    let m = store_dir(&s).join("third/elysiactl-manifest.json");
+    let recorded = std::fs::read_to_string(&m).unwrap();
+    let mut old: Value = serde_json::from_str(&recorded).unwrap();
+    old.as_object_mut().unwrap().remove("collections");
+    std::fs::write(&m, old.to_string()).unwrap();
+    let r = s.run(&["backup", "verify", "third", "--deep", "--json"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("made before backups recorded object counts"),
+        "{}",
+        r.stderr
+    );
+    let v = s.run(&["backup", "verify", "third"]).ok();
+    assert!(
+        v.stdout.contains("all"),
+        "the shallow check still passes: {}",
+        v.stdout
+    );
+    std::fs::write(&m, recorded).unwrap();
     assert!(list[0]["size_bytes"].as_u64().unwrap() > 0, "{list}");
     assert_eq!(list[0]["status"], "SUCCESS");
 
@@ -616,6 +658,20 @@ fn content_fingerprint(port: u16, class: &str) -> String {
     }
     assert!(!lines.is_empty(), "{class} has no objects on port {port}");
     lines.join("\n")
+}
+
+/// The collections a cluster has, each with its definition, by name (the
+/// server's order changes between calls).
+fn collections_of(port: u16) -> std::collections::BTreeMap<String, Value> {
+    let (code, body) = http(port, "GET", "/v1/schema", None);
+    assert_eq!(code, 200, "{body}");
+    let schema: Value = serde_json::from_str(&body).unwrap();
+    schema["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["class"].as_str().unwrap().to_string(), c.clone()))
+        .collect()
 }
 
 /// A JSON value with its keys sorted, as text.

@@ -6,13 +6,14 @@
 //! exist there; a second cluster can take it whole.
 //!
 //! Dropping the cluster stops every node by its PID and removes the folder,
-//! on success, on error and on Ctrl-C alike.
+//! on success, on error and on Ctrl-C alike; what a run killed outright left
+//! is stopped and removed by the next one.
 
 use crate::base::config::{Config, RuntimeKind, Secret};
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::base::paths;
-use crate::base::process::port_in_use;
+use crate::base::process::{self as proc, port_in_use};
 use crate::runtime::process::ProcessRuntime;
 use crate::runtime::{weaviate_for, WeaviateRuntime};
 use serde_json::{json, Value};
@@ -82,6 +83,43 @@ fn scratch_config(config: &Config, nodes: usize, base: u16) -> Config {
     c
 }
 
+/// Stop and remove what a verify that was killed outright (no drop ran)
+/// left: a folder whose creating process is gone, its nodes stopped by the
+/// PID files in it (a recorded start time guards against recycled PIDs).
+fn reap_leftovers(stop_timeout: Duration) {
+    let Ok(entries) = std::fs::read_dir(scratch_root()) else {
+        return;
+    };
+    for dir in entries.flatten().map(|e| e.path()) {
+        let owner = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("verify-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(owner) = owner else { continue };
+        if owner == std::process::id() || proc::is_alive(owner) {
+            continue;
+        }
+        for pid_file in std::fs::read_dir(dir.join("run"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pid"))
+        {
+            if let Ok(Some(rec)) = proc::read_pid_file(&pid_file) {
+                let _ = proc::terminate(rec, stop_timeout);
+            }
+        }
+        tracing::info!(
+            "removing the scratch cluster left by PID {owner}: {}",
+            dir.display()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 pub struct ScratchCluster {
     ctx: Context,
     runtime: ProcessRuntime,
@@ -94,6 +132,7 @@ impl ScratchCluster {
     /// until they form a ready cluster. On a failure the nodes started so
     /// far are stopped and the folder removed (by the drop).
     pub fn start(ctx: &Context, nodes: usize, timeout: Duration) -> HostResult<ScratchCluster> {
+        reap_leftovers(Duration::from_secs(10));
         let base = free_ports(nodes)?;
         let config = scratch_config(&ctx.config, nodes, base);
         let dir = scratch_root().join(format!("verify-{}-{base}", std::process::id()));
