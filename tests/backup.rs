@@ -476,7 +476,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     assert_ne!(r.code, 0, "{}", r.stdout);
     assert!(
         r.stderr
-            .contains("made before backups recorded object counts"),
+            .contains("has no recorded object counts and fingerprints"),
         "{}",
         r.stderr
     );

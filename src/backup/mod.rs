@@ -280,8 +280,17 @@ pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
         "recording the object count and content fingerprint of {} collection(s) for `backup verify --deep`",
         names.len()
     ));
-    let facts = collection_facts(ctx, &names)?;
-    let files = write_manifest(ctx, &s3, &id, &facts)?;
+    // The backup succeeded: a failure to read the collections now must not
+    // cost it its manifest (the files `verify` checks), only the counts.
+    let facts = collection_facts(ctx, &names)
+        .inspect_err(|e| {
+            ctx.out.warn(&format!(
+                "backup {id} succeeded, but its collections could not be read for `verify --deep`: {}",
+                e.message
+            ))
+        })
+        .ok();
+    let files = write_manifest(ctx, &s3, &id, facts.as_ref())?;
     let size: u64 = files.iter().map(|f| f.size).sum();
     Ok(
         json!({"id": id, "status": "SUCCESS", "collections": classes, "base": base,
@@ -351,15 +360,17 @@ fn write_manifest(
     ctx: &Context,
     s3: &S3Client,
     id: &str,
-    collections: &Map<String, Value>,
+    collections: Option<&Map<String, Value>>,
 ) -> HostResult<Vec<S3Object>> {
     let files = stored_files(ctx, s3, id)?;
-    let manifest = json!({
+    let mut manifest = json!({
         "id": id,
         "recorded_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "files": files.iter().map(|f| json!({"key": f.key, "size": f.size})).collect::<Vec<_>>(),
-        "collections": collections,
     });
+    if let Some(c) = collections {
+        manifest["collections"] = json!(c);
+    }
     ctx.block_on(s3.put(
         &format!("{id}/{MANIFEST}"),
         serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
@@ -597,7 +608,7 @@ pub fn recorded_collections(
         Some(m) => match m["collections"].as_object() {
             Some(c) => Ok(c.clone()),
             None => Err(format!(
-                "backup {id} was made before backups recorded object counts and fingerprints: the deep check of counts is unavailable for it; make a new backup (`backup create --wait`) to check deeply"
+                "backup {id} has no recorded object counts and fingerprints (it was made before backups recorded them, or its collections could not be read when it was made): the deep check of counts is unavailable for it; make a new backup (`backup create --wait`) to check deeply"
             )),
         },
     })
