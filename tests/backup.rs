@@ -189,6 +189,85 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     // verify: all there.
     let v = s.run(&["backup", "verify", "first", "--json"]).ok().json();
     assert_eq!(v["ok"], true, "{v}");
+    assert!(v["deep"].is_null(), "no deep check unless asked: {v}");
+
+    // What a deep verify killed outright would leave: a scratch folder of a
+    // process that is gone, with a node running. The next one stops and removes it.
+    let leftover = s
+        .dir
+        .path()
+        .join("data/elysiactl/scratch/verify-999999999-20000");
+    std::fs::create_dir_all(leftover.join("run")).unwrap();
+    let mut orphan = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    std::fs::write(
+        leftover.join("run/weaviate-0.pid"),
+        format!("{}\n0\n", orphan.id()),
+    )
+    .unwrap();
+
+    // verify --deep: restored into a scratch cluster, counts and content
+    // fingerprints equal to those recorded; the scratch cluster gone after.
+    let run = s
+        .run(&["backup", "verify", "first", "--deep", "--json"])
+        .ok();
+    assert!(
+        orphan.try_wait().unwrap().is_some(),
+        "the node a killed verify left still runs"
+    );
+    let v = run.json();
+    let deep = &v["deep"];
+    assert_eq!(
+        (v["ok"].clone(), deep["ok"].clone()),
+        (true.into(), true.into()),
+        "{v}"
+    );
+    for (name, n) in [("BackupDocs", 400), ("BackupUsers", 300)] {
+        let c = deep["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["collection"] == name)
+            .unwrap_or_else(|| panic!("{name} not compared: {deep}"));
+        assert_eq!(
+            (c["expected_count"].as_u64(), c["actual_count"].as_u64()),
+            (Some(n), Some(n)),
+            "{c}"
+        );
+        assert_eq!(c["expected_fingerprint"], c["actual_fingerprint"], "{c}");
+        assert_eq!(
+            c["expected_fingerprint"].as_str().map(str::len),
+            Some(64),
+            "{c}"
+        );
+        assert_eq!(c["ok"], true, "{c}");
+    }
+    assert!(
+        run.stderr.contains("scratch cluster"),
+        "no progress lines: {}",
+        run.stderr
+    );
+    for pid in deep["scratch"]["pids"].as_array().unwrap() {
+        assert!(
+            !running(pid.as_u64().unwrap() as u32),
+            "a scratch node outlived verify: {deep}"
+        );
+    }
+    assert_eq!(
+        deep["scratch"]["pids"].as_array().unwrap().len(),
+        3,
+        "{deep}"
+    );
+    assert!(
+        walk(&s.dir.path().join("data/elysiactl/scratch")).is_empty(),
+        "the scratch cluster's folder was left"
+    );
+    eprintln!(
+        "TIMING verify --deep of 700 objects (3 scratch nodes): {}s in all, scratch start {}s, restore {}s",
+        deep["seconds"], deep["scratch"]["start_seconds"], deep["restore_seconds"]
+    );
 
     // Gone, then back: counts and content fingerprints equal.
     delete_collection(&s, "BackupDocs");
@@ -218,21 +297,107 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         assert_eq!(listed["complete"], true, "{listed}");
     }
 
-    // Into a second cluster on other ports that shares the store: its start
-    // uses the running store, and the backup restores there the same.
+    // A second environment beside it on other ports (its config that of a
+    // stack made for its free ports) with the same [backup]: its start uses
+    // the running store, and `restore --target` brings the backup there.
     {
         let other = backup_stack(store_port);
-        let r = other
-            .run(&["start", "--timeout", "240", "--json"])
+        let envs = s.dir.path().join("config/elysiactl/envs");
+        std::fs::create_dir_all(&envs).unwrap();
+        std::fs::copy(
+            other.dir.path().join("config/elysiactl/config.toml"),
+            envs.join("second.toml"),
+        )
+        .unwrap();
+        let r = s
+            .run(&["--env", "second", "start", "--timeout", "240", "--json"])
             .ok()
             .json();
         assert_eq!(r["weaviate"]["backup_store"]["action"], "shared", "{r}");
-        assert!(ids_listed(&other).contains(&"first".to_string()));
-        let r = other
+        let listed = s
+            .run(&["--env", "second", "backup", "list", "--json"])
+            .ok()
+            .json();
+        assert!(listed.to_string().contains("\"first\""), "{listed}");
+
+        // Unknown environment: refused by name, nothing changed anywhere.
+        let schema_before = collections_of(s.rest_port);
+        let r = s.run(&["backup", "restore", "first", "--target", "nope", "--wait"]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(
+            r.stderr.contains("there is no environment nope") && r.stderr.contains("env list"),
+            "{}",
+            r.stderr
+        );
+        assert!(!envs.join("nope.toml").exists());
+        assert_eq!(collections_of(s.rest_port), schema_before);
+        assert!(collections_of(other.rest_port).is_empty());
+        let (code, _) = http(other.rest_port, "GET", "/v1/schema/BackupDocs", None);
+        assert_eq!(code, 404, "a refused restore restored");
+
+        // Environments that cannot read this store: named, with the fix.
+        let plain = Stack::new("process", 1, false, "");
+        std::fs::copy(
+            plain.dir.path().join("config/elysiactl/config.toml"),
+            envs.join("plain.toml"),
+        )
+        .unwrap();
+        let elsewhere = backup_stack(free_block(1));
+        std::fs::copy(
+            elsewhere.dir.path().join("config/elysiactl/config.toml"),
+            envs.join("elsewhere.toml"),
+        )
+        .unwrap();
+        for (env, said) in [
+            ("plain", "has backups disabled"),
+            ("elsewhere", "uses another backup store"),
+        ] {
+            let r = s.run(&["backup", "restore", "first", "--target", env, "--wait"]);
+            assert_ne!(r.code, 0, "{env}: {}", r.stdout);
+            assert!(
+                r.stderr.contains(said) && r.stderr.contains(&format!("--env {env}")),
+                "{env}: {}",
+                r.stderr
+            );
+            assert!(!r.stderr.contains(SECRET), "{}", r.stderr);
+        }
+        // The dry run plans it, with the same refusals.
+        let r = s
+            .run(&[
+                "--dry-run",
+                "backup",
+                "restore",
+                "first",
+                "--target",
+                "second",
+                "--include",
+                "BackupDocs",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(
+            (r["target"].as_str(), r["dry_run"].as_bool()),
+            (Some("second"), Some(true)),
+            "{r}"
+        );
+        let r = s.run(&[
+            "--dry-run",
+            "backup",
+            "restore",
+            "first",
+            "--target",
+            "nope",
+        ]);
+        assert_ne!(r.code, 0);
+
+        let r = s
             .run(&[
                 "backup",
                 "restore",
                 "first",
+                "--target",
+                "second",
                 "--include",
                 "BackupDocs",
                 "--wait",
@@ -241,15 +406,50 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
             .ok()
             .json();
         assert_eq!(r["collections"], serde_json::json!(["BackupDocs"]), "{r}");
+        assert_eq!(r["target"], "second", "{r}");
+        eprintln!("TIMING restore --target of 400 objects: {}s", r["seconds"]);
         assert_eq!(other.count_of("BackupDocs"), 400);
-        assert_eq!(validate(&other, "BackupDocs")["ok"], true);
+        assert_eq!(
+            content_fingerprint(other.rest_port, "BackupDocs"),
+            content_fingerprint(s.rest_port, "BackupDocs"),
+            "the restored objects differ from the original's"
+        );
+        let v = s
+            .run(&[
+                "--env",
+                "second",
+                "test-data",
+                "validate",
+                "--collection",
+                "BackupDocs",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(v[0]["ok"], true, "{v}");
         let (code, _) = http(other.rest_port, "GET", "/v1/schema/BackupUsers", None);
         assert_eq!(code, 404, "only the included collection is restored");
+        // Again, now that it exists there: refused, naming the environment.
+        let r = s.run(&[
+            "backup",
+            "restore",
+            "first",
+            "--target",
+            "second",
+            "--include",
+            "BackupDocs",
+        ]);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("exist in environment second: BackupDocs"),
+            "{}",
+            r.stderr
+        );
         // Its stop leaves the first stack's store running.
-        other.run(&["stop"]).ok();
+        s.run(&["--env", "second", "stop"]).ok();
         assert!(
             running(store_pid),
-            "the other stack stopped a store it did not start"
+            "the other environment stopped a store it did not start"
         );
     }
 
@@ -264,6 +464,29 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         .map(|b| b["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["third", "second", "first"], "{list}");
+
+    // A manifest from before counts were recorded: --deep says it cannot
+    // check them and fails, rather than passing.
+    let m = store_dir(&s).join("third/elysiactl-manifest.json");
+    let recorded = std::fs::read_to_string(&m).unwrap();
+    let mut old: Value = serde_json::from_str(&recorded).unwrap();
+    old.as_object_mut().unwrap().remove("collections");
+    std::fs::write(&m, old.to_string()).unwrap();
+    let r = s.run(&["backup", "verify", "third", "--deep", "--json"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("has no recorded object counts and fingerprints"),
+        "{}",
+        r.stderr
+    );
+    let v = s.run(&["backup", "verify", "third"]).ok();
+    assert!(
+        v.stdout.contains("all"),
+        "the shallow check still passes: {}",
+        v.stdout
+    );
+    std::fs::write(&m, recorded).unwrap();
     assert!(list[0]["size_bytes"].as_u64().unwrap() > 0, "{list}");
     assert_eq!(list[0]["status"], "SUCCESS");
 
@@ -292,6 +515,27 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     let r = s.run(&["backup", "verify", "second"]);
     assert_ne!(r.code, 0, "{}", r.stdout);
     assert!(r.stderr.contains(&key), "{key} not named:\n{}", r.stderr);
+    // The deep check restores it: what the missing file held does not come
+    // back, and the report names the collection.
+    let r = s.run(&["backup", "verify", "second", "--deep"]);
+    eprintln!(
+        "deep verify of a damaged backup:\n{}\n{}",
+        r.stdout, r.stderr
+    );
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        ["BackupDocs", "BackupUsers"].iter().any(|c| r
+            .stderr
+            .contains(&format!("{c} does not restore"))
+            || r.stderr.contains(&format!("{c} restored"))
+            || r.stderr.contains(&format!("{c} was not restored"))),
+        "no collection named:\n{}",
+        r.stderr
+    );
+    assert!(
+        walk(&s.dir.path().join("data/elysiactl/scratch")).is_empty(),
+        "the scratch cluster's folder was left after a failed deep check"
+    );
 
     // Retention: exactly the two newest good ones stay; 0 is refused.
     let r = s.run(&["backup", "prune", "--retain", "0"]);
@@ -388,6 +632,62 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
         "{r}"
     );
     assert!(!running(store_pid), "the store outlived stop");
+}
+
+/// Every object of a collection (ID and properties, in ID order) as one
+/// string, read through the REST API page by page: two clusters holding
+/// the same content give the same string.
+fn content_fingerprint(port: u16, class: &str) -> String {
+    let mut lines = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = format!("/v1/objects?class={class}&limit=200{after}");
+        let (code, body) = http(port, "GET", &path, None);
+        assert_eq!(code, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let objects = page["objects"].as_array().cloned().unwrap_or_default();
+        for o in &objects {
+            lines.push(format!("{} {}", o["id"], canonical(&o["properties"])));
+        }
+        match objects.last() {
+            Some(last) if objects.len() == 200 => {
+                after = format!("&after={}", last["id"].as_str().unwrap())
+            }
+            _ => break,
+        }
+    }
+    assert!(!lines.is_empty(), "{class} has no objects on port {port}");
+    lines.join("\n")
+}
+
+/// The collections a cluster has, each with its definition, by name (the
+/// server's order changes between calls).
+fn collections_of(port: u16) -> std::collections::BTreeMap<String, Value> {
+    let (code, body) = http(port, "GET", "/v1/schema", None);
+    assert_eq!(code, 200, "{body}");
+    let schema: Value = serde_json::from_str(&body).unwrap();
+    schema["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["class"].as_str().unwrap().to_string(), c.clone()))
+        .collect()
+}
+
+/// A JSON value with its keys sorted, as text.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k:?}:{}", canonical(&m[*k])))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Whether a PID runs (a zombie waiting for its reaper does not).

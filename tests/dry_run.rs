@@ -174,7 +174,14 @@ fn cases(
     );
     add(
         "backup.restore",
-        &[r#"backup::restore("dry-run", #{include: ["DryRunKeep"], wait: true})"#],
+        &[
+            r#"backup::restore("dry-run", #{include: ["DryRunKeep"], wait: true})"#,
+            r#"backup::restore("dry-run", #{include: ["DryRunKeep"], target: "default", wait: true})"#,
+        ],
+    );
+    add(
+        "backup.verify",
+        &[r#"backup::verify("dry-run", #{deep: true})"#],
     );
     add("backup.prune", &[r#"backup::prune(#{retain: 2})"#]);
     add(

@@ -12,12 +12,14 @@
 
 pub mod store;
 
+use crate::base::config::BackupConfig;
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
+use crate::base::json::ObjectsFingerprint;
 use crate::clients::s3::{S3Client, S3Object};
 use crate::clients::weaviate::backups::backup_id;
 use crate::clients::weaviate::Cluster;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -61,11 +63,21 @@ pub struct RestoreOpts {
 /// module: both come with a start after [backup] was enabled, so either
 /// missing means the stack runs as it was started before.
 fn preflight(ctx: &Context) -> HostResult<()> {
+    preflight_of(ctx, None)
+}
+
+/// `preflight` for the cluster of environment `env` (None: this one), its
+/// refusals naming it.
+fn preflight_of(ctx: &Context, env: Option<&str>) -> HostResult<()> {
     store::require_enabled(ctx)?;
-    let restart = "restart the stack (`elysiactl stop && elysiactl start`) so that it runs with [backup]: the store, and the nodes with the backup-s3 module";
+    let (flag, of) = match env {
+        Some(e) => (format!("--env {e} "), format!("environment {e}: ")),
+        None => (String::new(), String::new()),
+    };
+    let restart = format!("restart the stack (`elysiactl {flag}stop && elysiactl {flag}start`) so that it runs with [backup]: the store, and the nodes with the backup-s3 module");
     if !store::running(ctx)? {
         return Err(HostError::validation(format!(
-            "the backup store (versitygw at {}) is not running",
+            "{of}the backup store (versitygw at {}) is not running",
             ctx.config.backup.url()
         ))
         .with_hint(restart));
@@ -79,7 +91,7 @@ fn preflight(ctx: &Context) -> HostResult<()> {
         };
         if meta["modules"].get("backup-s3").is_none() {
             return Err(HostError::validation(format!(
-                "{} runs without the backup-s3 module",
+                "{of}{} runs without the backup-s3 module",
                 spec.name
             ))
             .with_hint(restart));
@@ -258,7 +270,27 @@ pub fn create(ctx: &Context, o: &CreateOpts) -> HostResult<Value> {
         )
         .with_hint("the node logs say more: `elysiactl logs --service weaviate`"));
     }
-    let files = write_manifest(ctx, &s3, &id)?;
+    let names: Vec<String> = classes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    ctx.out.status(&format!(
+        "recording the object count and content fingerprint of {} collection(s) for `backup verify --deep`",
+        names.len()
+    ));
+    // The backup succeeded: a failure to read the collections now must not
+    // cost it its manifest (the files `verify` checks), only the counts.
+    let facts = collection_facts(ctx, &names)
+        .inspect_err(|e| {
+            ctx.out.warn(&format!(
+                "backup {id} succeeded, but its collections could not be read for `verify --deep`: {}",
+                e.message
+            ))
+        })
+        .ok();
+    let files = write_manifest(ctx, &s3, &id, facts.as_ref())?;
     let size: u64 = files.iter().map(|f| f.size).sum();
     Ok(
         json!({"id": id, "status": "SUCCESS", "collections": classes, "base": base,
@@ -324,13 +356,21 @@ fn stored_files(ctx: &Context, s3: &S3Client, id: &str) -> HostResult<Vec<S3Obje
     Ok(files)
 }
 
-fn write_manifest(ctx: &Context, s3: &S3Client, id: &str) -> HostResult<Vec<S3Object>> {
+fn write_manifest(
+    ctx: &Context,
+    s3: &S3Client,
+    id: &str,
+    collections: Option<&Map<String, Value>>,
+) -> HostResult<Vec<S3Object>> {
     let files = stored_files(ctx, s3, id)?;
-    let manifest = json!({
+    let mut manifest = json!({
         "id": id,
         "recorded_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "files": files.iter().map(|f| json!({"key": f.key, "size": f.size})).collect::<Vec<_>>(),
     });
+    if let Some(c) = collections {
+        manifest["collections"] = json!(c);
+    }
     ctx.block_on(s3.put(
         &format!("{id}/{MANIFEST}"),
         serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
@@ -495,6 +535,293 @@ pub fn verify(ctx: &Context, id: &str) -> HostResult<Value> {
     }))
 }
 
+/// Each collection's object count and content fingerprint as the cluster
+/// of `ctx` holds them now: every object read in ID order (see
+/// `ObjectsFingerprint`). A multi-tenant collection keeps its objects per
+/// tenant and gets `{"tenants": true}` instead.
+pub fn collection_facts(ctx: &Context, names: &[String]) -> HostResult<Map<String, Value>> {
+    let c = cluster(ctx);
+    let schema = ctx.block_on(c.any_node(|n| async move { n.schema().await }))?;
+    let mut facts = Map::new();
+    for name in names {
+        let class = schema["classes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|k| k["class"] == name.as_str());
+        if class.is_some_and(|k| k["multiTenancyConfig"]["enabled"] == true) {
+            facts.insert(name.clone(), json!({"tenants": true}));
+            continue;
+        }
+        let mut fingerprint = ObjectsFingerprint::default();
+        let mut after: Option<String> = None;
+        loop {
+            crate::base::cancel::check_interrupt()?;
+            let page = ctx.block_on(c.any_node(|n| {
+                let after = after.clone();
+                async move { n.list_objects(name, PAGE, after.as_deref()).await }
+            }))?;
+            page.iter().for_each(|o| fingerprint.add(o));
+            match page.last() {
+                Some(last) if page.len() as u64 == PAGE => {
+                    after = last["id"].as_str().map(str::to_string)
+                }
+                _ => break,
+            }
+        }
+        facts.insert(
+            name.clone(),
+            json!({"count": fingerprint.objects(), "fingerprint": fingerprint.finish()}),
+        );
+    }
+    Ok(facts)
+}
+
+/// Objects per page when a collection is read whole.
+const PAGE: u64 = 500;
+
+/// The manifest `create --wait` wrote, if there is one.
+fn manifest(ctx: &Context, s3: &S3Client, id: &str) -> HostResult<Option<Value>> {
+    let Some(bytes) = ctx.block_on(s3.get(&format!("{id}/{MANIFEST}")))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        HostError::new(
+            crate::base::error::Category::Encoding,
+            format!("{id}/{MANIFEST} in the store is not JSON: {e}"),
+        )
+    })
+}
+
+/// What a deep check compares against: each collection's count and
+/// fingerprint as recorded when the backup was made. Err names why there is
+/// nothing to compare (no manifest, or one from before counts were kept).
+pub fn recorded_collections(
+    ctx: &Context,
+    id: &str,
+) -> HostResult<Result<Map<String, Value>, String>> {
+    let s3 = store::client(ctx);
+    Ok(match manifest(ctx, &s3, id)? {
+        None => Err(format!(
+            "backup {id} has no {MANIFEST} (it was not made with `backup create --wait`): there are no recorded counts and fingerprints to compare a restore with"
+        )),
+        Some(m) => match m["collections"].as_object() {
+            Some(c) => Ok(c.clone()),
+            None => Err(format!(
+                "backup {id} has no recorded object counts and fingerprints (it was made before backups recorded them, or its collections could not be read when it was made): the deep check of counts is unavailable for it; make a new backup (`backup create --wait`) to check deeply"
+            )),
+        },
+    })
+}
+
+/// The node names Weaviate's descriptor of the backup lists, sorted.
+pub fn backup_nodes(ctx: &Context, id: &str) -> HostResult<Vec<String>> {
+    let s3 = store::client(ctx);
+    let Some(bytes) = ctx.block_on(s3.get(&format!("{id}/backup_config.json")))? else {
+        return Err(HostError::validation(format!(
+            "{id}/backup_config.json is missing from the store: the backup cannot be restored"
+        ))
+        .with_hint("`elysiactl backup list` shows the backups; use another one"));
+    };
+    let d: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let mut nodes: Vec<String> = d["nodes"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    nodes.sort();
+    Ok(nodes)
+}
+
+/// `node_mapping` for a restore into nodes named `into` (as many as the
+/// backup has): Weaviate maps one node to one node, so the backup's nodes
+/// (sorted) go to `into` in order; none when the names are the same.
+pub fn node_mapping(backup: &[String], into: &[String]) -> Map<String, Value> {
+    backup
+        .iter()
+        .zip(into)
+        .filter(|(b, i)| b != i)
+        .map(|(b, i)| (b.clone(), json!(i)))
+        .collect()
+}
+
+/// Restore backup `id` into the empty scratch cluster of `scratch` and
+/// compare every collection's count and fingerprint with `recorded`. A
+/// restore that Weaviate refuses or that fails is a finding, not an error:
+/// then each collection is restored on its own (into an emptied cluster) to
+/// name the ones that do not restore, with Weaviate's reason.
+pub fn deep_compare(
+    scratch: &Context,
+    id: &str,
+    recorded: &Map<String, Value>,
+    mapping: &Map<String, Value>,
+    timeout: Duration,
+) -> HostResult<Value> {
+    let c = cluster(scratch);
+    let mut body = json!({});
+    if !mapping.is_empty() {
+        body["node_mapping"] = json!(mapping);
+    }
+    let names: Vec<String> = recorded.keys().cloned().collect();
+    let t0 = Instant::now();
+    let whole = ctx_restore(scratch, &c, id, &body, timeout);
+    let restore_seconds = round1(t0.elapsed().as_secs_f64());
+    let mut problems = Vec::new();
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let actual = match &whole {
+        Ok(()) => {
+            scratch.out.status(&format!(
+                "counting and fingerprinting {} restored collection(s)",
+                names.len()
+            ));
+            collection_facts(scratch, &names)?
+        }
+        Err(e) => {
+            problems.push(format!(
+                "the restore into the scratch cluster failed: {}",
+                e.message
+            ));
+            scratch
+                .out
+                .status("the restore failed: restoring each collection on its own to find which");
+            let mut actual = Map::new();
+            for name in &names {
+                empty_cluster(scratch, &c)?;
+                let mut one = body.clone();
+                one["include"] = json!([name]);
+                match ctx_restore(scratch, &c, id, &one, timeout) {
+                    Ok(()) => actual.extend(collection_facts(scratch, std::slice::from_ref(name))?),
+                    Err(e) => {
+                        failed.insert(name.clone(), e.message);
+                    }
+                }
+            }
+            actual
+        }
+    };
+    let mut collections = Vec::new();
+    for (name, want) in recorded {
+        let got = actual.get(name).cloned().unwrap_or(Value::Null);
+        let ok = if let Some(why) = failed.get(name) {
+            problems.push(format!("{name} does not restore: {why}"));
+            false
+        } else if want["tenants"] == true {
+            // Counted per tenant, which the record does not hold.
+            got["tenants"] == true
+        } else if got.is_null() {
+            problems.push(format!("{name} was not restored"));
+            false
+        } else if got["count"] != want["count"] {
+            problems.push(format!(
+                "{name} restored {} objects, {} recorded",
+                got["count"], want["count"]
+            ));
+            false
+        } else if got["fingerprint"] != want["fingerprint"] {
+            problems.push(format!(
+                "{name} restored with other content: fingerprint {}, {} recorded",
+                got["fingerprint"].as_str().unwrap_or("?"),
+                want["fingerprint"].as_str().unwrap_or("?")
+            ));
+            false
+        } else {
+            true
+        };
+        collections.push(json!({
+            "collection": name,
+            "expected_count": want["count"], "actual_count": got["count"],
+            "expected_fingerprint": want["fingerprint"], "actual_fingerprint": got["fingerprint"],
+            "ok": ok,
+        }));
+    }
+    Ok(json!({
+        "available": true,
+        "ok": problems.is_empty(),
+        "restored": whole.is_ok(),
+        "restore_seconds": restore_seconds,
+        "collections": collections,
+        "problems": problems,
+    }))
+}
+
+/// Delete every collection of the scratch cluster (what a failed restore
+/// left), so that the next restore is not refused for one that exists.
+fn empty_cluster(ctx: &Context, c: &Cluster) -> HostResult<()> {
+    let names = ctx.block_on(c.any_node(|n| async move { n.class_names().await }))?;
+    for name in names {
+        ctx.block_on(c.any_node_write(|n| {
+            let name = name.clone();
+            async move { n.delete_class(&name).await }
+        }))?;
+    }
+    Ok(())
+}
+
+/// Start a restore on `c` and wait until it ends; Err with Weaviate's
+/// reason unless it succeeded.
+fn ctx_restore(
+    ctx: &Context,
+    c: &Cluster,
+    id: &str,
+    body: &Value,
+    timeout: Duration,
+) -> HostResult<()> {
+    ctx.block_on(c.any_node_write(|n| async move { n.backup_restore(BACKEND, id, body).await }))
+        .map_err(|e| explain(e, id))?;
+    let st = wait_for(ctx, &format!("restore {id}"), timeout, || {
+        ctx.block_on(c.any_node(|n| async move { n.backup_restore_status(BACKEND, id).await }))
+    })?;
+    if st["status"] != "SUCCESS" {
+        return Err(HostError::weaviate(format!(
+            "restore of {id} ended {}: {}",
+            st["status"].as_str().unwrap_or("?"),
+            st["error"].as_str().unwrap_or("no reason given")
+        ))
+        .with_hint("the node logs say more: `elysiactl logs --service weaviate`"));
+    }
+    Ok(())
+}
+
+/// A restore into environment `env` reads the backup from this
+/// environment's store, so `env`'s nodes must load backup-s3 pointed at the
+/// same store: the same address, bucket and keys.
+pub fn check_same_store(here: &BackupConfig, there: &BackupConfig, env: &str) -> HostResult<()> {
+    if !there.enabled {
+        return Err(HostError::validation(format!(
+            "environment {env} has backups disabled: its nodes cannot read the backup"
+        ))
+        .with_hint(format!(
+            "set [backup] enabled = true in {env}'s config with this environment's store ({}, bucket {}) and keys, then restart its stack (`elysiactl --env {env} stop && elysiactl --env {env} start`)",
+            here.endpoint(),
+            here.bucket
+        )));
+    }
+    let mut differ = Vec::new();
+    if (there.host.as_str(), there.port) != (here.host.as_str(), here.port) {
+        differ.push(format!(
+            "address {} (here {})",
+            there.endpoint(),
+            here.endpoint()
+        ));
+    }
+    if there.bucket != here.bucket {
+        differ.push(format!("bucket {} (here {})", there.bucket, here.bucket));
+    }
+    if there.access_key != here.access_key || there.secret_key.expose() != here.secret_key.expose()
+    {
+        differ.push("other keys".to_string());
+    }
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(HostError::validation(format!(
+        "environment {env} uses another backup store: {}",
+        differ.join(", ")
+    ))
+    .with_hint(format!(
+        "set backup.host, backup.port, backup.bucket, backup.access_key and backup.secret_key in {env}'s config to this environment's, then restart its stack (`elysiactl --env {env} stop && elysiactl --env {env} start`)"
+    )))
+}
+
 /// Collections of the backup that exist in the cluster now: a restore
 /// would be refused for them.
 fn existing_targets(ctx: &Context, id: &str, restoring: &[String]) -> HostResult<Vec<String>> {
@@ -544,13 +871,45 @@ pub fn restore_plan(
 
 /// Restore a backup's collections; refused while any of them exists.
 pub fn restore(ctx: &Context, id: &str, o: &RestoreOpts) -> HostResult<Value> {
+    restore_into(ctx, None, id, o)
+}
+
+/// `restore`, into the cluster of another environment (`target`: its name
+/// and context) when given: the backup is looked up in this environment's
+/// store, which the target's nodes must read too (`check_same_store`).
+pub fn restore_into(
+    ctx: &Context,
+    target: Option<(&str, &Context)>,
+    id: &str,
+    o: &RestoreOpts,
+) -> HostResult<Value> {
     preflight(ctx)?;
     backup_id(id)?;
+    let (into, env) = match target {
+        Some((env, t)) => {
+            check_same_store(&ctx.config.backup, &t.config.backup, env)?;
+            preflight_of(t, Some(env))?;
+            (t, Some(env))
+        }
+        None => (ctx, None),
+    };
     let collections = restore_plan(ctx, id, &o.include, &o.exclude)?;
-    let clash = existing_targets(ctx, id, &collections)?;
+    let clash = existing_targets(into, id, &collections).map_err(|e| match env {
+        Some(env) => HostError::network(format!(
+            "the cluster of environment {env} does not answer: {}",
+            e.message
+        ))
+        .with_hint(format!(
+            "start it (`elysiactl --env {env} start`), then restore again"
+        )),
+        None => e,
+    })?;
     if !clash.is_empty() {
+        let there = env
+            .map(|e| format!(" in environment {e}"))
+            .unwrap_or_default();
         return Err(HostError::validation(format!(
-            "restoring backup {id} would overwrite collections that exist: {}",
+            "restoring backup {id} would overwrite collections that exist{there}: {}",
             clash.join(", ")
         ))
         .with_hint("Weaviate restores only into collections that do not exist: delete them first (their data is in the backup), or leave them out with --exclude"));
@@ -563,8 +922,8 @@ pub fn restore(ctx: &Context, id: &str, o: &RestoreOpts) -> HostResult<Value> {
         body["exclude"] = json!(o.exclude);
     }
     let t0 = Instant::now();
-    let c = cluster(ctx);
-    let started = ctx
+    let c = cluster(into);
+    let started = into
         .block_on(c.any_node_write(|n| {
             let body = body.clone();
             async move { n.backup_restore(BACKEND, id, &body).await }
@@ -572,8 +931,8 @@ pub fn restore(ctx: &Context, id: &str, o: &RestoreOpts) -> HostResult<Value> {
         .map_err(|e| explain(e, id))?;
     let mut status = started["status"].clone();
     if o.wait {
-        let st = wait_for(ctx, &format!("restore {id}"), o.timeout, || {
-            ctx.block_on(c.any_node(|n| async move { n.backup_restore_status(BACKEND, id).await }))
+        let st = wait_for(into, &format!("restore {id}"), o.timeout, || {
+            into.block_on(c.any_node(|n| async move { n.backup_restore_status(BACKEND, id).await }))
         })?;
         if st["status"] != "SUCCESS" {
             return Err(HostError::weaviate(format!(
@@ -586,7 +945,7 @@ pub fn restore(ctx: &Context, id: &str, o: &RestoreOpts) -> HostResult<Value> {
         status = json!("SUCCESS");
     }
     Ok(
-        json!({"id": id, "status": status, "collections": collections,
+        json!({"id": id, "status": status, "collections": collections, "target": env,
               "seconds": round1(t0.elapsed().as_secs_f64())}),
     )
 }
@@ -689,6 +1048,49 @@ mod tests {
         );
         let e = prune_plan(&rows, 0).unwrap_err();
         assert!(e.message.contains("every good backup"), "{e}");
+    }
+
+    #[test]
+    fn a_target_must_read_the_same_store() {
+        let here = BackupConfig {
+            enabled: true,
+            secret_key: crate::base::config::Secret::new("s3cret-here"),
+            ..Default::default()
+        };
+        assert!(check_same_store(&here, &here.clone(), "staging").is_ok());
+        let off = BackupConfig {
+            enabled: false,
+            ..here.clone()
+        };
+        let e = check_same_store(&here, &off, "staging").unwrap_err();
+        assert!(e.message.contains("staging has backups disabled"), "{e}");
+        assert!(e.hint.contains("--env staging"), "{e}");
+        let elsewhere = BackupConfig {
+            port: 7171,
+            bucket: "other".into(),
+            secret_key: crate::base::config::Secret::new("s3cret-there"),
+            ..here.clone()
+        };
+        let e = check_same_store(&here, &elsewhere, "staging").unwrap_err();
+        assert!(
+            e.message.contains("127.0.0.1:7171 (here 127.0.0.1:7070)")
+                && e.message.contains("bucket other")
+                && e.message.contains("other keys"),
+            "{e}"
+        );
+        assert!(!format!("{e} {}", e.hint).contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn node_mapping_is_one_to_one_and_empty_for_equal_names() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let same = names(&["weaviate-0", "weaviate-1"]);
+        assert!(node_mapping(&same, &same).is_empty());
+        let m = node_mapping(&names(&["a", "b"]), &same);
+        assert_eq!(
+            Value::Object(m),
+            json!({"a": "weaviate-0", "b": "weaviate-1"})
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
-use crate::base::json::canonical;
+use crate::base::json::ObjectsFingerprint;
 use crate::clients::weaviate::Cluster;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -52,15 +52,11 @@ pub fn take(ctx: &Context) -> HostResult<Value> {
                     Ok((count, sample))
                 }
             }))?;
-            let mut hasher = blake3::Hasher::new();
-            for o in &sample {
-                let line = json!([o["id"], canonical(o["properties"].clone())]);
-                hasher.update(line.to_string().as_bytes());
-                hasher.update(b"\n");
-            }
+            let mut fingerprint = ObjectsFingerprint::default();
+            sample.iter().for_each(|o| fingerprint.add(o));
             entry["count"] = json!(count);
             entry["sampled"] = json!(sample.len());
-            entry["fingerprint"] = json!(hasher.finalize().to_hex().to_string());
+            entry["fingerprint"] = json!(fingerprint.finish());
         }
         collections.insert(name.to_string(), entry);
     }

@@ -12,6 +12,7 @@ use crate::backup::{self, CreateOpts, RestoreOpts};
 use crate::base::error::HostResult;
 use crate::clients::weaviate::backups::backup_id;
 use crate::clients::weaviate::Cluster;
+use crate::services::{envs, scratch};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -75,8 +76,57 @@ fn list(host: &Host, _: &Args) -> HostResult<Value> {
     Ok(json!(backup::list(host)?))
 }
 
+/// (deep, timeout) of a verify call.
+fn verify_opts(a: &Args) -> HostResult<(bool, Duration)> {
+    let o = a.opts(1)?;
+    Ok((
+        o.bool("deep", false)?,
+        o.duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT),
+    ))
+}
+
 fn verify(host: &Host, a: &Args) -> HostResult<Value> {
-    backup::verify(host, &a.str(0)?)
+    let id = a.str(0)?;
+    let (deep, timeout) = verify_opts(a)?;
+    let mut r = backup::verify(host, &id)?;
+    if deep {
+        let d = scratch::deep_verify(host, &id, timeout)?;
+        merge_deep(&mut r, d);
+    }
+    Ok(r)
+}
+
+/// The deep check's findings join the report's: `ok` only when both are.
+fn merge_deep(r: &mut Value, deep: Value) {
+    let ok = r["ok"] == true && deep["ok"] == true;
+    if let (Some(p), Some(more)) = (r["problems"].as_array_mut(), deep["problems"].as_array()) {
+        p.extend(more.iter().cloned());
+    }
+    r["ok"] = json!(ok);
+    r["deep"] = deep;
+}
+
+/// The shallow checks run (they only read); the scratch cluster a deep
+/// check starts is not, and the collections it would compare are named.
+fn simulate_verify(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.str(0)?;
+    backup_id(&id)?;
+    if !host.config.backup.enabled {
+        return Ok(
+            json!({"id": id, "ok": true, "status": "PLANNED", "missing": [], "problems": [],
+                  "deep": {"planned": true}, "dry_run": true}),
+        );
+    }
+    let mut r = backup::verify(host, &id)?;
+    let deep = match backup::recorded_collections(host, &id)? {
+        Ok(c) => json!({"planned": true, "available": true,
+                         "nodes": backup::backup_nodes(host, &id)?.len(),
+                         "collections": c.keys().collect::<Vec<_>>()}),
+        Err(why) => json!({"planned": true, "available": false, "problems": [why]}),
+    };
+    r["deep"] = deep;
+    r["dry_run"] = json!(true);
+    Ok(r)
 }
 
 fn restore_opts(a: &Args) -> HostResult<RestoreOpts> {
@@ -89,22 +139,43 @@ fn restore_opts(a: &Args) -> HostResult<RestoreOpts> {
     })
 }
 
-fn restore(host: &Host, a: &Args) -> HostResult<Value> {
-    backup::restore(host, &a.str(0)?, &restore_opts(a)?)
+fn target_of(a: &Args) -> HostResult<Option<String>> {
+    a.opts(1)?.str("target")
 }
 
+fn restore(host: &Host, a: &Args) -> HostResult<Value> {
+    let id = a.str(0)?;
+    let o = restore_opts(a)?;
+    match target_of(a)? {
+        Some(env) => {
+            let there = envs::context_of(&env, &host.rt)?;
+            backup::restore_into(host, Some((&env, &there)), &id, &o)
+        }
+        None => backup::restore(host, &id, &o),
+    }
+}
+
+/// Plans the restore: the collections it would bring back and, with a
+/// target, that environment exists and reads the same store.
 fn simulate_restore(host: &Host, a: &Args) -> HostResult<Value> {
     let id = a.str(0)?;
     backup_id(&id)?;
     let o = restore_opts(a)?;
+    let target = target_of(a)?;
+    if let Some(env) = &target {
+        let there = envs::context_of(env, &host.rt)?;
+        if host.config.backup.enabled {
+            backup::check_same_store(&host.config.backup, &there.config.backup, env)?;
+        }
+    }
     let collections = if host.config.backup.enabled {
         backup::restore_plan(host, &id, &o.include, &o.exclude)?
     } else {
         o.include.clone()
     };
     Ok(
-        json!({"id": id, "status": "PLANNED", "collections": collections, "seconds": null,
-              "dry_run": true}),
+        json!({"id": id, "status": "PLANNED", "collections": collections, "target": target,
+              "seconds": null, "dry_run": true}),
     )
 }
 
@@ -171,6 +242,8 @@ pub fn functions() -> Vec<HostFn> {
             .doc("Every backup in the store, newest first: id, time (started), completed, collections, size_bytes and files (as the store holds them), status, base (of an incremental backup)."),
         read("backup", "verify", verify)
             .param("id", Ty::Str)
+            .opts(vec![opt("deep", Ty::Bool), opt("timeout", Ty::Duration)])
+            .writes_when(&["deep"], simulate_verify)
             .returns(Ty::Record(vec![
                 ("id", Ty::Str),
                 ("ok", Ty::Bool),
@@ -178,17 +251,22 @@ pub fn functions() -> Vec<HostFn> {
                 ("missing", names()),
                 ("problems", names()),
             ]))
-            .doc("Check a backup: Weaviate says SUCCESS, and every file recorded at creation is in the store with its recorded size (and each node's part Weaviate's descriptor names). ok is false with missing, wrong_size and problems saying what is wrong."),
+            .doc("Check a backup: Weaviate says SUCCESS, and every file recorded at creation is in the store with its recorded size (and each node's part Weaviate's descriptor names). ok is false with missing, wrong_size and problems saying what is wrong. opts.deep: also restore it into a scratch cluster (process nodes on free ports, as many as the backup has, its own folder, the same store; stopped and removed afterwards, also on error) and compare each collection's object count and content fingerprint with those recorded by `create` (wait); the report gets deep: {available, ok, restored, restore_seconds, collections: [{collection, expected_count, actual_count, expected_fingerprint, actual_fingerprint, ok}], problems, scratch, seconds}. A backup recorded without counts has deep.available false and ok false. A write (it starts processes and writes Weaviate's restore status into the store): under --dry-run only the shallow checks run. opts.timeout (1h) bounds the scratch cluster's start and the restore."),
         write("backup", "restore", restore, simulate_restore)
             .param("id", Ty::Str)
-            .opts(wait())
+            .opts({
+                let mut keys = wait();
+                keys.push(opt("target", Ty::Str));
+                keys
+            })
             .returns(Ty::Record(vec![
                 ("id", Ty::Str),
                 ("status", Ty::Str),
                 ("collections", names()),
+                ("target", Ty::Str.or_null()),
                 ("seconds", Ty::Number.or_null()),
             ]))
-            .doc("Restore a backup's collections (include/exclude pick some). Refused while any of them exists (Weaviate does not restore over a collection): delete those first or exclude them. Opts: wait (until it ends, with progress), timeout (1h)."),
+            .doc("Restore a backup's collections (include/exclude pick some). Refused while any of them exists (Weaviate does not restore over a collection): delete those first or exclude them. Opts: wait (until it ends, with progress), timeout (1h), target (an environment: the backup is found in this environment's store and restored into that environment's cluster, which must exist, have [backup] enabled and use the same store: address, bucket and keys)."),
         write("backup", "prune", prune, simulate_prune)
             .opts(vec![opt("retain", Ty::Int)])
             .returns(Ty::Record(vec![

@@ -40,6 +40,9 @@ fn cpu_group_in(proc_cgroup: &str) -> Option<String> {
 pub struct ProcessRuntime {
     cfg: WeaviateConfig,
     rotation: crate::base::logfile::Rotation,
+    /// Where PID files, logs and data go instead of the environment's
+    /// folders: a scratch cluster beside the stack (`backup verify --deep`).
+    root: Option<PathBuf>,
 }
 
 impl ProcessRuntime {
@@ -47,7 +50,15 @@ impl ProcessRuntime {
         ProcessRuntime {
             cfg,
             rotation: Default::default(),
+            root: None,
         }
+    }
+
+    /// Keep PID files (`run/`), logs (`logs/`) and data (`weaviate/`) under
+    /// `root`, apart from the environment's own cluster.
+    pub fn under(mut self, root: PathBuf) -> ProcessRuntime {
+        self.root = Some(root);
+        self
     }
 
     /// When a node's log is rotated at its start (`[logs]` in the config).
@@ -68,15 +79,27 @@ impl ProcessRuntime {
     }
 
     pub fn pid_file(&self, node: &NodeSpec) -> PathBuf {
-        paths::run_dir().join(format!("{}.pid", node.name))
+        let run = match &self.root {
+            Some(r) => r.join("run"),
+            None => paths::run_dir(),
+        };
+        run.join(format!("{}.pid", node.name))
     }
 
     pub fn log_file(&self, node: &NodeSpec) -> PathBuf {
-        paths::log_dir().join(format!("{}.log", node.name))
+        let logs = match &self.root {
+            Some(r) => r.join("logs"),
+            None => paths::log_dir(),
+        };
+        logs.join(format!("{}.log", node.name))
     }
 
     pub fn data_dir(&self, node: &NodeSpec) -> PathBuf {
-        paths::env_data_dir().join("weaviate").join(&node.name)
+        let data = match &self.root {
+            Some(r) => r.clone(),
+            None => paths::env_data_dir(),
+        };
+        data.join("weaviate").join(&node.name)
     }
 
     /// Environment for one node: the common settings plus loopback addresses

@@ -54,6 +54,15 @@ pub fn require(name: &str) -> HostResult<()> {
     )))
 }
 
+/// A context for environment `name`'s configuration (its cluster, keys and
+/// settings), for a command of this environment that acts on that one too.
+/// Refused for a name that is not an environment.
+pub fn context_of(name: &str, rt: &tokio::runtime::Handle) -> HostResult<Context> {
+    paths::check_env_name(name)?;
+    require(name)?;
+    Ok(Context::new(Config::load_env(name)?, rt.clone()))
+}
+
 /// Every environment's name: `default` first, then envs/*.toml by name.
 pub fn names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(paths::envs_dir())

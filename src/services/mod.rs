@@ -6,4 +6,5 @@ pub mod elysia;
 pub mod envs;
 pub mod readiness;
 pub mod scale;
+pub mod scratch;
 pub mod weaviate;
