@@ -151,6 +151,28 @@ fn four_workers_keep_every_users_session_on_one_of_them() {
     let human = s.run(&["elysia", "status"]).ok().stdout;
     assert!(human.contains("Elysia workers: 4 behind nginx"), "{human}");
     assert!(human.contains("elysia-3"), "{human}");
+    // The running stack is what the config says (workers = 4).
+    let r = s.run(&["config", "diff"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // `logs elysia` reads every worker's log and nginx's.
+    let logs = s
+        .run(&["logs", "elysia", "-n", "5000", "--json"])
+        .ok()
+        .stdout;
+    let sources: BTreeSet<String> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["source"].as_str().map(str::to_string))
+        .collect();
+    for w in [
+        "elysia-0",
+        "elysia-1",
+        "elysia-2",
+        "elysia-3",
+        "elysia-nginx",
+    ] {
+        assert!(sources.contains(w), "{w} missing from {sources:?}");
+    }
 
     for user in USERS {
         open_session(port, user);
@@ -212,6 +234,9 @@ fn four_workers_keep_every_users_session_on_one_of_them() {
     }
     let st = s.run(&["elysia", "status", "--json"]).ok().json();
     assert_eq!(st["workers"].as_array().unwrap().len(), 3, "{st}");
+    let r = s.run(&["config", "diff"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("elysia.workers"), "{}", r.stdout);
 
     // Down to one: a plain Elysia on the same port, without nginx.
     let r = s
