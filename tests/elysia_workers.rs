@@ -151,6 +151,22 @@ fn four_workers_keep_every_users_session_on_one_of_them() {
     let human = s.run(&["elysia", "status"]).ok().stdout;
     assert!(human.contains("Elysia workers: 4 behind nginx"), "{human}");
     assert!(human.contains("elysia-3"), "{human}");
+    // --dry-run plans from the workers that run, and changes nothing.
+    let r = s
+        .run(&["--dry-run", "elysia", "workers", "--count", "2", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (r["before"].clone(), r["stopped"].clone()),
+        (json!(4), json!([2, 3])),
+        "{r}"
+    );
+    let r = s
+        .run(&["--dry-run", "elysia", "stop", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r["stopped"], "terminated", "{r}");
+    assert!(pids.iter().all(|p| alive(*p)), "a dry run stopped a worker");
     // The running stack is what the config says (workers = 4).
     let r = s.run(&["config", "diff"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

@@ -30,8 +30,11 @@ fn simulate_workers(host: &Host, a: &Args) -> HostResult<Value> {
         elysia_workers::nginx_program(&host.config.elysia)?;
     }
     timeout(host, a)?;
-    let runs = elysia::status(host)?["running"] == json!(true);
-    let before = if runs { elysia::running_workers() } else { 0 };
+    let before = if elysia::runs()? {
+        elysia::running_workers()
+    } else {
+        0
+    };
     let count = count as usize;
     let (started, stopped): (Vec<usize>, Vec<usize>) = if before == count {
         (vec![], vec![])

@@ -167,13 +167,6 @@ fn planned_stop(running: bool) -> &'static str {
     }
 }
 
-fn elysia_runs() -> HostResult<bool> {
-    Ok(matches!(
-        crate::base::process::pid_state(&elysia::pid_file())?,
-        crate::base::process::PidState::Running { .. }
-    ))
-}
-
 fn simulate_start(host: &Host, a: &Args) -> HostResult<Value> {
     let service = Service::of(a, 0)?;
     let o = a.opts(1)?;
@@ -206,7 +199,7 @@ fn simulate_stop(host: &Host, a: &Args) -> HostResult<Value> {
             json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": stopped, "dry_run": true})
         }
         Service::Elysia => {
-            json!({"service": "elysia", "stopped": planned_stop(elysia_runs()?), "dry_run": true})
+            json!({"service": "elysia", "stopped": planned_stop(elysia::runs()?), "dry_run": true})
         }
     };
     plan_state(host, service, "stopped");

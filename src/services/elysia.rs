@@ -274,6 +274,14 @@ pub const ENV_REMOVE: [&str; 4] = [
     "CUSTOM_GRPC_HOST",
 ];
 
+/// Whether Elysia runs: the plain process, or nginx in front of workers.
+pub fn runs() -> HostResult<bool> {
+    let running = |f: &Path| -> HostResult<bool> {
+        Ok(matches!(proc::pid_state(f)?, PidState::Running { .. }))
+    };
+    Ok(running(&pid_file())? || running(&elysia_workers::proxy_pid_file())?)
+}
+
 /// The number of Elysia processes that run now: the recorded workers, or
 /// one plain Elysia (also when none runs).
 pub fn running_workers() -> usize {
