@@ -763,3 +763,82 @@ fn migrate_dir_comes_from_the_config() {
     s.run(&["migrate", "new", "first"]).ok();
     assert!(migrations.join("0001_first.rhai").exists());
 }
+
+/// `elysia workers` and `elysia start --workers` refuse a count outside 1 to
+/// 16, and a missing --count, before anything starts.
+#[test]
+fn elysia_worker_counts_outside_the_range_are_refused() {
+    let s = Stack::new("process", 1, true, "");
+    for (args, says) in [
+        (
+            vec!["elysia", "workers", "--count", "0"],
+            "cannot run 0 Elysia workers",
+        ),
+        (
+            vec!["elysia", "workers", "--count", "17"],
+            "cannot run 17 Elysia workers",
+        ),
+        (
+            vec!["elysia", "workers", "--count=-2"],
+            "cannot run -2 Elysia workers",
+        ),
+        (
+            vec!["elysia", "start", "--workers", "0"],
+            "cannot run 0 Elysia workers",
+        ),
+        (vec!["elysia", "workers"], "elysia workers needs --count"),
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(s.live_pids(), Vec::<u32>::new());
+    assert!(!s.state_dir().join("elysia-workers.json").exists());
+    // The config key has the same range.
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}workers = 40\n")).unwrap();
+    let r = s.run(&["config", "show"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("elysia.workers = 40 is out of range"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// More than one Elysia worker needs nginx: without it, `elysia workers`
+/// (also under --dry-run) and `elysia start --workers` say how to install it
+/// and start nothing; `install status` shows it missing.
+#[test]
+fn elysia_workers_without_nginx_say_how_to_install_it() {
+    let s = Stack::new("process", 1, true, "");
+    let cfg = s.dir.path().join("config/elysiactl/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}nginx = \"/nonexistent/sbin/nginx\"\n")).unwrap();
+    for args in [
+        vec!["elysia", "workers", "--count", "2"],
+        vec!["--dry-run", "elysia", "workers", "--count", "2"],
+        vec!["elysia", "start", "--workers", "3"],
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("nginx is not installed"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("apt-get install nginx"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(s.live_pids(), Vec::<u32>::new());
+    assert!(!s.state_dir().join("elysia-workers.json").exists());
+    let v = s.run(&["install", "status", "--json"]).ok().json();
+    assert_eq!(v["nginx"]["installed"], false, "{v}");
+    let r = s.run(&["install", "status"]).ok();
+    assert!(r.stdout.contains("nginx (elysia workers)"), "{}", r.stdout);
+}

@@ -79,6 +79,14 @@ fn cases(
         &[
             r#"service::start("weaviate", #{nodes: [1]})"#,
             r#"service::start("elysia")"#,
+            r#"service::start("elysia", #{workers: 3})"#,
+        ],
+    );
+    add(
+        "elysia.workers",
+        &[
+            r#"elysia::workers(4)"#,
+            r#"elysia::workers(1, #{timeout: 30})"#,
         ],
     );
     add(

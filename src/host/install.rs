@@ -122,7 +122,7 @@ pub fn functions() -> Vec<HostFn> {
             .returns(installed("backup_store", &["version", "binary", "action", "seconds"]))
             .doc("Build versitygw (the S3 backup store) from its Go module (CGO_ENABLED=0) into the data folder. Opts: version (default backup.version in the config), force (rebuild). Skips what is present."),
         read("install", "status", status)
-            .returns(Ty::record(&["weaviate", "elysia", "model"]))
-            .doc("What is installed: the Weaviate binary and image, the Elysia environment and versions."),
+            .returns(Ty::record(&["weaviate", "elysia", "nginx", "model"]))
+            .doc("What is installed: the Weaviate binary and image, the Elysia environment and versions, nginx (needed when elysia.workers is above 1; with a hint when missing)."),
     ]
 }

@@ -44,6 +44,7 @@ pub mod config_fns;
 pub mod decl;
 pub mod docker;
 pub mod dryrun;
+pub mod elysia;
 pub mod embed;
 pub mod env;
 pub mod health;
@@ -274,6 +275,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "Lifecycle of the managed services (weaviate, elysia): start, stop, restart, status.",
     ),
     (
+        "elysia",
+        "Elysia beyond its lifecycle: how many Elysia processes run behind nginx, each user kept on one.",
+    ),
+    (
         "health",
         "Health of the services and the cluster: readiness, membership, RAFT, replication, data.",
     ),
@@ -353,6 +358,7 @@ pub fn registry() -> &'static [HostFn] {
         all.extend(docker::functions());
         all.extend(process::functions());
         all.extend(service::functions());
+        all.extend(elysia::functions());
         all.extend(health::functions());
         all.extend(replication::functions());
         all.extend(index::functions());

@@ -71,8 +71,21 @@ fn start(host: &Host, a: &Args) -> HostResult<Value> {
         }
         Service::Elysia => {
             let timeout = secs(&o, "timeout", host.config.elysia.ready_timeout)?;
-            elysia::start(host, timeout, o.bool("wait", true)?)
+            elysia::start(
+                host,
+                timeout,
+                o.bool("wait", true)?,
+                elysia_workers(host, &o)?,
+            )
         }
+    }
+}
+
+/// How many Elysia processes a start runs: opts.workers, else elysia.workers.
+fn elysia_workers(host: &Host, o: &super::args::Opts) -> HostResult<u32> {
+    match o.int("workers")? {
+        Some(n) => crate::services::elysia_workers::check_count(n),
+        None => Ok(host.config.elysia.workers),
     }
 }
 
@@ -109,8 +122,10 @@ fn restart(host: &Host, a: &Args) -> HostResult<Value> {
             } else {
                 Duration::from_secs(host.config.elysia.stop_timeout)
             };
+            // A restart keeps the number of workers that ran.
+            let workers = elysia::running_workers() as u32;
             elysia::stop(host, stop_timeout)?;
-            elysia::start(host, timeout, true)
+            elysia::start(host, timeout, true, workers)
         }
     }
 }
@@ -152,13 +167,6 @@ fn planned_stop(running: bool) -> &'static str {
     }
 }
 
-fn elysia_runs() -> HostResult<bool> {
-    Ok(matches!(
-        crate::base::process::pid_state(&elysia::pid_file())?,
-        crate::base::process::PidState::Running { .. }
-    ))
-}
-
 fn simulate_start(host: &Host, a: &Args) -> HostResult<Value> {
     let service = Service::of(a, 0)?;
     let o = a.opts(1)?;
@@ -166,7 +174,10 @@ fn simulate_start(host: &Host, a: &Args) -> HostResult<Value> {
         Service::Weaviate => {
             planned_weaviate_start(host, node_indexes(host, o.int_list("nodes")?)?)?
         }
-        Service::Elysia => planned_elysia_start(host),
+        Service::Elysia => {
+            elysia_workers(host, &o)?;
+            planned_elysia_start(host)
+        }
     };
     plan_state(host, service, "running");
     Ok(planned)
@@ -188,7 +199,7 @@ fn simulate_stop(host: &Host, a: &Args) -> HostResult<Value> {
             json!({"service": "weaviate", "runtime": rt.kind().as_str(), "stopped": stopped, "dry_run": true})
         }
         Service::Elysia => {
-            json!({"service": "elysia", "stopped": planned_stop(elysia_runs()?), "dry_run": true})
+            json!({"service": "elysia", "stopped": planned_stop(elysia::runs()?), "dry_run": true})
         }
     };
     plan_state(host, service, "stopped");
@@ -359,9 +370,14 @@ pub fn functions() -> Vec<HostFn> {
     vec![
         write("service", "start", start, simulate_start)
             .param("name", Service::ty())
-            .opts(vec![nodes(), opt("wait", Ty::Bool), opt("timeout", Ty::Duration)])
+            .opts(vec![
+                nodes(),
+                opt("wait", Ty::Bool),
+                opt("timeout", Ty::Duration),
+                opt("workers", Ty::Int).only_for("elysia"),
+            ])
             .returns(Ty::Either(vec![weaviate_start(), elysia_start()]))
-            .doc("Start \"weaviate\" or \"elysia\" and wait until ready. Weaviate opts: nodes (indexes), wait (true), timeout (seconds or \"3m\"); Elysia opts: timeout, wait."),
+            .doc("Start \"weaviate\" or \"elysia\" and wait until ready. Weaviate opts: nodes (indexes), wait (true), timeout (seconds or \"3m\"); Elysia opts: timeout, wait, workers (default elysia.workers; more than 1 run behind nginx, each user kept on one)."),
         write("service", "stop", stop, simulate_stop)
             .param("name", Service::ty())
             .opts(vec![nodes(), opt("timeout", Ty::Duration)])

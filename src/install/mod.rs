@@ -665,6 +665,7 @@ pub fn status(ctx: &Context) -> HostResult<Value> {
     let em = prefix
         .as_ref()
         .and_then(|p| read_manifest(&p.join("elysiactl.manifest.json")));
+    let nginx = crate::services::elysia_workers::nginx_program(e);
     Ok(json!({
         "weaviate": {
             "version": w.version,
@@ -679,6 +680,13 @@ pub fn status(ctx: &Context) -> HostResult<Value> {
             "installed": prefix.as_ref().is_some_and(|p| p.join("bin/elysia").exists()),
             "version": prefix.as_ref().and_then(|p| elysia::installed_version(p)),
             "installed_at": em.as_ref().map(|m| m["installed_at"].clone()),
+        },
+        // Only needed for more than one Elysia worker; Debian's package, not built here.
+        "nginx": {
+            "binary": nginx.as_ref().ok().map(|p| p.display().to_string()),
+            "installed": nginx.is_ok(),
+            "needed": e.workers > 1,
+            "hint": nginx.as_ref().err().map(|err| err.hint.clone()),
         },
         "backup_store": {
             "version": ctx.config.backup.version,

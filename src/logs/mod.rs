@@ -68,6 +68,25 @@ pub fn sources(ctx: &Context, services: &[String], node: Option<usize>) -> HostR
             service: "elysia",
             location: LogLocation::File(crate::base::paths::log_dir().join("elysia.log")),
         });
+        // Several workers (`elysia workers`): each one's log, and nginx's.
+        use crate::services::elysia_workers as workers;
+        for i in 0..crate::base::config::MAX_ELYSIA_WORKERS as usize {
+            let log = workers::worker_log_file(i);
+            if log.exists() {
+                out.push(Source {
+                    name: format!("elysia-{i}"),
+                    service: "elysia",
+                    location: LogLocation::File(log),
+                });
+            }
+        }
+        if workers::proxy_log_file().exists() {
+            out.push(Source {
+                name: "elysia-nginx".into(),
+                service: "elysia",
+                location: LogLocation::File(workers::proxy_log_file()),
+            });
+        }
     }
     if wanted("daemon") {
         out.push(Source {

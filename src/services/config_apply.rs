@@ -101,7 +101,12 @@ pub fn execute(target: &Context, mut plan: Value) -> HostResult<Value> {
     }
     if plan["elysia_restart"] == true {
         super::elysia::stop(target, Duration::from_secs(cfg.elysia.stop_timeout))?;
-        super::elysia::start(target, Duration::from_secs(cfg.elysia.ready_timeout), true)?;
+        super::elysia::start(
+            target,
+            Duration::from_secs(cfg.elysia.ready_timeout),
+            true,
+            cfg.elysia.workers,
+        )?;
         done.push("Elysia restart");
     }
     let left = diff_running(target, cfg)?;

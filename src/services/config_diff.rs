@@ -303,10 +303,24 @@ pub fn diff_running(ctx: &Context, file: &Config) -> HostResult<Vec<Change>> {
         }
     }
     if file.elysia.enabled || ctx.config.elysia.enabled {
-        let pid = match crate::base::process::pid_state(&super::elysia::pid_file())? {
+        // With several workers, worker 0 runs with what every worker runs with.
+        let workers = super::elysia_workers::read_set();
+        let front = match &workers {
+            Some(_) => super::elysia_workers::worker_pid_file(0),
+            None => super::elysia::pid_file(),
+        };
+        let pid = match crate::base::process::pid_state(&front)? {
             crate::base::process::PidState::Running { pid } => Some(pid),
             _ => None,
         };
+        let running_workers = workers.as_ref().map_or(1, |w| w.ports.len());
+        if pid.is_some() && running_workers != file.elysia.workers as usize {
+            push(Change {
+                key: "elysia.workers".into(),
+                a: json!(file.elysia.workers),
+                b: json!(running_workers),
+            });
+        }
         match pid.and_then(|p| environ(p).map(|e| (p, e))) {
             None if file.elysia.enabled => push(Change {
                 key: "elysia".into(),
@@ -321,7 +335,8 @@ pub fn diff_running(ctx: &Context, file: &Config) -> HostResult<Vec<Change>> {
                     .position(|a| a == "--port")
                     .and_then(|i| args.get(i + 1))
                     .and_then(|p| p.parse::<u16>().ok());
-                if let Some(port) = port.filter(|p| *p != file.elysia.port) {
+                // A worker listens on a port of its own; nginx holds elysia.port.
+                if let Some(port) = port.filter(|p| workers.is_none() && *p != file.elysia.port) {
                     push(Change {
                         key: "elysia.port".into(),
                         a: json!(file.elysia.port),

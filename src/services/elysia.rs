@@ -8,6 +8,7 @@ use crate::base::error::{Category, HostError, HostResult};
 use crate::base::paths;
 use crate::base::process::{self as proc, PidState, SpawnSpec};
 use crate::clients::elysia::{self as client, Probe};
+use crate::services::elysia_workers;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,8 +27,12 @@ fn probe_user_file() -> PathBuf {
 /// Whether Elysia answers and really reaches Weaviate (see
 /// `clients::elysia::probe`), reusing the probe user of an earlier check.
 pub async fn probe(http: &reqwest::Client, cfg: &ElysiaConfig) -> Probe {
-    let file = probe_user_file();
-    let known = std::fs::read_to_string(&file)
+    probe_at(http, cfg, &probe_user_file()).await
+}
+
+/// `probe`, remembering its user in `file` (a worker's user exists in that worker only).
+pub async fn probe_at(http: &reqwest::Client, cfg: &ElysiaConfig, file: &Path) -> Probe {
+    let known = std::fs::read_to_string(file)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
@@ -36,8 +41,8 @@ pub async fn probe(http: &reqwest::Client, cfg: &ElysiaConfig) -> Probe {
         // Losing this file only costs the next check a new user.
         let _ = match keep {
             Some(user) => std::fs::create_dir_all(paths::state_dir())
-                .and_then(|()| std::fs::write(&file, user)),
-            None => std::fs::remove_file(&file),
+                .and_then(|()| std::fs::write(file, user)),
+            None => std::fs::remove_file(file),
         };
     }
     p
@@ -208,7 +213,7 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-fn elysia_program(cfg: &ElysiaConfig) -> HostResult<PathBuf> {
+pub fn program(cfg: &ElysiaConfig) -> HostResult<PathBuf> {
     let prefix = prefix(cfg)?;
     let program = prefix.join("bin").join("elysia");
     if !program.exists() {
@@ -221,9 +226,9 @@ fn elysia_program(cfg: &ElysiaConfig) -> HostResult<PathBuf> {
     Ok(program)
 }
 
-fn preflight(ctx: &Context) -> HostResult<PathBuf> {
+pub fn preflight(ctx: &Context) -> HostResult<PathBuf> {
     let cfg = &ctx.config.elysia;
-    let program = elysia_program(cfg)?;
+    let program = program(cfg)?;
     if let Some(env_file) = shadowing_dotenv(&prefix(cfg)?) {
         ctx.out.warn(&format!(
             "{} overrides the settings elysiactl passes to Elysia (it calls load_dotenv(override=True)); move or remove it",
@@ -231,19 +236,87 @@ fn preflight(ctx: &Context) -> HostResult<PathBuf> {
         ));
     }
     if proc::port_in_use(&cfg.host, cfg.port) {
-        let owner = proc::port_owner(cfg.port)
-            .map(|(pid, name)| format!(" by {name} (PID {pid})"))
-            .unwrap_or_default();
-        return Err(HostError::validation(format!(
-            "port {} (Elysia) is already taken{owner}",
-            cfg.port
-        ))
-        .with_hint("stop whatever holds it, or set elysia.port in the config (or ELYSIA_PORT)"));
+        return Err(port_taken(cfg.port));
     }
     Ok(program)
 }
 
-pub fn start(ctx: &Context, timeout: Duration, wait: bool) -> HostResult<Value> {
+pub fn port_taken(port: u16) -> HostError {
+    let owner = proc::port_owner(port)
+        .map(|(pid, name)| format!(" by {name} (PID {pid})"))
+        .unwrap_or_default();
+    HostError::validation(format!("port {port} (Elysia) is already taken{owner}"))
+        .with_hint("stop whatever holds it, or set elysia.port in the config (or ELYSIA_PORT)")
+}
+
+/// `elysia start`'s arguments for one process on host:port.
+pub fn start_args(host: &str, port: u16) -> Vec<String> {
+    // --reload False: its reloader would be a parent process we do not track.
+    [
+        "start",
+        "--host",
+        host,
+        "--port",
+        &port.to_string(),
+        "--reload",
+        "False",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Variables of the caller's shell that would point Elysia elsewhere.
+pub const ENV_REMOVE: [&str; 4] = [
+    "WEAVIATE_IS_CUSTOM",
+    "WEAVIATE_URL",
+    "CUSTOM_HTTP_HOST",
+    "CUSTOM_GRPC_HOST",
+];
+
+/// Whether Elysia runs: the plain process, or nginx in front of workers.
+pub fn runs() -> HostResult<bool> {
+    let running = |f: &Path| -> HostResult<bool> {
+        Ok(matches!(proc::pid_state(f)?, PidState::Running { .. }))
+    };
+    Ok(running(&pid_file())? || running(&elysia_workers::proxy_pid_file())?)
+}
+
+/// The number of Elysia processes that run now: the recorded workers, or
+/// one plain Elysia (also when none runs).
+pub fn running_workers() -> usize {
+    elysia_workers::read_set().map_or(1, |s| s.ports.len())
+}
+
+/// Start Elysia as `workers` processes (one: plain, more: behind nginx).
+pub fn start(ctx: &Context, timeout: Duration, wait: bool, workers: u32) -> HostResult<Value> {
+    if let Some(set) = elysia_workers::read_set() {
+        if let PidState::Running { pid } = proc::pid_state(&elysia_workers::proxy_pid_file())? {
+            ctx.out.status(&format!(
+                "elysia already runs ({} workers behind nginx, PID {pid}); `elysiactl elysia workers --count N` changes the count",
+                set.ports.len()
+            ));
+            let ready = if wait {
+                Some(wait_ready(ctx, timeout)?.ready())
+            } else {
+                None
+            };
+            return Ok(json!({
+                "service": "elysia", "pid": pid, "url": ctx.config.elysia.url(),
+                "ready": ready, "seconds": 0.0, "workers": set.ports.len(),
+            }));
+        }
+        // A set left from a crash: clear it before starting afresh.
+        elysia_workers::stop(Duration::from_secs(ctx.config.elysia.stop_timeout))?;
+    }
+    if workers > 1 && !matches!(proc::pid_state(&pid_file())?, PidState::Running { .. }) {
+        return elysia_workers::start(ctx, workers, timeout, wait);
+    }
+    start_single(ctx, timeout, wait)
+}
+
+/// Start one plain Elysia on elysia.port.
+pub fn start_single(ctx: &Context, timeout: Duration, wait: bool) -> HostResult<Value> {
     let cfg = &ctx.config.elysia;
     let t0 = Instant::now();
     let pid = match proc::pid_state(&pid_file())? {
@@ -259,26 +332,9 @@ pub fn start(ctx: &Context, timeout: Duration, wait: bool) -> HostResult<Value> 
             let program = preflight(ctx)?;
             proc::spawn(&SpawnSpec {
                 program,
-                args: vec![
-                    "start".into(),
-                    "--host".into(),
-                    cfg.host.clone(),
-                    "--port".into(),
-                    cfg.port.to_string(),
-                    "--reload".into(),
-                    "False".into(),
-                ],
+                args: start_args(&cfg.host, cfg.port),
                 env: environment(&ctx.config)?,
-                // Variables of the caller's shell that would point Elysia elsewhere.
-                env_remove: [
-                    "WEAVIATE_IS_CUSTOM",
-                    "WEAVIATE_URL",
-                    "CUSTOM_HTTP_HOST",
-                    "CUSTOM_GRPC_HOST",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+                env_remove: ENV_REMOVE.iter().map(|s| s.to_string()).collect(),
                 cwd: Some(work_dir()),
                 pid_file: pid_file(),
                 log_file: log_file(),
@@ -353,20 +409,46 @@ pub fn wait_ready(ctx: &Context, timeout: Duration) -> HostResult<Probe> {
     result
 }
 
+/// Stop Elysia: nginx and every worker when several run, and the plain one.
 pub fn stop(ctx: &Context, timeout: Duration) -> HostResult<Value> {
     let _ = ctx;
+    let several = elysia_workers::read_set().is_some() || elysia_workers::proxy_pid_file().exists();
+    let mut outcome = stop_single(timeout)?;
+    let mut result = json!({"service": "elysia"});
+    if several {
+        let w = elysia_workers::stop(timeout)?;
+        // Stopped if anything was: the plain one is usually absent then.
+        if outcome == "not running" {
+            outcome = w["proxy"].as_str().unwrap_or("not running").to_string();
+        }
+        result["workers"] = w["workers"].clone();
+        result["proxy"] = w["proxy"].clone();
+    }
+    result["stopped"] = json!(outcome);
+    Ok(result)
+}
+
+/// Stop the plain Elysia (by its PID file): what its stop ended with.
+pub fn stop_single(timeout: Duration) -> HostResult<String> {
     let outcome = match proc::read_pid_file(&pid_file())? {
         None => "not running".to_string(),
         Some(rec) => proc::terminate(rec, timeout)?.to_string(),
     };
     let _ = std::fs::remove_file(pid_file());
-    Ok(json!({"service": "elysia", "stopped": outcome}))
+    Ok(outcome)
 }
 
 /// The documented status schema of Elysia (docs/commands.md).
 pub fn status(ctx: &Context) -> HostResult<Value> {
     let cfg = &ctx.config.elysia;
-    let state = proc::pid_state(&pid_file())?;
+    let set = elysia_workers::read_set();
+    // With several workers, the process clients talk to is nginx.
+    let front = if set.is_some() {
+        elysia_workers::proxy_pid_file()
+    } else {
+        pid_file()
+    };
+    let state = proc::pid_state(&front)?;
     let (running, pid, detail) = match state {
         PidState::Absent => (false, None, "not started".to_string()),
         PidState::Stale { pid } => (
@@ -387,8 +469,34 @@ pub fn status(ctx: &Context) -> HostResult<Value> {
     } else {
         detail
     };
-    let up = running && p.ready();
+    let (workers, proxy) = match &set {
+        Some(set) => {
+            let (rows, proxy) = elysia_workers::status(ctx, set)?;
+            (rows, proxy)
+        }
+        None => (
+            vec![json!({
+                "index": 0, "port": cfg.port, "pid": pid, "running": running, "up": running && p.up,
+                "memory_bytes": stats.as_ref().map(|s| s.rss_bytes),
+            })],
+            Value::Null,
+        ),
+    };
+    let all_workers_up = workers.iter().all(|w| w["up"] == json!(true));
+    let detail = if running && !all_workers_up && detail.is_empty() {
+        let down: Vec<String> = workers
+            .iter()
+            .filter(|w| w["up"] != json!(true))
+            .map(|w| w["index"].to_string())
+            .collect();
+        format!("workers {} do not answer", down.join(", "))
+    } else {
+        detail
+    };
+    let up = running && p.ready() && all_workers_up;
     Ok(json!({
+        "workers": workers,
+        "proxy": proxy,
         "service": "elysia",
         "up": up,
         "running": running,

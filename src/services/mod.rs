@@ -3,6 +3,7 @@
 pub mod config_apply;
 pub mod config_diff;
 pub mod elysia;
+pub mod elysia_workers;
 pub mod envs;
 pub mod readiness;
 pub mod scale;

@@ -9,6 +9,8 @@ use crate::base::error::{HostError, HostResult};
 /// fetcher) may run: far beyond what helps on any machine this runs on, and
 /// far below where spawning fails.
 pub const MAX_WORKERS: u64 = 64;
+/// Elysia processes at most: each holds about 380 MB and imports for ~10 s.
+pub const MAX_ELYSIA_WORKERS: u64 = 16;
 
 /// A setting that fails `Config::check`.
 pub(super) struct Invalid {
@@ -99,6 +101,7 @@ impl Config {
             ("index.request_timeout", i.request_timeout, 1, 3600, "seconds one batch upload may take"),
             ("index.retry_attempts", i.retry_attempts as u64, 1, 100, "tries of one batch, the first included"),
             ("repos.update_interval", self.repos.update_interval, 1, 7 * 86_400, "seconds between repo-sync runs"),
+            ("elysia.workers", self.elysia.workers as u64, 1, MAX_ELYSIA_WORKERS, "Elysia processes (about 380 MB each); more than one run behind nginx"),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(bad(

@@ -12,7 +12,7 @@ mod layers;
 mod load;
 pub mod validate;
 
-pub use check::MAX_WORKERS;
+pub use check::{MAX_ELYSIA_WORKERS, MAX_WORKERS};
 pub use edit::{edit_file, set_values};
 
 use crate::base::error::{HostError, HostResult};
@@ -206,6 +206,12 @@ pub struct ElysiaConfig {
     pub api_key_env: String,
     pub stop_timeout: u64,
     pub ready_timeout: u64,
+    /// Elysia processes to run. Elysia keeps each user's sessions in the memory of
+    /// one process, so more than one runs behind nginx, which keeps every user on
+    /// one of them (docs/elysia-workers.md).
+    pub workers: u32,
+    /// The nginx in front of several workers; empty means `nginx` on the PATH or in /usr/sbin.
+    pub nginx: String,
     /// Extra environment for Elysia (models, providers, timeouts).
     pub env: BTreeMap<String, String>,
 }
@@ -224,6 +230,8 @@ impl Default for ElysiaConfig {
             api_key_env: "OPENAI_API_KEY".into(),
             stop_timeout: 15,
             ready_timeout: 120,
+            workers: 1,
+            nginx: String::new(),
             env: BTreeMap::new(),
         }
     }

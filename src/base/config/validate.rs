@@ -471,6 +471,12 @@ fn semantic(cfg: &Config, text: &str, ports_mode: Ports) -> Vec<Issue> {
         "`elysiactl install elysia` creates it",
     );
     path_issue(
+        "warning",
+        "elysia.nginx",
+        &cfg.elysia.nginx,
+        "install Debian's nginx (`apt-get install nginx`), or leave elysia.nginx empty to find it on the PATH",
+    );
+    path_issue(
         "error",
         "repos.file",
         &cfg.repos.file,
