@@ -318,13 +318,24 @@ impl SwarmRuntime {
         let swarm = dk::require_manager(docker).await?;
         let (image, image_id) = self.ensure_image(docker).await?;
         dk::ensure_overlay_network(docker, &self.network_name(), &self.docker.labels(None)).await?;
-        let subnet = self.overlay_subnet(docker).await?.ok_or_else(|| {
-            HostError::unknown(format!(
-                "the overlay network {} has no subnet",
-                self.network_name()
-            ))
-            .with_hint("`docker network inspect` it; `elysiactl stop` removes it for a fresh start")
-        })?;
+        // Swarm's allocator gives a new overlay network its subnet a moment
+        // after the network is created.
+        let asked = Instant::now();
+        let subnet = loop {
+            if let Some(subnet) = self.overlay_subnet(docker).await? {
+                break subnet;
+            }
+            if asked.elapsed() > Duration::from_secs(20) {
+                return Err(HostError::unknown(format!(
+                    "the overlay network {} has no subnet after 20 s",
+                    self.network_name()
+                ))
+                .with_hint(
+                    "`docker network inspect` it; `elysiactl stop` removes it for a fresh start",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         let host = self.placement_host(node, &swarm.hostname);
         let def = self.definition(node, (&image, &image_id), &subnet, &host);
         let Some(s) = dk::find_service(docker, &def.name).await? else {
