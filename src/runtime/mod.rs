@@ -8,6 +8,7 @@ pub mod docker;
 pub mod process;
 pub mod remote;
 pub mod swarm;
+mod swarm_image;
 
 use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
 use crate::base::error::HostResult;

@@ -83,7 +83,7 @@ impl SwarmRuntime {
     }
 
     /// The image the tasks run: the Weaviate image with the helper that
-    /// advertises the task's overlay address (install::image), named after
+    /// advertises the task's overlay address (swarm_image.rs), named after
     /// the Weaviate image's ID and the helper's version, so a rebuilt
     /// image or a changed helper gets a new swarm image.
     pub fn swarm_image(base_image_id: &str) -> String {
@@ -93,7 +93,7 @@ impl SwarmRuntime {
         format!(
             "elysiactl/weaviate-swarm:{}-{}",
             &id[..id.len().min(12)],
-            crate::install::image::swarm_helper_digest()
+            super::swarm_image::swarm_helper_digest()
         )
     }
 
@@ -105,7 +105,7 @@ impl SwarmRuntime {
             Some(id) => id,
             None => {
                 tracing::info!("building {image} from {}", self.cfg.image_name());
-                crate::install::image::build_swarm_image(docker, &self.cfg.image_name(), &image)
+                super::swarm_image::build_swarm_image(docker, &self.cfg.image_name(), &image)
                     .await?;
                 dk::image_id(docker, &image).await?.unwrap_or_default()
             }

@@ -383,3 +383,59 @@ pub async fn remove_service(docker: &Docker, name: &str) -> HostResult<bool> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_service_is_one_pinned_task_that_swarm_never_restarts_by_itself() {
+        let def = ServiceDefinition {
+            name: "c-weaviate-0".into(),
+            image: "elysiactl/weaviate-swarm:x".into(),
+            hostname: "weaviate-0".into(),
+            network: "c".into(),
+            aliases: vec!["weaviate-0".into()],
+            ports: vec![ServicePort {
+                published: 18080,
+                target: 8080,
+            }],
+            volumes: vec![("c-weaviate-0-data".into(), "/var/lib/weaviate".into())],
+            constraints: vec!["node.hostname==h".into()],
+            stop_grace_seconds: 30,
+            ..Default::default()
+        };
+        let spec = def.spec(4);
+        let task = spec.task_template.as_ref().unwrap();
+        assert_eq!(task.force_update, Some(4));
+        assert_eq!(
+            task.restart_policy.as_ref().unwrap().condition,
+            Some(TaskSpecRestartPolicyConditionEnum::NONE)
+        );
+        let c = task.container_spec.as_ref().unwrap();
+        assert_eq!(c.stop_grace_period, Some(30_000_000_000));
+        assert_eq!(c.hostname.as_deref(), Some("weaviate-0"));
+        let endpoint = spec.endpoint_spec.as_ref().unwrap();
+        assert_eq!(endpoint.mode, Some(EndpointSpecModeEnum::DNSRR));
+        let port = &endpoint.ports.as_ref().unwrap()[0];
+        assert_eq!(
+            port.publish_mode,
+            Some(EndpointPortConfigPublishModeEnum::HOST)
+        );
+        assert_eq!(
+            (port.published_port, port.target_port),
+            (Some(18080), Some(8080))
+        );
+        assert_eq!(
+            spec.update_config.as_ref().unwrap().order,
+            Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST)
+        );
+        assert_eq!(spec.mode.unwrap().replicated.unwrap().replicas, Some(1));
+        // The settings fingerprint is on the service, and ignores itself.
+        let labels = spec.labels.unwrap();
+        assert_eq!(labels[CONFIG_LABEL], def.fingerprint());
+        let mut again = def.clone();
+        again.labels.insert(CONFIG_LABEL.into(), "old".into());
+        assert_eq!(again.fingerprint(), def.fingerprint());
+    }
+}
