@@ -69,11 +69,20 @@ fn docker_runtime(ctx: &Context) -> HostResult<DockerRuntime> {
             "partition its network",
         ));
     }
-    if rt.kind() != RuntimeKind::Docker {
-        return Err(HostError::validation(
-            "a network partition in the process runtime is not built yet",
-        )
-        .with_hint("run the cluster in Docker (weaviate.runtime = \"docker\"); in the process runtime every node is on 127.0.0.1"));
+    match rt.kind() {
+        RuntimeKind::Docker => {}
+        RuntimeKind::Swarm => {
+            return Err(HostError::validation(
+                "a network partition in the swarm runtime is not built: its nodes' traffic crosses the overlay network (VXLAN between hosts), which the iptables rules for Docker's bridge do not match",
+            )
+            .with_hint("partition a cluster in the docker runtime (weaviate.runtime = \"docker\"); on swarm, kill, pause and CPU limits work"));
+        }
+        _ => {
+            return Err(HostError::validation(
+                "a network partition in the process runtime is not built yet",
+            )
+            .with_hint("run the cluster in Docker (weaviate.runtime = \"docker\"); in the process runtime every node is on 127.0.0.1"));
+        }
     }
     DockerRuntime::new(
         crate::runtime::weaviate_for(&ctx.config, RuntimeKind::Docker),

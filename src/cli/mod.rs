@@ -68,7 +68,7 @@ fn global_args(cmd: Command) -> Command {
             .long("runtime")
             .global(true)
             .value_name("RUNTIME")
-            .value_parser(["docker", "process", "remote"])
+            .value_parser(["docker", "process", "swarm", "remote"])
             .help("Where Weaviate runs [default: configured, else detected]"),
     )
     .arg(

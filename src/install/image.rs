@@ -3,7 +3,7 @@
 //! through the Docker engine, no registry involved.
 
 use crate::base::error::{HostError, HostResult};
-use crate::clients::docker::{self as dk, Docker, OWNED_LABEL};
+use crate::clients::docker::{self as dk, tar_header as header, Docker, OWNED_LABEL};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -15,19 +15,6 @@ CMD [\"--host\", \"0.0.0.0\", \"--port\", \"8080\", \"--scheme\", \"http\"]\n";
 
 /// The build context as an in-memory tar: Dockerfile, rootfs/bin/weaviate-server, rootfs/tmp/.
 fn weaviate_context(binary: &[u8]) -> HostResult<Vec<u8>> {
-    fn header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        // A fixed time keeps the context identical between builds.
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mode(mode);
-        h.set_size(size);
-        h.set_entry_type(kind);
-        let _ = h.set_path(path);
-        h.set_cksum();
-        h
-    }
     let io = |e: std::io::Error| HostError::io("cannot assemble the image build context", e);
     let mut b = tar::Builder::new(Vec::with_capacity(binary.len() + 16 * 1024));
     let df = WEAVIATE_DOCKERFILE.as_bytes();

@@ -57,7 +57,7 @@ pub struct DockerRuntime {
 /// Run a future to completion from synchronous code. From a thread that is
 /// itself inside a runtime (where `Handle::block_on` would panic) the future
 /// runs on a helper thread instead.
-fn block_on<F>(rt: &Handle, fut: F) -> F::Output
+pub(super) fn block_on<F>(rt: &Handle, fut: F) -> F::Output
 where
     F: Future + Send,
     F::Output: Send,
@@ -86,7 +86,7 @@ pub fn image_available(rt: &Handle, image: &str) -> bool {
 /// /proc facts of a container's server process, when that PID is visible
 /// here and really is weaviate-server (not when dockerd runs in another PID
 /// namespace, e.g. in a VM).
-fn server_process(pid: u32) -> Option<proc::ProcStats> {
+pub(super) fn server_process(pid: u32) -> Option<proc::ProcStats> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     // comm is cut at 15 characters: "weaviate-server" fits exactly.
     if comm.trim() != "weaviate-server" {
@@ -127,7 +127,7 @@ impl DockerRuntime {
         self
     }
 
-    fn block<F>(&self, fut: F) -> F::Output
+    pub(super) fn block<F>(&self, fut: F) -> F::Output
     where
         F: Future + Send,
         F::Output: Send,
@@ -136,7 +136,7 @@ impl DockerRuntime {
     }
 
     /// The engine connection, made (ping + version negotiation) on first use.
-    fn docker(&self) -> HostResult<Docker> {
+    pub(super) fn docker(&self) -> HostResult<Docker> {
         let mut guard = self.docker.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(d) = guard.as_ref() {
             return Ok(d.clone());
@@ -146,7 +146,7 @@ impl DockerRuntime {
         Ok(d)
     }
 
-    fn node(&self, index: usize) -> HostResult<NodeSpec> {
+    pub(super) fn node(&self, index: usize) -> HostResult<NodeSpec> {
         if index >= self.cfg.nodes {
             return Err(HostError::validation(format!(
                 "there is no node {index}: the cluster has {} nodes (0..{})",
@@ -188,7 +188,7 @@ impl DockerRuntime {
             .unwrap_or_else(|| "127.0.0.1".into())
     }
 
-    fn labels(&self, node: Option<&NodeSpec>) -> BTreeMap<String, String> {
+    pub(super) fn labels(&self, node: Option<&NodeSpec>) -> BTreeMap<String, String> {
         let mut l = BTreeMap::from([
             (OWNED_LABEL.to_string(), "true".to_string()),
             (CLUSTER_LABEL.to_string(), self.cfg.cluster_name.clone()),
@@ -221,7 +221,7 @@ impl DockerRuntime {
     }
 
     /// Host ports of a node: (what, host port, container port).
-    fn published(node: &NodeSpec) -> [(&'static str, u16, u16); 3] {
+    pub(super) fn published(node: &NodeSpec) -> [(&'static str, u16, u16); 3] {
         [
             ("REST", node.rest_port, REST_PORT),
             ("gRPC", node.grpc_port, GRPC_PORT),
@@ -297,7 +297,7 @@ impl DockerRuntime {
         None
     }
 
-    async fn require_image(&self, docker: &Docker) -> HostResult<String> {
+    pub(super) async fn require_image(&self, docker: &Docker) -> HostResult<String> {
         let image = self.cfg.image_name();
         dk::image_id(docker, &image).await?.ok_or_else(|| {
             HostError::validation(format!("the Docker image {image} does not exist"))
@@ -448,54 +448,14 @@ impl DockerRuntime {
         let mut detail = Vec::new();
         if c.running {
             st.uptime_seconds = c.uptime_seconds;
-            // The server is the container's only process. When its PID is
-            // visible here (dockerd on this machine), /proc answers at once;
-            // the engine's stats take up to a second per container.
-            match c.pid.and_then(server_process) {
-                Some(p) => {
-                    let now = self.epoch.elapsed().as_secs_f64();
-                    st.cpu_percent = self
-                        .cpu_since_last(&format!("proc:{}", c.id), p.cpu_seconds, now)
-                        .or(Some(p.cpu_percent));
-                    st.memory_bytes = Some(p.rss_bytes);
-                }
-                None => match dk::stats_now(docker, &name).await {
-                    Ok(s) => {
-                        let cpu = s.cpu_total_ns as f64 / 1e9;
-                        let wall = s.system_cpu_ns as f64 / 1e9 / s.online_cpus.max(1) as f64;
-                        st.cpu_percent = self
-                            .cpu_since_last(&format!("engine:{}", c.id), cpu, wall)
-                            .or_else(|| {
-                                // First reading: the average since the container started.
-                                let up = c.uptime_seconds.filter(|u| *u > 0.0)?;
-                                Some((cpu / up * 100.0 * 10.0).round() / 10.0)
-                            });
-                        st.memory_bytes = Some(s.memory_bytes);
-                    }
-                    Err(e) => detail.push(format!("no stats: {}", e.message)),
-                },
+            if let Err(e) = self.read_usage(docker, &c, &mut st).await {
+                detail.push(format!("no stats: {}", e.message));
             }
             if c.paused {
                 detail.insert(0, "paused".to_string());
             }
         } else {
-            match c.state.as_str() {
-                "created" => detail.push("created, not started".to_string()),
-                "exited" | "dead" => {
-                    let code = c.exit_code.unwrap_or(0);
-                    let mut d = format!("{} with {code}", c.state);
-                    if c.oom_killed {
-                        d.push_str(" (out of memory)");
-                    } else if code == 137 {
-                        d.push_str(" (killed)");
-                    }
-                    detail.push(d);
-                }
-                other => detail.push(other.to_string()),
-            }
-            if !c.error.is_empty() {
-                detail.push(c.error.clone());
-            }
+            detail.extend(Self::ended(&c));
         }
         if !c.owned {
             detail.push("not created by elysiactl".into());
@@ -508,9 +468,72 @@ impl DockerRuntime {
         Ok(st)
     }
 
+    /// CPU and memory use of a running container's server into `st`.
+    pub(super) async fn read_usage(
+        &self,
+        docker: &Docker,
+        c: &ContainerDetails,
+        st: &mut NodeState,
+    ) -> HostResult<()> {
+        // The server is the container's only process. When its PID is
+        // visible here (dockerd on this machine), /proc answers at once;
+        // the engine's stats take up to a second per container.
+        match c.pid.and_then(server_process) {
+            Some(p) => {
+                let now = self.epoch.elapsed().as_secs_f64();
+                st.cpu_percent = self
+                    .cpu_since_last(&format!("proc:{}", c.id), p.cpu_seconds, now)
+                    .or(Some(p.cpu_percent));
+                st.memory_bytes = Some(p.rss_bytes);
+            }
+            None => {
+                let s = dk::stats_now(docker, &c.name).await?;
+                let cpu = s.cpu_total_ns as f64 / 1e9;
+                let wall = s.system_cpu_ns as f64 / 1e9 / s.online_cpus.max(1) as f64;
+                st.cpu_percent = self
+                    .cpu_since_last(&format!("engine:{}", c.id), cpu, wall)
+                    .or_else(|| {
+                        // First reading: the average since the container started.
+                        let up = c.uptime_seconds.filter(|u| *u > 0.0)?;
+                        Some((cpu / up * 100.0 * 10.0).round() / 10.0)
+                    });
+                st.memory_bytes = Some(s.memory_bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// How a container that is not running ended, for a node's detail.
+    pub(super) fn ended(c: &ContainerDetails) -> Vec<String> {
+        let mut detail = Vec::new();
+        match c.state.as_str() {
+            "created" => detail.push("created, not started".to_string()),
+            "exited" | "dead" => {
+                let code = c.exit_code.unwrap_or(0);
+                let mut d = format!("{} with {code}", c.state);
+                if c.oom_killed {
+                    d.push_str(" (out of memory)");
+                } else if code == 137 {
+                    d.push_str(" (killed)");
+                }
+                detail.push(d);
+            }
+            other => detail.push(other.to_string()),
+        }
+        if !c.error.is_empty() {
+            detail.push(c.error.clone());
+        }
+        detail
+    }
+
     /// CPU use in percent of one core since this runtime's previous reading
     /// under `key`; None on the first reading. Remembers this one.
-    fn cpu_since_last(&self, key: &str, cpu_seconds: f64, wall_seconds: f64) -> Option<f64> {
+    pub(super) fn cpu_since_last(
+        &self,
+        key: &str,
+        cpu_seconds: f64,
+        wall_seconds: f64,
+    ) -> Option<f64> {
         let previous = self
             .cpu_seen
             .lock()

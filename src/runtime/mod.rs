@@ -1,11 +1,14 @@
-//! Where Weaviate nodes run. One trait, a `process` and a `docker`
-//! implementation, and `remote` (a cluster run elsewhere) whose process
-//! operations refuse; everything above this module (services, scripts) is the
-//! same for both, and a runtime difference ends here.
+//! Where Weaviate nodes run. One trait; `process`, `docker` and `swarm`
+//! (Docker Swarm services, nodes on several hosts) implement it, and
+//! `remote` (a cluster run elsewhere) whose process operations refuse;
+//! everything above this module (services, scripts) is the same for all,
+//! and a runtime difference ends here.
 
 pub mod docker;
 pub mod process;
 pub mod remote;
+pub mod swarm;
+mod swarm_image;
 
 use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
 use crate::base::error::HostResult;
@@ -28,6 +31,9 @@ pub struct NodeState {
     pub memory_bytes: Option<u64>,
     pub uptime_seconds: Option<f64>,
     pub restarts: Option<u64>,
+    /// The host the node runs on, where that is not simply this machine
+    /// (the swarm runtime: the swarm node its service is placed on).
+    pub host: Option<String>,
     /// Anything unusual: "stale PID file", "exited with 137", "paused".
     pub detail: String,
 }
@@ -49,6 +55,14 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Stop one node gracefully (SIGTERM, then SIGKILL after `timeout`).
     /// Returns how it ended ("terminated", "killed", "not running").
     fn stop_node(&self, index: usize, timeout: Duration) -> HostResult<String>;
+    /// Restart one node for a rolling restart, returning how it went down:
+    /// a stop and a start, unless the runtime has a way of its own (Swarm's
+    /// service update). Returns without waiting for readiness.
+    fn restart_node(&self, index: usize, stop_timeout: Duration) -> HostResult<String> {
+        let how = self.stop_node(index, stop_timeout)?;
+        self.start_node(index)?;
+        Ok(how)
+    }
     fn node_state(&self, index: usize) -> HostResult<NodeState>;
     /// What a fault on the node acts on, for plans and the fault registry:
     /// "PID 1234" or "container NAME".
@@ -147,8 +161,9 @@ pub fn weaviate_for(config: &Config, kind: RuntimeKind) -> WeaviateConfig {
     let endpoint = match kind {
         RuntimeKind::Process => b.endpoint(),
         RuntimeKind::Docker => format!("{}:{}", docker::HOST_GATEWAY_NAME, b.port),
-        // A remote cluster's nodes are configured by whoever runs them.
-        RuntimeKind::Remote => return w,
+        // A remote cluster's nodes are configured by whoever runs them; the
+        // swarm runtime has no backup store (its start refuses `[backup]`).
+        RuntimeKind::Remote | RuntimeKind::Swarm => return w,
     };
     for (k, v) in crate::backup::store::node_env(b, &endpoint) {
         w.env.entry(k.to_string()).or_insert(v);
@@ -185,6 +200,10 @@ pub fn select(
         ),
         RuntimeKind::Docker => Box::new(
             docker::DockerRuntime::new(weaviate_for(config, kind), rt.clone())?
+                .with_rotation(config.logs),
+        ),
+        RuntimeKind::Swarm => Box::new(
+            swarm::SwarmRuntime::new(weaviate_for(config, kind), rt.clone())?
                 .with_rotation(config.logs),
         ),
         RuntimeKind::Remote => Box::new(remote::RemoteRuntime::new(config.weaviate.clone())),

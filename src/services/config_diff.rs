@@ -194,6 +194,12 @@ fn expected_node_env(
         )
         .map(|r| r.node_env(&node))
         .unwrap_or_default(),
+        RuntimeKind::Swarm => crate::runtime::swarm::SwarmRuntime::new(
+            crate::runtime::weaviate_for(cfg, kind),
+            ctx.rt.clone(),
+        )
+        .map(|r| r.node_env(&node))
+        .unwrap_or_default(),
         // No process of a remote cluster is this tool's to read.
         RuntimeKind::Remote => BTreeMap::new(),
     }

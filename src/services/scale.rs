@@ -156,14 +156,22 @@ pub fn rounds(moves: &[Move]) -> Vec<Vec<Move>> {
     rounds
 }
 
-fn refuse_remote(ctx: &Context) -> HostResult<()> {
-    if ctx.config.weaviate.runtime == Some(crate::base::config::RuntimeKind::Remote) {
-        return Err(runtime::remote::managed_elsewhere(
+/// The runtimes scaling is built for: a remote cluster is scaled where it
+/// runs, and a swarm's cluster API (for RAFT removal) is on an overlay
+/// network the host cannot reach.
+fn refuse_unsupported(ctx: &Context) -> HostResult<()> {
+    use crate::base::config::RuntimeKind;
+    match runtime::select(&ctx.config, &ctx.rt)?.kind() {
+        RuntimeKind::Remote => Err(runtime::remote::managed_elsewhere(
             &ctx.config.weaviate,
             "add or remove its nodes",
-        ));
+        )),
+        RuntimeKind::Swarm => Err(HostError::validation(
+            "scaling a swarm cluster is not built yet: removing a node from RAFT needs its cluster API, which listens on the overlay network this host cannot reach",
+        )
+        .with_hint("scaling works in the process and docker runtimes; on swarm it is listed as not built in docs/commands.md")),
+        RuntimeKind::Process | RuntimeKind::Docker => Ok(()),
     }
-    Ok(())
 }
 
 /// The configuration with `to` nodes, checked (ports, limits) before
@@ -218,7 +226,7 @@ fn client(ctx: &Context) -> HostResult<WeaviateClient> {
 /// and go, which replicas move, and each collection as it is now. Reads
 /// only; refuses what cannot be done safely.
 pub fn plan(ctx: &Context, to: usize) -> HostResult<Plan> {
-    refuse_remote(ctx)?;
+    refuse_unsupported(ctx)?;
     resized(ctx, to)?;
     let from = ctx.config.weaviate.nodes;
     let ready = super::weaviate::readiness(ctx);

@@ -122,6 +122,12 @@ fn start_backup_store(
         crate::base::config::RuntimeKind::Process | crate::base::config::RuntimeKind::Remote => {
             None
         }
+        crate::base::config::RuntimeKind::Swarm => {
+            return Err(HostError::validation(
+                "backups ([backup] enabled) are not built for the swarm runtime: its nodes may run on other hosts, which the local backup store does not serve",
+            )
+            .with_hint("set backup.enabled = false for this cluster, or run it with weaviate.runtime = \"docker\""));
+        }
         crate::base::config::RuntimeKind::Docker => {
             let gateway = ctx.block_on(async {
                 let d = crate::clients::docker::connect().await?;
@@ -211,8 +217,7 @@ pub fn restart(
         ctx.out
             .status(&format!("restarting {name} ({}/{expected})", i + 1));
         let t0 = Instant::now();
-        let how = rt.stop_node(i, stop_timeout)?;
-        rt.start_node(i)?;
+        let how = rt.restart_node(i, stop_timeout)?;
         wait_ready(ctx, rt.as_ref(), timeout)?;
         wait_settled(ctx, timeout)?;
         steps.push(json!({"node": name, "stop": how, "seconds": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0}));

@@ -238,9 +238,24 @@ impl Stack {
 /// check what the tool did without going through the tool). Returns the
 /// status line and the body.
 pub fn docker_request(method: &str, path: &str) -> Option<(String, String)> {
+    docker_request_with(method, path, None)
+}
+
+/// `docker_request` with a JSON body.
+pub fn docker_request_with(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(String, String)> {
     use std::io::{Read, Write};
     let mut s = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").ok()?;
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n").ok()?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
@@ -266,7 +281,20 @@ impl Drop for Stack {
         for id in self.containers() {
             docker_request("DELETE", &format!("/containers/{id}?force=true&v=true"));
         }
-        if self.runtime == "docker" {
+        if self.runtime == "swarm" {
+            for i in 0..self.nodes {
+                docker_request(
+                    "DELETE",
+                    &format!("/services/{}-weaviate-{i}", self.cluster_name),
+                );
+            }
+            // Swarm removes a service's task containers a moment later.
+            let t0 = Instant::now();
+            while !self.containers().is_empty() && t0.elapsed().as_secs() < 30 {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+        }
+        if self.runtime == "docker" || self.runtime == "swarm" {
             // Data volumes outlive `stop` on purpose; a test's are thrown away.
             for i in 0..self.nodes {
                 docker_request(

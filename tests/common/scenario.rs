@@ -38,6 +38,14 @@ pub fn full(s: &Stack, with_elysia: bool) {
     );
     let nodes = w["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), s.nodes);
+    // On swarm, where each node runs: the swarm host its service is placed on.
+    if s.runtime == "swarm" {
+        for n in nodes {
+            assert!(n["host"].as_str().is_some_and(|h| !h.is_empty()), "{n:#}");
+        }
+        let text = s.run(&["weaviate", "status"]).ok();
+        assert!(text.stdout.contains("HOST"), "{}", text.stdout);
+    }
     for n in nodes {
         assert_eq!(n["ready"], true, "{n:#}");
         assert_eq!(n["running"], true, "{n:#}");

@@ -97,6 +97,9 @@ impl Serialize for Secret {
 pub enum RuntimeKind {
     Docker,
     Process,
+    /// Docker's cluster mode: each node a one-replica Swarm service, so the
+    /// nodes of one cluster can live on several hosts.
+    Swarm,
     /// A cluster someone else runs (Kubernetes, Weaviate Cloud, hosts of
     /// their own), reached at `weaviate.urls`: its API only, no processes.
     Remote,
@@ -107,15 +110,17 @@ impl RuntimeKind {
         match s {
             "docker" => Ok(RuntimeKind::Docker),
             "process" => Ok(RuntimeKind::Process),
+            "swarm" => Ok(RuntimeKind::Swarm),
             "remote" => Ok(RuntimeKind::Remote),
             other => Err(HostError::validation(format!("unknown runtime '{other}'"))
-                .with_hint("use `docker`, `process`, or `remote` (a cluster run elsewhere, at weaviate.urls)")),
+                .with_hint("use `docker`, `process`, `swarm` (Docker Swarm services), or `remote` (a cluster run elsewhere, at weaviate.urls)")),
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Process => "process",
+            RuntimeKind::Swarm => "swarm",
             RuntimeKind::Remote => "remote",
         }
     }
@@ -124,7 +129,7 @@ impl RuntimeKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WeaviateConfig {
-    /// `docker`, `process` or `remote`; unset means: docker when an engine answers and the image exists, else process.
+    /// `docker`, `process`, `swarm` or `remote`; unset means: docker when an engine answers and the image exists, else process.
     pub runtime: Option<RuntimeKind>,
     /// REST URLs the cluster is reached at (e.g. a remote cluster's
     /// `https://weaviate.example.com`); node i uses `urls[i % len]`. Empty
@@ -158,6 +163,10 @@ pub struct WeaviateConfig {
     pub ready_timeout: u64,
     /// Replication factor every collection should have (health, repair); 0 means the node count, capped at 3.
     pub replication_factor: usize,
+    /// Swarm runtime: host names of the swarm nodes the Weaviate nodes are
+    /// placed on, node i on `swarm_hosts[i % len]`; empty means the host of
+    /// the engine elysiactl talks to.
+    pub swarm_hosts: Vec<String>,
     /// Extra environment for every node (overrides the defaults elysiactl sets).
     pub env: BTreeMap<String, String>,
 }
@@ -182,6 +191,7 @@ impl Default for WeaviateConfig {
             stop_timeout: 30,
             ready_timeout: 180,
             replication_factor: 0,
+            swarm_hosts: Vec::new(),
             env: BTreeMap::new(),
         }
     }

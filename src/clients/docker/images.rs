@@ -10,6 +10,22 @@ use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// A build context entry's tar header, with a fixed owner and time so the
+/// same files make the same context (and the engine's cache holds).
+pub fn tar_header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    // A fixed time keeps the context identical between builds.
+    h.set_mtime(1_700_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_entry_type(kind);
+    let _ = h.set_path(path);
+    h.set_cksum();
+    h
+}
+
 pub async fn list_images(docker: &Docker) -> HostResult<Vec<ImageInfo>> {
     let list = docker
         .list_images(Some(ListImagesOptions::<String> {

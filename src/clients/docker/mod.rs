@@ -22,6 +22,7 @@ mod errors;
 mod images;
 mod models;
 mod networks;
+mod services;
 mod stats;
 mod volumes;
 
@@ -31,12 +32,20 @@ pub use containers::{
     logs_between, logs_tail, pause_container, remove_container, set_cpu_quota, start_container,
     stop_container, unpause_container,
 };
-pub use images::{build_image, image_exists, image_id, list_images};
+pub use images::{build_image, image_exists, image_id, list_images, tar_header};
 pub use models::{
-    ContainerDetails, ContainerInfo, ContainerSpec, ContainerStats, EngineInfo, ImageInfo,
-    NetworkAttachment, NetworkInfo, PortMapping, PortSpec, VolumeInfo,
+    fingerprint, ContainerDetails, ContainerInfo, ContainerSpec, ContainerStats, EngineInfo,
+    ImageInfo, NetworkAttachment, NetworkInfo, PortMapping, PortSpec, ServiceInfo, SwarmState,
+    VolumeInfo,
 };
-pub use networks::{default_bridge_gateway, ensure_network, list_networks, remove_network};
+pub use networks::{
+    default_bridge_gateway, ensure_network, ensure_overlay_network, list_networks, remove_network,
+};
+pub use services::{
+    create_service, find_service, force_new_task, list_services, remove_service, require_manager,
+    swarm_state, update_service, wait_update_done, ServiceDefinition, ServicePort,
+    SERVICE_NAME_LABEL, SWARM_HINT,
+};
 pub use stats::{stats, stats_now};
 pub use volumes::{ensure_volume, list_volumes, remove_volume};
 

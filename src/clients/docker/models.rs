@@ -201,14 +201,60 @@ impl ContainerSpec {
     pub fn fingerprint(&self) -> String {
         let mut spec = self.clone();
         spec.labels.remove(CONFIG_LABEL);
-        let text = serde_json::to_string(&spec).unwrap_or_default();
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.as_bytes() {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        fingerprint(&spec)
     }
+}
+
+/// A stable hash (FNV-1a over the JSON form), hex: what a label records of
+/// the settings an object was created with.
+pub fn fingerprint(value: &impl Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// This engine's place in a swarm.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SwarmState {
+    /// Swarm mode on (`docker swarm init` or `join` done).
+    pub active: bool,
+    /// The engine's word for it: inactive, pending, active, error, locked.
+    pub state: String,
+    /// A manager: services can be created and changed through it.
+    pub manager: bool,
+    pub node_id: String,
+    /// The engine's host name (what `node.hostname` constraints match).
+    pub hostname: String,
+    /// Nodes in the swarm (known to managers only).
+    pub nodes: i64,
+}
+
+/// One Swarm service as `docker service ls` shows it, with what the
+/// runtime needs of its definition.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ServiceInfo {
+    pub id: String,
+    pub name: String,
+    /// The object version an update must name.
+    pub version: u64,
+    pub labels: BTreeMap<String, String>,
+    /// Created by elysiactl (owned label and a settings fingerprint).
+    pub owned: bool,
+    /// Placement constraints, e.g. "node.hostname==host-a".
+    pub constraints: Vec<String>,
+    /// Incremented to force a new task.
+    pub force_update: i64,
+    pub running_tasks: Option<u64>,
+    pub desired_tasks: Option<u64>,
+    /// The last update: updating, paused, completed, rollback_…; empty when never updated.
+    pub update_state: String,
+    pub update_started: String,
+    pub update_message: String,
+    pub published_ports: Vec<u16>,
 }
 
 #[cfg(test)]

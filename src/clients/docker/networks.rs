@@ -52,6 +52,25 @@ pub async fn ensure_network(
     name: &str,
     labels: &BTreeMap<String, String>,
 ) -> HostResult<bool> {
+    ensure_network_of(docker, name, "bridge", labels).await
+}
+
+/// Create an attachable overlay network (Swarm services on every host of
+/// the swarm join it) unless one of that name exists; as `ensure_network`.
+pub async fn ensure_overlay_network(
+    docker: &Docker,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> HostResult<bool> {
+    ensure_network_of(docker, name, "overlay", labels).await
+}
+
+async fn ensure_network_of(
+    docker: &Docker,
+    name: &str,
+    driver: &str,
+    labels: &BTreeMap<String, String>,
+) -> HostResult<bool> {
     if let Some(n) = list_networks(docker, &[])
         .await?
         .into_iter()
@@ -65,13 +84,24 @@ pub async fn ensure_network(
                 "remove it (`docker network rm {name}`) or choose another weaviate.cluster_name"
             )));
         }
+        if n.driver != driver {
+            return Err(HostError::validation(format!(
+                "the Docker network {name} is a {} network, and this runtime needs a {driver} one",
+                n.driver
+            ))
+            .with_hint(format!(
+                "stop the cluster that the other runtime started (`elysiactl stop --runtime {}`), which removes it",
+                if driver == "overlay" { "docker" } else { "swarm" }
+            )));
+        }
         return Ok(false);
     }
     match docker
         .create_network(CreateNetworkOptions::<String> {
             name: name.to_string(),
             check_duplicate: true,
-            driver: "bridge".into(),
+            driver: driver.into(),
+            attachable: driver == "overlay",
             labels: labels.clone().into_iter().collect(),
             ..Default::default()
         })
