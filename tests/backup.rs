@@ -445,6 +445,39 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
             "{}",
             r.stderr
         );
+        // `env clone --data` between environments sharing the store goes
+        // through a backup, which is removed once the copy is equal.
+        let before: Vec<String> = ids_listed(&s);
+        let r = s
+            .run(&[
+                "env",
+                "clone",
+                "default",
+                "second",
+                "--data",
+                "--collection",
+                "BackupUsers",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(r["method"], "backup", "{r}");
+        assert_eq!(r["equal"], true, "{r}");
+        assert_eq!(r["collections"][0]["target_count"], 300, "{r}");
+        assert_eq!(
+            r["collections"][0]["source_fingerprint"],
+            r["collections"][0]["target_fingerprint"]
+        );
+        assert_eq!(other.count_of("BackupUsers"), 300);
+        assert_eq!(
+            content_fingerprint(other.rest_port, "BackupUsers"),
+            content_fingerprint(s.rest_port, "BackupUsers")
+        );
+        assert_eq!(
+            ids_listed(&s),
+            before,
+            "the clone's backup was left in the store"
+        );
         // Its stop leaves the first stack's store running.
         s.run(&["--env", "second", "stop"]).ok();
         assert!(

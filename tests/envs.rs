@@ -865,7 +865,11 @@ fn two_local_environments_run_side_by_side_and_a_remote_one_reaches_one_of_them(
         .ok()
         .json();
     assert_eq!(c["equal"], true, "{c:#}");
+    assert_eq!(c["method"], "batch", "no shared backup store: {c:#}");
     assert_eq!(c["collections"][0]["target_count"], 150, "{c:#}");
+    let fingerprint = &c["collections"][0]["target_fingerprint"];
+    assert!(fingerprint.is_string(), "{c:#}");
+    assert_eq!(&c["collections"][0]["source_fingerprint"], fingerprint);
     let v = s
         .run(&[
             "--env",

@@ -1000,17 +1000,22 @@ pub fn prune(ctx: &Context, retain: usize) -> HostResult<Value> {
     preflight(ctx)?;
     let rows = list(ctx)?;
     let (kept, delete) = prune_plan(&rows, retain)?;
-    let s3 = store::client(ctx);
     let mut freed = 0u64;
     for id in &delete {
-        let objects = ctx.block_on(s3.list(&prefix(id)))?;
-        // Deepest first: a folder object goes after what is in it.
-        for o in objects.iter().rev() {
-            ctx.block_on(s3.delete(&o.key))?;
-            freed += o.size;
-        }
+        freed += remove(ctx, id)?;
     }
     Ok(json!({"kept": kept, "deleted": delete, "freed_bytes": freed}))
+}
+
+/// Remove one backup's files from the store; returns the bytes freed.
+pub fn remove(ctx: &Context, id: &str) -> HostResult<u64> {
+    let s3 = store::client(ctx);
+    let objects = ctx.block_on(s3.list(&prefix(id)))?;
+    // Deepest first: a folder object goes after what is in it.
+    for o in objects.iter().rev() {
+        ctx.block_on(s3.delete(&o.key))?;
+    }
+    Ok(objects.iter().map(|o| o.size).sum())
 }
 
 #[cfg(test)]

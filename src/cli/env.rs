@@ -98,16 +98,18 @@ pub fn add_to(root: Command) -> Command {
                         "Copy SRC's config file to DST as it is written (what it extends included), with \
                          DST's own ports (clear of every environment's) and Docker names (elysiactl-DST), \
                          so the clone runs beside SRC. A remote SRC is copied unchanged.\n\n\
-                         --data copies the collections too, through the batch API (schema first, then \
-                         every object with its vectors; the replication factor capped at DST's nodes), \
-                         and counts each at both ends (exit 1 when a count differs). DST's cluster must \
+                         --data copies the collections too: through a backup restored into DST when both \
+                         use one backup store (removed once the copy is equal), else through the batch API \
+                         (schema first, then every object with its vectors; the replication factor capped \
+                         at DST's nodes). Each collection is then read whole at both ends (exit 1 when a \
+                         count or content fingerprint differs). DST's cluster must \
                          run: clone the config, `elysiactl --env DST start`, then `env clone SRC DST \
                          --data` again (an existing DST gets only the data). A collection DST already \
                          has is refused, nothing copied.",
                     )
                     .arg(Arg::new("src").value_name("SRC").required(true).help("The environment to copy"))
                     .arg(Arg::new("dst").value_name("DST").required(true).help("The new environment's name, or with --data an existing one"))
-                    .arg(Arg::new("data").long("data").action(ArgAction::SetTrue).help("Also copy the data: schema, then every object with its vectors through the batch API, counted at both ends (DST's cluster must run)"))
+                    .arg(Arg::new("data").long("data").action(ArgAction::SetTrue).help("Also copy the data (through a shared backup store, else the batch API), checked at both ends by count and content fingerprint (DST's cluster must run)"))
                     .arg(Arg::new("collection").long("collection").value_name("NAME").action(ArgAction::Append).requires("data").help("With --data: only this collection (repeatable)"))
                     .arg(json_flag())
                     .after_help("Examples:\n  elysiactl env clone staging staging-2\n  elysiactl --env staging-2 start\n  elysiactl env clone staging staging-2 --data"),
@@ -163,10 +165,21 @@ fn clone_data(s: &ArgMatches, src: &str, dst: &str, json_mode: bool) -> Result<i
         .cloned()
         .collect();
     let rt = runtime()?;
-    let v = envs::copy_data(src, dst, &only, rt.handle())?;
+    let v = envs::clone_data(src, dst, &only, rt.handle())?;
     if json_mode {
         print(&v);
     } else {
+        match v["backup"].as_str() {
+            Some(id) if v["backup_removed"] == true => {
+                println!(
+                    "copied through backup {id} (removed from the store once the copy was equal)"
+                )
+            }
+            Some(id) => {
+                println!("copied through backup {id} (kept in the store: the copy differs)")
+            }
+            None => println!("copied through the batch API"),
+        }
         let rows = v["collections"].as_array().cloned().unwrap_or_default();
         table(
             &rows,
@@ -175,6 +188,7 @@ fn clone_data(s: &ArgMatches, src: &str, dst: &str, json_mode: bool) -> Result<i
                 "written",
                 "source_count",
                 "target_count",
+                "target_fingerprint",
                 "equal",
             ],
         );

@@ -654,6 +654,115 @@ pub fn copy_data(
     }))
 }
 
+/// `env clone SRC DST --data`. When both environments' nodes use one
+/// backup store, through a backup of SRC restored into DST: Weaviate ships
+/// the shards' files instead of every object passing through the API (the
+/// backup is removed once the copy is equal). Otherwise
+/// through the batch API ([`copy_data`]). Either way each collection is then
+/// read whole at both ends: `equal` means the same count and the same
+/// content fingerprint.
+pub fn clone_data(
+    src: &str,
+    dst: &str,
+    only: &[String],
+    rt: &tokio::runtime::Handle,
+) -> HostResult<Value> {
+    let (xs, xd) = (context_of(src, rt)?, context_of(dst, rt)?);
+    let shared_store = xs.config.backup.enabled
+        && crate::backup::check_same_store(&xs.config.backup, &xd.config.backup, dst).is_ok();
+    let mut v = if shared_store {
+        copy_through_backup(&xs, &xd, src, dst, only)?
+    } else {
+        let mut v = copy_data(src, dst, only, rt)?;
+        v["method"] = json!("batch");
+        v
+    };
+    let names: Vec<String> = v["collections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["collection"].as_str().map(str::to_string))
+        .collect();
+    let (facts_src, facts_dst) = (
+        crate::backup::collection_facts(&xs, &names)?,
+        crate::backup::collection_facts(&xd, &names)?,
+    );
+    for row in v["collections"].as_array_mut().into_iter().flatten() {
+        let name = row["collection"].as_str().unwrap_or_default().to_string();
+        let (a, b) = (&facts_src[&name], &facts_dst[&name]);
+        row["source_fingerprint"] = a["fingerprint"].clone();
+        row["target_fingerprint"] = b["fingerprint"].clone();
+        row["source_count"] = a["count"].clone();
+        row["target_count"] = b["count"].clone();
+        // A multi-tenant collection has no whole-collection facts; its
+        // counts from the copy stand.
+        row["equal"] = json!(a == b && row["equal"] != false);
+    }
+    let equal = v["collections"]
+        .as_array()
+        .is_some_and(|c| c.iter().all(|r| r["equal"] == true));
+    v["equal"] = json!(equal);
+    // The backup was only the vehicle; one that did not give an equal copy
+    // stays for a look.
+    if let (Some(id), true) = (v["backup"].as_str().map(str::to_string), equal) {
+        crate::backup::remove(&xs, &id)?;
+        v["backup_removed"] = json!(true);
+    }
+    Ok(v)
+}
+
+/// `clone_data`'s backup path: a full backup of the collections (all of
+/// SRC's, or `only`) in SRC's store, restored into DST.
+fn copy_through_backup(
+    xs: &Context,
+    xd: &Context,
+    src: &str,
+    dst: &str,
+    only: &[String],
+) -> HostResult<Value> {
+    use crate::backup::{self, CreateOpts, RestoreOpts};
+    let timeout = std::time::Duration::from_secs(3600);
+    let id = format!("clone-{}", backup::default_id());
+    xs.out.status(&format!(
+        "backing up {src} as {id}, to restore it into {dst}"
+    ));
+    let made = backup::create(
+        xs,
+        &CreateOpts {
+            id: Some(id.clone()),
+            base: None,
+            incremental: false,
+            include: only.to_vec(),
+            exclude: Vec::new(),
+            compression: None,
+            wait: true,
+            timeout,
+        },
+    )?;
+    let restored = backup::restore_into(
+        xs,
+        Some((dst, xd)),
+        &id,
+        &RestoreOpts {
+            include: only.to_vec(),
+            exclude: Vec::new(),
+            wait: true,
+            timeout,
+        },
+    )?;
+    let rows: Vec<Value> = restored["collections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| json!({"collection": c}))
+        .collect();
+    Ok(json!({
+        "source": src, "target": dst, "method": "backup", "backup": id,
+        "backup_seconds": made["seconds"], "restore_seconds": restored["seconds"],
+        "collections": rows,
+    }))
+}
+
 /// Remove environment `name`'s config (its state and data folders are
 /// left, and named). Refused for `default`, for one another extends, and
 /// while its stack may run unless `force`.
