@@ -1,14 +1,16 @@
 //! The swarm runtime on a one-node swarm: the lifecycle scenario the other
 //! runtimes pass (start, status with each node's host, a playbook in Rhai
 //! and in Lua, a rolling restart through Swarm's service updates under the
-//! official Python client's reads and writes, stop), then that `stop` left
-//! no service, network or container, only the data volumes it keeps.
+//! official Python client's reads and writes, stop), `weaviate scale` from
+//! three nodes to five and back, then that `stop` left no service, network
+//! or container, only the three data volumes it keeps.
 //!
 //! The engine is put in Swarm mode for the test when it is not, and left
 //! as it was found.
 
 mod common;
 
+use common::scaling::{scale_round_trip, stack_with_room};
 use common::{docker_available, docker_get, docker_request_with, elysia_venv, require, Stack};
 use serde_json::{json, Value};
 
@@ -103,7 +105,7 @@ fn swarm_runtime_lifecycle() {
     // Declared before the stack, so it is dropped after it: the stack's own
     // clean-up still finds the engine in Swarm mode.
     let swarm: SwarmMode;
-    let s = Stack::new("swarm", 3, false, "");
+    let s = stack_with_room("swarm");
 
     // Not in Swarm mode: start refuses and says how to get there.
     let made_here = swarm_state() != "active";
@@ -116,6 +118,10 @@ fn swarm_runtime_lifecycle() {
     swarm = SwarmMode::ensure();
 
     common::scenario::full(&s, false);
+    // Grown to five nodes and back, with the two extra nodes' volumes
+    // removed: Swarm services added and removed, RAFT removal through the
+    // task's helper (its data port is on the overlay network).
+    scale_round_trip(&s);
 
     // stop removed the services, their containers and the overlay network,
     // and kept the three data volumes (removed only by a purge).

@@ -16,6 +16,7 @@
 
 use super::{common_node_env, NodeState, WeaviateRuntime};
 use crate::base::config::{NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::base::process as proc;
 use crate::clients::docker::{
@@ -708,8 +709,11 @@ impl WeaviateRuntime for DockerRuntime {
             .unwrap_or_default()
     }
 
-    fn cluster_api(&self, index: usize) -> HostResult<String> {
-        Ok(format!("{}:{DATA_PORT}", self.node_ip(index)?))
+    /// Through the node's address on the cluster's bridge network, which
+    /// the host reaches.
+    fn remove_from_raft(&self, ctx: &Context, via: usize, node: &str) -> HostResult<()> {
+        let address = format!("{}:{DATA_PORT}", self.node_ip(via)?);
+        super::remove_through_cluster_api(ctx, &address, node)
     }
 
     fn forget_node(&self, index: usize) -> HostResult<()> {

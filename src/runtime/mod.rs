@@ -11,6 +11,7 @@ pub mod swarm;
 mod swarm_image;
 
 use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::context::Context;
 use crate::base::error::HostResult;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -90,9 +91,9 @@ pub trait WeaviateRuntime: Send + Sync {
     fn data_path(&self, index: usize) -> HostResult<Option<std::path::PathBuf>>;
     /// Where the node's log is: a file, or a container's output.
     fn log_location(&self, index: usize) -> HostResult<LogLocation>;
-    /// Where the node's internal cluster API answers (`host:port`, the
-    /// data port): RAFT membership changes are made there.
-    fn cluster_api(&self, index: usize) -> HostResult<String>;
+    /// Take `node` out of the RAFT configuration through node `via`'s
+    /// internal cluster API (its data port; any node forwards to the leader).
+    fn remove_from_raft(&self, ctx: &Context, via: usize, node: &str) -> HostResult<()>;
     /// Remove a stopped node that left the cluster for good (`weaviate
     /// scale` down): its container and its data, so a node of that name
     /// added later starts empty instead of with a RAFT state it was removed
@@ -101,6 +102,18 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Remove what `stop` leaves on purpose (containers, network; never data
     /// volumes or folders unless `purge_data`).
     fn cleanup(&self, purge_data: bool) -> HostResult<()>;
+}
+
+/// `POST /v1/cluster/remove` at `address` (`host:port` of a node's data
+/// port, reachable from here): how the process and docker runtimes take a
+/// node out of RAFT.
+pub fn remove_through_cluster_api(ctx: &Context, address: &str, node: &str) -> HostResult<()> {
+    let c = crate::clients::weaviate::WeaviateClient::new(
+        ctx.http.clone(),
+        format!("http://{address}"),
+        &Default::default(),
+    );
+    ctx.block_on(c.remove_raft_peer(node))
 }
 
 /// Microseconds per 100 ms CFS period for `percent` of one CPU; at least

@@ -3,6 +3,7 @@
 
 use super::{common_node_env, NodeState, WeaviateRuntime};
 use crate::base::config::{node_name, NodeSpec, RuntimeKind, WeaviateConfig, MAX_NODES};
+use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::base::paths;
 use crate::base::process::{self as proc, PidState, SpawnSpec};
@@ -382,8 +383,9 @@ impl WeaviateRuntime for ProcessRuntime {
             .unwrap_or_default()
     }
 
-    fn cluster_api(&self, index: usize) -> HostResult<String> {
-        Ok(format!("127.0.0.1:{}", self.node(index)?.data_port))
+    fn remove_from_raft(&self, ctx: &Context, via: usize, node: &str) -> HostResult<()> {
+        let address = format!("127.0.0.1:{}", self.node(via)?.data_port);
+        super::remove_through_cluster_api(ctx, &address, node)
     }
 
     fn forget_node(&self, index: usize) -> HostResult<()> {

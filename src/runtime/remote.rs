@@ -6,6 +6,7 @@
 
 use super::{LogLocation, NodeState, WeaviateRuntime};
 use crate::base::config::{RuntimeKind, WeaviateConfig};
+use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use std::time::Duration;
 
@@ -92,7 +93,7 @@ impl WeaviateRuntime for RemoteRuntime {
     fn log_location(&self, _index: usize) -> HostResult<LogLocation> {
         self.refuse("read its nodes' logs")
     }
-    fn cluster_api(&self, _index: usize) -> HostResult<String> {
+    fn remove_from_raft(&self, _ctx: &Context, _via: usize, _node: &str) -> HostResult<()> {
         self.refuse("change its RAFT membership")
     }
     fn forget_node(&self, _index: usize) -> HostResult<()> {

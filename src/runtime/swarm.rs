@@ -25,6 +25,7 @@
 use super::docker::DockerRuntime;
 use super::{LogLocation, NodeState, WeaviateRuntime};
 use crate::base::config::{NodeSpec, RuntimeKind, WeaviateConfig};
+use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::clients::docker::{
     self as dk, ContainerDetails, Docker, ServiceDefinition, ServiceInfo, ServicePort,
@@ -686,16 +687,30 @@ impl WeaviateRuntime for SwarmRuntime {
         Ok(LogLocation::Container(container))
     }
 
-    /// A task's overlay address is not reachable from the host, so the
-    /// cluster API cannot be called from here (`weaviate scale` refuses a
-    /// swarm for this reason).
-    fn cluster_api(&self, index: usize) -> HostResult<String> {
-        let node = self.docker.node(index)?;
-        Err(HostError::validation(format!(
-            "{}'s cluster API listens on the swarm's overlay network, which this host cannot reach",
-            node.name
-        ))
-        .with_hint("change RAFT membership from a container attached to the overlay network"))
+    /// The data port listens on the overlay network, which the host cannot
+    /// reach: the task's own helper makes the call from inside it (an exec
+    /// in its container, so `via` must run on this host).
+    fn remove_from_raft(&self, _ctx: &Context, via: usize, node: &str) -> HostResult<()> {
+        let via = self.docker.node(via)?;
+        let docker = self.docker.docker()?;
+        self.docker.block(async {
+            let container = self.running_task(&docker, &via).await?;
+            let (code, printed) = dk::exec(
+                &docker,
+                &container,
+                &[super::swarm_image::HELPER_PATH, "--raft-remove", node],
+            )
+            .await?;
+            if code == 0 {
+                return Ok(());
+            }
+            Err(HostError::weaviate(format!(
+                "{} could not take {node} out of RAFT: {}",
+                via.name,
+                printed.trim()
+            ))
+            .with_hint("check `elysiactl status`; run the scale again once the cluster is ready"))
+        })
     }
 
     fn forget_node(&self, index: usize) -> HostResult<()> {

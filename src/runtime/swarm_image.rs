@@ -14,18 +14,47 @@ use std::collections::BTreeMap;
 /// (ELYSIACTL_OVERLAY_SUBNET) and passes it as CLUSTER_BIND_ADDR: memberlist
 /// then listens and advertises there, and keeps its LAN timings (an
 /// advertise address alone would switch Weaviate to the slower WAN ones).
+///
+/// `elysiactl-advertise --raft-remove NODE`, run inside a task (an exec),
+/// posts to the node's own cluster API on the data port, which only the
+/// overlay network reaches: how `weaviate scale` takes a node out of RAFT.
 const ADVERTISE_HELPER_GO: &str = r#"// elysiactl-advertise: run a program with CLUSTER_BIND_ADDR set to
-// this container's address in ELYSIACTL_OVERLAY_SUBNET (built by elysiactl).
+// this container's address in ELYSIACTL_OVERLAY_SUBNET (built by elysiactl);
+// or, with --raft-remove NODE, take NODE out of RAFT through this node's
+// cluster API (CLUSTER_DATA_BIND_PORT).
 package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"strings"
 	"syscall"
 )
 
+func raftRemove(node string) {
+	body := strings.NewReader(fmt.Sprintf(`{"node": %q}`, node))
+	url := "http://127.0.0.1:" + os.Getenv("CLUSTER_DATA_BIND_PORT") + "/v1/cluster/remove"
+	resp, err := http.Post(url, "application/json", body)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "elysiactl-advertise:", err)
+		os.Exit(1)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		fmt.Fprintln(os.Stderr, "elysiactl-advertise:", resp.Status, strings.TrimSpace(string(text)))
+		os.Exit(1)
+	}
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "--raft-remove" {
+		raftRemove(os.Args[2])
+		return
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: elysiactl-advertise PROGRAM [ARGS...]")
 		os.Exit(2)
@@ -48,6 +77,9 @@ func main() {
 	os.Exit(127)
 }
 "#;
+
+/// Where the helper is in the swarm image.
+pub const HELPER_PATH: &str = "/bin/elysiactl-advertise";
 
 /// Names the helper's version, so a changed helper makes a new swarm image.
 pub fn swarm_helper_digest() -> String {

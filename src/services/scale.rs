@@ -156,22 +156,15 @@ pub fn rounds(moves: &[Move]) -> Vec<Vec<Move>> {
     rounds
 }
 
-/// The runtimes scaling is built for: a remote cluster is scaled where it
-/// runs, and a swarm's cluster API (for RAFT removal) is on an overlay
-/// network the host cannot reach.
-fn refuse_unsupported(ctx: &Context) -> HostResult<()> {
-    use crate::base::config::RuntimeKind;
-    match runtime::select(&ctx.config, &ctx.rt)?.kind() {
-        RuntimeKind::Remote => Err(runtime::remote::managed_elsewhere(
+/// A remote cluster is scaled where it runs.
+fn refuse_remote(ctx: &Context) -> HostResult<()> {
+    if runtime::select(&ctx.config, &ctx.rt)?.kind() == crate::base::config::RuntimeKind::Remote {
+        return Err(runtime::remote::managed_elsewhere(
             &ctx.config.weaviate,
             "add or remove its nodes",
-        )),
-        RuntimeKind::Swarm => Err(HostError::validation(
-            "scaling a swarm cluster is not built yet: removing a node from RAFT needs its cluster API, which listens on the overlay network this host cannot reach",
-        )
-        .with_hint("scaling works in the process and docker runtimes; on swarm it is listed as not built in docs/commands.md")),
-        RuntimeKind::Process | RuntimeKind::Docker => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// The configuration with `to` nodes, checked (ports, limits) before
@@ -226,7 +219,7 @@ fn client(ctx: &Context) -> HostResult<WeaviateClient> {
 /// and go, which replicas move, and each collection as it is now. Reads
 /// only; refuses what cannot be done safely.
 pub fn plan(ctx: &Context, to: usize) -> HostResult<Plan> {
-    refuse_unsupported(ctx)?;
+    refuse_remote(ctx)?;
     resized(ctx, to)?;
     let from = ctx.config.weaviate.nodes;
     let ready = super::weaviate::readiness(ctx);
@@ -334,7 +327,7 @@ fn grow(ctx: &Context, after: &Context, p: &Plan, timeout: Duration) -> HostResu
             .warn("the new nodes did not join; stopping them again");
         for &i in &new {
             let _ = rt.stop_node(i, Duration::from_secs(ctx.config.weaviate.stop_timeout));
-            let _ = remove_from_raft(ctx, rt.as_ref(), &node_name(i));
+            let _ = rt.remove_from_raft(ctx, 0, &node_name(i));
             let _ = rt.forget_node(i);
         }
         set_node_count(ctx, p.from)?;
@@ -378,19 +371,6 @@ fn run_moves(after: &Context, moves: &[Move], timeout: Duration) -> HostResult<(
     Ok(())
 }
 
-/// Take `node` out of the RAFT configuration through the first kept node's
-/// internal cluster API.
-fn remove_from_raft(ctx: &Context, rt: &dyn WeaviateRuntime, node: &str) -> HostResult<()> {
-    let api = rt.cluster_api(0)?;
-    let c = WeaviateClient::new(
-        ctx.http.clone(),
-        format!("http://{api}"),
-        &Default::default(),
-    )
-    .with_node_name(&node_name(0));
-    ctx.block_on(c.remove_raft_peer(node))
-}
-
 /// Stop the nodes that go, once no replica is left on them; take them out
 /// of RAFT; remove their data; write the smaller node count.
 fn shrink(ctx: &Context, after: &Context, rt: &dyn WeaviateRuntime, p: &Plan) -> HostResult<()> {
@@ -415,7 +395,7 @@ fn shrink(ctx: &Context, after: &Context, rt: &dyn WeaviateRuntime, p: &Plan) ->
         let name = node_name(i);
         ctx.out.status(&format!("removing {name}"));
         rt.stop_node(i, stop_timeout)?;
-        if let Err(e) = remove_from_raft(ctx, rt, &name) {
+        if let Err(e) = rt.remove_from_raft(ctx, 0, &name) {
             // Already out (a scale that stopped half-way, run again).
             if raft_members(after)?.iter().any(|(id, _)| *id == name) {
                 return Err(e);

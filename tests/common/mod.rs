@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod scaling;
 pub mod scenario;
 
 use serde_json::Value;
@@ -87,6 +88,9 @@ pub struct Stack {
     pub grpc_port: u16,
     pub elysia_port: u16,
     pub nodes: usize,
+    /// Nodes the port blocks (and the clean-up of docker volumes) are sized
+    /// for: `nodes`, or more for a test that scales the cluster.
+    pub node_room: usize,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -149,6 +153,7 @@ impl Stack {
             grpc_port,
             elysia_port,
             nodes,
+            node_room: nodes,
             extra_env: Vec::new(),
         }
     }
@@ -282,7 +287,7 @@ impl Drop for Stack {
             docker_request("DELETE", &format!("/containers/{id}?force=true&v=true"));
         }
         if self.runtime == "swarm" {
-            for i in 0..self.nodes {
+            for i in 0..self.node_room {
                 docker_request(
                     "DELETE",
                     &format!("/services/{}-weaviate-{i}", self.cluster_name),

@@ -533,6 +533,42 @@ pub async fn unpause_container(docker: &Docker, name: &str) -> HostResult<()> {
     })
 }
 
+/// Run `cmd` inside a running container (`docker exec`) and wait for it:
+/// its exit code and what it printed (stdout and stderr together).
+pub async fn exec(docker: &Docker, name: &str, cmd: &[&str]) -> HostResult<(i64, String)> {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    let created = docker
+        .create_exec(
+            name,
+            CreateExecOptions {
+                cmd: Some(cmd.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| engine_error(&format!("cannot run {} in {name}", cmd.join(" ")), e))?;
+    let mut printed = String::new();
+    if let StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| engine_error(&format!("cannot run {} in {name}", cmd.join(" ")), e))?
+    {
+        while let Some(chunk) = output.next().await {
+            match chunk {
+                Ok(c) => printed.push_str(&String::from_utf8_lossy(&c.into_bytes())),
+                Err(e) => return Err(engine_error(&format!("reading {} in {name}", cmd[0]), e)),
+            }
+        }
+    }
+    let inspected = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| engine_error(&format!("cannot read how {} ended in {name}", cmd[0]), e))?;
+    Ok((inspected.exit_code.unwrap_or(-1), printed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ mod volumes;
 
 pub use bollard::Docker;
 pub use containers::{
-    cpu_quota, create_container, find_container, inspect, kill_container, list_containers,
+    cpu_quota, create_container, exec, find_container, inspect, kill_container, list_containers,
     logs_between, logs_tail, pause_container, remove_container, set_cpu_quota, start_container,
     stop_container, unpause_container,
 };
