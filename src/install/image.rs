@@ -3,7 +3,7 @@
 //! through the Docker engine, no registry involved.
 
 use crate::base::error::{HostError, HostResult};
-use crate::clients::docker::{self as dk, tar_header as header, Docker, OWNED_LABEL};
+use crate::clients::docker::{self as dk, Docker, OWNED_LABEL};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -15,42 +15,13 @@ CMD [\"--host\", \"0.0.0.0\", \"--port\", \"8080\", \"--scheme\", \"http\"]\n";
 
 /// The build context as an in-memory tar: Dockerfile, rootfs/bin/weaviate-server, rootfs/tmp/.
 fn weaviate_context(binary: &[u8]) -> HostResult<Vec<u8>> {
-    let io = |e: std::io::Error| HostError::io("cannot assemble the image build context", e);
-    let mut b = tar::Builder::new(Vec::with_capacity(binary.len() + 16 * 1024));
-    let df = WEAVIATE_DOCKERFILE.as_bytes();
-    b.append(
-        &header(
-            "Dockerfile",
-            df.len() as u64,
-            0o644,
-            tar::EntryType::Regular,
-        ),
-        df,
-    )
-    .map_err(io)?;
-    for dir in ["rootfs/", "rootfs/bin/"] {
-        b.append(
-            &header(dir, 0, 0o755, tar::EntryType::Directory),
-            std::io::empty(),
-        )
-        .map_err(io)?;
-    }
-    b.append(
-        &header("rootfs/tmp/", 0, 0o1777, tar::EntryType::Directory),
-        std::io::empty(),
-    )
-    .map_err(io)?;
-    b.append(
-        &header(
-            "rootfs/bin/weaviate-server",
-            binary.len() as u64,
-            0o755,
-            tar::EntryType::Regular,
-        ),
-        binary,
-    )
-    .map_err(io)?;
-    b.into_inner().map_err(io)
+    dk::build_context(&[
+        ("Dockerfile", 0o644, Some(WEAVIATE_DOCKERFILE.as_bytes())),
+        ("rootfs/", 0o755, None),
+        ("rootfs/bin/", 0o755, None),
+        ("rootfs/tmp/", 0o1777, None),
+        ("rootfs/bin/weaviate-server", 0o755, Some(binary)),
+    ])
 }
 
 /// Build `image` from a static weaviate-server binary: `FROM scratch`, the

@@ -2,7 +2,7 @@
 //! helper in front, built locally from the Weaviate image (no registry).
 
 use crate::base::error::{HostError, HostResult};
-use crate::clients::docker::{self as dk, tar_header as header, Docker, OWNED_LABEL};
+use crate::clients::docker::{self as dk, Docker, OWNED_LABEL};
 use std::collections::BTreeMap;
 
 /// The swarm runtime's entry point in front of weaviate-server. A task on
@@ -138,30 +138,11 @@ fn build_advertise_helper() -> HostResult<Vec<u8>> {
 /// the same server behind the helper above, tagged `image`.
 pub async fn build_swarm_image(docker: &Docker, base_image: &str, image: &str) -> HostResult<()> {
     let helper = build_advertise_helper()?;
-    let io = |e: std::io::Error| HostError::io("cannot assemble the image build context", e);
-    let mut b = tar::Builder::new(Vec::with_capacity(helper.len() + 4096));
     let df = swarm_dockerfile(base_image);
-    b.append(
-        &header(
-            "Dockerfile",
-            df.len() as u64,
-            0o644,
-            tar::EntryType::Regular,
-        ),
-        df.as_bytes(),
-    )
-    .map_err(io)?;
-    b.append(
-        &header(
-            "elysiactl-advertise",
-            helper.len() as u64,
-            0o755,
-            tar::EntryType::Regular,
-        ),
-        helper.as_slice(),
-    )
-    .map_err(io)?;
-    let context = b.into_inner().map_err(io)?;
+    let context = dk::build_context(&[
+        ("Dockerfile", 0o644, Some(df.as_bytes())),
+        ("elysiactl-advertise", 0o755, Some(&helper)),
+    ])?;
     let labels = BTreeMap::from([(OWNED_LABEL.to_string(), "true".to_string())]);
     dk::build_image(docker, context, image, &labels, "check that /var/lib/docker has free space and that the Weaviate image exists (`elysiactl install weaviate`)").await
 }

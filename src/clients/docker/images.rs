@@ -10,9 +10,37 @@ use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// One entry of an image build context: a file with its bytes, or a
+/// folder (`None`), with its mode.
+pub type ContextEntry<'a> = (&'a str, u32, Option<&'a [u8]>);
+
+/// A build context as an in-memory tar of `entries`, in order.
+pub fn build_context(entries: &[ContextEntry]) -> HostResult<Vec<u8>> {
+    let io = |e: std::io::Error| HostError::io("cannot assemble the image build context", e);
+    let size: usize = entries
+        .iter()
+        .filter_map(|(_, _, b)| b.map(<[u8]>::len))
+        .sum();
+    let mut b = tar::Builder::new(Vec::with_capacity(size + 4096));
+    for (path, mode, bytes) in entries {
+        match bytes {
+            Some(data) => b.append(
+                &tar_header(path, data.len() as u64, *mode, tar::EntryType::Regular),
+                *data,
+            ),
+            None => b.append(
+                &tar_header(path, 0, *mode, tar::EntryType::Directory),
+                std::io::empty(),
+            ),
+        }
+        .map_err(io)?;
+    }
+    b.into_inner().map_err(io)
+}
+
 /// A build context entry's tar header, with a fixed owner and time so the
 /// same files make the same context (and the engine's cache holds).
-pub fn tar_header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
+fn tar_header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     // A fixed time keeps the context identical between builds.
     h.set_mtime(1_700_000_000);

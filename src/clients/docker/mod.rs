@@ -32,7 +32,7 @@ pub use containers::{
     logs_between, logs_tail, pause_container, remove_container, set_cpu_quota, start_container,
     stop_container, unpause_container,
 };
-pub use images::{build_image, image_exists, image_id, list_images, tar_header};
+pub use images::{build_context, build_image, image_exists, image_id, list_images, ContextEntry};
 pub use models::{
     fingerprint, ContainerDetails, ContainerInfo, ContainerSpec, ContainerStats, EngineInfo,
     ImageInfo, NetworkAttachment, NetworkInfo, PortMapping, PortSpec, ServiceInfo, SwarmState,
