@@ -221,6 +221,28 @@ impl DockerRuntime {
         env
     }
 
+    /// Refuse a host port another program holds, naming the program.
+    pub(super) fn port_free(
+        host_ip: &str,
+        port: u16,
+        what: &str,
+        node: &NodeSpec,
+    ) -> HostResult<()> {
+        if !proc::port_in_use(host_ip, port) {
+            return Ok(());
+        }
+        let owner = proc::port_owner(port)
+            .map(|(pid, prog)| format!(" by {prog} (PID {pid})"))
+            .unwrap_or_default();
+        Err(HostError::validation(format!(
+            "port {port} ({what} port of {}) on {host_ip} is already taken{owner}",
+            node.name
+        ))
+        .with_hint(
+            "stop whatever holds it, or move the cluster: set weaviate.rest_port / grpc_port / metrics_port in the config",
+        ))
+    }
+
     /// Host ports of a node: (what, host port, container port).
     pub(super) fn published(node: &NodeSpec) -> [(&'static str, u16, u16); 3] {
         [
@@ -328,18 +350,7 @@ impl DockerRuntime {
                         "stop that container, or move the cluster: set weaviate.rest_port / grpc_port / metrics_port in the config",
                     ));
                 }
-                if proc::port_in_use(&host_ip, port) {
-                    let owner = proc::port_owner(port)
-                        .map(|(pid, prog)| format!(" by {prog} (PID {pid})"))
-                        .unwrap_or_default();
-                    return Err(HostError::validation(format!(
-                        "port {port} ({what} port of {}) on {host_ip} is already taken{owner}",
-                        node.name
-                    ))
-                    .with_hint(
-                        "stop whatever holds it, or move the cluster: set weaviate.rest_port / grpc_port / metrics_port in the config",
-                    ));
-                }
+                Self::port_free(&host_ip, port, what, node)?;
             }
         }
         Ok(())

@@ -298,18 +298,7 @@ impl SwarmRuntime {
                         "remove that service, or move the cluster: set weaviate.rest_port / grpc_port / metrics_port in the config",
                     ));
                 }
-                if crate::base::process::port_in_use(&host_ip, port) {
-                    let owner = crate::base::process::port_owner(port)
-                        .map(|(pid, prog)| format!(" by {prog} (PID {pid})"))
-                        .unwrap_or_default();
-                    return Err(HostError::validation(format!(
-                        "port {port} ({what} port of {}) on {host_ip} is already taken{owner}",
-                        node.name
-                    ))
-                    .with_hint(
-                        "stop whatever holds it, or move the cluster: set weaviate.rest_port / grpc_port / metrics_port in the config",
-                    ));
-                }
+                DockerRuntime::port_free(&host_ip, port, what, node)?;
             }
         }
         Ok(())
