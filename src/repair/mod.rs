@@ -11,7 +11,6 @@ use crate::base::error::{Category, HostError, HostResult};
 use crate::base::paths;
 use crate::clients::weaviate::WeaviateClient;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -64,31 +63,6 @@ pub fn plan(
         }
     }
     Ok((plan, unsafe_reasons))
-}
-
-/// Every shard's replica set, from the replication API.
-fn placement(
-    c: &WeaviateClient,
-    ctx: &Context,
-    class: &str,
-) -> HostResult<Vec<(String, BTreeSet<String>)>> {
-    let v = ctx.block_on(c.sharding_state(class))?;
-    Ok(v["shardingState"]["shards"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            (
-                s["shard"].as_str().unwrap_or("").to_string(),
-                s["replicas"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r.as_str().map(str::to_string))
-                    .collect(),
-            )
-        })
-        .collect())
 }
 
 /// A scale only raises a factor.
@@ -162,7 +136,7 @@ pub fn scale_up(
         wait_for_ops(ctx, c, class, &op_ids, timeout, "the factor is unchanged")?;
     }
     // Every shard must now have the replicas, or the PUT is refused.
-    let shards = placement(c, ctx, class)?;
+    let shards = ctx.block_on(c.shard_replicas(class))?;
     if let Some((s, r)) = shards.iter().find(|(_, r)| (r.len() as u64) < factor) {
         return Err(HostError::weaviate(format!(
             "{class}: shard {s} has {} replicas after copying, not {factor}",

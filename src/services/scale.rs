@@ -180,28 +180,6 @@ fn resized(ctx: &Context, to: usize) -> HostResult<Config> {
     Ok(cfg)
 }
 
-fn placement(
-    ctx: &Context,
-    c: &WeaviateClient,
-    class: &str,
-) -> HostResult<Vec<(String, BTreeSet<String>)>> {
-    let v = ctx.block_on(c.sharding_state(class))?;
-    Ok(v["shardingState"]["shards"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            let replicas = s["replicas"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str().map(str::to_string))
-                .collect();
-            (s["shard"].as_str().unwrap_or("").to_string(), replicas)
-        })
-        .collect())
-}
-
 fn count(ctx: &Context, c: &WeaviateClient, def: &Value) -> HostResult<Option<u64>> {
     if def["multiTenancyConfig"]["enabled"].as_bool() == Some(true) {
         return Ok(None);
@@ -243,7 +221,7 @@ pub fn plan(ctx: &Context, to: usize) -> HostResult<Plan> {
             too_big.push(format!("{class} (factor {factor})"));
             continue;
         }
-        let shards = placement(ctx, &c, &class)?;
+        let shards = ctx.block_on(c.shard_replicas(&class))?;
         moves.extend(moves_for(&class, &shards, &keep).map_err(|why| {
             HostError::validation(why)
                 .with_hint("lower the collection's factor first, or keep more nodes")
@@ -376,7 +354,8 @@ fn run_moves(after: &Context, moves: &[Move], timeout: Duration) -> HostResult<(
 fn shrink(ctx: &Context, after: &Context, rt: &dyn WeaviateRuntime, p: &Plan) -> HostResult<()> {
     let c = client(after)?;
     for col in &p.collections {
-        let left: Vec<String> = placement(after, &c, &col.collection)?
+        let left: Vec<String> = after
+            .block_on(c.shard_replicas(&col.collection))?
             .into_iter()
             .filter(|(_, r)| r.iter().any(|n| p.remove.contains(n)))
             .map(|(s, _)| s)
@@ -441,7 +420,7 @@ fn verify(after: &Context, p: &Plan) -> HostResult<Value> {
             .cloned()
             .unwrap_or(Value::Null);
         let objects = count(after, &c, &def)?;
-        let shards = placement(after, &c, &col.collection)?;
+        let shards = after.block_on(c.shard_replicas(&col.collection))?;
         let short: Vec<&str> = shards
             .iter()
             .filter(|(_, r)| r.len() < col.factor)

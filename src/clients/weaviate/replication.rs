@@ -5,6 +5,7 @@ use super::{class_name, no_such_collection, path_segment, WeaviateClient};
 use crate::base::error::HostResult;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 impl WeaviateClient {
     /// `GET /v1/replication/sharding-state?collection=C`: which nodes hold each
@@ -19,6 +20,26 @@ impl WeaviateClient {
             return Err(no_such_collection(&class));
         }
         self.json_of(&Method::GET, path, reply)
+    }
+
+    /// Each shard of `class` with the nodes holding a replica, from
+    /// [`sharding_state`](Self::sharding_state).
+    pub async fn shard_replicas(&self, class: &str) -> HostResult<Vec<(String, BTreeSet<String>)>> {
+        let v = self.sharding_state(class).await?;
+        Ok(v["shardingState"]["shards"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                let replicas = s["replicas"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect();
+                (s["shard"].as_str().unwrap_or("").to_string(), replicas)
+            })
+            .collect())
     }
 
     /// `GET /v1/replication/scale?collection=C&replicationFactor=N`: the
