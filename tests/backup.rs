@@ -40,38 +40,6 @@ fn store_dir(s: &Stack) -> PathBuf {
         .join("data/elysiactl/backup-store/elysiactl-backups")
 }
 
-fn generate(s: &Stack, collection: &str, pattern: &str, records: &str) -> Value {
-    s.run(&[
-        "test-data",
-        "generate",
-        "--collection",
-        collection,
-        "--pattern",
-        pattern,
-        "--records",
-        records,
-        "--replication-factor",
-        "3",
-        "--json",
-    ])
-    .ok()
-    .json()
-}
-
-fn validate(s: &Stack, collection: &str) -> Value {
-    let r = s
-        .run(&[
-            "test-data",
-            "validate",
-            "--collection",
-            collection,
-            "--json",
-        ])
-        .ok()
-        .json();
-    r[0].clone()
-}
-
 fn delete_collection(s: &Stack, name: &str) {
     let (code, body) = http(s.rest_port, "DELETE", &format!("/v1/schema/{name}"), None);
     assert_eq!(code, 200, "{body}");
@@ -125,8 +93,8 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     assert!(!String::from_utf8_lossy(&cmdline).contains(SECRET));
 
     // Data: two factor-3 collections of seeded objects.
-    let docs = generate(&s, "BackupDocs", "documents", "400");
-    let users = generate(&s, "BackupUsers", "user-activity", "300");
+    let docs = s.generate("BackupDocs", "documents", "400");
+    let users = s.generate("BackupUsers", "user-activity", "300");
     assert_eq!(s.factor_of("BackupDocs"), 3);
     let fingerprint = |g: &Value| g["dataset"]["fingerprint"].clone();
 
@@ -284,7 +252,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     let datasets = s.run(&["test-data", "list", "--json"]).ok().json();
     for (name, generated) in [("BackupDocs", &docs), ("BackupUsers", &users)] {
         // Every object as its seed makes it, on every replica.
-        let v = validate(&s, name);
+        let v = s.validate(name);
         assert_eq!(v["ok"], true, "{name}: {v}");
         assert_eq!(v["replicas_checked"], true, "{v}");
         let listed = datasets
@@ -610,7 +578,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
 
     // Incremental on the newest good backup; its base is kept by pruning,
     // and it restores.
-    generate(&s, "BackupMore", "synthetic", "100");
+    s.generate("BackupMore", "synthetic", "100");
     let inc = s
         .run(&[
             "backup",
@@ -648,7 +616,7 @@ fn backup_restore_verify_and_prune_on_a_factor_3_cluster() {
     );
     assert_eq!(s.count_of("BackupDocs"), 400);
     assert_eq!(s.count_of("BackupMore"), 100);
-    assert_eq!(validate(&s, "BackupMore")["ok"], true);
+    assert_eq!(s.validate("BackupMore")["ok"], true);
 
     // A node down: Weaviate refuses the backup, and the answer says what to do.
     common::signal(s.node_pid(2), "KILL");
@@ -894,7 +862,7 @@ fn docker_nodes_reach_the_store_on_the_host_and_restore_a_backup() {
         ),
     );
     s.run(&["start", "--timeout", "240"]).ok();
-    let docs = generate(&s, "DockerDocs", "documents", "200");
+    let docs = s.generate("DockerDocs", "documents", "200");
     let b = create(&s, "in-docker");
     assert_eq!(b["status"], "SUCCESS", "{b}");
     s.run(&["backup", "verify", "in-docker"]).ok();
@@ -902,7 +870,7 @@ fn docker_nodes_reach_the_store_on_the_host_and_restore_a_backup() {
     s.run(&["backup", "restore", "in-docker", "--wait"]).ok();
     assert_eq!(s.count_of("DockerDocs"), 200);
     assert_eq!(s.factor_of("DockerDocs"), 3);
-    let v = validate(&s, "DockerDocs");
+    let v = s.validate("DockerDocs");
     assert_eq!(v["ok"], true, "{v}");
     let listed = s.run(&["test-data", "list", "--json"]).ok().json();
     assert_eq!(

@@ -380,6 +380,39 @@ impl Stack {
             .unwrap_or_else(|| panic!("no count for {class}: {body}"))
     }
 
+    /// `test-data generate` of `records` objects of `pattern` at factor 3.
+    pub fn generate(&self, collection: &str, pattern: &str, records: &str) -> Value {
+        self.run(&[
+            "test-data",
+            "generate",
+            "--collection",
+            collection,
+            "--pattern",
+            pattern,
+            "--records",
+            records,
+            "--replication-factor",
+            "3",
+            "--json",
+        ])
+        .ok()
+        .json()
+    }
+
+    /// `test-data validate` of one collection: every object against its seed.
+    pub fn validate(&self, collection: &str) -> Value {
+        self.run(&[
+            "test-data",
+            "validate",
+            "--collection",
+            collection,
+            "--json",
+        ])
+        .ok()
+        .json()[0]
+            .clone()
+    }
+
     /// Create collections through the official Python client: "NAME:FACTOR:OBJECTS".
     pub fn make_collections(&self, specs: &[&str]) {
         let root = env!("CARGO_MANIFEST_DIR");

@@ -25,37 +25,6 @@ fn configured_nodes(s: &Stack) -> String {
         .to_string()
 }
 
-fn generate(s: &Stack, collection: &str, records: &str) -> Value {
-    s.run(&[
-        "test-data",
-        "generate",
-        "--collection",
-        collection,
-        "--pattern",
-        "documents",
-        "--records",
-        records,
-        "--replication-factor",
-        "3",
-        "--json",
-    ])
-    .ok()
-    .json()
-}
-
-fn validate(s: &Stack, collection: &str) -> Value {
-    s.run(&[
-        "test-data",
-        "validate",
-        "--collection",
-        collection,
-        "--json",
-    ])
-    .ok()
-    .json()[0]
-        .clone()
-}
-
 /// Shard → replicas, as node 0 reports them, sorted (Weaviate's order is a
 /// map's).
 fn placement(s: &Stack, class: &str) -> Vec<(String, Vec<String>)> {
@@ -133,9 +102,9 @@ fn names(n: usize) -> Vec<String> {
 pub fn scale_round_trip(s: &Stack) {
     s.run(&["start", "--timeout", "240"]).ok();
     // Every object is checked against the content it was written with.
-    assert_eq!(generate(s, "ScaleDocs", "300")["written"], 300);
+    assert_eq!(s.generate("ScaleDocs", "documents", "300")["written"], 300);
     s.make_collections(&["ScaleOne:1:150"]);
-    assert_eq!(validate(s, "ScaleDocs")["ok"], true);
+    assert_eq!(s.validate("ScaleDocs")["ok"], true);
     let before = placement(s, "ScaleDocs");
 
     // A shrink below a collection's factor is refused, naming it, and
@@ -191,7 +160,7 @@ pub fn scale_round_trip(s: &Stack) {
     );
     assert_eq!(s.count_of("ScaleDocs"), 300);
     assert_eq!(s.count_of("ScaleOne"), 150);
-    let v = validate(s, "ScaleDocs");
+    let v = s.validate("ScaleDocs");
     assert_eq!(v["ok"], true, "{v}");
     let st = s.run(&["status", "--json"]).json();
     assert_eq!(st["weaviate"]["nodes"].as_array().unwrap().len(), 5, "{st}");
@@ -221,7 +190,7 @@ pub fn scale_round_trip(s: &Stack) {
     }
     assert_eq!(s.count_of("ScaleDocs"), 300);
     assert_eq!(s.count_of("ScaleOne"), 150);
-    let v = validate(s, "ScaleDocs");
+    let v = s.validate("ScaleDocs");
     assert_eq!(v["ok"], true, "{v}");
 
     s.run(&["stop"]).ok();
