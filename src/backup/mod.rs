@@ -765,8 +765,19 @@ fn ctx_restore(
     body: &Value,
     timeout: Duration,
 ) -> HostResult<()> {
+    start_restore(ctx, c, id, body)?;
+    await_restore(ctx, c, id, timeout)
+}
+
+/// Ask Weaviate to restore `id` (`body`: include, exclude); its answer.
+fn start_restore(ctx: &Context, c: &Cluster, id: &str, body: &Value) -> HostResult<Value> {
     ctx.block_on(c.any_node_write(|n| async move { n.backup_restore(BACKEND, id, body).await }))
-        .map_err(|e| explain(e, id))?;
+        .map_err(|e| explain(e, id))
+}
+
+/// Wait until the restore of `id` ends; Err with Weaviate's reason unless
+/// it succeeded.
+fn await_restore(ctx: &Context, c: &Cluster, id: &str, timeout: Duration) -> HostResult<()> {
     let st = wait_for(ctx, &format!("restore {id}"), timeout, || {
         ctx.block_on(c.any_node(|n| async move { n.backup_restore_status(BACKEND, id).await }))
     })?;
@@ -923,25 +934,10 @@ pub fn restore_into(
     }
     let t0 = Instant::now();
     let c = cluster(into);
-    let started = into
-        .block_on(c.any_node_write(|n| {
-            let body = body.clone();
-            async move { n.backup_restore(BACKEND, id, &body).await }
-        }))
-        .map_err(|e| explain(e, id))?;
+    let started = start_restore(into, &c, id, &body)?;
     let mut status = started["status"].clone();
     if o.wait {
-        let st = wait_for(into, &format!("restore {id}"), o.timeout, || {
-            into.block_on(c.any_node(|n| async move { n.backup_restore_status(BACKEND, id).await }))
-        })?;
-        if st["status"] != "SUCCESS" {
-            return Err(HostError::weaviate(format!(
-                "restore of {id} ended {}: {}",
-                st["status"].as_str().unwrap_or("?"),
-                st["error"].as_str().unwrap_or("no reason given")
-            ))
-            .with_hint("the node logs say more: `elysiactl logs --service weaviate`"));
-        }
+        await_restore(into, &c, id, o.timeout)?;
         status = json!("SUCCESS");
     }
     Ok(
