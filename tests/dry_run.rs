@@ -239,6 +239,13 @@ fn cases(
             r#"chaos::partition("weaviate-1")"#,
         ],
     );
+    add(
+        "chaos.packet_loss",
+        &[
+            r#"chaos::packet_loss(1, "10%", #{duration: "5s"})"#,
+            r#"chaos::packet_loss("weaviate-2", 0.5)"#,
+        ],
+    );
     add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);

@@ -373,10 +373,9 @@ pub fn reset(ctx: &Context) -> HostResult<Value> {
         }
     }
     let mut leftovers = node::resume_leftovers(ctx)?;
-    let still: Vec<String> = active()?.into_iter().map(|f| f.id).collect();
     leftovers.extend(network::delete_leftovers(
         &ctx.config.weaviate.cluster_name,
-        &still,
+        &active()?,
     ));
     journal(
         "reset",

@@ -187,7 +187,58 @@ fn simulate_partition(host: &Host, a: &Args) -> HostResult<Value> {
     let (group, others) = sides(host, a)?;
     let o = a.opts(2)?;
     let fault = chaos::network::plan(host, &group, &others, o.duration("duration")?)?;
-    Ok(planned(host, &fault))
+    Ok(planned_network(host, &fault))
+}
+
+/// A percentage of packets: 10, 0.5, "10" or "10%".
+fn loss_percent(a: &Args, i: usize) -> HostResult<f64> {
+    let v = a.value(i);
+    let n = match &v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    n.filter(|p| *p > 0.0 && *p <= 100.0).ok_or_else(|| {
+        crate::base::error::HostError::validation(format!(
+            "packet loss must be a percentage above 0 and at most 100, got {v}"
+        ))
+        .with_hint("e.g. 10% (one packet in ten dropped, each at random)")
+    })
+}
+
+fn packet_loss(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let percent = loss_percent(a, 1)?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::network::packet_loss(host, index, percent, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+fn simulate_packet_loss(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let percent = loss_percent(a, 1)?;
+    let o = a.opts(2)?;
+    let fault = chaos::network::plan_loss(host, index, percent, o.duration("duration")?)?;
+    Ok(planned_network(host, &fault))
+}
+
+/// A network fault's plan: the fault, then every rule and group move it
+/// would make, exactly.
+fn planned_network(host: &Host, fault: &chaos::Fault) -> Value {
+    let v = planned(host, fault);
+    let applied = chaos::network::Applied::of(fault);
+    for m in &applied.cgroups {
+        host.out.plan_line(&format!(
+            "would move {} (PID {}) into the cgroup-v2 group {}",
+            m.node, m.pid, m.group
+        ));
+    }
+    for r in &applied.rules {
+        host.out.plan_line(&format!("would run {}", r.command()));
+    }
+    v
 }
 
 fn undo(host: &Host, a: &Args) -> HostResult<Value> {
@@ -340,7 +391,13 @@ pub fn functions() -> Vec<HostFn> {
             .optional("others", Ty::list_of(Ty::Node))
             .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
             .returns(fault())
-            .doc("Cut the network between two groups of nodes, both directions (docker runtime only: iptables DROP rules in DOCKER-USER between the containers' addresses, open connections included). others defaults to every node not in group. Returns the fault's registry record (kind \"network\", action \"partition\", node \"weaviate-1,weaviate-2 from weaviate-0\"). Healed at the end of opts.duration like chaos.node, and when the script ends unless opts.detach. The process runtime refuses it (not built)."),
+            .doc("Cut the network between two groups of nodes, both directions, open connections included. Docker: iptables DROP rules in DOCKER-USER between the containers' addresses. Process runtime (every node on 127.0.0.1): each node of both groups is moved into its own cgroup-v2 group (elysiactl-chaos-CLUSTER-NODE) and OUTPUT rules drop what one side sends to the other's ports (`-m cgroup --path`), gossip between their UDP ports, and each TCP connection open between them; healing deletes the rules and moves the nodes back. others defaults to every node not in group. Returns the fault's registry record (kind \"network\", action \"partition\", node \"weaviate-1,weaviate-2 from weaviate-0\", restore: the rules and groups as JSON). Healed at the end of opts.duration like chaos.node, and when the script ends unless opts.detach. One network fault per node at a time."),
+        write("chaos", "packet_loss", packet_loss, simulate_packet_loss)
+            .param("node", Ty::Node)
+            .param("percent", Ty::Either(vec![Ty::Number, Ty::Str]))
+            .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
+            .returns(fault())
+            .doc("Drop percent (10 or \"10%\") of a node's packets at random, each packet on its own (iptables `-m statistic --mode random`), and return the fault's registry record (kind \"network\", action \"packet-loss\", percent). Docker: rules on the container's address in DOCKER-USER (the other nodes' traffic) and in OUTPUT and INPUT (this machine's). Process runtime: OUTPUT rules on what goes to and from the node's ports, and what it sends on connections it opens (its cgroup-v2 group, as chaos.partition). Ended at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
         write("chaos", "undo", undo, simulate_undo)
             .param("id", Ty::Str)
             .returns(undone().or_null())
