@@ -1367,3 +1367,93 @@ fn process_network_faults_always_undo_themselves() {
     assert_eq!(r["leftovers"], Value::Array(vec![]), "{r}");
     assert_eq!(health(&s).0, 0);
 }
+
+#[test]
+fn docker_network_faults_always_undo_themselves() {
+    if !docker_ready() {
+        return;
+    }
+    let s = Stack::new("docker", 3, false, "");
+    s.run(&["start", "--timeout", "240"]).ok();
+    assert_eq!(health(&s).0, 0);
+    let ip1 = container(&s, 1)["NetworkSettings"]["Networks"][&s.cluster_name]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A dry run prints the rules on the container's address and changes nothing.
+    let r = s
+        .run(&[
+            "--dry-run",
+            "chaos",
+            "network",
+            "--packet-loss",
+            "30%",
+            "--node",
+            "1",
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "would run iptables -I DOCKER-USER -s {ip1} -m statistic --mode random --probability 0.3"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(cluster_rules(&s, "DOCKER-USER").is_empty());
+
+    // 30% loss on weaviate-1, undone by reset: calls through its published
+    // port fail while it lasts, the rules count drops, and all is gone after.
+    let port1 = s.rest_port + 1;
+    assert_eq!(failed_calls(port1, 20, Duration::from_secs(2)), 0);
+    s.run(&[
+        "chaos",
+        "network",
+        "--packet-loss",
+        "30%",
+        "--node",
+        "1",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    let lossy_at = Instant::now();
+    let rules: usize = ["DOCKER-USER", "OUTPUT", "INPUT"]
+        .iter()
+        .map(|c| cluster_rules(&s, c).len())
+        .sum();
+    assert_eq!(rules, 4);
+    let detect = health_until(&s, lossy_at, "health reports the packet loss", |c| c != 0);
+    let failed = failed_calls(port1, 40, Duration::from_millis(300));
+    let dropped: u64 = ["DOCKER-USER", "OUTPUT", "INPUT"]
+        .iter()
+        .map(|c| dropped_packets(&s, c))
+        .sum();
+    eprintln!("FIGURE docker packet loss 30%: {failed} of 40 GETs within 300 ms failed; {dropped} packets dropped by the rules");
+    assert!(failed >= 3, "30% loss must fail some calls: {failed} of 40");
+    assert!(dropped > 0);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let ended_at = Instant::now();
+    assert!(
+        r["undone"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("ended"),
+        "{r}"
+    );
+    for chain in ["DOCKER-USER", "OUTPUT", "INPUT"] {
+        assert!(cluster_rules(&s, chain).is_empty(), "{chain}");
+    }
+    let recover = health_until(&s, ended_at, "healthy after the packet loss", |c| c == 0);
+    assert_eq!(failed_calls(port1, 20, Duration::from_secs(2)), 0);
+    report(
+        "docker packet loss 30% on weaviate-1 (reset)",
+        detect,
+        recover,
+    );
+    assert_eq!(
+        s.run(&["chaos", "reset", "--json"]).ok().json()["leftovers"],
+        Value::Array(vec![])
+    );
+}
