@@ -148,10 +148,22 @@ fn network_faults_refuse_bad_input_and_say_what_is_not_built() {
     ]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr.contains("one of --partition and --packet-loss"),
+        r.stderr
+            .contains("one of --partition, --packet-loss and --bandwidth"),
         "{}",
         r.stderr
     );
+    // Every process-runtime node's traffic is on loopback: said, not faked.
+    let r = s.run(&["chaos", "network", "--bandwidth", "1mbit", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("not possible in the process runtime: every node's traffic is on the loopback interface"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "network", "--bandwidth", "fast", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("such as 1mbit"), "{}", r.stderr);
     // No cluster runs: refused before anything is registered or changed.
     let r = s.run(&["chaos", "network", "--packet-loss", "10%", "--node", "1"]);
     assert_eq!(r.code, 1);
@@ -1452,8 +1464,135 @@ fn docker_network_faults_always_undo_themselves() {
         detect,
         recover,
     );
+
+    // A 1mbit limit on weaviate-1: a 256 KiB upload through its published
+    // port slows to the rate (tbf on the host end of its veth), both qdiscs
+    // are there while it lasts, and the reaper lifts them at the deadline.
+    let fast = upload_seconds(port1, 256 * 1024);
+    let pid1 = container(&s, 1)["State"]["Pid"].as_u64().unwrap() as u32;
+    let r = s
+        .run(&[
+            "--dry-run",
+            "chaos",
+            "network",
+            "--bandwidth",
+            "1mbit",
+            "--node",
+            "1",
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "would run nsenter -t {pid1} -n tc qdisc add dev eth0 root handle e1a5: tbf rate 1000000bit"
+        )),
+        "{}",
+        r.stderr
+    );
+    let f = s
+        .run(&[
+            "chaos",
+            "network",
+            "--bandwidth",
+            "1mbit",
+            "--node",
+            "1",
+            "--duration",
+            "20s",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let limited_at = Instant::now();
+    let veth = f["target"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    let in_netns = [
+        "nsenter",
+        "-t",
+        &pid1.to_string(),
+        "-n",
+        "tc",
+        "qdisc",
+        "show",
+        "dev",
+        "eth0",
+    ]
+    .map(String::from);
+    let in_netns: Vec<&str> = in_netns.iter().map(String::as_str).collect();
+    assert!(qdisc(&["tc", "qdisc", "show", "dev", &veth]).contains("tbf e1a5:"));
+    assert!(qdisc(&in_netns).contains("tbf e1a5:"));
+    let detect = health_until(&s, limited_at, "health reports the limit", |c| c != 0);
+    let slow = upload_seconds(port1, 256 * 1024);
+    eprintln!(
+        "FIGURE docker bandwidth 1mbit: a 256 KiB upload took {slow:.2} s (before: {fast:.3} s)"
+    );
+    assert!(
+        slow > 1.2,
+        "256 KiB at 1mbit takes about 2 s, took {slow:.2} s"
+    );
+    let lifted = until("the limit lifted", Duration::from_secs(30), || {
+        (!qdisc(&["tc", "qdisc", "show", "dev", &veth]).contains("tbf e1a5:")).then(Instant::now)
+    });
+    assert!(lifted < limited_at + Duration::from_secs(23));
+    assert!(!qdisc(&in_netns).contains("tbf e1a5:"));
+    let recover = health_until(&s, lifted, "healthy after the limit", |c| c == 0);
+    assert!(upload_seconds(port1, 256 * 1024) < 1.0);
+    report(
+        "docker bandwidth 1mbit on weaviate-1 (reaper)",
+        detect,
+        recover,
+    );
+
+    // A limit a crash left without a registry entry: reset deletes it.
+    s.run(&[
+        "chaos",
+        "network",
+        "--bandwidth",
+        "1mbit",
+        "--node",
+        "2",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), 2, "{r}");
     assert_eq!(
         s.run(&["chaos", "reset", "--json"]).ok().json()["leftovers"],
         Value::Array(vec![])
     );
+}
+
+fn qdisc(args: &[&str]) -> String {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Seconds to send `bytes` to the node's REST port and get an answer (the
+/// body is read in full before it is refused as not JSON).
+fn upload_seconds(port: u16, bytes: usize) -> f64 {
+    use std::io::{Read, Write};
+    let t0 = Instant::now();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = format!("{{\"query\": \"{}\"}}", "x".repeat(bytes));
+    write!(
+        c,
+        "POST /v1/graphql HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    t0.elapsed().as_secs_f64()
 }

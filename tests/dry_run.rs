@@ -246,6 +246,13 @@ fn cases(
             r#"chaos::packet_loss("weaviate-2", 0.5)"#,
         ],
     );
+    add(
+        "chaos.bandwidth",
+        &[
+            r#"chaos::bandwidth(1, "1mbit", #{duration: "5s"})"#,
+            r#"chaos::bandwidth("weaviate-0", "500kbit")"#,
+        ],
+    );
     add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);

@@ -373,10 +373,12 @@ pub fn reset(ctx: &Context) -> HostResult<Value> {
         }
     }
     let mut leftovers = node::resume_leftovers(ctx)?;
+    let still = active()?;
     leftovers.extend(network::delete_leftovers(
         &ctx.config.weaviate.cluster_name,
-        &active()?,
+        &still,
     ));
+    leftovers.extend(network::delete_leftover_qdiscs(ctx, &still));
     journal(
         "reset",
         json!({"undone": undone.len(), "leftovers": leftovers, "failed": failed}),

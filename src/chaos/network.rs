@@ -98,6 +98,141 @@ pub struct Moved {
     pub previous: Option<String>,
 }
 
+/// A tbf qdisc a bandwidth limit puts at the root of an interface: the
+/// container's host-side veth (what goes to the container) or its own eth0,
+/// in its network namespace (what leaves it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Qdisc {
+    pub dev: String,
+    /// The container's PID, whose network namespace `dev` is in; None: the host's.
+    #[serde(default)]
+    pub netns_pid: Option<u32>,
+    /// tbf's parameters: "rate 1000000bit burst 16384 latency 400ms".
+    pub params: String,
+}
+
+/// The handle of elysiactl's tbf qdiscs, so that reset tells them apart.
+const QDISC_HANDLE: &str = "e1a5:";
+
+impl Qdisc {
+    fn args(&self, op: &str) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        if let Some(pid) = self.netns_pid {
+            a.extend(["nsenter".into(), "-t".into(), pid.to_string(), "-n".into()]);
+        }
+        a.extend(["tc", "qdisc", op, "dev", &self.dev, "root"].map(String::from));
+        if op == "add" {
+            a.extend(["handle", QDISC_HANDLE, "tbf"].map(String::from));
+            a.extend(self.params.split_whitespace().map(String::from));
+        }
+        a
+    }
+
+    /// The command that adds it, for plans.
+    pub fn command(&self) -> String {
+        self.args("add").join(" ")
+    }
+}
+
+/// Run a command (tc, nsenter, ip) and return its output, or an error with its stderr.
+fn run(args: &[String]) -> HostResult<String> {
+    let out = Command::new(&args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| {
+            HostError::io(format!("cannot run {}", args[0]), e).with_hint(
+                "a bandwidth limit needs tc and nsenter (Debian: iproute2, util-linux) and root",
+            )
+        })?;
+    if !out.status.success() {
+        return Err(HostError::validation(format!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+        .with_hint("a bandwidth limit needs root and the tbf qdisc"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A rate as tc takes it, in bits a second: "1mbit", "500kbit", "2mbps" (bytes), "100000bit".
+pub fn parse_rate(text: &str) -> HostResult<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor: f64 = match unit.trim() {
+        "bit" | "" => 1.0,
+        "kbit" => 1e3,
+        "mbit" => 1e6,
+        "gbit" => 1e9,
+        "bps" => 8.0,
+        "kbps" => 8e3,
+        "mbps" => 8e6,
+        "gbps" => 8e9,
+        _ => f64::NAN,
+    };
+    let bits = num.parse::<f64>().unwrap_or(f64::NAN) * factor;
+    if !(bits >= 8_000.0 && bits.is_finite()) {
+        return Err(HostError::validation(format!(
+            "a bandwidth must be a rate of at least 8kbit, such as 1mbit, 500kbit or 2mbps, got {text:?}"
+        ))
+        .with_hint("units as tc's: bit, kbit, mbit, gbit (bits a second), bps, kbps, mbps (bytes)"));
+    }
+    Ok(bits as u64)
+}
+
+/// tbf's parameters for a rate: a burst of a tenth of a second of it (at
+/// least 16 KiB, above one full-size packet and the kernel's minimum for the
+/// timer), and packets waiting longer than 400 ms dropped.
+fn tbf_params(bits: u64) -> String {
+    let burst = (bits / 8 / 10).max(16 * 1024);
+    format!("rate {bits}bit burst {burst} latency 400ms")
+}
+
+/// The host-side end of the container's eth0 veth pair.
+fn host_veth(pid: u32) -> HostResult<String> {
+    // "12: eth0@if13: <...>": 13 is the peer's index on the host.
+    let inside = run(&[
+        "nsenter",
+        "-t",
+        &pid.to_string(),
+        "-n",
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "eth0",
+    ]
+    .map(String::from))?;
+    let peer = inside
+        .split_once("@if")
+        .and_then(|(_, r)| r.split(':').next())
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .ok_or_else(|| {
+            HostError::validation(format!(
+                "cannot tell the veth peer of the container's eth0 from {inside:?}"
+            ))
+        })?;
+    let host = run(&["ip", "-o", "link"].map(String::from))?;
+    host.lines()
+        .find_map(|l| {
+            let (idx, rest) = l.split_once(": ")?;
+            (idx.trim().parse::<u32>().ok()? == peer).then(|| {
+                rest.split(['@', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        })
+        .ok_or_else(|| {
+            HostError::validation(format!(
+                "no interface with index {peer} on the host (the container's veth)"
+            ))
+        })
+}
+
 /// What a network fault changed, kept in the registry (`Fault::restore`)
 /// so that any process can undo it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,6 +247,8 @@ pub struct Applied {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub cgroups: Vec<Moved>,
+    #[serde(default)]
+    pub qdiscs: Vec<Qdisc>,
     /// Partitions recorded before the rules were kept: the two sides' addresses.
     #[serde(default)]
     a: Vec<String>,
@@ -796,6 +933,61 @@ pub fn plan_loss(
     Ok(f)
 }
 
+/// The fault a bandwidth limit on one node would be: tbf qdiscs on both
+/// ends of its container's veth. The process runtime refuses it.
+pub fn plan_bandwidth(
+    ctx: &Context,
+    index: usize,
+    rate: &str,
+    duration: Option<Duration>,
+) -> HostResult<Fault> {
+    let duration = fault_duration(ctx, duration)?;
+    let bits = parse_rate(rate)?;
+    check_nodes(ctx, &[index])?;
+    let runtime = check_runtime(ctx, "limit its bandwidth")?;
+    if runtime != RuntimeKind::Docker {
+        return Err(HostError::validation(
+            "a per-node bandwidth limit is not possible in the process runtime: every node's traffic is on the loopback interface, and tc shapes an interface, not a process",
+        )
+        .with_hint("run the cluster in Docker (weaviate.runtime = \"docker\"), where each node has its own veth; --packet-loss and --partition work in the process runtime (classifying by process would need the net_cls cgroup controller, which is not mounted here)"));
+    }
+    let node = ctx.config.weaviate.node(index).name;
+    let pid = running_pid(ctx, index)?;
+    let veth = host_veth(pid)?;
+    let params = tbf_params(bits);
+    let applied = Applied {
+        nodes: vec![index],
+        qdiscs: vec![
+            Qdisc {
+                dev: veth.clone(),
+                netns_pid: None,
+                params: params.clone(),
+            },
+            Qdisc {
+                dev: "eth0".into(),
+                netns_pid: Some(pid),
+                params,
+            },
+        ],
+        ..Default::default()
+    };
+    let mut f = fault_of(
+        NodeAction::Bandwidth,
+        node.clone(),
+        index,
+        runtime,
+        format!(
+            "tbf {rate} on {veth} (to the container) and eth0 in PID {pid}'s namespace (from it)"
+        ),
+        format!("lift the bandwidth limit of {node} (delete both qdiscs)"),
+        duration,
+        None,
+        &applied,
+    );
+    f.id = new_id(ctx, NodeAction::Bandwidth);
+    Ok(f)
+}
+
 // ---- inject and undo ----
 
 /// Register a planned network fault, apply it (groups first, then rules),
@@ -889,7 +1081,21 @@ fn apply(ctx: &Context, fault: &mut Fault, applied: &mut Applied) -> HostResult<
     for r in &applied.rules {
         iptables(&r.args("-I"))?;
     }
+    for q in &applied.qdiscs {
+        run(&q.args("add"))?;
+    }
     Ok(())
+}
+
+/// Register and limit one node's bandwidth; lifted at the deadline.
+pub fn bandwidth(
+    ctx: &Context,
+    index: usize,
+    rate: &str,
+    duration: Option<Duration>,
+) -> HostResult<Fault> {
+    let fault = plan_bandwidth(ctx, index, rate, duration)?;
+    inject(ctx, fault, duration)
 }
 
 /// Register and cut a partition; the reaper heals it at the deadline.
@@ -931,7 +1137,14 @@ pub fn undo(fault: &Fault) -> HostResult<String> {
             released += release(&root, &m.group, m.previous.as_deref())?;
         }
     }
+    // A qdisc already gone (the container restarted, so its veth is new) is fine.
+    let lifted = applied
+        .qdiscs
+        .iter()
+        .filter(|q| run(&q.args("del")).is_ok())
+        .count();
     Ok(match fault.action {
+        NodeAction::Bandwidth => format!("lifted ({lifted} qdiscs deleted)"),
         NodeAction::Partition => {
             format!("healed ({deleted} rules deleted{})", moved_words(released))
         }
@@ -954,6 +1167,56 @@ fn tag_of(line: &str) -> Option<&str> {
     line[at..]
         .split(|c: char| c == '"' || c.is_whitespace())
         .next()
+}
+
+/// tbf qdiscs of elysiactl's (by their handle) left on this cluster's
+/// containers without a registry entry: deleted.
+pub fn delete_leftover_qdiscs(ctx: &Context, active: &[Fault]) -> Vec<Value> {
+    let Ok(rt) = crate::services::weaviate::runtime_for(ctx) else {
+        return Vec::new();
+    };
+    if rt.kind() != RuntimeKind::Docker {
+        return Vec::new();
+    }
+    let held: Vec<usize> = active
+        .iter()
+        .filter(|f| f.action == NodeAction::Bandwidth)
+        .map(|f| f.index)
+        .collect();
+    let mut found = Vec::new();
+    for i in (0..ctx.config.weaviate.nodes).filter(|i| !held.contains(i)) {
+        let Ok(st) = rt.node_state(i) else { continue };
+        let Some(pid) = st.pid.filter(|_| st.running) else {
+            continue;
+        };
+        let mut ends = vec![Qdisc {
+            dev: "eth0".into(),
+            netns_pid: Some(pid),
+            params: String::new(),
+        }];
+        if let Ok(veth) = host_veth(pid) {
+            ends.push(Qdisc {
+                dev: veth,
+                netns_pid: None,
+                params: String::new(),
+            });
+        }
+        for q in ends {
+            let mut show = q.args("show");
+            show.retain(|a| a != "root");
+            let ours = run(&show)
+                .map(|o| o.contains(&format!("qdisc tbf {QDISC_HANDLE} root")))
+                .unwrap_or(false);
+            if ours && run(&q.args("del")).is_ok() {
+                journal(
+                    "delete_leftover_qdisc",
+                    json!({"node": st.node, "dev": q.dev}),
+                );
+                found.push(json!({"node": st.node, "was": format!("tbf qdisc on {}", q.dev), "now": "deleted"}));
+            }
+        }
+    }
+    found
 }
 
 /// Whether an `iptables -S` line is a rule of one of this cluster's faults.
@@ -1084,6 +1347,30 @@ mod tests {
             specs[2].gossip_port, specs[0].gossip_port
         ))));
         assert_eq!(rules.len(), 3, "no open connection in this test process");
+    }
+
+    #[test]
+    fn rates_are_read_as_tc_reads_them() {
+        assert_eq!(parse_rate("1mbit").unwrap(), 1_000_000);
+        assert_eq!(parse_rate("500kbit").unwrap(), 500_000);
+        assert_eq!(parse_rate("2mbps").unwrap(), 16_000_000);
+        assert_eq!(parse_rate(" 1.5MBit ").unwrap(), 1_500_000);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("1mb").is_err());
+        assert!(parse_rate("100bit").is_err(), "below 8kbit");
+        assert_eq!(
+            tbf_params(1_000_000),
+            "rate 1000000bit burst 16384 latency 400ms"
+        );
+        let q = Qdisc {
+            dev: "eth0".into(),
+            netns_pid: Some(42),
+            params: tbf_params(1_000_000),
+        };
+        assert_eq!(
+            q.command(),
+            "nsenter -t 42 -n tc qdisc add dev eth0 root handle e1a5: tbf rate 1000000bit burst 16384 latency 400ms"
+        );
     }
 
     #[test]

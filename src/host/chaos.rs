@@ -224,6 +224,24 @@ fn simulate_packet_loss(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(planned_network(host, &fault))
 }
 
+fn bandwidth(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let rate = a.str(1)?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::network::bandwidth(host, index, &rate, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+fn simulate_bandwidth(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let rate = a.str(1)?;
+    let o = a.opts(2)?;
+    let fault = chaos::network::plan_bandwidth(host, index, &rate, o.duration("duration")?)?;
+    Ok(planned_network(host, &fault))
+}
+
 /// A network fault's plan: the fault, then every rule and group move it
 /// would make, exactly.
 fn planned_network(host: &Host, fault: &chaos::Fault) -> Value {
@@ -237,6 +255,9 @@ fn planned_network(host: &Host, fault: &chaos::Fault) -> Value {
     }
     for r in &applied.rules {
         host.out.plan_line(&format!("would run {}", r.command()));
+    }
+    for q in &applied.qdiscs {
+        host.out.plan_line(&format!("would run {}", q.command()));
     }
     v
 }
@@ -398,6 +419,12 @@ pub fn functions() -> Vec<HostFn> {
             .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
             .returns(fault())
             .doc("Drop percent (10 or \"10%\") of a node's packets at random, each packet on its own (iptables `-m statistic --mode random`), and return the fault's registry record (kind \"network\", action \"packet-loss\", percent). Docker: rules on the container's address in DOCKER-USER (the other nodes' traffic) and in OUTPUT and INPUT (this machine's). Process runtime: OUTPUT rules on what goes to and from the node's ports, and what it sends on connections it opens (its cgroup-v2 group, as chaos.partition). Ended at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
+        write("chaos", "bandwidth", bandwidth, simulate_bandwidth)
+            .param("node", Ty::Node)
+            .param("rate", Ty::Str)
+            .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
+            .returns(fault())
+            .doc("Limit a node's bandwidth to rate (tc units: \"1mbit\", \"500kbit\", \"2mbps\" in bytes) each way and return the fault's registry record (kind \"network\", action \"bandwidth\"). Docker only: a tbf qdisc (handle e1a5:) on the container's host-side veth (traffic to it) and on eth0 in its network namespace (traffic from it); packets waiting more than 400 ms are dropped. The process runtime refuses it: every node's traffic is on loopback, and tc shapes an interface, not a process. Lifted at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
         write("chaos", "undo", undo, simulate_undo)
             .param("id", Ty::Str)
             .returns(undone().or_null())
