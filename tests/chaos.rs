@@ -128,9 +128,36 @@ fn resource_faults_say_what_is_not_built() {
 #[test]
 fn network_faults_refuse_bad_input_and_say_what_is_not_built() {
     let s = no_cluster();
-    let r = s.run(&["chaos", "network", "--latency", "500ms", "--jitter", "50ms"]);
+    let r = s.run(&["chaos", "network", "--jitter", "50ms"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("no sch_netem"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--jitter goes with --latency"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&[
+        "chaos",
+        "network",
+        "--latency",
+        "50ms",
+        "--jitter",
+        "80ms",
+        "--node",
+        "1",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("a jitter no larger than it"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "network", "--latency", "500ms", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("weaviate-1 is not running"),
+        "{}",
+        r.stderr
+    );
     let r = s.run(&["chaos", "network", "--packet-loss", "150%", "--node", "1"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -149,7 +176,7 @@ fn network_faults_refuse_bad_input_and_say_what_is_not_built() {
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
-            .contains("one of --partition, --packet-loss and --bandwidth"),
+            .contains("one of --partition, --packet-loss, --bandwidth and --latency"),
         "{}",
         r.stderr
     );
@@ -1172,10 +1199,24 @@ fn failed_calls(port: u16, n: usize, timeout: Duration) -> usize {
 
 #[test]
 fn process_network_faults_always_undo_themselves() {
-    if !common::require_weaviate() {
+    let toxiproxy = common::default_data_home().join("bin/toxiproxy-server-2.5.0");
+    if !common::require_weaviate()
+        || !common::require(
+            "Toxiproxy (elysiactl install toxiproxy)",
+            toxiproxy.exists(),
+        )
+    {
         return;
     }
-    let s = Stack::new("process", 3, false, "");
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        &format!(
+            "\n[chaos]\ntoxiproxy_binary = {:?}\n",
+            toxiproxy.display().to_string()
+        ),
+    );
     s.run(&["start", "--timeout", "240"]).ok();
     assert_eq!(health(&s).0, 0);
     let pids: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
@@ -1260,8 +1301,9 @@ fn process_network_faults_always_undo_themselves() {
         Duration::from_secs(30),
         || not_seen(s.rest_port, "weaviate-2").then_some(()),
     );
+    // The undo deletes the rules, then empties and removes the groups.
     let healed = until("the partition healed", Duration::from_secs(30), || {
-        cluster_rules(&s, "OUTPUT").is_empty().then(Instant::now)
+        (cluster_rules(&s, "OUTPUT").is_empty() && chaos_groups(&s).is_empty()).then(Instant::now)
     });
     assert!(
         healed < cut_at + Duration::from_secs(18),
@@ -1375,6 +1417,95 @@ fn process_network_faults_always_undo_themselves() {
     assert!(cluster_rules(&s, "OUTPUT").is_empty());
     assert!(chaos_groups(&s).is_empty());
     assert_eq!(unified_group(pids[0]).as_deref(), Some("/"));
+    // 4. Latency through Toxiproxy (no sch_netem here): a GET through the
+    // proxy the fault returns takes the latency, one to the node's own port
+    // does not; the reaper deletes the proxy and stops the server.
+    let lat = s
+        .run(&[
+            "chaos",
+            "network",
+            "--latency",
+            "400ms",
+            "--jitter",
+            "50ms",
+            "--node",
+            "1",
+            "--duration",
+            "8s",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let delayed_at = Instant::now();
+    let proxy: u16 = lat["proxy"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(s.state_dir().join("run/toxiproxy.pid").exists());
+    let detect = health_until(&s, delayed_at, "health reports the latency", |c| c != 0);
+    let timed = |port: u16| {
+        let t0 = Instant::now();
+        let (code, _) = http(port, "GET", "/v1/meta", None);
+        assert_eq!(code, 200);
+        t0.elapsed().as_secs_f64()
+    };
+    let through: Vec<f64> = (0..3).map(|_| timed(proxy)).collect();
+    let direct = timed(s.rest_port + 1);
+    eprintln!("FIGURE process latency 400ms ± 50ms: GET /v1/meta through the proxy {through:.3?} s, direct {direct:.3} s");
+    assert!(through.iter().all(|&t| t >= 0.33), "{through:?}");
+    assert!(direct < 0.3, "{direct}");
+    // The undo deletes the proxy, then stops the server.
+    let undone = until("the proxy deleted", Duration::from_secs(20), || {
+        (std::net::TcpStream::connect(("127.0.0.1", proxy)).is_err()
+            && !s.state_dir().join("run/toxiproxy.pid").exists())
+        .then(Instant::now)
+    });
+    assert!(undone < delayed_at + Duration::from_secs(11));
+    assert!(
+        !s.state_dir().join("run/toxiproxy.pid").exists(),
+        "the server is stopped"
+    );
+    let recover = health_until(&s, undone, "healthy after the latency", |c| c == 0);
+    report(
+        "process latency 400ms on weaviate-1 through its proxy (reaper)",
+        detect,
+        recover,
+    );
+
+    // A proxy a crash left without a registry entry: reset deletes it and stops the server.
+    let lat = s
+        .run(&[
+            "chaos",
+            "network",
+            "--latency",
+            "100ms",
+            "--node",
+            "2",
+            "--duration",
+            "60s",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let proxy: u16 = lat["proxy"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), 2, "{r}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", proxy)).is_err());
+    assert!(!s.state_dir().join("run/toxiproxy.pid").exists());
     let r = s.run(&["chaos", "reset", "--json"]).ok().json();
     assert_eq!(r["leftovers"], Value::Array(vec![]), "{r}");
     assert_eq!(health(&s).0, 0);

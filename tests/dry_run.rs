@@ -253,6 +253,14 @@ fn cases(
             r#"chaos::bandwidth("weaviate-0", "500kbit")"#,
         ],
     );
+    add("install.toxiproxy", &["install::toxiproxy()"]);
+    add(
+        "chaos.latency",
+        &[
+            r#"chaos::latency(1, "500ms", #{jitter: "50ms", duration: "5s"})"#,
+            r#"chaos::latency("weaviate-0", "200ms")"#,
+        ],
+    );
     add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);

@@ -43,7 +43,7 @@ const CHAINS: [&str; 3] = [DOCKER_CHAIN, LOCAL_CHAIN, "INPUT"];
 const TAG: &str = "elysiactl-chaos:";
 const LOOPBACK: &str = "127.0.0.1";
 /// The fault kinds whose ids (and so rule tags) this module makes.
-const ID_KINDS: [&str; 3] = ["partition", "packet-loss", "bandwidth"];
+const ID_KINDS: [&str; 4] = ["partition", "packet-loss", "bandwidth", "latency"];
 
 /// One iptables rule: its chain and its match and target, as `-S` prints it
 /// after `-A CHAIN`.
@@ -249,11 +249,14 @@ pub struct Applied {
     pub cgroups: Vec<Moved>,
     #[serde(default)]
     pub qdiscs: Vec<Qdisc>,
+    /// A latency fault's Toxiproxy proxy.
+    #[serde(default)]
+    pub proxy: Option<super::latency::Proxy>,
     /// Partitions recorded before the rules were kept: the two sides' addresses.
     #[serde(default)]
-    a: Vec<String>,
+    pub(crate) a: Vec<String>,
     #[serde(default)]
-    b: Vec<String>,
+    pub(crate) b: Vec<String>,
 }
 
 impl Applied {

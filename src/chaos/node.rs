@@ -28,6 +28,7 @@ pub enum NodeAction {
     #[serde(rename = "packet-loss")]
     PacketLoss,
     Bandwidth,
+    Latency,
 }
 
 impl NodeAction {
@@ -66,6 +67,7 @@ impl NodeAction {
             }
             (NodeAction::PacketLoss, _) => "iptables statistic random DROP",
             (NodeAction::Bandwidth, _) => "a tbf qdisc",
+            (NodeAction::Latency, _) => "a Toxiproxy latency toxic",
         }
     }
 
@@ -78,6 +80,7 @@ impl NodeAction {
             NodeAction::Partition => "partition",
             NodeAction::PacketLoss => "packet-loss",
             NodeAction::Bandwidth => "bandwidth",
+            NodeAction::Latency => "latency",
         }
     }
 
@@ -92,6 +95,7 @@ impl NodeAction {
                 )
             }
             (NodeAction::Bandwidth, _) => format!("limit the bandwidth of {}", f.node),
+            (NodeAction::Latency, _) => format!("delay the answers of {}", f.node),
             (_, Some(p)) => format!("limit {} to {p}% of a CPU", f.node),
             (NodeAction::Partition, _) => format!("partition {}", f.node),
             _ => format!("{} {}", f.action.as_str(), f.node),
@@ -113,6 +117,7 @@ impl NodeAction {
             NodeAction::Partition => format!("heal {node}"),
             NodeAction::PacketLoss => format!("end the packet loss of {node}"),
             NodeAction::Bandwidth => format!("lift the bandwidth limit of {node}"),
+            NodeAction::Latency => format!("delete the latency proxy of {node}"),
         }
     }
 }
@@ -136,12 +141,18 @@ pub fn plan(
                     .with_hint("give e.g. 50 (half of one CPU) or 150 (one and a half)"),
             )
         }
-        (NodeAction::Partition | NodeAction::PacketLoss | NodeAction::Bandwidth, _) => {
+        (
+            NodeAction::Partition
+            | NodeAction::PacketLoss
+            | NodeAction::Bandwidth
+            | NodeAction::Latency,
+            _,
+        ) => {
             return Err(HostError::validation(format!(
                 "{} is a network fault, not a node fault",
                 action.as_str()
             ))
-            .with_hint("use chaos.partition, chaos.packet_loss or chaos.bandwidth"))
+            .with_hint("use chaos.partition, chaos.packet_loss, chaos.bandwidth or chaos.latency"))
         }
         _ => None,
     };
@@ -222,7 +233,10 @@ pub fn inject(
             .map(|_| None),
         NodeAction::Pause => rt.pause_node(index).map(|_| None),
         // plan() refuses them before anything is registered.
-        NodeAction::Partition | NodeAction::PacketLoss | NodeAction::Bandwidth => Ok(None),
+        NodeAction::Partition
+        | NodeAction::PacketLoss
+        | NodeAction::Bandwidth
+        | NodeAction::Latency => Ok(None),
         NodeAction::CpuLimit => rt.limit_cpu(index, percent.unwrap_or(100.0)).map(Some),
     };
     let restore = match applied {
@@ -271,6 +285,7 @@ pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
         NodeAction::Partition | NodeAction::PacketLoss | NodeAction::Bandwidth => {
             super::network::undo(fault)
         }
+        NodeAction::Latency => super::latency::undo(ctx, fault),
     }
 }
 

@@ -152,6 +152,9 @@ fn runtime_signals(ctx: &Context) -> Vec<Option<Signal>> {
             crate::chaos::NodeAction::Bandwidth => {
                 format!("its bandwidth is limited ({})", f.target)
             }
+            crate::chaos::NodeAction::Latency => {
+                format!("clients through its proxy are delayed ({})", f.target)
+            }
             _ => continue,
         };
         if f.index < n {

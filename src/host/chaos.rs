@@ -242,6 +242,45 @@ fn simulate_bandwidth(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(planned_network(host, &fault))
 }
 
+/// The latency and jitter asked for: durations, the jitter 0 when not given.
+fn latency_args(a: &Args) -> HostResult<(Duration, Duration, super::args::Opts)> {
+    let latency = crate::base::units::parse_duration(&a.str(1)?)?;
+    let o = a.opts(2)?;
+    let jitter = match o.str("jitter")? {
+        Some(j) => crate::base::units::parse_duration(&j)?,
+        None => Duration::ZERO,
+    };
+    Ok((latency, jitter, o))
+}
+
+fn latency(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let (latency, jitter, o) = latency_args(a)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::latency::inject(host, index, latency, jitter, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(proxy_json(&fault))
+}
+
+fn simulate_latency(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let (latency, jitter, o) = latency_args(a)?;
+    let fault = chaos::latency::plan(host, index, latency, jitter, o.duration("duration")?)?;
+    let mut v = planned(host, &fault);
+    v["proxy"] = proxy_json(&fault)["proxy"].clone();
+    Ok(v)
+}
+
+/// The fault with the proxy's address at the top, where clients are pointed.
+fn proxy_json(fault: &chaos::Fault) -> Value {
+    let mut v = fault.to_json();
+    v["proxy"] = chaos::network::Applied::of(fault)
+        .proxy
+        .map(|p| json!(p.listen))
+        .unwrap_or(Value::Null);
+    v
+}
+
 /// A network fault's plan: the fault, then every rule and group move it
 /// would make, exactly.
 fn planned_network(host: &Host, fault: &chaos::Fault) -> Value {
@@ -425,6 +464,28 @@ pub fn functions() -> Vec<HostFn> {
             .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
             .returns(fault())
             .doc("Limit a node's bandwidth to rate (tc units: \"1mbit\", \"500kbit\", \"2mbps\" in bytes) each way and return the fault's registry record (kind \"network\", action \"bandwidth\"). Docker only: a tbf qdisc (handle e1a5:) on the container's host-side veth (traffic to it) and on eth0 in its network namespace (traffic from it); packets waiting more than 400 ms are dropped. The process runtime refuses it: every node's traffic is on loopback, and tc shapes an interface, not a process. Lifted at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
+        write("chaos", "latency", latency, simulate_latency)
+            .param("node", Ty::Node)
+            .param("latency", Ty::Duration)
+            .opts(vec![
+                opt("jitter", Ty::Duration),
+                opt("duration", Ty::Duration),
+                opt("detach", Ty::Bool),
+            ])
+            .returns(Ty::record(&[
+                "id",
+                "kind",
+                "action",
+                "node",
+                "runtime",
+                "target",
+                "since",
+                "until",
+                "undo",
+                "remaining_seconds",
+                "proxy",
+            ]))
+            .doc("Delay a node's answers by latency (\"500ms\") ± opts.jitter for clients pointed through a proxy, and return the fault's registry record with proxy: \"127.0.0.1:PORT\", the address to point a client (an elysiactl env's weaviate.url, Elysia's WEAVIATE_URL) at instead of the node's REST port. There is no tc netem on this kernel (no sch_netem), so node-to-node traffic is not delayed: the proxy is Toxiproxy's server (`elysiactl install toxiproxy`), started when none runs, with a latency toxic on the node's answers. The undo deletes the proxy (its port is refused after) and stops the server when no latency fault is left. Both runtimes. Undone at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
         write("chaos", "undo", undo, simulate_undo)
             .param("id", Ty::Str)
             .returns(undone().or_null())
