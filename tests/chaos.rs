@@ -126,6 +126,89 @@ fn resource_faults_say_what_is_not_built() {
 }
 
 #[test]
+fn network_faults_refuse_bad_input_and_say_what_is_not_built() {
+    let s = no_cluster();
+    let r = s.run(&["chaos", "network", "--jitter", "50ms"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--jitter goes with --latency"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&[
+        "chaos",
+        "network",
+        "--latency",
+        "50ms",
+        "--jitter",
+        "80ms",
+        "--node",
+        "1",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("a jitter no larger than it"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "network", "--latency", "500ms", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("weaviate-1 is not running"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "network", "--packet-loss", "150%", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("at most 100, got \"150%\""),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&[
+        "chaos",
+        "network",
+        "--packet-loss",
+        "10%",
+        "--partition",
+        "1",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("one of --partition, --packet-loss, --bandwidth and --latency"),
+        "{}",
+        r.stderr
+    );
+    // Every process-runtime node's traffic is on loopback: said, not faked.
+    let r = s.run(&["chaos", "network", "--bandwidth", "1mbit", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("not possible in the process runtime: every node's traffic is on the loopback interface"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "network", "--bandwidth", "fast", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("such as 1mbit"), "{}", r.stderr);
+    // No cluster runs: refused before anything is registered or changed.
+    let r = s.run(&["chaos", "network", "--packet-loss", "10%", "--node", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("weaviate-1 is not running"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["chaos", "network", "--partition", "1", "from", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("do not overlap"), "{}", r.stderr);
+    assert_eq!(
+        s.run(&["chaos", "status", "--json"]).ok().json(),
+        Value::Array(vec![])
+    );
+}
+
+#[test]
 fn chaos_durations_in_the_config_are_checked() {
     let s = Stack::new(
         "process",
@@ -1002,4 +1085,647 @@ guards:
         diffs.iter().any(|d| d["what"] == "fingerprint"),
         "the first object in ID order went, so the sample changed: {v:#}"
     );
+}
+
+// ---- network faults ----
+
+/// This cluster's chaos rules in `chain`, as `iptables -S` prints them.
+fn cluster_rules(s: &Stack, chain: &str) -> Vec<String> {
+    let out = std::process::Command::new("iptables")
+        .args(["-S", chain])
+        .output()
+        .unwrap();
+    let tag = format!("elysiactl-chaos:{}-", s.cluster_name);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&tag))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Packets this cluster's chaos rules in `chain` have dropped so far.
+fn dropped_packets(s: &Stack, chain: &str) -> u64 {
+    let out = std::process::Command::new("iptables")
+        .args(["-L", chain, "-v", "-x", "-n"])
+        .output()
+        .unwrap();
+    let tag = format!("elysiactl-chaos:{}-", s.cluster_name);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&tag))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The node's cgroup-v2 group ("0::/path" in /proc/PID/cgroup).
+fn unified_group(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+}
+
+fn chaos_groups(s: &Stack) -> Vec<String> {
+    let prefix = format!("elysiactl-chaos-{}-", s.cluster_name);
+    std::fs::read_dir("/sys/fs/cgroup/unified")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `seen_by` with a short timeout: "stalled" when no answer came within 2
+/// s (a node's /v1/nodes waits up to 30 s on peers it cannot reach, until
+/// gossip has declared them gone).
+fn seen_quickly(port: u16, name: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return "unreachable".into();
+    };
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = write!(c, "GET /v1/nodes HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut buf = String::new();
+    if c.read_to_string(&mut buf).is_err() {
+        return "stalled".into();
+    }
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let v: Value = serde_json::from_str(body).unwrap_or_default();
+    v["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+        .map(|n| n["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_else(|| "absent".into())
+}
+
+/// Whether `port`'s /v1/nodes answers, without `name` HEALTHY in it.
+fn not_seen(port: u16, name: &str) -> bool {
+    let seen = seen_quickly(port, name);
+    seen != "HEALTHY" && seen != "stalled"
+}
+
+/// One short-timeout GET of the node's liveness endpoint: whether an answer
+/// came within `timeout` (a lost SYN is retransmitted only after a second).
+fn answers_within(port: u16, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    let t0 = Instant::now();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut c) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let left = timeout
+        .saturating_sub(t0.elapsed())
+        .max(Duration::from_millis(1));
+    c.set_read_timeout(Some(left)).unwrap();
+    if write!(
+        c,
+        "GET /v1/.well-known/live HTTP/1.0\r\nHost: localhost\r\n\r\n"
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut buf = String::new();
+    c.read_to_string(&mut buf).is_ok() && buf.starts_with("HTTP/1.0 200")
+        || buf.starts_with("HTTP/1.1 200")
+}
+
+/// How many of `n` short GETs to the port fail.
+fn failed_calls(port: u16, n: usize, timeout: Duration) -> usize {
+    (0..n).filter(|_| !answers_within(port, timeout)).count()
+}
+
+#[test]
+fn process_network_faults_always_undo_themselves() {
+    let toxiproxy = common::default_data_home().join("bin/toxiproxy-server-2.5.0");
+    if !common::require_weaviate()
+        || !common::require(
+            "Toxiproxy (elysiactl install toxiproxy)",
+            toxiproxy.exists(),
+        )
+    {
+        return;
+    }
+    let s = Stack::new(
+        "process",
+        3,
+        false,
+        &format!(
+            "\n[chaos]\ntoxiproxy_binary = {:?}\n",
+            toxiproxy.display().to_string()
+        ),
+    );
+    s.run(&["start", "--timeout", "240"]).ok();
+    assert_eq!(health(&s).0, 0);
+    let pids: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
+    let before: Vec<Option<String>> = pids.iter().map(|&p| unified_group(p)).collect();
+    let group2 = format!("elysiactl-chaos-{}-weaviate-2", s.cluster_name);
+
+    // A dry run prints the exact rules and groups, and changes nothing.
+    let r = s
+        .run(&[
+            "--dry-run",
+            "chaos",
+            "network",
+            "--partition",
+            "2",
+            "--duration",
+            "10s",
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "would move weaviate-2 (PID {}) into the cgroup-v2 group {group2}",
+            pids[2]
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("iptables -I OUTPUT -d 127.0.0.1 -p tcp -m cgroup --path {group2} -m multiport --dports")),
+        "{}",
+        r.stderr
+    );
+    assert!(cluster_rules(&s, "OUTPUT").is_empty());
+    assert!(chaos_groups(&s).is_empty());
+
+    // 1. Partition weaviate-2 from 0 and 1; the injector is SIGKILLed and
+    // the reaper heals at the deadline. Seen from weaviate-2's side, the
+    // others go; every rule and group is gone after.
+    let injects = inject_count(&s);
+    let mut injector = spawn(
+        &s,
+        &[
+            "chaos",
+            "network",
+            "--partition",
+            "2",
+            "from",
+            "0,1",
+            "--duration",
+            "15s",
+        ],
+    );
+    until("the partition rules", Duration::from_secs(15), || {
+        (!cluster_rules(&s, "OUTPUT").is_empty()).then_some(())
+    });
+    let cut_at = Instant::now();
+    let minority = s.rest_port + 2;
+    let seen_watch = std::thread::spawn(move || {
+        until(
+            "weaviate-2 stops seeing weaviate-0",
+            Duration::from_secs(60),
+            || not_seen(minority, "weaviate-0").then(Instant::now),
+        )
+    });
+    injected(&s, injects);
+    injector.kill().unwrap();
+    injector.wait().unwrap();
+    for (i, &pid) in pids.iter().enumerate() {
+        assert_eq!(
+            unified_group(pid).unwrap(),
+            format!("/elysiactl-chaos-{}-weaviate-{i}", s.cluster_name),
+            "weaviate-{i} is in its own group"
+        );
+    }
+    let fault = active(&s).pop().expect("the partition is registered");
+    assert_eq!(fault["action"], "partition");
+    assert_eq!(fault["node"], "weaviate-2 from weaviate-0,weaviate-1");
+    let detect = health_until(&s, cut_at, "health reports the partition", |c| c != 0);
+    let seen = seen_watch.join().expect("weaviate-2 saw the others go");
+    // The majority keeps its leader and sees weaviate-2 go.
+    until(
+        "weaviate-0 sees weaviate-2 go",
+        Duration::from_secs(30),
+        || not_seen(s.rest_port, "weaviate-2").then_some(()),
+    );
+    // The undo deletes the rules, then empties and removes the groups.
+    let healed = until("the partition healed", Duration::from_secs(30), || {
+        (cluster_rules(&s, "OUTPUT").is_empty() && chaos_groups(&s).is_empty()).then(Instant::now)
+    });
+    assert!(
+        healed < cut_at + Duration::from_secs(18),
+        "healed {:?} after the cut",
+        healed - cut_at
+    );
+    assert!(chaos_groups(&s).is_empty(), "{:?}", chaos_groups(&s));
+    for (i, &pid) in pids.iter().enumerate() {
+        assert_eq!(unified_group(pid), before[i], "weaviate-{i} is back");
+    }
+    let recover = health_until(&s, healed, "healthy after the partition", |c| c == 0);
+    until(
+        "weaviate-2 sees everyone again",
+        Duration::from_secs(60),
+        || {
+            (0..3)
+                .all(|i| seen_quickly(minority, &format!("weaviate-{i}")) == "HEALTHY")
+                .then_some(())
+        },
+    );
+    eprintln!(
+        "FIGURE process partition: weaviate-2's /v1/nodes stopped showing weaviate-0 HEALTHY after {:.2} s; all three HEALTHY from weaviate-2 {:.2} s after the heal",
+        (seen - cut_at).as_secs_f64(),
+        healed.elapsed().as_secs_f64()
+    );
+    report(
+        "process partition 2 from 0,1 (injector SIGKILLed)",
+        detect,
+        recover,
+    );
+    let undo = journal(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["event"] == "undo")
+        .unwrap();
+    assert_eq!(undo["reason"], "expired", "{undo}");
+    assert!(
+        undo["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("3 nodes moved back"),
+        "{undo}"
+    );
+
+    // 2. 30% packet loss on weaviate-1, undone by reset: short calls to its
+    // port fail while it lasts (the rules' counters show drops), and pass after.
+    let port1 = s.rest_port + 1;
+    assert_eq!(failed_calls(port1, 20, Duration::from_secs(2)), 0);
+    s.run(&[
+        "chaos",
+        "network",
+        "--packet-loss",
+        "30%",
+        "--node",
+        "1",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    let lossy_at = Instant::now();
+    assert_eq!(
+        unified_group(pids[1]).unwrap(),
+        format!("/elysiactl-chaos-{}-weaviate-1", s.cluster_name)
+    );
+    let detect = health_until(&s, lossy_at, "health reports the packet loss", |c| c != 0);
+    let failed = failed_calls(port1, 40, Duration::from_millis(300));
+    let dropped = dropped_packets(&s, "OUTPUT");
+    eprintln!("FIGURE process packet loss 30%: {failed} of 40 GETs within 300 ms failed; {dropped} packets dropped by the rules");
+    assert!(failed >= 3, "30% loss must fail some calls: {failed} of 40");
+    assert!(dropped > 0);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let ended_at = Instant::now();
+    assert!(
+        r["undone"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("ended"),
+        "{r}"
+    );
+    assert!(cluster_rules(&s, "OUTPUT").is_empty());
+    assert!(chaos_groups(&s).is_empty());
+    assert_eq!(unified_group(pids[1]), before[1]);
+    let recover = health_until(&s, ended_at, "healthy after the packet loss", |c| c == 0);
+    assert_eq!(failed_calls(port1, 20, Duration::from_secs(2)), 0);
+    report(
+        "process packet loss 30% on weaviate-1 (reset)",
+        detect,
+        recover,
+    );
+
+    // 3. What a crash leaves without a registry entry: reset finds the
+    // tagged rules and the groups, and a second reset finds nothing.
+    s.run(&[
+        "chaos",
+        "network",
+        "--packet-loss",
+        "5%",
+        "--node",
+        "0",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    let left = cluster_rules(&s, "OUTPUT").len();
+    assert!(left >= 5, "{left}");
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), left + 1, "{r}");
+    assert!(cluster_rules(&s, "OUTPUT").is_empty());
+    assert!(chaos_groups(&s).is_empty());
+    assert_eq!(unified_group(pids[0]).as_deref(), Some("/"));
+    // 4. Latency through Toxiproxy (no sch_netem here): a GET through the
+    // proxy the fault returns takes the latency, one to the node's own port
+    // does not; the reaper deletes the proxy and stops the server.
+    let lat = s
+        .run(&[
+            "chaos",
+            "network",
+            "--latency",
+            "400ms",
+            "--jitter",
+            "50ms",
+            "--node",
+            "1",
+            "--duration",
+            "8s",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let delayed_at = Instant::now();
+    let proxy: u16 = lat["proxy"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(s.state_dir().join("run/toxiproxy.pid").exists());
+    let detect = health_until(&s, delayed_at, "health reports the latency", |c| c != 0);
+    let timed = |port: u16| {
+        let t0 = Instant::now();
+        let (code, _) = http(port, "GET", "/v1/meta", None);
+        assert_eq!(code, 200);
+        t0.elapsed().as_secs_f64()
+    };
+    let through: Vec<f64> = (0..3).map(|_| timed(proxy)).collect();
+    let direct = timed(s.rest_port + 1);
+    eprintln!("FIGURE process latency 400ms ± 50ms: GET /v1/meta through the proxy {through:.3?} s, direct {direct:.3} s");
+    assert!(through.iter().all(|&t| t >= 0.33), "{through:?}");
+    assert!(direct < 0.3, "{direct}");
+    // The undo deletes the proxy, then stops the server.
+    let undone = until("the proxy deleted", Duration::from_secs(20), || {
+        (std::net::TcpStream::connect(("127.0.0.1", proxy)).is_err()
+            && !s.state_dir().join("run/toxiproxy.pid").exists())
+        .then(Instant::now)
+    });
+    assert!(undone < delayed_at + Duration::from_secs(11));
+    assert!(
+        !s.state_dir().join("run/toxiproxy.pid").exists(),
+        "the server is stopped"
+    );
+    let recover = health_until(&s, undone, "healthy after the latency", |c| c == 0);
+    report(
+        "process latency 400ms on weaviate-1 through its proxy (reaper)",
+        detect,
+        recover,
+    );
+
+    // A proxy a crash left without a registry entry: reset deletes it and stops the server.
+    let lat = s
+        .run(&[
+            "chaos",
+            "network",
+            "--latency",
+            "100ms",
+            "--node",
+            "2",
+            "--duration",
+            "60s",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let proxy: u16 = lat["proxy"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), 2, "{r}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", proxy)).is_err());
+    assert!(!s.state_dir().join("run/toxiproxy.pid").exists());
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"], Value::Array(vec![]), "{r}");
+    assert_eq!(health(&s).0, 0);
+}
+
+#[test]
+fn docker_network_faults_always_undo_themselves() {
+    if !docker_ready() {
+        return;
+    }
+    let s = Stack::new("docker", 3, false, "");
+    s.run(&["start", "--timeout", "240"]).ok();
+    assert_eq!(health(&s).0, 0);
+    let ip1 = container(&s, 1)["NetworkSettings"]["Networks"][&s.cluster_name]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A dry run prints the rules on the container's address and changes nothing.
+    let r = s
+        .run(&[
+            "--dry-run",
+            "chaos",
+            "network",
+            "--packet-loss",
+            "30%",
+            "--node",
+            "1",
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "would run iptables -I DOCKER-USER -s {ip1} -m statistic --mode random --probability 0.3"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(cluster_rules(&s, "DOCKER-USER").is_empty());
+
+    // 30% loss on weaviate-1, undone by reset: calls through its published
+    // port fail while it lasts, the rules count drops, and all is gone after.
+    let port1 = s.rest_port + 1;
+    assert_eq!(failed_calls(port1, 20, Duration::from_secs(2)), 0);
+    s.run(&[
+        "chaos",
+        "network",
+        "--packet-loss",
+        "30%",
+        "--node",
+        "1",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    let lossy_at = Instant::now();
+    let rules: usize = ["DOCKER-USER", "OUTPUT", "INPUT"]
+        .iter()
+        .map(|c| cluster_rules(&s, c).len())
+        .sum();
+    assert_eq!(rules, 4);
+    let detect = health_until(&s, lossy_at, "health reports the packet loss", |c| c != 0);
+    let failed = failed_calls(port1, 40, Duration::from_millis(300));
+    let dropped: u64 = ["DOCKER-USER", "OUTPUT", "INPUT"]
+        .iter()
+        .map(|c| dropped_packets(&s, c))
+        .sum();
+    eprintln!("FIGURE docker packet loss 30%: {failed} of 40 GETs within 300 ms failed; {dropped} packets dropped by the rules");
+    assert!(failed >= 3, "30% loss must fail some calls: {failed} of 40");
+    assert!(dropped > 0);
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let ended_at = Instant::now();
+    assert!(
+        r["undone"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("ended"),
+        "{r}"
+    );
+    for chain in ["DOCKER-USER", "OUTPUT", "INPUT"] {
+        assert!(cluster_rules(&s, chain).is_empty(), "{chain}");
+    }
+    let recover = health_until(&s, ended_at, "healthy after the packet loss", |c| c == 0);
+    assert_eq!(failed_calls(port1, 20, Duration::from_secs(2)), 0);
+    report(
+        "docker packet loss 30% on weaviate-1 (reset)",
+        detect,
+        recover,
+    );
+
+    // A 1mbit limit on weaviate-1: a 256 KiB upload through its published
+    // port slows to the rate (tbf on the host end of its veth), both qdiscs
+    // are there while it lasts, and the reaper lifts them at the deadline.
+    let fast = upload_seconds(port1, 256 * 1024);
+    let pid1 = container(&s, 1)["State"]["Pid"].as_u64().unwrap() as u32;
+    let r = s
+        .run(&[
+            "--dry-run",
+            "chaos",
+            "network",
+            "--bandwidth",
+            "1mbit",
+            "--node",
+            "1",
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "would run nsenter -t {pid1} -n tc qdisc add dev eth0 root handle e1a5: tbf rate 1000000bit"
+        )),
+        "{}",
+        r.stderr
+    );
+    let f = s
+        .run(&[
+            "chaos",
+            "network",
+            "--bandwidth",
+            "1mbit",
+            "--node",
+            "1",
+            "--duration",
+            "20s",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let limited_at = Instant::now();
+    let veth = f["target"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    let in_netns = [
+        "nsenter",
+        "-t",
+        &pid1.to_string(),
+        "-n",
+        "tc",
+        "qdisc",
+        "show",
+        "dev",
+        "eth0",
+    ]
+    .map(String::from);
+    let in_netns: Vec<&str> = in_netns.iter().map(String::as_str).collect();
+    assert!(qdisc(&["tc", "qdisc", "show", "dev", &veth]).contains("tbf e1a5:"));
+    assert!(qdisc(&in_netns).contains("tbf e1a5:"));
+    let detect = health_until(&s, limited_at, "health reports the limit", |c| c != 0);
+    let slow = upload_seconds(port1, 256 * 1024);
+    eprintln!(
+        "FIGURE docker bandwidth 1mbit: a 256 KiB upload took {slow:.2} s (before: {fast:.3} s)"
+    );
+    assert!(
+        slow > 1.2,
+        "256 KiB at 1mbit takes about 2 s, took {slow:.2} s"
+    );
+    // The undo deletes the host end's qdisc, then the container's.
+    let lifted = until("the limit lifted", Duration::from_secs(30), || {
+        (!qdisc(&["tc", "qdisc", "show", "dev", &veth]).contains("tbf e1a5:")
+            && !qdisc(&in_netns).contains("tbf e1a5:"))
+        .then(Instant::now)
+    });
+    assert!(lifted < limited_at + Duration::from_secs(23));
+    let recover = health_until(&s, lifted, "healthy after the limit", |c| c == 0);
+    assert!(upload_seconds(port1, 256 * 1024) < 1.0);
+    report(
+        "docker bandwidth 1mbit on weaviate-1 (reaper)",
+        detect,
+        recover,
+    );
+
+    // A limit a crash left without a registry entry: reset deletes it.
+    s.run(&[
+        "chaos",
+        "network",
+        "--bandwidth",
+        "1mbit",
+        "--node",
+        "2",
+        "--duration",
+        "60s",
+        "--detach",
+    ])
+    .ok();
+    std::fs::remove_file(s.state_dir().join("chaos/faults.json")).unwrap();
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    assert_eq!(r["leftovers"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(
+        s.run(&["chaos", "reset", "--json"]).ok().json()["leftovers"],
+        Value::Array(vec![])
+    );
+}
+
+fn qdisc(args: &[&str]) -> String {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Seconds to send `bytes` to the node's REST port and get an answer (the
+/// body is read in full before it is refused as not JSON).
+fn upload_seconds(port: u16, bytes: usize) -> f64 {
+    use std::io::{Read, Write};
+    let t0 = Instant::now();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = format!("{{\"query\": \"{}\"}}", "x".repeat(bytes));
+    write!(
+        c,
+        "POST /v1/graphql HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    t0.elapsed().as_secs_f64()
 }

@@ -247,6 +247,28 @@ fn cases(
             r#"chaos::partition("weaviate-1")"#,
         ],
     );
+    add(
+        "chaos.packet_loss",
+        &[
+            r#"chaos::packet_loss(1, "10%", #{duration: "5s"})"#,
+            r#"chaos::packet_loss("weaviate-2", 0.5)"#,
+        ],
+    );
+    add(
+        "chaos.bandwidth",
+        &[
+            r#"chaos::bandwidth(1, "1mbit", #{duration: "5s"})"#,
+            r#"chaos::bandwidth("weaviate-0", "500kbit")"#,
+        ],
+    );
+    add("install.toxiproxy", &["install::toxiproxy()"]);
+    add(
+        "chaos.latency",
+        &[
+            r#"chaos::latency(1, "500ms", #{jitter: "50ms", duration: "5s"})"#,
+            r#"chaos::latency("weaviate-0", "200ms")"#,
+        ],
+    );
     add("chaos.undo", &[r#"chaos::undo("weaviate-1-kill-1")"#]);
     add("chaos.hold", &[r#"chaos::hold("weaviate-1-kill-1")"#]);
     add("chaos.reset", &["chaos::reset()"]);

@@ -16,6 +16,7 @@
 //! * The journal (`<state>/chaos/journal.jsonl`) is append-only: one line
 //!   per injection, undo, failure and reset, with its time and outcome.
 
+pub mod latency;
 pub mod network;
 pub mod node;
 pub mod scenario;
@@ -373,11 +374,13 @@ pub fn reset(ctx: &Context) -> HostResult<Value> {
         }
     }
     let mut leftovers = node::resume_leftovers(ctx)?;
-    let still: Vec<String> = active()?.into_iter().map(|f| f.id).collect();
+    let still = active()?;
     leftovers.extend(network::delete_leftovers(
         &ctx.config.weaviate.cluster_name,
         &still,
     ));
+    leftovers.extend(network::delete_leftover_qdiscs(ctx, &still));
+    leftovers.extend(latency::delete_leftovers(ctx, &still));
     journal(
         "reset",
         json!({"undone": undone.len(), "leftovers": leftovers, "failed": failed}),

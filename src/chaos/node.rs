@@ -25,6 +25,10 @@ pub enum NodeAction {
     #[serde(rename = "cpu-limit")]
     CpuLimit,
     Partition,
+    #[serde(rename = "packet-loss")]
+    PacketLoss,
+    Bandwidth,
+    Latency,
 }
 
 impl NodeAction {
@@ -57,7 +61,13 @@ impl NodeAction {
             (NodeAction::Pause, _) => "SIGSTOP",
             (NodeAction::CpuLimit, "docker") => "docker update --cpu-quota",
             (NodeAction::CpuLimit, _) => "a cgroup-v1 cpu quota",
-            (NodeAction::Partition, _) => "iptables DROP both ways",
+            (NodeAction::Partition, "docker") => "iptables DROP both ways",
+            (NodeAction::Partition, _) => {
+                "iptables DROP both ways, matched by cgroup-v2 group and port"
+            }
+            (NodeAction::PacketLoss, _) => "iptables statistic random DROP",
+            (NodeAction::Bandwidth, _) => "a tbf qdisc",
+            (NodeAction::Latency, _) => "a Toxiproxy latency toxic",
         }
     }
 
@@ -68,12 +78,24 @@ impl NodeAction {
             NodeAction::Pause => "pause",
             NodeAction::CpuLimit => "cpu-limit",
             NodeAction::Partition => "partition",
+            NodeAction::PacketLoss => "packet-loss",
+            NodeAction::Bandwidth => "bandwidth",
+            NodeAction::Latency => "latency",
         }
     }
 
     /// "would kill weaviate-1 (PID 12, SIGKILL) for 30s, then start weaviate-1"
     pub fn describe(f: &Fault) -> String {
         let what = match (f.action, f.percent) {
+            (NodeAction::PacketLoss, p) => {
+                format!(
+                    "drop {}% of the packets of {}",
+                    p.unwrap_or_default(),
+                    f.node
+                )
+            }
+            (NodeAction::Bandwidth, _) => format!("limit the bandwidth of {}", f.node),
+            (NodeAction::Latency, _) => format!("delay the answers of {}", f.node),
             (_, Some(p)) => format!("limit {} to {p}% of a CPU", f.node),
             (NodeAction::Partition, _) => format!("partition {}", f.node),
             _ => format!("{} {}", f.action.as_str(), f.node),
@@ -93,6 +115,9 @@ impl NodeAction {
             NodeAction::Pause => format!("resume {node} (SIGCONT / docker unpause)"),
             NodeAction::CpuLimit => format!("lift the CPU limit of {node}"),
             NodeAction::Partition => format!("heal {node}"),
+            NodeAction::PacketLoss => format!("end the packet loss of {node}"),
+            NodeAction::Bandwidth => format!("lift the bandwidth limit of {node}"),
+            NodeAction::Latency => format!("delete the latency proxy of {node}"),
         }
     }
 }
@@ -116,11 +141,18 @@ pub fn plan(
                     .with_hint("give e.g. 50 (half of one CPU) or 150 (one and a half)"),
             )
         }
-        (NodeAction::Partition, _) => {
-            return Err(
-                HostError::validation("a partition is not a fault of one node")
-                    .with_hint("use chaos.partition(group, others)"),
-            )
+        (
+            NodeAction::Partition
+            | NodeAction::PacketLoss
+            | NodeAction::Bandwidth
+            | NodeAction::Latency,
+            _,
+        ) => {
+            return Err(HostError::validation(format!(
+                "{} is a network fault, not a node fault",
+                action.as_str()
+            ))
+            .with_hint("use chaos.partition, chaos.packet_loss, chaos.bandwidth or chaos.latency"))
         }
         _ => None,
     };
@@ -200,8 +232,11 @@ pub fn inject(
             .stop_node(index, Duration::from_secs(ctx.config.weaviate.stop_timeout))
             .map(|_| None),
         NodeAction::Pause => rt.pause_node(index).map(|_| None),
-        // plan() refuses it before anything is registered.
-        NodeAction::Partition => Ok(None),
+        // plan() refuses them before anything is registered.
+        NodeAction::Partition
+        | NodeAction::PacketLoss
+        | NodeAction::Bandwidth
+        | NodeAction::Latency => Ok(None),
         NodeAction::CpuLimit => rt.limit_cpu(index, percent.unwrap_or(100.0)).map(Some),
     };
     let restore = match applied {
@@ -247,7 +282,10 @@ pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
             rt.restore_cpu(fault.index, fault.restore.as_deref())?;
             Ok("unlimited".into())
         }
-        NodeAction::Partition => super::network::heal(fault),
+        NodeAction::Partition | NodeAction::PacketLoss | NodeAction::Bandwidth => {
+            super::network::undo(fault)
+        }
+        NodeAction::Latency => super::latency::undo(ctx, fault),
     }
 }
 

@@ -144,14 +144,24 @@ fn runtime_signals(ctx: &Context) -> Vec<Option<Signal>> {
         }
     }
     for f in crate::chaos::active().unwrap_or_default() {
-        if f.action == crate::chaos::NodeAction::Partition && f.index < n {
+        let what = match f.action {
+            crate::chaos::NodeAction::Partition => "it is cut off from the others".to_string(),
+            crate::chaos::NodeAction::PacketLoss => {
+                format!("it loses {}% of its packets", f.percent.unwrap_or_default())
+            }
+            crate::chaos::NodeAction::Bandwidth => {
+                format!("its bandwidth is limited ({})", f.target)
+            }
+            crate::chaos::NodeAction::Latency => {
+                format!("clients through its proxy are delayed ({})", f.target)
+            }
+            _ => continue,
+        };
+        if f.index < n {
             signals[f.index].get_or_insert_with(|| Signal {
-                message: format!(
-                    "it is cut off from the others by chaos fault {} until {}",
-                    f.id, f.until
-                ),
+                message: format!("{what} by chaos fault {} until {}", f.id, f.until),
                 hint:
-                    "`elysiactl chaos reset` heals it now; the fault heals itself at its deadline",
+                    "`elysiactl chaos reset` undoes it now; the fault undoes itself at its deadline",
             });
         }
     }

@@ -187,7 +187,118 @@ fn simulate_partition(host: &Host, a: &Args) -> HostResult<Value> {
     let (group, others) = sides(host, a)?;
     let o = a.opts(2)?;
     let fault = chaos::network::plan(host, &group, &others, o.duration("duration")?)?;
-    Ok(planned(host, &fault))
+    Ok(planned_network(host, &fault))
+}
+
+/// A percentage of packets: 10, 0.5, "10" or "10%".
+fn loss_percent(a: &Args, i: usize) -> HostResult<f64> {
+    let v = a.value(i);
+    let n = match &v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    n.filter(|p| *p > 0.0 && *p <= 100.0).ok_or_else(|| {
+        crate::base::error::HostError::validation(format!(
+            "packet loss must be a percentage above 0 and at most 100, got {v}"
+        ))
+        .with_hint("e.g. 10% (one packet in ten dropped, each at random)")
+    })
+}
+
+fn packet_loss(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let percent = loss_percent(a, 1)?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::network::packet_loss(host, index, percent, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+fn simulate_packet_loss(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let percent = loss_percent(a, 1)?;
+    let o = a.opts(2)?;
+    let fault = chaos::network::plan_loss(host, index, percent, o.duration("duration")?)?;
+    Ok(planned_network(host, &fault))
+}
+
+fn bandwidth(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let rate = a.str(1)?;
+    let o = a.opts(2)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::network::bandwidth(host, index, &rate, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+fn simulate_bandwidth(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let rate = a.str(1)?;
+    let o = a.opts(2)?;
+    let fault = chaos::network::plan_bandwidth(host, index, &rate, o.duration("duration")?)?;
+    Ok(planned_network(host, &fault))
+}
+
+/// The latency and jitter asked for: durations, the jitter 0 when not given.
+fn latency_args(a: &Args) -> HostResult<(Duration, Duration, super::args::Opts)> {
+    let latency = crate::base::units::parse_duration(&a.str(1)?)?;
+    let o = a.opts(2)?;
+    let jitter = match o.str("jitter")? {
+        Some(j) => crate::base::units::parse_duration(&j)?,
+        None => Duration::ZERO,
+    };
+    Ok((latency, jitter, o))
+}
+
+fn latency(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let (latency, jitter, o) = latency_args(a)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::latency::inject(host, index, latency, jitter, o.duration("duration")?)?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(proxy_json(&fault))
+}
+
+fn simulate_latency(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let (latency, jitter, o) = latency_args(a)?;
+    let fault = chaos::latency::plan(host, index, latency, jitter, o.duration("duration")?)?;
+    let mut v = planned(host, &fault);
+    v["proxy"] = proxy_json(&fault)["proxy"].clone();
+    Ok(v)
+}
+
+/// The fault with the proxy's address at the top, where clients are pointed.
+fn proxy_json(fault: &chaos::Fault) -> Value {
+    let mut v = fault.to_json();
+    v["proxy"] = chaos::network::Applied::of(fault)
+        .proxy
+        .map(|p| json!(p.listen))
+        .unwrap_or(Value::Null);
+    v
+}
+
+/// A network fault's plan: the fault, then every rule and group move it
+/// would make, exactly.
+fn planned_network(host: &Host, fault: &chaos::Fault) -> Value {
+    let v = planned(host, fault);
+    let applied = chaos::network::Applied::of(fault);
+    for m in &applied.cgroups {
+        host.out.plan_line(&format!(
+            "would move {} (PID {}) into the cgroup-v2 group {}",
+            m.node, m.pid, m.group
+        ));
+    }
+    for r in &applied.rules {
+        host.out.plan_line(&format!("would run {}", r.command()));
+    }
+    for q in &applied.qdiscs {
+        host.out.plan_line(&format!("would run {}", q.command()));
+    }
+    v
 }
 
 fn undo(host: &Host, a: &Args) -> HostResult<Value> {
@@ -340,7 +451,41 @@ pub fn functions() -> Vec<HostFn> {
             .optional("others", Ty::list_of(Ty::Node))
             .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
             .returns(fault())
-            .doc("Cut the network between two groups of nodes, both directions (docker runtime only: iptables DROP rules in DOCKER-USER between the containers' addresses, open connections included). others defaults to every node not in group. Returns the fault's registry record (kind \"network\", action \"partition\", node \"weaviate-1,weaviate-2 from weaviate-0\"). Healed at the end of opts.duration like chaos.node, and when the script ends unless opts.detach. The process runtime refuses it (not built)."),
+            .doc("Cut the network between two groups of nodes, both directions, open connections included. Docker: iptables DROP rules in DOCKER-USER between the containers' addresses. Process runtime (every node on 127.0.0.1): each node of both groups is moved into its own cgroup-v2 group (elysiactl-chaos-CLUSTER-NODE) and OUTPUT rules drop what one side sends to the other's ports (`-m cgroup --path`), gossip between their UDP ports, and each TCP connection open between them; healing deletes the rules and moves the nodes back. others defaults to every node not in group. Returns the fault's registry record (kind \"network\", action \"partition\", node \"weaviate-1,weaviate-2 from weaviate-0\", restore: the rules and groups as JSON). Healed at the end of opts.duration like chaos.node, and when the script ends unless opts.detach. One network fault per node at a time."),
+        write("chaos", "packet_loss", packet_loss, simulate_packet_loss)
+            .param("node", Ty::Node)
+            .param("percent", Ty::Either(vec![Ty::Number, Ty::Str]))
+            .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
+            .returns(fault())
+            .doc("Drop percent (10 or \"10%\") of a node's packets at random, each packet on its own (iptables `-m statistic --mode random`), and return the fault's registry record (kind \"network\", action \"packet-loss\", percent). Docker: rules on the container's address in DOCKER-USER (the other nodes' traffic) and in OUTPUT and INPUT (this machine's). Process runtime: OUTPUT rules on what goes to and from the node's ports, and what it sends on connections it opens (its cgroup-v2 group, as chaos.partition). Ended at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
+        write("chaos", "bandwidth", bandwidth, simulate_bandwidth)
+            .param("node", Ty::Node)
+            .param("rate", Ty::Str)
+            .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
+            .returns(fault())
+            .doc("Limit a node's bandwidth to rate (tc units: \"1mbit\", \"500kbit\", \"2mbps\" in bytes) each way and return the fault's registry record (kind \"network\", action \"bandwidth\"). Docker only: a tbf qdisc (handle e1a5:) on the container's host-side veth (traffic to it) and on eth0 in its network namespace (traffic from it); packets waiting more than 400 ms are dropped. The process runtime refuses it: every node's traffic is on loopback, and tc shapes an interface, not a process. Lifted at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
+        write("chaos", "latency", latency, simulate_latency)
+            .param("node", Ty::Node)
+            .param("latency", Ty::Duration)
+            .opts(vec![
+                opt("jitter", Ty::Duration),
+                opt("duration", Ty::Duration),
+                opt("detach", Ty::Bool),
+            ])
+            .returns(Ty::record(&[
+                "id",
+                "kind",
+                "action",
+                "node",
+                "runtime",
+                "target",
+                "since",
+                "until",
+                "undo",
+                "remaining_seconds",
+                "proxy",
+            ]))
+            .doc("Delay a node's answers by latency (\"500ms\") ± opts.jitter for clients pointed through a proxy, and return the fault's registry record with proxy: \"127.0.0.1:PORT\", the address to point a client (an elysiactl env's weaviate.url, Elysia's WEAVIATE_URL) at instead of the node's REST port. There is no tc netem on this kernel (no sch_netem), so node-to-node traffic is not delayed: the proxy is Toxiproxy's server (`elysiactl install toxiproxy`), started when none runs, with a latency toxic on the node's answers. The undo deletes the proxy (its port is refused after) and stops the server when no latency fault is left. Both runtimes. Undone at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
         write("chaos", "undo", undo, simulate_undo)
             .param("id", Ty::Str)
             .returns(undone().or_null())

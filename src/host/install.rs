@@ -93,6 +93,20 @@ fn simulate_backup_store(host: &Host, a: &Args) -> HostResult<Value> {
     }}))
 }
 
+fn toxiproxy(host: &Host, a: &Args) -> HostResult<Value> {
+    install::toxiproxy(host, a.opts(0)?.bool("force", false)?)
+}
+
+fn simulate_toxiproxy(_: &Host, a: &Args) -> HostResult<Value> {
+    let force = a.opts(0)?.bool("force", false)?;
+    let binary = install::toxiproxy_binary();
+    let build = force || !binary.exists();
+    Ok(json!({"toxiproxy": {
+        "version": install::TOXIPROXY_VERSION, "binary": binary.display().to_string(),
+        "action": if build { "built" } else { "present" }, "seconds": null, "dry_run": true,
+    }}))
+}
+
 fn status(host: &Host, _: &Args) -> HostResult<Value> {
     install::status(host)
 }
@@ -121,6 +135,10 @@ pub fn functions() -> Vec<HostFn> {
             .opts(vec![opt("version", Ty::Str), force()])
             .returns(installed("backup_store", &["version", "binary", "action", "seconds"]))
             .doc("Build versitygw (the S3 backup store) from its Go module (CGO_ENABLED=0) into the data folder. Opts: version (default backup.version in the config), force (rebuild). Skips what is present."),
+        write("install", "toxiproxy", toxiproxy, simulate_toxiproxy)
+            .opts(vec![force()])
+            .returns(installed("toxiproxy", &["version", "binary", "action", "seconds"]))
+            .doc("Build Toxiproxy's server (v2.5.0) from its Go module (CGO_ENABLED=0) into the data folder: the TCP proxy chaos.latency puts in front of a node's REST port. Opts: force (rebuild). Skips what is present."),
         read("install", "status", status)
             .returns(Ty::record(&["weaviate", "elysia", "nginx", "model"]))
             .doc("What is installed: the Weaviate binary and image, the Elysia environment and versions, nginx (needed when elysia.workers is above 1; with a hint when missing)."),

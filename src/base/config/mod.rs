@@ -275,6 +275,9 @@ pub struct ChaosConfig {
     /// No fault may last longer: a forgotten fault must not outlive a
     /// working day's attention.
     pub max_duration: String,
+    /// Toxiproxy's server for latency faults; empty means the one
+    /// `install toxiproxy` builds.
+    pub toxiproxy_binary: String,
 }
 
 impl Default for ChaosConfig {
@@ -282,6 +285,7 @@ impl Default for ChaosConfig {
         ChaosConfig {
             default_duration: "30s".into(),
             max_duration: "10m".into(),
+            toxiproxy_binary: String::new(),
         }
     }
 }
