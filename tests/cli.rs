@@ -842,3 +842,38 @@ fn elysia_workers_without_nginx_say_how_to_install_it() {
     let r = s.run(&["install", "status"]).ok();
     assert!(r.stdout.contains("nginx (elysia workers)"), "{}", r.stdout);
 }
+
+#[test]
+fn benchmark_report_refuses_bad_input_and_writes_nothing() {
+    let s = stack();
+    let out = s.dir.path().join("r.html");
+    let o = out.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["benchmark", "report", "--output", o],
+            "needs one saved run",
+        ),
+        (
+            vec!["benchmark", "report", "--run", "a", "--baseline", "b"],
+            "needs one saved run",
+        ),
+        (
+            vec!["benchmark", "report", "--run", "a", "--format", "pdf"],
+            "unknown report format",
+        ),
+        (
+            vec!["benchmark", "report", "--run", "nope", "--output", o],
+            "no saved benchmark named nope",
+        ),
+        (
+            vec!["benchmark", "report", "--run", "../x", "--output", o],
+            "is not a benchmark name",
+        ),
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+    }
+    assert!(!out.exists());
+}

@@ -221,6 +221,22 @@ fn cases(
         "bench.save",
         &[r#"bench::save("dry", #{environment: #{}, samples_us: #{}, spec: #{}, summary: #{}})"#],
     );
+    let run = r#"#{environment: #{}, spec: #{duration: 1.0}, summary: #{operations: #{}},
+        samples_us: #{get: [900, 1200]}, requests: [["get", 0, 900, true], ["get", 500000, 1200, true]]}"#;
+    add(
+        "bench.report",
+        &[&format!(
+            "bench::report({run}, {:?}, #{{baseline: {run}}})",
+            Path::new(export).with_file_name("report.html")
+        )],
+    );
+    add(
+        "bench.export_csv",
+        &[&format!(
+            "bench::export_csv({run}, {:?})",
+            Path::new(export).with_file_name("samples.csv")
+        )],
+    );
     add(
         "config.set",
         &[r#"config::set("index", #{batch_size: 123})"#],

@@ -90,6 +90,13 @@ mod seconds {
     }
 }
 
+/// One recorded request, saved as `[op, start_us, latency_us, ok]`: when
+/// it was due (µs after the measured part began), how long until it was
+/// answered (or failed), whether it succeeded. Reports plot latency and
+/// throughput over time from these.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Request(pub Operation, pub u64, pub u64, pub bool);
+
 /// The raw outcome of a run: every recorded latency per operation (so a
 /// comparison can test the samples, not only their percentiles), errors
 /// and drops, and what the generator itself cost.
@@ -99,6 +106,9 @@ pub struct LoadResult {
     /// Microseconds from due time to answer, in order of completion.
     pub latencies_us: BTreeMap<Operation, Vec<u64>>,
     pub errors: BTreeMap<Operation, u64>,
+    /// Every recorded request, in order of due time.
+    #[serde(default)]
+    pub requests: Vec<Request>,
     pub first_errors: Vec<String>,
     pub dropped: u64,
     pub sent: u64,
@@ -355,6 +365,7 @@ async fn offer(
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let interval = Duration::from_secs_f64(1.0 / spec.rate);
     let recorded = Arc::new(Mutex::new(BTreeMap::<Operation, Vec<u64>>::new()));
+    let requests = Arc::new(Mutex::new(Vec::<Request>::new()));
     let errors = Arc::new(Mutex::new((
         BTreeMap::<Operation, u64>::new(),
         Vec::<String>::new(),
@@ -404,12 +415,14 @@ async fn offer(
             sent += 1;
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
-        let (work, recorded, errors, in_flight) = (
+        let (work, recorded, requests, errors, in_flight) = (
             work.clone(),
             recorded.clone(),
+            requests.clone(),
             errors.clone(),
             in_flight.clone(),
         );
+        let start_us = due.saturating_duration_since(record_from).as_micros() as u64;
         let mut op_rng =
             ChaCha8Rng::seed_from_u64(spec.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let due_std = due.into_std();
@@ -420,6 +433,10 @@ async fn offer(
             if !record {
                 return;
             }
+            requests
+                .lock()
+                .unwrap()
+                .push(Request(op, start_us, us, r.is_ok()));
             match r {
                 Ok(()) => recorded.lock().unwrap().entry(op).or_default().push(us),
                 Err(e) => {
@@ -437,6 +454,8 @@ async fn offer(
     let seconds = spec.duration.as_secs_f64();
     let mut latencies_us = std::mem::take(&mut *recorded.lock().unwrap());
     let (mut errs, first) = std::mem::take(&mut *errors.lock().unwrap());
+    let mut requests = std::mem::take(&mut *requests.lock().unwrap());
+    requests.sort_by_key(|r| r.1);
     for (op, _) in &ops {
         latencies_us.entry(*op).or_default();
         errs.entry(*op).or_default();
@@ -445,6 +464,7 @@ async fn offer(
         spec: spec.clone(),
         latencies_us,
         errors: errs,
+        requests,
         first_errors: first,
         dropped,
         sent,

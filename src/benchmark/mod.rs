@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod load;
+pub mod report;
 
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
@@ -121,6 +122,7 @@ fn run_value(r: &LoadResult, env: Value) -> Value {
         "summary": r.summary(),
         "samples_us": r.latencies_us,
         "errors": r.errors,
+        "requests": r.requests,
     })
 }
 

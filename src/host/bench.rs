@@ -1,6 +1,7 @@
 //! Benchmarks for scripts: `let r = bench::run(#{rate: 100, duration: "30s"})`,
 //! `bench::save("before", r)`, `bench::compare(bench::saved("before"), r,
-//! #{thresholds: ["p95<50ms"]})`, `bench::list()`.
+//! #{thresholds: ["p95<50ms"]})`, `bench::list()`, `bench::report(r,
+//! "run.html", #{baseline: bench::saved("before")})`, `bench::export_csv(r, "run.csv")`.
 
 use super::{opt, read, write, Args, Host, HostFn, Ty};
 use crate::base::error::{HostError, HostResult};
@@ -8,6 +9,7 @@ use crate::benchmark::load::{LoadSpec, Operation};
 use crate::benchmark::{self};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 struct RunOptions {
@@ -112,6 +114,45 @@ fn compare(_: &Host, a: &Args) -> HostResult<Value> {
     benchmark::compare_runs(&a.value(0), &a.value(1), &thresholds, min)
 }
 
+/// The page of a run (and, with opts.baseline, the two compared).
+fn report_of(a: &Args) -> HostResult<benchmark::report::Report> {
+    let run = a.value(0);
+    let baseline = a.value(2).get("baseline").cloned();
+    let verdict = match &baseline {
+        Some(b) => Some(benchmark::compare_runs(b, &run, &[], 0.1)?),
+        None => None,
+    };
+    benchmark::report::html(&run, baseline.as_ref(), verdict.as_ref())
+}
+
+fn report(_: &Host, a: &Args) -> HostResult<Value> {
+    let path = PathBuf::from(a.str(1)?);
+    let r = report_of(a)?;
+    crate::base::paths::write_atomic(&path, r.html.as_bytes())?;
+    Ok(json!({"path": path, "bytes": r.html.len(), "plots": r.plots, "missing": r.missing}))
+}
+
+fn simulate_report(_: &Host, a: &Args) -> HostResult<Value> {
+    let r = report_of(a)?;
+    Ok(
+        json!({"path": a.str(1)?, "bytes": r.html.len(), "plots": r.plots, "missing": r.missing, "dry_run": true}),
+    )
+}
+
+fn export_csv(_: &Host, a: &Args) -> HostResult<Value> {
+    let path = PathBuf::from(a.str(1)?);
+    let (text, rows, missing) = benchmark::report::csv(&a.value(0))?;
+    crate::base::paths::write_atomic(&path, text.as_bytes())?;
+    Ok(json!({"path": path, "rows": rows, "bytes": text.len(), "missing": missing}))
+}
+
+fn simulate_export_csv(_: &Host, a: &Args) -> HostResult<Value> {
+    let (text, rows, missing) = benchmark::report::csv(&a.value(0))?;
+    Ok(
+        json!({"path": a.str(1)?, "rows": rows, "bytes": text.len(), "missing": missing, "dry_run": true}),
+    )
+}
+
 pub fn functions() -> Vec<HostFn> {
     vec![
         write("bench", "run", run, simulate_run)
@@ -150,5 +191,16 @@ pub fn functions() -> Vec<HostFn> {
             ])
             .returns(Ty::record(&["ok", "operations", "regressions", "thresholds_failed", "environment_differences"]))
             .doc("Compare two runs per operation with the Mann-Whitney U test on their raw samples (two-sided, p < 0.01): a regression is a significant difference whose median is slower by more than opts.min_slowdown_percent = 10. opts.thresholds such as [\"p95<50ms\", \"error_rate<1%\"] are checked on the later run. Returns {ok, operations: {op: {median_ms_before, median_ms_after, change, p_value, verdict}}, regressions, thresholds, thresholds_failed, environment_differences, test}."),
+        write("bench", "report", report, simulate_report)
+            .param("run", Ty::Map)
+            .param("path", Ty::Str)
+            .opts(vec![opt("baseline", Ty::Map)])
+            .returns(Ty::record(&["path", "bytes", "plots", "missing"]))
+            .doc("Write a run (what bench.run returned or bench.saved read) as one self-contained HTML page, replaced atomically: plots (inline SVG) of latency percentiles and throughput over time and a latency histogram; with opts.baseline (an earlier run) also both runs' latency at each percentile and the per-operation verdict of bench.compare. Returns {path, bytes, plots: [title], missing: [what the run lacks for a plot, e.g. a run saved before requests were recorded with their times]}."),
+        write("bench", "export_csv", export_csv, simulate_export_csv)
+            .param("run", Ty::Map)
+            .param("path", Ty::Str)
+            .returns(Ty::record(&["path", "rows", "bytes", "missing"]))
+            .doc("Write a run's raw samples as CSV, replaced atomically: operation,start_offset_us,latency_us,outcome, a row a request in order of due time (µs after the measured part began; outcome ok or error). A run saved before requests were recorded gives its successful latencies with an empty start column and says so in missing. Returns {path, rows, bytes, missing}."),
     ]
 }
