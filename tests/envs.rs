@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{require_weaviate, Run, Stack};
+use common::{free_block, require_weaviate, Run, Stack};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -282,12 +282,27 @@ fn an_environment_extends_another_and_says_where_each_value_came_from() {
     );
 
     // config validate takes `extends`, and checks the merged result: the base's
-    // 2 nodes with the child's factor of 3 is an error.
+    // 2 nodes with the child's factor of 3 is an error. It also checks that
+    // the ports are free on this machine, so the child gets free ones here
+    // (the defaults may be held by another test's cluster).
+    let ports = format!(
+        "rest_port = {}\ngrpc_port = {}\ngossip_port = {}\nraft_port = {}\nmetrics_port = {}\n",
+        free_block(2),
+        free_block(2),
+        free_block(4),
+        free_block(4),
+        free_block(2)
+    );
+    std::fs::write(
+        envs.join("child.toml"),
+        format!("extends = \"base\"\n[weaviate]\n{ports}"),
+    )
+    .unwrap();
     let r = s.run(&["--env", "child", "config", "validate"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     std::fs::write(
         envs.join("child.toml"),
-        "extends = \"base\"\n[weaviate]\nrest_port = 19080\nreplication_factor = 3\n",
+        format!("extends = \"base\"\n[weaviate]\n{ports}replication_factor = 3\n"),
     )
     .unwrap();
     let r = s.run(&["--env", "child", "config", "validate"]);
