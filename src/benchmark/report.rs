@@ -96,6 +96,67 @@ fn bucket_us(seconds: f64) -> u64 {
     ((seconds / 30.0).max(0.25) * 1e6) as u64
 }
 
+/// One line of a chart: its legend label, colour and points.
+type Line = (String, RGBColor, Vec<(f64, f64)>);
+
+/// What a line chart shows on its axes (both start at 0).
+struct Axes {
+    title: &'static str,
+    x_desc: &'static str,
+    y_desc: &'static str,
+    x_max: f64,
+    y_max: f64,
+}
+
+/// A line chart as an SVG string: one line per (label, colour, points),
+/// with a legend (at `legend`, else plotters' default place).
+fn line_chart(
+    axes: &Axes,
+    series: Vec<Line>,
+    legend: Option<SeriesLabelPosition>,
+) -> HostResult<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(axes.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..axes.x_max, 0f64..axes.y_max)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .x_desc(axes.x_desc)
+            .y_desc(axes.y_desc)
+            .draw()
+            .map_err(plot_error)?;
+        for (label, colour, points) in series {
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(3)))
+                .map_err(plot_error)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3))
+                });
+        }
+        let mut labels = chart.configure_series_labels();
+        if let Some(place) = legend {
+            labels.position(place);
+        }
+        labels
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
 fn latency_over_time(reqs: &[Request], seconds: f64) -> HostResult<String> {
     let width = bucket_us(seconds);
     let buckets = ((seconds * 1e6) as u64).div_ceil(width).max(1) as usize;
@@ -115,50 +176,22 @@ fn latency_over_time(reqs: &[Request], seconds: f64) -> HostResult<String> {
         }
     }
     let top = lines[2].iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Latency percentiles over time (successful requests)",
-                ("sans-serif", 20),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..seconds.max(0.1), 0f64..top)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc("time since the measured part began (s)")
-            .y_desc("latency (ms)")
-            .draw()
-            .map_err(plot_error)?;
-        for (line, (label, colour)) in lines.iter().zip([("p50", P50), ("p95", P95), ("p99", P99)])
-        {
-            chart
-                .draw_series(LineSeries::new(
-                    line.iter().copied(),
-                    colour.stroke_width(3),
-                ))
-                .map_err(plot_error)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(svg)
+    let series = lines
+        .into_iter()
+        .zip([("p50", P50), ("p95", P95), ("p99", P99)])
+        .map(|(points, (label, colour))| (label.to_string(), colour, points))
+        .collect();
+    line_chart(
+        &Axes {
+            title: "Latency percentiles over time (successful requests)",
+            x_desc: "time since the measured part began (s)",
+            y_desc: "latency (ms)",
+            x_max: seconds.max(0.1),
+            y_max: top,
+        },
+        series,
+        None,
+    )
 }
 
 fn throughput_over_time(reqs: &[Request], seconds: f64) -> HostResult<String> {
@@ -181,52 +214,28 @@ fn throughput_over_time(reqs: &[Request], seconds: f64) -> HostResult<String> {
         .map(|n| per_s(*n))
         .fold(1.0, f64::max)
         * 1.15;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Throughput over time (by when requests were due)",
-                ("sans-serif", 20),
+    let series = [&ok, &failed]
+        .into_iter()
+        .zip([("succeeded", THROUGHPUT), ("failed", ERRORS)])
+        .map(|(counts, (label, colour))| {
+            (
+                label.to_string(),
+                colour,
+                counts.iter().enumerate().map(point).collect(),
             )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..seconds.max(0.1), 0f64..top)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc("time since the measured part began (s)")
-            .y_desc("requests per second")
-            .draw()
-            .map_err(plot_error)?;
-        for (series, (label, colour)) in [&ok, &failed]
-            .into_iter()
-            .zip([("succeeded", THROUGHPUT), ("failed", ERRORS)])
-        {
-            chart
-                .draw_series(LineSeries::new(
-                    series.iter().enumerate().map(point),
-                    colour.stroke_width(3),
-                ))
-                .map_err(plot_error)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(svg)
+        })
+        .collect();
+    line_chart(
+        &Axes {
+            title: "Throughput over time (by when requests were due)",
+            x_desc: "time since the measured part began (s)",
+            y_desc: "requests per second",
+            x_max: seconds.max(0.1),
+            y_max: top,
+        },
+        series,
+        None,
+    )
 }
 
 /// 40 bins from 0 to the 99.5th percentile; slower requests are counted in
@@ -287,50 +296,20 @@ fn percentile_curves(baseline: &[u64], current: &[u64], names: (&str, &str)) -> 
     };
     let (b, c) = (curve(baseline), curve(current));
     let top = b.iter().chain(&c).map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Baseline against current: latency at each percentile (all operations)",
-                ("sans-serif", 20),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..100f64, 0f64..top)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc("percentile (%)")
-            .y_desc("latency (ms)")
-            .draw()
-            .map_err(plot_error)?;
-        for (line, label, colour) in [
-            (b, format!("baseline: {}", names.0), BASELINE),
-            (c, format!("current: {}", names.1), CURRENT),
-        ] {
-            chart
-                .draw_series(LineSeries::new(line, colour.stroke_width(3)))
-                .map_err(plot_error)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(svg)
+    line_chart(
+        &Axes {
+            title: "Baseline against current: latency at each percentile (all operations)",
+            x_desc: "percentile (%)",
+            y_desc: "latency (ms)",
+            x_max: 100.0,
+            y_max: top,
+        },
+        vec![
+            (format!("baseline: {}", names.0), BASELINE, b),
+            (format!("current: {}", names.1), CURRENT, c),
+        ],
+        Some(SeriesLabelPosition::UpperLeft),
+    )
 }
 
 /// The SVG backend writes a standalone document; inline in HTML the
