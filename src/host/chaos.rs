@@ -78,20 +78,27 @@ fn remember(host: &Host, fault: &chaos::Fault, detach: bool) {
     host.out.status(&NodeAction::describe(fault));
 }
 
-/// A percentage: 50, 50.5, "50" or "50%".
-fn percent_of(a: &Args, i: usize) -> HostResult<f64> {
-    let v = a.value(i);
-    let n = match &v {
+/// A percentage written 50, 50.5, "50" or "50%"; None when it is none
+/// of these.
+fn percent_value(v: &Value) -> Option<f64> {
+    match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
         _ => None,
-    };
-    n.filter(|p| *p > 0.0 && p.is_finite()).ok_or_else(|| {
-        crate::base::error::HostError::validation(format!(
-            "a CPU limit must be a percentage above 0, got {v}"
-        ))
-        .with_hint("e.g. 50% (half of one CPU) or 150% (one and a half)")
-    })
+    }
+}
+
+/// A CPU share: a percentage above 0 (more than 100 is more than one CPU).
+fn percent_of(a: &Args, i: usize) -> HostResult<f64> {
+    let v = a.value(i);
+    percent_value(&v)
+        .filter(|p| *p > 0.0 && p.is_finite())
+        .ok_or_else(|| {
+            crate::base::error::HostError::validation(format!(
+                "a CPU limit must be a percentage above 0, got {v}"
+            ))
+            .with_hint("e.g. 50% (half of one CPU) or 150% (one and a half)")
+        })
 }
 
 fn cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
@@ -193,17 +200,14 @@ fn simulate_partition(host: &Host, a: &Args) -> HostResult<Value> {
 /// A percentage of packets: 10, 0.5, "10" or "10%".
 fn loss_percent(a: &Args, i: usize) -> HostResult<f64> {
     let v = a.value(i);
-    let n = match &v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    n.filter(|p| *p > 0.0 && *p <= 100.0).ok_or_else(|| {
-        crate::base::error::HostError::validation(format!(
-            "packet loss must be a percentage above 0 and at most 100, got {v}"
-        ))
-        .with_hint("e.g. 10% (one packet in ten dropped, each at random)")
-    })
+    percent_value(&v)
+        .filter(|p| *p > 0.0 && *p <= 100.0)
+        .ok_or_else(|| {
+            crate::base::error::HostError::validation(format!(
+                "packet loss must be a percentage above 0 and at most 100, got {v}"
+            ))
+            .with_hint("e.g. 10% (one packet in ten dropped, each at random)")
+        })
 }
 
 fn packet_loss(host: &Host, a: &Args) -> HostResult<Value> {
