@@ -284,23 +284,15 @@ pub fn toxiproxy(ctx: &Context, force: bool) -> HostResult<Value> {
     let build = force || !target.exists();
     let t0 = Instant::now();
     if build {
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
-        }
         ctx.out.status(&format!(
             "building toxiproxy v{TOXIPROXY_VERSION} from its Go module (about 15 s the first time)"
         ));
-        go_install(
+        build_go_tool(
             ctx,
             TOXIPROXY_MODULE,
             TOXIPROXY_VERSION,
             &target,
             "install-toxiproxy.log",
-        )?;
-        write_manifest(
-            &manifest_path(&target),
-            &json!({"version": TOXIPROXY_VERSION, "module": TOXIPROXY_MODULE, "built_at": now_rfc3339(), "cgo": false}),
         )?;
     }
     Ok(json!({"toxiproxy": {
@@ -327,23 +319,15 @@ pub fn backup_store(ctx: &Context, version: Option<&str>, force: bool) -> HostRe
     }
     let t0 = Instant::now();
     if build {
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
-        }
         ctx.out.status(&format!(
             "building versitygw v{version} from its Go module (about a minute the first time; cached after)"
         ));
-        go_install(
+        build_go_tool(
             ctx,
             VERSITYGW_MODULE,
             &version,
             &target,
             "install-backup-store.log",
-        )?;
-        write_manifest(
-            &manifest_path(&target),
-            &json!({"version": version, "module": VERSITYGW_MODULE, "built_at": now_rfc3339(), "cgo": false}),
         )?;
     }
     Ok(json!({"backup_store": {
@@ -352,6 +336,26 @@ pub fn backup_store(ctx: &Context, version: Option<&str>, force: bool) -> HostRe
         "action": if build { "built" } else { "present" },
         "seconds": round1(t0.elapsed().as_secs_f64()),
     }}))
+}
+
+/// `go install` a tool's module at `version` into `target` (its folder
+/// made first), and write the manifest that says which version it is.
+fn build_go_tool(
+    ctx: &Context,
+    module: &str,
+    version: &str,
+    target: &Path,
+    log: &str,
+) -> HostResult<()> {
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| HostError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    go_install(ctx, module, version, target, log)?;
+    write_manifest(
+        &manifest_path(target),
+        &json!({"version": version, "module": module, "built_at": now_rfc3339(), "cgo": false}),
+    )
 }
 
 fn which(program: &str) -> Option<PathBuf> {
