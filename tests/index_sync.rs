@@ -13,6 +13,7 @@ use common::{git, http, require_models, require_weaviate, signal, Stack};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const CLASS: &str = "CodeTest";
@@ -396,6 +397,7 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     assert_index_matches(&s, &files);
 
     foreign_collection_and_refused_objects(&s, &repo);
+    indexing_and_rebuild(&s, &repo);
     skipped_files_keep_their_chunks(&s);
 
     if require_models() {
@@ -403,6 +405,262 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
         openai_endpoint(&mut s);
     }
     tune(&s, repo_s);
+}
+
+/// How each property of a collection is indexed, as Weaviate reports it:
+/// name → (searchable, filterable, range, tokenization).
+fn indexing_of(s: &Stack, class: &str) -> BTreeMap<String, (bool, bool, bool, String)> {
+    let (code, body) = http(s.rest_port, "GET", &format!("/v1/schema/{class}"), None);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let flag = |k: &str| p[k].as_bool().unwrap_or(false);
+            (
+                p["name"].as_str().unwrap().to_string(),
+                (
+                    flag("indexSearchable"),
+                    flag("indexFilterable"),
+                    flag("indexRangeFilters"),
+                    p["tokenization"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// What index sync creates now: each property indexed only the way it is
+/// queried (content by bm25, identifiers filtered whole, line numbers not
+/// at all).
+fn assert_tuned(s: &Stack, class: &str) {
+    let got = indexing_of(s, class);
+    let key = (false, true, false, "field".to_string());
+    let stored = (false, false, false, String::new());
+    assert_eq!(
+        got["content"],
+        (true, false, false, "word".to_string()),
+        "{class}: {got:?}"
+    );
+    for p in ["repository", "path", "language", "commit", "content_hash"] {
+        assert_eq!(got[p], key, "{class}.{p}: {got:?}");
+    }
+    for p in ["chunk_index", "start_line", "end_line"] {
+        assert_eq!(got[p], stored, "{class}.{p}: {got:?}");
+    }
+}
+
+/// GraphQL Get with a filter on a whole path: the field-tokenized
+/// filterable index answers it; the paths of the chunks found.
+fn paths_where(s: &Stack, class: &str, path: &str) -> Vec<String> {
+    let q = serde_json::json!({"query": format!(
+        "{{ Get {{ {class}(limit: 100, where: {{path: [\"path\"], operator: Equal, valueText: {path:?}}}) {{ path }} }} }}"
+    )});
+    let (code, body) = http(s.rest_port, "POST", "/v1/graphql", Some(&q));
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(v["errors"].is_null(), "{body}");
+    v["data"]["Get"][class]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Searches a collection through `index search` until `stop`: (answers
+/// with hits, failures), each with when it ended.
+fn search_loop(s: &Stack, name: &str, done: &OnceLock<Instant>) -> (Vec<Instant>, Vec<String>) {
+    let (mut answers, mut failures) = (Vec::new(), Vec::new());
+    // Runs until two searches have started after `done` was set, so the
+    // searches right after the switch are checked too.
+    let mut after_done = 0;
+    while after_done < 2 {
+        let started = Instant::now();
+        if done.get().is_some_and(|t| started > *t) {
+            after_done += 1;
+        }
+        let r = s.run(&[
+            "index",
+            "search",
+            "Function",
+            "--collection",
+            name,
+            "--mode",
+            "bm25",
+            "--json",
+        ]);
+        let hits = (r.code == 0).then(|| r.json()["hits"].as_array().map_or(0, Vec::len));
+        match hits {
+            Some(n) if n > 0 => answers.push(Instant::now()),
+            _ => failures.push(format!("exit {}: {}{}", r.code, r.stdout, r.stderr)),
+        }
+    }
+    (answers, failures)
+}
+
+/// The alias `name` and the collection it points at, from Weaviate.
+fn alias_target(s: &Stack, name: &str) -> String {
+    let (code, body) = http(s.rest_port, "GET", &format!("/v1/aliases/{name}"), None);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["class"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Whether a collection of that very name exists (GET /v1/schema/{name}
+/// would answer for an alias of that name too).
+fn class_exists(s: &Stack, class: &str) -> bool {
+    let (code, body) = http(s.rest_port, "GET", "/v1/schema", None);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["class"] == class)
+}
+
+/// The collection index sync created is indexed the current way, and a
+/// collection made the old way (every property with Weaviate's defaults)
+/// still syncs, with a warning, until `index sync --rebuild` re-creates it
+/// while searches by its name keep answering: first replacing the
+/// collection by an alias, then switching that alias.
+fn indexing_and_rebuild(s: &Stack, repo: &Path) {
+    let repo_s = repo.to_str().unwrap();
+    assert_tuned(s, CLASS);
+    let lib = paths_where(s, CLASS, "src/lib.rs");
+    assert!(
+        !lib.is_empty() && lib.iter().all(|p| p == "src/lib.rs"),
+        "{lib:?}"
+    );
+
+    // The old way: what index sync created before, defaults everywhere.
+    let props: Vec<Value> = properties_of(s, CLASS)
+        .into_iter()
+        .map(|(name, t)| serde_json::json!({"name": name, "dataType": [t]}))
+        .collect();
+    let old = serde_json::json!({
+        "class": "LegacyCode",
+        "description": "Source code chunks written by elysiactl index sync (embedder: none)",
+        "vectorizer": "none", "replicationConfig": {"factor": 3}, "properties": props,
+    });
+    let (code, body) = http(s.rest_port, "POST", "/v1/schema", Some(&old));
+    assert_eq!(code, 200, "{body}");
+    let r = s
+        .run(&["index", "sync", repo_s, "--collection", "LegacyCode"])
+        .ok();
+    assert!(
+        r.stderr.contains("made by an older elysiactl") && r.stderr.contains("--rebuild"),
+        "{}",
+        r.stderr
+    );
+    let v = s
+        .run(&[
+            "index",
+            "sync",
+            repo_s,
+            "--collection",
+            "LegacyCode",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        v["schema_outdated"].as_str().unwrap().contains("content"),
+        "{v:#}"
+    );
+    let chunks = s.count_of("LegacyCode");
+    assert!(chunks > 0);
+
+    // Rebuilt while `index search` runs in a loop: every search answers.
+    let rebuild = |to: &str, switch: &str| {
+        let done = OnceLock::new();
+        let (answers, failures, window) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| search_loop(s, "LegacyCode", &done));
+            let t0 = Instant::now();
+            let r = s.run(&[
+                "index",
+                "sync",
+                repo_s,
+                "--collection",
+                "LegacyCode",
+                "--rebuild",
+                "--json",
+            ]);
+            let t1 = Instant::now();
+            done.set(t1).unwrap();
+            let (answers, failures) = reader.join().unwrap();
+            let v = r.ok().json();
+            assert_eq!(v["rebuilt"]["to"], to, "{v:#}");
+            assert_eq!(v["rebuilt"]["swap"], switch, "{v:#}");
+            assert_eq!(v["class"], to, "{v:#}");
+            assert!(v["schema_outdated"].is_null(), "{v:#}");
+            println!(
+                "rebuild to {to}: {switch} in {} ms",
+                v["rebuilt"]["swap_ms"]
+            );
+            (answers, failures, (t0, t1))
+        });
+        assert!(
+            failures.is_empty(),
+            "searches failed during the rebuild: {failures:#?}"
+        );
+        let during = answers
+            .iter()
+            .filter(|t| (window.0..window.1).contains(t))
+            .count();
+        assert!(
+            during > 0,
+            "no search ran during the rebuild ({} in all)",
+            answers.len()
+        );
+        assert_eq!(alias_target(s, "LegacyCode"), to);
+        assert_tuned(s, to);
+        assert_eq!(s.count_of(to), chunks, "{to} holds every chunk");
+    };
+    rebuild("LegacyCode_v2", "collection replaced by an alias");
+    assert!(!class_exists(s, "LegacyCode"), "the old collection is gone");
+    // Synced through the alias, nothing is new: the store kept the records.
+    let v = s
+        .run(&[
+            "index",
+            "sync",
+            repo_s,
+            "--collection",
+            "LegacyCode",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["files_indexed"], 0, "{v:#}");
+    assert_eq!(v["class"], "LegacyCode_v2", "{v:#}");
+    assert!(v["schema_outdated"].is_null(), "{v:#}");
+    rebuild("LegacyCode_v3", "alias switched");
+    assert!(
+        !class_exists(s, "LegacyCode_v2"),
+        "the previous version is gone"
+    );
+    // A dry run plans a rebuild and changes nothing.
+    let r = s
+        .run(&[
+            "--dry-run",
+            "index",
+            "sync",
+            repo_s,
+            "--collection",
+            "LegacyCode",
+            "--rebuild",
+        ])
+        .ok();
+    assert!(r.stdout.contains("would rebuild"), "{}", r.stdout);
+    assert_eq!(alias_target(s, "LegacyCode"), "LegacyCode_v3");
+    let (code, body) = http(s.rest_port, "DELETE", "/v1/aliases/LegacyCode", None);
+    assert!(code == 200 || code == 204, "{code} {body}");
+    let (code, body) = http(s.rest_port, "DELETE", "/v1/schema/LegacyCode_v3", None);
+    assert_eq!(code, 200, "{body}");
 }
 
 /// The schema of a collection as Weaviate has it: its property names and types.

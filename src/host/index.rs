@@ -35,6 +35,7 @@ fn sync(host: &Host, a: &Args) -> HostResult<Value> {
             .unwrap_or_else(|| host.config.index.collection.clone()),
     );
     options.rescan = o.bool("rescan", false)?;
+    options.rebuild = o.bool("rebuild", false)?;
     index::sync(host, &options)
 }
 
@@ -79,6 +80,7 @@ fn simulate_sync(host: &Host, a: &Args) -> HostResult<Value> {
         "files_deleted": 0, "chunks_uploaded": 0, "chunks_deleted": 0, "errors": 0,
         "files_refused": 0, "objects_refused": 0, "retries": 0, "seconds": 0.0,
         "embedder": embedder_name(host), "dry_run": true,
+        "rebuild": a.opts(1)?.bool("rebuild", false)?,
     }))
 }
 
@@ -189,9 +191,13 @@ pub fn functions() -> Vec<HostFn> {
             .doc("{live, runs}: the figures of a sync running now (files/s, chunks/s, upload latency and batch size percentiles, memory, retries, breaker states, open connections), or null; and the summaries of the last opts.runs = 10 runs, newest first."),
         write("index", "ingest", sync, simulate_sync)
             .param("repositories", repositories())
-            .opts(vec![opt("collection", Ty::Str), opt("rescan", Ty::Bool)])
+            .opts(vec![
+                opt("collection", Ty::Str),
+                opt("rescan", Ty::Bool),
+                opt("rebuild", Ty::Bool),
+            ])
             .returns(run())
-            .doc("Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run looks only at the files git says may have changed since the last finished sync (in a git checkout; every file elsewhere, or with opts.rescan = true), reads only those whose size or mtime changed and uploads only those whose content hash differs, and deletes the chunks of deleted or shrunk files. Files over index.max_file_bytes and binary files are skipped and logged once (index.errors: skipped_size, skipped_binary), keeping the chunks of a version indexed before. Only a collection index.ingest made is written to; any other is refused. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures, among them files_refused and objects_refused (objects Weaviate refused, logged and retried by the next run)."),
+            .doc("Index repository folders into a collection (opts.collection, default index.collection): files that git would not ignore, read through memory maps, split along definitions with overlapping windows, upserted under deterministic IDs; a later run looks only at the files git says may have changed since the last finished sync (in a git checkout; every file elsewhere, or with opts.rescan = true), reads only those whose size or mtime changed and uploads only those whose content hash differs, and deletes the chunks of deleted or shrunk files. Files over index.max_file_bytes and binary files are skipped and logged once (index.errors: skipped_size, skipped_binary), keeping the chunks of a version indexed before. Only a collection index.ingest made is written to; any other is refused. Chunks get vectors from index.embedder (\"none\", \"static\" or \"minilm\"). Returns the run's figures, among them files_refused and objects_refused (objects Weaviate refused, logged and retried by the next run), class (the collection written, an alias's target), schema_outdated (why an existing collection's indexing is not what index sync creates now, or null) and, with opts.rebuild = true, rebuilt: the collection is re-created the current way beside the old one under a versioned name (Code_v2, …), filled from every file, and the name switched to it through an alias, so searches by that name never stop answering ({from, to, was_outdated, swap, swap_ms}; the old collection is dropped after the switch)."),
         read("index", "search", search)
             .param("query", Ty::Str)
             .opts(vec![

@@ -12,6 +12,7 @@ mod error_log;
 pub mod git;
 mod perf;
 mod pipeline;
+mod rebuild;
 pub mod repos;
 mod schema;
 pub mod search;
@@ -29,7 +30,7 @@ use crate::base::error::HostResult;
 use crate::base::paths;
 use crate::embed::Embedder;
 use changes::{repo_runs, Changes};
-use pipeline::{Pipeline, RecordUpdate};
+use pipeline::{Destination, Pipeline, RecordUpdate};
 use schema::ensure_collection;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -51,6 +52,9 @@ pub struct SyncOptions {
     pub max_files: Option<usize>,
     /// Walk every file, even in a git checkout that git could tell about.
     pub rescan: bool,
+    /// Re-create the collection the current way beside the old one, fill
+    /// it, and switch the name over through an alias (rebuild.rs).
+    pub rebuild: bool,
 }
 
 impl SyncOptions {
@@ -61,6 +65,7 @@ impl SyncOptions {
             store: store_path(),
             max_files: None,
             rescan: false,
+            rebuild: false,
         }
     }
 }
@@ -73,24 +78,34 @@ pub(crate) fn node0_client(ctx: &Context) -> crate::clients::weaviate::WeaviateC
 /// uploaders joined by bounded channels, so memory stays bounded and many
 /// small repositories fill batches as well as one big one does.
 pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
-    let t0 = Instant::now();
     let class = crate::clients::weaviate::class_name(&o.collection)?;
     crate::migrate::refuse_system_collection(&class, "index sync")?;
+    if o.rebuild {
+        return rebuild::rebuild(ctx, o, &class);
+    }
+    sync_into(ctx, o, &class)
+}
+
+/// One sync whose records the store keeps under `key` (the name the user
+/// gives; a rebuild's new collection while it fills).
+fn sync_into(ctx: &Context, o: &SyncOptions, key: &str) -> HostResult<Value> {
+    let t0 = Instant::now();
     let embedder = Embedder::load(&ctx.config.index, &ctx.config.index.embedder, &ctx.rt)?;
     let embedder_name = embedder.as_ref().map_or("none", |e| e.name());
     let store = Store::open(&o.store)?;
     let mut repos = repo_runs(
         &o.paths,
         &store,
-        &o.collection,
+        key,
         o.rescan,
         ctx.config.index.max_file_bytes,
     )?;
     let uploader = upload::Uploader::new(ctx)?;
-    if ensure_collection(ctx, &o.collection, embedder_name)? {
+    let target = ensure_collection(ctx, key, embedder_name)?;
+    if target.created {
         // A new collection holds nothing the store remembers (it may have
         // been deleted since): every file is uploaded again.
-        store.forget_collection(&o.collection)?;
+        store.forget_collection(key)?;
         for r in &mut repos {
             r.known.clear();
             r.changes = Changes::Scan {
@@ -101,7 +116,10 @@ pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
     let bar = ctx.out.progress_start("index", None);
     let p = Pipeline::new(
         ctx,
-        &o.collection,
+        Destination {
+            class: &target.class,
+            store_key: key,
+        },
         &repos,
         &store,
         &uploader,
@@ -131,7 +149,7 @@ pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
     for (i, r) in repos.iter().enumerate().filter(|_| o.max_files.is_none()) {
         for (path, rec) in r.known.iter().filter(|(path, _)| seen[i].is_gone(path)) {
             let ids: Vec<String> = (0..rec.chunks).map(|k| chunk_id(&r.key, path, k)).collect();
-            deleted_chunks += uploader.delete(ctx, &o.collection, &ids)?;
+            deleted_chunks += uploader.delete(ctx, &target.class, &ids)?;
             deleted_files += 1;
             forget.push((i, path.clone(), None));
         }
@@ -143,7 +161,7 @@ pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
     let synced_at = error_log::now_rfc3339();
     if o.max_files.is_none() {
         store.put_repos(
-            &o.collection,
+            key,
             repos
                 .iter()
                 .map(|r| (r.key.as_str(), r.next_state(&errors, &synced_at))),
@@ -163,7 +181,9 @@ pub fn sync(ctx: &Context, o: &SyncOptions) -> HostResult<Value> {
     let changed = totals.files_changed.load(Ordering::Relaxed);
     let chunks = totals.chunks.load(Ordering::Relaxed);
     let mut summary = json!({
-        "collection": o.collection,
+        "collection": key,
+        "class": target.class,
+        "schema_outdated": target.outdated,
         "repositories": per_repo,
         "files_seen": totals.files_seen.load(Ordering::Relaxed),
         "files_indexed": changed,

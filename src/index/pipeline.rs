@@ -211,10 +211,22 @@ fn spawn_stage<'scope, T: Send + 'scope>(
     })
 }
 
+/// Where a run's chunks and records go: usually one name, two while
+/// `index sync --rebuild` fills a new collection under the old one's records.
+pub(super) struct Destination<'a> {
+    /// The collection the chunks go to.
+    pub(super) class: &'a str,
+    /// The name the store keeps this collection's records under.
+    pub(super) store_key: &'a str,
+}
+
 /// Everything the pipeline's threads share.
 pub(super) struct Pipeline<'a> {
     pub(super) ctx: &'a Context,
-    collection: &'a str,
+    /// The collection the chunks go to.
+    class: &'a str,
+    /// The name the store keeps this collection's records under.
+    store_key: &'a str,
     pub(super) repos: &'a [RepoRun],
     store: &'a Store,
     pub(super) uploader: &'a upload::Uploader,
@@ -234,7 +246,7 @@ pub(super) struct Pipeline<'a> {
 impl<'a> Pipeline<'a> {
     pub(super) fn new(
         ctx: &'a Context,
-        collection: &'a str,
+        to: Destination<'a>,
         repos: &'a [RepoRun],
         store: &'a Store,
         uploader: &'a upload::Uploader,
@@ -243,7 +255,8 @@ impl<'a> Pipeline<'a> {
     ) -> Pipeline<'a> {
         Pipeline {
             ctx,
-            collection,
+            class: to.class,
+            store_key: to.store_key,
             repos,
             store,
             uploader,
@@ -337,7 +350,7 @@ impl<'a> Pipeline<'a> {
             return Ok(());
         }
         self.store.put_files(
-            self.collection,
+            self.store_key,
             items
                 .iter()
                 .map(|(r, path, rec)| (self.repos[*r].key.as_str(), path.as_str(), rec.as_ref())),
@@ -426,13 +439,7 @@ impl<'a> Pipeline<'a> {
         work: crossbeam_channel::Sender<Work>,
     ) {
         for t in tasks {
-            match prepare(
-                self.ctx,
-                &self.repos[t.repo],
-                t.repo,
-                self.collection,
-                &t.found,
-            ) {
+            match prepare(self.ctx, &self.repos[t.repo], t.repo, self.class, &t.found) {
                 Ok(w) => {
                     if work.send(w).is_err() {
                         return;
@@ -578,7 +585,7 @@ impl<'a> Pipeline<'a> {
                 let stale: Vec<String> = (p.record.chunks..p.old_chunks)
                     .map(|i| chunk_id(&r.key, &p.rel, i))
                     .collect();
-                self.uploader.delete(self.ctx, self.collection, &stale)?;
+                self.uploader.delete(self.ctx, self.class, &stale)?;
             }
             self.totals
                 .chunks

@@ -19,19 +19,118 @@ pub fn chunk_id(repo: &str, path: &str, i: usize) -> String {
 
 const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
 
-/// The properties of an index collection and their types: with the
-/// description, what tells an index collection from anyone else's.
-const PROPERTIES: [(&str, &str); 9] = [
-    ("content", "text"),
-    ("repository", "text"),
-    ("path", "text"),
-    ("language", "text"),
-    ("chunk_index", "int"),
-    ("start_line", "int"),
-    ("end_line", "int"),
-    ("commit", "text"),
-    ("content_hash", "text"),
+/// How a property is indexed: for text, whether BM25 searches it and
+/// whether filters match it (and its tokenization); for ints, whether
+/// filters and range filters match it. Each property is indexed only the
+/// way something queries it, because every inverted index is work the three
+/// nodes repeat for every chunk (issue 21 measured 23% less server CPU per
+/// chunk than Weaviate's defaults, docs/benchmarks/indexing.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Indexing {
+    searchable: bool,
+    filterable: bool,
+    range: bool,
+    tokenization: Option<&'static str>,
+}
+
+/// The chunk text: what bm25 and hybrid search; nothing filters on it.
+const SEARCHED: Indexing = Indexing {
+    searchable: true,
+    filterable: false,
+    range: false,
+    tokenization: Some("word"),
+};
+/// Identifiers a user or Elysia filters on by exact value (a repository, a
+/// path, a commit): matched whole, never word by word, and never scored.
+const KEY: Indexing = Indexing {
+    searchable: false,
+    filterable: true,
+    range: false,
+    tokenization: Some("field"),
+};
+/// Numbers read with a chunk but never queried by.
+const STORED: Indexing = Indexing {
+    searchable: false,
+    filterable: false,
+    range: false,
+    tokenization: None,
+};
+
+/// The properties of an index collection, their types and their indexing:
+/// with the description, what tells an index collection from anyone else's.
+const PROPERTIES: [(&str, &str, Indexing); 9] = [
+    ("content", "text", SEARCHED),
+    ("repository", "text", KEY),
+    ("path", "text", KEY),
+    ("language", "text", KEY),
+    ("chunk_index", "int", STORED),
+    ("start_line", "int", STORED),
+    ("end_line", "int", STORED),
+    ("commit", "text", KEY),
+    ("content_hash", "text", KEY),
 ];
+
+impl Indexing {
+    /// The property definition's indexing fields, as Weaviate takes them.
+    fn fields(self, data_type: &str) -> Value {
+        if data_type == "text" {
+            json!({
+                "indexSearchable": self.searchable,
+                "indexFilterable": self.filterable,
+                "tokenization": self.tokenization,
+            })
+        } else {
+            json!({"indexFilterable": self.filterable, "indexRangeFilters": self.range})
+        }
+    }
+
+    /// How a property definition Weaviate returns is indexed; absent
+    /// fields take Weaviate's defaults (searchable and filterable, word
+    /// tokenization; ints filterable).
+    fn of(p: &Value) -> Indexing {
+        let text = p["dataType"][0] == "text";
+        let flag = |k: &str, default: bool| p[k].as_bool().unwrap_or(default);
+        Indexing {
+            searchable: text && flag("indexSearchable", true),
+            filterable: flag("indexFilterable", true),
+            range: flag("indexRangeFilters", false),
+            tokenization: if text {
+                Some(match p["tokenization"].as_str().unwrap_or("word") {
+                    "field" => "field",
+                    "word" => "word",
+                    _ => "other",
+                })
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// How an existing index collection's indexing differs from what index
+/// sync creates now (collections made before issue 21 index every property
+/// both ways), or None when it does not. Such a collection still works;
+/// `index sync --rebuild` re-creates it the current way.
+pub fn outdated_indexing(class: &Value) -> Option<String> {
+    let differs: Vec<&str> = PROPERTIES
+        .iter()
+        .filter(|(name, _, want)| {
+            class["properties"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == *name)
+                .is_some_and(|p| Indexing::of(p) != *want)
+        })
+        .map(|(name, _, _)| *name)
+        .collect();
+    (!differs.is_empty()).then(|| {
+        format!(
+            "{} indexed as index sync no longer does (each needless index is work for every chunk)",
+            differs.join(", ")
+        )
+    })
+}
 
 /// Why a collection definition is not one `index sync` made (and may write
 /// to), or None when it is: the description it writes, and exactly its
@@ -55,7 +154,7 @@ fn not_index_collection(class: &Value) -> Option<String> {
         .collect();
     let want: BTreeSet<(String, String)> = PROPERTIES
         .iter()
-        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .map(|(n, t, _)| (n.to_string(), t.to_string()))
         .collect();
     let list = |set: Vec<&(String, String)>| {
         set.iter()
@@ -80,17 +179,38 @@ fn not_index_collection(class: &Value) -> Option<String> {
     }
 }
 
-/// The embedder a collection's vectors come from, as its description
-/// records it ("none" for a collection made before embedders existed);
-/// None when the collection does not exist. A collection that is not an
-/// index collection is refused: nothing of the index belongs in it.
-pub fn collection_embedder(ctx: &Context, collection: &str) -> HostResult<Option<String>> {
-    let class = match ctx.block_on(node0_client(ctx).get_class(collection)) {
+/// The collection a name stands for: the one an alias points at when the
+/// name is an alias (what `index sync --rebuild` leaves), else the name.
+pub fn resolve(ctx: &Context, name: &str) -> HostResult<String> {
+    Ok(ctx
+        .block_on(node0_client(ctx).alias(name))?
+        .and_then(|a| a["class"].as_str().map(str::to_string))
+        .unwrap_or_else(|| name.to_string()))
+}
+
+/// An index collection as Weaviate has it: its definition and the embedder
+/// its description names ("none" for one made before embedders existed).
+pub struct IndexClass {
+    pub class: String,
+    pub embedder: String,
+    /// Why its indexing is not what index sync creates now, if it is not.
+    pub outdated: Option<String>,
+}
+
+/// The index collection named `collection` (through its alias, if it is
+/// one), or None when there is none. A collection that is not an index
+/// collection is refused: nothing of the index belongs in it.
+pub fn index_class(ctx: &Context, collection: &str) -> HostResult<Option<IndexClass>> {
+    index_class_at(ctx, &resolve(ctx, collection)?)
+}
+
+fn index_class_at(ctx: &Context, target: &str) -> HostResult<Option<IndexClass>> {
+    let class = match ctx.block_on(node0_client(ctx).get_class(target)) {
         Ok(class) => class,
         Err(e) if crate::clients::weaviate::is_no_such_collection(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let name = class["class"].as_str().unwrap_or(collection);
+    let name = class["class"].as_str().unwrap_or(target).to_string();
     if let Some(why) = not_index_collection(&class) {
         return Err(HostError::validation(format!(
             "collection {name} is not an index collection: {why}"
@@ -101,41 +221,69 @@ pub fn collection_embedder(ctx: &Context, collection: &str) -> HostResult<Option
         )));
     }
     let description = class["description"].as_str().unwrap_or_default();
-    Ok(Some(
-        description
+    Ok(Some(IndexClass {
+        embedder: description
             .split("embedder: ")
             .nth(1)
             .map(|rest| rest.trim_end_matches(')').to_string())
             .unwrap_or_else(|| "none".into()),
-    ))
+        outdated: outdated_indexing(&class),
+        class: name,
+    }))
+}
+
+/// The embedder a collection's vectors come from; None when the collection
+/// does not exist (see index_class).
+pub fn collection_embedder(ctx: &Context, collection: &str) -> HostResult<Option<String>> {
+    Ok(index_class(ctx, collection)?.map(|c| c.embedder))
+}
+
+/// The collection a sync writes to, as ensure_collection found or made it.
+pub(super) struct Ensured {
+    /// The collection itself (the alias's target when the name is an alias).
+    pub class: String,
+    pub created: bool,
+    pub outdated: Option<String>,
 }
 
 /// The chunk collection: keyword-searchable text plus metadata and the
 /// embedder's vectors, at the replication factor the cluster expects. One
 /// collection holds one embedder's vectors: mixed, a search would compare
 /// vectors from different spaces (or miss the chunks that have none).
-/// True when this call created the collection.
 pub(super) fn ensure_collection(
     ctx: &Context,
     collection: &str,
     embedder: &str,
-) -> HostResult<bool> {
-    match collection_embedder(ctx, collection)? {
-        Some(had) if had == embedder => Ok(false),
+) -> HostResult<Ensured> {
+    let target = resolve(ctx, collection)?;
+    match index_class_at(ctx, &target)? {
+        Some(had) if had.embedder == embedder => Ok(Ensured {
+            class: had.class,
+            created: false,
+            outdated: had.outdated,
+        }),
         Some(had) => Err(HostError::validation(format!(
-            "collection {collection} holds chunks embedded with {had:?}; this run would embed with {embedder:?}"
+            "collection {collection} holds chunks embedded with {:?}; this run would embed with {embedder:?}",
+            had.embedder
         ))
         .with_hint(format!(
-            "index into another collection (--collection {collection}{}), or set index.embedder = {had:?}",
-            capitalized(embedder)
+            "index into another collection (--collection {collection}{}), or set index.embedder = {:?}",
+            capitalized(embedder),
+            had.embedder
         ))),
-        None => ctx
-            .block_on(node0_client(ctx).create_class(&collection_schema(
-                collection,
+        None => {
+            let def = collection_schema(
+                &target,
                 ctx.config.weaviate.expected_replication_factor(),
                 embedder,
-            )))
-            .map(|_| true),
+            );
+            ctx.block_on(node0_client(ctx).create_class(&def))?;
+            Ok(Ensured {
+                class: target,
+                created: true,
+                outdated: None,
+            })
+        }
     }
 }
 
@@ -155,7 +303,12 @@ fn capitalized(s: &str) -> String {
 fn collection_schema(collection: &str, factor: usize, embedder: &str) -> Value {
     let properties: Vec<Value> = PROPERTIES
         .iter()
-        .map(|(name, data_type)| json!({"name": name, "dataType": [data_type]}))
+        .map(|(name, data_type, indexing)| {
+            let mut p = indexing.fields(data_type);
+            p["name"] = json!(name);
+            p["dataType"] = json!([data_type]);
+            p
+        })
         .collect();
     json!({
         "class": collection,
@@ -207,6 +360,51 @@ mod tests {
         assert!(
             why.contains("lacks") && why.contains("content_hash"),
             "{why}"
+        );
+    }
+
+    #[test]
+    fn each_property_is_indexed_only_the_way_it_is_queried() {
+        let mine = collection_schema("Code", 3, "static");
+        assert_eq!(outdated_indexing(&mine), None);
+        let content = &mine["properties"][0];
+        assert_eq!(content["indexSearchable"], true);
+        assert_eq!(content["indexFilterable"], false);
+        let path = &mine["properties"][2];
+        assert_eq!(
+            (
+                &path["indexSearchable"],
+                &path["indexFilterable"],
+                &path["tokenization"]
+            ),
+            (&json!(false), &json!(true), &json!("field"))
+        );
+        let line = &mine["properties"][5];
+        assert_eq!(line["indexFilterable"], false);
+        assert_eq!(line["indexRangeFilters"], false);
+        // A collection made before: Weaviate's defaults for every property.
+        let mut older = mine.clone();
+        for p in older["properties"].as_array_mut().unwrap() {
+            let keep = json!({"name": p["name"], "dataType": p["dataType"]});
+            *p = keep;
+        }
+        assert_eq!(
+            not_index_collection(&older),
+            None,
+            "still an index collection"
+        );
+        let why = outdated_indexing(&older).unwrap();
+        assert!(
+            why.contains("content, repository") && why.contains("end_line"),
+            "{why}"
+        );
+        // Weaviate's reply spells the defaults out: the same verdict.
+        let mut spelled = mine;
+        spelled["properties"][2]["tokenization"] = json!("word");
+        spelled["properties"][2]["indexSearchable"] = json!(true);
+        assert_eq!(
+            outdated_indexing(&spelled).unwrap(),
+            "path indexed as index sync no longer does (each needless index is work for every chunk)"
         );
     }
 

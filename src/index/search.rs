@@ -2,7 +2,7 @@
 //! same embedder as the collection's chunks (its description names it), so
 //! the vectors compare; keyword (BM25) search where the chunks have none.
 
-use super::collection_embedder;
+use super::schema::index_class;
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::embed::Embedder;
@@ -39,11 +39,43 @@ pub fn search(ctx: &Context, o: &SearchOptions) -> HostResult<Value> {
                 .with_hint("0 is keyword only, 1 vector only; 0.5 weighs them equally"),
         );
     }
-    let embedder_name = collection_embedder(ctx, &class)?.ok_or_else(|| {
-        HostError::validation(format!("there is no collection {class}")).with_hint(format!(
-            "index something into it first: elysiactl index sync PATH --collection {class}"
+    // The first rebuild of a collection replaces it by an alias: between
+    // the drop and the alias, for two requests, the name answers nothing.
+    // A search that meets that gap tries again instead of failing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match search_once(ctx, o, &class) {
+            Err(e) if std::time::Instant::now() < deadline && rebuilding(ctx, &class) => {
+                tracing::debug!("search of {class} retried during a rebuild: {}", e.message);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+/// Whether a rebuilt version of `class` exists (index sync --rebuild's
+/// Class_v2, …): the sign that a failed search met the switch.
+fn rebuilding(ctx: &Context, class: &str) -> bool {
+    let prefix = format!("{class}_v");
+    ctx.block_on(super::node0_client(ctx).class_names())
+        .unwrap_or_default()
+        .iter()
+        .any(|c| {
+            c.strip_prefix(&prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+fn search_once(ctx: &Context, o: &SearchOptions, name: &str) -> HostResult<Value> {
+    // Queried by the collection itself, an alias resolved: what the alias
+    // names is what the embedder and the answer's key are read from.
+    let target = index_class(ctx, name)?.ok_or_else(|| {
+        HostError::validation(format!("there is no collection {name}")).with_hint(format!(
+            "index something into it first: elysiactl index sync PATH --collection {name}"
         ))
     })?;
+    let (class, embedder_name) = (target.class.as_str(), target.embedder);
     let mode = match (o.mode.as_str(), embedder_name.as_str()) {
         ("auto", "none") => "bm25",
         ("auto", _) => "hybrid",
@@ -77,7 +109,7 @@ pub fn search(ctx: &Context, o: &SearchOptions) -> HostResult<Value> {
         o.limit.clamp(1, 1000)
     );
     let data = ctx.block_on(super::node0_client(ctx).graphql(&gql))?;
-    let hits: Vec<Value> = data["Get"][&class]
+    let hits: Vec<Value> = data["Get"][class]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -104,5 +136,7 @@ pub fn search(ctx: &Context, o: &SearchOptions) -> HostResult<Value> {
             hit
         })
         .collect();
-    Ok(json!({"collection": class, "mode": mode, "embedder": embedder_name, "hits": hits}))
+    Ok(
+        json!({"collection": name, "class": class, "mode": mode, "embedder": embedder_name, "hits": hits}),
+    )
 }

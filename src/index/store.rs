@@ -197,6 +197,35 @@ impl Store {
         Ok(n)
     }
 
+    /// Makes `from`'s records `to`'s, forgetting what `to` had, in one
+    /// transaction: a rebuilt collection taking over its name.
+    pub fn replace_collection(&self, from: &str, to: &str) -> HostResult<()> {
+        let tx = self.db.begin_write().map_err(store_error)?;
+        for table in [FILES, REPOS] {
+            let mut t = tx.open_table(table).map_err(store_error)?;
+            let keyed = |c: &str| -> HostResult<Vec<(String, String)>> {
+                let (prefix, end) = (format!("{c}\u{1}"), format!("{c}\u{2}"));
+                t.range(prefix.as_str()..end.as_str())
+                    .map_err(store_error)?
+                    .map(|item| {
+                        item.map(|(k, v)| (k.value().to_string(), v.value().to_string()))
+                            .map_err(store_error)
+                    })
+                    .collect()
+            };
+            let (stale, moving) = (keyed(to)?, keyed(from)?);
+            for (k, _) in stale.iter().chain(&moving) {
+                t.remove(k.as_str()).map_err(store_error)?;
+            }
+            for (k, v) in moving {
+                let renamed = format!("{to}{}", &k[from.len()..]);
+                t.insert(renamed.as_str(), v.as_str())
+                    .map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)
+    }
+
     pub fn add_errors(&self, errors: &[Value]) -> HostResult<()> {
         if errors.is_empty() {
             return Ok(());
@@ -331,5 +360,37 @@ mod tests {
         assert_eq!(s.errors(10).unwrap().len(), 1);
         assert_eq!(s.reset_errors().unwrap(), 1);
         assert!(s.errors(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_rebuilt_collection_takes_over_its_names_records() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("i.redb")).unwrap();
+        let rec = |chunks| FileRecord {
+            size: 3,
+            mtime_ns: 9,
+            hash: "h".into(),
+            chunks,
+            skipped: None,
+        };
+        s.put_files("Code", [("/r", "old.rs", Some(&rec(1)))])
+            .unwrap();
+        s.put_files("Code_v2", [("/r", "a.rs", Some(&rec(2)))])
+            .unwrap();
+        s.put_files("Code_v2x", [("/r", "b.rs", Some(&rec(3)))])
+            .unwrap();
+        s.put_repos("Code_v2", [("/r", serde_json::json!({"commit": "c2"}))])
+            .unwrap();
+        s.replace_collection("Code_v2", "Code").unwrap();
+        let files = s.files("Code", "/r").unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files["a.rs"], rec(2));
+        assert_eq!(s.repo("Code", "/r").unwrap().unwrap()["commit"], "c2");
+        assert!(s.files("Code_v2", "/r").unwrap().is_empty());
+        assert_eq!(
+            s.files("Code_v2x", "/r").unwrap().len(),
+            1,
+            "a name that only starts the same stays"
+        );
     }
 }

@@ -44,6 +44,7 @@ pub fn trial(ctx: &Context, paths: Vec<PathBuf>, t: &Trial) -> HostResult<Value>
         max_files: Some(t.files),
         // The sample is the first files of a walk.
         rescan: true,
+        rebuild: false,
     };
     let result = sync(&trial, &options);
     // Whatever happened, the scratch collection and store go.
