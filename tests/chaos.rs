@@ -104,12 +104,37 @@ fn node_faults_refuse_bad_input_before_touching_anything() {
 }
 
 #[test]
-fn resource_faults_say_what_is_not_built() {
+fn resource_faults_refuse_bad_input() {
     let s = no_cluster();
-    let r = s.run(&["chaos", "resource", "--memory-pressure"]);
+    let r = s.run(&[
+        "chaos",
+        "resource",
+        "--memory-pressure",
+        "--limit",
+        "lots",
+        "--node",
+        "1",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("\"lots\" is not a size"), "{}", r.stderr);
+    let r = s.run(&["chaos", "resource", "--limit", "300MiB", "--node", "1"]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr.contains("--memory-pressure is not built yet"),
+        r.stderr
+            .contains("--limit is the memory limit of --memory-pressure"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&[
+        "chaos",
+        "resource",
+        "--memory-pressure",
+        "--cpu-limit",
+        "50",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("one resource fault at a time"),
         "{}",
         r.stderr
     );
@@ -579,6 +604,119 @@ fn process_node_faults_always_undo_themselves() {
     eprintln!("FIGURE process cpu-limit 25%: health exit {code} while limited; lifted by the reaper {:.2} s after it was set (duration 4 s)", (lifted - limited_at).as_secs_f64());
     assert!(active(&s).is_empty());
 
+    // 7b. memory pressure: the dry run changes nothing; the real one moves
+    // weaviate-1 into a cgroup-v1 memory group whose limit bounds what it
+    // takes from then on (the pages it holds stay charged where they were:
+    // this kernel refuses move_charge_at_immigrate); `chaos reset` moves it
+    // back, removes the group and says what the node did under the limit.
+    let victim = s.node_pid(1);
+    let home = memory_cgroup(victim).unwrap();
+    let dry = s.run(&[
+        "--dry-run",
+        "chaos",
+        "resource",
+        "--memory-pressure",
+        "--limit",
+        "2GiB",
+        "--node",
+        "1",
+    ]);
+    let plan = format!("{}{}", dry.stdout, dry.stderr);
+    assert_eq!(dry.code, 0, "{plan}");
+    assert!(
+        plan.contains("let weaviate-1 take at most 2.0 GiB more memory")
+            && plan.contains(&format!("PID {victim}")),
+        "{plan}"
+    );
+    assert_eq!(
+        memory_cgroup(victim),
+        Some(home.clone()),
+        "the dry run moved it"
+    );
+    assert!(active(&s).is_empty());
+    let t0 = Instant::now();
+    let faults = s
+        .run(&[
+            "chaos",
+            "resource",
+            "--memory-pressure",
+            "--limit",
+            "16MiB",
+            "--node",
+            "1",
+            "--duration",
+            "1m",
+            "--detach",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let limited_at = Instant::now();
+    let limit = faults[0]["limit_bytes"].as_u64().unwrap();
+    let group = memory_cgroup(victim).unwrap();
+    assert!(group.contains("elysiactl-chaos-"), "{group}");
+    let dir = format!("/sys/fs/cgroup/memory{group}");
+    let set: u64 = std::fs::read_to_string(format!("{dir}/memory.limit_in_bytes"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(set <= limit && limit - set < 4096, "{set} for {limit}");
+    let status = active(&s);
+    assert_eq!(status[0]["action"], "memory-pressure", "{status:?}");
+    let (code, _) = health(&s);
+    let detect = limited_at.elapsed().as_secs_f64();
+    // Writes replicated to the squeezed node make it allocate past the limit:
+    // the kernel reclaims (memory.failcnt counts each time) or OOM-kills it.
+    let writes = s.run(&[
+        "test-data",
+        "generate",
+        "--records",
+        "3000",
+        "--collection",
+        "MemSqueeze",
+        "--replication-factor",
+        "3",
+    ]);
+    let hits: u64 = std::fs::read_to_string(format!("{dir}/memory.failcnt"))
+        .map(|t| t.trim().parse().unwrap())
+        .unwrap_or(0);
+    let survived = alive(victim);
+    assert!(
+        hits > 0 || !survived,
+        "3000 replicated writes never met the 16 MiB margin"
+    );
+    let r = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let undone_at = Instant::now();
+    let outcome = r["undone"][0]["outcome"].as_str().unwrap().to_string();
+    assert!(!std::path::Path::new(&dir).exists(), "the group is removed");
+    if survived {
+        assert!(outcome.starts_with("unlimited (peak "), "{r}");
+        assert_eq!(memory_cgroup(victim), Some(home), "moved back");
+    } else {
+        assert!(outcome.contains("OOM-killed or crashed"), "{r}");
+        s.run(&["start", "--timeout", "240"]).ok();
+    }
+    eprintln!(
+        "FIGURE process memory-pressure under 3000 replicated writes: the writes exited {}, the node hit the limit {hits} times, {}",
+        writes.code,
+        if survived { "survived" } else { "was OOM-killed" }
+    );
+    s.run(&["test-data", "clean", "--name", "MemSqueeze", "--force"])
+        .ok();
+    let recover = health_until(&s, undone_at, "healthy after memory pressure", |c| c == 0);
+    eprintln!(
+        "FIGURE process memory-pressure at {} MiB: applied in {:.2} s, health exit {code} while squeezed; undo said: {outcome}",
+        limit >> 20,
+        (limited_at - t0).as_secs_f64()
+    );
+    if code != 0 {
+        report("process memory-pressure (chaos reset)", detect, recover);
+    } else {
+        eprintln!("FIGURE process memory-pressure: health did not report it (exit 0); healthy {recover:.2} s after the undo");
+    }
+    assert!(active(&s).is_empty());
+
     // 8. cycle: every node stopped and started in turn, the cluster ready after each.
     let before: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
     let t0 = Instant::now();
@@ -612,6 +750,18 @@ fn cpu_cgroup(pid: u32) -> Option<String> {
             ctl.split(',')
                 .any(|c| c == "cpu")
                 .then(|| group.to_string())
+        })
+}
+
+/// The node's group in the cgroup-v1 hierarchy with the memory controller.
+fn memory_cgroup(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctl, group) = (p.next()?, p.next()?, p.next()?);
+            (ctl == "memory").then(|| group.to_string())
         })
 }
 

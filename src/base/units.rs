@@ -109,10 +109,45 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// A size in bytes written "300MiB", "300M", "1.5GiB", "64k" or a plain
+/// number of bytes (binary units: K, M and G are 1024-based).
+pub fn parse_bytes(s: &str) -> HostResult<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => 0,
+    };
+    match num.parse::<f64>() {
+        Ok(n) if factor > 0 && n > 0.0 && (n * factor as f64) < 1e18 => {
+            Ok((n * factor as f64) as u64)
+        }
+        _ => Err(HostError::validation(format!("{s:?} is not a size"))
+            .with_hint("give a size above 0 like 300MiB, 1GiB or 512M")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("300MiB").unwrap(), 300 << 20);
+        assert_eq!(parse_bytes("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert_eq!(parse_bytes(" 64 k").unwrap(), 64 << 10);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("0M").is_err());
+        assert!(parse_bytes("3 parsecs").is_err());
+    }
 
     #[test]
     fn durations_parse_both_ways() {

@@ -237,6 +237,7 @@ pub fn plan(
         undo_failures: 0,
         percent: None,
         restore: serde_json::to_string(&applied).ok(),
+        limit_bytes: None,
     })
 }
 

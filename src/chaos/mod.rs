@@ -96,6 +96,9 @@ pub struct Fault {
     /// fault is applied.
     #[serde(default)]
     pub restore: Option<String>,
+    /// Memory pressure: the limit, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
 }
 
 impl Fault {

@@ -736,6 +736,7 @@ fn fault_of(
         undo_failures: 0,
         percent,
         restore: applied.to_restore(),
+        limit_bytes: None,
     }
 }
 

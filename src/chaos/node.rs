@@ -1,7 +1,8 @@
 //! Faults on one node: kill (SIGKILL, `docker kill`), stop (graceful:
 //! SIGTERM, then SIGKILL after weaviate.stop_timeout), pause (SIGSTOP,
-//! `docker pause`) and a CPU limit (a cgroup-v1 CFS quota, `docker update`),
-//! in either runtime, each undone by starting, resuming or unlimiting it.
+//! `docker pause`), a CPU limit (a cgroup-v1 CFS quota, `docker update`)
+//! and memory pressure (a cgroup-v1 memory limit; process runtime only),
+//! each undone by starting, resuming or unlimiting it.
 
 use super::{
     apply_grace, ensure_reaper, fault_duration, journal, mark_applied, now_ms, rfc3339_ms, Fault,
@@ -24,6 +25,8 @@ pub enum NodeAction {
     Pause,
     #[serde(rename = "cpu-limit")]
     CpuLimit,
+    #[serde(rename = "memory-pressure")]
+    MemoryPressure,
     Partition,
     #[serde(rename = "packet-loss")]
     PacketLoss,
@@ -41,6 +44,7 @@ impl NodeAction {
             "stop" => Ok(NodeAction::Stop),
             "pause" => Ok(NodeAction::Pause),
             "cpu-limit" => Ok(NodeAction::CpuLimit),
+            "memory-pressure" => Ok(NodeAction::MemoryPressure),
             other => Err(
                 HostError::validation(format!("unknown node fault {other:?}"))
                     .with_hint("the node faults are \"kill\", \"stop\" and \"pause\""),
@@ -61,6 +65,7 @@ impl NodeAction {
             (NodeAction::Pause, _) => "SIGSTOP",
             (NodeAction::CpuLimit, "docker") => "docker update --cpu-quota",
             (NodeAction::CpuLimit, _) => "a cgroup-v1 cpu quota",
+            (NodeAction::MemoryPressure, _) => "a cgroup-v1 memory limit",
             (NodeAction::Partition, "docker") => "iptables DROP both ways",
             (NodeAction::Partition, _) => {
                 "iptables DROP both ways, matched by cgroup-v2 group and port"
@@ -77,6 +82,7 @@ impl NodeAction {
             NodeAction::Stop => "stop",
             NodeAction::Pause => "pause",
             NodeAction::CpuLimit => "cpu-limit",
+            NodeAction::MemoryPressure => "memory-pressure",
             NodeAction::Partition => "partition",
             NodeAction::PacketLoss => "packet-loss",
             NodeAction::Bandwidth => "bandwidth",
@@ -87,6 +93,11 @@ impl NodeAction {
     /// "would kill weaviate-1 (PID 12, SIGKILL) for 30s, then start weaviate-1"
     pub fn describe(f: &Fault) -> String {
         let what = match (f.action, f.percent) {
+            (NodeAction::MemoryPressure, _) => format!(
+                "let {} take at most {} more memory",
+                f.node,
+                crate::base::units::format_bytes(f.limit_bytes.unwrap_or_default())
+            ),
             (NodeAction::PacketLoss, p) => {
                 format!(
                     "drop {}% of the packets of {}",
@@ -114,6 +125,9 @@ impl NodeAction {
             NodeAction::Kill | NodeAction::Stop => format!("start {node}"),
             NodeAction::Pause => format!("resume {node} (SIGCONT / docker unpause)"),
             NodeAction::CpuLimit => format!("lift the CPU limit of {node}"),
+            NodeAction::MemoryPressure => {
+                format!("lift the memory limit of {node} (if it was OOM-killed: `elysiactl start`)")
+            }
             NodeAction::Partition => format!("heal {node}"),
             NodeAction::PacketLoss => format!("end the packet loss of {node}"),
             NodeAction::Bandwidth => format!("lift the bandwidth limit of {node}"),
@@ -121,6 +135,9 @@ impl NodeAction {
         }
     }
 }
+
+/// The memory a squeezed node may take beyond what it holds, by default.
+pub const DEFAULT_MEMORY_MARGIN: u64 = 32 << 20;
 
 /// What an injection would do, without doing it: the plan a dry run shows
 /// and the record the registry would hold.
@@ -131,8 +148,10 @@ pub fn plan(
     duration: Option<Duration>,
     seed: Option<u64>,
     percent: Option<f64>,
+    limit: Option<u64>,
 ) -> HostResult<Fault> {
     let duration = fault_duration(ctx, duration)?;
+    let rt = runtime_for(ctx)?;
     let percent = match (action, percent) {
         (NodeAction::CpuLimit, Some(p)) if p > 0.0 && p.is_finite() => Some(p),
         (NodeAction::CpuLimit, _) => {
@@ -156,14 +175,27 @@ pub fn plan(
         }
         _ => None,
     };
-    let rt = runtime_for(ctx)?;
+    if action == NodeAction::MemoryPressure && rt.kind().as_str() != "process" {
+        // Docker cannot lift a memory limit again (`docker update -m 0` keeps
+        // it: moby#22516), so an undo would leave the container limited.
+        return Err(HostError::validation(format!(
+            "memory pressure is not built yet for the {} runtime",
+            rt.kind().as_str()
+        ))
+        .with_hint("it works with the process runtime (docs/chaos.md lists what is missing)"));
+    }
+    let limit_bytes = match action {
+        // What it may take beyond what it holds: a small margin by default.
+        NodeAction::MemoryPressure => Some(limit.unwrap_or(DEFAULT_MEMORY_MARGIN)),
+        _ => None,
+    };
     let node = ctx.config.weaviate.node(index).name;
     let target = rt.fault_target(index)?;
     let since = now_ms();
     let until = since + duration.as_millis() as i64;
     Ok(Fault {
         id: String::new(),
-        kind: if percent.is_some() {
+        kind: if percent.is_some() || limit_bytes.is_some() {
             "resource"
         } else {
             "node"
@@ -183,6 +215,7 @@ pub fn plan(
         undo_failures: 0,
         percent,
         restore: None,
+        limit_bytes,
     })
 }
 
@@ -194,8 +227,9 @@ pub fn inject(
     duration: Option<Duration>,
     seed: Option<u64>,
     percent: Option<f64>,
+    limit: Option<u64>,
 ) -> HostResult<Fault> {
-    let mut fault = plan(ctx, action, index, duration, seed, percent)?;
+    let mut fault = plan(ctx, action, index, duration, seed, percent, limit)?;
     let duration = fault_duration(ctx, duration)?;
     {
         let mut reg = Registry::lock()?;
@@ -238,6 +272,9 @@ pub fn inject(
         | NodeAction::Bandwidth
         | NodeAction::Latency => Ok(None),
         NodeAction::CpuLimit => rt.limit_cpu(index, percent.unwrap_or(100.0)).map(Some),
+        NodeAction::MemoryPressure => rt
+            .limit_memory(index, fault.limit_bytes.unwrap_or_default())
+            .map(Some),
     };
     let restore = match applied {
         Ok(restore) => restore,
@@ -256,7 +293,8 @@ pub fn inject(
     journal(
         "inject",
         json!({"fault": fault.id, "node": fault.node, "action": action, "target": fault.target,
-               "runtime": fault.runtime, "until": fault.until, "seed": seed, "percent": percent}),
+               "runtime": fault.runtime, "until": fault.until, "seed": seed, "percent": percent,
+               "limit_bytes": fault.limit_bytes}),
     );
     Ok(fault)
 }
@@ -282,6 +320,7 @@ pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
             rt.restore_cpu(fault.index, fault.restore.as_deref())?;
             Ok("unlimited".into())
         }
+        NodeAction::MemoryPressure => rt.restore_memory(fault.index, fault.restore.as_deref()),
         NodeAction::Partition | NodeAction::PacketLoss | NodeAction::Bandwidth => {
             super::network::undo(fault)
         }
@@ -289,7 +328,7 @@ pub fn undo(ctx: &Context, fault: &Fault) -> HostResult<String> {
     }
 }
 
-/// Nodes left paused or CPU-limited with no fault registered (a registry
+/// Nodes left paused, CPU- or memory-limited with no fault registered (a registry
 /// lost with a crash, or a pause made by hand): neither is ever wanted, so
 /// `reset` undoes them. Stopped nodes are only reported: one may be stopped
 /// on purpose.
@@ -307,6 +346,14 @@ pub fn resume_leftovers(ctx: &Context) -> HostResult<Vec<Value>> {
             rt.restore_cpu(i, None)?;
             journal("unlimit_leftover", json!({"node": st.node}));
             found.push(json!({"node": st.node, "was": "CPU-limited", "now": "unlimited"}));
+        }
+        if rt.memory_limited(i).unwrap_or(false) {
+            let seen = rt.restore_memory(i, None)?;
+            journal(
+                "unlimit_memory_leftover",
+                json!({"node": st.node, "outcome": seen}),
+            );
+            found.push(json!({"node": st.node, "was": "memory-limited", "now": seen}));
         }
     }
     Ok(found)
@@ -361,6 +408,7 @@ pub(crate) mod tests {
             undo_failures: 0,
             percent: None,
             restore: None,
+            limit_bytes: None,
         }
     }
 

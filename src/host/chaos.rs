@@ -62,6 +62,7 @@ fn node_fault(host: &Host, a: &Args) -> HostResult<Value> {
         o.duration("duration")?,
         seed_of(&o)?,
         None,
+        None,
     )?;
     remember(host, &fault, o.bool("detach", false)?);
     Ok(fault.to_json())
@@ -113,9 +114,51 @@ fn cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
         o.duration("duration")?,
         None,
         Some(percent),
+        None,
     )?;
     remember(host, &fault, o.bool("detach", false)?);
     Ok(fault.to_json())
+}
+
+/// opts.limit of memory pressure: a size ("300MiB") or bytes; None: the default.
+fn memory_limit_of(o: &super::args::Opts) -> HostResult<Option<u64>> {
+    o.str("limit")?
+        .map(|l| crate::base::units::parse_bytes(&l))
+        .transpose()
+}
+
+fn memory_pressure(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let o = a.opts(1)?;
+    let limit = memory_limit_of(&o)?;
+    chaos::catch_up(host)?;
+    let fault = chaos::node::inject(
+        host,
+        NodeAction::MemoryPressure,
+        index,
+        o.duration("duration")?,
+        None,
+        None,
+        limit,
+    )?;
+    remember(host, &fault, o.bool("detach", false)?);
+    Ok(fault.to_json())
+}
+
+fn simulate_memory_pressure(host: &Host, a: &Args) -> HostResult<Value> {
+    let index = node_index(host, &a.value(0))?;
+    let o = a.opts(1)?;
+    let limit = memory_limit_of(&o)?;
+    let fault = chaos::node::plan(
+        host,
+        NodeAction::MemoryPressure,
+        index,
+        o.duration("duration")?,
+        None,
+        None,
+        limit,
+    )?;
+    Ok(planned(host, &fault))
 }
 
 /// A fault as a dry run answers: the plan line printed, the fault in the
@@ -140,6 +183,7 @@ fn simulate_cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
         o.duration("duration")?,
         None,
         Some(percent),
+        None,
     )?;
     Ok(planned(host, &fault))
 }
@@ -155,6 +199,7 @@ fn simulate_node_fault(host: &Host, a: &Args) -> HostResult<Value> {
         index,
         o.duration("duration")?,
         seed_of(&o)?,
+        None,
         None,
     )?;
     Ok(planned(host, &fault))
@@ -450,6 +495,15 @@ pub fn functions() -> Vec<HostFn> {
             .opts(vec![opt("duration", Ty::Duration), opt("detach", Ty::Bool)])
             .returns(fault())
             .doc("Limit a node to a percentage of one CPU (50 or \"50%\": half a core; 150: one and a half) and return the fault's registry record (kind \"resource\", action \"cpu-limit\", percent). Process runtime: the node is moved into a cgroup-v1 cpu group with that CFS quota; docker: `docker update --cpu-quota`. Undone (the node moved back, the quota restored) at the end of opts.duration like chaos.node, and when the script ends unless opts.detach."),
+        write("chaos", "memory_pressure", memory_pressure, simulate_memory_pressure)
+            .param("node", Ty::Node)
+            .opts(vec![
+                opt("limit", Ty::Str),
+                opt("duration", Ty::Duration),
+                opt("detach", Ty::Bool),
+            ])
+            .returns(fault())
+            .doc("Squeeze a node's memory and return the fault's registry record (kind \"resource\", action \"memory-pressure\", limit_bytes). opts.limit: how much more memory the node may take, a size like \"64MiB\" (default 32 MiB). Process runtime only: the node is moved into a cgroup-v1 memory group with that memory.limit_in_bytes (the pages it already holds stay charged where they were: this kernel has no move_charge_at_immigrate), so what it allocates from then on is reclaimed or OOM-killed beyond the limit; other runtimes are not built yet and refuse. Undone at the end of opts.duration like chaos.node, and when the script ends unless opts.detach: the node is moved back and the group removed; the undo's outcome (in the journal and what chaos.undo / chaos.reset return) says the peak usage, how often the limit was hit, the OOM kills, and whether the node is gone: an OOM-killed node is not restarted (`elysiactl start` brings it back)."),
         write("chaos", "partition", partition, simulate_partition)
             .param("group", Ty::list_of(Ty::Node))
             .optional("others", Ty::list_of(Ty::Node))

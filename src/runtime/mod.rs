@@ -12,7 +12,7 @@ mod swarm_image;
 
 use crate::base::config::{Config, NodeSpec, RuntimeKind, WeaviateConfig};
 use crate::base::context::Context;
-use crate::base::error::HostResult;
+use crate::base::error::{HostError, HostResult};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -84,6 +84,26 @@ pub trait WeaviateRuntime: Send + Sync {
     /// Whether the node runs under a CPU limit this tool set (for `chaos
     /// reset` to find one a crash left without a registry entry).
     fn cpu_limited(&self, index: usize) -> HostResult<bool>;
+    /// Squeeze the node: what it allocates from now on limited to `bytes`
+    /// (a cgroup-v1 memory group). Returns what `restore_memory` needs to put it back. Built for
+    /// the process runtime only; the others refuse.
+    fn limit_memory(&self, _index: usize, _bytes: u64) -> HostResult<String> {
+        Err(HostError::validation(format!(
+            "memory pressure is not built yet for the {} runtime",
+            self.kind().as_str()
+        ))
+        .with_hint("it works with the process runtime (docs/chaos.md lists what is missing)"))
+    }
+    /// Undo `limit_memory` (None: what it returned was lost, the node goes
+    /// back to the root group). Returns what the node did under the limit,
+    /// in words: its peak, the limit hits, whether it was OOM-killed.
+    fn restore_memory(&self, _index: usize, _previous: Option<&str>) -> HostResult<String> {
+        Ok("nothing to restore".into())
+    }
+    /// Whether the node runs under a memory limit this tool set.
+    fn memory_limited(&self, _index: usize) -> HostResult<bool> {
+        Ok(false)
+    }
     /// The last lines of the node's log.
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String>;
     /// Where the node's data is on this machine (its folder, or its Docker

@@ -15,26 +15,50 @@ use std::time::Duration;
 static CPU_CGROUP_ROOT: std::sync::LazyLock<PathBuf> =
     std::sync::LazyLock::new(|| PathBuf::from("/sys/fs/cgroup/cpu"));
 
+static MEMORY_CGROUP_ROOT: std::sync::LazyLock<PathBuf> =
+    std::sync::LazyLock::new(|| PathBuf::from("/sys/fs/cgroup/memory"));
+
+/// The process's group in the cgroup-v1 hierarchy with the `memory` controller.
+fn memory_cgroup_of(pid: u32) -> HostResult<String> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| HostError::io(format!("cannot read {path}"), e))?;
+    group_in(&text, "memory").ok_or_else(|| {
+        HostError::validation("this machine has no cgroup-v1 memory controller for memory pressure")
+            .with_hint("the process runtime limits memory through /sys/fs/cgroup/memory")
+    })
+}
+
+/// The group of the hierarchy that has `controller`, in /proc/PID/cgroup's
+/// lines ("1:cpu:/" or "4:cpu,cpuacct:/x").
+fn group_in(proc_cgroup: &str, controller: &str) -> Option<String> {
+    proc_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, group) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| group.to_string())
+    })
+}
+
+/// A number a cgroup file holds (0 when it cannot be read).
+fn cgroup_number(group: &std::path::Path, file: &str) -> u64 {
+    std::fs::read_to_string(group.join(file))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// The process's group in the cgroup-v1 hierarchy that has the `cpu`
 /// controller ("1:cpu:/" or "4:cpu,cpuacct:/x" in /proc/PID/cgroup).
 fn cpu_cgroup_of(pid: u32) -> HostResult<String> {
     let path = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| HostError::io(format!("cannot read {path}"), e))?;
-    cpu_group_in(&text).ok_or_else(|| {
+    group_in(&text, "cpu").ok_or_else(|| {
         HostError::validation("this machine has no cgroup-v1 cpu controller for a CPU limit")
             .with_hint("the process runtime limits CPU through /sys/fs/cgroup/cpu; use the docker runtime instead")
-    })
-}
-
-fn cpu_group_in(proc_cgroup: &str) -> Option<String> {
-    proc_cgroup.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, group) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "cpu")
-            .then(|| group.to_string())
     })
 }
 
@@ -150,6 +174,14 @@ impl ProcessRuntime {
     /// The cgroup-v1 `cpu` group a CPU-limit fault moves the node into.
     pub fn chaos_cgroup(&self, node: &NodeSpec) -> PathBuf {
         CPU_CGROUP_ROOT.join(format!(
+            "elysiactl-chaos-{}-{}",
+            self.cfg.cluster_name, node.name
+        ))
+    }
+
+    /// The memory group a memory-pressure fault moves the node into.
+    pub fn memory_cgroup(&self, node: &NodeSpec) -> PathBuf {
+        MEMORY_CGROUP_ROOT.join(format!(
             "elysiactl-chaos-{}-{}",
             self.cfg.cluster_name, node.name
         ))
@@ -377,6 +409,95 @@ impl WeaviateRuntime for ProcessRuntime {
         })
     }
 
+    fn limit_memory(&self, index: usize, bytes: u64) -> HostResult<String> {
+        let pid = self.running_pid(index)?;
+        let node = self.node(index)?;
+        let previous = memory_cgroup_of(pid)?;
+        let group = self.memory_cgroup(&node);
+        let io = |what: &str, e| HostError::io(format!("cannot {what} {}", group.display()), e);
+        std::fs::create_dir_all(&group).map_err(|e| io("create", e))?;
+        // The pages it holds stay charged where they are (kernels since 6.x
+        // refuse memory.move_charge_at_immigrate): the limit bounds what the
+        // node takes from now on.
+        let put = std::fs::write(group.join("memory.limit_in_bytes"), bytes.to_string())
+            .map_err(|e| io("set the limit of", e))
+            .and_then(|_| {
+                std::fs::write(group.join("cgroup.procs"), pid.to_string())
+                    .map_err(|e| io("move the node into", e))
+            });
+        if let Err(e) = put {
+            let _ = std::fs::remove_dir(&group);
+            return Err(e);
+        }
+        Ok(previous)
+    }
+
+    fn restore_memory(&self, index: usize, previous: Option<&str>) -> HostResult<String> {
+        use crate::base::units::format_bytes;
+        let node = self.node(index)?;
+        let group = self.memory_cgroup(&node);
+        if !group.exists() {
+            return Ok("nothing to restore".into());
+        }
+        let limit = cgroup_number(&group, "memory.limit_in_bytes");
+        let peak = cgroup_number(&group, "memory.max_usage_in_bytes");
+        let failcnt = cgroup_number(&group, "memory.failcnt");
+        let oom_kills = std::fs::read_to_string(group.join("memory.oom_control"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let running = match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => {
+                let back = MEMORY_CGROUP_ROOT.join(previous.unwrap_or("/").trim_start_matches('/'));
+                std::fs::write(back.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+                    HostError::io(
+                        format!("cannot move {} back to {}", node.name, back.display()),
+                        e,
+                    )
+                })?;
+                true
+            }
+            _ => false,
+        };
+        // Empty now (or the node died in it): the group goes, its charges
+        // move to the parent.
+        match std::fs::remove_dir(&group) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(HostError::io(
+                    format!("cannot remove {}", group.display()),
+                    e,
+                ))
+            }
+            _ => {}
+        }
+        let seen = format!(
+            "peak {} of a {} limit, hit the limit {failcnt} times, {oom_kills} OOM kills",
+            format_bytes(peak),
+            format_bytes(limit)
+        );
+        Ok(if running {
+            format!("unlimited ({seen})")
+        } else {
+            format!(
+                "{} is gone, OOM-killed or crashed under the limit ({seen}); not restarted: bring it back with `elysiactl start`",
+                node.name
+            )
+        })
+    }
+
+    fn memory_limited(&self, index: usize) -> HostResult<bool> {
+        let node = self.node(index)?;
+        Ok(match proc::pid_state(&self.pid_file(&node))? {
+            PidState::Running { pid } => memory_cgroup_of(pid)
+                .map(|g| g.contains("elysiactl-chaos-"))
+                .unwrap_or(false),
+            _ => self.memory_cgroup(&node).exists(),
+        })
+    }
+
     fn log_tail(&self, index: usize, lines: usize) -> Vec<String> {
         self.node(index)
             .map(|n| proc::tail_lines(&self.log_file(&n), lines))
@@ -447,14 +568,14 @@ mod tests {
     #[test]
     fn the_cpu_group_is_found_in_separate_and_joined_hierarchies() {
         assert_eq!(
-            cpu_group_in("2:cpuacct:/\n1:cpu:/x\n0::/").as_deref(),
+            group_in("2:cpuacct:/\n1:cpu:/x\n0::/", "cpu").as_deref(),
             Some("/x")
         );
         assert_eq!(
-            cpu_group_in("4:cpu,cpuacct:/a/b\n").as_deref(),
+            group_in("4:cpu,cpuacct:/a/b\n", "cpu").as_deref(),
             Some("/a/b")
         );
-        assert_eq!(cpu_group_in("3:cpuset:/\n0::/user.slice"), None);
+        assert_eq!(group_in("3:cpuset:/\n0::/user.slice", "cpu"), None);
         assert_eq!(super::super::cfs_quota(50.0), 50_000);
         assert_eq!(super::super::cfs_quota(0.1), 1_000, "the kernel's minimum");
     }
