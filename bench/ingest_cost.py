@@ -11,7 +11,8 @@ those objects (IDs, properties, vectors) into one fresh collection per schema va
             Weaviate's documentation creates, and what index sync created before issue 21;
   tuned     each property indexed only the way it is queried (see src/index/schema.rs);
   lean      tuned, with commit and content_hash not indexed at all;
-  +flat, +skip  with a flat vector index (exact search), or none at all (no vectors sent).
+  +flat, +dynamic, +skip  with a flat vector index (exact search), a dynamic one (flat, then
+            HNSW past its threshold; --async only), or none at all (no vectors sent).
 
 Server CPU is the nodes' user + system time from /proc, counted from the import's start
 until the nodes are idle again (below 0.1 core over a second, at most 60 s after the
@@ -56,8 +57,8 @@ VARIANTS = {
 
 
 def variant_schema(seed_class, name, variant):
-    """`variant` is a VARIANTS key, optionally with "+flat" (flat vector index) or "+skip"
-    (no vector index); "elysiactl" is the seed's schema as index sync made it."""
+    """`variant` is a VARIANTS key, optionally with "+flat" (flat vector index), "+dynamic"
+    (flat, then HNSW past 10000 objects; needs --async) or "+skip" (no vector index); "elysiactl" is the seed's schema as index sync made it."""
     base, *extras = variant.split("+")
     cls = {k: v for k, v in seed_class.items()
            if k in ("description", "vectorizer", "replicationConfig", "properties", "vectorIndexType",
@@ -71,6 +72,10 @@ def variant_schema(seed_class, name, variant):
         cls.pop("invertedIndexConfig", None)
     if "flat" in extras:
         cls["vectorIndexType"] = "flat"
+        cls["vectorIndexConfig"] = {"distance": "cosine"}
+    if "dynamic" in extras:
+        # Flat until the threshold, then HNSW; Weaviate allows it only with ASYNC_INDEXING.
+        cls["vectorIndexType"] = "dynamic"
         cls["vectorIndexConfig"] = {"distance": "cosine"}
     if "skip" in extras:
         cls["vectorIndexConfig"] = {"distance": "cosine", "skip": True}

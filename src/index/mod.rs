@@ -19,6 +19,7 @@ pub mod search;
 pub mod store;
 pub mod tune;
 pub mod upload;
+mod vector_queue;
 pub mod walk;
 
 pub use error_log::{errors, reset_errors};
@@ -168,6 +169,11 @@ fn sync_into(ctx: &Context, o: &SyncOptions, key: &str) -> HostResult<Value> {
         )?;
     }
     ctx.out.progress_done(bar, None);
+    // Without vectors there is no queue; with them, "searchable" waits for it.
+    let vector_queue = match embedder {
+        Some(_) => vector_queue::drain(ctx, &target.class),
+        None => Value::Null,
+    };
     let per_repo: Vec<Value> = repos
         .iter()
         .map(|r| {
@@ -202,6 +208,7 @@ fn sync_into(ctx: &Context, o: &SyncOptions, key: &str) -> HostResult<Value> {
         "chunks_per_s": perf::per_second(chunks, secs),
         "peak_rss_bytes": perf::memory().1,
         "embedder": embedder_name,
+        "vector_queue": vector_queue,
         "finished": error_log::now_rfc3339(),
     });
     if let (Some(m), Value::Object(f)) = (summary.as_object_mut(), p.figures()) {

@@ -90,6 +90,12 @@ impl WeaviateClient {
         self.json_of(&Method::GET, &path, reply)
     }
 
+    /// `nodes_for` decoded into typed fields.
+    pub async fn nodes_status_for(&self, class: &str, verbose: bool) -> HostResult<NodesStatus> {
+        let v = self.nodes_for(class, verbose).await?;
+        self.decode(&v, "/v1/nodes/{class}")
+    }
+
     /// `GET /v1/cluster/statistics`: RAFT state of every member, as returned.
     pub async fn cluster_statistics(&self) -> HostResult<Value> {
         self.get_json("/v1/cluster/statistics", &[]).await
