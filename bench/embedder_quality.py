@@ -13,14 +13,15 @@ With --schemas current,default each embedder's corpus is also indexed into a
 collection created beforehand with Weaviate's default indexing for every
 property (what index sync created before issue 21: every text property
 searchable, path and repository included), which index sync writes to with a
-warning; the two rows show what the tuned indexing does to the answers.
+warning; the two rows show what the tuned indexing does to the answers. "flat"
+is the current schema with index.vector_index = "flat" (exact vector search).
 
 Reported per embedder, schema and mode: MRR@10 (the mean of 1/rank of the first
 chunk from the labelled file, 0 when it is not in the top 10), recall@1 and
 recall@5, and the median query time (process start included).
 
 usage: bench/embedder_quality.py [--elysiactl PATH] [--embedders none,static,minilm]
-       [--schemas current[,default]]
+       [--schemas current[,default][,flat]]
 """
 import argparse
 import json
@@ -125,7 +126,8 @@ def main():
     with Cluster(a.elysiactl) as c:
         for emb in a.embedders.split(","):
             for schema in a.schemas.split(","):
-                env = dict(c.env, ELYSIACTL_INDEX_EMBEDDER=emb)
+                env = dict(c.env, ELYSIACTL_INDEX_EMBEDDER=emb,
+                           ELYSIACTL_INDEX_VECTOR_INDEX="flat" if schema == "flat" else "hnsw")
                 col = f"Quality{emb.capitalize()}{'' if schema == 'current' else schema.capitalize()}"
                 if schema == "default":
                     create_default_indexed(c, col, emb)

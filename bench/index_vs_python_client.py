@@ -13,7 +13,10 @@ Per round:
      client imports exactly those objects, same IDs, properties and vectors, into a
      collection with the same schema (replication factor included), in each of
      its batch modes (fixed_size, dynamic, stream), in a process of its own:
-     only the batch loop is timed, with the objects already in memory;
+     only the batch loop is timed, with the objects already in memory; with
+     --python-schemas elysiactl,default also into a collection with the same
+     properties and every index at Weaviate's default (what the documentation
+     leads a Python user to create);
   4. every collection's object count is checked against the chunk count.
 Medians over the rounds; the ratio is elysiactl's end-to-end chunks/s (walk,
 read, hash, chunk, embed and upload) over the fastest Python mode's upload-only
@@ -28,6 +31,7 @@ cores the whole corpus would take hours.
 
 usage: bench/index_vs_python_client.py [--rounds N] [--crates N] [--embedders none,static,minilm]
        [--minilm-crates N] [--modes fixed_size,dynamic,stream] [--no-rest] [--elysiactl PATH]
+       [--python-schemas elysiactl,default]
        (needs weaviate-client: run it with the Elysia venv's python, or it re-runs itself there)
 """
 import argparse
@@ -137,6 +141,14 @@ def create_like(rest, cls, target):
     urllib.request.urlopen(req).read()
 
 
+def default_indexed(cls):
+    """The collection a Python user following Weaviate's documentation creates for these
+    objects: the same properties and replication factor, every index left at its default."""
+    return {"class": cls["class"], "vectorizer": "none", "description": cls.get("description", ""),
+            "replicationConfig": cls["replicationConfig"],
+            "properties": [{"name": p["name"], "dataType": p["dataType"]} for p in cls["properties"]]}
+
+
 def count(rest, grpc, collection):
     c = connect(rest, grpc)
     try:
@@ -191,6 +203,10 @@ def main():
     ap.add_argument("--no-rest", action="store_true", help="skip the REST-transport row")
     ap.add_argument("--elysiactl", default=os.path.join(ROOT, "target", "release", "elysiactl"))
     ap.add_argument("--concurrency", type=int, default=4, help="Python client's concurrent requests")
+    ap.add_argument("--python-schemas", default="elysiactl",
+                    help="the collections the Python client imports into: elysiactl's schema, and/or "
+                         "'default' (the same properties with Weaviate's default indexing and HNSW: what a "
+                         "user following Weaviate's documentation creates)")
     ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -206,7 +222,8 @@ def main():
         raise SystemExit(f"{a.elysiactl} is missing: run `cargo build --release`")
     dirs = corpus(a.crates)
     embedders = a.embedders.split(",")
-    modes = a.modes.split(",")
+    modes = [m + ("" if ps == "elysiactl" else "@" + ps)
+             for ps in a.python_schemas.split(",") for m in a.modes.split(",")]
     rows = {e: {} for e in embedders}
     py_rss = {}
     corpus_of = {e: dirs[:a.minilm_crates] if e == "minilm" else dirs for e in embedders}
@@ -258,10 +275,14 @@ def main():
                                          f"the first round wrote {rows[e]['dumped']}")
                     drop(c.rest, c.grpc, col)
                     for mode in modes:
-                        target = f"BenchPy{r}{e.capitalize()}{mode.replace('_', '')}"
-                        create_like(c.rest, rows[e]["schema"], target)
+                        target = f"BenchPy{r}{e.capitalize()}{mode.replace('_', '').replace('@', 'On')}"
+                        cls = rows[e]["schema"]
+                        if mode.endswith("@default"):
+                            cls = default_indexed(cls)
+                        create_like(c.rest, cls, target)
                         before = server_cpu(nodes)
-                        _, rss, out, cpu = timed([sys.executable, os.path.abspath(__file__), "--worker", mode,
+                        _, rss, out, cpu = timed([sys.executable, os.path.abspath(__file__), "--worker",
+                                                  mode.split("@")[0],
                                                   chunks_files[e], target, str(c.rest), str(c.grpc),
                                                   str(a.concurrency)], c.env)
                         py_rss[(e, mode)] = max(py_rss.get((e, mode), 0), rss)
@@ -305,13 +326,18 @@ def report(a, rows, corpus_of, modes, py_rss):
                   f"{med['rest_cpu']:.1f} s | | |")
         print(f"| {e} | elysiactl no-op re-sync | {med['noop_s'] * 1000:.0f} ms | | | | |")
         for m in modes:
-            print(f"| {e} | weaviate-client batch.{m}, the same objects (upload only) | {med[m]:.1f} s | "
+            into = " into a default-indexed collection" if m.endswith("@default") else ""
+            print(f"| {e} | weaviate-client batch.{m.split('@')[0]}{into}, the same objects (upload only) | "
+                  f"{med[m]:.1f} s | "
                   f"{chunks / med[m]:.0f} chunks/s | {med[m + '_cpu']:.1f} s (loading included) | "
                   f"{py_rss[(e, m)] / 2**20:.0f} MB (chunks preloaded) | "
                   f"{med[m + '_server_cpu']:.1f} s ({med[m + '_server_cpu'] / med[m]:.2f}) |")
-        best = min(modes, key=lambda m: med[m])
-        ratios.append(f"{e}: {ectl_cps / (chunks / med[best]):.2f}x against {best} (client CPU, Python / "
-                      f"elysiactl: {med[best + '_cpu'] / med['cpu']:.2f})")
+        for schema in sorted({m.partition("@")[2] for m in modes}):
+            group = [m for m in modes if m.partition("@")[2] == schema]
+            best = min(group, key=lambda m: med[m])
+            ratios.append(f"{e}: {ectl_cps / (chunks / med[best]):.2f}x against {best.split('@')[0]}"
+                          f"{' into a default-indexed collection' if schema else ''} (client CPU, Python / "
+                          f"elysiactl: {med[best + '_cpu'] / med['cpu']:.2f})")
     print("\nelysiactl end to end (walk, read, chunk, embed, upload) / fastest Python mode upload only: "
           + "; ".join(ratios))
 

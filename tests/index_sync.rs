@@ -1094,6 +1094,53 @@ fn embedders(s: &mut Stack) {
         "the two embedders give different vectors"
     );
 
+    // index.vector_index = "flat" for a collection made with HNSW: the sync
+    // says so, and --rebuild re-creates it with the flat index.
+    s.extra_env = vec![
+        ("ELYSIACTL_INDEX_EMBEDDER".into(), "minilm".into()),
+        ("ELYSIACTL_INDEX_VECTOR_INDEX".into(), "flat".into()),
+    ];
+    let v = s
+        .run(&["index", "sync", docs_s, "--collection", "DocsMinilm", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        v["schema_outdated"], "its vector index is hnsw, index.vector_index is flat",
+        "{v:#}"
+    );
+    let v = s
+        .run(&[
+            "index",
+            "sync",
+            docs_s,
+            "--collection",
+            "DocsMinilm",
+            "--rebuild",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["rebuilt"]["to"], "DocsMinilm_v2", "{v:#}");
+    assert_eq!(v["vector_queue"]["state"], "drained", "{v:#}");
+    let (code, body) = http(s.rest_port, "GET", "/v1/schema/DocsMinilm_v2", None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["vectorIndexType"],
+        "flat"
+    );
+    let r = s
+        .run(&[
+            "index",
+            "search",
+            "cron schedule",
+            "--collection",
+            "DocsMinilm",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["hits"][0]["path"], "cron.rs", "{r:#}");
+
     // The keyword-only collection is not mixed with vectors, and nothing changes.
     let r = s.run(&["index", "sync", docs_s, "--collection", CLASS]);
     assert_ne!(r.code, 0, "{}", r.stdout);

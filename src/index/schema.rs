@@ -193,6 +193,8 @@ pub fn resolve(ctx: &Context, name: &str) -> HostResult<String> {
 pub struct IndexClass {
     pub class: String,
     pub embedder: String,
+    /// Its vectorIndexType: "hnsw", "flat" or "dynamic".
+    pub vector_index: String,
     /// Why its indexing is not what index sync creates now, if it is not.
     pub outdated: Option<String>,
 }
@@ -228,6 +230,10 @@ fn index_class_at(ctx: &Context, target: &str) -> HostResult<Option<IndexClass>>
             .map(|rest| rest.trim_end_matches(')').to_string())
             .unwrap_or_else(|| "none".into()),
         outdated: outdated_indexing(&class),
+        vector_index: class["vectorIndexType"]
+            .as_str()
+            .unwrap_or("hnsw")
+            .to_string(),
         class: name,
     }))
 }
@@ -257,11 +263,22 @@ pub(super) fn ensure_collection(
 ) -> HostResult<Ensured> {
     let target = resolve(ctx, collection)?;
     match index_class_at(ctx, &target)? {
-        Some(had) if had.embedder == embedder => Ok(Ensured {
-            class: had.class,
-            created: false,
-            outdated: had.outdated,
-        }),
+        Some(had) if had.embedder == embedder => {
+            let wanted = &ctx.config.index.vector_index;
+            // Without vectors the vector index does no work: any type will do.
+            let vector_index = (embedder != "none" && had.vector_index != *wanted).then(|| {
+                format!(
+                    "its vector index is {}, index.vector_index is {wanted}",
+                    had.vector_index
+                )
+            });
+            let outdated = [had.outdated, vector_index].into_iter().flatten();
+            Ok(Ensured {
+                class: had.class,
+                created: false,
+                outdated: Some(outdated.collect::<Vec<_>>().join("; ")).filter(|s| !s.is_empty()),
+            })
+        }
         Some(had) => Err(HostError::validation(format!(
             "collection {collection} holds chunks embedded with {:?}; this run would embed with {embedder:?}",
             had.embedder
@@ -276,6 +293,7 @@ pub(super) fn ensure_collection(
                 &target,
                 ctx.config.weaviate.expected_replication_factor(),
                 embedder,
+                &ctx.config.index.vector_index,
             );
             ctx.block_on(node0_client(ctx).create_class(&def))?;
             Ok(Ensured {
@@ -300,7 +318,7 @@ fn capitalized(s: &str) -> String {
 }
 
 /// The class definition `index sync` creates.
-fn collection_schema(collection: &str, factor: usize, embedder: &str) -> Value {
+fn collection_schema(collection: &str, factor: usize, embedder: &str, vector_index: &str) -> Value {
     let properties: Vec<Value> = PROPERTIES
         .iter()
         .map(|(name, data_type, indexing)| {
@@ -314,6 +332,7 @@ fn collection_schema(collection: &str, factor: usize, embedder: &str) -> Value {
         "class": collection,
         "description": format!("{DESCRIPTION} (embedder: {embedder})"),
         "vectorizer": "none",
+        "vectorIndexType": vector_index,
         "vectorIndexConfig": {"distance": "cosine"},
         "replicationConfig": {"factor": factor},
         "properties": properties,
@@ -333,7 +352,7 @@ mod tests {
 
     #[test]
     fn only_what_index_sync_made_is_an_index_collection() {
-        let mine = collection_schema("Code", 3, "static");
+        let mine = collection_schema("Code", 3, "static", "hnsw");
         assert_eq!(not_index_collection(&mine), None);
         let mut older = mine.clone();
         older["description"] = json!(DESCRIPTION);
@@ -365,7 +384,7 @@ mod tests {
 
     #[test]
     fn each_property_is_indexed_only_the_way_it_is_queried() {
-        let mine = collection_schema("Code", 3, "static");
+        let mine = collection_schema("Code", 3, "static", "hnsw");
         assert_eq!(outdated_indexing(&mine), None);
         let content = &mine["properties"][0];
         assert_eq!(content["indexSearchable"], true);

@@ -87,6 +87,16 @@ impl Config {
             return Err(bad("index.embedder", embedding_endpoint_missing()));
         }
         Transport::parse(&i.transport).map_err(|e| bad("index.transport", e))?;
+        if !["hnsw", "flat", "dynamic"].contains(&i.vector_index.as_str()) {
+            return Err(bad(
+                "index.vector_index",
+                HostError::validation(format!(
+                    "index.vector_index = {:?} is not a vector index",
+                    i.vector_index
+                ))
+                .with_hint("use \"hnsw\", \"flat\" or \"dynamic\" (docs/indexing.md)"),
+            ));
+        }
         // Sizes the index pipeline is built from: threads are spawned per
         // worker and a batch is held in memory, so each has a ceiling.
         for (key, value, min, max, what) in [
@@ -284,6 +294,23 @@ mod tests {
         let err = cfg.validate().unwrap_err();
         assert!(err.message.contains("carrier-pigeon"), "{}", err.message);
         assert!(err.hint.contains("grpc"), "{}", err.hint);
+    }
+
+    #[test]
+    fn index_vector_index_is_one_weaviate_has() {
+        let mut cfg = Config::parse("[index]\nvector_index = \"flat\"\n").unwrap();
+        assert!(cfg.validate().is_ok());
+        cfg.apply_env(|k| (k == "ELYSIACTL_INDEX_VECTOR_INDEX").then(|| "hnsw".into()))
+            .unwrap();
+        assert_eq!(cfg.index.vector_index, "hnsw");
+        cfg.index.vector_index = "annoy".into();
+        let err = cfg.validate().unwrap_err();
+        assert!(
+            err.message.contains("index.vector_index"),
+            "{}",
+            err.message
+        );
+        assert!(err.hint.contains("dynamic"), "{}", err.hint);
     }
 
     #[test]

@@ -257,6 +257,10 @@ impl Config {
             self.index.embedder = v;
             set("ELYSIACTL_INDEX_EMBEDDER", "index.embedder");
         }
+        if let Some(v) = get("ELYSIACTL_INDEX_VECTOR_INDEX") {
+            self.index.vector_index = v;
+            set("ELYSIACTL_INDEX_VECTOR_INDEX", "index.vector_index");
+        }
         if let Some(v) = get("ELYSIACTL_INDEX_TRANSPORT") {
             self.index.transport = v;
             set("ELYSIACTL_INDEX_TRANSPORT", "index.transport");

@@ -441,6 +441,12 @@ pub struct IndexConfig {
     pub embedding_timeout_s: u64,
     /// Threads embedding chunks (a stage of its own between chunkers and uploaders).
     pub embed_workers: usize,
+    /// The vector index of collections index sync creates: "hnsw" (an
+    /// approximate graph: search time grows slowly with the collection),
+    /// "flat" (exact search over every vector: cheaper to write, search
+    /// time grows with the collection) or "dynamic" (flat, then HNSW past
+    /// 10000 objects; Weaviate allows it only with ASYNC_INDEXING on).
+    pub vector_index: String,
     /// How batches travel: "grpc" (what the official clients use; the server
     /// answers with errors only) or "rest" (/v1/batch/objects).
     pub transport: String,
@@ -466,6 +472,7 @@ impl Default for IndexConfig {
             embedding_api_key: Secret::default(),
             embedding_timeout_s: 60,
             embed_workers: 2,
+            vector_index: "hnsw".into(),
             transport: "grpc".into(),
             request_timeout: 60,
             retry_attempts: 6,
