@@ -37,7 +37,7 @@ def _free(port):
 
 
 def machine(ectl):
-    build = "release" if "/release/" in ectl else "debug"
+    build = "release" if "/release/" in ectl else "debug" if "/debug/" in ectl else f"({ectl})"
     return (f"{time.strftime('%Y-%m-%d')}, {platform.node()}: {os.cpu_count()} cores, "
             f"{platform.platform()}; 3-node Weaviate 1.38.11 (process runtime); elysiactl {build} build")
 

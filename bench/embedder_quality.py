@@ -105,11 +105,24 @@ PROPERTIES = [("content", "text"), ("repository", "text"), ("path", "text"), ("l
               ("commit", "text"), ("content_hash", "text")]
 
 
-def create_default_indexed(c, col, emb):
+# The tuned indexing (src/index/schema.rs), and a variant of it with path searchable as words.
+KEY = {"tokenization": "field", "indexSearchable": False, "indexFilterable": True}
+TUNED = {"content": {"tokenization": "word", "indexSearchable": True, "indexFilterable": False},
+         "repository": KEY, "path": KEY, "language": KEY, "commit": KEY, "content_hash": KEY,
+         "chunk_index": {"indexFilterable": False, "indexRangeFilters": False},
+         "start_line": {"indexFilterable": False, "indexRangeFilters": False},
+         "end_line": {"indexFilterable": False, "indexRangeFilters": False}}
+INDEXING = {"default": {},
+            "pathword": dict(TUNED, path={"tokenization": "word", "indexSearchable": True,
+                                          "indexFilterable": True})}
+
+
+def create_default_indexed(c, col, emb, schema="default"):
     cls = {"class": col, "vectorizer": "none", "vectorIndexConfig": {"distance": "cosine"},
            "description": f"Source code chunks written by elysiactl index sync (embedder: {emb})",
            "replicationConfig": {"factor": 3},
-           "properties": [{"name": n, "dataType": [t]} for n, t in PROPERTIES]}
+           "properties": [dict({"name": n, "dataType": [t]}, **INDEXING[schema].get(n, {}))
+                          for n, t in PROPERTIES]}
     req = urllib.request.Request(f"http://127.0.0.1:{c.rest}/v1/schema", data=json.dumps(cls).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
     urllib.request.urlopen(req).read()
@@ -129,8 +142,8 @@ def main():
                 env = dict(c.env, ELYSIACTL_INDEX_EMBEDDER=emb,
                            ELYSIACTL_INDEX_VECTOR_INDEX="flat" if schema == "flat" else "hnsw")
                 col = f"Quality{emb.capitalize()}{'' if schema == 'current' else schema.capitalize()}"
-                if schema == "default":
-                    create_default_indexed(c, col, emb)
+                if schema in INDEXING:
+                    create_default_indexed(c, col, emb, schema)
                 t0 = time.perf_counter()
                 s = run_json(c, ["index", "sync", *dirs, "--collection", col], env)
                 sync_s = time.perf_counter() - t0

@@ -165,13 +165,16 @@ def drop(rest, grpc, collection):
         c.close()
 
 
-def worker(mode, chunks_file, collection, rest, grpc, concurrency):
-    """Runs in a process of its own: loads the chunks, then times the import."""
+def worker(mode, chunks_file, collection, rest, grpc, concurrency, order="dumped"):
+    """Runs in a process of its own: loads the chunks, then times the import. `order`:
+    as dumped (by UUID), or "file" (by repository, path and chunk, as elysiactl sends them)."""
     objects = []
     with open(chunks_file) as f:
         for line in f:
             o = json.loads(line)
             objects.append((o["id"], o["p"], o["v"]))
+    if order == "file":
+        objects.sort(key=lambda o: (o[1]["repository"], o[1]["path"], o[1]["chunk_index"]))
     c = connect(rest, grpc)
     try:
         col = c.collections.get(collection)

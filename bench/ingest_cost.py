@@ -34,8 +34,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import DATA, ROOT, Cluster, machine  # noqa: E402
-from index_vs_python_client import (VENV_PY, connect, corpus, count, drop, dump_chunks,  # noqa: E402
+from benchlib import ROOT, Cluster, machine  # noqa: E402
+import index_vs_python_client as ivp  # noqa: E402
+from index_vs_python_client import (VENV_PY, corpus, count, drop, dump_chunks,  # noqa: E402
                                     node_pids, schema, server_cpu)
 
 
@@ -120,25 +121,8 @@ def py_import(c, collection, chunks_file, order):
 
 
 def worker(collection, chunks_file, rest, grpc, order):
-    objects = []
-    with open(chunks_file) as f:
-        for line in f:
-            o = json.loads(line)
-            objects.append((o["id"], o["p"], o["v"]))
-    if order == "file":
-        objects.sort(key=lambda o: (o[1]["repository"], o[1]["path"], o[1]["chunk_index"]))
-    c = connect(rest, grpc)
-    try:
-        col = c.collections.get(collection)
-        t0 = time.perf_counter()
-        with col.batch.fixed_size(batch_size=200, concurrent_requests=4) as batch:
-            for uid, props, vector in objects:
-                batch.add_object(properties=props, uuid=uid, vector=vector)
-        dt = time.perf_counter() - t0
-        failed = len(col.batch.failed_objects)
-    finally:
-        c.close()
-    print(json.dumps({"seconds": dt, "failed": failed}))
+    """The client's import, as index_vs_python_client times it: fixed_size, 200 per batch, 4 in flight."""
+    ivp.worker("fixed_size", chunks_file, collection, rest, grpc, 4, order)
 
 
 def main():

@@ -549,25 +549,20 @@ fn indexing_and_rebuild(s: &Stack, repo: &Path) {
     });
     let (code, body) = http(s.rest_port, "POST", "/v1/schema", Some(&old));
     assert_eq!(code, 200, "{body}");
-    let r = s
-        .run(&["index", "sync", repo_s, "--collection", "LegacyCode"])
-        .ok();
+    // `elysiactl [FLAGS] index sync REPO --collection LegacyCode [MORE]`.
+    let sync = |flags: &[&str], more: &[&str]| {
+        let mut args = flags.to_vec();
+        args.extend(["index", "sync", repo_s, "--collection", "LegacyCode"]);
+        args.extend(more);
+        s.run(&args)
+    };
+    let r = sync(&[], &[]).ok();
     assert!(
         r.stderr.contains("made by an older elysiactl") && r.stderr.contains("--rebuild"),
         "{}",
         r.stderr
     );
-    let v = s
-        .run(&[
-            "index",
-            "sync",
-            repo_s,
-            "--collection",
-            "LegacyCode",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let v = sync(&[], &["--json"]).ok().json();
     assert!(
         v["schema_outdated"].as_str().unwrap().contains("content"),
         "{v:#}"
@@ -581,15 +576,7 @@ fn indexing_and_rebuild(s: &Stack, repo: &Path) {
         let (answers, failures, window) = std::thread::scope(|scope| {
             let reader = scope.spawn(|| search_loop(s, "LegacyCode", &done));
             let t0 = Instant::now();
-            let r = s.run(&[
-                "index",
-                "sync",
-                repo_s,
-                "--collection",
-                "LegacyCode",
-                "--rebuild",
-                "--json",
-            ]);
+            let r = sync(&[], &["--rebuild", "--json"]);
             let t1 = Instant::now();
             done.set(t1).unwrap();
             let (answers, failures) = reader.join().unwrap();
@@ -624,17 +611,7 @@ fn indexing_and_rebuild(s: &Stack, repo: &Path) {
     rebuild("LegacyCode_v2", "collection replaced by an alias");
     assert!(!class_exists(s, "LegacyCode"), "the old collection is gone");
     // Synced through the alias, nothing is new: the store kept the records.
-    let v = s
-        .run(&[
-            "index",
-            "sync",
-            repo_s,
-            "--collection",
-            "LegacyCode",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let v = sync(&[], &["--json"]).ok().json();
     assert_eq!(v["files_indexed"], 0, "{v:#}");
     assert_eq!(v["class"], "LegacyCode_v2", "{v:#}");
     assert!(v["schema_outdated"].is_null(), "{v:#}");
@@ -644,17 +621,7 @@ fn indexing_and_rebuild(s: &Stack, repo: &Path) {
         "the previous version is gone"
     );
     // A dry run plans a rebuild and changes nothing.
-    let r = s
-        .run(&[
-            "--dry-run",
-            "index",
-            "sync",
-            repo_s,
-            "--collection",
-            "LegacyCode",
-            "--rebuild",
-        ])
-        .ok();
+    let r = sync(&["--dry-run"], &["--rebuild"]).ok();
     assert!(r.stdout.contains("would rebuild"), "{}", r.stdout);
     assert_eq!(alias_target(s, "LegacyCode"), "LegacyCode_v3");
     let (code, body) = http(s.rest_port, "DELETE", "/v1/aliases/LegacyCode", None);
@@ -1101,7 +1068,14 @@ fn embedders(s: &mut Stack) {
         ("ELYSIACTL_INDEX_VECTOR_INDEX".into(), "flat".into()),
     ];
     let v = s
-        .run(&["index", "sync", docs_s, "--collection", "DocsMinilm", "--json"])
+        .run(&[
+            "index",
+            "sync",
+            docs_s,
+            "--collection",
+            "DocsMinilm",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(

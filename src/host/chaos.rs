@@ -120,17 +120,20 @@ fn cpu_limit(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(fault.to_json())
 }
 
-/// opts.limit of memory pressure: a size ("300MiB") or bytes; None: the default.
-fn memory_limit_of(o: &super::args::Opts) -> HostResult<Option<u64>> {
-    o.str("limit")?
+/// A memory-pressure call's node, options and opts.limit (a size like
+/// "300MiB", or bytes; None: the default).
+fn memory_args(host: &Host, a: &Args) -> HostResult<(usize, super::args::Opts, Option<u64>)> {
+    let index = node_index(host, &a.value(0))?;
+    let o = a.opts(1)?;
+    let limit = o
+        .str("limit")?
         .map(|l| crate::base::units::parse_bytes(&l))
-        .transpose()
+        .transpose()?;
+    Ok((index, o, limit))
 }
 
 fn memory_pressure(host: &Host, a: &Args) -> HostResult<Value> {
-    let index = node_index(host, &a.value(0))?;
-    let o = a.opts(1)?;
-    let limit = memory_limit_of(&o)?;
+    let (index, o, limit) = memory_args(host, a)?;
     chaos::catch_up(host)?;
     let fault = chaos::node::inject(
         host,
@@ -146,9 +149,7 @@ fn memory_pressure(host: &Host, a: &Args) -> HostResult<Value> {
 }
 
 fn simulate_memory_pressure(host: &Host, a: &Args) -> HostResult<Value> {
-    let index = node_index(host, &a.value(0))?;
-    let o = a.opts(1)?;
-    let limit = memory_limit_of(&o)?;
+    let (index, o, limit) = memory_args(host, a)?;
     let fault = chaos::node::plan(
         host,
         NodeAction::MemoryPressure,

@@ -18,12 +18,18 @@ static CPU_CGROUP_ROOT: std::sync::LazyLock<PathBuf> =
 static MEMORY_CGROUP_ROOT: std::sync::LazyLock<PathBuf> =
     std::sync::LazyLock::new(|| PathBuf::from("/sys/fs/cgroup/memory"));
 
-/// The process's group in the cgroup-v1 hierarchy with the `memory` controller.
-fn memory_cgroup_of(pid: u32) -> HostResult<String> {
+/// The process's group in the cgroup-v1 hierarchy that has `controller`,
+/// or None when no hierarchy has it.
+fn v1_group_of(pid: u32, controller: &str) -> HostResult<Option<String>> {
     let path = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| HostError::io(format!("cannot read {path}"), e))?;
-    group_in(&text, "memory").ok_or_else(|| {
+    Ok(group_in(&text, controller))
+}
+
+/// The process's group in the cgroup-v1 hierarchy with the `memory` controller.
+fn memory_cgroup_of(pid: u32) -> HostResult<String> {
+    v1_group_of(pid, "memory")?.ok_or_else(|| {
         HostError::validation("this machine has no cgroup-v1 memory controller for memory pressure")
             .with_hint("the process runtime limits memory through /sys/fs/cgroup/memory")
     })
@@ -53,10 +59,7 @@ fn cgroup_number(group: &std::path::Path, file: &str) -> u64 {
 /// The process's group in the cgroup-v1 hierarchy that has the `cpu`
 /// controller ("1:cpu:/" or "4:cpu,cpuacct:/x" in /proc/PID/cgroup).
 fn cpu_cgroup_of(pid: u32) -> HostResult<String> {
-    let path = format!("/proc/{pid}/cgroup");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| HostError::io(format!("cannot read {path}"), e))?;
-    group_in(&text, "cpu").ok_or_else(|| {
+    v1_group_of(pid, "cpu")?.ok_or_else(|| {
         HostError::validation("this machine has no cgroup-v1 cpu controller for a CPU limit")
             .with_hint("the process runtime limits CPU through /sys/fs/cgroup/cpu; use the docker runtime instead")
     })
