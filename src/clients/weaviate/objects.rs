@@ -148,4 +148,25 @@ impl WeaviateClient {
         let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
         self.delete_existing(&path).await
     }
+
+    /// `DELETE /v1/objects/{C}/{id}?consistency_level=L`: true if it
+    /// existed, false if it was not there (404).
+    pub async fn delete_object_at(
+        &self,
+        class: &str,
+        id: &str,
+        consistency: Consistency,
+    ) -> HostResult<bool> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let query = [("consistency_level", consistency.as_str())];
+        let reply = self.send(Method::DELETE, &path, &query, None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if reply.status.is_success() {
+            return Ok(true);
+        }
+        Err(self.status_error(&Method::DELETE, &path, &reply))
+    }
 }
