@@ -429,14 +429,14 @@ pub(super) fn functions() -> Vec<HostFn> {
             .param("consistency", Ty::one_of(LEVELS))
             .opts(vec![opt("node", Ty::Node)])
             .returns(Ty::record(&["consistency", "acknowledged", "refused", "ids"]))
-            .doc("Write objects (as cluster.insert_objects takes them; give each an id to find it again) in one batch at a consistency level, through opts.node or any node, and say which the cluster acknowledged. A refusal (the level not reached, a node down) is a result, not an error, so a chaos scenario can require it: {consistency, sent, acknowledged, refused, ids (acknowledged), errors (the first few)}."),
+            .doc("Write objects (as cluster.insert_objects takes them; give each an id to find it again) in one batch at a consistency level, through opts.node or any node, and say which the cluster acknowledged. A refusal (the level not reached) is a result, not an error, so a chaos scenario can require it: {consistency, sent, acknowledged, refused, ids (acknowledged), errors (the first few)}. Weaviate counts the level against the replicas its membership lists: a node that has left or been declared dead is not counted, so ALL with a stopped node is acknowledged by the rest."),
         read("cluster", "get_at", get_at)
             .param("name", Ty::Str)
             .param("ids", ids_ty())
             .param("consistency", Ty::one_of(LEVELS))
             .opts(vec![opt("node", Ty::Node)])
             .returns(Ty::record(&["consistency", "found", "missing", "failed"]))
-            .doc("Read objects by ID (IDs, objects with an id, or lists of them) at a consistency level, through opts.node or any node: {consistency, asked, found, missing, failed (not read: the level not reached), found_ids, missing_ids, errors}. At ALL every replica answers, and Weaviate repairs one that differs."),
+            .doc("Read objects by ID (IDs, objects with an id, or lists of them) at a consistency level, through opts.node or any node: {consistency, asked, found, missing, failed (not read: the level not reached), found_ids, missing_ids, errors}. At ALL every replica in the membership answers, and Weaviate repairs one that differs."),
         write("cluster", "delete_at", delete_at, simulate_delete_at)
             .param("name", Ty::Str)
             .param("ids", ids_ty())
