@@ -307,6 +307,18 @@ fn cases(
         ],
     );
     add(
+        "cluster.insert_at",
+        &[
+            r#"cluster::insert_at("DryRunKeep", [#{id: "00000000-0000-4000-8000-000000000002", properties: #{text: "x"}}], "ALL")"#,
+        ],
+    );
+    add(
+        "cluster.delete_at",
+        &[
+            r#"cluster::delete_at("DryRunKeep", ["00000000-0000-4000-8000-000000000002"], "QUORUM", #{node: 1})"#,
+        ],
+    );
+    add(
         "cluster.add_property",
         &[r#"cluster::add_property("DryRunKeep", #{name: "extra", dataType: ["int"]})"#],
     );

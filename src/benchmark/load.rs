@@ -74,6 +74,9 @@ pub struct LoadSpec {
     pub mix: BTreeMap<Operation, u32>,
     pub consistency: String,
     pub seed: u64,
+    /// The nodes requests go to, by index, in turn (empty: every node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<usize>,
 }
 
 /// A duration as seconds, the way scripts and saved runs give it back.
@@ -274,15 +277,10 @@ impl Workload {
 }
 
 fn consistency_of(name: &str) -> HostResult<Consistency> {
-    match name.to_ascii_uppercase().as_str() {
-        "ONE" => Ok(Consistency::One),
-        "QUORUM" => Ok(Consistency::Quorum),
-        "ALL" => Ok(Consistency::All),
-        other => Err(
-            HostError::validation(format!("unknown consistency level {other:?}"))
-                .with_hint("use ONE, QUORUM or ALL"),
-        ),
-    }
+    Consistency::parse(name).ok_or_else(|| {
+        HostError::validation(format!("unknown consistency level {name:?}"))
+            .with_hint("use ONE, QUORUM or ALL")
+    })
 }
 
 /// Offer the load to the cluster and record what happened. The dataset is
@@ -311,12 +309,26 @@ pub fn run_with(
     progress: Option<i64>,
     keep_writes: bool,
 ) -> HostResult<LoadResult> {
+    let load = prepare(ctx, spec, dataset)?;
+    load.offer(ctx, spec, progress, keep_writes)
+}
+
+/// A load ready to offer: its clients made and the scratch collection for
+/// its inserts created, so that whatever runs beside it (a chaos method)
+/// cannot take a node away before it is set up.
+pub struct Prepared {
+    work: Arc<Workload>,
+    writes: bool,
+}
+
+/// Check the spec, make the clients and create the scratch collection.
+pub fn prepare(ctx: &Context, spec: &LoadSpec, dataset: Dataset) -> HostResult<Prepared> {
     check_spec(spec)?;
     let pattern = Pattern::parse(&dataset.pattern)
         .ok_or_else(|| HostError::validation(format!("unknown pattern {:?}", dataset.pattern)))?;
     let consistency = consistency_of(&spec.consistency)?;
     let scratch = scratch_of(spec);
-    let clients = node_clients(ctx);
+    let clients = load_clients(ctx, &spec.nodes)?;
     let writes = spec.mix.get(&Operation::Insert).is_some_and(|w| *w > 0);
     if writes {
         let props: Vec<Value> = pattern
@@ -333,25 +345,41 @@ pub fn run_with(
     }
     let work = Arc::new(Workload {
         collection: spec.collection.clone(),
-        scratch: scratch.clone(),
+        scratch,
         pattern,
         dataset,
         clients,
         consistency,
         acknowledged: Mutex::new(Vec::new()),
     });
-    let result = ctx
-        .block_on(offer(ctx, spec, work.clone(), progress))
-        .map(|mut r| {
-            r.acknowledged = std::mem::take(&mut *work.acknowledged.lock().unwrap());
-            r
-        });
-    if writes && !keep_writes {
-        let _ = ctx.block_on(
-            WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0)).delete_class(&scratch),
-        );
+    Ok(Prepared { work, writes })
+}
+
+impl Prepared {
+    /// Offer the load and record what happened; the scratch collection is
+    /// removed afterwards unless `keep_writes`.
+    pub fn offer(
+        self,
+        ctx: &Context,
+        spec: &LoadSpec,
+        progress: Option<i64>,
+        keep_writes: bool,
+    ) -> HostResult<LoadResult> {
+        let work = self.work;
+        let result = ctx
+            .block_on(offer(ctx, spec, work.clone(), progress))
+            .map(|mut r| {
+                r.acknowledged = std::mem::take(&mut *work.acknowledged.lock().unwrap());
+                r
+            });
+        if self.writes && !keep_writes {
+            let _ = ctx.block_on(
+                WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0))
+                    .delete_class(&work.scratch),
+            );
+        }
+        result
     }
-    result
 }
 
 async fn offer(
@@ -484,38 +512,74 @@ fn node_clients(ctx: &Context) -> Vec<WeaviateClient> {
         .collect()
 }
 
-/// Which of the acknowledged inserts cannot be read back at `consistency`
-/// (each asked up to three times, on any node): writes the cluster lost.
-pub fn missing(ctx: &Context, spec: &LoadSpec, acknowledged: &[String]) -> HostResult<Vec<String>> {
+/// The clients a load's requests go to: the nodes asked for, or every node.
+fn load_clients(ctx: &Context, nodes: &[usize]) -> HostResult<Vec<WeaviateClient>> {
+    let all = node_clients(ctx);
+    if nodes.is_empty() {
+        return Ok(all);
+    }
+    nodes
+        .iter()
+        .map(|&i| {
+            all.get(i).cloned().ok_or_else(|| {
+                HostError::validation(format!(
+                    "the load's nodes: there is no node {i} (the cluster has {})",
+                    all.len()
+                ))
+                .with_hint(format!(
+                    "give node indexes 0..{}",
+                    all.len().saturating_sub(1)
+                ))
+            })
+        })
+        .collect()
+}
+
+/// What reading the acknowledged inserts back found.
+#[derive(Debug, Default)]
+pub struct ReadBack {
+    /// Not read back on any of three tries, each through another node:
+    /// writes the cluster lost.
+    pub lost: Vec<String>,
+    /// Not found by the first read, found by a later one (through another
+    /// node): a stale read, not a loss.
+    pub found_late: Vec<String>,
+}
+
+/// Read every acknowledged insert back at `consistency`, each asked up to
+/// three times through different nodes until it is found (an error or a
+/// "not found" asks the next node).
+pub fn missing(ctx: &Context, spec: &LoadSpec, acknowledged: &[String]) -> HostResult<ReadBack> {
     let consistency = consistency_of(&spec.consistency)?;
     let scratch = scratch_of(spec);
     let clients = node_clients(ctx);
-    let mut lost = Vec::new();
+    let mut back = ReadBack::default();
     for chunk in acknowledged.chunks(32) {
+        // Per ID: the attempt that found it, if any.
         let found = ctx.block_on(futures_util::future::join_all(
             chunk.iter().enumerate().map(|(i, id)| {
                 let (clients, scratch) = (&clients, &scratch);
                 async move {
                     for attempt in 0..3 {
                         let c = &clients[(i + attempt) % clients.len()];
-                        if let Ok(found) = c.object(scratch, id, None, Some(consistency)).await {
-                            return found.is_some();
+                        if let Ok(Some(_)) = c.object(scratch, id, None, Some(consistency)).await {
+                            return Some(attempt);
                         }
                     }
-                    false
+                    None
                 }
             }),
         ));
         check_interrupt()?;
-        lost.extend(
-            chunk
-                .iter()
-                .zip(found)
-                .filter(|(_, f)| !f)
-                .map(|(id, _)| id.clone()),
-        );
+        for (id, f) in chunk.iter().zip(found) {
+            match f {
+                None => back.lost.push(id.clone()),
+                Some(0) => {}
+                Some(_) => back.found_late.push(id.clone()),
+            }
+        }
     }
-    Ok(lost)
+    Ok(back)
 }
 
 /// Remove the scratch collection a `run_with(.., true)` kept.

@@ -55,6 +55,10 @@ pub struct Load {
     pub consistency: String,
     #[serde(default = "load_concurrency")]
     pub concurrency: usize,
+    /// The nodes (indexes) the requests go to, in turn; empty: every node.
+    /// The acknowledged writes are read back through any node.
+    #[serde(default)]
+    pub nodes: Vec<usize>,
 }
 
 fn load_collection() -> String {

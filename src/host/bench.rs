@@ -65,6 +65,7 @@ fn run_options(a: &Args) -> HostResult<RunOptions> {
             mix,
             consistency: o.str("consistency")?.unwrap_or_else(|| "QUORUM".into()),
             seed: o.int_in("seed", 1, 0, i64::MAX)? as u64,
+            nodes: Vec::new(),
         },
         records: o.int_in("records", 5000, 10, 10_000_000)? as u64,
         dims: o.int_in("dims", 64, 1, 4096)? as usize,

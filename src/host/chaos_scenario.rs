@@ -55,6 +55,7 @@ fn load_spec(l: &scenario::Load) -> HostResult<LoadSpec> {
         mix,
         consistency: l.consistency.clone(),
         seed: 7,
+        nodes: l.nodes.clone(),
     })
 }
 
@@ -358,20 +359,34 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
                 json!({"error": e.message})
             }
         };
+        // The load set up (its scratch collection made) before the method
+        // can take a node away.
+        let prepared = match s.load.as_ref().zip(dataset) {
+            Some((l, dataset)) if load_offered.is_none() => {
+                match load_spec(l).and_then(|spec| {
+                    crate::benchmark::load::prepare(host, &spec, dataset).map(|p| (spec, p))
+                }) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        load_offered = Some(Err(e));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         if load_offered.is_some() {
             status = "failed";
         } else {
             // The load runs beside the method, on its own thread, for its duration.
             let (st, ab, steps, offered) = std::thread::scope(|scope| {
-                let load = s.load.as_ref().zip(dataset).map(|(l, dataset)| {
-                    let spec = load_spec(l);
+                let load = s.load.as_ref().zip(prepared).map(|(l, (spec, prepared))| {
                     run.say(&format!(
                         "load: {} requests/s on {} at {}",
                         l.rate, l.collection, l.consistency
                     ));
                     scope.spawn(move || -> HostResult<(LoadSpec, LoadResult)> {
-                        let spec = spec?;
-                        let r = crate::benchmark::load::run_with(host, &spec, dataset, None, true)?;
+                        let r = prepared.offer(host, &spec, None, true)?;
                         Ok((spec, r))
                     })
                 });
@@ -409,16 +424,30 @@ fn execute(host: &Host, file: &str, s: &Scenario) -> HostResult<Value> {
             json!({"error": e.message})
         }
         Some(Ok((spec, r))) => {
-            let lost = crate::benchmark::load::missing(host, &spec, &r.acknowledged);
+            let back = crate::benchmark::load::missing(host, &spec, &r.acknowledged);
             crate::benchmark::load::drop_writes(host, &spec);
-            let lost = lost.unwrap_or_else(|e| vec![format!("not checked: {}", e.message)]);
+            let back = back.unwrap_or_else(|e| crate::benchmark::load::ReadBack {
+                lost: vec![format!("not checked: {}", e.message)],
+                ..Default::default()
+            });
+            let lost = back.lost;
+            let late = back.found_late;
+            let late_note = if late.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} not found by the first read but by a later one)",
+                    late.len()
+                )
+            };
             run.say(&format!(
-                "load: {} writes acknowledged, {} of them lost",
+                "load: {} writes acknowledged, {} of them lost{late_note}",
                 r.acknowledged.len(),
                 lost.len()
             ));
             json!({"summary": r.summary(), "acknowledged": r.acknowledged.len(),
-                   "lost": lost.len(), "lost_ids": lost.iter().take(10).collect::<Vec<_>>()})
+                   "lost": lost.len(), "lost_ids": lost.iter().take(10).collect::<Vec<_>>(),
+                   "found_late": late.len(), "found_late_ids": late.iter().take(10).collect::<Vec<_>>()})
         }
     };
     let lost_writes = load["lost"].as_u64().unwrap_or(0) > 0;

@@ -23,6 +23,16 @@ impl Consistency {
             Consistency::All => "ALL",
         }
     }
+
+    /// ONE, QUORUM or ALL, in any case.
+    pub fn parse(name: &str) -> Option<Consistency> {
+        match name.to_ascii_uppercase().as_str() {
+            "ONE" => Some(Consistency::One),
+            "QUORUM" => Some(Consistency::Quorum),
+            "ALL" => Some(Consistency::All),
+            _ => None,
+        }
+    }
 }
 
 /// `null` or absent → default.

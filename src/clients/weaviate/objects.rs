@@ -148,4 +148,112 @@ impl WeaviateClient {
         let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
         self.delete_existing(&path).await
     }
+
+    /// `DELETE /v1/objects/{C}/{id}?consistency_level=L`: true if it
+    /// existed, false if it was not there (404).
+    pub async fn delete_object_at(
+        &self,
+        class: &str,
+        id: &str,
+        consistency: Consistency,
+    ) -> HostResult<bool> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let query = [("consistency_level", consistency.as_str())];
+        let reply = self.send(Method::DELETE, &path, &query, None, None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if reply.status.is_success() {
+            return Ok(true);
+        }
+        Err(self.status_error(&Method::DELETE, &path, &reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::config::Secret;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+
+    /// A one-shot local server that answers one request with `body` (200,
+    /// JSON) and hands back the request it got.
+    fn serve_once(body: &'static str) -> (String, mpsc::Receiver<String>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            // Headers, then as much body as Content-Length says.
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(reply.as_bytes()).unwrap();
+            tx.send(String::from_utf8_lossy(&got).to_string()).unwrap();
+        });
+        (format!("http://{addr}"), rx)
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A batch at ALL sends the level, and an object Weaviate refused in a
+    /// 200 reply (its `result.errors`) is reported as refused, the others not.
+    #[test]
+    fn a_batch_sends_its_level_and_reports_each_refused_object() {
+        let (url, got) = serve_once(
+            r#"[{"id":"a","result":{}},
+                {"id":"b","result":{"errors":{"error":[{"message":"not enough replicas: want 3, got 2"}]}}},
+                {"id":"c","result":{"errors":null}}]"#,
+        );
+        let c = WeaviateClient::new(reqwest::Client::new(), url, &Secret::default());
+        let objects: Vec<Value> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| serde_json::json!({"class": "C", "id": id, "properties": {}}))
+            .collect();
+        let r = rt()
+            .block_on(c.batch_objects(&objects, Consistency::All))
+            .unwrap();
+        let request = got.recv().unwrap();
+        assert!(
+            request.starts_with("POST /v1/batch/objects?consistency_level=ALL "),
+            "{request}"
+        );
+        assert_eq!(
+            r,
+            vec![
+                None,
+                Some("not enough replicas: want 3, got 2".to_string()),
+                None,
+                Some("missing from the batch reply".to_string()),
+            ]
+        );
+    }
 }
