@@ -438,13 +438,17 @@ fn indexing_of(s: &Stack, class: &str) -> BTreeMap<String, (bool, bool, bool, St
 fn assert_tuned(s: &Stack, class: &str) {
     let got = indexing_of(s, class);
     let key = (false, true, false, "field".to_string());
+    let named = (true, true, false, "word".to_string());
     let stored = (false, false, false, String::new());
     assert_eq!(
         got["content"],
         (true, false, false, "word".to_string()),
         "{class}: {got:?}"
     );
-    for p in ["repository", "path", "language", "commit", "content_hash"] {
+    for p in ["repository", "path"] {
+        assert_eq!(got[p], named, "{class}.{p}: {got:?}");
+    }
+    for p in ["language", "commit", "content_hash"] {
         assert_eq!(got[p], key, "{class}.{p}: {got:?}");
     }
     for p in ["chunk_index", "start_line", "end_line"] {
@@ -452,8 +456,8 @@ fn assert_tuned(s: &Stack, class: &str) {
     }
 }
 
-/// GraphQL Get with a filter on a whole path: the field-tokenized
-/// filterable index answers it; the paths of the chunks found.
+/// GraphQL Get with a filter on a path: the filterable index answers it;
+/// the paths of the chunks found.
 fn paths_where(s: &Stack, class: &str, path: &str) -> Vec<String> {
     let q = serde_json::json!({"query": format!(
         "{{ Get {{ {class}(limit: 100, where: {{path: [\"path\"], operator: Equal, valueText: {path:?}}}) {{ path }} }} }}"

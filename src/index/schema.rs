@@ -40,8 +40,18 @@ const SEARCHED: Indexing = Indexing {
     range: false,
     tokenization: Some("word"),
 };
-/// Identifiers a user or Elysia filters on by exact value (a repository, a
-/// path, a commit): matched whole, never word by word, and never scored.
+/// Names whose words answer a query as well as the code does ("uuid" in
+/// uuid-1.29.3, "history" in src/history.rs): searched by BM25 beside the
+/// content, and filterable. Without them, hybrid search lost 0.03 to 0.08
+/// MRR@10 on bench/embedder_quality.py's labelled queries.
+const NAMED: Indexing = Indexing {
+    searchable: true,
+    filterable: true,
+    range: false,
+    tokenization: Some("word"),
+};
+/// Identifiers a user or Elysia filters on by exact value (a language, a
+/// commit, a hash): matched whole, never word by word, and never scored.
 const KEY: Indexing = Indexing {
     searchable: false,
     filterable: true,
@@ -60,8 +70,8 @@ const STORED: Indexing = Indexing {
 /// with the description, what tells an index collection from anyone else's.
 const PROPERTIES: [(&str, &str, Indexing); 9] = [
     ("content", "text", SEARCHED),
-    ("repository", "text", KEY),
-    ("path", "text", KEY),
+    ("repository", "text", NAMED),
+    ("path", "text", NAMED),
     ("language", "text", KEY),
     ("chunk_index", "int", STORED),
     ("start_line", "int", STORED),
@@ -396,6 +406,15 @@ mod tests {
                 &path["indexFilterable"],
                 &path["tokenization"]
             ),
+            (&json!(true), &json!(true), &json!("word"))
+        );
+        let commit = &mine["properties"][7];
+        assert_eq!(
+            (
+                &commit["indexSearchable"],
+                &commit["indexFilterable"],
+                &commit["tokenization"]
+            ),
             (&json!(false), &json!(true), &json!("field"))
         );
         let line = &mine["properties"][5];
@@ -414,16 +433,16 @@ mod tests {
         );
         let why = outdated_indexing(&older).unwrap();
         assert!(
-            why.contains("content, repository") && why.contains("end_line"),
+            why.contains("content, language") && why.contains("end_line"),
             "{why}"
         );
         // Weaviate's reply spells the defaults out: the same verdict.
         let mut spelled = mine;
-        spelled["properties"][2]["tokenization"] = json!("word");
-        spelled["properties"][2]["indexSearchable"] = json!(true);
+        spelled["properties"][3]["tokenization"] = json!("word");
+        spelled["properties"][3]["indexSearchable"] = json!(true);
         assert_eq!(
             outdated_indexing(&spelled).unwrap(),
-            "path indexed as index sync no longer does (each needless index is work for every chunk)"
+            "language indexed as index sync no longer does (each needless index is work for every chunk)"
         );
     }
 
