@@ -1065,11 +1065,11 @@ fn embedders(s: &mut Stack) {
         "the two embedders give different vectors"
     );
 
-    // index.vector_index = "flat" for a collection made with HNSW: the sync
-    // says so, and --rebuild re-creates it with the flat index.
+    // index.vector_index = "hnsw" for a collection made with the default
+    // flat index: the sync says so, and --rebuild re-creates it with HNSW.
     s.extra_env = vec![
         ("ELYSIACTL_INDEX_EMBEDDER".into(), "minilm".into()),
-        ("ELYSIACTL_INDEX_VECTOR_INDEX".into(), "flat".into()),
+        ("ELYSIACTL_INDEX_VECTOR_INDEX".into(), "hnsw".into()),
     ];
     let v = s
         .run(&[
@@ -1083,7 +1083,7 @@ fn embedders(s: &mut Stack) {
         .ok()
         .json();
     assert_eq!(
-        v["schema_outdated"], "its vector index is hnsw, index.vector_index is flat",
+        v["schema_outdated"], "its vector index is flat, index.vector_index is hnsw",
         "{v:#}"
     );
     let v = s
@@ -1104,7 +1104,7 @@ fn embedders(s: &mut Stack) {
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["vectorIndexType"],
-        "flat"
+        "hnsw"
     );
     let r = s
         .run(&[

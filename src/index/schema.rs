@@ -23,8 +23,7 @@ const DESCRIPTION: &str = "Source code chunks written by elysiactl index sync";
 /// whether filters match it (and its tokenization); for ints, whether
 /// filters and range filters match it. Each property is indexed only the
 /// way something queries it, because every inverted index is work the three
-/// nodes repeat for every chunk (issue 21 measured 23% less server CPU per
-/// chunk than Weaviate's defaults, docs/benchmarks/indexing.md).
+/// nodes repeat for every chunk (docs/benchmarks/indexing.md has the figures).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Indexing {
     searchable: bool,

@@ -441,11 +441,13 @@ pub struct IndexConfig {
     pub embedding_timeout_s: u64,
     /// Threads embedding chunks (a stage of its own between chunkers and uploaders).
     pub embed_workers: usize,
-    /// The vector index of collections index sync creates: "hnsw" (an
-    /// approximate graph: search time grows slowly with the collection),
-    /// "flat" (exact search over every vector: cheaper to write, search
-    /// time grows with the collection) or "dynamic" (flat, then HNSW past
-    /// 10000 objects; Weaviate allows it only with ASYNC_INDEXING on).
+    /// The vector index of collections index sync creates: "flat" (exact
+    /// search over every vector: about a third less server CPU per chunk
+    /// written, and search time that grows with the collection: 8 ms at
+    /// 18000 chunks here), "hnsw" (an approximate graph: 3 ms there, and
+    /// slow growth; for collections past about 100000 chunks) or "dynamic"
+    /// (flat, then HNSW past 10000 objects; Weaviate allows it only with
+    /// ASYNC_INDEXING on). docs/benchmarks/indexing.md has the figures.
     pub vector_index: String,
     /// How batches travel: "grpc" (what the official clients use; the server
     /// answers with errors only) or "rest" (/v1/batch/objects).
@@ -472,7 +474,7 @@ impl Default for IndexConfig {
             embedding_api_key: Secret::default(),
             embedding_timeout_s: 60,
             embed_workers: 2,
-            vector_index: "hnsw".into(),
+            vector_index: "flat".into(),
             transport: "grpc".into(),
             request_timeout: 60,
             retry_attempts: 6,
