@@ -739,8 +739,8 @@ fn process_node_faults_always_undo_themselves() {
     assert_eq!(health(&s).0, 0);
 }
 
-/// The node's group in the cgroup-v1 hierarchy with the cpu controller.
-fn cpu_cgroup(pid: u32) -> Option<String> {
+/// The node's group in the cgroup-v1 hierarchy that has `controller`.
+fn v1_cgroup(pid: u32, controller: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .ok()?
         .lines()
@@ -748,21 +748,17 @@ fn cpu_cgroup(pid: u32) -> Option<String> {
             let mut p = l.splitn(3, ':');
             let (_, ctl, group) = (p.next()?, p.next()?, p.next()?);
             ctl.split(',')
-                .any(|c| c == "cpu")
+                .any(|c| c == controller)
                 .then(|| group.to_string())
         })
 }
 
-/// The node's group in the cgroup-v1 hierarchy with the memory controller.
+fn cpu_cgroup(pid: u32) -> Option<String> {
+    v1_cgroup(pid, "cpu")
+}
+
 fn memory_cgroup(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .ok()?
-        .lines()
-        .find_map(|l| {
-            let mut p = l.splitn(3, ':');
-            let (_, ctl, group) = (p.next()?, p.next()?, p.next()?);
-            (ctl == "memory").then(|| group.to_string())
-        })
+    v1_cgroup(pid, "memory")
 }
 
 /// The Docker engine and the image are there (or, outside CI, the test is skipped).

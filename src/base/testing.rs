@@ -15,3 +15,11 @@ pub fn require(what: &str, present: bool, install: &str) -> bool {
     eprintln!("SKIPPED: {what} is missing (run `{install}` to test with it)");
     false
 }
+
+/// A single-threaded runtime for a unit test that drives a client's futures.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime")
+}

@@ -296,12 +296,7 @@ mod tests {
         (ctx, up)
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::base::testing::current_thread_runtime as rt;
 
     #[test]
     fn failures_that_may_pass_are_retried_on_the_next_node_and_others_are_not() {

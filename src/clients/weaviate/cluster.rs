@@ -130,12 +130,7 @@ mod tests {
         )
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::base::testing::current_thread_runtime as rt;
 
     fn refused(node: &str) -> HostError {
         HostError::network(format!(

@@ -333,12 +333,7 @@ mod tests {
         assert_eq!(normalize_base("http://h:1/"), "http://h:1");
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::base::testing::current_thread_runtime as rt;
 
     /// A one-shot local TCP server that answers every connection with `reply`
     /// (or never answers when `reply` is None).

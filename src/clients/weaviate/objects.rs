@@ -217,12 +217,7 @@ mod tests {
         (format!("http://{addr}"), rx)
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::base::testing::current_thread_runtime as rt;
 
     /// A batch at ALL sends the level, and an object Weaviate refused in a
     /// 200 reply (its `result.errors`) is reported as refused, the others not.
