@@ -407,15 +407,18 @@ fn incremental_sync_edits_renames_deletions_and_a_killed_run() {
     tune(&s, repo_s);
 }
 
-/// How each property of a collection is indexed, as Weaviate reports it:
-/// name → (searchable, filterable, range, tokenization).
-fn indexing_of(s: &Stack, class: &str) -> BTreeMap<String, (bool, bool, bool, String)> {
+/// A collection's property definitions, as Weaviate reports them.
+fn schema_properties(s: &Stack, class: &str) -> Vec<Value> {
     let (code, body) = http(s.rest_port, "GET", &format!("/v1/schema/{class}"), None);
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
-    v["properties"]
-        .as_array()
-        .unwrap()
+    v["properties"].as_array().unwrap().clone()
+}
+
+/// How each property of a collection is indexed, as Weaviate reports it:
+/// name → (searchable, filterable, range, tokenization).
+fn indexing_of(s: &Stack, class: &str) -> BTreeMap<String, (bool, bool, bool, String)> {
+    schema_properties(s, class)
         .iter()
         .map(|p| {
             let flag = |k: &str| p[k].as_bool().unwrap_or(false);
@@ -636,12 +639,7 @@ fn indexing_and_rebuild(s: &Stack, repo: &Path) {
 
 /// The schema of a collection as Weaviate has it: its property names and types.
 fn properties_of(s: &Stack, class: &str) -> BTreeMap<String, String> {
-    let (code, body) = http(s.rest_port, "GET", &format!("/v1/schema/{class}"), None);
-    assert_eq!(code, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["properties"]
-        .as_array()
-        .unwrap()
+    schema_properties(s, class)
         .iter()
         .map(|p| {
             (
