@@ -4,7 +4,8 @@
 //! is ever written or removed, `validate` finds a changed and a deleted
 //! object, export is exact, clean and its dry run; a baseline compared with
 //! itself passes, a run against a slowed cluster is a regression (exit 3),
-//! thresholds are checked.
+//! thresholds are checked; each node's CPU and memory are sampled through a
+//! run; stress, spike and endurance runs offer the load they say they do.
 
 mod common;
 
@@ -26,6 +27,7 @@ fn test_data_and_benchmarks_on_a_real_cluster() {
     s.run(&["start", "--timeout", "180"]).ok();
     test_data(&s);
     benchmarks(&s);
+    shaped_benchmarks(&s);
 }
 
 fn test_data(s: &Stack) {
@@ -330,4 +332,206 @@ fn benchmarks(s: &Stack) {
         .path()
         .join("data/elysiactl/benchmarks/slow.json")
         .exists());
+}
+
+/// The resident memory of a process, from /proc (the test's own reading).
+fn rss_bytes(pid: u32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn shaped_benchmarks(s: &Stack) {
+    let data = ["--records", "500", "--dims", "16", "--json"];
+    // The baseline saved above sampled every node through its run.
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.dir.path().join("data/elysiactl/benchmarks/base.json")).unwrap(),
+    )
+    .unwrap();
+    let nodes = base["summary"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{:#}", base["summary"]);
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(n["samples"].as_u64().unwrap() >= 5, "{n}");
+        // Serving 40 requests a second costs a node some CPU, never more
+        // than the machine has.
+        let cpu = n["cpu_mean_percent"].as_f64().unwrap();
+        let cores = std::thread::available_parallelism().unwrap().get() as f64;
+        assert!(cpu > 0.0 && cpu <= 100.0 * cores, "{n}");
+        // Within a factor of two of what /proc says now.
+        let mem = n["memory_last_bytes"].as_f64().unwrap();
+        let now = rss_bytes(s.node_pid(i)) as f64;
+        assert!(mem > now / 2.0 && mem < now * 2.0, "{n}: /proc says {now}");
+    }
+
+    // A stress run whose limits hold: every planned step runs, at its rate.
+    let r = s
+        .run(
+            &[
+                &[
+                    "benchmark",
+                    "stress",
+                    "--start-rate",
+                    "20",
+                    "--factor",
+                    "2",
+                    "--max-rate",
+                    "80",
+                    "--step",
+                    "2s",
+                    "--ramp-up",
+                    "1s",
+                    "--p99",
+                    "5s",
+                    "--save",
+                    "stress",
+                ][..],
+                &data,
+            ]
+            .concat(),
+        )
+        .ok()
+        .json();
+    let steps = r["stress"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{:#}", r["stress"]);
+    for (st, rate) in steps.iter().zip([20.0, 40.0, 80.0]) {
+        assert_eq!(st["offered_rate"], rate, "{st}");
+        assert_eq!(st["held"], true, "{st}");
+        let sent = st["sent"].as_f64().unwrap();
+        assert!((sent - 2.0 * rate).abs() <= 2.0, "{st}");
+    }
+    assert!(r["stress"]["breaking_point"].is_null(), "{:#}", r["stress"]);
+    let best = r["stress"]["sustainable"]["throughput"].as_f64().unwrap();
+    assert!((70.0..=82.0).contains(&best), "{:#}", r["stress"]);
+    // The saved run holds every step's requests, placed one after another.
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.dir.path().join("data/elysiactl/benchmarks/stress.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let reqs = saved["requests"].as_array().unwrap();
+    assert_eq!(
+        reqs.len() as f64,
+        steps
+            .iter()
+            .map(|s| s["sent"].as_f64().unwrap())
+            .sum::<f64>()
+    );
+    let last_due = reqs.iter().map(|q| q[1].as_u64().unwrap()).max().unwrap();
+    assert!(
+        last_due >= 5_500_000,
+        "the last step's requests are due after 4 s: {last_due}"
+    );
+    // A limit no step can meet breaks the first step: no sustainable rate.
+    let r = s
+        .run(
+            &[
+                &[
+                    "benchmark",
+                    "stress",
+                    "--start-rate",
+                    "20",
+                    "--step",
+                    "1s",
+                    "--ramp-up",
+                    "0s",
+                    "--p99",
+                    "1us",
+                ][..],
+                &data,
+            ]
+            .concat(),
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        r["stress"]["steps"].as_array().unwrap().len(),
+        1,
+        "{:#}",
+        r["stress"]
+    );
+    assert_eq!(r["stress"]["breaking_point"]["offered_rate"], 20.0);
+    assert!(r["stress"]["sustainable"].is_null());
+
+    // A spike offers ten times the load for its duration, and the run says
+    // when latency came back (exit 3 when it did not within --after).
+    let r = s.run(
+        &[
+            &[
+                "benchmark",
+                "spike",
+                "--rate",
+                "20",
+                "--spike-rate",
+                "200",
+                "--before",
+                "2s",
+                "--spike",
+                "2s",
+                "--after",
+                "4s",
+                "--warmup",
+                "1s",
+            ][..],
+            &data,
+        ]
+        .concat(),
+    );
+    let v = r.json();
+    let sp = &v["spike"];
+    assert_eq!(
+        r.code,
+        if sp["recovered"] == true { 0 } else { 3 },
+        "{}",
+        r.stderr
+    );
+    let count =
+        |phase: &str| sp[phase]["ok"].as_f64().unwrap() + sp[phase]["failed"].as_f64().unwrap();
+    assert!((count("before") - 40.0).abs() <= 2.0, "{sp:#}");
+    // Requests dropped at the concurrency limit are not in a phase's count.
+    assert!((300.0..=408.0).contains(&count("during")), "{sp:#}");
+    assert!((count("after") - 80.0).abs() <= 2.0, "{sp:#}");
+    assert_eq!(sp["per_second_after"].as_array().unwrap().len(), 4);
+
+    // An endurance run follows latency and each node's memory by window.
+    let r = s
+        .run(
+            &[
+                &[
+                    "benchmark",
+                    "endurance",
+                    "--rate",
+                    "20",
+                    "--duration",
+                    "6s",
+                    "--window",
+                    "2s",
+                    "--warmup",
+                    "1s",
+                ][..],
+                &data,
+            ]
+            .concat(),
+        )
+        .ok()
+        .json();
+    let d = &r["endurance"];
+    let windows = d["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 3, "{d:#}");
+    for w in windows {
+        let n = w["ok"].as_f64().unwrap() + w["failed"].as_f64().unwrap();
+        assert!((n - 40.0).abs() <= 2.0, "{w}");
+    }
+    assert_eq!(d["memory"].as_array().unwrap().len(), 3);
+    assert!(d["memory"][0]["bytes_per_hour"].is_number(), "{d:#}");
+    // A drift limit that is not a percentage is refused before any load.
+    let r = s.run(&[
+        "benchmark",
+        "endurance",
+        "--duration",
+        "2s",
+        "--max-drift",
+        "lots",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--max-drift"), "{}", r.stderr);
 }

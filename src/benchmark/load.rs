@@ -77,6 +77,39 @@ pub struct LoadSpec {
     /// The nodes requests go to, by index, in turn (empty: every node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<usize>,
+    /// A rate that changes over the run (empty: `rate` throughout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+}
+
+/// One stage of a rate profile, as k6 writes them: over `seconds` the rate
+/// moves in a straight line from where the previous stage left it (the
+/// spec's `rate` for the first) to `rate`. A stage of zero seconds is a
+/// step. The profile's clock starts with the warm-up; after the last stage
+/// its rate holds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub seconds: f64,
+    pub rate: f64,
+}
+
+/// The lowest rate a profile offers: a ramp from zero must still start.
+const MIN_RATE: f64 = 0.1;
+
+impl LoadSpec {
+    /// The offered rate `t` seconds after the load started (warm-up included).
+    pub fn rate_at(&self, t: f64) -> f64 {
+        let (mut from, mut start) = (self.rate, 0.0);
+        for st in &self.stages {
+            let end = start + st.seconds;
+            if t < end {
+                let f = (t - start) / st.seconds;
+                return (from + (st.rate - from) * f).max(MIN_RATE);
+            }
+            (from, start) = (st.rate, end);
+        }
+        from.max(MIN_RATE)
+    }
 }
 
 /// A duration as seconds, the way scripts and saved runs give it back.
@@ -148,7 +181,9 @@ impl LoadResult {
         }
         json!({
             "operations": ops, "sent": self.sent, "dropped": self.dropped,
-            "offered_rate": self.spec.rate, "seconds": (self.seconds * 100.0).round() / 100.0,
+            "offered_rate": self.spec.rate,
+            "offered_mean_rate": ((self.sent + self.dropped) as f64 / self.seconds.max(1e-9) * 10.0).round() / 10.0,
+            "seconds": (self.seconds * 100.0).round() / 100.0,
             "generator_cpu_s": (self.generator_cpu_s * 100.0).round() / 100.0,
             "generator_cpu_share": (self.generator_cpu_s / self.seconds.max(1e-9) * 1000.0).round() / 1000.0,
             "first_errors": self.first_errors,
@@ -162,6 +197,17 @@ pub fn check_spec(s: &LoadSpec) -> HostResult<()> {
             HostError::validation(format!("rate {} is out of range", s.rate))
                 .with_hint("give 0.1 to 100000 requests a second"),
         );
+    }
+    if let Some(st) = s.stages.iter().find(|st| {
+        !(st.seconds >= 0.0 && st.seconds.is_finite() && (0.0..=100_000.0).contains(&st.rate))
+    }) {
+        return Err(HostError::validation(format!(
+            "stage {{seconds: {}, rate: {}}} is out of range",
+            st.seconds, st.rate
+        ))
+        .with_hint(
+            "a stage lasts zero or more seconds and ends at a rate of 0 to 100000 a second",
+        ));
     }
     if s.duration.is_zero() {
         return Err(HostError::validation("a load needs a duration above zero")
@@ -203,6 +249,9 @@ struct Workload {
     clients: Vec<WeaviateClient>,
     consistency: Consistency,
     acknowledged: Mutex<Vec<String>>,
+    /// Requests issued by earlier offers of this load (a stress run's
+    /// steps): numbering goes on, so inserts never reuse an ID.
+    issued: std::sync::atomic::AtomicU64,
 }
 
 impl Workload {
@@ -351,6 +400,7 @@ pub fn prepare(ctx: &Context, spec: &LoadSpec, dataset: Dataset) -> HostResult<P
         clients,
         consistency,
         acknowledged: Mutex::new(Vec::new()),
+        issued: Default::default(),
     });
     Ok(Prepared { work, writes })
 }
@@ -365,20 +415,38 @@ impl Prepared {
         progress: Option<i64>,
         keep_writes: bool,
     ) -> HostResult<LoadResult> {
-        let work = self.work;
-        let result = ctx
-            .block_on(offer(ctx, spec, work.clone(), progress))
+        let result = self.offer_step(ctx, spec, progress);
+        if !keep_writes {
+            self.finish(ctx);
+        }
+        result
+    }
+
+    /// Offer one load of a series (a stress run's steps) through the same
+    /// clients and scratch collection; `finish` removes the collection.
+    pub fn offer_step(
+        &self,
+        ctx: &Context,
+        spec: &LoadSpec,
+        progress: Option<i64>,
+    ) -> HostResult<LoadResult> {
+        check_spec(spec)?;
+        let work = self.work.clone();
+        ctx.block_on(offer(ctx, spec, work.clone(), progress))
             .map(|mut r| {
                 r.acknowledged = std::mem::take(&mut *work.acknowledged.lock().unwrap());
                 r
-            });
-        if self.writes && !keep_writes {
+            })
+    }
+
+    /// Remove the scratch collection of the inserts.
+    pub fn finish(self, ctx: &Context) {
+        if self.writes {
             let _ = ctx.block_on(
                 WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0))
-                    .delete_class(&work.scratch),
+                    .delete_class(&self.work.scratch),
             );
         }
-        result
     }
 }
 
@@ -390,8 +458,8 @@ async fn offer(
 ) -> HostResult<LoadResult> {
     let ops: Vec<(Operation, u32)> = spec.mix.iter().map(|(o, w)| (*o, *w)).collect();
     let total_weight: u32 = ops.iter().map(|(_, w)| w).sum();
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let interval = Duration::from_secs_f64(1.0 / spec.rate);
+    let first = work.issued.load(Ordering::Relaxed);
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ first);
     let recorded = Arc::new(Mutex::new(BTreeMap::<Operation, Vec<u64>>::new()));
     let requests = Arc::new(Mutex::new(Vec::<Request>::new()));
     let errors = Arc::new(Mutex::new((
@@ -405,12 +473,16 @@ async fn offer(
     let end = record_from + spec.duration;
     let mut tasks = tokio::task::JoinSet::new();
     let (mut sent, mut dropped) = (0u64, 0u64);
-    let mut n: u64 = 0;
+    let mut n: u64 = first;
+    // Seconds after `start` the next request is due: each request is due
+    // one interval of the rate at its predecessor's due time after it.
+    let mut at = 0.0f64;
     loop {
-        let due = start + interval.mul_f64(n as f64);
+        let due = start + Duration::from_secs_f64(at);
         if due >= end {
             break;
         }
+        at += 1.0 / spec.rate_at(at);
         tokio::time::sleep_until(due).await;
         if n.is_multiple_of(64) {
             check_interrupt()?;
@@ -477,6 +549,7 @@ async fn offer(
             }
         });
     }
+    work.issued.store(n, Ordering::Relaxed);
     // Requests still open at the end are waited for: their latency counts.
     while tasks.join_next().await.is_some() {}
     let seconds = spec.duration.as_secs_f64();

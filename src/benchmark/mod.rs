@@ -7,6 +7,8 @@
 pub mod compare;
 pub mod load;
 pub mod report;
+pub mod resources;
+pub mod shapes;
 
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
@@ -101,29 +103,315 @@ pub fn environment(ctx: &Context, dataset: &Dataset) -> Value {
 }
 
 /// A run as scripts and saved files hold it: when, the environment, the
-/// summary and the raw samples.
+/// summary, the raw samples and each node's CPU and memory.
 pub fn run(ctx: &Context, spec: &LoadSpec, records: u64, dims: usize) -> HostResult<Value> {
     load::check_spec(spec)?;
     let dataset = dataset(ctx, &spec.collection, records, dims)?;
     let env = environment(ctx, &dataset);
     let total = (spec.warmup + spec.duration).as_secs().max(1);
+    let prepared = load::prepare(ctx, spec, dataset)?;
     let bar = ctx.out.progress_start("benchmark (seconds)", Some(total));
-    let result = load::run(ctx, spec, dataset, Some(bar));
+    let sampler = resources::start(
+        ctx,
+        resources::interval_for(spec.duration.as_secs_f64()),
+        spec.warmup,
+    );
+    let result = prepared.offer(ctx, spec, Some(bar), false);
+    let nodes = sampler.finish()?;
     ctx.out.progress_done(bar, None);
-    let result = result?;
-    Ok(run_value(&result, env))
+    Ok(run_value(&result?, env, &nodes))
 }
 
-fn run_value(r: &LoadResult, env: Value) -> Value {
+fn run_value(r: &LoadResult, env: Value, nodes: &resources::Resources) -> Value {
+    let mut summary = r.summary();
+    summary["nodes"] = json!(nodes.summary());
     json!({
         "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "environment": env,
         "spec": r.spec,
-        "summary": r.summary(),
+        "summary": summary,
         "samples_us": r.latencies_us,
         "errors": r.errors,
         "requests": r.requests,
+        "resources": nodes,
     })
+}
+
+/// A stress run: the load steps up from `start_rate` by `factor` each
+/// `step` until a step breaks the limits, the rate passes `max_rate`, or
+/// `budget` is spent.
+#[derive(Debug, Clone)]
+pub struct StressSpec {
+    /// Collection, mix, consistency, concurrency and seed of every step;
+    /// its warm-up is the ramp from nothing to `start_rate`.
+    pub load: LoadSpec,
+    pub start_rate: f64,
+    pub max_rate: f64,
+    pub factor: f64,
+    pub step: std::time::Duration,
+    pub budget: Option<std::time::Duration>,
+    pub limits: shapes::Limits,
+}
+
+/// The rates a stress run offers, in order.
+pub fn stress_rates(s: &StressSpec) -> Vec<f64> {
+    let mut rates = Vec::new();
+    let mut r = s.start_rate;
+    let steps_in_budget = s
+        .budget
+        .map(|b| (b.as_secs_f64() / s.step.as_secs_f64()).floor() as usize)
+        .unwrap_or(usize::MAX);
+    while r <= s.max_rate * 1.000_001 && rates.len() < steps_in_budget.min(100) {
+        rates.push((r * 10.0).round() / 10.0);
+        r *= s.factor;
+    }
+    rates
+}
+
+pub fn check_stress(s: &StressSpec) -> HostResult<()> {
+    if !(s.factor > 1.0 && s.factor <= 10.0) {
+        return Err(
+            HostError::validation(format!("step factor {} is out of range", s.factor))
+                .with_hint("each step multiplies the rate by more than 1 and at most 10, e.g. 1.5"),
+        );
+    }
+    if s.step.is_zero() {
+        return Err(
+            HostError::validation("a stress step needs a duration").with_hint("e.g. --step 10s")
+        );
+    }
+    if stress_rates(s).is_empty() {
+        return Err(HostError::validation(format!(
+            "no step fits: start rate {}/s, max rate {}/s, budget {:?}",
+            s.start_rate, s.max_rate, s.budget
+        ))
+        .with_hint(
+            "give a --max-rate at or above --start-rate, and a --duration of at least one --step",
+        ));
+    }
+    load::check_spec(&LoadSpec {
+        rate: s.start_rate,
+        ..s.load.clone()
+    })
+}
+
+pub fn stress(ctx: &Context, s: &StressSpec, records: u64, dims: usize) -> HostResult<Value> {
+    check_stress(s)?;
+    let rates = stress_rates(s);
+    let dataset = dataset(ctx, &s.load.collection, records, dims)?;
+    let env = environment(ctx, &dataset);
+    let prepared = load::prepare(ctx, &s.load, dataset)?;
+    let ramp = s.load.warmup;
+    let bar = ctx
+        .out
+        .progress_start("stress (steps)", Some(rates.len() as u64));
+    let sampler = resources::start(
+        ctx,
+        resources::interval_for(s.step.as_secs_f64() * rates.len() as f64),
+        ramp,
+    );
+    let mut steps = Vec::new();
+    let mut merged: Option<LoadResult> = None;
+    let mut offered = Vec::new();
+    // Where the measured part began: after the first step's ramp. Later
+    // steps start once the previous one's open requests have finished, and
+    // their requests are placed at their real offset from here.
+    let mut measured_from = None;
+    let mut failure = None;
+    for (k, &rate) in rates.iter().enumerate() {
+        let first = k == 0;
+        // The first step ramps up from nothing over the warm-up.
+        let spec = LoadSpec {
+            rate: if first && !ramp.is_zero() {
+                rate.min(1.0)
+            } else {
+                rate
+            },
+            stages: if first && !ramp.is_zero() {
+                vec![load::Stage {
+                    seconds: ramp.as_secs_f64(),
+                    rate,
+                }]
+            } else {
+                Vec::new()
+            },
+            warmup: if first { ramp } else { Default::default() },
+            duration: s.step,
+            ..s.load.clone()
+        };
+        let began = std::time::Instant::now() + spec.warmup;
+        let origin = *measured_from.get_or_insert(began);
+        let r = match prepared.offer_step(ctx, &spec, None) {
+            Ok(r) => r,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        let ended = origin.elapsed().as_secs_f64();
+        ctx.out.progress_set(bar, Some(k as u64 + 1), None);
+        let w = shapes::window(&r.requests, 0.0, s.step.as_secs_f64());
+        let v = shapes::step_verdict(rate, s.step.as_secs_f64(), &w, r.dropped, &s.limits);
+        let held = v["held"] == true;
+        steps.push(v);
+        offered.push(load::Stage { seconds: 0.0, rate });
+        offered.push(load::Stage {
+            seconds: s.step.as_secs_f64(),
+            rate,
+        });
+        let offset_us = began.saturating_duration_since(origin).as_micros() as u64;
+        merged = Some(merge(merged, r, offset_us, ended));
+        if !held {
+            break;
+        }
+    }
+    let nodes = sampler.finish()?;
+    prepared.finish(ctx);
+    ctx.out.progress_done(bar, None);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut m = merged.ok_or_else(|| HostError::unknown("the stress run offered no step"))?;
+    m.spec = LoadSpec {
+        rate: s.start_rate,
+        stages: offered,
+        duration: std::time::Duration::from_secs_f64(m.seconds),
+        ..s.load.clone()
+    };
+    let mut v = run_value(&m, env, &nodes);
+    let mut verdict = shapes::stress_verdict(&steps);
+    verdict["steps"] = json!(steps);
+    verdict["limits"] = json!(s.limits);
+    verdict["rates_planned"] = json!(rates);
+    v["stress"] = verdict;
+    Ok(v)
+}
+
+/// `into` with `r`'s requests appended `offset_us` after the merged run
+/// began; `ended` is when `r` finished (stragglers included), in seconds
+/// after that.
+fn merge(into: Option<LoadResult>, r: LoadResult, offset_us: u64, ended: f64) -> LoadResult {
+    let Some(mut m) = into else {
+        return LoadResult {
+            seconds: ended,
+            ..r
+        };
+    };
+    for (op, xs) in r.latencies_us {
+        m.latencies_us.entry(op).or_default().extend(xs);
+    }
+    for (op, n) in r.errors {
+        *m.errors.entry(op).or_default() += n;
+    }
+    m.requests.extend(
+        r.requests
+            .into_iter()
+            .map(|q| load::Request(q.0, q.1 + offset_us, q.2, q.3)),
+    );
+    for e in r.first_errors {
+        if m.first_errors.len() < 5 {
+            m.first_errors.push(e);
+        }
+    }
+    m.dropped += r.dropped;
+    m.sent += r.sent;
+    m.seconds = ended;
+    m.generator_cpu_s += r.generator_cpu_s;
+    m
+}
+
+/// A spike: `rate` for `before`, a step to `spike_rate` held for `spike`,
+/// back to `rate` for `after`; how long latency took to recover.
+pub fn spike(
+    ctx: &Context,
+    base: &LoadSpec,
+    spike_rate: f64,
+    (before, spike, after): (
+        std::time::Duration,
+        std::time::Duration,
+        std::time::Duration,
+    ),
+    margin: f64,
+    records: u64,
+    dims: usize,
+) -> HostResult<Value> {
+    if spike_rate.is_nan() || spike_rate <= 0.0 || spike_rate > 100_000.0 {
+        return Err(
+            HostError::validation("a spike needs a --spike-rate above zero")
+                .with_hint("e.g. --rate 20 --spike-rate 200"),
+        );
+    }
+    if before.is_zero() || spike.is_zero() || after.is_zero() {
+        return Err(
+            HostError::validation("a spike needs time before, during and after it")
+                .with_hint("e.g. --before 10s --spike 10s --after 30s"),
+        );
+    }
+    let w = (base.warmup + before).as_secs_f64();
+    let spec = LoadSpec {
+        stages: vec![
+            load::Stage {
+                seconds: w,
+                rate: base.rate,
+            },
+            load::Stage {
+                seconds: 0.0,
+                rate: spike_rate,
+            },
+            load::Stage {
+                seconds: spike.as_secs_f64(),
+                rate: spike_rate,
+            },
+            load::Stage {
+                seconds: 0.0,
+                rate: base.rate,
+            },
+        ],
+        duration: before + spike + after,
+        ..base.clone()
+    };
+    let mut v = run(ctx, &spec, records, dims)?;
+    let reqs: Vec<load::Request> =
+        serde_json::from_value(v["requests"].clone()).unwrap_or_default();
+    let mut s = shapes::spike(
+        &reqs,
+        before.as_secs_f64(),
+        spike.as_secs_f64(),
+        after.as_secs_f64(),
+        margin,
+    );
+    s["rate"] = json!(base.rate);
+    s["spike_rate"] = json!(spike_rate);
+    v["spike"] = s;
+    Ok(v)
+}
+
+/// An endurance run: a steady load for long, its latency and the nodes'
+/// memory followed window by window.
+pub fn endurance(
+    ctx: &Context,
+    spec: &LoadSpec,
+    window: Option<std::time::Duration>,
+    records: u64,
+    dims: usize,
+) -> HostResult<Value> {
+    let seconds = spec.duration.as_secs_f64();
+    let window_s = window
+        .map(|w| w.as_secs_f64())
+        .unwrap_or((seconds / 12.0).max(1.0));
+    if window_s <= 0.0 || window_s > seconds {
+        return Err(HostError::validation(format!(
+            "a window of {window_s} s does not fit a {seconds} s run"
+        ))
+        .with_hint("give a --window shorter than --duration, e.g. --duration 1h --window 5m"));
+    }
+    let mut v = run(ctx, spec, records, dims)?;
+    let reqs: Vec<load::Request> =
+        serde_json::from_value(v["requests"].clone()).unwrap_or_default();
+    let nodes: resources::Resources =
+        serde_json::from_value(v["resources"].clone()).unwrap_or_default();
+    v["endurance"] = shapes::drift(&reqs, seconds, window_s, &nodes);
+    Ok(v)
 }
 
 pub fn save(name: &str, run: &Value) -> HostResult<PathBuf> {
@@ -263,4 +551,82 @@ pub fn compare_runs(
     verdict["after"] = json!({"name": after["name"], "time": after["time"]});
     verdict["ok"] = json!(!regressed && failed.is_empty());
     Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load::{LoadSpec, Stage};
+    use super::*;
+    use std::time::Duration;
+
+    fn spec(rate: f64, stages: Vec<Stage>) -> LoadSpec {
+        LoadSpec {
+            collection: "BenchLoad".into(),
+            rate,
+            duration: Duration::from_secs(10),
+            warmup: Duration::ZERO,
+            max_in_flight: 8,
+            mix: [(load::Operation::Get, 1)].into_iter().collect(),
+            consistency: "QUORUM".into(),
+            seed: 1,
+            nodes: vec![],
+            stages,
+        }
+    }
+
+    #[test]
+    fn a_rate_profile_ramps_steps_and_then_holds() {
+        let s = spec(
+            10.0,
+            vec![
+                Stage {
+                    seconds: 2.0,
+                    rate: 30.0,
+                },
+                Stage {
+                    seconds: 0.0,
+                    rate: 100.0,
+                },
+                Stage {
+                    seconds: 1.0,
+                    rate: 100.0,
+                },
+            ],
+        );
+        assert_eq!(s.rate_at(0.0), 10.0);
+        assert_eq!(s.rate_at(1.0), 20.0);
+        assert_eq!(s.rate_at(2.5), 100.0);
+        assert_eq!(s.rate_at(60.0), 100.0);
+        assert_eq!(
+            spec(0.0, vec![]).rate_at(0.0),
+            0.1,
+            "a ramp from zero still starts"
+        );
+        assert_eq!(spec(5.0, vec![]).rate_at(3.0), 5.0);
+    }
+
+    #[test]
+    fn stress_steps_grow_by_the_factor_within_the_rate_and_the_budget() {
+        let mut s = StressSpec {
+            load: spec(10.0, vec![]),
+            start_rate: 10.0,
+            max_rate: 100.0,
+            factor: 2.0,
+            step: Duration::from_secs(10),
+            budget: None,
+            limits: shapes::Limits {
+                p99_ms: 500.0,
+                error_rate: 0.01,
+                dropped: 0.01,
+            },
+        };
+        assert_eq!(stress_rates(&s), vec![10.0, 20.0, 40.0, 80.0]);
+        s.budget = Some(Duration::from_secs(25));
+        assert_eq!(stress_rates(&s), vec![10.0, 20.0]);
+        s.budget = Some(Duration::from_secs(5));
+        let e = check_stress(&s).unwrap_err();
+        assert!(e.message.contains("no step fits"), "{}", e.message);
+        s.factor = 1.0;
+        assert!(check_stress(&s).unwrap_err().message.contains("factor"));
+    }
 }

@@ -5,6 +5,7 @@
 //! have, and the page and the CSV say what it lacks.
 
 use super::load::Request;
+use super::resources::{NodeSample, Resources};
 use crate::base::error::{HostError, HostResult};
 use plotters::prelude::*;
 use serde_json::Value;
@@ -19,6 +20,15 @@ pub const ERRORS: RGBColor = RGBColor(148, 103, 189);
 pub const HISTOGRAM: RGBColor = RGBColor(23, 190, 207);
 pub const BASELINE: RGBColor = RGBColor(140, 86, 75);
 pub const CURRENT: RGBColor = RGBColor(227, 119, 194);
+/// One colour per node in the CPU and memory plots, in node order.
+pub const NODES: [RGBColor; 6] = [
+    RGBColor(0, 0, 139),
+    RGBColor(0, 128, 128),
+    RGBColor(184, 134, 11),
+    RGBColor(85, 107, 47),
+    RGBColor(128, 0, 0),
+    RGBColor(112, 128, 144),
+];
 
 const SIZE: (u32, u32) = (960, 360);
 
@@ -430,9 +440,17 @@ pub fn html(run: &Value, baseline: Option<&Value>, verdict: Option<&Value>) -> H
             percentile_curves(&all_latencies(b), &latencies, (&name_of(b), &name))?,
         ));
     }
-    // Node resources are not sampled during a run yet (issue 16); a run
-    // that has them (a later version) is plotted when that lands.
-    missing.push("per-node CPU and memory: not sampled during runs, so no run has them yet".into());
+    match serde_json::from_value::<Resources>(run["resources"].clone()) {
+        Ok(r) if r.samples.iter().any(|s| s.2.is_some()) => {
+            plots.push(("node CPU over time".into(), node_cpu(&r, seconds)?));
+            plots.push(("node memory over time".into(), node_memory(&r, seconds)?));
+            missing.extend(r.missing);
+        }
+        Ok(r) if !r.missing.is_empty() => missing.extend(r.missing),
+        _ => missing.push(format!(
+            "run {name} has no per-node CPU and memory (runs saved before they were sampled)"
+        )),
+    }
 
     let mut page =
         String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
@@ -528,6 +546,71 @@ pub fn html(run: &Value, baseline: Option<&Value>, verdict: Option<&Value>) -> H
         plots: plots.into_iter().map(|(t, _)| t).collect(),
         missing,
     })
+}
+
+/// One line a node of one reading (CPU or memory) over time.
+fn node_lines(r: &Resources, value: impl Fn(&NodeSample) -> Option<f64>) -> Vec<Line> {
+    r.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let points = r
+                .samples
+                .iter()
+                .filter(|s| s.0 == i)
+                .filter_map(|s| value(s).map(|v| (s.1, v)))
+                .collect();
+            (name.clone(), NODES[i % NODES.len()], points)
+        })
+        .collect()
+}
+
+fn node_cpu(r: &Resources, seconds: f64) -> HostResult<String> {
+    let lines = node_lines(r, |s| s.2);
+    let top = lines
+        .iter()
+        .flat_map(|l| l.2.iter().map(|p| p.1))
+        .fold(10.0, f64::max)
+        * 1.15;
+    let x_max = lines
+        .iter()
+        .flat_map(|l| l.2.iter().map(|p| p.0))
+        .fold(seconds, f64::max);
+    line_chart(
+        &Axes {
+            title: "CPU per node (percent of one core)",
+            x_desc: "time since the measured part began (s)",
+            y_desc: "CPU (%)",
+            x_max: x_max.max(0.1),
+            y_max: top,
+        },
+        lines,
+        None,
+    )
+}
+
+fn node_memory(r: &Resources, seconds: f64) -> HostResult<String> {
+    let lines = node_lines(r, |s| s.3.map(|b| b as f64 / 1_048_576.0));
+    let top = lines
+        .iter()
+        .flat_map(|l| l.2.iter().map(|p| p.1))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let x_max = lines
+        .iter()
+        .flat_map(|l| l.2.iter().map(|p| p.0))
+        .fold(seconds, f64::max);
+    line_chart(
+        &Axes {
+            title: "Memory per node (resident)",
+            x_desc: "time since the measured part began (s)",
+            y_desc: "memory (MiB)",
+            x_max: x_max.max(0.1),
+            y_max: top,
+        },
+        lines,
+        Some(SeriesLabelPosition::LowerRight),
+    )
 }
 
 pub const CSV_HEADER: &str = "operation,start_offset_us,latency_us,outcome";

@@ -3,7 +3,7 @@
 //! #{thresholds: ["p95<50ms"]})`, `bench::list()`, `bench::report(r,
 //! "run.html", #{baseline: bench::saved("before")})`, `bench::export_csv(r, "run.csv")`.
 
-use super::{opt, read, write, Args, Host, HostFn, Ty};
+use super::{opt, read, write, Args, Host, HostFn, OptKey, Ty};
 use crate::base::error::{HostError, HostResult};
 use crate::benchmark::load::{LoadSpec, Operation};
 use crate::benchmark::{self};
@@ -66,6 +66,7 @@ fn run_options(a: &Args) -> HostResult<RunOptions> {
             consistency: o.str("consistency")?.unwrap_or_else(|| "QUORUM".into()),
             seed: o.int_in("seed", 1, 0, i64::MAX)? as u64,
             nodes: Vec::new(),
+            stages: Vec::new(),
         },
         records: o.int_in("records", 5000, 10, 10_000_000)? as u64,
         dims: o.int_in("dims", 64, 1, 4096)? as usize,
@@ -75,6 +76,127 @@ fn run_options(a: &Args) -> HostResult<RunOptions> {
 fn run(host: &Host, a: &Args) -> HostResult<Value> {
     let r = run_options(a)?;
     benchmark::run(host, &r.spec, r.records, r.dims)
+}
+
+/// A percentage given as 1, "1%" or "1.5%", as a share (0.01).
+fn share(o: &super::args::Opts, key: &str, default: f64) -> HostResult<f64> {
+    let v = match o.get(key) {
+        None => return Ok(default),
+        Some(Value::String(s)) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+        Some(v) => v.as_f64(),
+    };
+    v.filter(|p| (0.0..=100.0).contains(p))
+        .map(|p| p / 100.0)
+        .ok_or_else(|| {
+            HostError::validation(format!("{key} must be a percentage from 0 to 100"))
+                .with_hint(format!("e.g. {key}: \"1%\""))
+        })
+}
+
+fn stress_spec(a: &Args) -> HostResult<(benchmark::StressSpec, u64, usize)> {
+    let r = run_options(a)?;
+    let o = a.opts(0)?;
+    let start_rate = o.float("start_rate")?.unwrap_or(10.0);
+    let spec = benchmark::StressSpec {
+        load: LoadSpec {
+            rate: start_rate,
+            ..r.spec
+        },
+        start_rate,
+        max_rate: o.float("max_rate")?.unwrap_or(5000.0),
+        factor: o.float("factor")?.unwrap_or(1.5),
+        step: o.duration("step")?.unwrap_or(Duration::from_secs(10)),
+        budget: o.duration("duration")?,
+        limits: benchmark::shapes::Limits {
+            p99_ms: o
+                .duration("p99")?
+                .map_or(500.0, |d| d.as_secs_f64() * 1000.0),
+            error_rate: share(&o, "max_error_rate", 0.01)?,
+            dropped: share(&o, "max_dropped", 0.01)?,
+        },
+    };
+    benchmark::check_stress(&spec)?;
+    Ok((spec, r.records, r.dims))
+}
+
+fn stress(host: &Host, a: &Args) -> HostResult<Value> {
+    let (spec, records, dims) = stress_spec(a)?;
+    benchmark::stress(host, &spec, records, dims)
+}
+
+fn simulate_stress(_: &Host, a: &Args) -> HostResult<Value> {
+    let (spec, _, _) = stress_spec(a)?;
+    Ok(
+        json!({"dry_run": true, "spec": spec.load, "summary": {"operations": {}},
+        "stress": {"rates_planned": benchmark::stress_rates(&spec), "limits": spec.limits,
+                   "step_seconds": spec.step.as_secs_f64(), "steps": []}}),
+    )
+}
+
+struct SpikeOptions {
+    spec: LoadSpec,
+    spike_rate: f64,
+    phases: (Duration, Duration, Duration),
+    margin: f64,
+    records: u64,
+    dims: usize,
+}
+
+fn spike_options(a: &Args) -> HostResult<SpikeOptions> {
+    let r = run_options(a)?;
+    let o = a.opts(0)?;
+    let rate = r.spec.rate;
+    Ok(SpikeOptions {
+        spike_rate: o.float("spike_rate")?.unwrap_or(rate * 10.0),
+        phases: (
+            o.duration("before")?.unwrap_or(Duration::from_secs(10)),
+            o.duration("spike")?.unwrap_or(Duration::from_secs(10)),
+            o.duration("after")?.unwrap_or(Duration::from_secs(30)),
+        ),
+        margin: o.float("recovery_margin")?.unwrap_or(1.5),
+        spec: r.spec,
+        records: r.records,
+        dims: r.dims,
+    })
+}
+
+fn spike(host: &Host, a: &Args) -> HostResult<Value> {
+    let s = spike_options(a)?;
+    benchmark::spike(
+        host,
+        &s.spec,
+        s.spike_rate,
+        s.phases,
+        s.margin,
+        s.records,
+        s.dims,
+    )
+}
+
+fn simulate_spike(_: &Host, a: &Args) -> HostResult<Value> {
+    let s = spike_options(a)?;
+    benchmark::load::check_spec(&s.spec)?;
+    Ok(
+        json!({"dry_run": true, "spec": s.spec, "summary": {"operations": {}},
+        "spike": {"rate": s.spec.rate, "spike_rate": s.spike_rate,
+                  "before_s": s.phases.0.as_secs_f64(), "spike_s": s.phases.1.as_secs_f64(),
+                  "after_s": s.phases.2.as_secs_f64()}}),
+    )
+}
+
+fn endurance(host: &Host, a: &Args) -> HostResult<Value> {
+    let r = run_options(a)?;
+    let window = a.opts(0)?.duration("window")?;
+    benchmark::endurance(host, &r.spec, window, r.records, r.dims)
+}
+
+fn simulate_endurance(_: &Host, a: &Args) -> HostResult<Value> {
+    let r = run_options(a)?;
+    benchmark::load::check_spec(&r.spec)?;
+    Ok(
+        json!({"dry_run": true, "spec": r.spec, "summary": {"operations": {}},
+        "endurance": {"window_s": a.opts(0)?.duration("window")?.map(|w| w.as_secs_f64())}}),
+    )
 }
 
 /// The run's settings and no measurements: nothing was offered.
@@ -154,23 +276,56 @@ fn simulate_export_csv(_: &Host, a: &Args) -> HostResult<Value> {
     )
 }
 
+/// The options every load takes: bench::run's, and the shaped runs'.
+fn load_opts(more: Vec<OptKey>) -> Vec<OptKey> {
+    let mut v = vec![
+        opt("rate", Ty::Number),
+        opt("duration", Ty::Duration),
+        opt("warmup", Ty::Duration),
+        opt("concurrency", Ty::Int),
+        opt("mix", Ty::Map),
+        opt("consistency", Ty::one_of(["ONE", "QUORUM", "ALL"])),
+        opt("collection", Ty::Str),
+        opt("records", Ty::Int),
+        opt("dims", Ty::Int),
+        opt("seed", Ty::Int),
+    ];
+    v.extend(more);
+    v
+}
+
 pub fn functions() -> Vec<HostFn> {
     vec![
         write("bench", "run", run, simulate_run)
-            .opts(vec![
-                opt("rate", Ty::Number),
-                opt("duration", Ty::Duration),
-                opt("warmup", Ty::Duration),
-                opt("concurrency", Ty::Int),
-                opt("mix", Ty::Map),
-                opt("consistency", Ty::one_of(["ONE", "QUORUM", "ALL"])),
-                opt("collection", Ty::Str),
-                opt("records", Ty::Int),
-                opt("dims", Ty::Int),
-                opt("seed", Ty::Int),
-            ])
+            .opts(load_opts(vec![]))
             .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us"]))
             .doc("Offer an open-model load: opts.rate = 50 requests a second for opts.duration = 30s after opts.warmup = 5s (sent, not recorded), at most opts.concurrency = 64 in flight (a request due beyond that is dropped and counted), drawn from opts.mix = #{get: 4, bm25: 2, near_vector: 2, filtered: 1, insert: 1} at opts.consistency = QUORUM, against the test dataset in opts.collection = \"BenchLoad\" (made when missing: pattern load, opts.records = 5000, vectors of opts.dims = 64). Inserts go to a scratch collection removed afterwards. Latency counts from when a request was due. Returns {time, environment, spec, summary: {operations: {op: {count, errors, error_rate, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, throughput}}, sent, dropped, generator_cpu_s, generator_cpu_share}, samples_us: {op: [µs]}, errors}."),
+        write("bench", "stress", stress, simulate_stress)
+            .opts(load_opts(vec![
+                opt("start_rate", Ty::Number),
+                opt("max_rate", Ty::Number),
+                opt("factor", Ty::Number),
+                opt("step", Ty::Duration),
+                opt("p99", Ty::Duration),
+                opt("max_error_rate", Ty::Str),
+                opt("max_dropped", Ty::Str),
+            ]))
+            .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us", "stress"]))
+            .doc("Find the breaking point: the load of bench.run, stepped up from opts.start_rate = 10 a second by opts.factor = 1.5 each opts.step = 10s (the first ramps up from nothing over opts.warmup) until a step breaks a limit (its p99 above opts.p99 = 500ms, failed requests above opts.max_error_rate = \"1%\", or more than opts.max_dropped = \"1%\" of due requests dropped because opts.concurrency were open), the rate passes opts.max_rate = 5000, or opts.duration (a budget for all steps) is spent. Each step starts when the previous one's open requests have finished. Returns a run (all steps, as bench.run's, so it saves, compares and reports) with stress: {steps: [{offered_rate, throughput, p50_ms, p95_ms, p99_ms, sent, errors, dropped, error_rate, held, broke_on}], breaking_point: {offered_rate, broke_on} or (), sustainable: {offered_rate, throughput, p99_ms} or (), limits, rates_planned}."),
+        write("bench", "spike", spike, simulate_spike)
+            .opts(load_opts(vec![
+                opt("spike_rate", Ty::Number),
+                opt("before", Ty::Duration),
+                opt("spike", Ty::Duration),
+                opt("after", Ty::Duration),
+                opt("recovery_margin", Ty::Number),
+            ]))
+            .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us", "spike"]))
+            .doc("A sudden step in load: opts.rate = 50 a second for opts.before = 10s (after opts.warmup), a step to opts.spike_rate (default 10 × rate) held for opts.spike = 10s, then back to opts.rate for opts.after = 30s. Returns a run with spike: {before, during, after: {ok, failed, p50_ms, p95_ms, p99_ms}, recovered, recovery_s: seconds after the spike ended until the per-second p95 stayed within opts.recovery_margin = 1.5 × the p95 before it (and at most 5 ms above it) with no failure for three seconds, or () if it did not within opts.after, per_second_after: [[s, p95_ms, failed]]}."),
+        write("bench", "endurance", endurance, simulate_endurance)
+            .opts(load_opts(vec![opt("window", Ty::Duration)]))
+            .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us", "endurance"]))
+            .doc("A long steady load (bench.run's options; set opts.duration, e.g. \"1h\") followed window by window (opts.window, default a twelfth of the run, at least 1 s). Returns a run with endurance: {window_s, windows: [{from_s, to_s, ok, failed, p50_ms, p95_ms, p99_ms}], p95_ms_per_hour (least-squares trend), p95_last_over_first, memory: [{node, bytes_per_hour, growth_bytes}]}."),
         write("bench", "save", save, simulate_save)
             .param("name", Ty::Str)
             .param("run", Ty::Map)

@@ -56,6 +56,7 @@ fn load_spec(l: &scenario::Load) -> HostResult<LoadSpec> {
         consistency: l.consistency.clone(),
         seed: 7,
         nodes: l.nodes.clone(),
+        stages: Vec::new(),
     })
 }
 

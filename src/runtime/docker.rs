@@ -496,6 +496,7 @@ impl DockerRuntime {
                 st.cpu_percent = self
                     .cpu_since_last(&format!("proc:{}", c.id), p.cpu_seconds, now)
                     .or(Some(p.cpu_percent));
+                st.cpu_seconds = Some(p.cpu_seconds);
                 st.memory_bytes = Some(p.rss_bytes);
             }
             None => {
@@ -509,6 +510,7 @@ impl DockerRuntime {
                         let up = c.uptime_seconds.filter(|u| *u > 0.0)?;
                         Some((cpu / up * 100.0 * 10.0).round() / 10.0)
                     });
+                st.cpu_seconds = Some(cpu);
                 st.memory_bytes = Some(s.memory_bytes);
             }
         }

@@ -29,6 +29,10 @@ pub struct NodeState {
     pub rest_port: u16,
     pub grpc_port: u16,
     pub cpu_percent: Option<f64>,
+    /// CPU time the node's server has used since it started (user and
+    /// system), for rates over an interval of one's own choosing.
+    #[serde(skip)]
+    pub cpu_seconds: Option<f64>,
     pub memory_bytes: Option<u64>,
     pub uptime_seconds: Option<f64>,
     pub restarts: Option<u64>,

@@ -325,6 +325,7 @@ impl WeaviateRuntime for ProcessRuntime {
                 st.running = true;
                 if let Some(s) = proc::stats(pid) {
                     st.cpu_percent = Some(s.cpu_percent);
+                    st.cpu_seconds = Some(s.cpu_seconds);
                     st.memory_bytes = Some(s.rss_bytes);
                     st.uptime_seconds = Some(s.uptime_seconds);
                     if s.state == "T" {
