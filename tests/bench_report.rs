@@ -7,7 +7,7 @@
 mod common;
 
 use common::{require, require_weaviate, Stack};
-use elysiactl::benchmark::report::{CURRENT, HISTOGRAM, P50, P99, THROUGHPUT};
+use elysiactl::benchmark::report::{CURRENT, HISTOGRAM, NODES, P50, P99, THROUGHPUT};
 use plotters::style::RGBColor;
 use std::path::Path;
 use std::process::Command;
@@ -134,7 +134,9 @@ fn an_html_report_of_a_saved_run_renders_its_plots_and_the_csv_has_every_request
         serde_json::json!([
             "latency over time",
             "throughput over time",
-            "latency histogram"
+            "latency histogram",
+            "node CPU over time",
+            "node memory over time"
         ]),
         "{r:#}"
     );
@@ -148,7 +150,7 @@ fn an_html_report_of_a_saved_run_renders_its_plots_and_the_csv_has_every_request
         "the report refers to the network"
     );
     assert!(!page.contains("<script"), "the report needs no script");
-    assert_eq!(page.matches("<svg").count(), 3);
+    assert_eq!(page.matches("<svg").count(), 5);
 
     // One row a request, in order of due time, every field parsing.
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -209,6 +211,12 @@ fn an_html_report_of_a_saved_run_renders_its_plots_and_the_csv_has_every_request
     assert!(mean(&p99) < mean(&tput) && mean(&tput) < mean(&hist));
     assert!(tput.iter().all(|y| (400..900).contains(y)));
     assert!(hist.iter().all(|y| (750..1300).contains(y)));
+    // The node's CPU line, below the histogram (memory follows, off screen).
+    let node = rows_of(&shot, NODES[0]);
+    assert!(
+        node.len() > 50 && node.iter().all(|y| *y > 1100),
+        "the node CPU plot is not below the histogram"
+    );
 
     // Two runs: the current run's percentile curve is drawn as well.
     let r = s
