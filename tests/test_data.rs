@@ -3,13 +3,14 @@
 //! (fingerprint, IDs and content), datasets are recognised and nothing else
 //! is ever written or removed, `validate` finds a changed and a deleted
 //! object, export is exact, clean and its dry run; a baseline compared with
-//! itself passes, a run against a slowed cluster is a regression (exit 3),
+//! itself passes, a run against a cluster held to 4% of a CPU (`chaos
+//! resource --cpu-limit`) is a regression (exit 3),
 //! thresholds are checked; each node's CPU and memory are sampled through a
 //! run; stress, spike and endurance runs offer the load they say they do.
 
 mod common;
 
-use common::{http, require_weaviate, signal, Stack};
+use common::{http, require_weaviate, Stack};
 use serde_json::{json, Value};
 
 fn lines(text: &str) -> Vec<Value> {
@@ -295,21 +296,27 @@ fn benchmarks(s: &Stack) {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("does not parse"), "{}", r.stderr);
 
-    // The same load against a slowed cluster: every node frozen half the
-    // time (SIGSTOP 50 ms, SIGCONT 50 ms), as a CPU quota of 50% would.
-    let pids: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let throttle = {
-        let (pids, stop) = (pids.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                pids.iter().for_each(|p| signal(*p, "STOP"));
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                pids.iter().for_each(|p| signal(*p, "CONT"));
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-        })
-    };
+    // The same load against a slowed cluster: every node held to 4% of a
+    // CPU by elysiactl's own fault (a cgroup CFS quota), lifted afterwards.
+    let mut limit = s
+        .command(&["chaos", "resource", "--cpu-limit", "4%", "--duration", "5m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // (`chaos status` exits 1 while faults are active.)
+        let active = s.run(&["chaos", "status", "--json"]).json();
+        if active.as_array().is_some_and(|a| a.len() == 3) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CPU limit was not on all three nodes within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let r = s.run(&[
         "benchmark",
         "compare",
@@ -319,14 +326,18 @@ fn benchmarks(s: &Stack) {
         "slow",
         "--json",
     ]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    throttle.join().unwrap();
-    pids.iter().for_each(|p| signal(*p, "CONT"));
+    let reset = s.run(&["chaos", "reset", "--json"]).ok().json();
+    let _ = limit.kill();
+    let _ = limit.wait();
+    assert!(
+        !reset["undone"].as_array().unwrap().is_empty(),
+        "the CPU limit was still on when the run ended: {reset}"
+    );
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     let v = r.json();
     assert_eq!(v["ok"], false);
     assert!(!v["regressions"].as_array().unwrap().is_empty(), "{v:#}");
-    eprintln!("TIMING slowed cluster: {}", v["operations"]);
+    eprintln!("TIMING cluster at 4% CPU: {}", v["operations"]);
     assert!(s
         .dir
         .path()
