@@ -85,14 +85,14 @@ fn record_commit(root: &Path) {
     }
 }
 
-/// Only the messages: the service (`weaviate.proto`) imports the search,
-/// aggregate and tenant protos too, and the client calls its one method by
-/// path so that a refused connection keeps its own error (a generated client
+/// Only the messages: the service (`weaviate.proto`) imports the aggregate
+/// and tenant protos too, and the client calls its two methods by path so
+/// that a refused connection keeps its own error (a generated client
 /// reports it as an unknown status).
 fn generate_grpc_messages(root: &Path) {
     let include = root.join("proto/weaviate");
     println!("cargo:rerun-if-changed={}", include.display());
-    let fds = protox::compile(["v1/batch.proto"], [&include])
+    let fds = protox::compile(["v1/batch.proto", "v1/search_get.proto"], [&include])
         .unwrap_or_else(|e| panic!("compiling {}: {e:?}", include.display()));
     tonic_build::configure()
         .build_client(false)

@@ -5,10 +5,12 @@ three-node cluster and one collection: BM25 queries at a fixed rate (weaviate-cl
 duration (weaviate-cli's fixed-QPS run is one phase of --max-duration seconds, no warm-up;
 elysiactl's warm-up of 2 s comes before its measured duration), rounds interleaved. Prints each tool's achieved QPS and latency
 percentiles as it reports them, and each client's own CPU time (user + system of the child
-process: a load generator must not be the bottleneck).
+process: a load generator must not be the bottleneck). elysiactl runs once per --protocols
+entry: grpc (its default, the search the official clients send) and graphql (GraphQL over
+REST, what runs saved before gRPC measured).
 
 usage: bench/benchmark_vs_weaviate_cli.py [--qps N] [--seconds S] [--concurrency C]
-       [--rounds N] [--records N] [--elysiactl PATH]
+       [--rounds N] [--records N] [--protocols grpc,graphql] [--elysiactl PATH]
 """
 import argparse
 import json
@@ -41,6 +43,7 @@ def main():
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--records", type=int, default=5000)
+    ap.add_argument("--protocols", default="grpc,graphql")
     ap.add_argument("--elysiactl", default=os.path.join(ROOT, "target", "debug", "elysiactl"))
     a = ap.parse_args()
     cli, _ = ensure_venv()
@@ -55,12 +58,17 @@ def main():
         wcli = [cli, "--config-file", cfg, "benchmark", "qps", "--collection", "BenchLoad", "--query-type", "bm25",
                 "--qps", str(a.qps), "--max-duration", str(a.seconds),
                 "--consistency-level", "QUORUM", "--concurrency", str(a.concurrency), "--limit", "10"]
-        rows = {"elysiactl": [], "weaviate-cli": []}
+        protocols = a.protocols.split(",")
+        rows = {f"elysiactl ({p})": [] for p in protocols}
+        rows["weaviate-cli"] = []
         for _ in range(a.rounds):
-            _, cpu, out = timed(ectl, c.env)
-            s = json.loads(out)["summary"]
-            op = s["operations"]["bm25"]
-            rows["elysiactl"].append((op["throughput"], op["p50_ms"], op["p90_ms"], op["p99_ms"], cpu))
+            for p in protocols:
+                _, cpu, out = timed(ectl + ["--protocol", p], c.env)
+                s = json.loads(out)["summary"]
+                op = s["operations"]["bm25"]
+                if op["errors"]:
+                    raise SystemExit(f"elysiactl ({p}): {op['errors']} failed queries: {s['first_errors']}")
+                rows[f"elysiactl ({p})"].append((op["throughput"], op["p50_ms"], op["p90_ms"], op["p99_ms"], cpu))
             _, cpu, out = timed(wcli, c.env)
             v = cli_result(out)
             rows["weaviate-cli"].append((v["qps"], v["p50"], v["p90"], v["p99"], cpu))

@@ -9,6 +9,7 @@
 use crate::base::cancel::check_interrupt;
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
+use crate::clients::weaviate::grpc::{GrpcBatchClient, Search, SearchQuery};
 use crate::clients::weaviate::{Consistency, WeaviateClient};
 use crate::testdata::patterns::Pattern;
 use crate::testdata::{object_id, Dataset};
@@ -77,9 +78,33 @@ pub struct LoadSpec {
     /// The nodes requests go to, by index, in turn (empty: every node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<usize>,
+    /// How queries (bm25, near_vector, filtered) are asked. A run saved
+    /// without it asked GraphQL, and a comparison with it must too.
+    #[serde(default)]
+    pub protocol: Protocol,
     /// A rate that changes over the run (empty: `rate` throughout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
+}
+
+/// The protocol of a load's queries: gRPC, as the official clients search,
+/// or GraphQL over REST (what runs saved before gRPC measured).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Grpc,
+    #[default]
+    Graphql,
+}
+
+impl Protocol {
+    pub fn parse(s: &str) -> Option<Protocol> {
+        match s.to_ascii_lowercase().as_str() {
+            "grpc" => Some(Protocol::Grpc),
+            "graphql" => Some(Protocol::Graphql),
+            _ => None,
+        }
+    }
 }
 
 /// One stage of a rate profile, as k6 writes them: over `seconds` the rate
@@ -247,6 +272,8 @@ struct Workload {
     pattern: Pattern,
     dataset: Dataset,
     clients: Vec<WeaviateClient>,
+    /// One gRPC client a node in `clients`' order, when queries go by gRPC.
+    grpc: Option<Vec<GrpcBatchClient>>,
     consistency: Consistency,
     acknowledged: Mutex<Vec<String>>,
     /// Requests issued by earlier offers of this load (a stress run's
@@ -270,28 +297,21 @@ impl Workload {
                 let words = self.pattern.object(self.dataset.seed, record);
                 let text = words[self.pattern.text_property()].as_str().unwrap_or("");
                 let query: Vec<&str> = text.split_whitespace().take(2).collect();
-                let q = format!(
-                    "{{ Get {{ {class}(bm25: {{query: {:?}}}, limit: 10) {{ _additional {{ id }} }} }} }}",
-                    query.join(" ")
-                );
-                c.graphql(&q).await?;
+                self.search(n, SearchQuery::Bm25(query.join(" "))).await?;
             }
             Operation::NearVector => {
                 let v = self
                     .pattern
                     .vector(self.dataset.seed, record, self.dataset.dims.max(1));
-                let q = format!(
-                    "{{ Get {{ {class}(nearVector: {{vector: {}}}, limit: 10) {{ _additional {{ id }} }} }} }}",
-                    serde_json::to_string(&v).unwrap_or_default()
-                );
-                c.graphql(&q).await?;
+                self.search(n, SearchQuery::NearVector(v)).await?;
             }
             Operation::Filtered => {
                 let (prop, lo) = self.filter_property(record);
-                let q = format!(
-                    "{{ Get {{ {class}(where: {{path: [\"{prop}\"], operator: LessThan, valueInt: {lo}}}, limit: 10) {{ _additional {{ id }} }} }} }}"
-                );
-                c.graphql(&q).await?;
+                let q = SearchQuery::IntBelow {
+                    property: prop.to_string(),
+                    value: lo,
+                };
+                self.search(n, q).await?;
             }
             Operation::Insert => {
                 let props = self.pattern.object(self.dataset.seed ^ 0xbe9c, n);
@@ -311,6 +331,39 @@ impl Workload {
         Ok(())
     }
 
+    /// A query of the dataset, ten results, through the node whose turn
+    /// request `n` is, by the load's protocol.
+    async fn search(&self, n: u64, query: SearchQuery) -> HostResult<()> {
+        let node = n as usize % self.clients.len();
+        let found = match &self.grpc {
+            Some(grpc) => {
+                let s = Search {
+                    collection: self.collection.clone(),
+                    query,
+                    limit: 10,
+                    consistency: Some(self.consistency),
+                };
+                grpc[node].search(&s).await?.len()
+            }
+            None => {
+                let class = &self.collection;
+                let v = self.clients[node]
+                    .graphql(&graphql_of(class, &query))
+                    .await?;
+                v["Get"][class].as_array().map_or(0, Vec::len)
+            }
+        };
+        // Every query is drawn from an object it matches: an empty answer
+        // is a wrong one, not a fast one.
+        if found == 0 {
+            return Err(HostError::weaviate(format!(
+                "a query of {} found nothing, though the object it was drawn from matches it",
+                self.collection
+            )));
+        }
+        Ok(())
+    }
+
     /// An int property of the pattern and a bound that keeps some objects.
     fn filter_property(&self, record: u64) -> (&'static str, i64) {
         let prop = self
@@ -323,6 +376,30 @@ impl Workload {
         let o = self.pattern.object(self.dataset.seed, record);
         (prop, o[prop].as_i64().unwrap_or(0) + 1)
     }
+}
+
+/// The query as GraphQL asks it, IDs only: the protocol of runs saved
+/// before queries went over gRPC. (GraphQL's Get takes no consistency level.)
+fn graphql_of(class: &str, q: &SearchQuery) -> String {
+    let arg = match q {
+        SearchQuery::Bm25(text) => format!("bm25: {{query: {text:?}}}"),
+        SearchQuery::NearVector(v) => format!(
+            "nearVector: {{vector: {}}}",
+            serde_json::to_string(v).unwrap_or_default()
+        ),
+        SearchQuery::Hybrid {
+            query,
+            vector,
+            alpha,
+        } => format!(
+            "hybrid: {{query: {query:?}, vector: {}, alpha: {alpha}}}",
+            serde_json::to_string(vector).unwrap_or_default()
+        ),
+        SearchQuery::IntBelow { property, value } => {
+            format!("where: {{path: [\"{property}\"], operator: LessThan, valueInt: {value}}}")
+        }
+    };
+    format!("{{ Get {{ {class}({arg}, limit: 10) {{ _additional {{ id }} }} }} }}")
 }
 
 fn consistency_of(name: &str) -> HostResult<Consistency> {
@@ -378,6 +455,23 @@ pub fn prepare(ctx: &Context, spec: &LoadSpec, dataset: Dataset) -> HostResult<P
     let consistency = consistency_of(&spec.consistency)?;
     let scratch = scratch_of(spec);
     let clients = load_clients(ctx, &spec.nodes)?;
+    let grpc = match spec.protocol {
+        Protocol::Grpc => {
+            // tonic's channels start their workers on the current runtime.
+            let _in_runtime = ctx.rt.enter();
+            let specs = ctx.config.weaviate.node_specs();
+            let timeout = Duration::from_secs(ctx.config.index.request_timeout);
+            Some(
+                node_indexes(&spec.nodes, specs.len())
+                    .into_iter()
+                    .map(|i| {
+                        GrpcBatchClient::for_node(&specs[i], &ctx.config.weaviate.api_key, timeout)
+                    })
+                    .collect::<HostResult<Vec<_>>>()?,
+            )
+        }
+        Protocol::Graphql => None,
+    };
     let writes = spec.mix.get(&Operation::Insert).is_some_and(|w| *w > 0);
     if writes {
         let props: Vec<Value> = pattern
@@ -398,6 +492,7 @@ pub fn prepare(ctx: &Context, spec: &LoadSpec, dataset: Dataset) -> HostResult<P
         pattern,
         dataset,
         clients,
+        grpc,
         consistency,
         acknowledged: Mutex::new(Vec::new()),
         issued: Default::default(),
@@ -606,6 +701,16 @@ fn load_clients(ctx: &Context, nodes: &[usize]) -> HostResult<Vec<WeaviateClient
             })
         })
         .collect()
+}
+
+/// The node indexes a load's requests go to, in `load_clients`' order
+/// (which has checked them).
+fn node_indexes(nodes: &[usize], count: usize) -> Vec<usize> {
+    if nodes.is_empty() {
+        (0..count).collect()
+    } else {
+        nodes.to_vec()
+    }
 }
 
 /// What reading the acknowledged inserts back found.

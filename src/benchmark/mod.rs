@@ -570,6 +570,7 @@ mod tests {
             consistency: "QUORUM".into(),
             seed: 1,
             nodes: vec![],
+            protocol: load::Protocol::Grpc,
             stages,
         }
     }

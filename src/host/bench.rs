@@ -5,7 +5,7 @@
 
 use super::{opt, read, write, Args, Host, HostFn, OptKey, Ty};
 use crate::base::error::{HostError, HostResult};
-use crate::benchmark::load::{LoadSpec, Operation};
+use crate::benchmark::load::{LoadSpec, Operation, Protocol};
 use crate::benchmark::{self};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -66,6 +66,13 @@ fn run_options(a: &Args) -> HostResult<RunOptions> {
             consistency: o.str("consistency")?.unwrap_or_else(|| "QUORUM".into()),
             seed: o.int_in("seed", 1, 0, i64::MAX)? as u64,
             nodes: Vec::new(),
+            protocol: match o.str("protocol")? {
+                None => Protocol::Grpc,
+                Some(p) => Protocol::parse(&p).ok_or_else(|| {
+                    HostError::validation(format!("unknown protocol {p:?}"))
+                        .with_hint("use grpc (as the official clients search) or graphql")
+                })?,
+            },
             stages: Vec::new(),
         },
         records: o.int_in("records", 5000, 10, 10_000_000)? as u64,
@@ -289,6 +296,7 @@ fn load_opts(more: Vec<OptKey>) -> Vec<OptKey> {
         opt("records", Ty::Int),
         opt("dims", Ty::Int),
         opt("seed", Ty::Int),
+        opt("protocol", Ty::one_of(["grpc", "graphql"])),
     ];
     v.extend(more);
     v
@@ -299,7 +307,7 @@ pub fn functions() -> Vec<HostFn> {
         write("bench", "run", run, simulate_run)
             .opts(load_opts(vec![]))
             .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us"]))
-            .doc("Offer an open-model load: opts.rate = 50 requests a second for opts.duration = 30s after opts.warmup = 5s (sent, not recorded), at most opts.concurrency = 64 in flight (a request due beyond that is dropped and counted), drawn from opts.mix = #{get: 4, bm25: 2, near_vector: 2, filtered: 1, insert: 1} at opts.consistency = QUORUM, against the test dataset in opts.collection = \"BenchLoad\" (made when missing: pattern load, opts.records = 5000, vectors of opts.dims = 64). Inserts go to a scratch collection removed afterwards. Latency counts from when a request was due. Returns {time, environment, spec, summary: {operations: {op: {count, errors, error_rate, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, throughput}}, sent, dropped, generator_cpu_s, generator_cpu_share}, samples_us: {op: [µs]}, errors}."),
+            .doc("Offer an open-model load: opts.rate = 50 requests a second for opts.duration = 30s after opts.warmup = 5s (sent, not recorded), at most opts.concurrency = 64 in flight (a request due beyond that is dropped and counted), drawn from opts.mix = #{get: 4, bm25: 2, near_vector: 2, filtered: 1, insert: 1} at opts.consistency = QUORUM, queries (bm25, near_vector, filtered) over opts.protocol = \"grpc\" (as the official clients search; \"graphql\" is GraphQL over REST, what runs saved before gRPC measured; get and insert go over REST), against the test dataset in opts.collection = \"BenchLoad\" (made when missing: pattern load, opts.records = 5000, vectors of opts.dims = 64). Inserts go to a scratch collection removed afterwards. Latency counts from when a request was due. Returns {time, environment, spec, summary: {operations: {op: {count, errors, error_rate, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, throughput}}, sent, dropped, generator_cpu_s, generator_cpu_share}, samples_us: {op: [µs]}, errors}."),
         write("bench", "stress", stress, simulate_stress)
             .opts(load_opts(vec![
                 opt("start_rate", Ty::Number),

@@ -56,6 +56,8 @@ fn load_spec(l: &scenario::Load) -> HostResult<LoadSpec> {
         consistency: l.consistency.clone(),
         seed: 7,
         nodes: l.nodes.clone(),
+        // Scenario verdicts were set on GraphQL queries; they keep them.
+        protocol: crate::benchmark::load::Protocol::Graphql,
         stages: Vec::new(),
     })
 }
