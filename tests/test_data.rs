@@ -293,6 +293,59 @@ fn benchmarks(s: &Stack) {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("does not parse"), "{}", r.stderr);
 
+    // Every write and query added to the mix, at ALL: each one answered,
+    // each delete finding the object it was given (a 404 is an error), the
+    // dataset untouched, the scratch collection gone.
+    let t = std::time::Instant::now();
+    let ops_run = s
+        .run(&[
+            "benchmark",
+            "baseline",
+            "--save",
+            "ops",
+            "--rate",
+            "40",
+            "--duration",
+            "4s",
+            "--warmup",
+            "1s",
+            "--records",
+            "500",
+            "--dims",
+            "16",
+            "--consistency",
+            "all",
+            "--mix",
+            "get=1,hybrid=2,update=2,delete=2,batch_insert=1,batch_delete=1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let ops = &ops_run["summary"]["operations"];
+    for op in ["hybrid", "update", "delete", "batch_insert", "batch_delete"] {
+        assert!(ops[op]["count"].as_u64().unwrap() > 0, "{op}: {ops_run:#}");
+        assert_eq!(ops[op]["errors"], 0, "{op}: {ops_run:#}");
+    }
+    assert_eq!(s.count_of("BenchLoad"), 500);
+    let v = s
+        .run(&[
+            "test-data",
+            "validate",
+            "--collection",
+            "BenchLoad",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v[0]["ok"], true, "{v:#}");
+    let (code, _) = http(s.rest_port, "GET", "/v1/schema/BenchLoadWrites", None);
+    assert_eq!(code, 404, "the scratch collection is left");
+    eprintln!(
+        "TIMING every operation ({:.1} s): {}",
+        t.elapsed().as_secs_f64(),
+        ops
+    );
+
     // The same load against a slowed cluster: every node frozen half the
     // time (SIGSTOP 50 ms, SIGCONT 50 ms), as a CPU quota of 50% would.
     let pids: Vec<u32> = (0..3).map(|i| s.node_pid(i)).collect();
