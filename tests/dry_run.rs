@@ -218,6 +218,12 @@ fn cases(
         &[r#"bench::run(#{rate: 5, duration: "1s", warmup: 0, records: 50, dims: 4})"#],
     );
     add(
+        "bench.replication",
+        &[
+            r#"bench::replication(#{rate: 5, duration: "1s", warmup: 0, records: 50, dims: 4, mix: #{get: 1, update: 1, delete: 1, batch_delete: 1}})"#,
+        ],
+    );
+    add(
         "bench.save",
         &[r#"bench::save("dry", #{environment: #{}, samples_us: #{}, spec: #{}, summary: #{}})"#],
     );
