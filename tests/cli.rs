@@ -877,3 +877,45 @@ fn benchmark_report_refuses_bad_input_and_writes_nothing() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn benchmark_replication_refuses_factors_it_cannot_compare_and_plans_under_dry_run() {
+    let s = stack();
+    for (args, says) in [
+        (
+            vec!["benchmark", "replication", "--factors", "1,5"],
+            "replication factor 5 needs at least 5 nodes; the cluster has 3",
+        ),
+        (
+            vec!["benchmark", "replication", "--factors", "3"],
+            "compares two or more different factors",
+        ),
+        (
+            vec!["benchmark", "replication", "--factors", "1,x"],
+            "is not a whole number",
+        ),
+        (
+            vec!["benchmark", "replication", "--mix", "get=1,upsert=1"],
+            "unknown operation \"upsert\"",
+        ),
+    ] {
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+    }
+    // Under --dry-run nothing runs; the plan gives the alternating order.
+    let r = s
+        .run(&[
+            "--dry-run",
+            "benchmark",
+            "replication",
+            "--rounds",
+            "3",
+            "--json",
+        ])
+        .ok();
+    let v = r.json();
+    assert_eq!(v["order"], serde_json::json!([1, 3, 3, 1, 1, 3]), "{v}");
+    assert_eq!(v["dry_run"], true);
+}

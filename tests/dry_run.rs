@@ -218,6 +218,30 @@ fn cases(
         &[r#"bench::run(#{rate: 5, duration: "1s", warmup: 0, records: 50, dims: 4})"#],
     );
     add(
+        "bench.replication",
+        &[
+            r#"bench::replication(#{rate: 5, duration: "1s", warmup: 0, records: 50, dims: 4, mix: #{get: 1, update: 1, delete: 1, batch_delete: 1}})"#,
+        ],
+    );
+    add(
+        "bench.stress",
+        &[
+            r#"bench::stress(#{start_rate: 5, max_rate: 20, factor: 2, step: "1s", warmup: 0, records: 50, dims: 4, mix: #{get: 1, delete: 1}})"#,
+        ],
+    );
+    add(
+        "bench.spike",
+        &[
+            r#"bench::spike(#{rate: 5, spike_rate: 20, before: "1s", spike: "1s", after: "1s", warmup: 0, records: 50, dims: 4})"#,
+        ],
+    );
+    add(
+        "bench.endurance",
+        &[
+            r#"bench::endurance(#{rate: 5, duration: "2s", window: "1s", warmup: 0, records: 50, dims: 4})"#,
+        ],
+    );
+    add(
         "bench.save",
         &[r#"bench::save("dry", #{environment: #{}, samples_us: #{}, spec: #{}, summary: #{}})"#],
     );

@@ -296,6 +296,152 @@ fn benchmarks(s: &Stack) {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("does not parse"), "{}", r.stderr);
 
+    // Every write and query added to the mix, at ALL: each one answered,
+    // each delete finding the object it was given (a 404 is an error), the
+    // dataset untouched, the scratch collection gone.
+    let t = std::time::Instant::now();
+    let ops_run = s
+        .run(&[
+            "benchmark",
+            "baseline",
+            "--save",
+            "ops",
+            "--rate",
+            "40",
+            "--duration",
+            "4s",
+            "--warmup",
+            "1s",
+            "--records",
+            "500",
+            "--dims",
+            "16",
+            "--consistency",
+            "all",
+            "--mix",
+            "get=1,hybrid=2,update=2,delete=2,batch_insert=1,batch_delete=1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let ops = &ops_run["summary"]["operations"];
+    for op in ["hybrid", "update", "delete", "batch_insert", "batch_delete"] {
+        assert!(ops[op]["count"].as_u64().unwrap() > 0, "{op}: {ops_run:#}");
+        assert_eq!(ops[op]["errors"], 0, "{op}: {ops_run:#}");
+    }
+    assert_eq!(s.count_of("BenchLoad"), 500);
+    let v = s
+        .run(&[
+            "test-data",
+            "validate",
+            "--collection",
+            "BenchLoad",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v[0]["ok"], true, "{v:#}");
+    let (code, _) = http(s.rest_port, "GET", "/v1/schema/BenchLoadWrites", None);
+    assert_eq!(code, 404, "the scratch collection is left");
+    eprintln!(
+        "TIMING every operation ({:.1} s): {}",
+        t.elapsed().as_secs_f64(),
+        ops
+    );
+
+    // Replication overhead: both factors measured in alternating runs, each
+    // against a dataset that really has its factor.
+    let t = std::time::Instant::now();
+    let r = s
+        .run(&[
+            "benchmark",
+            "replication",
+            "--factors",
+            "1,3",
+            "--rounds",
+            "2",
+            "--rate",
+            "30",
+            "--duration",
+            "3s",
+            "--warmup",
+            "1s",
+            "--records",
+            "300",
+            "--dims",
+            "16",
+            "--mix",
+            "get=2,bm25=1,near_vector=1,insert=1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["order"], json!([1, 3, 3, 1]), "{r:#}");
+    assert_eq!(s.factor_of("BenchLoadF1"), 1);
+    assert_eq!(s.factor_of("BenchLoadF3"), 3);
+    assert_eq!(s.count_of("BenchLoadF1"), 300);
+    assert_eq!(s.count_of("BenchLoadF3"), 300);
+    for f in ["1", "3"] {
+        let ops = &r["runs"][f]["summary"]["operations"];
+        for op in ["get", "bm25", "near_vector", "insert"] {
+            assert!(ops[op]["count"].as_u64().unwrap() > 0, "{f} {op}: {r:#}");
+            assert_eq!(ops[op]["errors"], 0, "{f} {op}: {r:#}");
+        }
+        let (code, _) = http(
+            s.rest_port,
+            "GET",
+            &format!("/v1/schema/BenchLoadF{f}Writes"),
+            None,
+        );
+        assert_eq!(code, 404, "the scratch collection of factor {f} is left");
+    }
+    assert_eq!(
+        r["runs"]["1"]["fingerprint"], r["runs"]["3"]["fingerprint"],
+        "the two factors ran against different data"
+    );
+    for op in ["get", "bm25", "near_vector", "insert"] {
+        let x = &r["ratios"]["3"][op];
+        for k in ["p50", "p95", "throughput"] {
+            assert!(x[k].as_f64().unwrap() > 0.0, "{op} {k}: {r:#}");
+        }
+    }
+    eprintln!(
+        "TIMING replication overhead ({:.1} s): {}",
+        t.elapsed().as_secs_f64(),
+        r["ratios"]
+    );
+    // The table for people: a row an operation, the ratio and the method.
+    let r = s
+        .run(&[
+            "benchmark",
+            "replication",
+            "--rounds",
+            "1",
+            "--rate",
+            "20",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--records",
+            "300",
+            "--dims",
+            "16",
+            "--mix",
+            "get=1",
+        ])
+        .ok();
+    assert!(r.stdout.contains("P50_RATIO"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("get") && l.contains("3/1")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("factor 3 (BenchLoadF3):"), "{}", r.stdout);
+    assert!(r.stdout.contains("measured: the same load"), "{}", r.stdout);
+
     // The same load against a slowed cluster: every node held to 4% of a
     // CPU by elysiactl's own fault (a cgroup CFS quota), lifted afterwards.
     let mut limit = s

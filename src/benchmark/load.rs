@@ -7,6 +7,7 @@
 //! Benchmarks and the load of chaos scenarios both run through here.
 
 use crate::base::cancel::check_interrupt;
+use crate::base::config::NodeSpec;
 use crate::base::context::Context;
 use crate::base::error::{HostError, HostResult};
 use crate::clients::weaviate::grpc::{GrpcBatchClient, Search, SearchQuery};
@@ -18,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,10 +37,45 @@ pub enum Operation {
     Filtered,
     /// A new object written (into a scratch collection).
     Insert,
+    /// A PATCH of an object of the scratch collection seeded for it.
+    Update,
+    /// A DELETE of an object of the scratch collection seeded for it.
+    Delete,
+    /// Hybrid search: BM25 and the vector of a stored object, fused.
+    Hybrid,
+    /// `BATCH` new objects in one gRPC batch (into the scratch collection).
+    BatchInsert,
+    /// `BATCH` seeded objects of the scratch collection in one batch delete.
+    BatchDelete,
 }
 
+/// Objects in one `batch_insert` or `batch_delete`.
+pub const BATCH: u64 = 20;
+
+/// Objects seeded for `update` to change, in turn, so that two updates
+/// of one object are rarely in flight at once.
+const UPDATE_TARGETS: u64 = 100;
+
+/// What the IDs of each kind of scratch object are derived from (with the
+/// dataset's seed), so that no two kinds share an ID.
+const INSERT_SALT: u64 = 0xbe9c;
+const BATCH_SALT: u64 = 0xba7c_be9c;
+const UPDATE_SALT: u64 = 0x0bda_7e00;
+const DELETE_SALT: u64 = 0xde1e_7e00;
+
 impl Operation {
-    pub const NAMES: [&'static str; 5] = ["get", "bm25", "near_vector", "filtered", "insert"];
+    pub const NAMES: [&'static str; 10] = [
+        "get",
+        "bm25",
+        "near_vector",
+        "filtered",
+        "insert",
+        "update",
+        "delete",
+        "hybrid",
+        "batch_insert",
+        "batch_delete",
+    ];
 
     pub fn parse(s: &str) -> Option<Operation> {
         Some(match s {
@@ -48,12 +84,29 @@ impl Operation {
             "near_vector" => Operation::NearVector,
             "filtered" => Operation::Filtered,
             "insert" => Operation::Insert,
+            "update" => Operation::Update,
+            "delete" => Operation::Delete,
+            "hybrid" => Operation::Hybrid,
+            "batch_insert" => Operation::BatchInsert,
+            "batch_delete" => Operation::BatchDelete,
             _ => return None,
         })
     }
 
     pub fn as_str(self) -> &'static str {
         Operation::NAMES[self as usize]
+    }
+
+    /// Whether it writes (to the scratch collection, never the dataset).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Operation::Insert
+                | Operation::Update
+                | Operation::Delete
+                | Operation::BatchInsert
+                | Operation::BatchDelete
+        )
     }
 }
 
@@ -122,6 +175,18 @@ pub struct Stage {
 const MIN_RATE: f64 = 0.1;
 
 impl LoadSpec {
+    /// How many requests the load makes due, warm-up included: its rate
+    /// profile followed as `offer` follows it.
+    pub fn requests_due(&self) -> u64 {
+        let end = (self.warmup + self.duration).as_secs_f64();
+        let (mut at, mut n) = (0.0, 0u64);
+        while at < end {
+            n += 1;
+            at += 1.0 / self.rate_at(at);
+        }
+        n
+    }
+
     /// The offered rate `t` seconds after the load started (warm-up included).
     pub fn rate_at(&self, t: f64) -> f64 {
         let (mut from, mut start) = (self.rate, 0.0);
@@ -176,8 +241,8 @@ pub struct LoadResult {
     pub seconds: f64,
     /// The generator's own CPU seconds (user + system) over the run.
     pub generator_cpu_s: f64,
-    /// IDs of the inserts Weaviate acknowledged, for a chaos run to look
-    /// for afterwards (not saved with benchmark runs).
+    /// IDs of the inserts (single and batch) Weaviate acknowledged, for a
+    /// chaos run to look for afterwards (not saved with benchmark runs).
     #[serde(skip)]
     pub acknowledged: Vec<String>,
 }
@@ -272,13 +337,24 @@ struct Workload {
     pattern: Pattern,
     dataset: Dataset,
     clients: Vec<WeaviateClient>,
-    /// One gRPC client a node in `clients`' order, when queries go by gRPC.
-    grpc: Option<Vec<GrpcBatchClient>>,
+    /// gRPC clients of the same nodes, in `clients`' order: made when
+    /// queries go by gRPC or `batch_insert` runs.
+    grpc: Vec<GrpcBatchClient>,
+    /// How queries are asked.
+    protocol: Protocol,
     consistency: Consistency,
+    /// The dataset's replication factor; the scratch collection has it too.
+    factor: usize,
     acknowledged: Mutex<Vec<String>>,
     /// Requests issued by earlier offers of this load (a stress run's
     /// steps): numbering goes on, so inserts never reuse an ID.
-    issued: std::sync::atomic::AtomicU64,
+    issued: AtomicU64,
+    /// Updates so far: the next one changes target `updates % UPDATE_TARGETS`.
+    updates: AtomicU64,
+    /// Objects seeded for deletes, and how many are taken: each delete
+    /// takes its own, so every delete is of an object known to be there.
+    doomed: u64,
+    doomed_taken: AtomicU64,
 }
 
 impl Workload {
@@ -314,18 +390,85 @@ impl Workload {
                 self.search(n, q).await?;
             }
             Operation::Insert => {
-                let props = self.pattern.object(self.dataset.seed ^ 0xbe9c, n);
-                let id = object_id(self.pattern, self.dataset.seed ^ 0xbe9c, n);
-                let mut o = json!({"class": self.scratch, "id": id, "properties": props});
-                if self.dataset.dims > 0 {
-                    o["vector"] = json!(self.pattern.vector(
-                        self.dataset.seed ^ 0xbe9c,
-                        n,
-                        self.dataset.dims
-                    ));
-                }
+                let o = self.scratch_object(INSERT_SALT, n);
                 c.insert_object(&o, self.consistency).await?;
+                let id = o["id"].as_str().unwrap_or_default().to_string();
                 self.acknowledged.lock().unwrap().push(id);
+            }
+            Operation::Hybrid => {
+                let words = self.pattern.object(self.dataset.seed, record);
+                let text = words[self.pattern.text_property()].as_str().unwrap_or("");
+                let query: Vec<&str> = text.split_whitespace().take(2).collect();
+                // The collections have no vectorizer: the vector half of
+                // the search is a stored object's vector.
+                let v = self
+                    .pattern
+                    .vector(self.dataset.seed, record, self.dataset.dims.max(1));
+                let q = SearchQuery::Hybrid {
+                    query: query.join(" "),
+                    vector: v,
+                    alpha: 0.5,
+                };
+                self.search(n, q).await?;
+            }
+            Operation::Update => {
+                let i = self.updates.fetch_add(1, Ordering::Relaxed) % UPDATE_TARGETS;
+                let id = object_id(self.pattern, self.dataset.seed ^ UPDATE_SALT, i);
+                let fresh = self.pattern.object(self.dataset.seed ^ UPDATE_SALT, n);
+                let props = json!({"payload": fresh["payload"], "n": n});
+                if !c
+                    .patch_object(&self.scratch, &id, &props, self.consistency)
+                    .await?
+                {
+                    return Err(HostError::weaviate(format!(
+                        "object {id} to update is missing (it was written at ALL before the run)"
+                    )));
+                }
+            }
+            Operation::Delete => {
+                let i = self.take_doomed(1)?;
+                let id = object_id(self.pattern, self.dataset.seed ^ DELETE_SALT, i);
+                if !c
+                    .delete_object_at(&self.scratch, &id, self.consistency)
+                    .await?
+                {
+                    return Err(HostError::weaviate(format!(
+                        "object {id} to delete was not there (it was written at ALL before the run)"
+                    )));
+                }
+            }
+            Operation::BatchInsert => {
+                let objects: Vec<Value> = (0..BATCH)
+                    .map(|k| self.scratch_object(BATCH_SALT, n * BATCH + k))
+                    .collect();
+                let g = &self.grpc[n as usize % self.grpc.len()];
+                let refused = g.batch_objects(&objects, self.consistency).await?;
+                if let Some(first) = refused.iter().flatten().next() {
+                    let count = refused.iter().flatten().count();
+                    return Err(HostError::weaviate(format!(
+                        "{count} of {BATCH} objects of a batch refused: {first}"
+                    )));
+                }
+                self.acknowledged.lock().unwrap().extend(
+                    objects
+                        .iter()
+                        .map(|o| o["id"].as_str().unwrap_or_default().to_string()),
+                );
+            }
+            Operation::BatchDelete => {
+                let from = self.take_doomed(BATCH)?;
+                let ids: Vec<String> = (from..from + BATCH)
+                    .map(|i| object_id(self.pattern, self.dataset.seed ^ DELETE_SALT, i))
+                    .collect();
+                let d = c
+                    .batch_delete_ids(&self.scratch, &ids, self.consistency)
+                    .await?;
+                if d.successful != BATCH || d.failed > 0 {
+                    return Err(HostError::weaviate(format!(
+                        "a batch delete of {BATCH} objects known to be there: {} matched, {} deleted, {} failed",
+                        d.matches, d.successful, d.failed
+                    )));
+                }
             }
         }
         Ok(())
@@ -335,20 +478,22 @@ impl Workload {
     /// request `n` is, by the load's protocol.
     async fn search(&self, n: u64, query: SearchQuery) -> HostResult<()> {
         let node = n as usize % self.clients.len();
-        let found = match &self.grpc {
-            Some(grpc) => {
+        let found = match self.protocol {
+            Protocol::Grpc => {
                 let s = Search {
                     collection: self.collection.clone(),
                     query,
                     limit: 10,
                     consistency: Some(self.consistency),
                 };
-                grpc[node].search(&s).await?.len()
+                self.grpc[node].search(&s).await?.len()
             }
-            None => {
+            Protocol::Graphql => {
                 let class = &self.collection;
+                // GraphQL has the argument on replicated collections only.
+                let at = (self.factor > 1).then_some(self.consistency);
                 let v = self.clients[node]
-                    .graphql(&graphql_of(class, &query))
+                    .graphql(&graphql_of(class, &query, at))
                     .await?;
                 v["Get"][class].as_array().map_or(0, Vec::len)
             }
@@ -362,6 +507,31 @@ impl Workload {
             )));
         }
         Ok(())
+    }
+
+    /// Object `i` of a kind (`salt`) of the scratch collection: a `load`
+    /// object with the dataset's vector length, as an insert sends it.
+    fn scratch_object(&self, salt: u64, i: u64) -> Value {
+        let seed = self.dataset.seed ^ salt;
+        let mut o = json!({"class": self.scratch, "id": object_id(self.pattern, seed, i),
+            "properties": self.pattern.object(seed, i)});
+        if self.dataset.dims > 0 {
+            o["vector"] = json!(self.pattern.vector(seed, i, self.dataset.dims));
+        }
+        o
+    }
+
+    /// The first of `k` seeded objects no other delete has taken.
+    fn take_doomed(&self, k: u64) -> HostResult<u64> {
+        let from = self.doomed_taken.fetch_add(k, Ordering::Relaxed);
+        if from + k > self.doomed {
+            return Err(HostError::validation(format!(
+                "no object left to delete: all {} seeded before the run are taken",
+                self.doomed
+            ))
+            .with_hint("the pool is sized for --rate over --warmup and --duration; report this"));
+        }
+        Ok(from)
     }
 
     /// An int property of the pattern and a bound that keeps some objects.
@@ -379,8 +549,8 @@ impl Workload {
 }
 
 /// The query as GraphQL asks it, IDs only: the protocol of runs saved
-/// before queries went over gRPC. (GraphQL's Get takes no consistency level.)
-fn graphql_of(class: &str, q: &SearchQuery) -> String {
+/// before queries went over gRPC; at a consistency level when `at`.
+fn graphql_of(class: &str, q: &SearchQuery, at: Option<Consistency>) -> String {
     let arg = match q {
         SearchQuery::Bm25(text) => format!("bm25: {{query: {text:?}}}"),
         SearchQuery::NearVector(v) => format!(
@@ -399,7 +569,10 @@ fn graphql_of(class: &str, q: &SearchQuery) -> String {
             format!("where: {{path: [\"{property}\"], operator: LessThan, valueInt: {value}}}")
         }
     };
-    format!("{{ Get {{ {class}({arg}, limit: 10) {{ _additional {{ id }} }} }} }}")
+    let at = at.map_or(String::new(), |c| {
+        format!(", consistencyLevel: {}", c.as_str())
+    });
+    format!("{{ Get {{ {class}({arg}, limit: 10{at}) {{ _additional {{ id }} }} }} }}")
 }
 
 fn consistency_of(name: &str) -> HostResult<Consistency> {
@@ -410,8 +583,8 @@ fn consistency_of(name: &str) -> HostResult<Consistency> {
 }
 
 /// Offer the load to the cluster and record what happened. The dataset is
-/// the test dataset in `spec.collection`; inserts go to a scratch
-/// collection `<collection>Writes`, removed afterwards.
+/// the test dataset in `spec.collection`, only read; writes go to a
+/// scratch collection `<collection>Writes`, removed afterwards.
 pub fn run(
     ctx: &Context,
     spec: &LoadSpec,
@@ -421,7 +594,7 @@ pub fn run(
     run_with(ctx, spec, dataset, progress, false)
 }
 
-/// The scratch collection a run's inserts go to.
+/// The scratch collection a run's writes go to.
 pub fn scratch_of(spec: &LoadSpec) -> String {
     format!("{}Writes", spec.collection)
 }
@@ -440,52 +613,72 @@ pub fn run_with(
 }
 
 /// A load ready to offer: its clients made and the scratch collection for
-/// its inserts created, so that whatever runs beside it (a chaos method)
+/// its writes created and seeded, so that whatever runs beside it (a chaos method)
 /// cannot take a node away before it is set up.
 pub struct Prepared {
     work: Arc<Workload>,
     writes: bool,
 }
 
-/// Check the spec, make the clients and create the scratch collection.
+/// At most how many of `n` requests pick an operation drawn with
+/// probability `p`: the mean and five standard deviations (and a few
+/// more), which a seeded draw exceeds with odds far below one in a million.
+fn at_most(n: u64, p: f64) -> u64 {
+    if p <= 0.0 {
+        return 0;
+    }
+    let mean = n as f64 * p;
+    let bound = mean + 5.0 * (mean * (1.0 - p)).sqrt() + 5.0;
+    (bound.ceil() as u64).min(n)
+}
+
+/// How many objects to seed for the deletes of a load: enough for every
+/// `delete` and `batch_delete` it can draw, so none finds nothing to delete.
+pub fn doomed_needed(spec: &LoadSpec) -> u64 {
+    let total: u32 = spec.mix.values().sum();
+    if total == 0 {
+        return 0;
+    }
+    let p = |op| spec.mix.get(&op).copied().unwrap_or(0) as f64 / total as f64;
+    let n = spec.requests_due() + 1;
+    at_most(n, p(Operation::Delete)) + BATCH * at_most(n, p(Operation::BatchDelete))
+}
+
+/// Check the spec, make the clients, create the scratch collection (with
+/// the dataset's replication factor) and seed it with what updates and
+/// deletes need.
 pub fn prepare(ctx: &Context, spec: &LoadSpec, dataset: Dataset) -> HostResult<Prepared> {
     check_spec(spec)?;
     let pattern = Pattern::parse(&dataset.pattern)
         .ok_or_else(|| HostError::validation(format!("unknown pattern {:?}", dataset.pattern)))?;
     let consistency = consistency_of(&spec.consistency)?;
     let scratch = scratch_of(spec);
-    let clients = load_clients(ctx, &spec.nodes)?;
-    let grpc = match spec.protocol {
-        Protocol::Grpc => {
-            // tonic's channels start their workers on the current runtime.
-            let _in_runtime = ctx.rt.enter();
-            let specs = ctx.config.weaviate.node_specs();
-            let timeout = Duration::from_secs(ctx.config.index.request_timeout);
-            Some(
-                node_indexes(&spec.nodes, specs.len())
-                    .into_iter()
-                    .map(|i| {
-                        GrpcBatchClient::for_node(&specs[i], &ctx.config.weaviate.api_key, timeout)
-                    })
-                    .collect::<HostResult<Vec<_>>>()?,
-            )
-        }
-        Protocol::Graphql => None,
-    };
-    let writes = spec.mix.get(&Operation::Insert).is_some_and(|w| *w > 0);
-    if writes {
-        let props: Vec<Value> = pattern
-            .properties()
+    let specs = load_specs(ctx, &spec.nodes)?;
+    let clients: Vec<WeaviateClient> = specs
+        .iter()
+        .map(|s| WeaviateClient::in_context(ctx, s))
+        .collect();
+    let weighs = |op: Operation| spec.mix.get(&op).is_some_and(|w| *w > 0);
+    let writes = spec.mix.iter().any(|(op, w)| op.writes() && *w > 0);
+    let grpc = if spec.protocol == Protocol::Grpc || weighs(Operation::BatchInsert) {
+        // tonic's channels start their workers on the current runtime.
+        let _in_runtime = ctx.rt.enter();
+        specs
             .iter()
-            .map(|(n, t)| json!({"name": n, "dataType": [t]}))
-            .collect();
-        let def = json!({"class": scratch, "vectorizer": "none",
-            "description": "elysiactl benchmark scratch collection, removed after the run",
-            "replicationConfig": {"factor": ctx.config.weaviate.expected_replication_factor()},
-            "properties": props});
-        let _ = ctx.block_on(clients[0].delete_class(&scratch));
-        ctx.block_on(clients[0].create_class(&def))?;
-    }
+            .map(|s| {
+                GrpcBatchClient::for_node(s, &ctx.config.weaviate.api_key, Duration::from_secs(60))
+            })
+            .collect::<HostResult<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let doomed = doomed_needed(spec);
+    let factor = ctx
+        .block_on(clients[0].get_class(&spec.collection))
+        .ok()
+        .and_then(|d| d["replicationConfig"]["factor"].as_u64())
+        .map(|f| f as usize)
+        .unwrap_or_else(|| ctx.config.weaviate.expected_replication_factor());
     let work = Arc::new(Workload {
         collection: spec.collection.clone(),
         scratch,
@@ -493,11 +686,60 @@ pub fn prepare(ctx: &Context, spec: &LoadSpec, dataset: Dataset) -> HostResult<P
         dataset,
         clients,
         grpc,
+        protocol: spec.protocol,
         consistency,
+        factor,
         acknowledged: Mutex::new(Vec::new()),
-        issued: Default::default(),
+        issued: AtomicU64::new(0),
+        updates: AtomicU64::new(0),
+        doomed,
+        doomed_taken: AtomicU64::new(0),
     });
+    if writes {
+        create_scratch(ctx, &work)?;
+        let mut seeds: Vec<Value> = Vec::new();
+        if weighs(Operation::Update) {
+            seeds.extend((0..UPDATE_TARGETS).map(|i| work.scratch_object(UPDATE_SALT, i)));
+        }
+        seeds.extend((0..doomed).map(|i| work.scratch_object(DELETE_SALT, i)));
+        seed_scratch(ctx, &work, &seeds)?;
+    }
     Ok(Prepared { work, writes })
+}
+
+/// The scratch collection, made again, replicated like the dataset so
+/// that writes pay what the dataset's factor costs.
+fn create_scratch(ctx: &Context, work: &Workload) -> HostResult<()> {
+    let c = &work.clients[0];
+    let props: Vec<Value> = work
+        .pattern
+        .properties()
+        .iter()
+        .map(|(n, t)| json!({"name": n, "dataType": [t]}))
+        .collect();
+    let def = json!({"class": work.scratch, "vectorizer": "none",
+        "description": "elysiactl benchmark scratch collection, removed after the run",
+        "replicationConfig": {"factor": work.factor},
+        "properties": props});
+    let _ = ctx.block_on(c.delete_class(&work.scratch));
+    ctx.block_on(c.create_class(&def))?;
+    Ok(())
+}
+
+/// Write the objects updates and deletes will find, at ALL, so that a
+/// request at any level finds them on every replica.
+fn seed_scratch(ctx: &Context, work: &Workload, objects: &[Value]) -> HostResult<()> {
+    for chunk in objects.chunks(500) {
+        check_interrupt()?;
+        let refused = ctx.block_on(work.clients[0].batch_objects(chunk, Consistency::All))?;
+        if let Some(first) = refused.iter().flatten().next() {
+            return Err(HostError::weaviate(format!(
+                "Weaviate refused objects seeded for the load's updates and deletes: {first}"
+            ))
+            .with_hint("check `elysiactl health --cluster`"));
+        }
+    }
+    Ok(())
 }
 
 impl Prepared {
@@ -680,9 +922,9 @@ fn node_clients(ctx: &Context) -> Vec<WeaviateClient> {
         .collect()
 }
 
-/// The clients a load's requests go to: the nodes asked for, or every node.
-fn load_clients(ctx: &Context, nodes: &[usize]) -> HostResult<Vec<WeaviateClient>> {
-    let all = node_clients(ctx);
+/// The nodes a load's requests go to: those asked for, or every node.
+fn load_specs(ctx: &Context, nodes: &[usize]) -> HostResult<Vec<NodeSpec>> {
+    let all = ctx.config.weaviate.node_specs();
     if nodes.is_empty() {
         return Ok(all);
     }
@@ -701,16 +943,6 @@ fn load_clients(ctx: &Context, nodes: &[usize]) -> HostResult<Vec<WeaviateClient
             })
         })
         .collect()
-}
-
-/// The node indexes a load's requests go to, in `load_clients`' order
-/// (which has checked them).
-fn node_indexes(nodes: &[usize], count: usize) -> Vec<usize> {
-    if nodes.is_empty() {
-        (0..count).collect()
-    } else {
-        nodes.to_vec()
-    }
 }
 
 /// What reading the acknowledged inserts back found.
@@ -764,4 +996,95 @@ pub fn missing(ctx: &Context, spec: &LoadSpec, acknowledged: &[String]) -> HostR
 pub fn drop_writes(ctx: &Context, spec: &LoadSpec) {
     let c = WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0));
     let _ = ctx.block_on(c.delete_class(&scratch_of(spec)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_its_name_and_back() {
+        for (i, name) in Operation::NAMES.iter().enumerate() {
+            let op = Operation::parse(name).unwrap_or_else(|| panic!("{name} does not parse"));
+            assert_eq!(op as usize, i);
+            assert_eq!(op.as_str(), *name);
+            // serde's name is the one the mix and saved runs use.
+            assert_eq!(serde_json::to_value(op).unwrap(), json!(name));
+        }
+        assert_eq!(Operation::parse("upsert"), None);
+        let writes: Vec<&str> = Operation::NAMES
+            .iter()
+            .filter(|n| Operation::parse(n).unwrap().writes())
+            .copied()
+            .collect();
+        assert_eq!(
+            writes,
+            ["insert", "update", "delete", "batch_insert", "batch_delete"]
+        );
+    }
+
+    fn spec(mix: &[(Operation, u32)], rate: f64, seconds: u64) -> LoadSpec {
+        LoadSpec {
+            collection: "C".into(),
+            rate,
+            duration: Duration::from_secs(seconds),
+            warmup: Duration::from_secs(1),
+            max_in_flight: 8,
+            mix: mix.iter().copied().collect(),
+            consistency: "QUORUM".into(),
+            seed: 1,
+            nodes: Vec::new(),
+            protocol: Protocol::Grpc,
+            stages: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_pool_of_objects_to_delete_covers_every_delete_a_load_can_draw() {
+        assert_eq!(doomed_needed(&spec(&[(Operation::Get, 1)], 50.0, 30)), 0);
+        // Every request a delete: exactly the requests, no more.
+        let all = spec(&[(Operation::Delete, 1)], 10.0, 9);
+        // 10 s at 10/s; summing the 0.1 s intervals lands a hair short of
+        // 10 s, so the schedule (offer's too) holds one more.
+        assert_eq!(all.requests_due(), 101);
+        assert_eq!(doomed_needed(&all), 102);
+        // A rate profile counts as offered: 2 s at 10/s, then 2 s at 100/s.
+        let mut stepped = spec(&[(Operation::Delete, 1)], 10.0, 3);
+        stepped.stages = vec![
+            Stage {
+                seconds: 2.0,
+                rate: 10.0,
+            },
+            Stage {
+                seconds: 0.0,
+                rate: 100.0,
+            },
+        ];
+        assert!(
+            (219..=221).contains(&stepped.requests_due()),
+            "{}",
+            stepped.requests_due()
+        );
+        // A tenth each, 31 s at 50/s: 1551 requests, about 155 of each.
+        let s = spec(
+            &[
+                (Operation::Get, 8),
+                (Operation::Delete, 1),
+                (Operation::BatchDelete, 1),
+            ],
+            50.0,
+            30,
+        );
+        let single = at_most(1551, 0.1);
+        assert!(
+            (155 + 5 * 11..=155 + 5 * 12 + 6).contains(&single),
+            "{single}"
+        );
+        assert_eq!(doomed_needed(&s), single * (1 + BATCH));
+        // The seeded draw of a long load stays under the bound.
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let drawn = (0..100_000).filter(|_| rng.gen_range(0..10) == 0).count() as u64;
+        assert!(drawn <= at_most(100_000, 0.1), "{drawn}");
+        assert!(at_most(100_000, 0.1) < 11_000);
+    }
 }

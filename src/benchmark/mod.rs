@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod load;
+pub mod replication;
 pub mod report;
 pub mod resources;
 pub mod shapes;
@@ -44,6 +45,18 @@ fn saved_path(name: &str) -> HostResult<PathBuf> {
 /// (pattern `load`, seed 1, `records` objects, vectors of `dims`) when
 /// missing. A collection that is not a test dataset is refused.
 pub fn dataset(ctx: &Context, collection: &str, records: u64, dims: usize) -> HostResult<Dataset> {
+    dataset_at(ctx, collection, records, dims, None)
+}
+
+/// `dataset`, made with replication `factor` when given (else the
+/// configured one); one that exists with another factor is refused.
+pub fn dataset_at(
+    ctx: &Context,
+    collection: &str,
+    records: u64,
+    dims: usize,
+    factor: Option<usize>,
+) -> HostResult<Dataset> {
     class_name(collection)?;
     let o = GenerateOptions {
         pattern: Pattern::Load,
@@ -52,10 +65,20 @@ pub fn dataset(ctx: &Context, collection: &str, records: u64, dims: usize) -> Ho
         collection: collection.to_string(),
         dims: Some(dims),
         embedder: None,
-        factor: ctx.config.weaviate.expected_replication_factor(),
+        factor: factor.unwrap_or_else(|| ctx.config.weaviate.expected_replication_factor()),
     };
     let c = WeaviateClient::in_context(ctx, &ctx.config.weaviate.node(0));
     if let Ok(class) = ctx.block_on(c.get_class(collection)) {
+        let has = class["replicationConfig"]["factor"].as_u64().unwrap_or(1) as usize;
+        if factor.is_some_and(|f| f != has) {
+            return Err(HostError::validation(format!(
+                "collection {collection} has replication factor {has}, not {}",
+                o.factor
+            ))
+            .with_hint(format!(
+                "remove it (`elysiactl test-data clean --name {collection}`); the next run makes it again"
+            )));
+        }
         return testdata::dataset_of(&class).ok_or_else(|| {
             HostError::validation(format!("collection {collection} is not a test dataset"))
                 .with_hint(
@@ -200,8 +223,27 @@ pub fn stress(ctx: &Context, s: &StressSpec, records: u64, dims: usize) -> HostR
     let rates = stress_rates(s);
     let dataset = dataset(ctx, &s.load.collection, records, dims)?;
     let env = environment(ctx, &dataset);
-    let prepared = load::prepare(ctx, &s.load, dataset)?;
     let ramp = s.load.warmup;
+    // Prepared for the whole planned run, so that the objects seeded for
+    // deletes last through every step.
+    let planned = LoadSpec {
+        rate: s.start_rate,
+        stages: rates
+            .iter()
+            .flat_map(|&rate| {
+                [
+                    load::Stage { seconds: 0.0, rate },
+                    load::Stage {
+                        seconds: s.step.as_secs_f64(),
+                        rate,
+                    },
+                ]
+            })
+            .collect(),
+        duration: s.step * rates.len() as u32,
+        ..s.load.clone()
+    };
+    let prepared = load::prepare(ctx, &planned, dataset)?;
     let bar = ctx
         .out
         .progress_start("stress (steps)", Some(rates.len() as u64));

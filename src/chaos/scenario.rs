@@ -48,7 +48,7 @@ pub struct Load {
     /// Requests a second.
     pub rate: f64,
     pub duration: Value,
-    /// Operation (get, bm25, near_vector, filtered, insert) → weight.
+    /// Operation (one of `load::Operation::NAMES`) → weight.
     #[serde(default = "load_mix")]
     pub mix: std::collections::BTreeMap<String, u32>,
     #[serde(default = "load_consistency")]

@@ -1,12 +1,13 @@
 //! Benchmarks for scripts: `let r = bench::run(#{rate: 100, duration: "30s"})`,
 //! `bench::save("before", r)`, `bench::compare(bench::saved("before"), r,
 //! #{thresholds: ["p95<50ms"]})`, `bench::list()`, `bench::report(r,
-//! "run.html", #{baseline: bench::saved("before")})`, `bench::export_csv(r, "run.csv")`.
+//! "run.html", #{baseline: bench::saved("before")})`, `bench::export_csv(r, "run.csv")`,
+//! `bench::replication(#{factors: [1, 3]})`.
 
 use super::{opt, read, write, Args, Host, HostFn, OptKey, Ty};
 use crate::base::error::{HostError, HostResult};
-use crate::benchmark::load::{LoadSpec, Operation, Protocol};
-use crate::benchmark::{self};
+use crate::benchmark::load::{self, LoadSpec, Operation, Protocol};
+use crate::benchmark::{self, replication};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -133,11 +134,10 @@ fn stress(host: &Host, a: &Args) -> HostResult<Value> {
 
 fn simulate_stress(_: &Host, a: &Args) -> HostResult<Value> {
     let (spec, _, _) = stress_spec(a)?;
-    Ok(
-        json!({"dry_run": true, "spec": spec.load, "summary": {"operations": {}},
-        "stress": {"rates_planned": benchmark::stress_rates(&spec), "limits": spec.limits,
-                   "step_seconds": spec.step.as_secs_f64(), "steps": []}}),
-    )
+    let mut v = planned_run(&spec.load);
+    v["stress"] = json!({"rates_planned": benchmark::stress_rates(&spec), "limits": spec.limits,
+        "step_seconds": spec.step.as_secs_f64(), "steps": []});
+    Ok(v)
 }
 
 struct SpikeOptions {
@@ -183,12 +183,11 @@ fn spike(host: &Host, a: &Args) -> HostResult<Value> {
 fn simulate_spike(_: &Host, a: &Args) -> HostResult<Value> {
     let s = spike_options(a)?;
     benchmark::load::check_spec(&s.spec)?;
-    Ok(
-        json!({"dry_run": true, "spec": s.spec, "summary": {"operations": {}},
-        "spike": {"rate": s.spec.rate, "spike_rate": s.spike_rate,
-                  "before_s": s.phases.0.as_secs_f64(), "spike_s": s.phases.1.as_secs_f64(),
-                  "after_s": s.phases.2.as_secs_f64()}}),
-    )
+    let mut v = planned_run(&s.spec);
+    v["spike"] = json!({"rate": s.spec.rate, "spike_rate": s.spike_rate,
+        "before_s": s.phases.0.as_secs_f64(), "spike_s": s.phases.1.as_secs_f64(),
+        "after_s": s.phases.2.as_secs_f64()});
+    Ok(v)
 }
 
 fn endurance(host: &Host, a: &Args) -> HostResult<Value> {
@@ -200,20 +199,70 @@ fn endurance(host: &Host, a: &Args) -> HostResult<Value> {
 fn simulate_endurance(_: &Host, a: &Args) -> HostResult<Value> {
     let r = run_options(a)?;
     benchmark::load::check_spec(&r.spec)?;
-    Ok(
-        json!({"dry_run": true, "spec": r.spec, "summary": {"operations": {}},
-        "endurance": {"window_s": a.opts(0)?.duration("window")?.map(|w| w.as_secs_f64())}}),
-    )
+    let mut v = planned_run(&r.spec);
+    v["endurance"] = json!({"window_s": a.opts(0)?.duration("window")?.map(|w| w.as_secs_f64())});
+    Ok(v)
 }
 
 /// The run's settings and no measurements: nothing was offered.
 fn simulate_run(_: &Host, a: &Args) -> HostResult<Value> {
     let r = run_options(a)?;
     benchmark::load::check_spec(&r.spec)?;
-    Ok(json!({
-        "time": null, "environment": {}, "spec": r.spec,
-        "summary": {"operations": {}, "sent": 0, "dropped": 0, "offered_rate": r.spec.rate, "seconds": 0.0},
+    Ok(planned_run(&r.spec))
+}
+
+/// A run's shape with no measurement in it: nothing was offered.
+fn planned_run(spec: &LoadSpec) -> Value {
+    json!({
+        "time": null, "environment": {}, "spec": spec,
+        "summary": {"operations": {}, "sent": 0, "dropped": 0, "offered_rate": spec.rate, "seconds": 0.0},
         "samples_us": {}, "errors": {}, "dry_run": true,
+    })
+}
+
+fn replication_options(host: &Host, a: &Args) -> HostResult<replication::Options> {
+    let r = run_options(a)?;
+    let o = a.opts(0)?;
+    let factors = match o.int_list("factors")? {
+        Some(fs) => fs
+            .into_iter()
+            .map(|f| usize::try_from(f).unwrap_or(0))
+            .collect(),
+        None => vec![1, 3],
+    };
+    let rounds = o.int_in("rounds", 2, 0, 1000)? as u32;
+    load::check_spec(&r.spec)?;
+    replication::check(&factors, rounds, host.config.weaviate.nodes)?;
+    Ok(replication::Options {
+        spec: r.spec,
+        records: r.records,
+        dims: r.dims,
+        factors,
+        rounds,
+    })
+}
+
+fn replication_run(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = replication_options(host, a)?;
+    let runs = o.rounds as u64 * o.factors.len() as u64;
+    let bar = host
+        .out
+        .progress_start("replication overhead (runs)", Some(runs));
+    let r = replication::run(host, &o, Some(bar));
+    host.out.progress_done(bar, None);
+    r
+}
+
+/// The measurement's settings and order, and no measurements.
+fn simulate_replication(host: &Host, a: &Args) -> HostResult<Value> {
+    let o = replication_options(host, a)?;
+    let order: Vec<usize> = (0..o.rounds)
+        .flat_map(|r| replication::order(&o.factors, r))
+        .collect();
+    Ok(json!({
+        "time": null, "environment": {}, "spec": o.spec, "factors": o.factors,
+        "reference": o.factors[0], "rounds": o.rounds, "order": order,
+        "method": replication::METHOD, "runs": {}, "ratios": {}, "dry_run": true,
     }))
 }
 
@@ -307,7 +356,7 @@ pub fn functions() -> Vec<HostFn> {
         write("bench", "run", run, simulate_run)
             .opts(load_opts(vec![]))
             .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us"]))
-            .doc("Offer an open-model load: opts.rate = 50 requests a second for opts.duration = 30s after opts.warmup = 5s (sent, not recorded), at most opts.concurrency = 64 in flight (a request due beyond that is dropped and counted), drawn from opts.mix = #{get: 4, bm25: 2, near_vector: 2, filtered: 1, insert: 1} at opts.consistency = QUORUM, queries (bm25, near_vector, filtered) over opts.protocol = \"grpc\" (as the official clients search; \"graphql\" is GraphQL over REST, what runs saved before gRPC measured; get and insert go over REST), against the test dataset in opts.collection = \"BenchLoad\" (made when missing: pattern load, opts.records = 5000, vectors of opts.dims = 64). Inserts go to a scratch collection removed afterwards. Latency counts from when a request was due. Returns {time, environment, spec, summary: {operations: {op: {count, errors, error_rate, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, throughput}}, sent, dropped, generator_cpu_s, generator_cpu_share}, samples_us: {op: [µs]}, errors}."),
+            .doc("Offer an open-model load: opts.rate = 50 requests a second for opts.duration = 30s after opts.warmup = 5s (sent, not recorded), at most opts.concurrency = 64 in flight (a request due beyond that is dropped and counted), drawn from opts.mix = #{get: 4, bm25: 2, near_vector: 2, filtered: 1, insert: 1} at opts.consistency = QUORUM, against the test dataset in opts.collection = \"BenchLoad\" (made when missing: pattern load, opts.records = 5000, vectors of opts.dims = 64). The operations: get, bm25, near_vector, hybrid, filtered (reads of the dataset); insert, update, delete, batch_insert, batch_delete (20 objects a batch), all writes going to a scratch collection removed afterwards, seeded before the run with the objects updates change and deletes remove (each delete removes one known to be there). Queries (bm25, near_vector, hybrid, filtered) go over opts.protocol = \"grpc\" (the search the official clients send; \"graphql\" is GraphQL over REST, what runs saved before gRPC measured); a query that finds nothing is an error. get, insert, update and delete go over REST, batch_insert over gRPC. Latency counts from when a request was due. Each node's CPU and memory are sampled through the run. Returns {time, environment, spec, summary: {operations: {op: {count, errors, error_rate, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, throughput}}, sent, dropped, generator_cpu_s, generator_cpu_share, nodes: [{node, samples, cpu_mean_percent, cpu_max_percent, memory_first_bytes, memory_max_bytes, memory_last_bytes, memory_growth_bytes}]}, samples_us: {op: [µs]}, errors, requests, resources}."),
         write("bench", "stress", stress, simulate_stress)
             .opts(load_opts(vec![
                 opt("start_rate", Ty::Number),
@@ -334,6 +383,13 @@ pub fn functions() -> Vec<HostFn> {
             .opts(load_opts(vec![opt("window", Ty::Duration)]))
             .returns(Ty::record(&["time", "environment", "spec", "summary", "samples_us", "endurance"]))
             .doc("A long steady load (bench.run's options; set opts.duration, e.g. \"1h\") followed window by window (opts.window, default a twelfth of the run, at least 1 s). Returns a run with endurance: {window_s, windows: [{from_s, to_s, ok, failed, p50_ms, p95_ms, p99_ms}], p95_ms_per_hour (least-squares trend), p95_last_over_first, memory: [{node, bytes_per_hour, growth_bytes}]}."),
+        write("bench", "replication", replication_run, simulate_replication)
+            .opts(load_opts(vec![
+                opt("factors", Ty::array(Ty::Int)),
+                opt("rounds", Ty::Int),
+            ]))
+            .returns(Ty::record(&["time", "environment", "spec", "factors", "reference", "rounds", "order", "method", "runs", "ratios"]))
+            .doc("Replication overhead: the load of bench.run (same opts) offered to a test dataset of each of opts.factors = [1, 3] (opts.collection with the factor as suffix, e.g. BenchLoadF1 and BenchLoadF3, made when missing with that factor and kept; its scratch collection has the same factor), opts.rounds = 2 times each, the order alternating round by round (1,3 then 3,1) so machine noise favours neither. A factor above the node count is refused. Returns {time, environment, spec, factors, reference (the first factor), rounds, order: [factor of each run], method, runs: {factor: {collection, fingerprint, summary}} (a factor's rounds pooled), ratios: {factor: {op: {p50, p95, throughput, p_value}}}}: each later factor's value over the reference's; p_value of the Mann-Whitney U test of their raw latencies."),
         write("bench", "save", save, simulate_save)
             .param("name", Ty::Str)
             .param("run", Ty::Map)

@@ -48,6 +48,7 @@ pub use models::{
     RaftServer, ShardInfo,
 };
 pub use nodes::PROBE_TIMEOUT;
+pub use objects::BatchDeleted;
 pub use schema::{class_name, class_names_of};
 
 /// One Weaviate node's REST API.

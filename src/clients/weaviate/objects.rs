@@ -6,6 +6,14 @@ use crate::base::error::HostResult;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// What a batch delete did, by Weaviate's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchDeleted {
+    pub matches: u64,
+    pub successful: u64,
+    pub failed: u64,
+}
+
 impl WeaviateClient {
     /// `GET /v1/objects/{C}/{id}` from exactly this node's replica
     /// (`node_name`), or through the cluster at a consistency level.
@@ -142,6 +150,65 @@ impl WeaviateClient {
             .collect())
     }
 
+    /// `PATCH /v1/objects/{C}/{id}?consistency_level=L`: merge `properties`
+    /// into the stored object (the others and the vector stay); false if it
+    /// was not there (404).
+    pub async fn patch_object(
+        &self,
+        class: &str,
+        id: &str,
+        properties: &Value,
+        consistency: Consistency,
+    ) -> HostResult<bool> {
+        let class = class_name(class)?;
+        let path = format!("/v1/objects/{class}/{}", path_segment(id)?);
+        let body = serde_json::json!({"class": class, "id": id, "properties": properties});
+        let query = [("consistency_level", consistency.as_str())];
+        let reply = self
+            .send(Method::PATCH, &path, &query, Some(&body), None)
+            .await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if reply.status.is_success() {
+            return Ok(true);
+        }
+        Err(self.status_error(&Method::PATCH, &path, &reply))
+    }
+
+    /// `DELETE /v1/batch/objects?consistency_level=L` of the objects with
+    /// these IDs (a `ContainsAny` filter on `id`): how many matched, were
+    /// deleted and failed, as Weaviate counted them.
+    pub async fn batch_delete_ids(
+        &self,
+        class: &str,
+        ids: &[String],
+        consistency: Consistency,
+    ) -> HostResult<BatchDeleted> {
+        let class = class_name(class)?;
+        let path = "/v1/batch/objects";
+        let body = serde_json::json!({
+            "match": {"class": class, "where": {"path": ["id"], "operator": "ContainsAny", "valueTextArray": ids}},
+            "output": "minimal",
+        });
+        let reply = self
+            .send(
+                Method::DELETE,
+                path,
+                &[("consistency_level", consistency.as_str())],
+                Some(&body),
+                None,
+            )
+            .await?;
+        let v = self.json_of(&Method::DELETE, path, reply)?;
+        let n = |k: &str| v["results"][k].as_u64().unwrap_or(0);
+        Ok(BatchDeleted {
+            matches: n("matches"),
+            successful: n("successful"),
+            failed: n("failed"),
+        })
+    }
+
     /// `DELETE /v1/objects/{C}/{id}`; true if it existed.
     pub async fn delete_object(&self, class: &str, id: &str) -> HostResult<bool> {
         let class = class_name(class)?;
@@ -249,6 +316,39 @@ mod tests {
                 None,
                 Some("missing from the batch reply".to_string()),
             ]
+        );
+    }
+
+    /// A batch delete names the IDs in an `id` filter, sends its level, and
+    /// gives Weaviate's counts back.
+    #[test]
+    fn a_batch_delete_filters_by_id_at_its_level_and_counts() {
+        let (url, got) = serve_once(
+            r#"{"match":{},"output":"minimal","results":{"matches":2,"limit":10000,"successful":1,"failed":1,"objects":null}}"#,
+        );
+        let c = WeaviateClient::new(reqwest::Client::new(), url, &Secret::default());
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let d = rt()
+            .block_on(c.batch_delete_ids("C", &ids, Consistency::One))
+            .unwrap();
+        let request = got.recv().unwrap();
+        assert!(
+            request.starts_with("DELETE /v1/batch/objects?consistency_level=ONE "),
+            "{request}"
+        );
+        let body: Value =
+            serde_json::from_str(&request[request.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+        assert_eq!(
+            body["match"],
+            serde_json::json!({"class": "C", "where": {"path": ["id"], "operator": "ContainsAny", "valueTextArray": ["a", "b"]}})
+        );
+        assert_eq!(
+            d,
+            BatchDeleted {
+                matches: 2,
+                successful: 1,
+                failed: 1
+            }
         );
     }
 }
