@@ -13,7 +13,7 @@ use crate::base::error::{HostError, HostResult};
 use crate::base::paths;
 use crate::clients::weaviate::{class_name, WeaviateClient};
 use crate::testdata::patterns::Pattern;
-use crate::testdata::{self, Dataset, GenerateOptions};
+use crate::testdata::{self, Dataset, GenerateOptions, Shape};
 use load::{LoadResult, LoadSpec};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -44,7 +44,7 @@ fn saved_path(name: &str) -> HostResult<PathBuf> {
 pub fn dataset(ctx: &Context, collection: &str, records: u64, dims: usize) -> HostResult<Dataset> {
     class_name(collection)?;
     let o = GenerateOptions {
-        pattern: Pattern::Load,
+        shape: Shape::Fixed(Pattern::Load),
         seed: 1,
         count: records,
         collection: collection.to_string(),
