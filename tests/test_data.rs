@@ -219,6 +219,7 @@ fn test_data(s: &Stack) {
 /// numbers and dates within the source's ranges, validate passes; bad input
 /// is refused with a hint and changes nothing.
 fn sampled(s: &Stack) {
+    let start = std::time::Instant::now();
     let class = json!({"class": "Customers", "vectorizer": "none", "properties": [
         {"name": "email", "dataType": ["text"]},
         {"name": "fullName", "dataType": ["text"]},
@@ -394,11 +395,18 @@ fn sampled(s: &Stack) {
             "sampled",
             "--from",
             "Customers",
+            "--sample",
+            "30",
             "--collection",
             "CustDry",
         ])
         .ok();
     assert!(r.stdout.contains("would create CustDry"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("profile of Customers from 30 objects"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(http(s.rest_port, "GET", "/v1/schema/CustDry", None).0, 404);
 
     // Bad input: refused with a hint, nothing made.
@@ -464,6 +472,7 @@ fn sampled(s: &Stack) {
         );
     }
     assert_eq!(s.count_of("Customers"), 60);
+    eprintln!("TIMING sampled, all of it: {:?}", start.elapsed());
 }
 
 fn benchmarks(s: &Stack) {

@@ -410,11 +410,14 @@ pub fn build(
             .filter(|v| !v.is_null())
             .collect()
     };
-    let mut key_material = Vec::new();
-    for o in objects {
-        key_material.extend_from_slice(o["properties"].to_string().as_bytes());
-        key_material.push(b'\n');
-    }
+    // Sorted, so the key (like the rest of the profile) depends on what the
+    // sample holds, not on the order or IDs it came with.
+    let mut lines: Vec<String> = objects
+        .iter()
+        .map(|o| o["properties"].to_string())
+        .collect();
+    lines.sort_unstable();
+    let key_material = lines.join("\n").into_bytes();
     let texts: Vec<(&str, bool)> = defs
         .iter()
         .filter(|(_, t)| base_type(t) == Some("text"))
@@ -891,9 +894,13 @@ mod tests {
         assert_eq!(a.skipped, vec!["home: geoCoordinates"]);
         let back: Profile = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a, "a profile must read back from its record exactly");
-        // Another sample, another key: other pseudonyms.
+        // Another sample, another key: other pseudonyms; the same objects in
+        // another order, the same profile.
         let c = build("Customers", &class, &objects[..59], &[]).unwrap();
         assert_ne!(a.id(), c.id());
+        let mut reversed = objects.clone();
+        reversed.reverse();
+        assert_eq!(build("Customers", &class, &reversed, &[]).unwrap(), a);
         let id = "x";
         let (a, b) = (Sampler::new(a), Sampler::new(b));
         assert_eq!(a.object(id, 7, 3), b.object(id, 7, 3));
