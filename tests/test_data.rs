@@ -381,6 +381,7 @@ fn sampled(s: &Stack) {
             .iter()
             .any(|d| d["collection"] == "CustSample"
                 && d["pattern"] == "sampled"
+                && d["source"] == "Customers"
                 && d["complete"] == true),
         "{l:#}"
     );

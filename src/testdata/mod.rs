@@ -471,6 +471,7 @@ pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
         out.push(json!({
             "collection": name,
             "pattern": d.pattern,
+            "source": d.profile.as_ref().map(|p| p.source.clone()),
             "seed": d.seed,
             "records": d.count,
             "objects": objects,

@@ -981,6 +981,27 @@ mod tests {
     }
 
     #[test]
+    fn numbers_that_leave_no_free_value_grow_or_become_words() {
+        // Every one-digit number and many 3-digit ones are sensitive values.
+        let dense: Vec<String> = (0..10)
+            .map(|d| d.to_string())
+            .chain((0..1000).step_by(2).map(|n| format!("{n:03}")))
+            .collect();
+        let text = dense.join(" ");
+        let mut a = Anonymizer::new(b"k", [(text.as_str(), true)].into_iter());
+        for t in ["7", "042", "999"] {
+            let p = a.token(t).unwrap();
+            assert!(!dense.contains(&p), "{t} -> {p}");
+            assert!(
+                !dense
+                    .iter()
+                    .any(|d| d.len() >= MIN_INNER && p.contains(d.as_str())),
+                "{t} -> {p}"
+            );
+        }
+    }
+
+    #[test]
     fn sensitive_numbers_and_dates_keep_only_their_range() {
         let (class, objects) = source();
         let p = build(
