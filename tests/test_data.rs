@@ -371,6 +371,9 @@ fn sampled(s: &Stack) {
     let b = gen("CustSample2").ok().json();
     assert_eq!(a["dataset"]["fingerprint"], b["dataset"]["fingerprint"]);
     assert_eq!(export("CustSample2", "ndjson"), ndjson);
+    // The profile read back from the record is the one generated from: the
+    // same dataset again is recognised and written again.
+    assert_eq!(gen("CustSample").ok().json()["created"], false);
     let v = s.validate("CustSample");
     assert_eq!(v["ok"], true, "{v:#}");
     assert_eq!(v["objects"], 200);
