@@ -16,7 +16,7 @@ use crate::base::error::{HostError, HostResult};
 use crate::base::paths;
 use crate::clients::weaviate::{class_name, WeaviateClient};
 use crate::testdata::patterns::Pattern;
-use crate::testdata::{self, Dataset, GenerateOptions};
+use crate::testdata::{self, Dataset, GenerateOptions, Shape};
 use load::{LoadResult, LoadSpec};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ pub fn dataset_at(
 ) -> HostResult<Dataset> {
     class_name(collection)?;
     let o = GenerateOptions {
-        pattern: Pattern::Load,
+        shape: Shape::Fixed(Pattern::Load),
         seed: 1,
         count: records,
         collection: collection.to_string(),

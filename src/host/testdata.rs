@@ -5,27 +5,64 @@
 use super::{opt, read, write, Args, Host, HostFn, Ty};
 use crate::base::error::{HostError, HostResult};
 use crate::testdata::patterns::Pattern;
-use crate::testdata::{self, ExportFormat, GenerateOptions};
+use crate::testdata::sampled::{DEFAULT_SAMPLE, MAX_SAMPLE};
+use crate::testdata::{self, ExportFormat, GenerateOptions, Shape, SAMPLED};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
+/// The shape asked for; a sampled one reads its source (a read, so it also
+/// runs under dry-run) and builds the profile.
+fn shape_of(host: &Host, o: &super::args::Opts) -> HostResult<Shape> {
+    let name = o.str("pattern")?.unwrap_or_else(|| "synthetic".into());
+    let from = o.str("from")?;
+    let sensitive: Vec<String> = o
+        .str_list("sensitive")?
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if name != SAMPLED {
+        if from.is_some() || !sensitive.is_empty() || o.int("sample")?.is_some() {
+            return Err(HostError::validation(format!(
+                "from, sensitive and sample are for the sampled pattern, not {name}"
+            ))
+            .with_hint("add --pattern sampled, or leave them out"));
+        }
+        return Ok(Shape::Fixed(
+            Pattern::parse(&name).unwrap_or(Pattern::Synthetic),
+        ));
+    }
+    let from = from.ok_or_else(|| {
+        HostError::validation("the sampled pattern needs a collection to sample")
+            .with_hint("name it with --from, e.g. --pattern sampled --from Customers")
+    })?;
+    let limit = o.int_in("sample", DEFAULT_SAMPLE as i64, 1, MAX_SAMPLE as i64)? as usize;
+    let profile = testdata::sample_profile(host, &from, &sensitive, limit)?;
+    Ok(Shape::Sampled(Box::new(testdata::sampled::Sampler::new(
+        profile,
+    ))))
+}
+
 fn generate_options(host: &Host, a: &Args) -> HostResult<GenerateOptions> {
     let o = a.opts(0)?;
-    let pattern = Pattern::parse(&o.str("pattern")?.unwrap_or_else(|| "synthetic".into()))
-        .unwrap_or(Pattern::Synthetic);
+    let shape = shape_of(host, &o)?;
     let embedder = o.str("embedder")?;
     let dims = o.int("vectors")?;
     if embedder.is_some() && dims.is_some() {
         return Err(HostError::validation("give vectors or embedder, not both")
             .with_hint("--vectors DIM makes seeded random vectors; --embedder embeds the text"));
     }
+    let collection = o.str("collection")?.unwrap_or_else(|| match &shape {
+        Shape::Fixed(p) => p.default_collection(),
+        Shape::Sampled(s) => format!("TestDataSampled{}", s.profile.source),
+    });
     Ok(GenerateOptions {
-        pattern,
+        shape,
         seed: o.int_in("seed", 42, 0, i64::MAX)? as u64,
         count: o.int_in("records", 1000, 1, testdata::MAX_RECORDS as i64)? as u64,
-        collection: o
-            .str("collection")?
-            .unwrap_or_else(|| pattern.default_collection()),
+        collection,
         dims: dims.map(|d| d.clamp(0, 1 << 20) as usize),
         embedder,
         factor: o.int_in(
@@ -103,22 +140,26 @@ fn simulate_export_file(host: &Host, a: &Args) -> HostResult<Value> {
 
 pub fn functions() -> Vec<HostFn> {
     let format = || vec![opt("format", Ty::one_of(ExportFormat::NAMES))];
+    let patterns = Pattern::NAMES.iter().copied().chain([SAMPLED]);
     vec![
         write("testdata", "generate", generate, simulate_generate)
             .opts(vec![
-                opt("pattern", Ty::one_of(Pattern::NAMES)),
+                opt("pattern", Ty::one_of(patterns)),
                 opt("records", Ty::Int),
                 opt("seed", Ty::Int),
                 opt("collection", Ty::Str),
+                opt("from", Ty::Str),
+                opt("sensitive", Ty::list_of(Ty::Str)),
+                opt("sample", Ty::Int),
                 opt("vectors", Ty::Int),
                 opt("embedder", Ty::one_of(["static", "minilm"])),
                 opt("replication_factor", Ty::Int),
             ])
             .returns(Ty::record(&["collection", "created", "dataset", "written", "refused", "seconds"]))
-            .doc("Write a seeded test dataset: opts.records = 1000 objects of opts.pattern (synthetic, user-activity, documents, code, load; default synthetic) from opts.seed = 42 into opts.collection (default TestData<Pattern>) at opts.replication_factor (default the cluster's), with seeded unit vectors of opts.vectors dimensions or vectors of the text from opts.embedder. The same seed gives the same objects and IDs. The collection must be new or hold the same dataset (written again, which repairs an interrupted run); any other collection is refused. Returns {collection, created, dataset: {pattern, seed, count, vectors, dims, created, fingerprint, bytes}, written, refused, first_refusal, seconds, objects_per_s}."),
+            .doc("Write a seeded test dataset: opts.records = 1000 objects of opts.pattern (synthetic, user-activity, documents, code, load, sampled; default synthetic) from opts.seed = 42 into opts.collection (default TestData<Pattern>, TestDataSampled<From>) at opts.replication_factor (default the cluster's), with seeded unit vectors of opts.vectors dimensions or vectors of the text from opts.embedder. The same seed gives the same objects and IDs. Pattern sampled profiles the first opts.sample = 10000 objects of collection opts.from (the distribution of every property; every word and number in text replaced by a keyed pseudo-word that is no token of the source; the properties in opts.sensitive, a list of names, and those named like email, name, phone, address, user or ip keep only the range of their numbers and dates) and generates from that profile, recorded in the dataset. The collection must be new or hold the same dataset (written again, which repairs an interrupted run); any other collection is refused. Returns {collection, created, dataset: {pattern, seed, count, vectors, dims, created, fingerprint, bytes, profile (sampled only)}, written, refused, first_refusal, seconds, objects_per_s}."),
         read("testdata", "list", list)
             .returns(Ty::array(Ty::Map))
-            .doc("The test datasets in the cluster: [{collection, pattern, seed, records, objects, complete, vectors, factor, bytes, created, age_s, fingerprint}]."),
+            .doc("The test datasets in the cluster: [{collection, pattern, source (the collection a sampled one was profiled from, else null), seed, records, objects, complete, vectors, factor, bytes, created, age_s, fingerprint}]."),
         write("testdata", "clean", clean, simulate_clean)
             .opts(vec![opt("older_than", Ty::Duration), opt("name", Ty::Str)])
             .returns(Ty::record(&["removed"]))

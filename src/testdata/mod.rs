@@ -6,6 +6,7 @@
 //! that record is never written, cleaned or regenerated as test data.
 
 pub mod patterns;
+pub mod sampled;
 
 use crate::base::cancel::check_interrupt;
 use crate::base::context::Context;
@@ -14,6 +15,7 @@ use crate::clients::weaviate::{class_name, is_no_such_collection, WeaviateClient
 use crate::embed::Embedder;
 use crate::index::upload::Uploader;
 use patterns::Pattern;
+use sampled::{Profile, Sampler};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -43,17 +45,29 @@ pub struct Dataset {
     pub fingerprint: String,
     /// The JSON size of the generated properties.
     pub bytes: u64,
+    /// What a `sampled` dataset is generated from (anonymized: see sampled.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }
 
 impl Dataset {
-    fn pattern(&self) -> HostResult<Pattern> {
-        Pattern::parse(&self.pattern).ok_or_else(|| {
-            HostError::validation(format!(
-                "this dataset was made with pattern {:?}, which this elysiactl does not know",
-                self.pattern
-            ))
-            .with_hint("use the elysiactl version that made it")
-        })
+    fn shape(&self) -> HostResult<Shape> {
+        if self.pattern == SAMPLED {
+            let profile = self.profile.clone().ok_or_else(|| {
+                HostError::validation("this sampled dataset's record has no profile")
+                    .with_hint("generate it again from its source with --pattern sampled --from")
+            })?;
+            return Ok(Shape::Sampled(Box::new(Sampler::new(profile))));
+        }
+        Pattern::parse(&self.pattern)
+            .map(Shape::Fixed)
+            .ok_or_else(|| {
+                HostError::validation(format!(
+                    "this dataset was made with pattern {:?}, which this elysiactl does not know",
+                    self.pattern
+                ))
+                .with_hint("use the elysiactl version that made it")
+            })
     }
 
     fn same_content(&self, other: &Dataset) -> bool {
@@ -64,6 +78,7 @@ impl Dataset {
             &self.vectors,
             self.dims,
             self.generator,
+            &self.profile,
         ) == (
             &other.pattern,
             other.seed,
@@ -71,6 +86,7 @@ impl Dataset {
             &other.vectors,
             other.dims,
             other.generator,
+            &other.profile,
         )
     }
 }
@@ -81,9 +97,87 @@ pub fn dataset_of(class: &Value) -> Option<Dataset> {
     serde_json::from_str(record).ok()
 }
 
+pub const SAMPLED: &str = "sampled";
+
+/// What a dataset's objects are made from: a fixed pattern, or the profile
+/// of a sampled collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    Fixed(Pattern),
+    Sampled(Box<Sampler>),
+}
+
+impl Shape {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Shape::Fixed(p) => p.as_str(),
+            Shape::Sampled(_) => SAMPLED,
+        }
+    }
+
+    /// (name, Weaviate data type) of every property.
+    pub fn properties(&self) -> Vec<(String, String)> {
+        match self {
+            Shape::Fixed(p) => p
+                .properties()
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+            Shape::Sampled(s) => s.profile.schema(),
+        }
+    }
+
+    /// The object ID of record `i`: the same shape, seed and index, the same ID.
+    pub fn object_id(&self, seed: u64, i: u64) -> String {
+        match self {
+            Shape::Fixed(p) => object_id(*p, seed, i),
+            Shape::Sampled(s) => uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_URL,
+                format!("elysiactl-test-data:sampled:{}:{seed}:{i}", s.id).as_bytes(),
+            )
+            .to_string(),
+        }
+    }
+
+    pub fn object(&self, seed: u64, i: u64) -> Map<String, Value> {
+        match self {
+            Shape::Fixed(p) => p.object(seed, i),
+            Shape::Sampled(s) => s.object(&self.object_id(seed, i), seed, i),
+        }
+    }
+
+    pub fn vector(&self, seed: u64, i: u64, dims: usize) -> Vec<f32> {
+        match self {
+            Shape::Fixed(p) => p.vector(seed, i, dims),
+            Shape::Sampled(s) => {
+                use rand::Rng;
+                let mut rng = s.rng(seed, i, 1);
+                let mut v: Vec<f32> = (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                crate::embed::normalize(&mut v);
+                v
+            }
+        }
+    }
+
+    /// The property an embedder turns into the object's vector.
+    pub fn text_property(&self) -> Option<&str> {
+        match self {
+            Shape::Fixed(p) => Some(p.text_property()),
+            Shape::Sampled(s) => s.profile.text_property(),
+        }
+    }
+
+    fn profile(&self) -> Option<Profile> {
+        match self {
+            Shape::Fixed(_) => None,
+            Shape::Sampled(s) => Some(s.profile.clone()),
+        }
+    }
+}
+
 /// What `test-data generate` is asked for.
 pub struct GenerateOptions {
-    pub pattern: Pattern,
+    pub shape: Shape,
     pub seed: u64,
     pub count: u64,
     pub collection: String,
@@ -111,13 +205,13 @@ pub fn describe(o: &GenerateOptions) -> Dataset {
     let mut hasher = blake3::Hasher::new();
     let mut bytes = 0;
     for i in 0..o.count {
-        let props = Value::Object(o.pattern.object(o.seed, i));
+        let props = Value::Object(o.shape.object(o.seed, i));
         let text = props.to_string();
         bytes += text.len() as u64;
-        hasher.update(object_id(o.pattern, o.seed, i).as_bytes());
+        hasher.update(o.shape.object_id(o.seed, i).as_bytes());
         hasher.update(text.as_bytes());
         if let (Some(d), None) = (o.dims, &o.embedder) {
-            for x in o.pattern.vector(o.seed, i, d) {
+            for x in o.shape.vector(o.seed, i, d) {
                 hasher.update(&x.to_le_bytes());
             }
         }
@@ -128,7 +222,7 @@ pub fn describe(o: &GenerateOptions) -> Dataset {
         (None, None) => ("none".to_string(), 0),
     };
     Dataset {
-        pattern: o.pattern.as_str().into(),
+        pattern: o.shape.name().into(),
         seed: o.seed,
         count: o.count,
         vectors,
@@ -137,11 +231,12 @@ pub fn describe(o: &GenerateOptions) -> Dataset {
         created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         fingerprint: hasher.finalize().to_hex()[..32].to_string(),
         bytes,
+        profile: o.shape.profile(),
     }
 }
 
-fn class_definition(name: &str, pattern: Pattern, dataset: &Dataset, factor: usize) -> Value {
-    let properties: Vec<Value> = pattern
+fn class_definition(name: &str, shape: &Shape, dataset: &Dataset, factor: usize) -> Value {
+    let properties: Vec<Value> = shape
         .properties()
         .iter()
         .map(|(n, t)| json!({"name": n, "dataType": [t]}))
@@ -212,6 +307,21 @@ fn check_options(ctx: &Context, o: &GenerateOptions) -> HostResult<()> {
             );
         }
     }
+    if o.embedder.is_some() && o.shape.text_property().is_none() {
+        return Err(HostError::validation(
+            "the sampled collection has no free text for an embedder to embed",
+        )
+        .with_hint("use --vectors DIM for seeded random vectors instead"));
+    }
+    if let Shape::Sampled(s) = &o.shape {
+        if s.profile.source == o.collection {
+            return Err(HostError::validation(format!(
+                "--collection {} is the source being sampled",
+                o.collection
+            ))
+            .with_hint("a sampled dataset goes into a collection of its own: drop --collection for the default"));
+        }
+    }
     let nodes = ctx.config.weaviate.nodes;
     if o.factor == 0 || o.factor > nodes {
         return Err(HostError::validation(format!(
@@ -233,7 +343,7 @@ pub fn generate(ctx: &Context, o: &GenerateOptions) -> HostResult<Value> {
         None => None,
     };
     if create {
-        let def = class_definition(&o.collection, o.pattern, &dataset, o.factor);
+        let def = class_definition(&o.collection, &o.shape, &dataset, o.factor);
         ctx.block_on(client(ctx).create_class(&def))?;
     }
     let uploader = Uploader::new(ctx)?;
@@ -316,10 +426,10 @@ fn make_batch(
     from: u64,
     to: u64,
 ) -> HostResult<Vec<Value>> {
-    let props: Vec<Map<String, Value>> = (from..to).map(|i| o.pattern.object(o.seed, i)).collect();
+    let props: Vec<Map<String, Value>> = (from..to).map(|i| o.shape.object(o.seed, i)).collect();
     let vectors: Vec<Option<Vec<f32>>> = match (embedder, o.dims) {
         (Some(e), _) => {
-            let key = o.pattern.text_property();
+            let key = o.shape.text_property().unwrap_or_default();
             let texts: Vec<&str> = props
                 .iter()
                 .map(|p| p[key].as_str().unwrap_or(""))
@@ -327,7 +437,7 @@ fn make_batch(
             e.embed(&texts)?.into_iter().map(Some).collect()
         }
         (None, Some(d)) => (from..to)
-            .map(|i| Some(o.pattern.vector(o.seed, i, d)))
+            .map(|i| Some(o.shape.vector(o.seed, i, d)))
             .collect(),
         (None, None) => vec![None; props.len()],
     };
@@ -337,7 +447,7 @@ fn make_batch(
         .map(|((i, p), v)| {
             let mut obj = json!({
                 "class": o.collection,
-                "id": object_id(o.pattern, o.seed, i),
+                "id": o.shape.object_id(o.seed, i),
                 "properties": p,
             });
             if let Some(v) = v {
@@ -361,6 +471,7 @@ pub fn list(ctx: &Context) -> HostResult<Vec<Value>> {
         out.push(json!({
             "collection": name,
             "pattern": d.pattern,
+            "source": d.profile.as_ref().map(|p| p.source.clone()),
             "seed": d.seed,
             "records": d.count,
             "objects": objects,
@@ -439,21 +550,74 @@ fn dataset_in(ctx: &Context, collection: &str) -> HostResult<Dataset> {
 
 /// Every object of a collection, in ID order, without vectors.
 pub fn read_all(ctx: &Context, collection: &str) -> HostResult<Vec<Value>> {
+    read_first(ctx, collection, usize::MAX)
+}
+
+/// The first `limit` objects of a collection, in ID order, without vectors.
+fn read_first(ctx: &Context, collection: &str, limit: usize) -> HostResult<Vec<Value>> {
     let c = client(ctx);
     let mut all = Vec::new();
     let mut after: Option<String> = None;
-    loop {
+    while all.len() < limit {
         check_interrupt()?;
-        let page = ctx.block_on(c.list_objects(collection, 500, after.as_deref()))?;
+        let want = (limit - all.len()).min(500);
+        let page = ctx.block_on(c.list_objects(collection, want as u64, after.as_deref()))?;
         let Some(last) = page.last() else { break };
         after = last["id"].as_str().map(str::to_string);
-        let full = page.len() == 500;
+        let full = page.len() == want;
         all.extend(page);
         if !full {
             break;
         }
     }
     Ok(all)
+}
+
+/// The profile of `from` for the sampled pattern: its schema and its first
+/// `limit` objects in ID order (the same objects every time while the
+/// source is unchanged, so the same profile). Only reads.
+pub fn sample_profile(
+    ctx: &Context,
+    from: &str,
+    sensitive: &[String],
+    limit: usize,
+) -> HostResult<Profile> {
+    class_name(from)?;
+    let Some(class) = find_class(ctx, from)? else {
+        let schema = ctx.block_on(client(ctx).schema())?;
+        let names: Vec<&str> = schema["classes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["class"].as_str())
+            .collect();
+        return Err(
+            HostError::validation(format!("no collection named {from} to sample")).with_hint(
+                if names.is_empty() {
+                    "the cluster has no collections yet".to_string()
+                } else {
+                    format!(
+                        "names are case-sensitive; the cluster has: {}",
+                        names.join(", ")
+                    )
+                },
+            ),
+        );
+    };
+    let objects = read_first(ctx, from, limit)?;
+    if objects.is_empty() {
+        return Err(
+            HostError::validation(format!("collection {from} has no objects to sample"))
+                .with_hint("a sampled dataset copies the distributions of existing objects: add some first, or sample another collection"),
+        );
+    }
+    let profile = sampled::build(from, &class, &objects, sensitive).map_err(|e| {
+        HostError::validation(e).with_hint("see `elysiactl test-data generate --help`")
+    })?;
+    // Generated from the profile exactly as a later `validate` reads it back
+    // from the record.
+    let text = serde_json::to_string(&profile).map_err(|e| HostError::unknown(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| HostError::unknown(e.to_string()))
 }
 
 /// Properties as a comparison sees them: numbers as numbers whatever their
@@ -483,7 +647,7 @@ fn comparable(props: &Value) -> BTreeMap<String, Value> {
 /// collection: missing, extra, changed; then every replica of every object.
 pub fn validate(ctx: &Context, collection: &str, replicas: bool) -> HostResult<Value> {
     let d = dataset_in(ctx, collection)?;
-    let pattern = d.pattern()?;
+    let shape = d.shape()?;
     let have: BTreeMap<String, Value> = read_all(ctx, collection)?
         .into_iter()
         .filter_map(|o| Some((o["id"].as_str()?.to_string(), o["properties"].clone())))
@@ -495,8 +659,8 @@ pub fn validate(ctx: &Context, collection: &str, replicas: bool) -> HostResult<V
         if i % 1000 == 0 {
             check_interrupt()?;
         }
-        let id = object_id(pattern, d.seed, i);
-        let want = comparable(&Value::Object(pattern.object(d.seed, i)));
+        let id = shape.object_id(d.seed, i);
+        let want = comparable(&Value::Object(shape.object(d.seed, i)));
         match have.get(&id) {
             None => missing.push(id.clone()),
             Some(got) => {
@@ -672,7 +836,7 @@ mod tests {
 
     fn options(seed: u64) -> GenerateOptions {
         GenerateOptions {
-            pattern: Pattern::Synthetic,
+            shape: Shape::Fixed(Pattern::Synthetic),
             seed,
             count: 50,
             collection: "T".into(),
@@ -697,7 +861,7 @@ mod tests {
     #[test]
     fn only_a_recorded_description_makes_a_test_dataset() {
         let d = describe(&options(1));
-        let def = class_definition("T", Pattern::Synthetic, &d, 1);
+        let def = class_definition("T", &Shape::Fixed(Pattern::Synthetic), &d, 1);
         assert_eq!(dataset_of(&def), Some(d));
         assert_eq!(
             dataset_of(&json!({"description": "Source code chunks"})),
