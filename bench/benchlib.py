@@ -86,12 +86,12 @@ class Cluster:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def timed(cmd, env):
-    """Run a command; (wall seconds, its CPU seconds: user + system, stdout). A failure stops
-    the benchmark with the command's output."""
+def timed(cmd, env, cwd=None):
+    """Run a command (in `cwd`); (wall seconds, its CPU seconds: user + system, stdout). A
+    failure stops the benchmark with the command's output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:

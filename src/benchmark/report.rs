@@ -464,7 +464,7 @@ pub fn html(run: &Value, baseline: Option<&Value>, verdict: Option<&Value>) -> H
          at most {} in flight, consistency {}; {} sent, {} dropped; the load generator used {} s of CPU.</p>",
         escape(&name),
         escape(&text_of(&run["time"])),
-        escape(&text_of(&run["spec"]["rate"])),
+        escape(&offered(run)),
         escape(&text_of(&run["spec"]["duration"])),
         escape(&text_of(&run["spec"]["warmup"])),
         escape(&text_of(&run["spec"]["concurrency"])),
@@ -611,6 +611,20 @@ fn node_memory(r: &Resources, seconds: f64) -> HostResult<String> {
         lines,
         Some(SeriesLabelPosition::LowerRight),
     )
+}
+
+/// The offered rate as the page's first line gives it: the rate, or for a
+/// rate profile (stress, spike) its mean and how many stages it had.
+fn offered(run: &Value) -> String {
+    match run["spec"]["stages"].as_array() {
+        Some(stages) if !stages.is_empty() => format!(
+            "{} (mean; a rate profile of {} stages from {})",
+            text_of(&run["summary"]["offered_mean_rate"]),
+            stages.len(),
+            text_of(&run["spec"]["rate"])
+        ),
+        _ => text_of(&run["spec"]["rate"]),
+    }
 }
 
 pub const CSV_HEADER: &str = "operation,start_offset_us,latency_us,outcome";
