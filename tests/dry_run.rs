@@ -213,6 +213,14 @@ fn cases(
             Path::new(export).with_file_name("dump.csv")
         )],
     );
+    let dump = Path::new(export).with_file_name("data.ndjson");
+    add(
+        "testdata.import_file",
+        &[
+            &format!("testdata::import_file({dump:?}, #{{collection: \"DryRunImported\"}})"),
+            &format!("testdata::import_file({dump:?})"),
+        ],
+    );
     add(
         "bench.run",
         &[r#"bench::run(#{rate: 5, duration: "1s", warmup: 0, records: 50, dims: 4})"#],
@@ -439,6 +447,15 @@ fn every_write_under_dry_run_changes_nothing() {
         .spawn()
         .unwrap();
     let export = s.state_dir().join("samples.ndjson");
+    // What testdata.import_file reads: an export of DryRunData, written for real.
+    s.run(&[
+        "test-data",
+        "export",
+        "DryRunData",
+        "--output",
+        export.with_file_name("data.ndjson").to_str().unwrap(),
+    ])
+    .ok();
     let migrations = root.join("migrations");
     std::fs::create_dir_all(&migrations).unwrap();
     std::fs::write(

@@ -22,6 +22,28 @@ fn lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The objects of an NDJSON export: every line after the header.
+fn objects_of(text: &str) -> Vec<Value> {
+    let all = lines(text);
+    assert_eq!(all[0]["elysiactl_export"], 1, "{}", all[0]);
+    all[1..].to_vec()
+}
+
+/// An export (NDJSON or pretty JSON) as if of collection `to`: the one
+/// field that names the collection changed.
+fn renamed(text: &str, from: &str, to: &str) -> String {
+    text.replacen(
+        &format!("\"collection\":\"{from}\""),
+        &format!("\"collection\":\"{to}\""),
+        1,
+    )
+    .replacen(
+        &format!("\"collection\": \"{from}\""),
+        &format!("\"collection\": \"{to}\""),
+        1,
+    )
+}
+
 #[test]
 fn test_data_and_benchmarks_on_a_real_cluster() {
     if !require_weaviate() {
@@ -64,12 +86,17 @@ fn test_data(s: &Stack) {
     assert_eq!(s.factor_of("DocsA"), 3);
     let export = |c: &str| s.run(&["test-data", "export", c]).ok().stdout;
     let (ea, eb) = (export("DocsA"), export("DocsB"));
-    assert_eq!(lines(&ea).len(), 300);
-    assert_eq!(ea, eb, "one seed gave two datasets");
+    assert_eq!(objects_of(&ea).len(), 300);
+    assert!(objects_of(&ea)[0]["vector"].as_array().unwrap().len() == 8);
+    assert_eq!(
+        renamed(&ea, "DocsA", "DocsB"),
+        eb,
+        "one seed gave two datasets"
+    );
     // Another seed: another fingerprint and other objects.
     let c = gen("DocsC", "43").ok().json();
     assert_ne!(a["dataset"]["fingerprint"], c["dataset"]["fingerprint"]);
-    assert_ne!(lines(&export("DocsC"))[0], lines(&ea)[0]);
+    assert_ne!(objects_of(&export("DocsC"))[0], objects_of(&ea)[0]);
     // The same dataset again is written again; another into it is refused.
     assert_eq!(gen("DocsA", "42").ok().json()["created"], false);
     let r = gen("DocsA", "7");
@@ -106,7 +133,7 @@ fn test_data(s: &Stack) {
         .ok()
         .json();
     assert_eq!(v[0]["ok"], true, "{v:#}");
-    let ids: Vec<String> = lines(&ea)
+    let ids: Vec<String> = objects_of(&ea)
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_string())
         .collect();
@@ -154,7 +181,10 @@ fn test_data(s: &Stack) {
             .stdout,
     )
     .unwrap();
-    assert_eq!(j.as_array().unwrap(), &lines(&eb));
+    assert_eq!(j["objects"].as_array().unwrap(), &objects_of(&eb));
+    let mut header = j.clone();
+    header.as_object_mut().unwrap().shift_remove("objects");
+    assert_eq!(header, lines(&eb)[0]);
     let file = s.dir.path().join("docs.csv");
     let file_s = file.to_str().unwrap();
     s.run(&[
@@ -175,6 +205,8 @@ fn test_data(s: &Stack) {
     );
     assert_eq!(csv.matches(&ids[0]).count(), 1);
 
+    import(s, &file);
+
     // clean: a dry run removes nothing; by age nothing is old enough; by name only that one.
     let r = s.run(&["--dry-run", "test-data", "clean", "--force"]).ok();
     assert!(r.stdout.contains("would remove DocsA"), "{}", r.stdout);
@@ -185,7 +217,7 @@ fn test_data(s: &Stack) {
             .as_array()
             .unwrap()
             .len(),
-        3
+        5
     );
     let r = s
         .run(&[
@@ -210,12 +242,127 @@ fn test_data(s: &Stack) {
         .run(&["test-data", "clean", "--force", "--json"])
         .ok()
         .json();
-    assert_eq!(r["removed"].as_array().unwrap().len(), 2, "{r:#}");
+    assert_eq!(r["removed"].as_array().unwrap().len(), 4, "{r:#}");
     assert_eq!(
         s.count_of("Articles"),
         5,
         "clean touched another collection"
     );
+}
+
+/// Exports of DocsB (a complete documents dataset with vectors) imported
+/// into new collections: each exports again the same bytes apart from its
+/// name, is that dataset (listed, validated), and is written again when
+/// imported again; CSV, a broken line, a missing file and someone else's
+/// collection are refused and create nothing; a dry run creates nothing.
+fn import(s: &Stack, csv: &std::path::Path) {
+    let t0 = std::time::Instant::now();
+    let absent = |c: &str| http(s.rest_port, "GET", &format!("/v1/schema/{c}"), None).0 == 404;
+    let mut ndjson_file = None;
+    for (format, name) in [("ndjson", "DocsN"), ("json", "DocsJ")] {
+        let file = s.dir.path().join(format!("docsb.{format}"));
+        let f = file.to_str().unwrap();
+        s.run(&[
+            "test-data",
+            "export",
+            "DocsB",
+            "--format",
+            format,
+            "--output",
+            f,
+        ])
+        .ok();
+        let r = s
+            .run(&["test-data", "import", f, "--collection", name, "--json"])
+            .ok()
+            .json();
+        assert_eq!(
+            (&r["created"], &r["written"], &r["refused"]),
+            (&json!(true), &json!(300), &json!(0)),
+            "{r:#}"
+        );
+        assert_eq!(s.count_of(name), 300);
+        assert_eq!(s.factor_of(name), 3);
+        let again = s
+            .run(&["test-data", "export", name, "--format", format])
+            .ok()
+            .stdout;
+        assert!(
+            renamed(&again, name, "DocsB") == std::fs::read_to_string(&file).unwrap(),
+            "{format}: the import exports differently"
+        );
+        assert_eq!(s.validate(name)["ok"], true);
+        ndjson_file.get_or_insert(file);
+    }
+    let file = ndjson_file.unwrap();
+    let f = file.to_str().unwrap();
+    let l = s.run(&["test-data", "list", "--json"]).ok().json();
+    assert!(
+        l.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["collection"] == "DocsN"
+                && d["pattern"] == "documents"
+                && d["seed"] == 42
+                && d["complete"] == true),
+        "{l:#}"
+    );
+    // The same dataset imported again is written again.
+    let r = s
+        .run(&["test-data", "import", f, "--collection", "DocsN", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r["created"], false, "{r:#}");
+    assert_eq!(s.count_of("DocsN"), 300);
+
+    // Refused, and nothing created or written.
+    let refused = |args: &[&str], message: &str| {
+        let r = s.run(&[&["test-data", "import"][..], args].concat());
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+    };
+    refused(
+        &[f, "--collection", "Articles"],
+        "Articles exists and is not a test dataset",
+    );
+    assert_eq!(s.count_of("Articles"), 5);
+    let broken = s.dir.path().join("broken.ndjson");
+    let mut text: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    text[3] = text[3][..40].to_string();
+    std::fs::write(&broken, text.join("\n") + "\n").unwrap();
+    refused(
+        &[broken.to_str().unwrap(), "--collection", "DocsBad"],
+        "broken.ndjson line 4: not JSON",
+    );
+    refused(
+        &[csv.to_str().unwrap(), "--collection", "DocsBad"],
+        "cannot be imported exactly",
+    );
+    refused(&["/nonexistent/docs.ndjson"], "cannot read");
+    assert!(absent("DocsBad"), "a refused import created its collection");
+    let r = s
+        .run(&[
+            "--dry-run",
+            "test-data",
+            "import",
+            f,
+            "--collection",
+            "DocsDry",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("would create DocsDry: 300 objects of DocsB"),
+        "{}",
+        r.stdout
+    );
+    assert!(absent("DocsDry"), "a dry run created its collection");
+    eprintln!("TIMING import: {:.1} s", t0.elapsed().as_secs_f64());
 }
 
 /// A source collection with personal data, sampled: no sensitive original
@@ -317,7 +464,7 @@ fn sampled(s: &Stack) {
             .stdout
     };
     let ndjson = export("CustSample", "ndjson");
-    let rows = lines(&ndjson);
+    let rows = objects_of(&ndjson);
     assert_eq!(rows.len(), 200);
     eprintln!("SAMPLED e.g. {}", rows[0]);
     let (code, schema) = http(s.rest_port, "GET", "/v1/schema/CustSample", None);
@@ -374,7 +521,14 @@ fn sampled(s: &Stack) {
     // One seed, one dataset: fingerprint, IDs and objects.
     let b = gen("CustSample2").ok().json();
     assert_eq!(a["dataset"]["fingerprint"], b["dataset"]["fingerprint"]);
-    assert_eq!(export("CustSample2", "ndjson"), ndjson);
+    assert_eq!(
+        renamed(
+            &export("CustSample2", "ndjson"),
+            "CustSample2",
+            "CustSample"
+        ),
+        ndjson
+    );
     // The profile read back from the record is the one generated from: the
     // same dataset again is recognised and written again.
     assert_eq!(gen("CustSample").ok().json()["created"], false);

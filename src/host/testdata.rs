@@ -1,6 +1,7 @@
 //! Test data for scripts: `testdata.generate(#{pattern: "documents",
 //! records: 1000, seed: 42})`, `testdata.list()`, `testdata.clean(#{older_than:
-//! "7d"})`, `testdata.validate("TestDataDocuments")`, `testdata.export_file(...)`.
+//! "7d"})`, `testdata.validate("TestDataDocuments")`, `testdata.export_file(...)`,
+//! `testdata.import_file("docs.ndjson", #{collection: "DocsCopy"})`.
 
 use super::{opt, read, write, Args, Host, HostFn, Ty};
 use crate::base::error::{HostError, HostResult};
@@ -138,6 +139,50 @@ fn simulate_export_file(host: &Host, a: &Args) -> HostResult<Value> {
     Ok(json!({"path": a.str(1)?, "objects": objects, "bytes": text.len(), "dry_run": true}))
 }
 
+/// The file read and checked whole, and where it would go: what a real
+/// import and its dry run both do before writing.
+fn import_plan(
+    host: &Host,
+    a: &Args,
+) -> HostResult<(testdata::import::Export, testdata::import::ImportPlan)> {
+    let path = PathBuf::from(a.str(0)?);
+    let o = a.opts(1)?;
+    let given = match o.str("format")? {
+        None => None,
+        Some(name) => Some(ExportFormat::parse(&name).ok_or_else(|| {
+            HostError::validation(format!("unknown import format {name:?}"))
+                .with_hint("use ndjson or json")
+        })?),
+    };
+    let format = testdata::import::format_for(&path, given)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        HostError::validation(format!("cannot read {}: {e}", path.display()))
+            .with_hint("give a file `elysiactl test-data export --output FILE` wrote")
+    })?;
+    let export = testdata::import::parse(&text, format, &path.display().to_string())?;
+    let factor = o
+        .int("replication_factor")?
+        .map(|f| f.clamp(0, 64) as usize);
+    let plan =
+        testdata::import::plan_import(host, &export, o.str("collection")?.as_deref(), factor)?;
+    Ok((export, plan))
+}
+
+fn import_file(host: &Host, a: &Args) -> HostResult<Value> {
+    let (export, plan) = import_plan(host, a)?;
+    testdata::import::import(host, &export, &plan)
+}
+
+fn simulate_import_file(host: &Host, a: &Args) -> HostResult<Value> {
+    let (export, plan) = import_plan(host, a)?;
+    Ok(json!({
+        "collection": plan.collection, "created": plan.create, "from": export.collection,
+        "objects": export.objects.len(), "dataset": export.dataset, "factor": plan.factor,
+        "written": 0, "refused": 0, "first_refusal": null, "seconds": 0.0,
+        "objects_per_s": 0.0, "dry_run": true,
+    }))
+}
+
 pub fn functions() -> Vec<HostFn> {
     let format = || vec![opt("format", Ty::one_of(ExportFormat::NAMES))];
     let patterns = Pattern::NAMES.iter().copied().chain([SAMPLED]);
@@ -173,12 +218,21 @@ pub fn functions() -> Vec<HostFn> {
             .param("collection", Ty::Str)
             .opts(format())
             .returns(Ty::record(&["objects", "text"]))
-            .doc("A collection's objects ({id, properties}, in ID order, without vectors) as text: opts.format = \"ndjson\" (an object a line), \"json\" (an array) or \"csv\" (id, then a column per property; lists as JSON). Returns {objects, text}."),
+            .doc("A collection's objects ({id, properties, vector where there is one}, in ID order) as text: opts.format = \"ndjson\" (a header line, then an object a line), \"json\" (the header's fields and objects, an array) or \"csv\" (id, then a column per property; lists as JSON; no vectors, no header). The header is {elysiactl_export: 1, collection, count, vectors, dataset (the test dataset's record without created, or null), schema (the definition without its name)}: what testdata.import_file needs. Returns {objects, text}."),
         write("testdata", "export_file", export_file, simulate_export_file)
             .param("collection", Ty::Str)
             .param("path", Ty::Str)
             .opts(format())
             .returns(Ty::record(&["path", "objects", "bytes"]))
             .doc("testdata.export_text written to a file, replaced atomically: {path, objects, bytes}."),
+        write("testdata", "import_file", import_file, simulate_import_file)
+            .param("path", Ty::Str)
+            .opts(vec![
+                opt("format", Ty::one_of(["ndjson", "json"])),
+                opt("collection", Ty::Str),
+                opt("replication_factor", Ty::Int),
+            ])
+            .returns(Ty::record(&["collection", "created", "objects", "written", "refused", "seconds"]))
+            .doc("Write an NDJSON or JSON export (testdata.export_file's; opts.format, else from the file's extension) back: each object's ID, properties and vector, into opts.collection (default the exported one), created from the exported definition at opts.replication_factor (default the exported factor) when missing. The whole file is checked first (header, JSON, IDs, property names and types, vector lengths, the count); a bad line is refused with its number and nothing is written. An export of a test dataset becomes that dataset (list and validate know it); an existing collection is written only when it holds the same dataset (again, which repairs an interrupted import), any other is refused. CSV is refused (no types, vectors or definition). Returns {collection, created, from, objects, dataset, factor, written, refused, first_refusal, seconds, objects_per_s}."),
     ]
 }

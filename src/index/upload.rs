@@ -90,9 +90,19 @@ pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>, div: f64) -> serde_j
 
 impl Uploader {
     pub fn new(ctx: &Context) -> HostResult<Uploader> {
+        Uploader::with_transport(ctx, ctx.config.index.transport_kind()?)
+    }
+
+    /// Batches over REST whatever index.transport says: for objects the gRPC
+    /// batch here cannot carry (lists of numbers, nested objects).
+    pub fn over_rest(ctx: &Context) -> HostResult<Uploader> {
+        Uploader::with_transport(ctx, Transport::Rest)
+    }
+
+    fn with_transport(ctx: &Context, transport: Transport) -> HostResult<Uploader> {
         let specs = ctx.config.weaviate.node_specs();
         let request_timeout = Duration::from_secs(ctx.config.index.request_timeout);
-        let grpc = match ctx.config.index.transport_kind()? {
+        let grpc = match transport {
             Transport::Grpc => {
                 // tonic's channels start their workers on the current runtime.
                 let _in_runtime = ctx.rt.enter();

@@ -5,6 +5,7 @@
 //! recognised by any elysiactl on any machine, and a collection without
 //! that record is never written, cleaned or regenerated as test data.
 
+pub mod import;
 pub mod patterns;
 pub mod sampled;
 
@@ -346,10 +347,44 @@ pub fn generate(ctx: &Context, o: &GenerateOptions) -> HostResult<Value> {
         let def = class_definition(&o.collection, &o.shape, &dataset, o.factor);
         ctx.block_on(client(ctx).create_class(&def))?;
     }
-    let uploader = Uploader::new(ctx)?;
-    let bar = ctx
-        .out
-        .progress_start(&format!("generating {}", o.collection), Some(o.count));
+    let (refused, first_refusal) = write_batches(
+        ctx,
+        &format!("generating {}", o.collection),
+        o.count,
+        false,
+        |i, end| make_batch(o, embedder.as_ref(), i, end),
+    )?;
+    let seconds = t0.elapsed().as_secs_f64();
+    Ok(json!({
+        "collection": o.collection,
+        "created": create,
+        "dataset": dataset,
+        "written": o.count - refused,
+        "refused": refused,
+        "first_refusal": first_refusal,
+        "seconds": (seconds * 100.0).round() / 100.0,
+        "objects_per_s": (o.count as f64 / seconds.max(1e-6)).round(),
+    }))
+}
+
+/// Writes `count` objects, made `BATCH` at a time by `make(from, to)`,
+/// through the batch path `index sync` uses, on a few upload workers, with a
+/// progress bar. `rest` sends them over REST whatever index.transport says
+/// (the gRPC batch here carries no lists of numbers). Returns the objects
+/// Weaviate refused and the first refusal's message.
+fn write_batches(
+    ctx: &Context,
+    label: &str,
+    count: u64,
+    rest: bool,
+    mut make: impl FnMut(u64, u64) -> HostResult<Vec<Value>>,
+) -> HostResult<(u64, Option<String>)> {
+    let uploader = if rest {
+        Uploader::over_rest(ctx)?
+    } else {
+        Uploader::new(ctx)?
+    };
+    let bar = ctx.out.progress_start(label, Some(count));
     let workers = ctx.config.index.upload_concurrency.clamp(1, 16);
     let (tx, rx) = crossbeam_channel::bounded::<Vec<Value>>(workers * 2);
     let refused = std::sync::atomic::AtomicU64::new(0);
@@ -381,10 +416,10 @@ pub fn generate(ctx: &Context, o: &GenerateOptions) -> HostResult<Value> {
         drop(rx);
         let produced = (|| -> HostResult<()> {
             let mut i = 0;
-            while i < o.count {
+            while i < count {
                 check_interrupt()?;
-                let end = (i + BATCH as u64).min(o.count);
-                let batch = make_batch(o, embedder.as_ref(), i, end)?;
+                let end = (i + BATCH as u64).min(count);
+                let batch = make(i, end)?;
                 if tx.send(batch).is_err() {
                     break; // every worker stopped: their error says why
                 }
@@ -406,18 +441,8 @@ pub fn generate(ctx: &Context, o: &GenerateOptions) -> HostResult<Value> {
     });
     ctx.out.progress_done(bar, None);
     result?;
-    let refused = refused.into_inner();
-    let seconds = t0.elapsed().as_secs_f64();
-    Ok(json!({
-        "collection": o.collection,
-        "created": create,
-        "dataset": dataset,
-        "written": o.count - refused,
-        "refused": refused,
-        "first_refusal": first_refusal.get_mut().unwrap().take(),
-        "seconds": (seconds * 100.0).round() / 100.0,
-        "objects_per_s": (o.count as f64 / seconds.max(1e-6)).round(),
-    }))
+    let first = first_refusal.get_mut().unwrap().take();
+    Ok((refused.into_inner(), first))
 }
 
 fn make_batch(
@@ -550,18 +575,28 @@ fn dataset_in(ctx: &Context, collection: &str) -> HostResult<Dataset> {
 
 /// Every object of a collection, in ID order, without vectors.
 pub fn read_all(ctx: &Context, collection: &str) -> HostResult<Vec<Value>> {
-    read_first(ctx, collection, usize::MAX)
+    read_first(ctx, collection, usize::MAX, false)
 }
 
-/// The first `limit` objects of a collection, in ID order, without vectors.
-fn read_first(ctx: &Context, collection: &str, limit: usize) -> HostResult<Vec<Value>> {
+/// The first `limit` objects of a collection, in ID order, with their
+/// vectors when `vectors`.
+fn read_first(
+    ctx: &Context,
+    collection: &str,
+    limit: usize,
+    vectors: bool,
+) -> HostResult<Vec<Value>> {
     let c = client(ctx);
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     while all.len() < limit {
         check_interrupt()?;
         let want = (limit - all.len()).min(500);
-        let page = ctx.block_on(c.list_objects(collection, want as u64, after.as_deref()))?;
+        let page = if vectors {
+            ctx.block_on(c.list_objects_with_vectors(collection, want as u64, after.as_deref()))?
+        } else {
+            ctx.block_on(c.list_objects(collection, want as u64, after.as_deref()))?
+        };
         let Some(last) = page.last() else { break };
         after = last["id"].as_str().map(str::to_string);
         let full = page.len() == want;
@@ -604,7 +639,7 @@ pub fn sample_profile(
             ),
         );
     };
-    let objects = read_first(ctx, from, limit)?;
+    let objects = read_first(ctx, from, limit, false)?;
     if objects.is_empty() {
         return Err(
             HostError::validation(format!("collection {from} has no objects to sample"))
@@ -765,9 +800,45 @@ impl ExportFormat {
     }
 }
 
-/// A collection's objects as text: JSON (an array), NDJSON (an object a
-/// line) or CSV (an id column, then a column per property in schema order;
-/// lists as JSON text). Objects in ID order, `{id, properties}` each.
+/// The version of the export header; import refuses another.
+pub const EXPORT_VERSION: u64 = 1;
+
+/// What an export says about itself, for `import`: the first line of NDJSON,
+/// the fields beside `objects` in JSON. The dataset record leaves out
+/// `created` (an import records its own), and the definition its name and,
+/// for a dataset, the description that holds the record; so two collections
+/// of one dataset export the same bytes apart from `collection`.
+fn export_header(collection: &str, class: &Value, objects: usize, vectors: bool) -> Value {
+    let mut schema = class.clone();
+    let dataset = dataset_of(class).map(|d| {
+        let mut v = json!(d);
+        if let Some(m) = v.as_object_mut() {
+            m.shift_remove("created");
+        }
+        v
+    });
+    if let Some(m) = schema.as_object_mut() {
+        m.shift_remove("class");
+        if dataset.is_some() {
+            m.shift_remove("description");
+        }
+    }
+    json!({
+        "elysiactl_export": EXPORT_VERSION,
+        "collection": collection,
+        "count": objects,
+        "vectors": vectors,
+        "dataset": dataset,
+        "schema": schema,
+    })
+}
+
+/// A collection's objects as text, in ID order, `{id, properties, vector}`
+/// each (vector only where the object has one). NDJSON: the export header
+/// (see `export_header`) on the first line, then an object a line; JSON:
+/// the header's fields and `objects`, an array; CSV: an id column, then a
+/// column per property in schema order, lists as JSON text, no vectors and
+/// no header (so not importable).
 pub fn export(
     ctx: &Context,
     collection: &str,
@@ -777,14 +848,29 @@ pub fn export(
         HostError::validation(format!("no collection named {collection}"))
             .with_hint("see the collections with `elysiactl status` or `test-data list`")
     })?;
-    let objects: Vec<Value> = read_all(ctx, collection)?
+    let with_vectors = format != ExportFormat::Csv;
+    let objects: Vec<Value> = read_first(ctx, collection, usize::MAX, with_vectors)?
         .into_iter()
-        .map(|o| json!({"id": o["id"], "properties": o["properties"]}))
+        .map(|o| {
+            let mut e = json!({"id": o["id"], "properties": o["properties"]});
+            if o["vector"].as_array().is_some_and(|v| !v.is_empty()) {
+                e["vector"] = o["vector"].clone();
+            }
+            e
+        })
         .collect();
     let n = objects.len();
+    let vectors = objects.iter().any(|o| o.get("vector").is_some());
     let text = match format {
-        ExportFormat::Json => serde_json::to_string_pretty(&objects).unwrap_or_default() + "\n",
-        ExportFormat::Ndjson => objects.iter().map(|o| o.to_string() + "\n").collect(),
+        ExportFormat::Json => {
+            let mut all = export_header(collection, &class, n, vectors);
+            all["objects"] = Value::Array(objects);
+            serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
+        }
+        ExportFormat::Ndjson => std::iter::once(export_header(collection, &class, n, vectors))
+            .chain(objects)
+            .map(|o| o.to_string() + "\n")
+            .collect(),
         ExportFormat::Csv => {
             let columns: Vec<String> = class["properties"]
                 .as_array()
