@@ -128,6 +128,18 @@ pub fn environment(ctx: &Context, dataset: &Dataset) -> Value {
 /// A run as scripts and saved files hold it: when, the environment, the
 /// summary, the raw samples and each node's CPU and memory.
 pub fn run(ctx: &Context, spec: &LoadSpec, records: u64, dims: usize) -> HostResult<Value> {
+    let (result, env, nodes) = measure(ctx, spec, records, dims)?;
+    Ok(run_value(&result, env, &nodes))
+}
+
+/// Offer the load with its nodes sampled: the raw result, the environment
+/// and the nodes' readings, for `run` and the shaped runs to build on.
+fn measure(
+    ctx: &Context,
+    spec: &LoadSpec,
+    records: u64,
+    dims: usize,
+) -> HostResult<(LoadResult, Value, resources::Resources)> {
     load::check_spec(spec)?;
     let dataset = dataset(ctx, &spec.collection, records, dims)?;
     let env = environment(ctx, &dataset);
@@ -142,7 +154,7 @@ pub fn run(ctx: &Context, spec: &LoadSpec, records: u64, dims: usize) -> HostRes
     let result = prepared.offer(ctx, spec, Some(bar), false);
     let nodes = sampler.finish()?;
     ctx.out.progress_done(bar, None);
-    Ok(run_value(&result?, env, &nodes))
+    Ok((result?, env, nodes))
 }
 
 fn run_value(r: &LoadResult, env: Value, nodes: &resources::Resources) -> Value {
@@ -412,11 +424,10 @@ pub fn spike(
         duration: before + spike + after,
         ..base.clone()
     };
-    let mut v = run(ctx, &spec, records, dims)?;
-    let reqs: Vec<load::Request> =
-        serde_json::from_value(v["requests"].clone()).unwrap_or_default();
+    let (result, env, nodes) = measure(ctx, &spec, records, dims)?;
+    let mut v = run_value(&result, env, &nodes);
     let mut s = shapes::spike(
-        &reqs,
+        &result.requests,
         before.as_secs_f64(),
         spike.as_secs_f64(),
         after.as_secs_f64(),
@@ -447,12 +458,9 @@ pub fn endurance(
         ))
         .with_hint("give a --window shorter than --duration, e.g. --duration 1h --window 5m"));
     }
-    let mut v = run(ctx, spec, records, dims)?;
-    let reqs: Vec<load::Request> =
-        serde_json::from_value(v["requests"].clone()).unwrap_or_default();
-    let nodes: resources::Resources =
-        serde_json::from_value(v["resources"].clone()).unwrap_or_default();
-    v["endurance"] = shapes::drift(&reqs, seconds, window_s, &nodes);
+    let (result, env, nodes) = measure(ctx, spec, records, dims)?;
+    let mut v = run_value(&result, env, &nodes);
+    v["endurance"] = shapes::drift(&result.requests, seconds, window_s, &nodes);
     Ok(v)
 }
 

@@ -565,52 +565,43 @@ fn node_lines(r: &Resources, value: impl Fn(&NodeSample) -> Option<f64>) -> Vec<
         .collect()
 }
 
-fn node_cpu(r: &Resources, seconds: f64) -> HostResult<String> {
-    let lines = node_lines(r, |s| s.2);
-    let top = lines
-        .iter()
-        .flat_map(|l| l.2.iter().map(|p| p.1))
-        .fold(10.0, f64::max)
-        * 1.15;
-    let x_max = lines
-        .iter()
-        .flat_map(|l| l.2.iter().map(|p| p.0))
-        .fold(seconds, f64::max);
+/// One reading of every node over time, one line a node; the y axis from
+/// zero to above the highest reading (and at least `floor`).
+fn node_plot(
+    r: &Resources,
+    seconds: f64,
+    (title, y_desc, floor): (&'static str, &'static str, f64),
+    legend: Option<SeriesLabelPosition>,
+    value: impl Fn(&NodeSample) -> Option<f64>,
+) -> HostResult<String> {
+    let lines = node_lines(r, value);
+    let points = || lines.iter().flat_map(|l| l.2.iter());
+    let top = points().map(|p| p.1).fold(floor, f64::max) * 1.15;
+    let x_max = points().map(|p| p.0).fold(seconds, f64::max);
     line_chart(
         &Axes {
-            title: "CPU per node (percent of one core)",
+            title,
             x_desc: "time since the measured part began (s)",
-            y_desc: "CPU (%)",
+            y_desc,
             x_max: x_max.max(0.1),
             y_max: top,
         },
         lines,
-        None,
+        legend,
     )
 }
 
+fn node_cpu(r: &Resources, seconds: f64) -> HostResult<String> {
+    let axes = ("CPU per node (percent of one core)", "CPU (%)", 10.0);
+    node_plot(r, seconds, axes, None, |s| s.2)
+}
+
 fn node_memory(r: &Resources, seconds: f64) -> HostResult<String> {
-    let lines = node_lines(r, |s| s.3.map(|b| b as f64 / 1_048_576.0));
-    let top = lines
-        .iter()
-        .flat_map(|l| l.2.iter().map(|p| p.1))
-        .fold(1.0, f64::max)
-        * 1.15;
-    let x_max = lines
-        .iter()
-        .flat_map(|l| l.2.iter().map(|p| p.0))
-        .fold(seconds, f64::max);
-    line_chart(
-        &Axes {
-            title: "Memory per node (resident)",
-            x_desc: "time since the measured part began (s)",
-            y_desc: "memory (MiB)",
-            x_max: x_max.max(0.1),
-            y_max: top,
-        },
-        lines,
-        Some(SeriesLabelPosition::LowerRight),
-    )
+    let axes = ("Memory per node (resident)", "memory (MiB)", 1.0);
+    let lower_right = Some(SeriesLabelPosition::LowerRight);
+    node_plot(r, seconds, axes, lower_right, |s| {
+        s.3.map(|b| b as f64 / 1_048_576.0)
+    })
 }
 
 /// The offered rate as the page's first line gives it: the rate, or for a
